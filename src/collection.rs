@@ -1,0 +1,1106 @@
+//! [`Collection`]: the handle applications use.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak, mpsc};
+use std::time::Duration;
+
+use parking_lot::{Mutex, RwLock};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{
+    CollectionConfig, Datatype, Distance, Durability, MAX_LIMIT, MAX_OVERSAMPLING,
+    MAX_PAYLOAD_BYTES, Quantization, SearchParams,
+};
+use crate::error::{Error, Result};
+use crate::format::DecodeError;
+use crate::format::segment::{self as segfmt, CodeKind, SegmentColumns};
+use crate::io::lock::DirLock;
+use crate::io::{StdVfs, Vfs};
+use crate::manifest::{Manifest, SegmentEntry, write_atomic};
+use crate::point::{Point, PointId, ScoredPoint};
+use crate::quant;
+use crate::search::{self, Plan, PreparedQuery};
+use crate::segment::immutable::{ImmutableSegment, SegmentRows};
+use crate::segment::live::LiveSegment;
+use crate::segment::{Bitmap, Rows, deletes};
+use crate::simd::Kernels;
+use crate::wal::record::{self, MAX_RECORD_BODY, RecordKind, UpsertRow};
+use crate::wal::{self, GroupCommit, WalWriter};
+
+const CONFIG_FILE: &str = "config.json";
+const MANIFEST_FILE: &str = "MANIFEST";
+const WAL_DIR: &str = "wal";
+const SEGMENTS_DIR: &str = "segments";
+
+fn segment_file(id: u64) -> String {
+    format!("{id:016x}.seg")
+}
+
+fn sidecar_file(id: u64, generation: u64) -> String {
+    format!("{id:016x}-{generation:016x}.del")
+}
+
+/// `config.json`: the collection's config plus the version of this file's schema.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    format_version: u16,
+    config: CollectionConfig,
+}
+
+/// Bytes on disk, by component.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DiskUsage {
+    /// Point ids and versions in segment files.
+    pub ids: u64,
+    /// Original vectors in segment files.
+    pub originals: u64,
+    /// Quantized codes in segment files.
+    pub codes: u64,
+    /// Payloads (flags, offsets, bytes) in segment files.
+    pub payloads: u64,
+    /// Deletion sidecar files.
+    pub deletions: u64,
+    /// WAL files.
+    pub wal: u64,
+    /// Headers, section tables, alignment padding, config, manifest, lock.
+    pub other: u64,
+    /// Everything in the collection directory.
+    pub total: u64,
+}
+
+/// Heap bytes held by the collection (memory-mapped segment files are not counted: the OS
+/// page cache holds them and can drop them under pressure).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RamUsage {
+    /// The live segment: originals, codes, ids, payloads and its id index.
+    pub live_segment: u64,
+    /// Deletion bitmaps of the immutable segments.
+    pub deletion_bitmaps: u64,
+    /// The sum.
+    pub total: u64,
+}
+
+/// What [`Collection::info`] reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CollectionInfo {
+    /// Points currently stored (deleted and overwritten copies not counted).
+    pub points: usize,
+    /// Immutable segment files.
+    pub segments: usize,
+    /// Points in the live (not yet sealed) segment.
+    pub live_points: usize,
+    /// Bytes on disk by component.
+    pub disk: DiskUsage,
+    /// Bytes in RAM by component.
+    pub ram: RamUsage,
+    /// The SIMD kernels in use (`scalar`, `avx2`).
+    pub kernels: &'static str,
+    /// The collection's config.
+    pub config: CollectionConfig,
+}
+
+#[derive(Debug)]
+struct Sealed {
+    seg: Arc<ImmutableSegment>,
+    deleted: Bitmap,
+    del_gen: u64,
+    dirty: bool,
+}
+
+impl Sealed {
+    fn rows(&self) -> SegmentRows<'_> {
+        SegmentRows {
+            seg: &self.seg,
+            deleted: &self.deleted,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Loc {
+    Live(usize),
+    Sealed(usize, usize),
+}
+
+/// Everything readers see. Mutated only by the holder of the writer lock.
+#[derive(Debug)]
+struct State {
+    live: LiveSegment,
+    /// In manifest order (oldest first).
+    sealed: Vec<Sealed>,
+    manifest: Manifest,
+    points: usize,
+}
+
+impl State {
+    fn locate(&self, id: PointId) -> Option<Loc> {
+        if let Some(row) = self.live.find(id) {
+            return Some(Loc::Live(row));
+        }
+        self.sealed.iter().enumerate().rev().find_map(|(i, s)| {
+            s.seg
+                .find(id)
+                .filter(|&row| !s.deleted.get(row))
+                .map(|row| Loc::Sealed(i, row))
+        })
+    }
+
+    /// Marks the current copy of `id` deleted; true if there was one.
+    fn remove(&mut self, id: PointId) -> bool {
+        let removed = match self.locate(id) {
+            Some(Loc::Live(_)) => self.live.delete(id),
+            Some(Loc::Sealed(i, row)) => {
+                let s = &mut self.sealed[i];
+                s.dirty = true;
+                s.deleted.set(row)
+            }
+            None => false,
+        };
+        self.points -= usize::from(removed);
+        removed
+    }
+
+    fn apply_upsert(&mut self, seq: u64, rows: &[UpsertRow<'_>]) {
+        for row in rows {
+            self.remove(row.id);
+            self.live.push(seq, row.id, row.vector, row.payload);
+            self.points += 1;
+        }
+    }
+
+    fn apply_delete(&mut self, ids: &[PointId]) -> usize {
+        ids.iter().filter(|&&id| self.remove(id)).count()
+    }
+
+    fn apply_record(
+        &mut self,
+        config: &CollectionConfig,
+        seq: u64,
+        kind: RecordKind,
+        body: &[u8],
+    ) -> Result<(), DecodeError> {
+        match kind {
+            RecordKind::Upsert => {
+                let rows = record::decode_upsert(body, config.dim, config.datatype)?;
+                self.apply_upsert(seq, &rows);
+            }
+            RecordKind::Delete => {
+                self.apply_delete(&record::decode_delete(body)?);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn code_words(config: &CollectionConfig) -> usize {
+    match config.quantization {
+        Quantization::Binary(_) => CodeKind::OneBit.words(config.dim),
+        Quantization::None => 0,
+    }
+}
+
+fn code_kind(config: &CollectionConfig) -> CodeKind {
+    match config.quantization {
+        Quantization::Binary(_) => CodeKind::OneBit,
+        Quantization::None => CodeKind::None,
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    dir: PathBuf,
+    config: CollectionConfig,
+    vfs: Arc<dyn Vfs>,
+    lock: Mutex<Option<DirLock>>,
+    state: RwLock<State>,
+    /// The write lock: held while appending to the WAL, applying to the state and sealing.
+    writer: Mutex<Option<WalWriter>>,
+    group: GroupCommit,
+    poisoned: AtomicBool,
+    closed: AtomicBool,
+    pool: rayon::ThreadPool,
+    kernels: &'static Kernels,
+    flusher_stop: Mutex<Option<mpsc::Sender<()>>>,
+}
+
+/// A collection of points in one directory.
+///
+/// Cheap to clone: clones share one open collection. Every method takes `&self` and may be
+/// called from any thread. Writes are serialized; searches run concurrently with each other
+/// and see a consistent state.
+#[derive(Debug, Clone)]
+pub struct Collection {
+    inner: Arc<Inner>,
+}
+
+impl Collection {
+    /// Creates a collection in `path` (created if missing; it must be empty).
+    ///
+    /// Errors: `Error::AlreadyExists` if the directory holds a collection or other files,
+    /// `Error::InvalidArgument` for an invalid config.
+    pub fn create(path: impl AsRef<Path>, config: CollectionConfig) -> Result<Self> {
+        Self::create_with_vfs(path, config, Arc::new(StdVfs))
+    }
+
+    /// [`create`](Self::create) through another [`Vfs`] (fault-injection tests).
+    #[doc(hidden)]
+    pub fn create_with_vfs(
+        path: impl AsRef<Path>,
+        config: CollectionConfig,
+        vfs: Arc<dyn Vfs>,
+    ) -> Result<Self> {
+        config.validate()?;
+        let dir = path.as_ref().to_path_buf();
+        if let Ok(names) = vfs.list(&dir) {
+            // Leftovers of a create that was interrupted before its MANIFEST are accepted.
+            let leftover = [
+                "LOCK",
+                CONFIG_FILE,
+                "config.json.tmp",
+                WAL_DIR,
+                SEGMENTS_DIR,
+            ];
+            if names.iter().any(|n| !leftover.contains(&n.as_str())) {
+                return Err(Error::AlreadyExists(dir));
+            }
+        }
+        vfs.create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let lock = DirLock::acquire(&dir)?;
+        for sub in [WAL_DIR, SEGMENTS_DIR] {
+            let p = dir.join(sub);
+            vfs.create_dir_all(&p).map_err(|e| Error::io(&p, e))?;
+        }
+        let file = ConfigFile {
+            format_version: 1,
+            config,
+        };
+        let json = serde_json::to_vec_pretty(&file)
+            .map_err(|e| Error::InvalidArgument(format!("config cannot be serialized: {e}")))?;
+        write_atomic(&*vfs, &dir, CONFIG_FILE, &json)?;
+        Manifest::empty().write(&*vfs, &dir)?;
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            vfs.sync_dir(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        Self::open_locked(dir, lock, vfs)
+    }
+
+    /// Opens the collection in `path`, replaying its WAL.
+    ///
+    /// Errors: `Error::NotFound`, `Error::NotACollection`, `Error::Locked` if another handle
+    /// (in this process or another) has it open, `Error::Corrupted` and friends for damaged
+    /// files, `Error::InvalidConfig` for a bad `config.json`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with_vfs(path, Arc::new(StdVfs))
+    }
+
+    /// [`open`](Self::open) through another [`Vfs`] (fault-injection tests).
+    #[doc(hidden)]
+    pub fn open_with_vfs(path: impl AsRef<Path>, vfs: Arc<dyn Vfs>) -> Result<Self> {
+        let dir = path.as_ref().to_path_buf();
+        let names = match vfs.list(&dir) {
+            Ok(names) => names,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NotFound(dir));
+            }
+            Err(e) => return Err(Error::io(&dir, e)),
+        };
+        if !names.iter().any(|n| n == MANIFEST_FILE) {
+            return Err(Error::NotACollection(dir));
+        }
+        let lock = DirLock::acquire(&dir)?;
+        Self::open_locked(dir, lock, vfs)
+    }
+
+    fn open_locked(dir: PathBuf, lock: DirLock, vfs: Arc<dyn Vfs>) -> Result<Self> {
+        let config_path = dir.join(CONFIG_FILE);
+        let bytes = vfs
+            .read(&config_path)
+            .map_err(|e| Error::io(&config_path, e))?;
+        let invalid = |message: String| Error::InvalidConfig {
+            path: config_path.clone(),
+            message,
+        };
+        let file: ConfigFile =
+            serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
+        if file.format_version != 1 {
+            return Err(invalid(format!(
+                "format_version {} is not supported (this build reads 1)",
+                file.format_version
+            )));
+        }
+        let config = file.config;
+        config.validate().map_err(|e| invalid(e.to_string()))?;
+
+        let manifest = Manifest::read(&*vfs, &dir)?;
+        collect_garbage(&*vfs, &dir, &manifest)?;
+        let seg_dir = dir.join(SEGMENTS_DIR);
+        let mut sealed = Vec::with_capacity(manifest.segments.len());
+        let mut points = 0;
+        for entry in &manifest.segments {
+            let s = open_sealed(&*vfs, &seg_dir, entry, &config)?;
+            points += s.seg.rows() - s.deleted.ones();
+            sealed.push(s);
+        }
+        let mut state = State {
+            live: LiveSegment::new(config.dim, config.datatype, code_words(&config)),
+            sealed,
+            manifest: manifest.clone(),
+            points,
+        };
+        let wal_dir = dir.join(WAL_DIR);
+        let recovery = wal::recover(
+            &*vfs,
+            &wal_dir,
+            manifest.checkpoint_seq,
+            |seq, kind, body| state.apply_record(&config, seq, kind, body),
+        )?;
+        // Replayed records may sit only in the page cache of a process that crashed.
+        for path in &recovery.kept {
+            vfs.open_append(path)
+                .and_then(|f| f.sync_data())
+                .map_err(|e| Error::io(path, e))?;
+        }
+        let writer = WalWriter::create(
+            Arc::clone(&vfs),
+            wal_dir,
+            recovery.next_file_number,
+            recovery.last_seq,
+            config.wal_file_max_bytes,
+            recovery.kept,
+        )?;
+        let threads = if config.search_threads == 0 {
+            std::thread::available_parallelism().map_or(1, usize::from)
+        } else {
+            config.search_threads
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("vecsieve-search-{i}"))
+            .build()
+            .map_err(|e| Error::io(&dir, std::io::Error::other(e)))?;
+        let durability = config.durability;
+        let interval = Duration::from_millis(config.buffered_sync_interval_ms);
+        let inner = Arc::new(Inner {
+            dir,
+            config,
+            vfs,
+            lock: Mutex::new(Some(lock)),
+            state: RwLock::new(state),
+            writer: Mutex::new(Some(writer)),
+            group: GroupCommit::new(recovery.last_seq),
+            poisoned: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            pool,
+            kernels: Kernels::detect(),
+            flusher_stop: Mutex::new(None),
+        });
+        if durability == Durability::Buffered {
+            let (tx, rx) = mpsc::channel::<()>();
+            let weak = Arc::downgrade(&inner);
+            std::thread::Builder::new()
+                .name("vecsieve-wal-sync".into())
+                .spawn(move || background_sync(&weak, &rx, interval))
+                .map_err(|e| Error::io(&inner.dir, e))?;
+            *inner.flusher_stop.lock() = Some(tx);
+        }
+        Ok(Collection { inner })
+    }
+
+    /// The collection's config.
+    #[must_use]
+    pub fn config(&self) -> &CollectionConfig {
+        &self.inner.config
+    }
+
+    /// The directory of the collection.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Inserts or replaces points. The batch is atomic: after a crash either all of it or
+    /// none of it is there. Returns once durable per the collection's [`Durability`].
+    ///
+    /// Errors (nothing is written): `Error::DimensionMismatch`, `Error::InvalidVector` (NaN,
+    /// infinite, a zero vector with Cosine, out of range for the datatype),
+    /// `Error::InvalidArgument` (payload over `MAX_PAYLOAD_BYTES`, batch over 256 MiB
+    /// encoded), `Error::Poisoned`, `Error::Closed`.
+    pub fn upsert(&self, points: &[Point]) -> Result<()> {
+        self.check_writable()?;
+        if points.is_empty() {
+            return Ok(());
+        }
+        let config = &self.inner.config;
+        let mut stored = Vec::with_capacity(points.len());
+        for (i, p) in points.iter().enumerate() {
+            let bytes = stored_vector(config, &p.vector).map_err(|e| in_point(e, i, p.id))?;
+            if let Some(payload) = &p.payload
+                && payload.len() > MAX_PAYLOAD_BYTES
+            {
+                return Err(Error::InvalidArgument(format!(
+                    "point {i} (id {}): payload is {} bytes, the maximum is {MAX_PAYLOAD_BYTES}",
+                    p.id,
+                    payload.len()
+                )));
+            }
+            stored.push(bytes);
+        }
+        let rows: Vec<UpsertRow<'_>> = points
+            .iter()
+            .zip(&stored)
+            .map(|(p, v)| UpsertRow {
+                id: p.id,
+                vector: v,
+                payload: p.payload.as_deref(),
+            })
+            .collect();
+        let body = record::encode_upsert(config.dim, config.datatype, &rows);
+        if body.len() > MAX_RECORD_BODY {
+            return Err(Error::InvalidArgument(format!(
+                "the batch encodes to {} bytes, over the {MAX_RECORD_BODY}-byte limit; split it",
+                body.len()
+            )));
+        }
+        let seq = self
+            .write(RecordKind::Upsert, &body, |st, seq| {
+                st.apply_upsert(seq, &rows);
+                0
+            })?
+            .0;
+        self.wait_durable(seq)
+    }
+
+    /// Deletes points by id and returns how many existed. Unknown ids are not an error.
+    pub fn delete(&self, ids: &[PointId]) -> Result<usize> {
+        self.check_writable()?;
+        let inner = &self.inner;
+        let mut guard = inner.writer.lock();
+        let Some(w) = guard.as_mut() else {
+            return Err(Error::Closed);
+        };
+        self.check_writable()?;
+        let present: Vec<PointId> = {
+            let st = inner.state.read();
+            let mut seen = std::collections::HashSet::new();
+            ids.iter()
+                .copied()
+                .filter(|&id| seen.insert(id) && st.locate(id).is_some())
+                .collect()
+        };
+        if present.is_empty() {
+            return Ok(0);
+        }
+        let body = record::encode_delete(&present);
+        let seq = self.append_and_apply(w, RecordKind::Delete, &body, |st, _| {
+            st.apply_delete(&present)
+        })?;
+        drop(guard);
+        self.wait_durable(seq.0)?;
+        Ok(seq.1)
+    }
+
+    fn write(
+        &self,
+        kind: RecordKind,
+        body: &[u8],
+        apply: impl FnOnce(&mut State, u64) -> usize,
+    ) -> Result<(u64, usize)> {
+        let mut guard = self.inner.writer.lock();
+        let Some(w) = guard.as_mut() else {
+            return Err(Error::Closed);
+        };
+        self.check_writable()?;
+        self.append_and_apply(w, kind, body, apply)
+    }
+
+    /// Appends a record, applies it, and seals the live segment if it is full. Any I/O
+    /// error poisons the collection.
+    fn append_and_apply(
+        &self,
+        w: &mut WalWriter,
+        kind: RecordKind,
+        body: &[u8],
+        apply: impl FnOnce(&mut State, u64) -> usize,
+    ) -> Result<(u64, usize)> {
+        let inner = &self.inner;
+        let seq = w.append(kind, body).inspect_err(|_| self.poison())?;
+        let (n, full) = {
+            let mut st = inner.state.write();
+            let n = apply(&mut st, seq);
+            (
+                n,
+                st.live.data_bytes() >= inner.config.live_segment_max_bytes,
+            )
+        };
+        if full {
+            self.checkpoint(w).inspect_err(|_| self.poison())?;
+        }
+        Ok((seq, n))
+    }
+
+    fn poison(&self) {
+        self.inner.poisoned.store(true, Ordering::SeqCst);
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        self.check_open()?;
+        if self.inner.poisoned.load(Ordering::SeqCst) {
+            return Err(Error::Poisoned);
+        }
+        Ok(())
+    }
+
+    fn wait_durable(&self, seq: u64) -> Result<()> {
+        match self.inner.config.durability {
+            Durability::Sync => self.sync_wal(seq),
+            Durability::Buffered => Ok(()),
+        }
+    }
+
+    fn sync_wal(&self, seq: u64) -> Result<()> {
+        let inner = &self.inner;
+        inner.group.sync_to(seq, &inner.poisoned, || {
+            inner.writer.lock().as_ref().map(WalWriter::sync_target)
+        })
+    }
+
+    /// Makes every acknowledged write durable (syncs the WAL).
+    pub fn flush(&self) -> Result<()> {
+        self.check_writable()?;
+        let seq = match self.inner.writer.lock().as_ref() {
+            Some(w) => w.last_seq(),
+            None => return Err(Error::Closed),
+        };
+        self.sync_wal(seq)
+    }
+
+    /// Seals the live segment into a segment file, persists deletions and commits a new
+    /// MANIFEST; the WAL is then emptied. The caller holds the writer lock.
+    fn checkpoint(&self, w: &mut WalWriter) -> Result<()> {
+        let inner = &self.inner;
+        let vfs = &*inner.vfs;
+        let seg_dir = inner.dir.join(SEGMENTS_DIR);
+        let checkpoint_seq = w.last_seq();
+        let (new_seg, sidecars, manifest) = {
+            let st = inner.state.read();
+            if st.manifest.checkpoint_seq == checkpoint_seq {
+                return Ok(());
+            }
+            let mut manifest = st.manifest.clone();
+            manifest.generation += 1;
+            manifest.checkpoint_seq = checkpoint_seq;
+            let mut sidecars = Vec::new();
+            for (i, s) in st.sealed.iter().enumerate().filter(|(_, s)| s.dirty) {
+                let id = manifest.segments[i].id;
+                let bytes = deletes::encode(id, s.seg.rows(), s.deleted.words());
+                write_atomic(
+                    vfs,
+                    &seg_dir,
+                    &sidecar_file(id, manifest.generation),
+                    &bytes,
+                )?;
+                manifest.segments[i].del_gen = manifest.generation;
+                sidecars.push(i);
+            }
+            let new_seg = if st.live.live_count() > 0 {
+                let id = manifest.next_segment_id;
+                manifest.next_segment_id += 1;
+                let bytes = encode_live(&st.live, id, &inner.config);
+                let name = segment_file(id);
+                write_atomic(vfs, &seg_dir, &name, &bytes)?;
+                let seg = ImmutableSegment::open(vfs, &seg_dir.join(&name))?;
+                manifest.segments.push(SegmentEntry {
+                    id,
+                    rows: seg.rows() as u64,
+                    del_gen: 0,
+                });
+                Some(seg)
+            } else {
+                None
+            };
+            (new_seg, sidecars, manifest)
+        };
+        manifest.write(vfs, &inner.dir)?;
+        let mut garbage = Vec::new();
+        {
+            let mut st = inner.state.write();
+            for i in sidecars {
+                let s = &mut st.sealed[i];
+                if s.del_gen > 0 {
+                    garbage.push(sidecar_file(manifest.segments[i].id, s.del_gen));
+                }
+                s.del_gen = manifest.segments[i].del_gen;
+                s.dirty = false;
+            }
+            if let Some(seg) = new_seg {
+                let rows = seg.rows();
+                st.sealed.push(Sealed {
+                    seg: Arc::new(seg),
+                    deleted: Bitmap::with_len(rows),
+                    del_gen: 0,
+                    dirty: false,
+                });
+            }
+            let c = &inner.config;
+            st.live = LiveSegment::new(c.dim, c.datatype, code_words(c));
+            st.manifest = manifest;
+        }
+        inner.group.mark_durable(checkpoint_seq);
+        w.truncate_after_checkpoint()?;
+        for name in garbage {
+            let p = seg_dir.join(name);
+            vfs.remove(&p).map_err(|e| Error::io(&p, e))?;
+        }
+        Ok(())
+    }
+
+    /// Seals the live segment into an immutable segment file now (it is also sealed when
+    /// full and on close), persisting deletions and emptying the WAL.
+    pub fn seal(&self) -> Result<()> {
+        self.check_writable()?;
+        let mut guard = self.inner.writer.lock();
+        let Some(w) = guard.as_mut() else {
+            return Err(Error::Closed);
+        };
+        self.check_writable()?;
+        self.checkpoint(w).inspect_err(|_| self.poison())
+    }
+
+    /// Seals the live segment, commits, and releases the directory lock. Every clone of
+    /// this handle is closed. Closing twice is not an error.
+    pub fn close(&self) -> Result<()> {
+        let inner = &self.inner;
+        let mut guard = inner.writer.lock();
+        let Some(w) = guard.as_mut() else {
+            return Ok(());
+        };
+        let result = if inner.poisoned.load(Ordering::SeqCst) {
+            Err(Error::Poisoned)
+        } else {
+            self.checkpoint(w).inspect_err(|_| self.poison())
+        };
+        inner.closed.store(true, Ordering::SeqCst);
+        *guard = None;
+        {
+            let mut st = inner.state.write();
+            st.sealed.clear();
+            let c = &inner.config;
+            st.live = LiveSegment::new(c.dim, c.datatype, code_words(c));
+            st.points = 0;
+        }
+        inner.flusher_stop.lock().take();
+        inner.lock.lock().take();
+        result
+    }
+
+    /// Number of points stored.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.inner.state.read().points
+    }
+
+    /// True when no point is stored.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The point with `id`, as stored (normalized for Cosine, rounded for F16).
+    pub fn get(&self, id: impl Into<PointId>) -> Result<Option<Point>> {
+        self.check_open()?;
+        let id = id.into();
+        let st = self.inner.state.read();
+        let Some(loc) = st.locate(id) else {
+            return Ok(None);
+        };
+        let sealed_rows;
+        let (rows, row): (&dyn Rows, usize) = match loc {
+            Loc::Live(row) => (&st.live, row),
+            Loc::Sealed(i, row) => {
+                sealed_rows = st.sealed[i].rows();
+                (&sealed_rows, row)
+            }
+        };
+        let mut scratch = Vec::new();
+        let vector = rows
+            .originals()
+            .row(row, rows.dim(), self.inner.kernels, &mut scratch)
+            .to_vec();
+        Ok(Some(Point {
+            id,
+            vector,
+            payload: rows.payload(row).map(<[u8]>::to_vec),
+        }))
+    }
+
+    /// The `limit` points nearest to `query`, best first.
+    ///
+    /// With binary quantization the codes are scanned first and the best
+    /// `ceil(limit × oversampling)` are rescored with the originals (unless `rescore` is
+    /// off); `exact` or `ignore_quantization` scan the originals of every point.
+    ///
+    /// Errors: `Error::DimensionMismatch`, `Error::InvalidVector` (NaN, infinite, zero with
+    /// Cosine), `Error::InvalidArgument` (`limit` 0 or over `MAX_LIMIT`, oversampling below
+    /// 1, above `MAX_OVERSAMPLING` or not finite), `Error::Closed`.
+    pub fn search(
+        &self,
+        query: &[f32],
+        limit: usize,
+        params: &SearchParams,
+    ) -> Result<Vec<ScoredPoint>> {
+        self.check_open()?;
+        let inner = &self.inner;
+        let config = &inner.config;
+        if limit == 0 || limit > MAX_LIMIT {
+            return Err(Error::InvalidArgument(format!(
+                "limit is {limit}; it must be in 1..={MAX_LIMIT}"
+            )));
+        }
+        let oversampling = params.oversampling.unwrap_or(1.0);
+        if !oversampling.is_finite() || !(1.0..=MAX_OVERSAMPLING).contains(&oversampling) {
+            return Err(Error::InvalidArgument(format!(
+                "oversampling is {oversampling}; it must be a finite number in 1..={MAX_OVERSAMPLING}"
+            )));
+        }
+        let vector = query_vector(config, query)?;
+        let plan = match config.quantization {
+            Quantization::Binary(_) if !params.exact && !params.ignore_quantization => {
+                let candidates = if oversampling > 1.0 {
+                    (limit as f64 * f64::from(oversampling)).ceil() as usize
+                } else {
+                    limit
+                };
+                Plan::Binary {
+                    candidates,
+                    rescore: params.rescore.unwrap_or(true),
+                }
+            }
+            _ => Plan::Exact,
+        };
+        let mut code = vec![0u64; code_words(config)];
+        quant::binary::encode_one_bit(
+            &vector,
+            quant::binary::threshold(config.datatype),
+            &mut code,
+        );
+        let q = PreparedQuery {
+            vector,
+            code,
+            distance: config.distance,
+            kernels: inner.kernels,
+        };
+        let st = inner.state.read();
+        self.check_open()?;
+        let sealed: Vec<SegmentRows<'_>> = st.sealed.iter().map(Sealed::rows).collect();
+        let mut all: Vec<&dyn Rows> = Vec::with_capacity(sealed.len() + 1);
+        all.push(&st.live);
+        all.extend(sealed.iter().map(|s| s as &dyn Rows));
+        let lists: Vec<_> = inner.pool.install(|| {
+            all.par_iter()
+                .enumerate()
+                .filter(|(_, r)| r.len() > 0)
+                .map(|(i, r)| search::search_segment(*r, i, &q, limit, plan))
+                .collect()
+        });
+        Ok(search::merge(lists, limit)
+            .into_iter()
+            .map(|h| ScoredPoint {
+                id: h.id,
+                score: h.score,
+                payload: params
+                    .with_payload
+                    .then(|| all[h.seg].payload(h.row).map(<[u8]>::to_vec))
+                    .flatten(),
+            })
+            .collect())
+    }
+
+    /// Checks every checksum of every segment file and that their ids are sorted and
+    /// unique. Slow (reads everything); `open` only checks headers and lengths.
+    pub fn verify(&self) -> Result<()> {
+        self.check_open()?;
+        let st = self.inner.state.read();
+        for s in &st.sealed {
+            s.seg.verify()?;
+            s.seg.verify_ids()?;
+        }
+        Ok(())
+    }
+
+    /// Counts, bytes on disk and bytes in RAM, by component.
+    pub fn info(&self) -> Result<CollectionInfo> {
+        self.check_open()?;
+        let inner = &self.inner;
+        let vfs = &*inner.vfs;
+        let st = inner.state.read();
+        let mut disk = DiskUsage::default();
+        for s in &st.sealed {
+            let (ids, originals, codes, payloads) = s.seg.section_bytes();
+            disk.ids += ids;
+            disk.originals += originals;
+            disk.codes += codes;
+            disk.payloads += payloads;
+        }
+        let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+        let seg_dir = inner.dir.join(SEGMENTS_DIR);
+        let wal_dir = inner.dir.join(WAL_DIR);
+        let mut total = 0;
+        for name in vfs.list(&seg_dir).map_err(|e| Error::io(&seg_dir, e))? {
+            let bytes = size(&seg_dir.join(&name));
+            total += bytes;
+            if name.ends_with(".del") {
+                disk.deletions += bytes;
+            }
+        }
+        for name in vfs.list(&wal_dir).map_err(|e| Error::io(&wal_dir, e))? {
+            let bytes = size(&wal_dir.join(&name));
+            total += bytes;
+            disk.wal += bytes;
+        }
+        for name in vfs.list(&inner.dir).map_err(|e| Error::io(&inner.dir, e))? {
+            total +=
+                size(&inner.dir.join(&name)) * u64::from(name != WAL_DIR && name != SEGMENTS_DIR);
+        }
+        disk.total = total;
+        disk.other = total
+            - (disk.ids + disk.originals + disk.codes + disk.payloads + disk.deletions + disk.wal);
+        let live = st.live.heap_bytes();
+        let bitmaps: u64 = st
+            .sealed
+            .iter()
+            .map(|s| s.deleted.heap_bytes() as u64)
+            .sum();
+        Ok(CollectionInfo {
+            points: st.points,
+            segments: st.sealed.len(),
+            live_points: st.live.live_count(),
+            disk,
+            ram: RamUsage {
+                live_segment: live,
+                deletion_bitmaps: bitmaps,
+                total: live + bitmaps,
+            },
+            kernels: inner.kernels.isa().name(),
+            config: inner.config.clone(),
+        })
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Without close: the WAL holds everything; Buffered writes get a last sync.
+        if self.config.durability == Durability::Buffered
+            && let Some(w) = self.writer.get_mut().as_ref()
+        {
+            let (_, file, _) = w.sync_target();
+            let _ = file.sync_data();
+        }
+    }
+}
+
+fn background_sync(inner: &Weak<Inner>, stop: &mpsc::Receiver<()>, interval: Duration) {
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(interval) {
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let handle = Collection { inner };
+        if handle.flush().is_err() {
+            return;
+        }
+    }
+}
+
+fn in_point(e: Error, index: usize, id: PointId) -> Error {
+    match e {
+        Error::InvalidVector(m) => Error::InvalidVector(format!("point {index} (id {id}): {m}")),
+        other => other,
+    }
+}
+
+fn check_components(config: &CollectionConfig, v: &[f32]) -> Result<()> {
+    if v.len() != config.dim {
+        return Err(Error::DimensionMismatch {
+            expected: config.dim,
+            got: v.len(),
+        });
+    }
+    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+        return Err(Error::InvalidVector(format!(
+            "component {i} is {}; every component must be finite",
+            v[i]
+        )));
+    }
+    Ok(())
+}
+
+fn normalized(v: &[f32]) -> Result<Vec<f32>> {
+    let norm = v
+        .iter()
+        .map(|&x| f64::from(x) * f64::from(x))
+        .sum::<f64>()
+        .sqrt();
+    if norm == 0.0 || !norm.is_finite() {
+        return Err(Error::InvalidVector(
+            "a zero vector has no direction, so it cannot be used with Cosine".into(),
+        ));
+    }
+    Ok(v.iter().map(|&x| (f64::from(x) / norm) as f32).collect())
+}
+
+/// Validates a vector and converts it to its stored bytes.
+fn stored_vector(config: &CollectionConfig, v: &[f32]) -> Result<Vec<u8>> {
+    check_components(config, v)?;
+    let owned;
+    let v = if config.distance == Distance::Cosine {
+        owned = normalized(v)?;
+        &owned
+    } else {
+        v
+    };
+    Ok(match config.datatype {
+        Datatype::F32 => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        Datatype::F16 => {
+            let mut out = Vec::with_capacity(v.len() * 2);
+            for (i, &x) in v.iter().enumerate() {
+                let h = half::f16::from_f32(x);
+                if !h.is_finite() {
+                    return Err(Error::InvalidVector(format!(
+                        "component {i} is {x}, beyond the F16 range (±65504); use F32"
+                    )));
+                }
+                out.extend_from_slice(&h.to_bits().to_le_bytes());
+            }
+            out
+        }
+        Datatype::U8 => {
+            let mut out = Vec::with_capacity(v.len());
+            for (i, &x) in v.iter().enumerate() {
+                if !(0.0..=255.0).contains(&x) || x.fract() != 0.0 {
+                    return Err(Error::InvalidVector(format!(
+                        "component {i} is {x}; U8 collections take whole numbers in 0..=255"
+                    )));
+                }
+                out.push(x as u8);
+            }
+            out
+        }
+    })
+}
+
+/// Validates a query and normalizes it for Cosine.
+fn query_vector(config: &CollectionConfig, v: &[f32]) -> Result<Vec<f32>> {
+    check_components(config, v)?;
+    if config.distance == Distance::Cosine {
+        normalized(v)
+    } else {
+        Ok(v.to_vec())
+    }
+}
+
+/// Encodes the live rows of the live segment as segment `id`.
+fn encode_live(live: &LiveSegment, id: u64, config: &CollectionConfig) -> Vec<u8> {
+    let rows = live.sorted_live_rows();
+    let ids: Vec<PointId> = rows.iter().map(|&r| live.id(r)).collect();
+    let versions: Vec<u64> = rows.iter().map(|&r| live.version(r)).collect();
+    let mut originals = Vec::with_capacity(rows.len() * config.dim * config.datatype.size());
+    let mut codes = Vec::with_capacity(rows.len() * code_words(config));
+    for &r in &rows {
+        live.stored_bytes(r, &mut originals);
+        codes.extend_from_slice(live.code(r));
+    }
+    let payloads: Vec<Option<&[u8]>> = rows.iter().map(|&r| live.payload(r)).collect();
+    segfmt::encode(&SegmentColumns {
+        segment_id: id,
+        dim: config.dim,
+        distance: config.distance,
+        datatype: config.datatype,
+        code_kind: code_kind(config),
+        ids: &ids,
+        versions: &versions,
+        originals: &originals,
+        codes: &codes,
+        payloads: &payloads,
+    })
+}
+
+/// Opens a segment named by the manifest and loads its deletion bitmap.
+fn open_sealed(
+    vfs: &dyn Vfs,
+    seg_dir: &Path,
+    entry: &SegmentEntry,
+    config: &CollectionConfig,
+) -> Result<Sealed> {
+    let path = seg_dir.join(segment_file(entry.id));
+    let seg = ImmutableSegment::open(vfs, &path)?;
+    let l = seg.layout();
+    let mismatch =
+        |what: &str| Error::corrupted(&path, 0, format!("{what} differs from the collection's"));
+    if l.segment_id != entry.id || l.rows as u64 != entry.rows {
+        return Err(mismatch("segment id or row count (per MANIFEST)"));
+    }
+    if l.dim != config.dim || l.distance != config.distance || l.datatype != config.datatype {
+        return Err(mismatch("dim, distance or datatype"));
+    }
+    if l.code_kind != code_kind(config) {
+        return Err(mismatch("code kind"));
+    }
+    let deleted = if entry.del_gen == 0 {
+        Bitmap::with_len(l.rows)
+    } else {
+        let p = seg_dir.join(sidecar_file(entry.id, entry.del_gen));
+        let bytes = vfs.read(&p).map_err(|e| Error::io(&p, e))?;
+        let words = deletes::decode(&bytes, entry.id, l.rows).map_err(|e| e.in_file(&p))?;
+        Bitmap::from_words(words, l.rows)
+            .ok_or_else(|| Error::corrupted(&p, 32, "bits set past the segment's rows"))?
+    };
+    Ok(Sealed {
+        seg: Arc::new(seg),
+        deleted,
+        del_gen: entry.del_gen,
+        dirty: false,
+    })
+}
+
+/// Removes files the manifest does not name: interrupted segment and sidecar writes,
+/// superseded sidecars, temporary files.
+fn collect_garbage(vfs: &dyn Vfs, dir: &Path, manifest: &Manifest) -> Result<()> {
+    let seg_dir = dir.join(SEGMENTS_DIR);
+    let mut keep: Vec<String> = Vec::new();
+    for s in &manifest.segments {
+        keep.push(segment_file(s.id));
+        if s.del_gen > 0 {
+            keep.push(sidecar_file(s.id, s.del_gen));
+        }
+    }
+    let mut removed = false;
+    for name in vfs.list(&seg_dir).map_err(|e| Error::io(&seg_dir, e))? {
+        if !keep.contains(&name) {
+            let p = seg_dir.join(&name);
+            vfs.remove(&p).map_err(|e| Error::io(&p, e))?;
+            removed = true;
+        }
+    }
+    if removed {
+        vfs.sync_dir(&seg_dir).map_err(|e| Error::io(&seg_dir, e))?;
+    }
+    for tmp in ["MANIFEST.tmp", "config.json.tmp"] {
+        let p = dir.join(tmp);
+        if vfs
+            .list(dir)
+            .is_ok_and(|names| names.iter().any(|n| n == tmp))
+        {
+            vfs.remove(&p).map_err(|e| Error::io(&p, e))?;
+        }
+    }
+    Ok(())
+}

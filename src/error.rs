@@ -1,0 +1,137 @@
+//! The one error type of the crate.
+//!
+//! Every variant says what went wrong and what the caller can do about it. Errors that come
+//! from a file name the file (and, for corruption, the byte offset).
+
+use std::io;
+use std::path::PathBuf;
+
+/// `Result` with [`Error`] as the default error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in vecsieve.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The operating system refused an I/O operation (disk full, permissions, hardware error).
+    /// If this happened on a write or sync path the collection is also poisoned: reopen it.
+    #[error("I/O error on {}: {source}; check free space and permissions, then reopen the collection", path.display())]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// A file's bytes do not follow the format: a damaged disk, a truncated copy or an
+    /// outside edit. Nothing was changed; restore the collection from a backup.
+    #[error("{} is corrupted at byte offset {offset}: {what}; restore the collection from a backup", file.display())]
+    Corrupted {
+        /// The damaged file.
+        file: PathBuf,
+        /// Byte offset of the first inconsistency found.
+        offset: u64,
+        /// What was wrong.
+        what: String,
+    },
+
+    /// A section's CRC32 does not match its bytes (found by `open` or `verify`).
+    #[error("{} section `{section}` fails its checksum (stored {expected:#010x}, computed {got:#010x}); restore the collection from a backup", file.display())]
+    ChecksumMismatch {
+        /// The damaged file.
+        file: PathBuf,
+        /// The section whose bytes changed.
+        section: &'static str,
+        /// CRC32 stored in the file.
+        expected: u32,
+        /// CRC32 of the bytes as read.
+        got: u32,
+    },
+
+    /// A file was written by a newer vecsieve whose format this version cannot read.
+    #[error("{} has format version {found}, this build reads versions up to {max}; upgrade vecsieve", file.display())]
+    UnsupportedVersion {
+        /// The file.
+        file: PathBuf,
+        /// The version found in the file.
+        found: u16,
+        /// The newest version this build understands.
+        max: u16,
+    },
+
+    /// A vector does not have the collection's dimension.
+    #[error("vector has {got} components but the collection's dimension is {expected}")]
+    DimensionMismatch {
+        /// The collection's dimension.
+        expected: usize,
+        /// The vector's length.
+        got: usize,
+    },
+
+    /// A vector cannot be stored or searched as given (NaN, infinite, zero with Cosine, a
+    /// component out of range for the datatype).
+    #[error("invalid vector: {0}")]
+    InvalidVector(String),
+
+    /// An argument is out of its documented range.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+
+    /// `config.json` is missing a field, has a wrong one, or holds an invalid value.
+    #[error("invalid collection config {}: {message}", path.display())]
+    InvalidConfig {
+        /// The config file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+
+    /// `create` found a collection (or other files) already in the directory.
+    #[error("{} already holds a collection or other files; open it, or create in an empty directory", .0.display())]
+    AlreadyExists(PathBuf),
+
+    /// `open` found no directory at the path.
+    #[error("no collection at {}: the directory does not exist; create it with Collection::create", .0.display())]
+    NotFound(PathBuf),
+
+    /// `open` found a directory that is not a vecsieve collection.
+    #[error("{} is not a vecsieve collection (no MANIFEST); check the path", .0.display())]
+    NotACollection(PathBuf),
+
+    /// Another handle (in this process or another) owns the collection directory.
+    #[error("{} is locked by another open handle (in this or another process); close it first or share one Collection handle (it is Clone)", .0.display())]
+    Locked(PathBuf),
+
+    /// An earlier WAL write or fsync failed. The collection refuses further writes because
+    /// the state on disk is unknown; reads still work. Drop every handle and reopen.
+    #[error(
+        "an earlier write or fsync failed, so the collection refuses writes; drop every handle and reopen it"
+    )]
+    Poisoned,
+
+    /// The collection was closed through another clone of its handle.
+    #[error("the collection is closed; open it again")]
+    Closed,
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn corrupted(
+        file: impl Into<PathBuf>,
+        offset: u64,
+        what: impl Into<String>,
+    ) -> Self {
+        Error::Corrupted {
+            file: file.into(),
+            offset,
+            what: what.into(),
+        }
+    }
+}

@@ -1,0 +1,441 @@
+//! The immutable segment file codec. Layout: `format-spec/segment.md`.
+
+use std::ops::Range;
+
+use super::{
+    DecodeError, Reader, SEGMENT_FOOTER_MAGIC, SEGMENT_MAGIC, align_up, check_magic_and_version,
+    crc32, put_magic_and_version,
+};
+use crate::config::{Datatype, Distance, MAX_DIM};
+use crate::point::PointId;
+
+pub(crate) const HEADER_LEN: usize = 64;
+pub(crate) const FOOTER_LEN: usize = 32;
+pub(crate) const ENTRY_LEN: usize = 32;
+pub(crate) const SECTION_ALIGN: usize = 64;
+const MAX_SECTIONS: usize = 64;
+
+/// What the codes section holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CodeKind {
+    /// No codes section.
+    None,
+    /// One bit per component, `ceil(dim/64)` little-endian u64 words per row.
+    OneBit,
+}
+
+impl CodeKind {
+    fn code(self) -> u8 {
+        match self {
+            CodeKind::None => 0,
+            CodeKind::OneBit => 1,
+        }
+    }
+
+    fn from_code(code: u8) -> Option<Self> {
+        match code {
+            0 => Some(CodeKind::None),
+            1 => Some(CodeKind::OneBit),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn words(self, dim: usize) -> usize {
+        match self {
+            CodeKind::None => 0,
+            CodeKind::OneBit => dim.div_ceil(64),
+        }
+    }
+}
+
+/// Section kinds, in the order they are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Section {
+    IdKinds = 1,
+    IdValues = 2,
+    Versions = 3,
+    Originals = 4,
+    Codes = 5,
+    PayloadPresent = 6,
+    PayloadOffsets = 7,
+    PayloadBlob = 8,
+}
+
+pub(crate) const SECTIONS: [Section; 8] = [
+    Section::IdKinds,
+    Section::IdValues,
+    Section::Versions,
+    Section::Originals,
+    Section::Codes,
+    Section::PayloadPresent,
+    Section::PayloadOffsets,
+    Section::PayloadBlob,
+];
+
+impl Section {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Section::IdKinds => "id_kinds",
+            Section::IdValues => "id_values",
+            Section::Versions => "versions",
+            Section::Originals => "originals",
+            Section::Codes => "codes",
+            Section::PayloadPresent => "payload_present",
+            Section::PayloadOffsets => "payload_offsets",
+            Section::PayloadBlob => "payload_blob",
+        }
+    }
+
+    fn from_code(code: u32) -> Option<Self> {
+        SECTIONS.into_iter().find(|s| *s as u32 == code)
+    }
+
+    fn index(self) -> usize {
+        self as usize - 1
+    }
+}
+
+/// The columns of a segment, rows sorted by id.
+#[derive(Debug)]
+pub(crate) struct SegmentColumns<'a> {
+    pub segment_id: u64,
+    pub dim: usize,
+    pub distance: Distance,
+    pub datatype: Datatype,
+    pub code_kind: CodeKind,
+    pub ids: &'a [PointId],
+    pub versions: &'a [u64],
+    /// Row-major originals, `dim × datatype.size()` little-endian bytes per row.
+    pub originals: &'a [u8],
+    /// Row-major codes, `code_kind.words(dim)` words per row.
+    pub codes: &'a [u64],
+    pub payloads: &'a [Option<&'a [u8]>],
+}
+
+/// Encodes a whole segment file.
+pub(crate) fn encode(c: &SegmentColumns<'_>) -> Vec<u8> {
+    let rows = c.ids.len();
+    let mut bodies: Vec<(Section, Vec<u8>)> = Vec::with_capacity(SECTIONS.len());
+    bodies.push((
+        Section::IdKinds,
+        c.ids.iter().map(|id| id.kind_code()).collect(),
+    ));
+    bodies.push((
+        Section::IdValues,
+        c.ids
+            .iter()
+            .flat_map(|id| id.value().to_le_bytes())
+            .collect(),
+    ));
+    bodies.push((
+        Section::Versions,
+        c.versions.iter().flat_map(|v| v.to_le_bytes()).collect(),
+    ));
+    bodies.push((Section::Originals, c.originals.to_vec()));
+    if c.code_kind != CodeKind::None {
+        bodies.push((
+            Section::Codes,
+            c.codes.iter().flat_map(|w| w.to_le_bytes()).collect(),
+        ));
+    }
+    let mut present = vec![0u64; rows.div_ceil(64)];
+    let mut offsets = Vec::with_capacity((rows + 1) * 8);
+    let mut blob = Vec::new();
+    offsets.extend_from_slice(&0u64.to_le_bytes());
+    for (row, p) in c.payloads.iter().enumerate() {
+        if let Some(p) = p {
+            present[row / 64] |= 1 << (row % 64);
+            blob.extend_from_slice(p);
+        }
+        offsets.extend_from_slice(&(blob.len() as u64).to_le_bytes());
+    }
+    bodies.push((
+        Section::PayloadPresent,
+        present.iter().flat_map(|w| w.to_le_bytes()).collect(),
+    ));
+    bodies.push((Section::PayloadOffsets, offsets));
+    bodies.push((Section::PayloadBlob, blob));
+
+    let mut out = vec![0u8; HEADER_LEN];
+    let mut table = Vec::with_capacity(bodies.len() * ENTRY_LEN);
+    for (kind, body) in &bodies {
+        out.resize(align_up(out.len(), SECTION_ALIGN), 0);
+        table.extend_from_slice(&(*kind as u32).to_le_bytes());
+        table.extend_from_slice(&0u32.to_le_bytes());
+        table.extend_from_slice(&(out.len() as u64).to_le_bytes());
+        table.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        table.extend_from_slice(&crc32(0, body).to_le_bytes());
+        table.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(body);
+    }
+    out.resize(align_up(out.len(), 8), 0);
+    let table_offset = out.len() as u64;
+    out.extend_from_slice(&table);
+
+    let mut header = Vec::with_capacity(HEADER_LEN);
+    put_magic_and_version(&mut header, &SEGMENT_MAGIC);
+    header.extend_from_slice(&(HEADER_LEN as u32).to_le_bytes());
+    header.extend_from_slice(&c.segment_id.to_le_bytes());
+    header.extend_from_slice(&(rows as u64).to_le_bytes());
+    header.extend_from_slice(&(c.dim as u32).to_le_bytes());
+    header.push(c.distance.code());
+    header.push(c.datatype.code());
+    header.push(c.code_kind.code());
+    header.push(0);
+    header.extend_from_slice(&(c.code_kind.words(c.dim) as u32).to_le_bytes());
+    header.extend_from_slice(&(bodies.len() as u32).to_le_bytes());
+    header.extend_from_slice(&table_offset.to_le_bytes());
+    header.extend_from_slice(&crc32(0, &table).to_le_bytes());
+    let header_crc = crc32(0, &header);
+    header.extend_from_slice(&header_crc.to_le_bytes());
+    out[..HEADER_LEN].copy_from_slice(&header);
+
+    let file_len = (out.len() + FOOTER_LEN) as u64;
+    let mut footer = Vec::with_capacity(FOOTER_LEN);
+    footer.extend_from_slice(&SEGMENT_FOOTER_MAGIC);
+    footer.extend_from_slice(&file_len.to_le_bytes());
+    footer.extend_from_slice(&table_offset.to_le_bytes());
+    footer.extend_from_slice(&0u32.to_le_bytes());
+    let footer_crc = crc32(0, &footer);
+    footer.extend_from_slice(&footer_crc.to_le_bytes());
+    out.extend_from_slice(&footer);
+    out
+}
+
+/// One section as found in the table.
+#[derive(Debug, Clone)]
+pub(crate) struct SectionEntry {
+    pub range: Range<usize>,
+    pub crc: u32,
+}
+
+/// A parsed and bounds-checked segment file.
+#[derive(Debug, Clone)]
+pub(crate) struct Layout {
+    pub segment_id: u64,
+    pub rows: usize,
+    pub dim: usize,
+    pub distance: Distance,
+    pub datatype: Datatype,
+    pub code_kind: CodeKind,
+    pub code_words: usize,
+    sections: [Option<SectionEntry>; SECTIONS.len()],
+}
+
+impl Layout {
+    /// The byte range of a section (empty for an absent optional section).
+    pub(crate) fn range(&self, s: Section) -> Range<usize> {
+        self.sections[s.index()]
+            .as_ref()
+            .map_or(0..0, |e| e.range.clone())
+    }
+
+    /// Checks every section's CRC; on a mismatch returns the section, stored and computed CRC.
+    pub(crate) fn verify(&self, bytes: &[u8]) -> Result<(), (Section, u32, u32)> {
+        for s in SECTIONS {
+            if let Some(e) = &self.sections[s.index()] {
+                let got = crc32(0, bytes.get(e.range.clone()).unwrap_or_default());
+                if got != e.crc {
+                    return Err((s, e.crc, got));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn mul(a: usize, b: usize, at: usize) -> Result<usize, DecodeError> {
+    a.checked_mul(b)
+        .ok_or_else(|| DecodeError::new(at, "size overflows"))
+}
+
+/// Parses the header, footer and section table, and checks every length and offset against
+/// the file size and the row count. Cheap: reads no section body except payload offsets.
+pub(crate) fn parse(bytes: &[u8]) -> Result<Layout, DecodeError> {
+    if bytes.len() < HEADER_LEN + FOOTER_LEN {
+        return Err(DecodeError::new(
+            0,
+            format!(
+                "file is {} bytes, shorter than header + footer",
+                bytes.len()
+            ),
+        ));
+    }
+    let mut r = Reader::new(bytes);
+    check_magic_and_version(&mut r, &SEGMENT_MAGIC, "segment file")?;
+    let header_len = r.u32("header_len")?;
+    let segment_id = r.u64("segment_id")?;
+    let rows = r.len_u64(u32::MAX as usize, "row_count")?;
+    let dim = r.len_u32(MAX_DIM, "dim")?;
+    let distance = Distance::from_code(r.u8("distance")?)
+        .ok_or_else(|| DecodeError::new(36, "unknown distance code"))?;
+    let datatype = Datatype::from_code(r.u8("datatype")?)
+        .ok_or_else(|| DecodeError::new(37, "unknown datatype code"))?;
+    let code_kind = CodeKind::from_code(r.u8("code_kind")?)
+        .ok_or_else(|| DecodeError::new(38, "unknown code kind"))?;
+    let _reserved = r.u8("reserved")?;
+    let code_words = r.len_u32(MAX_DIM, "code_words")?;
+    let section_count = r.len_u32(MAX_SECTIONS, "section_count")?;
+    let table_offset = r.len_u64(bytes.len(), "table_offset")?;
+    let table_crc = r.u32("table_crc")?;
+    let header_crc = r.u32("header_crc")?;
+    if crc32(0, &bytes[..60]) != header_crc {
+        return Err(DecodeError::new(60, "header checksum mismatch"));
+    }
+    if header_len as usize != HEADER_LEN {
+        return Err(DecodeError::new(12, "header_len is not 64"));
+    }
+    if dim == 0 {
+        return Err(DecodeError::new(32, "dim is 0"));
+    }
+    if code_words != code_kind.words(dim) {
+        return Err(DecodeError::new(40, "code_words does not match dim"));
+    }
+
+    let footer_at = bytes.len() - FOOTER_LEN;
+    let mut f = Reader::new(&bytes[footer_at..]);
+    let fat = |e: DecodeError| DecodeError::new(footer_at + e.offset as usize, e.what);
+    if f.array::<8>("footer magic").map_err(fat)? != SEGMENT_FOOTER_MAGIC {
+        return Err(DecodeError::new(
+            footer_at,
+            "bad footer magic (truncated file?)",
+        ));
+    }
+    let file_len = f.u64("file_len").map_err(fat)?;
+    let footer_table = f.u64("table_offset").map_err(fat)?;
+    let _reserved = f.u32("reserved").map_err(fat)?;
+    let footer_crc = f.u32("footer_crc").map_err(fat)?;
+    if crc32(0, &bytes[footer_at..footer_at + 28]) != footer_crc {
+        return Err(DecodeError::new(footer_at + 28, "footer checksum mismatch"));
+    }
+    if file_len != bytes.len() as u64 {
+        return Err(DecodeError::new(
+            footer_at + 8,
+            format!("footer says {file_len} bytes, file has {}", bytes.len()),
+        ));
+    }
+    if footer_table != table_offset as u64 {
+        return Err(DecodeError::new(
+            footer_at + 16,
+            "footer and header disagree on table offset",
+        ));
+    }
+    let table_end = table_offset
+        .checked_add(section_count * ENTRY_LEN)
+        .filter(|&end| end <= footer_at && table_offset >= HEADER_LEN)
+        .ok_or_else(|| DecodeError::new(48, "section table out of bounds"))?;
+    let table = &bytes[table_offset..table_end];
+    if crc32(0, table) != table_crc {
+        return Err(DecodeError::new(
+            table_offset,
+            "section table checksum mismatch",
+        ));
+    }
+
+    let mut sections: [Option<SectionEntry>; SECTIONS.len()] = Default::default();
+    let mut t = Reader::new(table);
+    for i in 0..section_count {
+        let at = table_offset + i * ENTRY_LEN;
+        let kind_code = t.u32("section kind")?;
+        let _flags = t.u32("section flags")?;
+        let offset = t.len_u64(bytes.len(), "section offset")?;
+        let length = t.len_u64(bytes.len(), "section length")?;
+        let crc = t.u32("section crc")?;
+        let _reserved = t.u32("reserved")?;
+        let kind = Section::from_code(kind_code)
+            .ok_or_else(|| DecodeError::new(at, format!("unknown section kind {kind_code}")))?;
+        let end = offset
+            .checked_add(length)
+            .filter(|&end| end <= table_offset && offset >= HEADER_LEN)
+            .ok_or_else(|| {
+                DecodeError::new(at, format!("section {} out of bounds", kind.name()))
+            })?;
+        if offset % SECTION_ALIGN != 0 {
+            return Err(DecodeError::new(
+                at,
+                format!("section {} misaligned", kind.name()),
+            ));
+        }
+        let slot = &mut sections[kind.index()];
+        if slot.is_some() {
+            return Err(DecodeError::new(
+                at,
+                format!("section {} twice", kind.name()),
+            ));
+        }
+        *slot = Some(SectionEntry {
+            range: offset..end,
+            crc,
+        });
+    }
+
+    let expected = |s: Section| -> Result<Option<usize>, DecodeError> {
+        Ok(match s {
+            Section::IdKinds => Some(rows),
+            Section::IdValues => Some(mul(rows, 16, 24)?),
+            Section::Versions => Some(mul(rows, 8, 24)?),
+            Section::Originals => Some(mul(mul(rows, dim, 24)?, datatype.size(), 24)?),
+            Section::Codes => Some(mul(mul(rows, code_words, 24)?, 8, 24)?),
+            Section::PayloadPresent => Some(mul(rows.div_ceil(64), 8, 24)?),
+            Section::PayloadOffsets => Some(mul(rows + 1, 8, 24)?),
+            Section::PayloadBlob => None,
+        })
+    };
+    for s in SECTIONS {
+        let entry = &sections[s.index()];
+        if s == Section::Codes && code_kind == CodeKind::None {
+            if entry.is_some() {
+                return Err(DecodeError::new(38, "codes section without a code kind"));
+            }
+            continue;
+        }
+        let entry = entry.as_ref().ok_or_else(|| {
+            DecodeError::new(table_offset, format!("section {} missing", s.name()))
+        })?;
+        if let Some(len) = expected(s)?
+            && entry.range.len() != len
+        {
+            return Err(DecodeError::new(
+                table_offset,
+                format!(
+                    "section {} is {} bytes, expected {len}",
+                    s.name(),
+                    entry.range.len()
+                ),
+            ));
+        }
+    }
+
+    let layout = Layout {
+        segment_id,
+        rows,
+        dim,
+        distance,
+        datatype,
+        code_kind,
+        code_words,
+        sections,
+    };
+    let offsets_range = layout.range(Section::PayloadOffsets);
+    let blob_len = layout.range(Section::PayloadBlob).len() as u64;
+    let mut prev = 0u64;
+    for (i, chunk) in bytes[offsets_range.clone()].chunks_exact(8).enumerate() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let off = u64::from_le_bytes(word);
+        if off < prev || off > blob_len || (i == 0 && off != 0) {
+            return Err(DecodeError::new(
+                offsets_range.start + i * 8,
+                "payload offsets not increasing within the blob",
+            ));
+        }
+        prev = off;
+    }
+    if prev != blob_len {
+        return Err(DecodeError::new(
+            offsets_range.end,
+            "payload blob length mismatch",
+        ));
+    }
+    Ok(layout)
+}

@@ -1,0 +1,81 @@
+//! vecsieve: an embedded vector storage engine.
+//!
+//! A collection is a directory. Points (an id, a vector, optional payload bytes) are
+//! written through a WAL into an in-memory live segment, which is sealed into immutable,
+//! memory-mapped segment files. Search is two-stage: a SIMD scan of compact binary codes
+//! picks `limit × oversampling` candidates, which are rescored with the original vectors.
+//!
+//! ```
+//! use vecsieve::{BinaryConfig, Collection, CollectionConfig, Distance, Point, Quantization,
+//!                SearchParams};
+//!
+//! # fn main() -> vecsieve::Result<()> {
+//! let dir = tempfile::tempdir().unwrap();
+//! let config = CollectionConfig::new(4, Distance::Cosine)
+//!     .with_quantization(Quantization::Binary(BinaryConfig::default()));
+//! let collection = Collection::create(dir.path().join("docs"), config)?;
+//!
+//! collection.upsert(&[
+//!     Point::new(1, vec![0.9, 0.1, 0.0, 0.2]).with_payload(br#"{"title":"a"}"#.to_vec()),
+//!     Point::new(2, vec![-0.5, 0.8, 0.1, 0.0]),
+//!     Point::new(3, vec![0.7, 0.3, -0.1, 0.4]),
+//! ])?;
+//!
+//! let params = SearchParams::default().with_oversampling(4.0).with_payload(true);
+//! let hits = collection.search(&[1.0, 0.0, 0.0, 0.3], 2, &params)?;
+//! assert_eq!(hits[0].id, 1.into());
+//! assert_eq!(hits[0].payload.as_deref(), Some(&br#"{"title":"a"}"#[..]));
+//!
+//! collection.close()?;
+//! let reopened = Collection::open(dir.path().join("docs"))?;
+//! assert_eq!(reopened.len(), 3);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Guarantees
+//! - With [`Durability::Sync`] (the default) a write call returns after the WAL is
+//!   `fdatasync`ed; concurrent writers share one sync. A batch is atomic.
+//! - A failed WAL write or fsync poisons the collection ([`Error::Poisoned`]): it refuses
+//!   writes until reopened, and never retries a failed fsync.
+//! - One process owns a collection directory ([`Error::Locked`] for a second opener).
+//! - Bad input is a typed [`Error`] and writes nothing.
+//!
+//! # Limits
+//! Dimension up to [`MAX_DIM`], `limit` up to [`MAX_LIMIT`], oversampling up to
+//! [`MAX_OVERSAMPLING`], payload up to [`MAX_PAYLOAD_BYTES`] per point, one batch up to
+//! 256 MiB encoded. Little-endian targets only (the file format is little-endian and
+//! segment files are memory-mapped as is).
+//!
+//! # Non-goals
+//! Not a server, not distributed, no filtering by payload (payloads are opaque bytes).
+
+#[cfg(target_endian = "big")]
+compile_error!(
+    "vecsieve memory-maps its little-endian files as is, so it needs a little-endian target"
+);
+
+mod collection;
+mod config;
+mod error;
+mod format;
+pub mod io;
+mod manifest;
+mod point;
+mod quant;
+mod search;
+mod segment;
+pub mod simd;
+mod wal;
+
+pub use collection::{Collection, CollectionInfo, DiskUsage, RamUsage};
+pub use config::{
+    BinaryConfig, BinaryEncoding, CollectionConfig, Datatype, Distance, Durability, MAX_DIM,
+    MAX_LIMIT, MAX_OVERSAMPLING, MAX_PAYLOAD_BYTES, Quantization, SearchParams,
+};
+pub use error::{Error, Result};
+pub use point::{Point, PointId, ScoredPoint};
+pub use wal::record::MAX_RECORD_BODY;
+
+/// Readers of the `fvecs`/`ivecs` evaluation formats and the benchmark behind `vecsieve bench`.
+pub mod eval;

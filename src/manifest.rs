@@ -1,0 +1,183 @@
+//! The MANIFEST: the single commit point of a collection. Layout: `format-spec/manifest.md`.
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::format::{
+    DecodeError, MANIFEST_MAGIC, Reader, check_magic_and_version, crc32, put_magic_and_version,
+};
+use crate::io::Vfs;
+
+/// The largest number of segments a manifest may list.
+const MAX_SEGMENTS: usize = 1 << 20;
+
+/// One immutable segment named by the manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SegmentEntry {
+    pub id: u64,
+    pub rows: u64,
+    /// Generation of its deletion sidecar; 0 means no sidecar (nothing deleted).
+    pub del_gen: u64,
+}
+
+/// The committed state of a collection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Manifest {
+    pub generation: u64,
+    /// Every WAL record with a sequence number up to this one is reflected in the segments.
+    pub checkpoint_seq: u64,
+    pub next_segment_id: u64,
+    pub segments: Vec<SegmentEntry>,
+}
+
+impl Manifest {
+    pub(crate) fn empty() -> Self {
+        Manifest {
+            generation: 1,
+            checkpoint_seq: 0,
+            next_segment_id: 1,
+            segments: Vec::new(),
+        }
+    }
+
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let body_len = 32 + self.segments.len() * 24;
+        let mut out = Vec::with_capacity(16 + body_len + 4);
+        put_magic_and_version(&mut out, &MANIFEST_MAGIC);
+        out.extend_from_slice(&(body_len as u32).to_le_bytes());
+        out.extend_from_slice(&self.generation.to_le_bytes());
+        out.extend_from_slice(&self.checkpoint_seq.to_le_bytes());
+        out.extend_from_slice(&self.next_segment_id.to_le_bytes());
+        out.extend_from_slice(&(self.segments.len() as u32).to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        for s in &self.segments {
+            out.extend_from_slice(&s.id.to_le_bytes());
+            out.extend_from_slice(&s.rows.to_le_bytes());
+            out.extend_from_slice(&s.del_gen.to_le_bytes());
+        }
+        let crc = crc32(0, &out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        check_magic_and_version(&mut r, &MANIFEST_MAGIC, "MANIFEST")?;
+        let body_len = r.len_u32(bytes.len(), "body_len")?;
+        if bytes.len() != 16 + body_len + 4 {
+            return Err(DecodeError::new(
+                12,
+                format!(
+                    "body_len {body_len} does not match the file size {}",
+                    bytes.len()
+                ),
+            ));
+        }
+        let crc_at = 16 + body_len;
+        let stored = u32::from_le_bytes([
+            bytes[crc_at],
+            bytes[crc_at + 1],
+            bytes[crc_at + 2],
+            bytes[crc_at + 3],
+        ]);
+        if crc32(0, &bytes[..crc_at]) != stored {
+            return Err(DecodeError::new(crc_at, "MANIFEST checksum mismatch"));
+        }
+        let generation = r.u64("generation")?;
+        let checkpoint_seq = r.u64("checkpoint_seq")?;
+        let next_segment_id = r.u64("next_segment_id")?;
+        let count = r.len_u32(MAX_SEGMENTS, "segment_count")?;
+        let _reserved = r.u32("reserved")?;
+        if body_len != 32 + count * 24 {
+            return Err(DecodeError::new(
+                40,
+                "segment_count does not match body_len",
+            ));
+        }
+        let mut segments = Vec::with_capacity(count);
+        let mut prev = 0;
+        for _ in 0..count {
+            let at = r.pos();
+            let entry = SegmentEntry {
+                id: r.u64("segment id")?,
+                rows: r.u64("row count")?,
+                del_gen: r.u64("deletion generation")?,
+            };
+            if entry.id <= prev || entry.id >= next_segment_id {
+                return Err(DecodeError::new(
+                    at,
+                    "segment ids not increasing below next_segment_id",
+                ));
+            }
+            prev = entry.id;
+            segments.push(entry);
+        }
+        Ok(Manifest {
+            generation,
+            checkpoint_seq,
+            next_segment_id,
+            segments,
+        })
+    }
+
+    /// Reads `dir/MANIFEST`.
+    pub(crate) fn read(vfs: &dyn Vfs, dir: &Path) -> Result<Self> {
+        let path = dir.join("MANIFEST");
+        let bytes = vfs.read(&path).map_err(|e| Error::io(&path, e))?;
+        Manifest::decode(&bytes).map_err(|e| e.in_file(&path))
+    }
+
+    /// Replaces `dir/MANIFEST` atomically: write a temporary file, fsync it, rename it over
+    /// the old one, fsync the directory.
+    pub(crate) fn write(&self, vfs: &dyn Vfs, dir: &Path) -> Result<()> {
+        write_atomic(vfs, dir, "MANIFEST", &self.encode())
+    }
+}
+
+/// Writes `dir/name` atomically (tmp + fsync + rename + fsync dir).
+pub(crate) fn write_atomic(vfs: &dyn Vfs, dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    let path = dir.join(name);
+    let file = vfs.create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    file.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
+    file.sync_all().map_err(|e| Error::io(&tmp, e))?;
+    drop(file);
+    vfs.rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+    vfs.sync_dir(dir).map_err(|e| Error::io(dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_every_truncation_fails() {
+        let m = Manifest {
+            generation: 3,
+            checkpoint_seq: 99,
+            next_segment_id: 5,
+            segments: vec![
+                SegmentEntry {
+                    id: 1,
+                    rows: 10,
+                    del_gen: 0,
+                },
+                SegmentEntry {
+                    id: 4,
+                    rows: 7,
+                    del_gen: 2,
+                },
+            ],
+        };
+        let bytes = m.encode();
+        assert_eq!(Manifest::decode(&bytes), Ok(m));
+        for cut in 0..bytes.len() {
+            assert!(Manifest::decode(&bytes[..cut]).is_err(), "cut {cut}");
+        }
+        for i in 0..bytes.len() {
+            let mut b = bytes.clone();
+            b[i] ^= 0x10;
+            assert!(Manifest::decode(&b).is_err(), "flip {i}");
+        }
+    }
+}

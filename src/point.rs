@@ -1,0 +1,106 @@
+//! Points, their ids, and search hits.
+
+use std::fmt;
+
+/// A point's id: a `u64` or a UUID (as its 128-bit value).
+///
+/// Ids order numbers before UUIDs, then by value; search ties are broken by this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PointId {
+    /// A numeric id.
+    Num(u64),
+    /// A UUID, as the big-endian reading of its 16 bytes.
+    Uuid(u128),
+}
+
+impl PointId {
+    pub(crate) fn kind_code(self) -> u8 {
+        match self {
+            PointId::Num(_) => 0,
+            PointId::Uuid(_) => 1,
+        }
+    }
+
+    pub(crate) fn value(self) -> u128 {
+        match self {
+            PointId::Num(v) => u128::from(v),
+            PointId::Uuid(v) => v,
+        }
+    }
+
+    /// Rebuilds an id from its on-disk kind code and value; `None` for an unknown kind or a
+    /// numeric id that does not fit in `u64`.
+    pub(crate) fn from_parts(kind: u8, value: u128) -> Option<Self> {
+        match kind {
+            0 => u64::try_from(value).ok().map(PointId::Num),
+            1 => Some(PointId::Uuid(value)),
+            _ => None,
+        }
+    }
+}
+
+impl From<u64> for PointId {
+    fn from(v: u64) -> Self {
+        PointId::Num(v)
+    }
+}
+
+impl fmt::Display for PointId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            PointId::Num(v) => write!(f, "{v}"),
+            PointId::Uuid(v) => {
+                let h = format!("{v:032x}");
+                write!(
+                    f,
+                    "{}-{}-{}-{}-{}",
+                    &h[0..8],
+                    &h[8..12],
+                    &h[12..16],
+                    &h[16..20],
+                    &h[20..32]
+                )
+            }
+        }
+    }
+}
+
+/// A point: an id, a vector, and optional payload bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Point {
+    /// The id. Upserting an existing id replaces the point.
+    pub id: PointId,
+    /// The vector. `get` returns it as stored: normalized for Cosine, rounded for F16.
+    pub vector: Vec<f32>,
+    /// Opaque bytes stored with the point (JSON is a common choice).
+    pub payload: Option<Vec<u8>>,
+}
+
+impl Point {
+    /// A point without payload.
+    pub fn new(id: impl Into<PointId>, vector: Vec<f32>) -> Self {
+        Point {
+            id: id.into(),
+            vector,
+            payload: None,
+        }
+    }
+
+    /// Attaches payload bytes.
+    #[must_use]
+    pub fn with_payload(mut self, payload: Vec<u8>) -> Self {
+        self.payload = Some(payload);
+        self
+    }
+}
+
+/// One search hit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoredPoint {
+    /// The point's id.
+    pub id: PointId,
+    /// Similarity (Cosine, Dot: higher first) or distance (Euclid, Manhattan: lower first).
+    pub score: f32,
+    /// The payload, when `SearchParams::with_payload` asked for it.
+    pub payload: Option<Vec<u8>>,
+}

@@ -1,0 +1,3 @@
+//! Quantizers: pure encoders from vectors to codes.
+
+pub(crate) mod binary;

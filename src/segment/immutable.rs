@@ -1,0 +1,191 @@
+//! Immutable segment files: written once, renamed into place, then memory-mapped.
+
+use std::path::{Path, PathBuf};
+
+use super::{Bitmap, Originals, Rows};
+use crate::config::Datatype;
+use crate::error::{Error, Result};
+use crate::format::segment::{self, Layout, Section};
+use crate::io::{MappedFile, Vfs};
+use crate::point::PointId;
+
+/// An open segment file. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub(crate) struct ImmutableSegment {
+    path: PathBuf,
+    map: MappedFile,
+    layout: Layout,
+}
+
+impl ImmutableSegment {
+    /// Maps the file and checks header, footer, section table and every length against the
+    /// file size. Section CRCs are checked by [`verify`](Self::verify).
+    pub(crate) fn open(vfs: &dyn Vfs, path: &Path) -> Result<Self> {
+        let map = vfs.map(path).map_err(|e| Error::io(path, e))?;
+        let layout = segment::parse(map.bytes()).map_err(|e| e.in_file(path))?;
+        let seg = ImmutableSegment {
+            path: path.to_path_buf(),
+            map,
+            layout,
+        };
+        // Typed views need natural alignment; sections are 64-aligned in a page-aligned map.
+        let aligned = bytemuck::try_cast_slice::<u8, u64>(seg.section(Section::Codes)).is_ok()
+            && bytemuck::try_cast_slice::<u8, u64>(seg.section(Section::Versions)).is_ok()
+            && match seg.layout.datatype {
+                Datatype::F32 => {
+                    bytemuck::try_cast_slice::<u8, f32>(seg.section(Section::Originals)).is_ok()
+                }
+                Datatype::F16 => {
+                    bytemuck::try_cast_slice::<u8, u16>(seg.section(Section::Originals)).is_ok()
+                }
+                Datatype::U8 => true,
+            };
+        if !aligned {
+            return Err(Error::corrupted(path, 0, "section not aligned in memory"));
+        }
+        Ok(seg)
+    }
+
+    /// Checks every section's CRC.
+    pub(crate) fn verify(&self) -> Result<()> {
+        self.layout
+            .verify(self.map.bytes())
+            .map_err(|(section, expected, got)| Error::ChecksumMismatch {
+                file: self.path.clone(),
+                section: section.name(),
+                expected,
+                got,
+            })
+    }
+
+    pub(crate) fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    fn section(&self, s: Section) -> &[u8] {
+        self.map
+            .bytes()
+            .get(self.layout.range(s))
+            .unwrap_or_default()
+    }
+
+    /// Bytes of each part of the file: `(ids + versions, originals, codes, payloads)`.
+    pub(crate) fn section_bytes(&self) -> (u64, u64, u64, u64) {
+        let len = |s| self.layout.range(s).len() as u64;
+        (
+            len(Section::IdKinds) + len(Section::IdValues) + len(Section::Versions),
+            len(Section::Originals),
+            len(Section::Codes),
+            len(Section::PayloadPresent) + len(Section::PayloadOffsets) + len(Section::PayloadBlob),
+        )
+    }
+
+    fn id_value(&self, row: usize) -> u128 {
+        self.section(Section::IdValues)
+            .get(row * 16..row * 16 + 16)
+            .and_then(|b| <[u8; 16]>::try_from(b).ok())
+            .map_or(0, u128::from_le_bytes)
+    }
+
+    fn id_kind(&self, row: usize) -> u8 {
+        self.section(Section::IdKinds)
+            .get(row)
+            .copied()
+            .unwrap_or(u8::MAX)
+    }
+
+    /// The row holding `id`, by binary search over the sorted ids.
+    pub(crate) fn find(&self, id: PointId) -> Option<usize> {
+        let key = (id.kind_code(), id.value());
+        let (mut lo, mut hi) = (0, self.layout.rows);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match (self.id_kind(mid), self.id_value(mid)).cmp(&key) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(mid),
+            }
+        }
+        None
+    }
+
+    /// Checks what `open` leaves to `verify`-time: ids sorted, unique and well formed.
+    pub(crate) fn verify_ids(&self) -> Result<()> {
+        let mut prev: Option<(u8, u128)> = None;
+        for row in 0..self.layout.rows {
+            let key = (self.id_kind(row), self.id_value(row));
+            if PointId::from_parts(key.0, key.1).is_none() || prev.is_some_and(|p| p >= key) {
+                return Err(Error::corrupted(
+                    &self.path,
+                    self.layout.range(Section::IdKinds).start as u64 + row as u64,
+                    "ids not strictly increasing or malformed",
+                ));
+            }
+            prev = Some(key);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn rows(&self) -> usize {
+        self.layout.rows
+    }
+}
+
+/// A sealed segment with its deletion bitmap: what search scans.
+#[derive(Debug)]
+pub(crate) struct SegmentRows<'a> {
+    pub seg: &'a ImmutableSegment,
+    pub deleted: &'a Bitmap,
+}
+
+impl Rows for SegmentRows<'_> {
+    fn len(&self) -> usize {
+        self.seg.layout.rows
+    }
+
+    fn dim(&self) -> usize {
+        self.seg.layout.dim
+    }
+
+    fn codes(&self) -> &[u64] {
+        bytemuck::try_cast_slice(self.seg.section(Section::Codes)).unwrap_or_default()
+    }
+
+    fn code_words(&self) -> usize {
+        self.seg.layout.code_words
+    }
+
+    fn originals(&self) -> Originals<'_> {
+        let bytes = self.seg.section(Section::Originals);
+        match self.seg.layout.datatype {
+            Datatype::F32 => Originals::F32(bytemuck::try_cast_slice(bytes).unwrap_or_default()),
+            Datatype::F16 => Originals::F16(bytemuck::try_cast_slice(bytes).unwrap_or_default()),
+            Datatype::U8 => Originals::U8(bytes),
+        }
+    }
+
+    fn deleted(&self) -> &Bitmap {
+        self.deleted
+    }
+
+    fn id(&self, row: usize) -> PointId {
+        PointId::from_parts(self.seg.id_kind(row), self.seg.id_value(row))
+            .unwrap_or(PointId::Num(u64::MAX))
+    }
+
+    fn payload(&self, row: usize) -> Option<&[u8]> {
+        let present = self.seg.section(Section::PayloadPresent);
+        let word = present.get(row / 64 * 8..row / 64 * 8 + 8)?;
+        let word = u64::from_le_bytes(word.try_into().ok()?);
+        if word >> (row % 64) & 1 == 0 {
+            return None;
+        }
+        let offsets = self.seg.section(Section::PayloadOffsets);
+        let at = |i: usize| -> Option<usize> {
+            let b = offsets.get(i * 8..i * 8 + 8)?;
+            usize::try_from(u64::from_le_bytes(b.try_into().ok()?)).ok()
+        };
+        let (start, end) = (at(row)?, at(row + 1)?);
+        self.seg.section(Section::PayloadBlob).get(start..end)
+    }
+}

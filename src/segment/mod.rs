@@ -1,0 +1,135 @@
+//! Segments: the live (appendable, in-memory) one and the immutable files.
+//!
+//! Search reads both through [`Rows`], so one scan and one rescore routine serve every
+//! segment kind.
+
+pub(crate) mod deletes;
+pub(crate) mod immutable;
+pub(crate) mod live;
+
+use crate::point::PointId;
+use crate::simd::Kernels;
+
+/// A fixed-size set of row numbers.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Bitmap {
+    words: Vec<u64>,
+    ones: usize,
+}
+
+impl Bitmap {
+    pub(crate) fn with_len(len: usize) -> Self {
+        Bitmap {
+            words: vec![0; len.div_ceil(64)],
+            ones: 0,
+        }
+    }
+
+    /// A bitmap over `words`; `None` if a bit at or past `len` is set.
+    pub(crate) fn from_words(words: Vec<u64>, len: usize) -> Option<Self> {
+        if words.len() != len.div_ceil(64) {
+            return None;
+        }
+        if !len.is_multiple_of(64)
+            && let Some(last) = words.last()
+            && last >> (len % 64) != 0
+        {
+            return None;
+        }
+        let ones = words.iter().map(|w| w.count_ones() as usize).sum();
+        Some(Bitmap { words, ones })
+    }
+
+    pub(crate) fn words(&self) -> &[u64] {
+        &self.words
+    }
+
+    pub(crate) fn ones(&self) -> usize {
+        self.ones
+    }
+
+    pub(crate) fn get(&self, i: usize) -> bool {
+        self.words
+            .get(i / 64)
+            .is_some_and(|w| w >> (i % 64) & 1 == 1)
+    }
+
+    /// Sets bit `i`, growing the bitmap if needed; returns true if it was clear.
+    pub(crate) fn set(&mut self, i: usize) -> bool {
+        if i / 64 >= self.words.len() {
+            self.words.resize(i / 64 + 1, 0);
+        }
+        let w = &mut self.words[i / 64];
+        let was_clear = *w >> (i % 64) & 1 == 0;
+        *w |= 1 << (i % 64);
+        self.ones += usize::from(was_clear);
+        was_clear
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.words.capacity() * 8
+    }
+}
+
+/// Originals of a segment, row-major, in the stored datatype.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Originals<'a> {
+    F32(&'a [f32]),
+    F16(&'a [u16]),
+    U8(&'a [u8]),
+}
+
+impl Originals<'_> {
+    /// Row `row` as f32: borrowed for F32, converted into `scratch` otherwise.
+    pub(crate) fn row<'s>(
+        &'s self,
+        row: usize,
+        dim: usize,
+        kernels: &Kernels,
+        scratch: &'s mut Vec<f32>,
+    ) -> &'s [f32] {
+        let range = row * dim..(row + 1) * dim;
+        match *self {
+            Originals::F32(v) => v.get(range).unwrap_or_default(),
+            Originals::F16(v) => {
+                scratch.resize(dim, 0.0);
+                kernels.f16_to_f32(v.get(range).unwrap_or_default(), scratch);
+                scratch
+            }
+            Originals::U8(v) => {
+                scratch.resize(dim, 0.0);
+                kernels.u8_to_f32(v.get(range).unwrap_or_default(), scratch);
+                scratch
+            }
+        }
+    }
+}
+
+/// What search needs from a segment.
+pub(crate) trait Rows: Sync {
+    fn len(&self) -> usize;
+    fn dim(&self) -> usize;
+    /// Binary codes, `code_words` per row (empty when the segment has none).
+    fn codes(&self) -> &[u64];
+    fn code_words(&self) -> usize;
+    fn originals(&self) -> Originals<'_>;
+    fn deleted(&self) -> &Bitmap;
+    fn id(&self, row: usize) -> PointId;
+    fn payload(&self, row: usize) -> Option<&[u8]>;
+}
+
+/// Decodes one stored vector (datatype bytes, little-endian) to f32.
+pub(crate) fn decode_stored(bytes: &[u8], datatype: crate::config::Datatype) -> Vec<f32> {
+    use crate::config::Datatype;
+    match datatype {
+        Datatype::F32 => bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+        Datatype::F16 => bytes
+            .chunks_exact(2)
+            .map(|c| half::f16::from_bits(u16::from_le_bytes([c[0], c[1]])).to_f32())
+            .collect(),
+        Datatype::U8 => bytes.iter().map(|&b| f32::from(b)).collect(),
+    }
+}

@@ -1,0 +1,330 @@
+//! Distance and code kernels, selected once per process by runtime CPU detection.
+//!
+//! `scalar` holds a portable kernel for every operation: it is the oracle the SIMD kernels are
+//! tested against (integers bit-exact, floats within `2·n·ε·Σ|terms|`). The ISA-specific
+//! kernels live in one folder per architecture and are reached only through [`Kernels`], a
+//! table of function pointers that exists only for ISAs the CPU supports.
+//!
+//! Setting `VECSIEVE_FORCE_ISA=scalar` (or another [`Isa`] name) before the first search
+//! forces that kernel set; CI runs the test suite once with the scalar kernels forced.
+
+#![allow(unsafe_code)]
+
+pub mod scalar;
+#[cfg(target_arch = "x86_64")]
+mod x86_64;
+
+use std::sync::OnceLock;
+
+/// An instruction-set level with its own kernels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isa {
+    /// Portable Rust, every platform.
+    Scalar,
+    /// x86_64 with AVX2, FMA, F16C and POPCNT.
+    Avx2,
+}
+
+impl Isa {
+    /// The lower-case name used by `VECSIEVE_FORCE_ISA`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Scalar => "scalar",
+            Isa::Avx2 => "avx2",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "scalar" => Some(Isa::Scalar),
+            "avx2" => Some(Isa::Avx2),
+            _ => None,
+        }
+    }
+}
+
+type HammingManyFn = unsafe fn(&[u64], &[u64], &mut [u32]);
+type PairFn = unsafe fn(&[f32], &[f32]) -> f32;
+type F16ToF32Fn = unsafe fn(&[u16], &mut [f32]);
+type U8ToF32Fn = unsafe fn(&[u8], &mut [f32]);
+
+/// One set of kernels. Obtain it from [`Kernels::detect`] or [`Kernels::for_isa`]; a
+/// `Kernels` for an ISA exists only when the CPU supports that ISA, which is what makes its
+/// safe methods sound.
+#[derive(Debug)]
+pub struct Kernels {
+    isa: Isa,
+    hamming_many: HammingManyFn,
+    dot: PairFn,
+    l2sq: PairFn,
+    l1: PairFn,
+    f16_to_f32: F16ToF32Fn,
+    u8_to_f32: U8ToF32Fn,
+}
+
+static SCALAR: Kernels = Kernels {
+    isa: Isa::Scalar,
+    hamming_many: scalar::hamming_many,
+    dot: scalar::dot,
+    l2sq: scalar::l2sq,
+    l1: scalar::l1,
+    f16_to_f32: scalar::f16_to_f32,
+    u8_to_f32: scalar::u8_to_f32,
+};
+
+#[cfg(target_arch = "x86_64")]
+static AVX2: Kernels = Kernels {
+    isa: Isa::Avx2,
+    hamming_many: x86_64::avx2::hamming_many,
+    dot: x86_64::avx2::dot,
+    l2sq: x86_64::avx2::l2sq,
+    l1: x86_64::avx2::l1,
+    f16_to_f32: x86_64::avx2::f16_to_f32,
+    u8_to_f32: x86_64::avx2::u8_to_f32,
+};
+
+impl Kernels {
+    /// The best kernels this CPU supports, or the ones `VECSIEVE_FORCE_ISA` names. Decided
+    /// once per process.
+    pub fn detect() -> &'static Kernels {
+        static CHOSEN: OnceLock<&'static Kernels> = OnceLock::new();
+        CHOSEN.get_or_init(|| {
+            let forced = std::env::var("VECSIEVE_FORCE_ISA")
+                .ok()
+                .and_then(|name| Isa::from_name(name.trim()))
+                .and_then(Kernels::for_isa);
+            forced.unwrap_or_else(|| {
+                Isa::available()
+                    .into_iter()
+                    .filter_map(Kernels::for_isa)
+                    .next_back()
+                    .unwrap_or(&SCALAR)
+            })
+        })
+    }
+
+    /// The kernels of `isa`, or `None` if this CPU lacks it.
+    #[must_use]
+    pub fn for_isa(isa: Isa) -> Option<&'static Kernels> {
+        match isa {
+            Isa::Scalar => Some(&SCALAR),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => x86_64::has_avx2().then_some(&AVX2),
+            #[cfg(not(target_arch = "x86_64"))]
+            Isa::Avx2 => None,
+        }
+    }
+
+    /// Which kernels this set is.
+    #[must_use]
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+
+    /// Hamming distance of `query` to each row of `codes` (rows of `query.len()` words):
+    /// `out[r] = Σ popcount(query[w] ^ codes[r·stride + w])`. Fills
+    /// `min(out.len(), codes.len() / stride)` entries.
+    pub fn hamming_many(&self, query: &[u64], codes: &[u64], out: &mut [u32]) {
+        let stride = query.len();
+        if stride == 0 {
+            out.fill(0);
+            return;
+        }
+        let rows = out.len().min(codes.len() / stride);
+        let (out, _) = out.split_at_mut(rows);
+        let (codes, _) = codes.split_at(rows * stride);
+        // SAFETY: a Kernels exists only for an ISA this CPU supports (see `for_isa`).
+        unsafe { (self.hamming_many)(query, codes, out) }
+    }
+
+    /// `Σ a_i·b_i` over the common length.
+    #[must_use]
+    pub fn dot(&self, a: &[f32], b: &[f32]) -> f32 {
+        let (a, b) = same_len(a, b);
+        // SAFETY: a Kernels exists only for an ISA this CPU supports (see `for_isa`).
+        unsafe { (self.dot)(a, b) }
+    }
+
+    /// `Σ (a_i − b_i)²` over the common length.
+    #[must_use]
+    pub fn l2sq(&self, a: &[f32], b: &[f32]) -> f32 {
+        let (a, b) = same_len(a, b);
+        // SAFETY: a Kernels exists only for an ISA this CPU supports (see `for_isa`).
+        unsafe { (self.l2sq)(a, b) }
+    }
+
+    /// `Σ |a_i − b_i|` over the common length.
+    #[must_use]
+    pub fn l1(&self, a: &[f32], b: &[f32]) -> f32 {
+        let (a, b) = same_len(a, b);
+        // SAFETY: a Kernels exists only for an ISA this CPU supports (see `for_isa`).
+        unsafe { (self.l1)(a, b) }
+    }
+
+    /// Converts IEEE half floats (as bits) to `f32`, exactly, over the common length.
+    pub fn f16_to_f32(&self, src: &[u16], dst: &mut [f32]) {
+        let n = src.len().min(dst.len());
+        let (src, dst) = (&src[..n], &mut dst[..n]);
+        // SAFETY: a Kernels exists only for an ISA this CPU supports (see `for_isa`).
+        unsafe { (self.f16_to_f32)(src, dst) }
+    }
+
+    /// Converts bytes to `f32`, exactly, over the common length.
+    pub fn u8_to_f32(&self, src: &[u8], dst: &mut [f32]) {
+        let n = src.len().min(dst.len());
+        let (src, dst) = (&src[..n], &mut dst[..n]);
+        // SAFETY: a Kernels exists only for an ISA this CPU supports (see `for_isa`).
+        unsafe { (self.u8_to_f32)(src, dst) }
+    }
+}
+
+impl Isa {
+    /// Every ISA this CPU supports, worst first.
+    #[must_use]
+    pub fn available() -> Vec<Isa> {
+        let mut isas = vec![Isa::Scalar];
+        #[cfg(target_arch = "x86_64")]
+        if x86_64::has_avx2() {
+            isas.push(Isa::Avx2);
+        }
+        isas
+    }
+}
+
+fn same_len<'a>(a: &'a [f32], b: &'a [f32]) -> (&'a [f32], &'a [f32]) {
+    let n = a.len().min(b.len());
+    (&a[..n], &b[..n])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn simd_sets() -> Vec<&'static Kernels> {
+        Isa::available()
+            .into_iter()
+            .filter_map(Kernels::for_isa)
+            .collect()
+    }
+
+    /// `2·n·ε·Σ|terms|`: the worst-case error of two different summation orders.
+    fn tolerance(n: usize, abs_terms: f32) -> f32 {
+        2.0 * n as f32 * f32::EPSILON * abs_terms + f32::MIN_POSITIVE
+    }
+
+    fn floats(max_len: usize) -> impl Strategy<Value = (Vec<f32>, Vec<f32>, usize)> {
+        (0..=max_len, 0usize..8).prop_flat_map(|(n, off)| {
+            (
+                prop::collection::vec(-100.0f32..100.0, n + off),
+                prop::collection::vec(-100.0f32..100.0, n + off),
+                Just(off),
+            )
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn float_kernels_match_scalar((a, b, off) in floats(1024)) {
+            let (a, b) = (&a[off..], &b[off..]);
+            let n = a.len();
+            let abs_dot: f32 = a.iter().zip(b).map(|(x, y)| (x * y).abs()).sum();
+            for k in simd_sets() {
+                let (d, s) = (k.dot(a, b), SCALAR.dot(a, b));
+                prop_assert!((d - s).abs() <= tolerance(n, abs_dot), "{:?} dot {d} vs {s}", k.isa());
+                let (d, s) = (k.l2sq(a, b), SCALAR.l2sq(a, b));
+                prop_assert!((d - s).abs() <= tolerance(n, s), "{:?} l2sq {d} vs {s}", k.isa());
+                let (d, s) = (k.l1(a, b), SCALAR.l1(a, b));
+                prop_assert!((d - s).abs() <= tolerance(n, s), "{:?} l1 {d} vs {s}", k.isa());
+            }
+        }
+
+        #[test]
+        fn hamming_matches_scalar(
+            stride in 1usize..=20,
+            rows in 0usize..=40,
+            off in 0usize..4,
+            seed in any::<u64>(),
+        ) {
+            let mut x = seed | 1;
+            let mut next = move || { x ^= x << 13; x ^= x >> 7; x ^= x << 17; x };
+            let query: Vec<u64> = (0..stride).map(|_| next()).collect();
+            let codes: Vec<u64> = (0..rows * stride + off).map(|_| next()).collect();
+            let codes = &codes[off..];
+            let mut want = vec![0u32; rows];
+            SCALAR.hamming_many(&query, codes, &mut want);
+            for (r, w) in want.iter().enumerate() {
+                let direct: u32 = query.iter().zip(&codes[r * stride..]).map(|(a, b)| (a ^ b).count_ones()).sum();
+                prop_assert_eq!(*w, direct);
+            }
+            for k in simd_sets() {
+                let mut got = vec![0u32; rows];
+                k.hamming_many(&query, codes, &mut got);
+                prop_assert_eq!(&got, &want, "{:?}", k.isa());
+            }
+        }
+
+        #[test]
+        fn conversions_match_scalar(bits in prop::collection::vec(any::<u16>(), 0..=1024), off in 0usize..8) {
+            let src = &bits[off.min(bits.len())..];
+            let bytes: Vec<u8> = src.iter().map(|b| b.to_le_bytes()[0]).collect();
+            let mut want = vec![0f32; src.len()];
+            SCALAR.f16_to_f32(src, &mut want);
+            let mut want8 = vec![0f32; src.len()];
+            SCALAR.u8_to_f32(&bytes, &mut want8);
+            for k in simd_sets() {
+                let mut got = vec![0f32; src.len()];
+                k.f16_to_f32(src, &mut got);
+                for (g, w) in got.iter().zip(&want) {
+                    prop_assert!(g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()), "{:?} f16 {g} vs {w}", k.isa());
+                }
+                let mut got8 = vec![0f32; src.len()];
+                k.u8_to_f32(&bytes, &mut got8);
+                prop_assert_eq!(&got8, &want8);
+            }
+        }
+    }
+
+    #[test]
+    fn every_length_and_offset_up_to_1024() {
+        let a: Vec<f32> = (0..1100)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
+            .collect();
+        let b: Vec<f32> = (0..1100)
+            .map(|i| ((i * 53 % 97) as f32 - 48.0) / 5.0)
+            .collect();
+        for k in simd_sets() {
+            for off in 0..8 {
+                for n in 0..=1024 {
+                    let (x, y) = (&a[off..off + n], &b[off..off + n]);
+                    let s = SCALAR.l2sq(x, y);
+                    let d = k.l2sq(x, y);
+                    assert!(
+                        (d - s).abs() <= tolerance(n, s),
+                        "{:?} n={n} off={off}",
+                        k.isa()
+                    );
+                    let s = SCALAR.l1(x, y);
+                    assert!(
+                        (k.l1(x, y) - s).abs() <= tolerance(n, s),
+                        "{:?} n={n}",
+                        k.isa()
+                    );
+                    let abs: f32 = x.iter().zip(y).map(|(p, q)| (p * q).abs()).sum();
+                    assert!((k.dot(x, y) - SCALAR.dot(x, y)).abs() <= tolerance(n, abs));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn forced_isa_names_round_trip() {
+        for isa in [Isa::Scalar, Isa::Avx2] {
+            assert_eq!(Isa::from_name(isa.name()), Some(isa));
+        }
+        assert_eq!(Isa::from_name("sse9"), None);
+    }
+}

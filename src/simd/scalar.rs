@@ -1,0 +1,52 @@
+//! Portable kernels: the reference every SIMD kernel is tested against.
+//!
+//! Callers (the [`Kernels`](super::Kernels) wrappers) pass slices of equal length.
+
+/// See [`Kernels::hamming_many`](super::Kernels::hamming_many).
+pub fn hamming_many(query: &[u64], codes: &[u64], out: &mut [u32]) {
+    for (row, o) in codes.chunks_exact(query.len()).zip(out.iter_mut()) {
+        *o = query
+            .iter()
+            .zip(row)
+            .map(|(q, c)| (q ^ c).count_ones())
+            .sum();
+    }
+}
+
+/// See [`Kernels::dot`](super::Kernels::dot).
+#[must_use]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// See [`Kernels::l2sq`](super::Kernels::l2sq).
+#[must_use]
+pub fn l2sq(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| {
+            let d = x - y;
+            d * d
+        })
+        .sum()
+}
+
+/// See [`Kernels::l1`](super::Kernels::l1).
+#[must_use]
+pub fn l1(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum()
+}
+
+/// See [`Kernels::f16_to_f32`](super::Kernels::f16_to_f32).
+pub fn f16_to_f32(src: &[u16], dst: &mut [f32]) {
+    for (s, d) in src.iter().zip(dst.iter_mut()) {
+        *d = half::f16::from_bits(*s).to_f32();
+    }
+}
+
+/// See [`Kernels::u8_to_f32`](super::Kernels::u8_to_f32).
+pub fn u8_to_f32(src: &[u8], dst: &mut [f32]) {
+    for (s, d) in src.iter().zip(dst.iter_mut()) {
+        *d = f32::from(*s);
+    }
+}

@@ -1,0 +1,194 @@
+//! AVX2 (+ FMA, F16C, POPCNT) kernels.
+//!
+//! # Safety
+//! Every function here requires a CPU with AVX2, FMA, F16C and POPCNT; they are reached only
+//! through `Kernels`, which exists for this ISA only after `has_avx2()` said yes. Callers pass
+//! slices of equal length (the `Kernels` wrappers guarantee it).
+
+use std::arch::x86_64::{
+    __m128i, __m256, __m256i, _mm_add_ps, _mm_cvtss_f32, _mm_loadl_epi64, _mm_loadu_si128,
+    _mm_movehl_ps, _mm_shuffle_ps, _mm256_add_epi8, _mm256_add_epi64, _mm256_add_ps,
+    _mm256_and_si256, _mm256_andnot_ps, _mm256_castps256_ps128, _mm256_cvtepi32_ps,
+    _mm256_cvtepu8_epi32, _mm256_cvtph_ps, _mm256_extract_epi64, _mm256_extractf128_ps,
+    _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_loadu_si256, _mm256_sad_epu8, _mm256_set1_epi8,
+    _mm256_set1_ps, _mm256_setr_epi8, _mm256_setzero_ps, _mm256_setzero_si256, _mm256_shuffle_epi8,
+    _mm256_srli_epi16, _mm256_storeu_ps, _mm256_sub_ps, _mm256_xor_si256,
+};
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+fn load_ps(chunk: &[f32; 8]) -> __m256 {
+    // SAFETY: `chunk` is 8 readable f32s; loadu has no alignment requirement.
+    unsafe { _mm256_loadu_ps(chunk.as_ptr()) }
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+fn load_si(chunk: &[u64; 4]) -> __m256i {
+    // SAFETY: `chunk` is 32 readable bytes; loadu has no alignment requirement.
+    unsafe { _mm256_loadu_si256(chunk.as_ptr().cast::<__m256i>()) }
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+fn hsum(v: __m256) -> f32 {
+    let lo = _mm256_castps256_ps128(v);
+    let hi = _mm256_extractf128_ps::<1>(v);
+    let s = _mm_add_ps(lo, hi);
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    let s = _mm_add_ps(s, _mm_shuffle_ps::<0b01>(s, s));
+    _mm_cvtss_f32(s)
+}
+
+/// Folds 32-wide blocks with four accumulators, then 8-wide blocks, then a scalar tail.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+fn fold(
+    a: &[f32],
+    b: &[f32],
+    step: impl Fn(__m256, __m256, __m256) -> __m256,
+    tail: impl Fn(f32, f32) -> f32,
+) -> f32 {
+    let (a32, a_rest) = a.as_chunks::<32>();
+    let (b32, b_rest) = b.as_chunks::<32>();
+    let mut acc = [_mm256_setzero_ps(); 4];
+    for (x, y) in a32.iter().zip(b32) {
+        let (x, y) = (x.as_chunks::<8>().0, y.as_chunks::<8>().0);
+        for ((acc, x), y) in acc.iter_mut().zip(x).zip(y) {
+            *acc = step(load_ps(x), load_ps(y), *acc);
+        }
+    }
+    let (a8, a_tail) = a_rest.as_chunks::<8>();
+    let (b8, b_tail) = b_rest.as_chunks::<8>();
+    for (x, y) in a8.iter().zip(b8) {
+        acc[0] = step(load_ps(x), load_ps(y), acc[0]);
+    }
+    let v = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+    let mut sum = hsum(v);
+    for (x, y) in a_tail.iter().zip(b_tail) {
+        sum += tail(*x, *y);
+    }
+    sum
+}
+
+/// # Safety
+/// See the module docs.
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+pub(crate) unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
+    fold(a, b, |x, y, acc| _mm256_fmadd_ps(x, y, acc), |x, y| x * y)
+}
+
+/// # Safety
+/// See the module docs.
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+pub(crate) unsafe fn l2sq(a: &[f32], b: &[f32]) -> f32 {
+    fold(
+        a,
+        b,
+        |x, y, acc| {
+            let d = _mm256_sub_ps(x, y);
+            _mm256_fmadd_ps(d, d, acc)
+        },
+        |x, y| (x - y) * (x - y),
+    )
+}
+
+/// # Safety
+/// See the module docs.
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+pub(crate) unsafe fn l1(a: &[f32], b: &[f32]) -> f32 {
+    let sign = _mm256_set1_ps(-0.0);
+    fold(
+        a,
+        b,
+        |x, y, acc| _mm256_add_ps(acc, _mm256_andnot_ps(sign, _mm256_sub_ps(x, y))),
+        |x, y| (x - y).abs(),
+    )
+}
+
+/// # Safety
+/// See the module docs.
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+pub(crate) unsafe fn hamming_many(query: &[u64], codes: &[u64], out: &mut [u32]) {
+    let stride = query.len();
+    let rows = codes.chunks_exact(stride).zip(out.iter_mut());
+    if stride < 8 {
+        // Short codes: hardware POPCNT per word beats the per-row horizontal sum below.
+        for (row, o) in rows {
+            *o = query
+                .iter()
+                .zip(row)
+                .map(|(q, c)| (q ^ c).count_ones())
+                .sum();
+        }
+        return;
+    }
+    // Nibble-table popcount (vpshufb), summed per row with vpsadbw.
+    let table = _mm256_setr_epi8(
+        0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3,
+        3, 4,
+    );
+    let low = _mm256_set1_epi8(0x0f);
+    let zero = _mm256_setzero_si256();
+    let (q4, q_tail) = query.as_chunks::<4>();
+    for (row, o) in rows {
+        let (r4, r_tail) = row.as_chunks::<4>();
+        let mut acc = zero;
+        for (q, r) in q4.iter().zip(r4) {
+            let x = _mm256_xor_si256(load_si(q), load_si(r));
+            let lo = _mm256_and_si256(x, low);
+            let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(x), low);
+            let counts = _mm256_add_epi8(
+                _mm256_shuffle_epi8(table, lo),
+                _mm256_shuffle_epi8(table, hi),
+            );
+            acc = _mm256_add_epi64(acc, _mm256_sad_epu8(counts, zero));
+        }
+        let lanes = [
+            _mm256_extract_epi64::<0>(acc),
+            _mm256_extract_epi64::<1>(acc),
+            _mm256_extract_epi64::<2>(acc),
+            _mm256_extract_epi64::<3>(acc),
+        ];
+        let mut total: u32 = lanes.iter().map(|&l| l as u32).sum();
+        for (q, r) in q_tail.iter().zip(r_tail) {
+            total += (q ^ r).count_ones();
+        }
+        *o = total;
+    }
+}
+
+/// # Safety
+/// See the module docs.
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+pub(crate) unsafe fn f16_to_f32(src: &[u16], dst: &mut [f32]) {
+    let (s8, s_tail) = src.as_chunks::<8>();
+    let (d8, d_tail) = dst.as_chunks_mut::<8>();
+    for (s, d) in s8.iter().zip(d8.iter_mut()) {
+        // SAFETY: `s` is 16 readable bytes; loadu has no alignment requirement.
+        let h = unsafe { _mm_loadu_si128(s.as_ptr().cast::<__m128i>()) };
+        // SAFETY: `d` is 8 writable f32s; storeu has no alignment requirement.
+        unsafe { _mm256_storeu_ps(d.as_mut_ptr(), _mm256_cvtph_ps(h)) };
+    }
+    for (s, d) in s_tail.iter().zip(d_tail.iter_mut()) {
+        *d = half::f16::from_bits(*s).to_f32();
+    }
+}
+
+/// # Safety
+/// See the module docs.
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+pub(crate) unsafe fn u8_to_f32(src: &[u8], dst: &mut [f32]) {
+    let (s8, s_tail) = src.as_chunks::<8>();
+    let (d8, d_tail) = dst.as_chunks_mut::<8>();
+    for (s, d) in s8.iter().zip(d8.iter_mut()) {
+        // SAFETY: `s` is 8 readable bytes, exactly what loadl_epi64 reads.
+        let bytes = unsafe { _mm_loadl_epi64(s.as_ptr().cast::<__m128i>()) };
+        let v = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes));
+        // SAFETY: `d` is 8 writable f32s; storeu has no alignment requirement.
+        unsafe { _mm256_storeu_ps(d.as_mut_ptr(), v) };
+    }
+    for (s, d) in s_tail.iter().zip(d_tail.iter_mut()) {
+        *d = f32::from(*s);
+    }
+}
