@@ -1,1 +1,110 @@
-fn main() {}
+//! Kernel throughput: GB/s of each kernel on each ISA this CPU has, over a cache-sized and
+//! a DRAM-sized array, printed next to a plain memory-read loop measured in the same run.
+//!
+//! `cargo bench --bench kernels` (add `-- --quick` for fewer repetitions). Read the ratio
+//! column, not the absolute numbers: the machines are shared.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use vecsieve::simd::{Isa, Kernels};
+
+const DIM: usize = 384;
+
+/// Best time of `reps` runs of `f`, in seconds.
+fn best(reps: usize, mut f: impl FnMut()) -> f64 {
+    (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn read_loop(words: &[u64]) -> u64 {
+    let mut acc = [0u64; 8];
+    for chunk in words.chunks_exact(8) {
+        for (a, w) in acc.iter_mut().zip(chunk) {
+            *a = a.wrapping_add(*w);
+        }
+    }
+    acc.iter().fold(0, |x, y| x ^ y)
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let reps = if quick { 3 } else { 10 };
+    println!(
+        "{:<12} {:<7} {:>9} {:>9} {:>10}",
+        "kernel", "isa", "size", "GB/s", "vs read"
+    );
+    for (label, bytes) in [("4 MiB", 4usize << 20), ("256 MiB", 256 << 20)] {
+        let words: Vec<u64> = (0..bytes / 8)
+            .map(|i| (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+            .collect();
+        let t_read = best(reps, || {
+            black_box(read_loop(black_box(&words)));
+        });
+        let read_gbs = bytes as f64 / t_read / 1e9;
+        println!(
+            "{:<12} {:<7} {:>9} {:>9.2} {:>9.0}%",
+            "memory-read", "-", label, read_gbs, 100.0
+        );
+        let floats: Vec<f32> = words
+            .iter()
+            .map(|&w| (w >> 40) as f32 / 1e7 - 0.8)
+            .collect::<Vec<_>>();
+        let floats = &floats[..bytes / 4 / 2];
+        let halves: Vec<u16> = floats
+            .iter()
+            .map(|&x| half::f16::from_f32(x).to_bits())
+            .collect();
+        let query: Vec<f32> = floats[..DIM].to_vec();
+        let qcode: Vec<u64> = words[..DIM / 64].to_vec();
+        for isa in Isa::available() {
+            let Some(k) = Kernels::for_isa(isa) else {
+                continue;
+            };
+            let rows = words.len() / qcode.len();
+            let mut out = vec![0u32; rows];
+            let t = best(reps, || k.hamming_many(&qcode, black_box(&words), &mut out));
+            report("hamming-1b", isa, label, bytes, t, read_gbs);
+            type Pair = fn(&Kernels, &[f32], &[f32]) -> f32;
+            for (name, f) in [
+                ("dot-f32", Kernels::dot as Pair),
+                ("l2sq-f32", Kernels::l2sq as Pair),
+                ("l1-f32", Kernels::l1 as Pair),
+            ] {
+                let t = best(reps, || {
+                    let mut s = 0.0;
+                    for row in floats.chunks_exact(DIM) {
+                        s += f(k, &query, black_box(row));
+                    }
+                    black_box(s);
+                });
+                report(name, isa, label, floats.len() * 4, t, read_gbs);
+            }
+            let mut scratch = vec![0f32; DIM];
+            let t = best(reps, || {
+                for row in halves.chunks_exact(DIM) {
+                    k.f16_to_f32(black_box(row), &mut scratch);
+                }
+                black_box(&scratch);
+            });
+            report("f16->f32", isa, label, halves.len() * 2, t, read_gbs);
+        }
+    }
+}
+
+fn report(kernel: &str, isa: Isa, size: &str, bytes: usize, secs: f64, read_gbs: f64) {
+    let gbs = bytes as f64 / secs / 1e9;
+    println!(
+        "{:<12} {:<7} {:>9} {:>9.2} {:>9.0}%",
+        kernel,
+        isa.name(),
+        size,
+        gbs,
+        100.0 * gbs / read_gbs
+    );
+}

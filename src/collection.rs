@@ -260,6 +260,7 @@ impl Collection {
                 "LOCK",
                 CONFIG_FILE,
                 "config.json.tmp",
+                "MANIFEST.tmp",
                 WAL_DIR,
                 SEGMENTS_DIR,
             ];

@@ -219,6 +219,7 @@ pub(crate) struct Layout {
     pub datatype: Datatype,
     pub code_kind: CodeKind,
     pub code_words: usize,
+    table_offset: usize,
     sections: [Option<SectionEntry>; SECTIONS.len()],
 }
 
@@ -241,6 +242,29 @@ impl Layout {
             }
         }
         Ok(())
+    }
+
+    /// The offset of the first non-zero byte in the padding between header, sections and
+    /// section table (padding MUST be zero, and no CRC covers it).
+    pub(crate) fn nonzero_padding(&self, bytes: &[u8]) -> Option<usize> {
+        let mut used: Vec<Range<usize>> = self
+            .sections
+            .iter()
+            .flatten()
+            .map(|e| e.range.clone())
+            .collect();
+        used.sort_by_key(|r| r.start);
+        let mut pos = HEADER_LEN;
+        for r in used
+            .into_iter()
+            .chain(std::iter::once(self.table_offset..self.table_offset))
+        {
+            if let Some(i) = bytes.get(pos..r.start)?.iter().position(|&b| b != 0) {
+                return Some(pos + i);
+            }
+            pos = pos.max(r.end);
+        }
+        None
     }
 }
 
@@ -406,6 +430,12 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Layout, DecodeError> {
         }
     }
 
+    let mut ranges: Vec<Range<usize>> =
+        sections.iter().flatten().map(|e| e.range.clone()).collect();
+    ranges.sort_by_key(|r| r.start);
+    if ranges.windows(2).any(|w| w[0].end > w[1].start) {
+        return Err(DecodeError::new(table_offset, "sections overlap"));
+    }
     let layout = Layout {
         segment_id,
         rows,
@@ -414,6 +444,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Layout, DecodeError> {
         datatype,
         code_kind,
         code_words,
+        table_offset,
         sections,
     };
     let offsets_range = layout.range(Section::PayloadOffsets);

@@ -55,7 +55,11 @@ impl ImmutableSegment {
                 section: section.name(),
                 expected,
                 got,
-            })
+            })?;
+        match self.layout.nonzero_padding(self.map.bytes()) {
+            Some(at) => Err(Error::corrupted(&self.path, at as u64, "non-zero padding")),
+            None => Ok(()),
+        }
     }
 
     pub(crate) fn layout(&self) -> &Layout {

@@ -138,6 +138,9 @@ fn frame_at(
         .get(body_start..body_start + body_len)
         .filter(|_| end <= bytes.len())
         .ok_or("record body cut short")?;
+    if header[17..20] != [0; 3] || bytes[body_start + body_len..end].iter().any(|&b| b != 0) {
+        return Err("non-zero reserved or padding bytes".into());
+    }
     if record_crc(salt, &header, body) != crc {
         return Err("record checksum mismatch".into());
     }

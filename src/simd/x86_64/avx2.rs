@@ -12,7 +12,7 @@ use std::arch::x86_64::{
     _mm256_cvtepu8_epi32, _mm256_cvtph_ps, _mm256_extract_epi64, _mm256_extractf128_ps,
     _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_loadu_si256, _mm256_sad_epu8, _mm256_set1_epi8,
     _mm256_set1_ps, _mm256_setr_epi8, _mm256_setzero_ps, _mm256_setzero_si256, _mm256_shuffle_epi8,
-    _mm256_srli_epi16, _mm256_storeu_ps, _mm256_sub_ps, _mm256_xor_si256,
+    _mm256_srli_epi16, _mm256_storeu_ps, _mm256_sub_ps, _mm256_xor_si256, _popcnt64,
 };
 
 #[inline]
@@ -106,22 +106,38 @@ pub(crate) unsafe fn l1(a: &[f32], b: &[f32]) -> f32 {
     )
 }
 
+/// Codes of up to 512 bits: one POPCNT per word, the row width a constant so the loop
+/// unrolls into plain loads (a runtime width made LLVM emit slow masked loads).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+fn popcnt_rows<const W: usize>(query: &[u64], codes: &[u64], out: &mut [u32]) {
+    let Ok(q) = <&[u64; W]>::try_from(query) else {
+        return;
+    };
+    for (row, o) in codes.as_chunks::<W>().0.iter().zip(out.iter_mut()) {
+        let mut total = 0i32;
+        for (a, b) in q.iter().zip(row) {
+            total += _popcnt64((a ^ b) as i64);
+        }
+        *o = total as u32;
+    }
+}
+
 /// # Safety
 /// See the module docs.
 #[target_feature(enable = "avx2,fma,f16c,popcnt")]
 pub(crate) unsafe fn hamming_many(query: &[u64], codes: &[u64], out: &mut [u32]) {
     let stride = query.len();
-    let rows = codes.chunks_exact(stride).zip(out.iter_mut());
-    if stride < 8 {
-        // Short codes: hardware POPCNT per word beats the per-row horizontal sum below.
-        for (row, o) in rows {
-            *o = query
-                .iter()
-                .zip(row)
-                .map(|(q, c)| (q ^ c).count_ones())
-                .sum();
-        }
-        return;
+    match stride {
+        1 => return popcnt_rows::<1>(query, codes, out),
+        2 => return popcnt_rows::<2>(query, codes, out),
+        3 => return popcnt_rows::<3>(query, codes, out),
+        4 => return popcnt_rows::<4>(query, codes, out),
+        5 => return popcnt_rows::<5>(query, codes, out),
+        6 => return popcnt_rows::<6>(query, codes, out),
+        7 => return popcnt_rows::<7>(query, codes, out),
+        8 => return popcnt_rows::<8>(query, codes, out),
+        _ => {}
     }
     // Nibble-table popcount (vpshufb), summed per row with vpsadbw.
     let table = _mm256_setr_epi8(
@@ -131,7 +147,7 @@ pub(crate) unsafe fn hamming_many(query: &[u64], codes: &[u64], out: &mut [u32])
     let low = _mm256_set1_epi8(0x0f);
     let zero = _mm256_setzero_si256();
     let (q4, q_tail) = query.as_chunks::<4>();
-    for (row, o) in rows {
+    for (row, o) in codes.chunks_exact(stride).zip(out.iter_mut()) {
         let (r4, r_tail) = row.as_chunks::<4>();
         let mut acc = zero;
         for (q, r) in q4.iter().zip(r4) {

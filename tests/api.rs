@@ -1,0 +1,379 @@
+//! Public API behaviour: lifecycle, reopen, bad input, concurrency.
+
+mod common;
+
+use common::{Rng, normalize};
+use vecsieve::{
+    BinaryConfig, Collection, CollectionConfig, Datatype, Distance, Durability, Error, MAX_DIM,
+    MAX_LIMIT, MAX_PAYLOAD_BYTES, Point, PointId, Quantization, SearchParams,
+};
+
+fn binary(dim: usize, distance: Distance) -> CollectionConfig {
+    CollectionConfig::new(dim, distance)
+        .with_quantization(Quantization::Binary(BinaryConfig::default()))
+        .with_search_threads(1)
+}
+
+#[test]
+fn handles_are_clone_send_sync() {
+    fn assert_traits<T: Clone + Send + Sync + 'static>() {}
+    assert_traits::<Collection>();
+    fn assert_error<T: std::error::Error + Send + Sync + 'static>() {}
+    assert_error::<Error>();
+}
+
+#[test]
+fn lifecycle_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c");
+    assert!(matches!(Collection::open(&path), Err(Error::NotFound(_))));
+    let c = Collection::create(&path, binary(4, Distance::Dot)).unwrap();
+    assert!(matches!(
+        Collection::create(&path, binary(4, Distance::Dot)),
+        Err(Error::AlreadyExists(_))
+    ));
+    assert!(matches!(Collection::open(&path), Err(Error::Locked(_))));
+    let other = dir.path().join("not-a-collection");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("notes.txt"), b"hello").unwrap();
+    assert!(matches!(
+        Collection::open(&other),
+        Err(Error::NotACollection(_))
+    ));
+    assert!(matches!(
+        Collection::create(&other, binary(4, Distance::Dot)),
+        Err(Error::AlreadyExists(_))
+    ));
+    c.close().unwrap();
+    c.close().unwrap();
+    assert!(matches!(
+        c.search(&[1.0; 4], 1, &SearchParams::default()),
+        Err(Error::Closed)
+    ));
+    assert!(matches!(
+        c.upsert(&[Point::new(1, vec![1.0; 4])]),
+        Err(Error::Closed)
+    ));
+    let c2 = Collection::open(&path).unwrap();
+    assert_eq!(c2.len(), 0);
+}
+
+#[test]
+fn close_on_one_clone_releases_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collection::create(dir.path(), binary(2, Distance::Dot)).unwrap();
+    let clone = c.clone();
+    c.close().unwrap();
+    assert!(matches!(clone.info(), Err(Error::Closed)));
+    Collection::open(dir.path()).unwrap();
+}
+
+#[test]
+fn bad_input_is_a_typed_error_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collection::create(dir.path().join("c"), binary(3, Distance::Cosine)).unwrap();
+    c.upsert(&[Point::new(1, vec![1.0, 0.0, 0.0])]).unwrap();
+    let bad: Vec<(Vec<f32>, &str)> = vec![
+        (vec![f32::NAN, 0.0, 1.0], "NaN"),
+        (vec![f32::INFINITY, 0.0, 1.0], "inf"),
+        (vec![1.0, 2.0], "short"),
+        (vec![1.0, 2.0, 3.0, 4.0], "long"),
+        (vec![0.0, 0.0, 0.0], "zero with cosine"),
+    ];
+    for (v, what) in &bad {
+        // The bad point comes second: the whole batch must be rejected.
+        let batch = [Point::new(2, vec![0.0, 1.0, 0.0]), Point::new(3, v.clone())];
+        let err = c.upsert(&batch).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::InvalidVector(_) | Error::DimensionMismatch { .. }
+            ),
+            "{what}: {err}"
+        );
+        assert!(!err.to_string().is_empty());
+        let err = c.search(v, 1, &SearchParams::default()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::InvalidVector(_) | Error::DimensionMismatch { .. }
+            ),
+            "{what}"
+        );
+    }
+    assert_eq!(c.len(), 1);
+    assert_eq!(c.get(2).unwrap(), None);
+    let q = [1.0, 0.0, 0.0];
+    for limit in [0, MAX_LIMIT + 1] {
+        assert!(matches!(
+            c.search(&q, limit, &SearchParams::default()),
+            Err(Error::InvalidArgument(_))
+        ));
+    }
+    for os in [0.5, 0.0, -1.0, f32::NAN, f32::INFINITY, 1e9] {
+        let p = SearchParams::default().with_oversampling(os);
+        assert!(
+            matches!(c.search(&q, 1, &p), Err(Error::InvalidArgument(_))),
+            "os {os}"
+        );
+    }
+    let big = Point::new(9, vec![1.0, 0.0, 0.0]).with_payload(vec![0; MAX_PAYLOAD_BYTES + 1]);
+    assert!(matches!(c.upsert(&[big]), Err(Error::InvalidArgument(_))));
+    for dim in [0, MAX_DIM + 1] {
+        let e = Collection::create(
+            dir.path().join(format!("d{dim}")),
+            binary(dim, Distance::Dot),
+        );
+        assert!(matches!(e, Err(Error::InvalidArgument(_))), "dim {dim}");
+    }
+    let u8cos = CollectionConfig::new(2, Distance::Cosine).with_datatype(Datatype::U8);
+    assert!(matches!(
+        Collection::create(dir.path().join("u"), u8cos),
+        Err(Error::InvalidArgument(_))
+    ));
+    c.close().unwrap();
+    let c = Collection::open(dir.path().join("c")).unwrap();
+    assert_eq!(c.len(), 1);
+}
+
+#[test]
+fn datatype_range_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let u8c = Collection::create(
+        dir.path().join("u8"),
+        CollectionConfig::new(2, Distance::Euclid).with_datatype(Datatype::U8),
+    )
+    .unwrap();
+    for v in [[1.5, 2.0], [-1.0, 0.0], [256.0, 0.0]] {
+        assert!(matches!(
+            u8c.upsert(&[Point::new(1, v.to_vec())]),
+            Err(Error::InvalidVector(_))
+        ));
+    }
+    u8c.upsert(&[Point::new(1, vec![0.0, 255.0])]).unwrap();
+    assert_eq!(u8c.get(1).unwrap().unwrap().vector, vec![0.0, 255.0]);
+    let f16c = Collection::create(
+        dir.path().join("f16"),
+        CollectionConfig::new(2, Distance::Dot).with_datatype(Datatype::F16),
+    )
+    .unwrap();
+    assert!(matches!(
+        f16c.upsert(&[Point::new(1, vec![1e6, 0.0])]),
+        Err(Error::InvalidVector(_))
+    ));
+    f16c.upsert(&[Point::new(1, vec![0.1, 3.0])]).unwrap();
+    let got = f16c.get(1).unwrap().unwrap().vector;
+    assert_eq!(got, vec![half::f16::from_f32(0.1).to_f32(), 3.0]);
+}
+
+#[test]
+fn get_returns_what_is_stored_and_delete_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collection::create(dir.path(), binary(3, Distance::Cosine)).unwrap();
+    c.upsert(&[
+        Point::new(1, vec![3.0, 4.0, 0.0]).with_payload(b"one".to_vec()),
+        Point::new(PointId::Uuid(0xABCD), vec![0.0, 0.0, 2.0]),
+    ])
+    .unwrap();
+    let p = c.get(1).unwrap().unwrap();
+    assert_eq!(p.vector, normalize(&[3.0, 4.0, 0.0]));
+    assert_eq!(p.payload.as_deref(), Some(&b"one"[..]));
+    assert_eq!(c.get(PointId::Uuid(0xABCD)).unwrap().unwrap().payload, None);
+    assert_eq!(c.get(7).unwrap(), None);
+    // Overwrite replaces vector and payload.
+    c.upsert(&[Point::new(1, vec![0.0, 1.0, 0.0])]).unwrap();
+    let p = c.get(1).unwrap().unwrap();
+    assert_eq!((p.vector, p.payload), (vec![0.0, 1.0, 0.0], None));
+    assert_eq!(c.len(), 2);
+    assert_eq!(
+        c.delete(&[PointId::Num(1), PointId::Num(1), PointId::Num(99)])
+            .unwrap(),
+        1
+    );
+    assert_eq!(c.delete(&[PointId::Num(1)]).unwrap(), 0);
+    assert_eq!(c.len(), 1);
+    assert_eq!(
+        PointId::Uuid(0xABCD).to_string(),
+        "00000000-0000-0000-0000-00000000abcd"
+    );
+}
+
+fn reopen_keeps_everything(close: bool, durability: Durability) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = binary(16, Distance::Dot)
+        .with_durability(durability)
+        .with_live_segment_max_bytes(8192);
+    let c = Collection::create(dir.path(), config).unwrap();
+    let mut rng = Rng::new(7);
+    let mut want = std::collections::BTreeMap::new();
+    for batch in 0..30u64 {
+        let points: Vec<Point> = (0..7)
+            .map(|i| {
+                let id = (batch * 5 + i) % 100;
+                Point::new(id, rng.vector(16)).with_payload(id.to_le_bytes().to_vec())
+            })
+            .collect();
+        c.upsert(&points).unwrap();
+        for p in points {
+            want.insert(p.id, p.vector);
+        }
+        if batch % 4 == 3 {
+            let gone = [PointId::Num(batch * 3 % 100), PointId::Num(batch % 100)];
+            c.delete(&gone).unwrap();
+            for id in gone {
+                want.remove(&id);
+            }
+        }
+    }
+    c.flush().unwrap();
+    assert!(
+        c.info().unwrap().segments > 0,
+        "the small live segment must have sealed"
+    );
+    if close {
+        c.close().unwrap();
+    } else {
+        drop(c);
+    }
+    let c = Collection::open(dir.path()).unwrap();
+    assert_eq!(c.len(), want.len());
+    for (id, v) in &want {
+        let p = c
+            .get(*id)
+            .unwrap()
+            .unwrap_or_else(|| panic!("{id} missing"));
+        assert_eq!(&p.vector, v);
+        let PointId::Num(n) = id else { unreachable!() };
+        assert_eq!(p.payload, Some(n.to_le_bytes().to_vec()));
+    }
+    for id in 0..100u64 {
+        if !want.contains_key(&PointId::Num(id)) {
+            assert_eq!(c.get(id).unwrap(), None, "{id} resurrected");
+        }
+    }
+    c.verify().unwrap();
+}
+
+#[test]
+fn reopen_after_close() {
+    reopen_keeps_everything(true, Durability::Sync);
+}
+
+#[test]
+fn reopen_after_drop_without_close() {
+    reopen_keeps_everything(false, Durability::Sync);
+}
+
+#[test]
+fn reopen_after_drop_buffered() {
+    reopen_keeps_everything(false, Durability::Buffered);
+}
+
+#[test]
+fn concurrent_writers_and_readers() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collection::create(
+        dir.path(),
+        binary(8, Distance::Euclid).with_live_segment_max_bytes(16 << 10),
+    )
+    .unwrap();
+    let threads: Vec<_> = (0..4u64)
+        .map(|t| {
+            let c = c.clone();
+            std::thread::spawn(move || {
+                let mut rng = Rng::new(t);
+                for b in 0..40u64 {
+                    let pts: Vec<Point> = (0..5)
+                        .map(|i| Point::new(t * 1000 + b * 5 + i, rng.vector(8)))
+                        .collect();
+                    c.upsert(&pts).unwrap();
+                    let hits = c
+                        .search(
+                            &rng.vector(8),
+                            5,
+                            &SearchParams::default().with_oversampling(2.0),
+                        )
+                        .unwrap();
+                    assert!(hits.windows(2).all(|w| w[0].score <= w[1].score));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(c.len(), 800);
+    drop(c);
+    let c = Collection::open(dir.path()).unwrap();
+    assert_eq!(c.len(), 800);
+}
+
+#[test]
+fn config_json_is_validated() {
+    let dir = tempfile::tempdir().unwrap();
+    Collection::create(dir.path(), binary(4, Distance::Dot))
+        .unwrap()
+        .close()
+        .unwrap();
+    let path = dir.path().join("config.json");
+    let good = std::fs::read_to_string(&path).unwrap();
+    for (bad, needle) in [
+        (good.replace("\"dim\": 4,", ""), "dim"),
+        (good.replace("\"dot\"", "\"hamming\""), "hamming"),
+        (good.replace("\"dim\": 4", "\"dim\": 0"), "dim"),
+        (
+            good.replace("\"dim\": 4", "\"dim\": 4, \"colour\": 1"),
+            "colour",
+        ),
+        ("{".to_string(), "EOF"),
+    ] {
+        std::fs::write(&path, &bad).unwrap();
+        let err = Collection::open(dir.path()).unwrap_err();
+        assert!(matches!(err, Error::InvalidConfig { .. }), "{err}");
+        assert!(
+            err.to_string().contains(needle),
+            "{err} should mention {needle}"
+        );
+    }
+    std::fs::write(&path, &good).unwrap();
+    Collection::open(dir.path()).unwrap();
+}
+
+#[test]
+fn search_results_are_ordered_and_payloads_optional() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collection::create(dir.path(), binary(8, Distance::Manhattan)).unwrap();
+    let mut rng = Rng::new(3);
+    let pts: Vec<Point> = (0..50u64)
+        .map(|i| Point::new(i, rng.vector(8)).with_payload(vec![i as u8]))
+        .collect();
+    c.upsert(&pts).unwrap();
+    let q = rng.vector(8);
+    let plain = c
+        .search(&q, 5, &SearchParams::default().with_exact(true))
+        .unwrap();
+    assert!(plain.iter().all(|h| h.payload.is_none()));
+    let with = c
+        .search(
+            &q,
+            5,
+            &SearchParams::default().with_exact(true).with_payload(true),
+        )
+        .unwrap();
+    for h in &with {
+        let PointId::Num(n) = h.id else {
+            unreachable!()
+        };
+        assert_eq!(h.payload, Some(vec![n as u8]));
+    }
+    assert!(with.windows(2).all(|w| w[0].score <= w[1].score));
+    // Without rescoring, estimates keep the distance's direction (lower first, non-negative).
+    let est = c
+        .search(&q, 5, &SearchParams::default().with_rescore(false))
+        .unwrap();
+    assert!(est.windows(2).all(|w| w[0].score <= w[1].score) && est[0].score >= 0.0);
+    assert_eq!(
+        c.search(&q, 1000, &SearchParams::default()).unwrap().len(),
+        50
+    );
+}

@@ -1,0 +1,230 @@
+//! A proptest state machine: random upserts, overwrites, deletes, searches, flushes, seals
+//! and reopens (clean and by drop) against a brute-force in-memory oracle.
+//!
+//! Vectors have small whole-number components, so Dot, Euclid and Manhattan scores are exact
+//! in f32 and exact search must return the oracle's ids in the oracle's order. Cosine
+//! normalizes, so there scores are compared within 1e-5 and ids up to near-ties.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+use vecsieve::{
+    BinaryConfig, Collection, CollectionConfig, Datatype, Distance, Point, PointId, Quantization,
+    SearchParams,
+};
+
+const DIM: usize = 8;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Upsert(Vec<(u64, Vec<i8>, Option<Vec<u8>>)>),
+    Delete(Vec<u64>),
+    Search {
+        query: Vec<i8>,
+        limit: usize,
+        exact: bool,
+        oversampling: f32,
+    },
+    Get(u64),
+    Flush,
+    Seal,
+    Reopen {
+        clean: bool,
+    },
+}
+
+fn vector() -> impl Strategy<Value = Vec<i8>> {
+    prop::collection::vec(-4i8..=4, DIM).prop_filter("non-zero", |v| v.iter().any(|&x| x != 0))
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let id = 0u64..40;
+    prop_oneof![
+        6 => prop::collection::vec((id.clone(), vector(), prop::option::of(prop::collection::vec(any::<u8>(), 0..6))), 1..6).prop_map(Op::Upsert),
+        2 => prop::collection::vec(id.clone(), 1..4).prop_map(Op::Delete),
+        4 => (vector(), 1usize..12, any::<bool>(), prop_oneof![Just(1.0f32), Just(2.5), Just(1000.0)])
+            .prop_map(|(query, limit, exact, oversampling)| Op::Search { query, limit, exact, oversampling }),
+        2 => id.prop_map(Op::Get),
+        1 => Just(Op::Flush),
+        1 => Just(Op::Seal),
+        1 => any::<bool>().prop_map(|clean| Op::Reopen { clean }),
+    ]
+}
+
+fn to_f32(v: &[i8], datatype: Datatype) -> Vec<f32> {
+    // U8 collections take 0..=255: shift the components up.
+    let shift = if datatype == Datatype::U8 { 4.0 } else { 0.0 };
+    v.iter().map(|&x| f32::from(x) + shift).collect()
+}
+
+/// What the engine stores: F16 rounds each component to nearest.
+fn stored(v: &[f32], datatype: Datatype) -> Vec<f32> {
+    match datatype {
+        Datatype::F16 => v.iter().map(|&x| half::f16::from_f32(x).to_f32()).collect(),
+        _ => v.to_vec(),
+    }
+}
+
+fn run(config: CollectionConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c");
+    let distance = config.distance;
+    let datatype = config.datatype;
+    let cosine = distance == Distance::Cosine;
+    let mut c = Some(Collection::create(&path, config).unwrap());
+    let mut oracle: BTreeMap<PointId, (Vec<f32>, Option<Vec<u8>>)> = BTreeMap::new();
+    for op in ops {
+        let coll = c.as_ref().unwrap();
+        match op {
+            Op::Upsert(batch) => {
+                let points: Vec<Point> = batch
+                    .iter()
+                    .map(|(id, v, p)| {
+                        let pt = Point::new(*id, to_f32(v, datatype));
+                        match p {
+                            Some(p) => pt.with_payload(p.clone()),
+                            None => pt,
+                        }
+                    })
+                    .collect();
+                coll.upsert(&points).unwrap();
+                for p in points {
+                    let v = if cosine {
+                        common::normalize(&p.vector)
+                    } else {
+                        p.vector
+                    };
+                    oracle.insert(p.id, (stored(&v, datatype), p.payload));
+                }
+            }
+            Op::Delete(ids) => {
+                let ids: Vec<PointId> = ids.into_iter().map(PointId::Num).collect();
+                let mut unique = ids.clone();
+                unique.sort();
+                unique.dedup();
+                let expected = unique.iter().filter(|id| oracle.contains_key(id)).count();
+                prop_assert_eq!(coll.delete(&ids).unwrap(), expected);
+                for id in unique {
+                    oracle.remove(&id);
+                }
+            }
+            Op::Search {
+                query,
+                limit,
+                exact,
+                oversampling,
+            } => {
+                let q = to_f32(&query, datatype);
+                let vectors: BTreeMap<PointId, Vec<f32>> =
+                    oracle.iter().map(|(id, (v, _))| (*id, v.clone())).collect();
+                let qn = if cosine {
+                    common::normalize(&q)
+                } else {
+                    q.clone()
+                };
+                let want = common::brute_force(&vectors, &qn, distance, limit);
+                let params = SearchParams::default()
+                    .with_exact(exact)
+                    .with_oversampling(oversampling)
+                    .with_payload(true);
+                let got = coll.search(&q, limit, &params).unwrap();
+                // With every point a candidate, quantized search + rescoring is exact too.
+                let complete = exact || limit as f32 * oversampling >= 40.0;
+                if complete {
+                    prop_assert_eq!(got.len(), want.len());
+                }
+                for (i, h) in got.iter().enumerate() {
+                    let (v, payload) = oracle.get(&h.id).expect("hit is a live point");
+                    let truth = common::score(distance, &qn, v);
+                    prop_assert!(
+                        (f64::from(h.score) - truth).abs() <= 1e-5 * truth.abs().max(1.0),
+                        "score of {:?}: {} vs {}",
+                        h.id,
+                        h.score,
+                        truth
+                    );
+                    prop_assert_eq!(&h.payload, payload);
+                    if complete {
+                        prop_assert!(
+                            (f64::from(h.score) - want[i].1).abs()
+                                <= 1e-5 * want[i].1.abs().max(1.0)
+                        );
+                        if !cosine {
+                            prop_assert_eq!(h.id, want[i].0, "rank {}", i);
+                        }
+                    }
+                }
+                let better = |a: f32, b: f32| {
+                    if distance.higher_is_better() {
+                        a >= b
+                    } else {
+                        a <= b
+                    }
+                };
+                prop_assert!(got.windows(2).all(|w| better(w[0].score, w[1].score)));
+            }
+            Op::Get(id) => {
+                let got = coll.get(id).unwrap();
+                match oracle.get(&PointId::Num(id)) {
+                    None => prop_assert_eq!(got, None),
+                    Some((v, payload)) => {
+                        let got = got.unwrap();
+                        prop_assert_eq!(&got.payload, payload);
+                        prop_assert_eq!(&got.vector, v);
+                    }
+                }
+            }
+            Op::Flush => coll.flush().unwrap(),
+            Op::Seal => coll.seal().unwrap(),
+            Op::Reopen { clean } => {
+                let old = c.take().unwrap();
+                if clean {
+                    old.close().unwrap();
+                }
+                drop(old);
+                c = Some(Collection::open(&path).unwrap());
+            }
+        }
+        prop_assert_eq!(c.as_ref().unwrap().len(), oracle.len());
+    }
+    c.unwrap().verify().unwrap();
+    Ok(())
+}
+
+fn configs() -> Vec<CollectionConfig> {
+    let binary = Quantization::Binary(BinaryConfig::default());
+    [
+        (Distance::Dot, Datatype::F32, binary),
+        (Distance::Euclid, Datatype::F16, Quantization::None),
+        (Distance::Manhattan, Datatype::U8, binary),
+        (Distance::Euclid, Datatype::F32, binary),
+        (Distance::Cosine, Datatype::F32, binary),
+        (Distance::Cosine, Datatype::F16, Quantization::None),
+    ]
+    .into_iter()
+    .map(|(d, t, q)| {
+        CollectionConfig::new(DIM, d)
+            .with_datatype(t)
+            .with_quantization(q)
+            .with_live_segment_max_bytes(4096)
+            .with_search_threads(1)
+    })
+    .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 48,
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::Direct("tests/proptest-regressions/model.txt"),
+        )),
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn engine_matches_oracle(config in prop::sample::select(configs()), ops in prop::collection::vec(op(), 1..60)) {
+        run(config, ops)?;
+    }
+}

@@ -1,0 +1,93 @@
+//! Recall on real embeddings: the bundled `data/debian-minilm-384-10k` (all-MiniLM-L6-v2
+//! vectors of Debian package descriptions, exact top-100 ground truth). The baselines are
+//! the numpy figures in that folder's README; the engine must match or beat them.
+
+use std::path::Path;
+
+use vecsieve::eval::{Matrix, read_fvecs, read_ivecs};
+use vecsieve::{
+    BinaryConfig, Collection, CollectionConfig, Datatype, Distance, Point, PointId, Quantization,
+    SearchParams,
+};
+
+struct Data {
+    base: Matrix<f32>,
+    queries: Matrix<f32>,
+    truth: Matrix<i32>,
+}
+
+fn data() -> Data {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/debian-minilm-384-10k");
+    Data {
+        base: read_fvecs(&dir.join("base.fvecs")).unwrap(),
+        queries: read_fvecs(&dir.join("query.fvecs")).unwrap(),
+        truth: read_ivecs(&dir.join("groundtruth.ivecs")).unwrap(),
+    }
+}
+
+fn build(d: &Data, config: CollectionConfig, dir: &Path) -> Collection {
+    let c = Collection::create(dir, config).unwrap();
+    let points: Vec<Point> = (0..d.base.rows())
+        .map(|i| Point::new(i as u64, d.base.row(i).to_vec()))
+        .collect();
+    for chunk in points.chunks(1000) {
+        c.upsert(chunk).unwrap();
+    }
+    c
+}
+
+fn recall_at_10(d: &Data, c: &Collection, params: &SearchParams) -> f64 {
+    let mut found = 0;
+    for i in 0..d.queries.rows() {
+        let hits = c.search(d.queries.row(i), 10, params).unwrap();
+        let want = &d.truth.row(i)[..10];
+        found += hits
+            .iter()
+            .filter(|h| matches!(h.id, PointId::Num(n) if want.contains(&(n as i32))))
+            .count();
+    }
+    found as f64 / (d.queries.rows() * 10) as f64
+}
+
+#[test]
+fn one_bit_with_rescoring_meets_the_baselines() {
+    let d = data();
+    assert_eq!(
+        (d.base.rows(), d.base.dim, d.queries.rows()),
+        (10_000, 384, 200)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = CollectionConfig::new(384, Distance::Cosine)
+        .with_quantization(Quantization::Binary(BinaryConfig::default()));
+    let c = build(&d, config, dir.path());
+    // The same answers from the live segment and, after close/open, from a sealed file.
+    for sealed in [false, true] {
+        let c = if sealed {
+            c.close().unwrap();
+            Collection::open(dir.path()).unwrap()
+        } else {
+            c.clone()
+        };
+        let exact = recall_at_10(&d, &c, &SearchParams::default().with_exact(true));
+        assert!(exact >= 0.999, "exact recall {exact}");
+        for (os, baseline) in [(1.0, 0.5790), (2.0, 0.7650), (4.0, 0.8885), (8.0, 0.9540)] {
+            let r = recall_at_10(&d, &c, &SearchParams::default().with_oversampling(os));
+            assert!(
+                r >= baseline,
+                "sealed={sealed} os={os}: recall {r} < baseline {baseline}"
+            );
+        }
+        let no_rescore = recall_at_10(&d, &c, &SearchParams::default().with_rescore(false));
+        assert!(no_rescore >= 0.5790, "no rescoring: {no_rescore}");
+    }
+}
+
+#[test]
+fn f16_originals_keep_exact_recall() {
+    let d = data();
+    let dir = tempfile::tempdir().unwrap();
+    let config = CollectionConfig::new(384, Distance::Cosine).with_datatype(Datatype::F16);
+    let c = build(&d, config, dir.path());
+    let r = recall_at_10(&d, &c, &SearchParams::default());
+    assert!(r >= 0.995, "f16 exact recall {r}");
+}
