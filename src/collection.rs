@@ -852,7 +852,7 @@ impl Collection {
             disk.codes += codes;
             disk.payloads += payloads;
         }
-        let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+        let size = |p: &Path| vfs.file_size(p).unwrap_or(0);
         let seg_dir = inner.dir.join(SEGMENTS_DIR);
         let wal_dir = inner.dir.join(WAL_DIR);
         let mut total = 0;
@@ -873,8 +873,9 @@ impl Collection {
                 size(&inner.dir.join(&name)) * u64::from(name != WAL_DIR && name != SEGMENTS_DIR);
         }
         disk.total = total;
-        disk.other = total
-            - (disk.ids + disk.originals + disk.codes + disk.payloads + disk.deletions + disk.wal);
+        disk.other = total.saturating_sub(
+            disk.ids + disk.originals + disk.codes + disk.payloads + disk.deletions + disk.wal,
+        );
         let live = st.live.heap_bytes();
         let bitmaps: u64 = st
             .sealed

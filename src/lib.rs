@@ -50,6 +50,8 @@
 //! # Non-goals
 //! Not a server, not distributed, no filtering by payload (payloads are opaque bytes).
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 #[cfg(target_endian = "big")]
 compile_error!(
     "vecsieve memory-maps its little-endian files as is, so it needs a little-endian target"
@@ -59,6 +61,8 @@ mod collection;
 mod config;
 mod error;
 mod format;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod io;
 mod manifest;
 mod point;
@@ -79,3 +83,8 @@ pub use wal::record::MAX_RECORD_BODY;
 
 /// Readers of the `fvecs`/`ivecs` evaluation formats and the benchmark behind `vecsieve bench`.
 pub mod eval;
+
+/// The README's code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

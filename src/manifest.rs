@@ -1,10 +1,13 @@
 //! The MANIFEST: the single commit point of a collection. Layout: `format-spec/manifest.md`.
 
+#![deny(clippy::indexing_slicing)]
+
 use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::format::{
     DecodeError, MANIFEST_MAGIC, Reader, check_magic_and_version, crc32, put_magic_and_version,
+    slice,
 };
 use crate::io::Vfs;
 
@@ -74,13 +77,8 @@ impl Manifest {
             ));
         }
         let crc_at = 16 + body_len;
-        let stored = u32::from_le_bytes([
-            bytes[crc_at],
-            bytes[crc_at + 1],
-            bytes[crc_at + 2],
-            bytes[crc_at + 3],
-        ]);
-        if crc32(0, &bytes[..crc_at]) != stored {
+        let stored = Reader::new(slice(bytes, crc_at..crc_at + 4, "crc")?).u32("crc")?;
+        if crc32(0, slice(bytes, 0..crc_at, "body")?) != stored {
             return Err(DecodeError::new(crc_at, "MANIFEST checksum mismatch"));
         }
         let generation = r.u64("generation")?;
@@ -147,6 +145,7 @@ pub(crate) fn write_atomic(vfs: &dyn Vfs, dir: &Path, name: &str, bytes: &[u8]) 
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

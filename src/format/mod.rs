@@ -1,8 +1,14 @@
 //! Pure codecs shared by every file: magics, versions, a checked little-endian reader.
 //!
 //! The byte layouts are specified in `format-spec/`; this code does no I/O so that the fuzz
-//! targets and property tests can drive it directly.
+//! targets and property tests can drive it directly. Indexing that could panic is denied
+//! here: every access to untrusted bytes is checked.
 
+#![deny(clippy::indexing_slicing)]
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing)]
+mod golden;
 pub(crate) mod segment;
 
 use std::path::Path;
@@ -90,7 +96,7 @@ impl<'a> Reader<'a> {
                     ),
                 )
             })?;
-        let out = &self.buf[self.pos..end];
+        let out = self.buf.get(self.pos..end).unwrap_or_default();
         self.pos = end;
         Ok(out)
     }
@@ -176,6 +182,18 @@ pub(crate) fn put_magic_and_version(out: &mut Vec<u8>, magic: &[u8; 8]) {
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
 }
 
+/// `bytes[range]`, or a decode error naming `what` if the range is out of bounds.
+pub(crate) fn slice<'a>(
+    bytes: &'a [u8],
+    range: std::ops::Range<usize>,
+    what: &str,
+) -> Result<&'a [u8], DecodeError> {
+    let start = range.start;
+    bytes
+        .get(range)
+        .ok_or_else(|| DecodeError::new(start, format!("{what} out of bounds")))
+}
+
 /// Rounds `x` up to a multiple of `align` (a power of two).
 pub(crate) fn align_up(x: usize, align: usize) -> usize {
     x.div_ceil(align) * align
@@ -189,6 +207,7 @@ pub(crate) fn crc32(init: u32, bytes: &[u8]) -> u32 {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -4,7 +4,7 @@ use std::ops::Range;
 
 use super::{
     DecodeError, Reader, SEGMENT_FOOTER_MAGIC, SEGMENT_MAGIC, align_up, check_magic_and_version,
-    crc32, put_magic_and_version,
+    crc32, put_magic_and_version, slice,
 };
 use crate::config::{Datatype, Distance, MAX_DIM};
 use crate::point::PointId;
@@ -144,7 +144,9 @@ pub(crate) fn encode(c: &SegmentColumns<'_>) -> Vec<u8> {
     offsets.extend_from_slice(&0u64.to_le_bytes());
     for (row, p) in c.payloads.iter().enumerate() {
         if let Some(p) = p {
-            present[row / 64] |= 1 << (row % 64);
+            if let Some(word) = present.get_mut(row / 64) {
+                *word |= 1 << (row % 64);
+            }
             blob.extend_from_slice(p);
         }
         offsets.extend_from_slice(&(blob.len() as u64).to_le_bytes());
@@ -188,7 +190,7 @@ pub(crate) fn encode(c: &SegmentColumns<'_>) -> Vec<u8> {
     header.extend_from_slice(&crc32(0, &table).to_le_bytes());
     let header_crc = crc32(0, &header);
     header.extend_from_slice(&header_crc.to_le_bytes());
-    out[..HEADER_LEN].copy_from_slice(&header);
+    out.splice(..HEADER_LEN, header);
 
     let file_len = (out.len() + FOOTER_LEN) as u64;
     let mut footer = Vec::with_capacity(FOOTER_LEN);
@@ -226,15 +228,13 @@ pub(crate) struct Layout {
 impl Layout {
     /// The byte range of a section (empty for an absent optional section).
     pub(crate) fn range(&self, s: Section) -> Range<usize> {
-        self.sections[s.index()]
-            .as_ref()
-            .map_or(0..0, |e| e.range.clone())
+        self.entry(s).map_or(0..0, |e| e.range.clone())
     }
 
     /// Checks every section's CRC; on a mismatch returns the section, stored and computed CRC.
     pub(crate) fn verify(&self, bytes: &[u8]) -> Result<(), (Section, u32, u32)> {
         for s in SECTIONS {
-            if let Some(e) = &self.sections[s.index()] {
+            if let Some(e) = self.entry(s) {
                 let got = crc32(0, bytes.get(e.range.clone()).unwrap_or_default());
                 if got != e.crc {
                     return Err((s, e.crc, got));
@@ -242,6 +242,10 @@ impl Layout {
             }
         }
         Ok(())
+    }
+
+    fn entry(&self, s: Section) -> Option<&SectionEntry> {
+        self.sections.get(s.index()).and_then(Option::as_ref)
     }
 
     /// The offset of the first non-zero byte in the padding between header, sections and
@@ -303,7 +307,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Layout, DecodeError> {
     let table_offset = r.len_u64(bytes.len(), "table_offset")?;
     let table_crc = r.u32("table_crc")?;
     let header_crc = r.u32("header_crc")?;
-    if crc32(0, &bytes[..60]) != header_crc {
+    if crc32(0, slice(bytes, 0..60, "header")?) != header_crc {
         return Err(DecodeError::new(60, "header checksum mismatch"));
     }
     if header_len as usize != HEADER_LEN {
@@ -317,7 +321,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Layout, DecodeError> {
     }
 
     let footer_at = bytes.len() - FOOTER_LEN;
-    let mut f = Reader::new(&bytes[footer_at..]);
+    let mut f = Reader::new(slice(bytes, footer_at..bytes.len(), "footer")?);
     let fat = |e: DecodeError| DecodeError::new(footer_at + e.offset as usize, e.what);
     if f.array::<8>("footer magic").map_err(fat)? != SEGMENT_FOOTER_MAGIC {
         return Err(DecodeError::new(
@@ -329,7 +333,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Layout, DecodeError> {
     let footer_table = f.u64("table_offset").map_err(fat)?;
     let _reserved = f.u32("reserved").map_err(fat)?;
     let footer_crc = f.u32("footer_crc").map_err(fat)?;
-    if crc32(0, &bytes[footer_at..footer_at + 28]) != footer_crc {
+    if crc32(0, slice(bytes, footer_at..footer_at + 28, "footer")?) != footer_crc {
         return Err(DecodeError::new(footer_at + 28, "footer checksum mismatch"));
     }
     if file_len != bytes.len() as u64 {
@@ -348,7 +352,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Layout, DecodeError> {
         .checked_add(section_count * ENTRY_LEN)
         .filter(|&end| end <= footer_at && table_offset >= HEADER_LEN)
         .ok_or_else(|| DecodeError::new(48, "section table out of bounds"))?;
-    let table = &bytes[table_offset..table_end];
+    let table = slice(bytes, table_offset..table_end, "section table")?;
     if crc32(0, table) != table_crc {
         return Err(DecodeError::new(
             table_offset,
@@ -380,7 +384,9 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Layout, DecodeError> {
                 format!("section {} misaligned", kind.name()),
             ));
         }
-        let slot = &mut sections[kind.index()];
+        let slot = sections
+            .get_mut(kind.index())
+            .ok_or_else(|| DecodeError::new(at, "section kind out of range"))?;
         if slot.is_some() {
             return Err(DecodeError::new(
                 at,
@@ -406,14 +412,14 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Layout, DecodeError> {
         })
     };
     for s in SECTIONS {
-        let entry = &sections[s.index()];
+        let entry = sections.get(s.index()).and_then(Option::as_ref);
         if s == Section::Codes && code_kind == CodeKind::None {
             if entry.is_some() {
                 return Err(DecodeError::new(38, "codes section without a code kind"));
             }
             continue;
         }
-        let entry = entry.as_ref().ok_or_else(|| {
+        let entry = entry.ok_or_else(|| {
             DecodeError::new(table_offset, format!("section {} missing", s.name()))
         })?;
         if let Some(len) = expected(s)?
@@ -433,7 +439,10 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Layout, DecodeError> {
     let mut ranges: Vec<Range<usize>> =
         sections.iter().flatten().map(|e| e.range.clone()).collect();
     ranges.sort_by_key(|r| r.start);
-    if ranges.windows(2).any(|w| w[0].end > w[1].start) {
+    if ranges
+        .windows(2)
+        .any(|w| matches!(w, [a, b] if a.end > b.start))
+    {
         return Err(DecodeError::new(table_offset, "sections overlap"));
     }
     let layout = Layout {
@@ -450,10 +459,9 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Layout, DecodeError> {
     let offsets_range = layout.range(Section::PayloadOffsets);
     let blob_len = layout.range(Section::PayloadBlob).len() as u64;
     let mut prev = 0u64;
-    for (i, chunk) in bytes[offsets_range.clone()].chunks_exact(8).enumerate() {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let off = u64::from_le_bytes(word);
+    let offsets = slice(bytes, offsets_range.clone(), "payload offsets")?;
+    for (i, word) in offsets.as_chunks::<8>().0.iter().enumerate() {
+        let off = u64::from_le_bytes(*word);
         if off < prev || off > blob_len || (i == 0 && off != 0) {
             return Err(DecodeError::new(
                 offsets_range.start + i * 8,

@@ -101,6 +101,10 @@ impl Vfs for FaultyVfs {
         StdVfs.read(path)
     }
 
+    fn file_size(&self, path: &Path) -> io::Result<u64> {
+        StdVfs.file_size(path)
+    }
+
     fn create(&self, path: &Path) -> io::Result<Arc<dyn VfsFile>> {
         self.state.tick()?;
         Ok(Arc::new(FaultyFile {

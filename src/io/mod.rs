@@ -36,6 +36,8 @@ pub trait Vfs: Send + Sync + fmt::Debug {
     fn list(&self, dir: &Path) -> io::Result<Vec<String>>;
     /// Reads a whole file. The length comes from the file system, never from file contents.
     fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
+    /// The size of a file in bytes.
+    fn file_size(&self, path: &Path) -> io::Result<u64>;
     /// Creates (or truncates) a file for appending.
     fn create(&self, path: &Path) -> io::Result<Arc<dyn VfsFile>>;
     /// Opens an existing file for appending at its end.
@@ -94,6 +96,10 @@ impl Vfs for StdVfs {
         let mut buf = Vec::new();
         file.read_to_end(&mut buf)?;
         Ok(buf)
+    }
+
+    fn file_size(&self, path: &Path) -> io::Result<u64> {
+        Ok(fs::metadata(path)?.len())
     }
 
     fn create(&self, path: &Path) -> io::Result<Arc<dyn VfsFile>> {

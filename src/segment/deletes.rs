@@ -1,8 +1,11 @@
 //! Deletion sidecar files: a segment's deletion bitmap as of a checkpoint.
 //! Layout: `format-spec/segment.md` "Deletion sidecar".
 
+#![deny(clippy::indexing_slicing)]
+
 use crate::format::{
     DELETES_MAGIC, DecodeError, Reader, check_magic_and_version, crc32, put_magic_and_version,
+    slice,
 };
 
 const HEADER_LEN: usize = 32;
@@ -50,13 +53,14 @@ pub(crate) fn decode(bytes: &[u8], segment_id: u64, rows: usize) -> Result<Vec<u
         out.push(r.u64("bitmap word")?);
     }
     let at = r.pos();
-    if r.u32("crc")? != crc32(0, &bytes[..at]) {
+    if r.u32("crc")? != crc32(0, slice(bytes, 0..at, "sidecar")?) {
         return Err(DecodeError::new(at, "sidecar checksum mismatch"));
     }
     Ok(out)
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -345,9 +345,15 @@ impl GroupCommit {
         st.syncing = true;
         drop(st);
         let Some((upto, file, path)) = target() else {
-            self.state.lock().syncing = false;
+            // Closed meanwhile: the closing checkpoint may have made `seq` durable.
+            let mut st = self.state.lock();
+            st.syncing = false;
             self.cv.notify_all();
-            return Err(Error::Closed);
+            return if st.durable_seq >= seq {
+                Ok(())
+            } else {
+                Err(Error::Closed)
+            };
         };
         let result = file.sync_data();
         let mut st = self.state.lock();

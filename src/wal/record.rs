@@ -1,8 +1,11 @@
 //! WAL framing and record bodies (pure). Layout: `format-spec/wal.md`.
 
+#![deny(clippy::indexing_slicing)]
+
 use crate::config::Datatype;
 use crate::format::{
-    DecodeError, Reader, WAL_MAGIC, align_up, check_magic_and_version, crc32, put_magic_and_version,
+    DecodeError, Reader, WAL_MAGIC, align_up, check_magic_and_version, crc32,
+    put_magic_and_version, slice,
 };
 use crate::point::PointId;
 
@@ -48,16 +51,18 @@ pub(crate) fn parse_file_header(bytes: &[u8]) -> Result<(u64, u32), DecodeError>
     let file_number = r.u64("file_number")?;
     let salt = r.u32("salt")?;
     let crc = r.u32("header_crc")?;
-    if crc32(0, &bytes[..28]) != crc {
+    if crc32(0, slice(bytes, 0..28, "WAL header")?) != crc {
         return Err(DecodeError::new(28, "WAL file header checksum mismatch"));
     }
     Ok((file_number, salt))
 }
 
 fn record_crc(salt: u32, header: &[u8; RECORD_HEADER_LEN], body: &[u8]) -> u32 {
+    let (len, rest) = header.split_at(4);
+    let (_crc, covered) = rest.split_at(4);
     let mut h = crc32fast::Hasher::new_with_initial(salt);
-    h.update(&header[0..4]);
-    h.update(&header[8..RECORD_HEADER_LEN]);
+    h.update(len);
+    h.update(covered);
     h.update(body);
     h.finalize()
 }
@@ -71,14 +76,22 @@ pub(crate) fn encode_record(
     kind: RecordKind,
     body: &[u8],
 ) -> u32 {
-    let mut header = [0u8; RECORD_HEADER_LEN];
-    header[0..4].copy_from_slice(&(body.len() as u32).to_le_bytes());
-    header[8..16].copy_from_slice(&seq.to_le_bytes());
-    header[16] = kind as u8;
-    header[20..24].copy_from_slice(&prev_crc.to_le_bytes());
-    let crc = record_crc(salt, &header, body);
-    header[4..8].copy_from_slice(&crc.to_le_bytes());
-    out.extend_from_slice(&header);
+    let header_with = |crc: u32| {
+        let mut h = [0u8; RECORD_HEADER_LEN];
+        let fields = (body.len() as u32)
+            .to_le_bytes()
+            .into_iter()
+            .chain(crc.to_le_bytes())
+            .chain(seq.to_le_bytes())
+            .chain([kind as u8, 0, 0, 0])
+            .chain(prev_crc.to_le_bytes());
+        for (slot, byte) in h.iter_mut().zip(fields) {
+            *slot = byte;
+        }
+        h
+    };
+    let crc = record_crc(salt, &header_with(0), body);
+    out.extend_from_slice(&header_with(crc));
     out.extend_from_slice(body);
     out.resize(out.len() + (align_up(body.len(), 8) - body.len()), 0);
     crc
@@ -119,16 +132,18 @@ fn frame_at(
         .get(pos..pos + RECORD_HEADER_LEN)
         .and_then(|h| h.try_into().ok())
         .ok_or("record header cut short")?;
-    let field = |r: std::ops::Range<usize>| {
-        let mut w = [0u8; 8];
-        w[..r.len()].copy_from_slice(&header[r]);
-        u64::from_le_bytes(w)
+    let mut r = Reader::new(&header);
+    let mut fields = || -> Result<_, DecodeError> {
+        Ok((
+            r.u32("body_len")? as usize,
+            r.u32("crc")?,
+            r.u64("seq")?,
+            r.u8("kind")?,
+            r.array::<3>("reserved")?,
+            r.u32("prev_crc")?,
+        ))
     };
-    let body_len = field(0..4) as usize;
-    let crc = field(4..8) as u32;
-    let seq = field(8..16);
-    let kind_code = header[16];
-    let prev_crc = field(20..24) as u32;
+    let (body_len, crc, seq, kind_code, reserved, prev_crc) = fields().map_err(|e| e.what)?;
     if body_len > MAX_RECORD_BODY {
         return Err(format!("record length {body_len} exceeds the maximum"));
     }
@@ -138,7 +153,8 @@ fn frame_at(
         .get(body_start..body_start + body_len)
         .filter(|_| end <= bytes.len())
         .ok_or("record body cut short")?;
-    if header[17..20] != [0; 3] || bytes[body_start + body_len..end].iter().any(|&b| b != 0) {
+    let padding = bytes.get(body_start + body_len..end).unwrap_or_default();
+    if reserved != [0; 3] || padding.iter().any(|&b| b != 0) {
         return Err("non-zero reserved or padding bytes".into());
     }
     if record_crc(salt, &header, body) != crc {
@@ -317,6 +333,7 @@ pub(crate) fn decode_delete(body: &[u8]) -> Result<Vec<PointId>, DecodeError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -1,0 +1,167 @@
+//! Conformance: the codecs against the golden files in `format-spec/vectors/`.
+//!
+//! Each golden file is a hex dump of one small file the spec describes byte by byte. The
+//! test encodes the same content and compares, then decodes the golden bytes and checks
+//! the fields. `VECSIEVE_BLESS=1 cargo test golden` rewrites the files (only after a
+//! deliberate format change, with a new format version and a CHANGELOG entry).
+
+use std::path::PathBuf;
+
+use crate::config::{Datatype, Distance};
+use crate::format::segment::{self, CodeKind, SegmentColumns};
+use crate::manifest::{Manifest, SegmentEntry};
+use crate::point::PointId;
+use crate::quant::binary::encode_one_bit;
+use crate::segment::deletes;
+use crate::wal::record::{self, RecordKind, ScanEnd, UpsertRow};
+
+fn hex_dump(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for (i, chunk) in bytes.chunks(16).enumerate() {
+        let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
+        out.push_str(&format!("{:08x}: {}\n", i * 16, hex.join(" ")));
+    }
+    out
+}
+
+fn parse_hex(text: &str) -> Vec<u8> {
+    text.lines()
+        .filter_map(|l| l.split_once(": "))
+        .flat_map(|(_, hex)| {
+            hex.split_whitespace()
+                .map(|h| u8::from_str_radix(h, 16).unwrap())
+        })
+        .collect()
+}
+
+fn check(name: &str, bytes: &[u8]) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("format-spec/vectors")
+        .join(name);
+    if std::env::var_os("VECSIEVE_BLESS").is_some() {
+        std::fs::write(&path, hex_dump(bytes)).unwrap();
+    }
+    let golden = parse_hex(&std::fs::read_to_string(&path).unwrap());
+    assert_eq!(
+        hex_dump(bytes),
+        hex_dump(&golden),
+        "{name} differs from its golden file"
+    );
+    golden
+}
+
+fn f32_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+#[test]
+fn golden_wal_file() {
+    let salt = 0x0BAD_C0DE;
+    let (a, b) = (f32_bytes(&[1.0, -2.0]), f32_bytes(&[0.5, 0.25]));
+    let rows = [
+        UpsertRow {
+            id: PointId::Num(7),
+            vector: &a,
+            payload: Some(b"hi"),
+        },
+        UpsertRow {
+            id: PointId::Uuid(0x0123_4567_89ab_cdef_0011_2233_4455_6677),
+            vector: &b,
+            payload: None,
+        },
+    ];
+    let mut bytes = record::encode_file_header(1, salt);
+    let upsert = record::encode_upsert(2, Datatype::F32, &rows);
+    let crc = record::encode_record(&mut bytes, salt, salt, 1, RecordKind::Upsert, &upsert);
+    let delete = record::encode_delete(&[PointId::Num(7)]);
+    record::encode_record(&mut bytes, salt, crc, 2, RecordKind::Delete, &delete);
+
+    let golden = check("wal-0000000000000001.hex", &bytes);
+    assert_eq!(record::parse_file_header(&golden), Ok((1, salt)));
+    let (recs, end) = record::scan(&golden, salt);
+    assert_eq!(end, ScanEnd::Clean);
+    assert_eq!(
+        recs.iter().map(|r| (r.seq, r.kind)).collect::<Vec<_>>(),
+        [(1, RecordKind::Upsert), (2, RecordKind::Delete)]
+    );
+    assert_eq!(
+        record::decode_upsert(recs[0].body, 2, Datatype::F32).unwrap(),
+        rows
+    );
+    assert_eq!(
+        record::decode_delete(recs[1].body).unwrap(),
+        [PointId::Num(7)]
+    );
+}
+
+#[test]
+fn golden_segment_file() {
+    let dim = 4;
+    let vectors = [
+        [0.5f32, -1.0, 2.0, 0.0],
+        [-0.25, 0.75, -3.0, 1.0],
+        [1.0, 1.0, 1.0, -1.0],
+    ];
+    let originals: Vec<u8> = vectors.iter().flat_map(|v| f32_bytes(v)).collect();
+    let mut codes = vec![0u64; 3];
+    for (v, c) in vectors.iter().zip(codes.iter_mut()) {
+        encode_one_bit(v, 0.0, std::slice::from_mut(c));
+    }
+    assert_eq!(codes, [0b0101, 0b1010, 0b0111]);
+    let ids = [PointId::Num(1), PointId::Num(5), PointId::Uuid(9)];
+    let payloads: [Option<&[u8]>; 3] = [Some(b"a"), None, Some(b"xyz")];
+    let bytes = segment::encode(&SegmentColumns {
+        segment_id: 3,
+        dim,
+        distance: Distance::Dot,
+        datatype: Datatype::F32,
+        code_kind: CodeKind::OneBit,
+        ids: &ids,
+        versions: &[10, 11, 12],
+        originals: &originals,
+        codes: &codes,
+        payloads: &payloads,
+    });
+    let golden = check("segment-0000000000000003.hex", &bytes);
+    let layout = segment::parse(&golden).unwrap();
+    assert_eq!(
+        (
+            layout.segment_id,
+            layout.rows,
+            layout.dim,
+            layout.code_words
+        ),
+        (3, 3, 4, 1)
+    );
+    assert_eq!(
+        (layout.distance, layout.datatype, layout.code_kind),
+        (Distance::Dot, Datatype::F32, CodeKind::OneBit)
+    );
+    assert_eq!(layout.verify(&golden), Ok(()));
+    assert_eq!(layout.nonzero_padding(&golden), None);
+    let section = |s| &golden[layout.range(s)];
+    assert_eq!(section(segment::Section::Originals), originals.as_slice());
+    assert_eq!(section(segment::Section::PayloadBlob), b"axyz");
+    assert_eq!(section(segment::Section::IdKinds), [0, 0, 1]);
+}
+
+#[test]
+fn golden_manifest_and_sidecar() {
+    let m = Manifest {
+        generation: 4,
+        checkpoint_seq: 12,
+        next_segment_id: 4,
+        segments: vec![SegmentEntry {
+            id: 3,
+            rows: 3,
+            del_gen: 4,
+        }],
+    };
+    let golden = check("MANIFEST.hex", &m.encode());
+    assert_eq!(Manifest::decode(&golden), Ok(m));
+    let golden = check(
+        "sidecar-0000000000000003-0000000000000004.hex",
+        &deletes::encode(3, 3, &[0b010]),
+    );
+    assert_eq!(deletes::decode(&golden, 3, 3), Ok(vec![0b010]));
+}

@@ -1,0 +1,70 @@
+//! Entry points for the `fuzz/` targets: each feeds arbitrary bytes to a decoder and checks
+//! that it returns an error, or a value that survives encode → decode unchanged (reserved
+//! fields are ignored on read, so bytes may differ there). Not a stable API.
+
+use crate::config::Datatype;
+use crate::format::segment;
+use crate::manifest::Manifest;
+use crate::segment::deletes;
+use crate::wal::record::{self, FILE_HEADER_LEN, ScanEnd};
+
+/// A WAL file: header, then records up to the first invalid one.
+pub fn wal_file(bytes: &[u8]) {
+    let Some(Ok((number, salt))) = bytes.get(..FILE_HEADER_LEN).map(record::parse_file_header)
+    else {
+        return;
+    };
+    let (records, end) = record::scan(bytes, salt);
+    let mut rebuilt = record::encode_file_header(number, salt);
+    let mut prev = salt;
+    for r in &records {
+        prev = record::encode_record(&mut rebuilt, salt, prev, r.seq, r.kind, r.body);
+        if let Ok(rows) = record::decode_upsert(r.body, 2, Datatype::F32) {
+            let again = record::encode_upsert(2, Datatype::F32, &rows);
+            assert_eq!(
+                record::decode_upsert(&again, 2, Datatype::F32).ok(),
+                Some(rows)
+            );
+        }
+        if let Ok(ids) = record::decode_delete(r.body) {
+            let again = record::encode_delete(&ids);
+            assert_eq!(record::decode_delete(&again).ok(), Some(ids));
+        }
+    }
+    let (again, again_end) = record::scan(&rebuilt, salt);
+    assert_eq!(again, records);
+    assert_eq!(again_end, ScanEnd::Clean);
+    if let ScanEnd::Invalid { offset, .. } = end {
+        assert!(offset <= bytes.len());
+    }
+}
+
+/// A segment file: parse, verify, and read every row through the bounds-checked accessors.
+pub fn segment_file(bytes: &[u8]) {
+    let Ok(layout) = segment::parse(bytes) else {
+        return;
+    };
+    let _ = layout.verify(bytes);
+    let _ = layout.nonzero_padding(bytes);
+    for s in segment::SECTIONS {
+        assert!(layout.range(s).end <= bytes.len());
+    }
+}
+
+/// A MANIFEST.
+pub fn manifest(bytes: &[u8]) {
+    if let Ok(m) = Manifest::decode(bytes) {
+        assert_eq!(Manifest::decode(&m.encode()), Ok(m));
+    }
+}
+
+/// A deletion sidecar of segment 1 with `rows` rows.
+pub fn deletion_sidecar(bytes: &[u8], rows: u16) {
+    let rows = usize::from(rows);
+    if let Ok(words) = deletes::decode(bytes, 1, rows) {
+        assert_eq!(
+            deletes::decode(&deletes::encode(1, rows, &words), 1, rows),
+            Ok(words)
+        );
+    }
+}
