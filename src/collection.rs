@@ -806,13 +806,23 @@ impl Collection {
         let mut all: Vec<&dyn Rows> = Vec::with_capacity(sealed.len() + 1);
         all.push(&st.live);
         all.extend(sealed.iter().map(|s| s as &dyn Rows));
-        let lists: Vec<_> = inner.pool.install(|| {
-            all.par_iter()
+        let non_empty = all.iter().filter(|r| r.len() > 0).count();
+        let lists: Vec<_> = if inner.pool.current_num_threads() == 1 || non_empty <= 1 {
+            // Waking a pool thread costs more than it saves for one segment.
+            all.iter()
                 .enumerate()
                 .filter(|(_, r)| r.len() > 0)
                 .map(|(i, r)| search::search_segment(*r, i, &q, limit, plan))
                 .collect()
-        });
+        } else {
+            inner.pool.install(|| {
+                all.par_iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.len() > 0)
+                    .map(|(i, r)| search::search_segment(*r, i, &q, limit, plan))
+                    .collect()
+            })
+        };
         Ok(search::merge(lists, limit)
             .into_iter()
             .map(|h| ScoredPoint {

@@ -197,9 +197,10 @@ fn binary_candidates(rows: &dyn Rows, q: &PreparedQuery, candidates: usize) -> V
     let deleted = rows.deleted();
     let mut dist = vec![0u32; n];
     q.kernels.hamming_many(&q.code, rows.codes(), &mut dist);
+    let is_deleted = |row: usize| deleted.ones() > 0 && deleted.get(row);
     let mut hist = vec![0usize; rows.code_words() * 64 + 1];
     for (row, &d) in dist.iter().enumerate() {
-        if !deleted.get(row)
+        if !is_deleted(row)
             && let Some(slot) = hist.get_mut(d as usize)
         {
             *slot += 1;
@@ -217,7 +218,7 @@ fn binary_candidates(rows: &dyn Rows, q: &PreparedQuery, candidates: usize) -> V
     let mut at_threshold = candidates.saturating_sub(below);
     let mut out = Vec::with_capacity(candidates.min(n));
     for (row, &d) in dist.iter().enumerate() {
-        if deleted.get(row) || d as usize > threshold {
+        if d as usize > threshold || is_deleted(row) {
             continue;
         }
         if (d as usize) < threshold {
