@@ -135,6 +135,14 @@ fn a_bad_record_before_valid_ones_is_corruption() {
     }
 }
 
+/// A temporary collection made by [`populated`].
+fn populated_tmp() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    populated(&dir);
+    (tmp, dir)
+}
+
 /// A collection with a sealed segment, a deletion sidecar, and records in the WAL.
 fn populated(dir: &Path) {
     let c = Collection::create(dir, config()).unwrap();
@@ -172,9 +180,7 @@ fn check_damaged(dir: &Path, what: &str, wal: bool, full: &BTreeMap<u64, Vec<f32
 
 #[test]
 fn every_file_kind_survives_flips_and_truncations_without_panics() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("c");
-    populated(&dir);
+    let (_tmp, dir) = populated_tmp();
     let full = contents(&Collection::open(&dir).unwrap(), 50);
     assert_eq!(full.len(), 44 - 4);
     let mut targets: Vec<(PathBuf, bool)> = vec![(PathBuf::from("MANIFEST"), false)];
@@ -227,9 +233,7 @@ fn every_file_kind_survives_flips_and_truncations_without_panics() {
 
 #[test]
 fn config_json_truncations_are_invalid_config() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("c");
-    populated(&dir);
+    let (_tmp, dir) = populated_tmp();
     let original = std::fs::read(dir.join("config.json")).unwrap();
     for cut in 0..original.len() - 1 {
         std::fs::write(dir.join("config.json"), &original[..cut]).unwrap();
@@ -325,9 +329,7 @@ fn an_io_error_at_any_operation_poisons_and_loses_nothing_acknowledged() {
 
 #[test]
 fn an_io_error_while_opening_is_reported_and_harmless() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("c");
-    populated(&dir);
+    let (_tmp, dir) = populated_tmp();
     let want = contents(&Collection::open(&dir).unwrap(), 50);
     let mut n = 1;
     loop {

@@ -131,21 +131,22 @@ impl<'a> Reader<'a> {
     pub(crate) fn len_u64(&mut self, max: usize, what: &str) -> Result<usize, DecodeError> {
         let at = self.pos;
         let v = self.u64(what)?;
-        usize::try_from(v)
-            .ok()
-            .filter(|&v| v <= max)
-            .ok_or_else(|| DecodeError::new(at, format!("{what} is {v}, more than {max}")))
+        bounded(at, v, max, what)
     }
 
     /// A `u32` length or count that must be at most `max`.
     pub(crate) fn len_u32(&mut self, max: usize, what: &str) -> Result<usize, DecodeError> {
         let at = self.pos;
         let v = self.u32(what)?;
-        usize::try_from(v)
-            .ok()
-            .filter(|&v| v <= max)
-            .ok_or_else(|| DecodeError::new(at, format!("{what} is {v}, more than {max}")))
+        bounded(at, u64::from(v), max, what)
     }
+}
+
+fn bounded(at: usize, v: u64, max: usize, what: &str) -> Result<usize, DecodeError> {
+    usize::try_from(v)
+        .ok()
+        .filter(|&v| v <= max)
+        .ok_or_else(|| DecodeError::new(at, format!("{what} is {v}, more than {max}")))
 }
 
 /// Checks a magic and the `read_version` / `write_version` pair that follows every magic.
