@@ -321,6 +321,45 @@ mod tests {
     }
 
     #[test]
+    fn conversions_and_hamming_at_every_length_and_offset() {
+        let bits: Vec<u16> = (0..1100u32)
+            .map(|i| (i.wrapping_mul(40_503) >> 3) as u16)
+            .collect();
+        let bytes: Vec<u8> = bits.iter().map(|b| b.to_le_bytes()[1]).collect();
+        let words: Vec<u64> = (0..1100u64)
+            .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+            .collect();
+        for k in simd_sets() {
+            for off in 0..8 {
+                for n in 0..=1024 {
+                    let (mut want, mut got) = (vec![0f32; n], vec![0f32; n]);
+                    SCALAR.f16_to_f32(&bits[off..off + n], &mut want);
+                    k.f16_to_f32(&bits[off..off + n], &mut got);
+                    assert!(
+                        want.iter()
+                            .zip(&got)
+                            .all(|(a, b)| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()))
+                    );
+                    SCALAR.u8_to_f32(&bytes[off..off + n], &mut want);
+                    k.u8_to_f32(&bytes[off..off + n], &mut got);
+                    assert_eq!(want, got, "{:?} u8 n={n} off={off}", k.isa());
+                }
+            }
+            // Code lengths 1..=16 words (up to 1024 bits), 3 rows, every word offset.
+            for stride in 1..=16 {
+                for off in 0..8 {
+                    let query = &words[1000..1000 + stride];
+                    let codes = &words[off..off + 3 * stride];
+                    let (mut want, mut got) = ([0u32; 3], [0u32; 3]);
+                    SCALAR.hamming_many(query, codes, &mut want);
+                    k.hamming_many(query, codes, &mut got);
+                    assert_eq!(want, got, "{:?} stride={stride} off={off}", k.isa());
+                }
+            }
+        }
+    }
+
+    #[test]
     fn forced_isa_names_round_trip() {
         for isa in [Isa::Scalar, Isa::Avx2] {
             assert_eq!(Isa::from_name(isa.name()), Some(isa));
