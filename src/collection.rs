@@ -96,7 +96,7 @@ pub struct CollectionInfo {
     pub disk: DiskUsage,
     /// Bytes in RAM by component.
     pub ram: RamUsage,
-    /// The SIMD kernels in use (`scalar`, `avx2`).
+    /// The SIMD kernels in use (`scalar`, `avx2`, `avx512`, `neon`).
     pub kernels: &'static str,
     /// The collection's config.
     pub config: CollectionConfig,

@@ -2,14 +2,17 @@
 //!
 //! `scalar` holds a portable kernel for every operation: it is the oracle the SIMD kernels are
 //! tested against (integers bit-exact, floats within `2·n·ε·Σ|terms|`). The ISA-specific
-//! kernels live in one folder per architecture and are reached only through [`Kernels`], a
-//! table of function pointers that exists only for ISAs the CPU supports.
+//! kernels live in one folder per architecture (`x86_64/avx2.rs`, `x86_64/avx512.rs`,
+//! `aarch64/neon.rs`) and are reached only through [`Kernels`], a table of function pointers
+//! that exists only for ISAs the CPU supports. [`Kernels::detect`] picks the best one.
 //!
 //! Setting `VECSIEVE_FORCE_ISA=scalar` (or another [`Isa`] name) before the first search
 //! forces that kernel set; CI runs the test suite once with the scalar kernels forced.
 
 #![allow(unsafe_code)]
 
+#[cfg(target_arch = "aarch64")]
+mod aarch64;
 pub mod scalar;
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
@@ -23,6 +26,10 @@ pub enum Isa {
     Scalar,
     /// x86_64 with AVX2, FMA, F16C and POPCNT.
     Avx2,
+    /// x86_64 with the AVX2 set plus AVX-512F and AVX-512 VPOPCNTDQ.
+    Avx512,
+    /// aarch64 NEON (Advanced SIMD), part of every aarch64 CPU.
+    Neon,
 }
 
 impl Isa {
@@ -32,6 +39,8 @@ impl Isa {
         match self {
             Isa::Scalar => "scalar",
             Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512",
+            Isa::Neon => "neon",
         }
     }
 
@@ -39,6 +48,8 @@ impl Isa {
         match name {
             "scalar" => Some(Isa::Scalar),
             "avx2" => Some(Isa::Avx2),
+            "avx512" => Some(Isa::Avx512),
+            "neon" => Some(Isa::Neon),
             _ => None,
         }
     }
@@ -84,6 +95,28 @@ static AVX2: Kernels = Kernels {
     u8_to_f32: x86_64::avx2::u8_to_f32,
 };
 
+#[cfg(target_arch = "x86_64")]
+static AVX512: Kernels = Kernels {
+    isa: Isa::Avx512,
+    hamming_many: x86_64::avx512::hamming_many,
+    dot: x86_64::avx512::dot,
+    l2sq: x86_64::avx512::l2sq,
+    l1: x86_64::avx512::l1,
+    f16_to_f32: x86_64::avx512::f16_to_f32,
+    u8_to_f32: x86_64::avx512::u8_to_f32,
+};
+
+#[cfg(target_arch = "aarch64")]
+static NEON: Kernels = Kernels {
+    isa: Isa::Neon,
+    hamming_many: aarch64::neon::hamming_many,
+    dot: aarch64::neon::dot,
+    l2sq: aarch64::neon::l2sq,
+    l1: aarch64::neon::l1,
+    f16_to_f32: aarch64::neon::f16_to_f32,
+    u8_to_f32: aarch64::neon::u8_to_f32,
+};
+
 impl Kernels {
     /// The best kernels this CPU supports, or the ones `VECSIEVE_FORCE_ISA` names. Decided
     /// once per process.
@@ -111,8 +144,14 @@ impl Kernels {
             Isa::Scalar => Some(&SCALAR),
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => x86_64::has_avx2().then_some(&AVX2),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => x86_64::has_avx512().then_some(&AVX512),
             #[cfg(not(target_arch = "x86_64"))]
-            Isa::Avx2 => None,
+            Isa::Avx2 | Isa::Avx512 => None,
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => Some(&NEON),
+            #[cfg(not(target_arch = "aarch64"))]
+            Isa::Neon => None,
         }
     }
 
@@ -185,9 +224,16 @@ impl Isa {
     pub fn available() -> Vec<Isa> {
         let mut isas = vec![Isa::Scalar];
         #[cfg(target_arch = "x86_64")]
-        if x86_64::has_avx2() {
-            isas.push(Isa::Avx2);
+        {
+            if x86_64::has_avx2() {
+                isas.push(Isa::Avx2);
+            }
+            if x86_64::has_avx512() {
+                isas.push(Isa::Avx512);
+            }
         }
+        #[cfg(target_arch = "aarch64")]
+        isas.push(Isa::Neon);
         isas
     }
 }
@@ -361,7 +407,7 @@ mod tests {
 
     #[test]
     fn forced_isa_names_round_trip() {
-        for isa in [Isa::Scalar, Isa::Avx2] {
+        for isa in [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon] {
             assert_eq!(Isa::from_name(isa.name()), Some(isa));
         }
         assert_eq!(Isa::from_name("sse9"), None);

@@ -1,0 +1,165 @@
+//! AVX-512 kernels (F + VPOPCNTDQ, with the AVX2 set for conversions).
+//!
+//! # Safety
+//! Every function here requires a CPU with AVX-512F, AVX-512 VPOPCNTDQ, AVX2, FMA, F16C and
+//! POPCNT; they are reached only through `Kernels`, which exists for this ISA only after
+//! `has_avx512()` said yes. Callers pass slices of equal length.
+
+use std::arch::x86_64::{
+    __m128i, __m256i, __m512, __m512i, _mm_loadu_si128, _mm256_loadu_si256, _mm512_abs_ps,
+    _mm512_add_epi64, _mm512_add_ps, _mm512_cvtepi32_ps, _mm512_cvtepu8_epi32, _mm512_cvtph_ps,
+    _mm512_fmadd_ps, _mm512_loadu_si512, _mm512_maskz_loadu_epi64, _mm512_maskz_loadu_ps,
+    _mm512_maskz_popcnt_epi64, _mm512_popcnt_epi64, _mm512_reduce_add_epi64, _mm512_reduce_add_ps,
+    _mm512_setzero_ps, _mm512_setzero_si512, _mm512_storeu_ps, _mm512_sub_ps, _mm512_xor_si512,
+};
+
+#[inline]
+#[target_feature(enable = "avx512f,avx512vpopcntdq,avx2,fma,f16c,popcnt")]
+fn mask_of(n: usize) -> u16 {
+    if n >= 16 { u16::MAX } else { (1u16 << n) - 1 }
+}
+
+/// Loads `s` (at most 16 floats) into a vector, zero-filling the rest.
+#[inline]
+#[target_feature(enable = "avx512f,avx512vpopcntdq,avx2,fma,f16c,popcnt")]
+fn load_ps(s: &[f32]) -> __m512 {
+    let n = s.len().min(16);
+    // SAFETY: the mask selects exactly the first `n ≤ s.len()` floats; masked-off lanes are
+    // not read (AVX-512 masked loads do not fault on them).
+    unsafe { _mm512_maskz_loadu_ps(mask_of(n), s.as_ptr()) }
+}
+
+#[inline]
+#[target_feature(enable = "avx512f,avx512vpopcntdq,avx2,fma,f16c,popcnt")]
+fn fold(a: &[f32], b: &[f32], step: impl Fn(__m512, __m512, __m512) -> __m512) -> f32 {
+    let (a64, a_rest) = a.as_chunks::<64>();
+    let (b64, b_rest) = b.as_chunks::<64>();
+    let mut acc = [_mm512_setzero_ps(); 4];
+    for (x, y) in a64.iter().zip(b64) {
+        let (x, y) = (x.as_chunks::<16>().0, y.as_chunks::<16>().0);
+        for ((acc, x), y) in acc.iter_mut().zip(x).zip(y) {
+            *acc = step(load_ps(x), load_ps(y), *acc);
+        }
+    }
+    // The rest, 16 at a time; the last chunk is partial and masked (zeros add nothing).
+    for (x, y) in a_rest.chunks(16).zip(b_rest.chunks(16)) {
+        acc[0] = step(load_ps(x), load_ps(y), acc[0]);
+    }
+    let v = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
+    _mm512_reduce_add_ps(v)
+}
+
+/// # Safety
+/// See the module docs.
+#[target_feature(enable = "avx512f,avx512vpopcntdq,avx2,fma,f16c,popcnt")]
+pub(crate) unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
+    fold(a, b, |x, y, acc| _mm512_fmadd_ps(x, y, acc))
+}
+
+/// # Safety
+/// See the module docs.
+#[target_feature(enable = "avx512f,avx512vpopcntdq,avx2,fma,f16c,popcnt")]
+pub(crate) unsafe fn l2sq(a: &[f32], b: &[f32]) -> f32 {
+    fold(a, b, |x, y, acc| {
+        let d = _mm512_sub_ps(x, y);
+        _mm512_fmadd_ps(d, d, acc)
+    })
+}
+
+/// # Safety
+/// See the module docs.
+#[target_feature(enable = "avx512f,avx512vpopcntdq,avx2,fma,f16c,popcnt")]
+pub(crate) unsafe fn l1(a: &[f32], b: &[f32]) -> f32 {
+    fold(a, b, |x, y, acc| {
+        _mm512_add_ps(acc, _mm512_abs_ps(_mm512_sub_ps(x, y)))
+    })
+}
+
+/// Loads the first `min(8, s.len())` words of `s`, zero-filling the rest.
+#[inline]
+#[target_feature(enable = "avx512f,avx512vpopcntdq,avx2,fma,f16c,popcnt")]
+fn load_words(s: &[u64]) -> __m512i {
+    let n = s.len().min(8);
+    let mask = if n >= 8 { u8::MAX } else { (1u8 << n) - 1 };
+    // SAFETY: the mask selects exactly the first `n ≤ s.len()` words; masked-off lanes are
+    // not read.
+    unsafe { _mm512_maskz_loadu_epi64(mask, s.as_ptr().cast::<i64>()) }
+}
+
+/// Hamming distances with VPOPCNTDQ, eight words per instruction.
+///
+/// Codes of up to 512 bits: each row is read with one full 64-byte load (running into the
+/// next row, which is in bounds) and the words past the row are masked off in the popcount,
+/// not in the load: masked loads ran at a third of the read bandwidth from DRAM. Rows too
+/// close to the end of `codes` for a full load, and longer codes, load with a mask.
+///
+/// # Safety
+/// See the module docs.
+#[target_feature(enable = "avx512f,avx512vpopcntdq,avx2,fma,f16c,popcnt")]
+pub(crate) unsafe fn hamming_many(query: &[u64], codes: &[u64], out: &mut [u32]) {
+    let stride = query.len();
+    if stride <= 8 {
+        let mask = if stride == 8 {
+            u8::MAX
+        } else {
+            (1u8 << stride) - 1
+        };
+        let q = load_words(query);
+        for (i, o) in out.iter_mut().enumerate() {
+            let start = i * stride;
+            let row = match codes.get(start..start + 8) {
+                // SAFETY: `w` is 64 readable bytes; loadu has no alignment requirement.
+                Some(w) => unsafe { _mm512_loadu_si512(w.as_ptr().cast()) },
+                None => load_words(codes.get(start..start + stride).unwrap_or_default()),
+            };
+            let counts = _mm512_maskz_popcnt_epi64(mask, _mm512_xor_si512(q, row));
+            *o = _mm512_reduce_add_epi64(counts) as u32;
+        }
+        return;
+    }
+    for (row, o) in codes.chunks_exact(stride).zip(out.iter_mut()) {
+        let mut acc = _mm512_setzero_si512();
+        for (q, r) in query.chunks(8).zip(row.chunks(8)) {
+            acc = _mm512_add_epi64(
+                acc,
+                _mm512_popcnt_epi64(_mm512_xor_si512(load_words(q), load_words(r))),
+            );
+        }
+        *o = _mm512_reduce_add_epi64(acc) as u32;
+    }
+}
+
+/// # Safety
+/// See the module docs.
+#[target_feature(enable = "avx512f,avx512vpopcntdq,avx2,fma,f16c,popcnt")]
+pub(crate) unsafe fn f16_to_f32(src: &[u16], dst: &mut [f32]) {
+    let (s16, s_tail) = src.as_chunks::<16>();
+    let (d16, d_tail) = dst.as_chunks_mut::<16>();
+    for (s, d) in s16.iter().zip(d16.iter_mut()) {
+        // SAFETY: `s` is 32 readable bytes; loadu has no alignment requirement.
+        let h = unsafe { _mm256_loadu_si256(s.as_ptr().cast::<__m256i>()) };
+        // SAFETY: `d` is 16 writable f32s; storeu has no alignment requirement.
+        unsafe { _mm512_storeu_ps(d.as_mut_ptr(), _mm512_cvtph_ps(h)) };
+    }
+    for (s, d) in s_tail.iter().zip(d_tail.iter_mut()) {
+        *d = half::f16::from_bits(*s).to_f32();
+    }
+}
+
+/// # Safety
+/// See the module docs.
+#[target_feature(enable = "avx512f,avx512vpopcntdq,avx2,fma,f16c,popcnt")]
+pub(crate) unsafe fn u8_to_f32(src: &[u8], dst: &mut [f32]) {
+    let (s16, s_tail) = src.as_chunks::<16>();
+    let (d16, d_tail) = dst.as_chunks_mut::<16>();
+    for (s, d) in s16.iter().zip(d16.iter_mut()) {
+        // SAFETY: `s` is 16 readable bytes; loadu has no alignment requirement.
+        let bytes = unsafe { _mm_loadu_si128(s.as_ptr().cast::<__m128i>()) };
+        let v = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes));
+        // SAFETY: `d` is 16 writable f32s; storeu has no alignment requirement.
+        unsafe { _mm512_storeu_ps(d.as_mut_ptr(), v) };
+    }
+    for (s, d) in s_tail.iter().zip(d_tail.iter_mut()) {
+        *d = f32::from(*s);
+    }
+}
