@@ -85,6 +85,18 @@ fn main() {
                 });
                 report(name, isa, label, floats.len() * 4, t, read_gbs);
             }
+            let bytes_u8: &[u8] = bytemuck::cast_slice(&words);
+            let q_i8: Vec<i8> = bytes_u8[..DIM].iter().map(|&b| (b >> 1) as i8).collect();
+            let mut dots = vec![[0i32; 2]; bytes_u8.len() / DIM];
+            let t = best(reps, || {
+                k.dot_u8i8x2_many(&q_i8, &q_i8, black_box(bytes_u8), &mut dots)
+            });
+            report("dot-u8i8x2", isa, label, bytes, t, read_gbs);
+            let mut l1s = vec![0u32; bytes_u8.len() / DIM];
+            let t = best(reps, || {
+                k.l1_u8_many(&bytes_u8[..DIM], black_box(bytes_u8), &mut l1s)
+            });
+            report("l1-u8", isa, label, bytes, t, read_gbs);
             let mut scratch = vec![0f32; DIM];
             let t = best(reps, || {
                 for row in halves.chunks_exact(DIM) {

@@ -195,16 +195,19 @@ impl State {
     }
 }
 
+/// 1-bit code words per row of the live segment (scalar collections keep none there: the
+/// live segment is scanned exactly).
 fn code_words(config: &CollectionConfig) -> usize {
     match config.quantization {
         Quantization::Binary(_) => CodeKind::OneBit.words(config.dim),
-        Quantization::None => 0,
+        Quantization::None | Quantization::Scalar(_) => 0,
     }
 }
 
 fn code_kind(config: &CollectionConfig) -> CodeKind {
     match config.quantization {
         Quantization::Binary(_) => CodeKind::OneBit,
+        Quantization::Scalar(_) => CodeKind::ScalarInt8,
         Quantization::None => CodeKind::None,
     }
 }
@@ -616,7 +619,7 @@ impl Collection {
             let new_seg = if st.live.live_count() > 0 {
                 let id = manifest.next_segment_id;
                 manifest.next_segment_id += 1;
-                let bytes = encode_live(&st.live, id, &inner.config);
+                let bytes = encode_live(&st.live, id, &inner.config, inner.kernels);
                 let name = segment_file(id);
                 write_atomic(vfs, &seg_dir, &name, &bytes)?;
                 let seg = ImmutableSegment::open(vfs, &seg_dir.join(&name))?;
@@ -776,14 +779,15 @@ impl Collection {
         let vector = query_vector(config, query)?;
         let plan = match config.quantization {
             Quantization::Binary(_) if !params.exact && !params.ignore_quantization => {
-                let candidates = if oversampling > 1.0 {
-                    (limit as f64 * f64::from(oversampling)).ceil() as usize
-                } else {
-                    limit
-                };
                 Plan::Binary {
-                    candidates,
+                    candidates: candidates(limit, oversampling),
                     rescore: params.rescore.unwrap_or(true),
+                }
+            }
+            Quantization::Scalar(_) if !params.exact && !params.ignore_quantization => {
+                Plan::Scalar {
+                    candidates: candidates(limit, oversampling),
+                    rescore: params.rescore.unwrap_or(false),
                 }
             }
             _ => Plan::Exact,
@@ -932,6 +936,15 @@ fn background_sync(inner: &Weak<Inner>, stop: &mpsc::Receiver<()>, interval: Dur
     }
 }
 
+/// Candidates taken from the quantized scan: `ceil(limit × oversampling)` above 1.
+fn candidates(limit: usize, oversampling: f32) -> usize {
+    if oversampling > 1.0 {
+        (limit as f64 * f64::from(oversampling)).ceil() as usize
+    } else {
+        limit
+    }
+}
+
 fn in_point(e: Error, index: usize, id: PointId) -> Error {
     match e {
         Error::InvalidVector(m) => Error::InvalidVector(format!("point {index} (id {id}): {m}")),
@@ -1019,17 +1032,45 @@ fn query_vector(config: &CollectionConfig, v: &[f32]) -> Result<Vec<f32>> {
     }
 }
 
-/// Encodes the live rows of the live segment as segment `id`.
-fn encode_live(live: &LiveSegment, id: u64, config: &CollectionConfig) -> Vec<u8> {
+/// Encodes the live rows of the live segment as segment `id`; a scalar quantizer is
+/// trained on a sample of them (seeded by the segment id).
+fn encode_live(
+    live: &LiveSegment,
+    id: u64,
+    config: &CollectionConfig,
+    kernels: &Kernels,
+) -> Vec<u8> {
     let rows = live.sorted_live_rows();
     let ids: Vec<PointId> = rows.iter().map(|&r| live.id(r)).collect();
     let versions: Vec<u64> = rows.iter().map(|&r| live.version(r)).collect();
     let mut originals = Vec::with_capacity(rows.len() * config.dim * config.datatype.size());
-    let mut codes = Vec::with_capacity(rows.len() * code_words(config));
+    let mut codes = Vec::new();
     for &r in &rows {
         live.stored_bytes(r, &mut originals);
-        codes.extend_from_slice(live.code(r));
+        codes.extend(live.code(r).iter().flat_map(|w| w.to_le_bytes()));
     }
+    let (dim, stored) = (config.dim, live.originals());
+    let mut scratch = Vec::new();
+    let scalar = match config.quantization {
+        Quantization::Scalar(sc) => {
+            let mut sample = Vec::new();
+            for i in quant::scalar::sample_rows(rows.len(), id) {
+                sample.extend_from_slice(stored.row(rows[i], dim, kernels, &mut scratch));
+            }
+            let design = quant::scalar::RangeDesign::for_distance(config.distance);
+            let params = quant::scalar::train(dim, &sample, sc.quantile, design, id);
+            let stride = quant::scalar::code_stride(dim);
+            codes = vec![0u8; rows.len() * stride];
+            let mut norms = Vec::with_capacity(rows.len());
+            for (&r, out) in rows.iter().zip(codes.chunks_exact_mut(stride)) {
+                let v = stored.row(r, dim, kernels, &mut scratch);
+                params.encode(v, out);
+                norms.push(v.iter().map(|x| f64::from(*x) * f64::from(*x)).sum::<f64>() as f32);
+            }
+            Some((params, norms))
+        }
+        Quantization::None | Quantization::Binary(_) => None,
+    };
     let payloads: Vec<Option<&[u8]>> = rows.iter().map(|&r| live.payload(r)).collect();
     segfmt::encode(&SegmentColumns {
         segment_id: id,
@@ -1042,6 +1083,7 @@ fn encode_live(live: &LiveSegment, id: u64, config: &CollectionConfig) -> Vec<u8
         originals: &originals,
         codes: &codes,
         payloads: &payloads,
+        scalar: scalar.as_ref().map(|(p, n)| (p, n.as_slice())),
     })
 }
 

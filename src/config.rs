@@ -140,9 +140,28 @@ impl BinaryConfig {
     }
 }
 
+/// Scalar int8 quantization settings.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScalarConfig {
+    /// Clip each range to this central fraction of the training values (per dimension),
+    /// in `0.5..=1.0`; `None` uses the full min..max range.
+    pub quantile: Option<f32>,
+}
+
+impl ScalarConfig {
+    /// Sets the quantile (validated when the collection is created).
+    #[must_use]
+    pub fn with_quantile(mut self, quantile: f32) -> Self {
+        self.quantile = Some(quantile);
+        self
+    }
+}
+
 /// How vectors are compressed for the first search stage.
 #[non_exhaustive]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Quantization {
     /// No codes: every search scans the originals.
@@ -150,6 +169,8 @@ pub enum Quantization {
     None,
     /// Binary codes scanned with XOR + popcount, then rescored with the originals.
     Binary(BinaryConfig),
+    /// One byte per component, trained per segment; scores without rescoring by default.
+    Scalar(ScalarConfig),
 }
 
 /// Everything fixed when a collection is created. Stored as `config.json` in its directory.
@@ -253,6 +274,13 @@ impl CollectionConfig {
                     .into(),
             ));
         }
+        if let Quantization::Scalar(ScalarConfig { quantile: Some(q) }) = self.quantization
+            && !(0.5..=1.0).contains(&q)
+        {
+            return Err(Error::InvalidArgument(format!(
+                "scalar quantile is {q}; it must be in 0.5..=1.0 (or None for min..max)"
+            )));
+        }
         if self.live_segment_max_bytes < 4096 {
             return Err(Error::InvalidArgument(format!(
                 "live_segment_max_bytes is {}; it must be at least 4096",
@@ -288,7 +316,7 @@ pub struct SearchParams {
     /// `None` means 1 (no oversampling).
     pub oversampling: Option<f32>,
     /// Rescore candidates with the originals. `None` means the default of the quantization:
-    /// on for binary.
+    /// on for binary, off for scalar.
     pub rescore: Option<bool>,
     /// Scan the originals of every point (exact results, slowest).
     pub exact: bool,

@@ -46,6 +46,13 @@ pub fn segment_file(bytes: &[u8]) {
     };
     let _ = layout.verify(bytes);
     let _ = layout.nonzero_padding(bytes);
+    if layout.code_kind == segment::CodeKind::ScalarInt8 {
+        let params = bytes.get(layout.range(segment::Section::QuantParams));
+        if let Some(Ok(p)) = params.map(|b| segment::decode_scalar_params(b, layout.dim)) {
+            let again = segment::encode_scalar_params(&p);
+            assert_eq!(segment::decode_scalar_params(&again, layout.dim), Ok(p));
+        }
+    }
     for s in segment::SECTIONS {
         assert!(layout.range(s).end <= bytes.len());
     }

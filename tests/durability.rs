@@ -11,6 +11,7 @@ use std::sync::Arc;
 use vecsieve::io::FaultyVfs;
 use vecsieve::{
     BinaryConfig, Collection, CollectionConfig, Distance, Error, Point, PointId, Quantization,
+    ScalarConfig,
 };
 
 const DIM: usize = 8;
@@ -139,13 +140,13 @@ fn a_bad_record_before_valid_ones_is_corruption() {
 fn populated_tmp() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("c");
-    populated(&dir);
+    populated(&dir, config());
     (tmp, dir)
 }
 
 /// A collection with a sealed segment, a deletion sidecar, and records in the WAL.
-fn populated(dir: &Path) {
-    let c = Collection::create(dir, config()).unwrap();
+fn populated(dir: &Path, config: CollectionConfig) {
+    let c = Collection::create(dir, config).unwrap();
     c.upsert(&(0..40).map(point).collect::<Vec<_>>()).unwrap();
     c.delete(&[PointId::Num(3), PointId::Num(17)]).unwrap();
     c.seal().unwrap();
@@ -181,6 +182,20 @@ fn check_damaged(dir: &Path, what: &str, wal: bool, full: &BTreeMap<u64, Vec<f32
 #[test]
 fn every_file_kind_survives_flips_and_truncations_without_panics() {
     let (_tmp, dir) = populated_tmp();
+    flips_and_truncations(&dir);
+}
+
+#[test]
+fn scalar_segments_survive_flips_and_truncations_without_panics() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    let scalar = config().with_quantization(Quantization::Scalar(ScalarConfig::default()));
+    populated(&dir, scalar);
+    flips_and_truncations(&dir);
+}
+
+fn flips_and_truncations(dir: &Path) {
+    let dir = dir.to_path_buf();
     let full = contents(&Collection::open(&dir).unwrap(), 50);
     assert_eq!(full.len(), 44 - 4);
     let mut targets: Vec<(PathBuf, bool)> = vec![(PathBuf::from("MANIFEST"), false)];

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 use vecsieve::{
     BinaryConfig, Collection, CollectionConfig, Datatype, Distance, Point, PointId, Quantization,
-    SearchParams,
+    ScalarConfig, SearchParams,
 };
 
 const DIM: usize = 8;
@@ -26,6 +26,7 @@ enum Op {
         limit: usize,
         exact: bool,
         oversampling: f32,
+        rescore: Option<bool>,
     },
     Get(u64),
     Flush,
@@ -44,8 +45,8 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         6 => prop::collection::vec((id.clone(), vector(), prop::option::of(prop::collection::vec(any::<u8>(), 0..6))), 1..6).prop_map(Op::Upsert),
         2 => prop::collection::vec(id.clone(), 1..4).prop_map(Op::Delete),
-        4 => (vector(), 1usize..12, any::<bool>(), prop_oneof![Just(1.0f32), Just(2.5), Just(1000.0)])
-            .prop_map(|(query, limit, exact, oversampling)| Op::Search { query, limit, exact, oversampling }),
+        4 => (vector(), 1usize..12, any::<bool>(), prop_oneof![Just(1.0f32), Just(2.5), Just(1000.0)], prop::option::of(any::<bool>()))
+            .prop_map(|(query, limit, exact, oversampling, rescore)| Op::Search { query, limit, exact, oversampling, rescore }),
         2 => id.prop_map(Op::Get),
         1 => Just(Op::Flush),
         1 => Just(Op::Seal),
@@ -73,6 +74,7 @@ fn run(config: CollectionConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
     let distance = config.distance;
     let datatype = config.datatype;
     let cosine = distance == Distance::Cosine;
+    let quantization = config.quantization;
     let mut c = Some(Collection::create(&path, config).unwrap());
     let mut oracle: BTreeMap<PointId, (Vec<f32>, Option<Vec<u8>>)> = BTreeMap::new();
     for op in ops {
@@ -115,6 +117,7 @@ fn run(config: CollectionConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 limit,
                 exact,
                 oversampling,
+                rescore,
             } => {
                 let q = to_f32(&query, datatype);
                 let vectors: BTreeMap<PointId, Vec<f32>> =
@@ -125,26 +128,48 @@ fn run(config: CollectionConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     q.clone()
                 };
                 let want = common::brute_force(&vectors, &qn, distance, limit);
-                let params = SearchParams::default()
+                let mut params = SearchParams::default()
                     .with_exact(exact)
                     .with_oversampling(oversampling)
                     .with_payload(true);
+                if let Some(r) = rescore {
+                    params = params.with_rescore(r);
+                }
                 let got = coll.search(&q, limit, &params).unwrap();
-                // With every point a candidate, quantized search + rescoring is exact too.
-                let complete = exact || limit as f32 * oversampling >= 40.0;
+                // Scores are exact when the originals are used: an exact scan, no quantization,
+                // or rescoring (on by default for binary, off for scalar).
+                let (rescored, scalar) = match quantization {
+                    Quantization::Binary(_) => (exact || rescore.unwrap_or(true), false),
+                    Quantization::Scalar(_) => (exact || rescore.unwrap_or(false), !exact),
+                    _ => (true, false),
+                };
+                // With every point a candidate, rescored results are exact results.
+                let complete = exact || (rescored && limit as f32 * oversampling >= 40.0);
                 if complete {
                     prop_assert_eq!(got.len(), want.len());
                 }
                 for (i, h) in got.iter().enumerate() {
                     let (v, payload) = oracle.get(&h.id).expect("hit is a live point");
                     let truth = common::score(distance, &qn, v);
-                    prop_assert!(
-                        (f64::from(h.score) - truth).abs() <= 1e-5 * truth.abs().max(1.0),
-                        "score of {:?}: {} vs {}",
-                        h.id,
-                        h.score,
-                        truth
-                    );
+                    let err = (f64::from(h.score) - truth).abs();
+                    if rescored {
+                        prop_assert!(
+                            err <= 1e-5 * truth.abs().max(1.0),
+                            "score of {:?}: {} vs {}",
+                            h.id,
+                            h.score,
+                            truth
+                        );
+                    } else if scalar {
+                        // Components are whole numbers in −4..=4: the codes' step is 8/255.
+                        prop_assert!(
+                            err <= 0.05 * truth.abs().max(10.0),
+                            "scalar estimate of {:?}: {} vs {}",
+                            h.id,
+                            h.score,
+                            truth
+                        );
+                    }
                     prop_assert_eq!(&h.payload, payload);
                     if complete {
                         prop_assert!(
@@ -195,6 +220,8 @@ fn run(config: CollectionConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
 
 fn configs() -> Vec<CollectionConfig> {
     let binary = Quantization::Binary(BinaryConfig::default());
+    let scalar = Quantization::Scalar(ScalarConfig::default());
+    let clipped = Quantization::Scalar(ScalarConfig::default().with_quantile(0.95));
     [
         (Distance::Dot, Datatype::F32, binary),
         (Distance::Euclid, Datatype::F16, Quantization::None),
@@ -202,6 +229,10 @@ fn configs() -> Vec<CollectionConfig> {
         (Distance::Euclid, Datatype::F32, binary),
         (Distance::Cosine, Datatype::F32, binary),
         (Distance::Cosine, Datatype::F16, Quantization::None),
+        (Distance::Dot, Datatype::F32, scalar),
+        (Distance::Euclid, Datatype::F16, scalar),
+        (Distance::Manhattan, Datatype::U8, scalar),
+        (Distance::Cosine, Datatype::F32, clipped),
     ]
     .into_iter()
     .map(|(d, t, q)| {

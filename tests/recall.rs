@@ -7,7 +7,7 @@ use std::path::Path;
 use vecsieve::eval::{Matrix, read_fvecs, read_ivecs};
 use vecsieve::{
     BinaryConfig, Collection, CollectionConfig, Datatype, Distance, Point, PointId, Quantization,
-    SearchParams,
+    ScalarConfig, SearchParams,
 };
 
 struct Data {
@@ -80,6 +80,27 @@ fn one_bit_with_rescoring_meets_the_baselines() {
         let no_rescore = recall_at_10(&d, &c, &SearchParams::default().with_rescore(false));
         assert!(no_rescore >= 0.5790, "no rescoring: {no_rescore}");
     }
+}
+
+#[test]
+fn scalar_int8_without_rescoring_meets_its_bar() {
+    let d = data();
+    let dir = tempfile::tempdir().unwrap();
+    let config = CollectionConfig::new(384, Distance::Cosine)
+        .with_quantization(Quantization::Scalar(ScalarConfig::default()));
+    let c = build(&d, config, dir.path());
+    c.seal().unwrap();
+    // Default: no rescoring; the scores are the int8 estimates.
+    let r = recall_at_10(&d, &c, &SearchParams::default());
+    assert!(r >= 0.99, "int8 recall {r} < 0.99");
+    let rescored = recall_at_10(
+        &d,
+        &c,
+        &SearchParams::default()
+            .with_rescore(true)
+            .with_oversampling(2.0),
+    );
+    assert!(rescored >= r, "rescoring lowered recall: {rescored} < {r}");
 }
 
 #[test]

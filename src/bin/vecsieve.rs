@@ -22,6 +22,7 @@ struct Cli {
 enum QuantArg {
     None,
     Binary1,
+    Scalar8,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -38,7 +39,7 @@ struct BenchArgs {
     #[arg(long)]
     data: PathBuf,
     /// Configurations to measure.
-    #[arg(long, value_delimiter = ',', default_values = ["none", "binary1"])]
+    #[arg(long, value_delimiter = ',', default_values = ["none", "binary1", "scalar8"])]
     quantization: Vec<QuantArg>,
     /// Oversampling factors for quantized configurations.
     #[arg(long, value_delimiter = ',', default_values = ["1", "2", "3", "4", "8"])]
@@ -55,6 +56,9 @@ struct BenchArgs {
     /// Search threads (1 gives single-threaded latency).
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Clip scalar ranges to this central fraction of the values (0.5..=1).
+    #[arg(long)]
+    scalar_quantile: Option<f32>,
     /// One JSON object per configuration per line instead of a table.
     #[arg(long)]
     json: bool,
@@ -84,6 +88,7 @@ fn main() -> ExitCode {
                     .map(|q| match q {
                         QuantArg::None => BenchQuantization::None,
                         QuantArg::Binary1 => BenchQuantization::Binary1,
+                        QuantArg::Scalar8 => BenchQuantization::Scalar8,
                     })
                     .collect(),
                 oversampling: a.oversampling,
@@ -96,6 +101,7 @@ fn main() -> ExitCode {
                 },
                 batch: a.batch.max(1),
                 threads: a.threads,
+                scalar_quantile: a.scalar_quantile,
             },
             a.json,
         ),
@@ -104,12 +110,17 @@ fn main() -> ExitCode {
                 data: data.unwrap_or_else(|| {
                     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/debian-minilm-384-10k")
                 }),
-                quantizations: vec![BenchQuantization::None, BenchQuantization::Binary1],
+                quantizations: vec![
+                    BenchQuantization::None,
+                    BenchQuantization::Binary1,
+                    BenchQuantization::Scalar8,
+                ],
                 oversampling: vec![1.0, 2.0, 3.0, 4.0, 8.0],
                 limit: 10,
                 distance: Distance::Cosine,
                 batch: 1000,
                 threads: 1,
+                scalar_quantile: None,
             },
             false,
         ),
@@ -143,6 +154,7 @@ fn to_json(r: &BenchRow) -> serde_json::Value {
     serde_json::json!({
         "config": r.config,
         "oversampling": r.oversampling,
+        "rescore": r.rescore,
         "recall_at_10": r.recall_at_10,
         "p50_ms": r.p50_ms,
         "p99_ms": r.p99_ms,
@@ -159,9 +171,10 @@ fn to_json(r: &BenchRow) -> serde_json::Value {
 fn print_table(rows: &[BenchRow]) {
     let mib = |b: u64| b as f64 / (1 << 20) as f64;
     println!(
-        "\n{:<8} {:>4} {:>9} {:>8} {:>8} {:>8} {:>9} {:>8} {:>10} {:>9} {:>9} {:>8}",
+        "\n{:<8} {:>4} {:>3} {:>9} {:>8} {:>8} {:>8} {:>9} {:>8} {:>10} {:>9} {:>9} {:>8}",
         "config",
         "os",
+        "rs",
         "recall@10",
         "p50 ms",
         "p99 ms",
@@ -175,9 +188,10 @@ fn print_table(rows: &[BenchRow]) {
     );
     for r in rows {
         println!(
-            "{:<8} {:>4} {:>9.4} {:>8.3} {:>8.3} {:>8.0} {:>8.1}x {:>8.2} {:>10.0} {:>9.2} {:>9.2} {:>8.2}",
+            "{:<8} {:>4} {:>3} {:>9.4} {:>8.3} {:>8.3} {:>8.0} {:>8.1}x {:>8.2} {:>10.0} {:>9.2} {:>9.2} {:>8.2}",
             r.config,
             r.oversampling,
+            if r.rescore { "yes" } else { "no" },
             r.recall_at_10,
             r.p50_ms,
             r.p99_ms,
@@ -191,7 +205,7 @@ fn print_table(rows: &[BenchRow]) {
         );
     }
     println!(
-        "\nvs exact: exact-scan p50 / this p50, same collection, same run. disk: the directory after close;\n\
+        "\nrs: candidates rescored with the originals. vs exact: exact-scan p50 / this p50, same collection, same run. disk: the directory after close;\n\
          data: originals + codes + payloads alone. RAM: heap of the open collection (mmap'd segments not counted)."
     );
 }

@@ -10,7 +10,7 @@ use std::time::Instant;
 use super::{Matrix, read_fvecs, read_ivecs};
 use crate::Collection;
 use crate::config::{
-    BinaryConfig, CollectionConfig, Distance, Durability, Quantization, SearchParams,
+    BinaryConfig, CollectionConfig, Distance, Durability, Quantization, ScalarConfig, SearchParams,
 };
 use crate::error::{Error, Result};
 use crate::point::{Point, PointId};
@@ -22,6 +22,8 @@ pub enum BenchQuantization {
     None,
     /// 1-bit binary codes with rescoring.
     Binary1,
+    /// Scalar int8 codes, scores without rescoring.
+    Scalar8,
 }
 
 impl BenchQuantization {
@@ -31,6 +33,7 @@ impl BenchQuantization {
         match self {
             BenchQuantization::None => "none",
             BenchQuantization::Binary1 => "binary1",
+            BenchQuantization::Scalar8 => "scalar8",
         }
     }
 }
@@ -52,6 +55,8 @@ pub struct BenchOptions {
     pub batch: usize,
     /// Search threads of the collection (1: single-threaded latency).
     pub threads: usize,
+    /// The quantile of scalar configurations (`None`: min..max).
+    pub scalar_quantile: Option<f32>,
 }
 
 /// One measured configuration.
@@ -61,6 +66,9 @@ pub struct BenchRow {
     pub config: &'static str,
     /// Oversampling factor (1 for exact).
     pub oversampling: f32,
+    /// Whether candidates were rescored with the originals (binary: always; scalar: when
+    /// oversampling is above 1, since without rescoring oversampling changes nothing).
+    pub rescore: bool,
     /// Fraction of the true top-10 found in the first `limit` results, averaged over queries.
     pub recall_at_10: f64,
     /// Median latency of one query, one client thread.
@@ -151,6 +159,9 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<Vec<Be
         let quantization = match quant {
             BenchQuantization::None => Quantization::None,
             BenchQuantization::Binary1 => Quantization::Binary(BinaryConfig::default()),
+            BenchQuantization::Scalar8 => Quantization::Scalar(ScalarConfig {
+                quantile: opts.scalar_quantile,
+            }),
         };
         let config = CollectionConfig::new(base.dim, opts.distance)
             .with_quantization(quantization)
@@ -185,9 +196,10 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<Vec<Be
         let exact_params = SearchParams::default().with_exact(true);
         run_queries(&c, &queries, &truth, opts.limit, &exact_params)?;
         let exact = run_queries(&c, &queries, &truth, opts.limit, &exact_params)?;
-        let row = |t: &Timed, os: f32| BenchRow {
+        let row = |t: &Timed, os: f32, rescore: bool| BenchRow {
             config: quant.name(),
             oversampling: os,
+            rescore,
             recall_at_10: t.recall,
             p50_ms: t.p50,
             p99_ms: t.p99,
@@ -200,13 +212,16 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<Vec<Be
             exact_p50_ms: exact.p50,
         };
         match quant {
-            BenchQuantization::None => out.push(row(&exact, 1.0)),
-            BenchQuantization::Binary1 => {
+            BenchQuantization::None => out.push(row(&exact, 1.0, true)),
+            BenchQuantization::Binary1 | BenchQuantization::Scalar8 => {
                 for &os in &opts.oversampling {
                     progress(&format!("[{}] oversampling {os}", quant.name()));
-                    let params = SearchParams::default().with_oversampling(os);
+                    let rescore = quant == BenchQuantization::Binary1 || os > 1.0;
+                    let params = SearchParams::default()
+                        .with_oversampling(os)
+                        .with_rescore(rescore);
                     let t = run_queries(&c, &queries, &truth, opts.limit, &params)?;
-                    out.push(row(&t, os));
+                    out.push(row(&t, os, rescore));
                 }
             }
         }

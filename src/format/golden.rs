@@ -12,6 +12,7 @@ use crate::format::segment::{self, CodeKind, SegmentColumns};
 use crate::manifest::{Manifest, SegmentEntry};
 use crate::point::PointId;
 use crate::quant::binary::encode_one_bit;
+use crate::quant::scalar::{RangeDesign, code_stride, train};
 use crate::segment::deletes;
 use crate::wal::record::{self, RecordKind, ScanEnd, UpsertRow};
 
@@ -119,8 +120,12 @@ fn golden_segment_file() {
         ids: &ids,
         versions: &[10, 11, 12],
         originals: &originals,
-        codes: &codes,
+        codes: &codes
+            .iter()
+            .flat_map(|w| w.to_le_bytes())
+            .collect::<Vec<u8>>(),
         payloads: &payloads,
+        scalar: None,
     });
     let golden = check("segment-0000000000000003.hex", &bytes);
     let layout = segment::parse(&golden).unwrap();
@@ -143,6 +148,63 @@ fn golden_segment_file() {
     assert_eq!(section(segment::Section::Originals), originals.as_slice());
     assert_eq!(section(segment::Section::PayloadBlob), b"axyz");
     assert_eq!(section(segment::Section::IdKinds), [0, 0, 1]);
+}
+
+#[test]
+fn golden_scalar_segment_file() {
+    let dim = 4;
+    let vectors = [
+        [0.5f32, -1.0, 2.0, 0.0],
+        [-0.25, 0.75, -3.0, 1.0],
+        [1.0, 1.0, 1.0, -1.0],
+    ];
+    let flat: Vec<f32> = vectors.iter().flatten().copied().collect();
+    let params = train(dim, &flat, None, RangeDesign::PerDimension, 4);
+    assert_eq!(params.lo, [-0.25, -1.0, -3.0, -1.0]);
+    let stride = code_stride(dim);
+    let mut codes = vec![0u8; 3 * stride];
+    for (v, out) in vectors.iter().zip(codes.chunks_exact_mut(stride)) {
+        params.encode(v, out);
+    }
+    assert_eq!(&codes[..4], &[153, 0, 255, 127]);
+    let norms: Vec<f32> = vectors
+        .iter()
+        .map(|v| v.iter().map(|x| x * x).sum())
+        .collect();
+    let originals: Vec<u8> = vectors.iter().flat_map(|v| f32_bytes(v)).collect();
+    let ids = [PointId::Num(2), PointId::Num(3), PointId::Num(4)];
+    let bytes = segment::encode(&SegmentColumns {
+        segment_id: 4,
+        dim,
+        distance: Distance::Euclid,
+        datatype: Datatype::F32,
+        code_kind: CodeKind::ScalarInt8,
+        ids: &ids,
+        versions: &[1, 2, 3],
+        originals: &originals,
+        codes: &codes,
+        payloads: &[None, None, None],
+        scalar: Some((&params, &norms)),
+    });
+    let golden = check("segment-0000000000000004.hex", &bytes);
+    let layout = segment::parse(&golden).unwrap();
+    assert_eq!(
+        (layout.code_kind, layout.code_words),
+        (CodeKind::ScalarInt8, 8)
+    );
+    assert_eq!(layout.verify(&golden), Ok(()));
+    let decoded =
+        segment::decode_scalar_params(&golden[layout.range(segment::Section::QuantParams)], dim);
+    assert_eq!(decoded, Ok(params));
+    assert_eq!(
+        &golden[layout.range(segment::Section::Codes)],
+        codes.as_slice()
+    );
+    let stored_norms: Vec<u8> = norms.iter().flat_map(|n| n.to_le_bytes()).collect();
+    assert_eq!(
+        &golden[layout.range(segment::Section::Norms)],
+        stored_norms.as_slice()
+    );
 }
 
 #[test]

@@ -8,6 +8,7 @@ use super::{
 };
 use crate::config::{Datatype, Distance, MAX_DIM};
 use crate::point::PointId;
+use crate::quant::scalar::{RangeDesign, ScalarParams, code_stride};
 
 pub(crate) const HEADER_LEN: usize = 64;
 pub(crate) const FOOTER_LEN: usize = 32;
@@ -22,6 +23,9 @@ pub(crate) enum CodeKind {
     None,
     /// One bit per component, `ceil(dim/64)` little-endian u64 words per row.
     OneBit,
+    /// One byte per component, rows padded to a multiple of 64 bytes, with a quantizer
+    /// parameters section and a per-row norms section.
+    ScalarInt8,
 }
 
 impl CodeKind {
@@ -29,6 +33,7 @@ impl CodeKind {
         match self {
             CodeKind::None => 0,
             CodeKind::OneBit => 1,
+            CodeKind::ScalarInt8 => 2,
         }
     }
 
@@ -36,14 +41,17 @@ impl CodeKind {
         match code {
             0 => Some(CodeKind::None),
             1 => Some(CodeKind::OneBit),
+            2 => Some(CodeKind::ScalarInt8),
             _ => None,
         }
     }
 
+    /// Code size per row in 8-byte words.
     pub(crate) fn words(self, dim: usize) -> usize {
         match self {
             CodeKind::None => 0,
             CodeKind::OneBit => dim.div_ceil(64),
+            CodeKind::ScalarInt8 => code_stride(dim) / 8,
         }
     }
 }
@@ -59,9 +67,11 @@ pub(crate) enum Section {
     PayloadPresent = 6,
     PayloadOffsets = 7,
     PayloadBlob = 8,
+    QuantParams = 9,
+    Norms = 10,
 }
 
-pub(crate) const SECTIONS: [Section; 8] = [
+pub(crate) const SECTIONS: [Section; 10] = [
     Section::IdKinds,
     Section::IdValues,
     Section::Versions,
@@ -70,6 +80,8 @@ pub(crate) const SECTIONS: [Section; 8] = [
     Section::PayloadPresent,
     Section::PayloadOffsets,
     Section::PayloadBlob,
+    Section::QuantParams,
+    Section::Norms,
 ];
 
 impl Section {
@@ -83,6 +95,8 @@ impl Section {
             Section::PayloadPresent => "payload_present",
             Section::PayloadOffsets => "payload_offsets",
             Section::PayloadBlob => "payload_blob",
+            Section::QuantParams => "quant_params",
+            Section::Norms => "norms",
         }
     }
 
@@ -107,9 +121,73 @@ pub(crate) struct SegmentColumns<'a> {
     pub versions: &'a [u64],
     /// Row-major originals, `dim × datatype.size()` little-endian bytes per row.
     pub originals: &'a [u8],
-    /// Row-major codes, `code_kind.words(dim)` words per row.
-    pub codes: &'a [u64],
+    /// Row-major codes, `8 · code_kind.words(dim)` bytes per row.
+    pub codes: &'a [u8],
     pub payloads: &'a [Option<&'a [u8]>],
+    /// The quantizer and each row's `‖x‖²`, for `CodeKind::ScalarInt8`.
+    pub scalar: Option<(&'a ScalarParams, &'a [f32])>,
+}
+
+const PARAMS_FIXED: usize = 24;
+
+/// Encodes a scalar quantizer's parameters section.
+pub(crate) fn encode_scalar_params(p: &ScalarParams) -> Vec<u8> {
+    let mut out = Vec::with_capacity(PARAMS_FIXED + 8 * p.lo.len());
+    out.push(p.design as u8);
+    out.extend_from_slice(&[0; 3]);
+    out.extend_from_slice(&p.sample_size.to_le_bytes());
+    out.extend_from_slice(&p.seed.to_le_bytes());
+    out.extend_from_slice(&p.quantile.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    for v in p.lo.iter().chain(&p.scale) {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+/// Decodes and checks a parameters section for `dim` components.
+pub(crate) fn decode_scalar_params(bytes: &[u8], dim: usize) -> Result<ScalarParams, DecodeError> {
+    if bytes.len() != PARAMS_FIXED + 8 * dim {
+        return Err(DecodeError::new(
+            0,
+            "quantizer parameters have the wrong length",
+        ));
+    }
+    let mut r = Reader::new(bytes);
+    let design = RangeDesign::from_code(r.u8("range design")?)
+        .ok_or_else(|| DecodeError::new(0, "unknown range design"))?;
+    let _reserved = r.bytes(3, "reserved")?;
+    let sample_size = r.u32("sample size")?;
+    let seed = r.u64("seed")?;
+    let quantile = f32::from_le_bytes(r.array("quantile")?);
+    let _reserved = r.u32("reserved")?;
+    let mut floats = |what: &str| -> Result<Vec<f32>, DecodeError> {
+        (0..dim)
+            .map(|_| {
+                let at = r.pos();
+                let v = f32::from_le_bytes(r.array(what)?);
+                v.is_finite()
+                    .then_some(v)
+                    .ok_or_else(|| DecodeError::new(at, format!("{what} is not finite")))
+            })
+            .collect()
+    };
+    let lo = floats("range start")?;
+    let scale = floats("range step")?;
+    if scale.iter().any(|&s| s < 0.0) || !(0.5..=1.0).contains(&quantile) {
+        return Err(DecodeError::new(
+            16,
+            "negative range step or quantile outside 0.5..=1",
+        ));
+    }
+    Ok(ScalarParams {
+        design,
+        sample_size,
+        seed,
+        quantile,
+        lo,
+        scale,
+    })
 }
 
 /// Encodes a whole segment file.
@@ -133,10 +211,7 @@ pub(crate) fn encode(c: &SegmentColumns<'_>) -> Vec<u8> {
     ));
     bodies.push((Section::Originals, c.originals.to_vec()));
     if c.code_kind != CodeKind::None {
-        bodies.push((
-            Section::Codes,
-            c.codes.iter().flat_map(|w| w.to_le_bytes()).collect(),
-        ));
+        bodies.push((Section::Codes, c.codes.to_vec()));
     }
     let mut present = vec![0u64; rows.div_ceil(64)];
     let mut offsets = Vec::with_capacity((rows + 1) * 8);
@@ -157,6 +232,13 @@ pub(crate) fn encode(c: &SegmentColumns<'_>) -> Vec<u8> {
     ));
     bodies.push((Section::PayloadOffsets, offsets));
     bodies.push((Section::PayloadBlob, blob));
+    if let Some((params, norms)) = c.scalar {
+        bodies.push((Section::QuantParams, encode_scalar_params(params)));
+        bodies.push((
+            Section::Norms,
+            norms.iter().flat_map(|n| n.to_le_bytes()).collect(),
+        ));
+    }
 
     let mut out = vec![0u8; HEADER_LEN];
     let mut table = Vec::with_capacity(bodies.len() * ENTRY_LEN);
@@ -409,13 +491,23 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Layout, DecodeError> {
             Section::PayloadPresent => Some(mul(rows.div_ceil(64), 8, 24)?),
             Section::PayloadOffsets => Some(mul(rows + 1, 8, 24)?),
             Section::PayloadBlob => None,
+            Section::QuantParams => Some(PARAMS_FIXED + 8 * dim),
+            Section::Norms => Some(mul(rows, 4, 24)?),
         })
     };
     for s in SECTIONS {
         let entry = sections.get(s.index()).and_then(Option::as_ref);
-        if s == Section::Codes && code_kind == CodeKind::None {
+        let required = match s {
+            Section::Codes => code_kind != CodeKind::None,
+            Section::QuantParams | Section::Norms => code_kind == CodeKind::ScalarInt8,
+            _ => true,
+        };
+        if !required {
             if entry.is_some() {
-                return Err(DecodeError::new(38, "codes section without a code kind"));
+                return Err(DecodeError::new(
+                    38,
+                    format!("section {} without its code kind", s.name()),
+                ));
             }
             continue;
         }

@@ -1,3 +1,4 @@
 //! Quantizers: pure encoders from vectors to codes.
 
 pub(crate) mod binary;
+pub(crate) mod scalar;

@@ -10,7 +10,8 @@ use std::collections::BinaryHeap;
 use crate::config::Distance;
 use crate::point::PointId;
 use crate::quant::binary::estimate_score;
-use crate::segment::Rows;
+use crate::quant::scalar::ScalarQuery;
+use crate::segment::{Rows, ScalarCodes};
 use crate::simd::Kernels;
 
 /// A query made ready for scoring.
@@ -51,6 +52,9 @@ pub(crate) enum Plan {
     /// Scan the codes, keep `candidates` rows, then rescore them with the originals or
     /// report the code's estimate.
     Binary { candidates: usize, rescore: bool },
+    /// Scan the scalar codes (segments without them are scanned exactly), keep
+    /// `candidates` rows by estimated score, then rescore them or report the estimates.
+    Scalar { candidates: usize, rescore: bool },
 }
 
 /// One result before payloads are fetched.
@@ -158,12 +162,110 @@ pub(crate) fn search_segment(
                 hits
             }
         }
+        Plan::Scalar {
+            candidates,
+            rescore,
+        } if let Some(codes) = rows.scalar() => {
+            let estimates = scalar_candidates(
+                rows,
+                &codes,
+                seg,
+                q,
+                if rescore { candidates } else { limit },
+            );
+            if rescore {
+                rescore_rows(rows, seg, q, limit, estimates.into_iter().map(|h| h.row))
+            } else {
+                estimates
+            }
+        }
         _ => {
-            let deleted = rows.deleted();
-            let live = (0..rows.len()).filter(|&r| !deleted.get(r));
-            rescore_rows(rows, seg, q, limit, live)
+            let originals = rows.originals();
+            let dim = rows.dim();
+            let mut scratch = Vec::new();
+            let keys: Vec<f32> = (0..rows.len())
+                .map(|row| q.key(q.score(originals.row(row, dim, q.kernels, &mut scratch))))
+                .collect();
+            best_by_key(rows, seg, q, &keys, limit)
         }
     }
+}
+
+/// The `keep` live rows with the smallest keys (ties broken by id), best first. Linear:
+/// ids are decoded only for the selected rows and the ties at the boundary.
+fn best_by_key(
+    rows: &dyn Rows,
+    seg: usize,
+    q: &PreparedQuery,
+    keys: &[f32],
+    keep: usize,
+) -> Vec<Hit> {
+    let deleted = rows.deleted();
+    let key = |r: u32| keys.get(r as usize).copied().unwrap_or(f32::INFINITY);
+    let mut live: Vec<u32> = (0..keys.len() as u32)
+        .filter(|&r| deleted.ones() == 0 || !deleted.get(r as usize))
+        .collect();
+    if keep == 0 {
+        return Vec::new();
+    }
+    if live.len() > keep {
+        live.select_nth_unstable_by(keep - 1, |a, b| key(*a).total_cmp(&key(*b)));
+        let threshold = live.get(keep - 1).map_or(f32::INFINITY, |&r| key(r));
+        let (head, tail) = live.split_at(keep);
+        let ties = tail
+            .iter()
+            .filter(|&&r| key(r).total_cmp(&threshold).is_eq());
+        live = head.iter().chain(ties).copied().collect();
+    }
+    let mut hits: Vec<Hit> = live
+        .into_iter()
+        .map(|r| {
+            let k = key(r);
+            Hit {
+                key: k,
+                score: if q.distance.higher_is_better() { -k } else { k },
+                id: rows.id(r as usize),
+                seg,
+                row: r as usize,
+            }
+        })
+        .collect();
+    hits.sort_unstable_by(Hit::cmp);
+    hits.truncate(keep);
+    hits
+}
+
+/// The `keep` live rows with the best scalar-code estimates, best first.
+fn scalar_candidates(
+    rows: &dyn Rows,
+    codes: &ScalarCodes<'_>,
+    seg: usize,
+    q: &PreparedQuery,
+    keep: usize,
+) -> Vec<Hit> {
+    let n = rows.len();
+    let sq = codes.params.prepare(&q.vector, q.distance, codes.stride);
+    let norm = |row: usize| codes.norms.get(row).copied().unwrap_or(0.0);
+    let keys: Vec<f32> = if q.distance == Distance::Manhattan {
+        let mut out = vec![0u32; n];
+        q.kernels.l1_u8_many(&sq.l1_codes, codes.codes, &mut out);
+        out.iter()
+            .enumerate()
+            .map(|(row, &r)| q.key(sq.score(q.distance, i64::from(r), norm(row))))
+            .collect()
+    } else {
+        let mut out = vec![[0i32; 2]; n];
+        q.kernels
+            .dot_u8i8x2_many(&sq.hi, &sq.lo, codes.codes, &mut out);
+        out.iter()
+            .enumerate()
+            .map(|(row, &[h, l])| {
+                let raw = ScalarQuery::combine(h, l);
+                q.key(sq.score(q.distance, raw, norm(row)))
+            })
+            .collect()
+    };
+    best_by_key(rows, seg, q, &keys, keep)
 }
 
 fn rescore_rows(

@@ -2,12 +2,13 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Bitmap, Originals, Rows};
+use super::{Bitmap, Originals, Rows, ScalarCodes};
 use crate::config::Datatype;
 use crate::error::{Error, Result};
-use crate::format::segment::{self, Layout, Section};
+use crate::format::segment::{self, CodeKind, Layout, Section};
 use crate::io::{MappedFile, Vfs};
 use crate::point::PointId;
+use crate::quant::scalar::ScalarParams;
 
 /// An open segment file. Cheap to share behind an `Arc`.
 #[derive(Debug)]
@@ -15,6 +16,7 @@ pub(crate) struct ImmutableSegment {
     path: PathBuf,
     map: MappedFile,
     layout: Layout,
+    scalar: Option<ScalarParams>,
 }
 
 impl ImmutableSegment {
@@ -23,13 +25,25 @@ impl ImmutableSegment {
     pub(crate) fn open(vfs: &dyn Vfs, path: &Path) -> Result<Self> {
         let map = vfs.map(path).map_err(|e| Error::io(path, e))?;
         let layout = segment::parse(map.bytes()).map_err(|e| e.in_file(path))?;
+        let scalar = match layout.code_kind {
+            CodeKind::ScalarInt8 => {
+                let range = layout.range(Section::QuantParams);
+                let bytes = map.bytes().get(range.clone()).unwrap_or_default();
+                let params = segment::decode_scalar_params(bytes, layout.dim)
+                    .map_err(|e| Error::corrupted(path, range.start as u64 + e.offset, e.what))?;
+                Some(params)
+            }
+            CodeKind::None | CodeKind::OneBit => None,
+        };
         let seg = ImmutableSegment {
             path: path.to_path_buf(),
             map,
             layout,
+            scalar,
         };
         // Typed views need natural alignment; sections are 64-aligned in a page-aligned map.
         let aligned = bytemuck::try_cast_slice::<u8, u64>(seg.section(Section::Codes)).is_ok()
+            && bytemuck::try_cast_slice::<u8, f32>(seg.section(Section::Norms)).is_ok()
             && bytemuck::try_cast_slice::<u8, u64>(seg.section(Section::Versions)).is_ok()
             && match seg.layout.datatype {
                 Datatype::F32 => {
@@ -152,11 +166,28 @@ impl Rows for SegmentRows<'_> {
     }
 
     fn codes(&self) -> &[u64] {
-        bytemuck::try_cast_slice(self.seg.section(Section::Codes)).unwrap_or_default()
+        match self.seg.layout.code_kind {
+            CodeKind::OneBit => {
+                bytemuck::try_cast_slice(self.seg.section(Section::Codes)).unwrap_or_default()
+            }
+            CodeKind::None | CodeKind::ScalarInt8 => &[],
+        }
+    }
+
+    fn scalar(&self) -> Option<ScalarCodes<'_>> {
+        Some(ScalarCodes {
+            params: self.seg.scalar.as_ref()?,
+            codes: self.seg.section(Section::Codes),
+            stride: self.seg.layout.code_words * 8,
+            norms: bytemuck::try_cast_slice(self.seg.section(Section::Norms)).unwrap_or_default(),
+        })
     }
 
     fn code_words(&self) -> usize {
-        self.seg.layout.code_words
+        match self.seg.layout.code_kind {
+            CodeKind::OneBit => self.seg.layout.code_words,
+            CodeKind::None | CodeKind::ScalarInt8 => 0,
+        }
     }
 
     fn originals(&self) -> Originals<'_> {

@@ -8,7 +8,19 @@ pub(crate) mod immutable;
 pub(crate) mod live;
 
 use crate::point::PointId;
+use crate::quant::scalar::ScalarParams;
 use crate::simd::Kernels;
+
+/// A segment's scalar int8 codes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ScalarCodes<'a> {
+    pub params: &'a ScalarParams,
+    /// `stride` bytes per row.
+    pub codes: &'a [u8],
+    pub stride: usize,
+    /// `‖x‖²` of each row's original.
+    pub norms: &'a [f32],
+}
 
 /// A fixed-size set of row numbers.
 #[derive(Debug, Clone, Default)]
@@ -116,6 +128,10 @@ pub(crate) trait Rows: Sync {
     fn deleted(&self) -> &Bitmap;
     fn id(&self, row: usize) -> PointId;
     fn payload(&self, row: usize) -> Option<&[u8]>;
+    /// The scalar codes, for segments that have them.
+    fn scalar(&self) -> Option<ScalarCodes<'_>> {
+        None
+    }
 }
 
 /// Decodes one stored vector (datatype bytes, little-endian) to f32.

@@ -26,7 +26,7 @@ pub enum Isa {
     Scalar,
     /// x86_64 with AVX2, FMA, F16C and POPCNT.
     Avx2,
-    /// x86_64 with the AVX2 set plus AVX-512F and AVX-512 VPOPCNTDQ.
+    /// x86_64 with the AVX2 set plus AVX-512 F, BW, VNNI and VPOPCNTDQ.
     Avx512,
     /// aarch64 NEON (Advanced SIMD), part of every aarch64 CPU.
     Neon,
@@ -59,6 +59,8 @@ type HammingManyFn = unsafe fn(&[u64], &[u64], &mut [u32]);
 type PairFn = unsafe fn(&[f32], &[f32]) -> f32;
 type F16ToF32Fn = unsafe fn(&[u16], &mut [f32]);
 type U8ToF32Fn = unsafe fn(&[u8], &mut [f32]);
+type DotU8I8x2ManyFn = unsafe fn(&[i8], &[i8], &[u8], &mut [[i32; 2]]);
+type L1U8ManyFn = unsafe fn(&[u8], &[u8], &mut [u32]);
 
 /// One set of kernels. Obtain it from [`Kernels::detect`] or [`Kernels::for_isa`]; a
 /// `Kernels` for an ISA exists only when the CPU supports that ISA, which is what makes its
@@ -72,6 +74,8 @@ pub struct Kernels {
     l1: PairFn,
     f16_to_f32: F16ToF32Fn,
     u8_to_f32: U8ToF32Fn,
+    dot_u8i8x2_many: DotU8I8x2ManyFn,
+    l1_u8_many: L1U8ManyFn,
 }
 
 static SCALAR: Kernels = Kernels {
@@ -82,6 +86,8 @@ static SCALAR: Kernels = Kernels {
     l1: scalar::l1,
     f16_to_f32: scalar::f16_to_f32,
     u8_to_f32: scalar::u8_to_f32,
+    dot_u8i8x2_many: scalar::dot_u8i8x2_many,
+    l1_u8_many: scalar::l1_u8_many,
 };
 
 #[cfg(target_arch = "x86_64")]
@@ -93,6 +99,8 @@ static AVX2: Kernels = Kernels {
     l1: x86_64::avx2::l1,
     f16_to_f32: x86_64::avx2::f16_to_f32,
     u8_to_f32: x86_64::avx2::u8_to_f32,
+    dot_u8i8x2_many: x86_64::avx2::dot_u8i8x2_many,
+    l1_u8_many: x86_64::avx2::l1_u8_many,
 };
 
 #[cfg(target_arch = "x86_64")]
@@ -104,6 +112,8 @@ static AVX512: Kernels = Kernels {
     l1: x86_64::avx512::l1,
     f16_to_f32: x86_64::avx512::f16_to_f32,
     u8_to_f32: x86_64::avx512::u8_to_f32,
+    dot_u8i8x2_many: x86_64::avx512::dot_u8i8x2_many,
+    l1_u8_many: x86_64::avx512::l1_u8_many,
 };
 
 #[cfg(target_arch = "aarch64")]
@@ -115,6 +125,8 @@ static NEON: Kernels = Kernels {
     l1: aarch64::neon::l1,
     f16_to_f32: aarch64::neon::f16_to_f32,
     u8_to_f32: aarch64::neon::u8_to_f32,
+    dot_u8i8x2_many: aarch64::neon::dot_u8i8x2_many,
+    l1_u8_many: aarch64::neon::l1_u8_many,
 };
 
 impl Kernels {
@@ -199,6 +211,38 @@ impl Kernels {
         let (a, b) = same_len(a, b);
         // SAFETY: a Kernels exists only for an ISA this CPU supports (see `for_isa`).
         unsafe { (self.l1)(a, b) }
+    }
+
+    /// Integer dot products of two i8 queries `hi` and `lo` (of equal length, the row
+    /// stride) with each row of u8 `codes`: `out[r] = [Σ hi[i]·c_ri, Σ lo[i]·c_ri]`, exact
+    /// (no overflow for rows up to 65,536 bytes). Each row is read once for both queries.
+    /// Fills `min(out.len(), codes.len() / stride)` entries.
+    pub fn dot_u8i8x2_many(&self, hi: &[i8], lo: &[i8], codes: &[u8], out: &mut [[i32; 2]]) {
+        let stride = hi.len().min(lo.len());
+        if stride == 0 {
+            out.fill([0, 0]);
+            return;
+        }
+        let (hi, lo) = (&hi[..stride], &lo[..stride]);
+        let rows = out.len().min(codes.len() / stride);
+        let (out, _) = out.split_at_mut(rows);
+        let (codes, _) = codes.split_at(rows * stride);
+        // SAFETY: a Kernels exists only for an ISA this CPU supports (see `for_isa`).
+        unsafe { (self.dot_u8i8x2_many)(hi, lo, codes, out) }
+    }
+
+    /// L1 distances `Σ |query[i] − codes[r·stride + i]|` of bytes, like `dot_u8i8x2_many`.
+    pub fn l1_u8_many(&self, query: &[u8], codes: &[u8], out: &mut [u32]) {
+        let stride = query.len();
+        if stride == 0 {
+            out.fill(0);
+            return;
+        }
+        let rows = out.len().min(codes.len() / stride);
+        let (out, _) = out.split_at_mut(rows);
+        let (codes, _) = codes.split_at(rows * stride);
+        // SAFETY: a Kernels exists only for an ISA this CPU supports (see `for_isa`).
+        unsafe { (self.l1_u8_many)(query, codes, out) }
     }
 
     /// Converts IEEE half floats (as bits) to `f32`, exactly, over the common length.
@@ -401,6 +445,78 @@ mod tests {
                     k.hamming_many(query, codes, &mut got);
                     assert_eq!(want, got, "{:?} stride={stride} off={off}", k.isa());
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn integer_code_kernels_at_every_length_and_offset() {
+        let codes: Vec<u8> = (0..4200u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let query_u8: Vec<u8> = (0..1100u32)
+            .map(|i| (i.wrapping_mul(40_503) >> 5) as u8)
+            .collect();
+        let query_i8: Vec<i8> = query_u8.iter().map(|&b| b as i8).collect();
+        for k in simd_sets() {
+            for stride in 1..=300 {
+                for off in [0, 1, 7, 33] {
+                    let rows = &codes[off..off + 3 * stride];
+                    let (hi, lo) = (&query_i8[..stride], &query_i8[7..7 + stride]);
+                    let (mut want, mut got) = ([[0i32; 2]; 3], [[0i32; 2]; 3]);
+                    SCALAR.dot_u8i8x2_many(hi, lo, rows, &mut want);
+                    k.dot_u8i8x2_many(hi, lo, rows, &mut got);
+                    assert_eq!(want, got, "{:?} dot stride={stride} off={off}", k.isa());
+                    let (mut want, mut got) = ([0u32; 3], [0u32; 3]);
+                    SCALAR.l1_u8_many(&query_u8[..stride], rows, &mut want);
+                    k.l1_u8_many(&query_u8[..stride], rows, &mut got);
+                    assert_eq!(want, got, "{:?} l1 stride={stride} off={off}", k.isa());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn integer_code_kernels_do_not_overflow_at_the_largest_dimension() {
+        // The extreme row: every code 255 against every query byte −128 (or 0 for L1).
+        let n = crate::config::MAX_DIM;
+        let (codes, q_i8, q_u8) = (vec![255u8; n], vec![-128i8; n], vec![0u8; n]);
+        let q_max = vec![127i8; n];
+        for k in std::iter::once(&SCALAR).chain(simd_sets()) {
+            let mut dot = [[0i32; 2]; 1];
+            k.dot_u8i8x2_many(&q_i8, &q_max, &codes, &mut dot);
+            assert_eq!(i64::from(dot[0][0]), -128 * 255 * n as i64, "{:?}", k.isa());
+            assert_eq!(i64::from(dot[0][1]), 127 * 255 * n as i64, "{:?}", k.isa());
+            let mut l1 = [0u32; 1];
+            k.l1_u8_many(&q_u8, &codes, &mut l1);
+            assert_eq!(u64::from(l1[0]), 255 * n as u64, "{:?}", k.isa());
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn integer_code_kernels_match_scalar(
+            stride in 1usize..=1024,
+            rows in 0usize..=6,
+            seed in any::<u64>(),
+        ) {
+            let mut x = seed | 1;
+            let mut next = move || { x ^= x << 13; x ^= x >> 7; x ^= x << 17; x as u8 };
+            let q_u8: Vec<u8> = (0..stride).map(|_| next()).collect();
+            let q_i8: Vec<i8> = q_u8.iter().map(|&b| b as i8).collect();
+            let q2: Vec<i8> = q_u8.iter().map(|&b| b.rotate_left(3) as i8).collect();
+            let codes: Vec<u8> = (0..rows * stride).map(|_| next()).collect();
+            let (mut want_d, mut want_l) = (vec![[0i32; 2]; rows], vec![0u32; rows]);
+            SCALAR.dot_u8i8x2_many(&q_i8, &q2, &codes, &mut want_d);
+            SCALAR.l1_u8_many(&q_u8, &codes, &mut want_l);
+            for k in simd_sets() {
+                let (mut d, mut l) = (vec![[0i32; 2]; rows], vec![0u32; rows]);
+                k.dot_u8i8x2_many(&q_i8, &q2, &codes, &mut d);
+                k.l1_u8_many(&q_u8, &codes, &mut l);
+                prop_assert_eq!(&d, &want_d, "{:?}", k.isa());
+                prop_assert_eq!(&l, &want_l, "{:?}", k.isa());
             }
         }
     }

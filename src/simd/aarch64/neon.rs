@@ -6,9 +6,12 @@
 //! length.
 
 use std::arch::aarch64::{
-    float32x4_t, vabdq_f32, vaddlvq_u8, vaddq_f32, vaddvq_f32, vcntq_u8, vcvtq_f32_u32,
-    vdupq_n_f32, veorq_u8, vfmaq_f32, vget_high_u16, vget_low_u16, vld1_u8, vld1q_f32, vld1q_u8,
-    vmovl_u8, vmovl_u16, vst1q_f32, vsubq_f32,
+    float32x4_t, int16x8_t, int32x4_t, vabdq_f32, vabdq_u8, vaddlvq_u8, vaddq_f32, vaddvq_f32,
+    vaddvq_s32, vaddvq_u32, vcntq_u8, vcvtq_f32_u32, vdupq_n_f32, vdupq_n_s32, vdupq_n_u32,
+    veorq_u8, vfmaq_f32, vget_high_u16, vget_low_s8, vget_low_s16, vget_low_u8, vget_low_u16,
+    vld1_u8, vld1q_f32, vld1q_s8, vld1q_u8, vmlal_high_s16, vmlal_s16, vmovl_high_s8,
+    vmovl_high_u8, vmovl_s8, vmovl_u8, vmovl_u16, vpadalq_u16, vpaddlq_u8, vreinterpretq_s16_u16,
+    vst1q_f32, vsubq_f32,
 };
 
 #[inline]
@@ -138,5 +141,71 @@ pub(crate) unsafe fn u8_to_f32(src: &[u8], dst: &mut [f32]) {
     }
     for (s, d) in s_tail.iter().zip(d_tail.iter_mut()) {
         *d = f32::from(*s);
+    }
+}
+
+/// Adds the i16-widened products of 16 codes with 16 query bytes to `acc`.
+#[inline]
+#[target_feature(enable = "neon")]
+fn mla16(acc: int32x4_t, r_lo: int16x8_t, r_hi: int16x8_t, q: &[i8; 16]) -> int32x4_t {
+    // SAFETY: `q` is 16 readable bytes.
+    let qv = unsafe { vld1q_s8(q.as_ptr()) };
+    let (q_lo, q_hi) = (vmovl_s8(vget_low_s8(qv)), vmovl_high_s8(qv));
+    let acc = vmlal_s16(acc, vget_low_s16(r_lo), vget_low_s16(q_lo));
+    let acc = vmlal_high_s16(acc, r_lo, q_lo);
+    let acc = vmlal_s16(acc, vget_low_s16(r_hi), vget_low_s16(q_hi));
+    vmlal_high_s16(acc, r_hi, q_hi)
+}
+
+/// u8 codes · two i8 queries, each code chunk loaded and widened once (`smlal`).
+///
+/// # Safety
+/// See the module docs.
+#[target_feature(enable = "neon")]
+pub(crate) unsafe fn dot_u8i8x2_many(hi: &[i8], lo: &[i8], codes: &[u8], out: &mut [[i32; 2]]) {
+    let stride = hi.len();
+    let (h16, h_tail) = hi.as_chunks::<16>();
+    let (l16, l_tail) = lo.as_chunks::<16>();
+    for (row, o) in codes.chunks_exact(stride).zip(out.iter_mut()) {
+        let (r16, r_tail) = row.as_chunks::<16>();
+        let (mut acc_h, mut acc_l) = (vdupq_n_s32(0), vdupq_n_s32(0));
+        for ((h, l), r) in h16.iter().zip(l16).zip(r16) {
+            // SAFETY: `r` is 16 readable bytes.
+            let rv = unsafe { vld1q_u8(r.as_ptr()) };
+            let r_lo = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(rv)));
+            let r_hi = vreinterpretq_s16_u16(vmovl_high_u8(rv));
+            acc_h = mla16(acc_h, r_lo, r_hi, h);
+            acc_l = mla16(acc_l, r_lo, r_hi, l);
+        }
+        let (mut th, mut tl) = (vaddvq_s32(acc_h), vaddvq_s32(acc_l));
+        for ((h, l), r) in h_tail.iter().zip(l_tail).zip(r_tail) {
+            th += i32::from(*h) * i32::from(*r);
+            tl += i32::from(*l) * i32::from(*r);
+        }
+        *o = [th, tl];
+    }
+}
+
+/// Σ|q − c| over bytes (`uabd`, pairwise widening adds).
+///
+/// # Safety
+/// See the module docs.
+#[target_feature(enable = "neon")]
+pub(crate) unsafe fn l1_u8_many(query: &[u8], codes: &[u8], out: &mut [u32]) {
+    let stride = query.len();
+    let (q16, q_tail) = query.as_chunks::<16>();
+    for (row, o) in codes.chunks_exact(stride).zip(out.iter_mut()) {
+        let (r16, r_tail) = row.as_chunks::<16>();
+        let mut acc = vdupq_n_u32(0);
+        for (q, r) in q16.iter().zip(r16) {
+            // SAFETY: `q` and `r` are 16 readable bytes each.
+            let (qv, rv) = unsafe { (vld1q_u8(q.as_ptr()), vld1q_u8(r.as_ptr())) };
+            acc = vpadalq_u16(acc, vpaddlq_u8(vabdq_u8(qv, rv)));
+        }
+        let mut total = vaddvq_u32(acc);
+        for (q, r) in q_tail.iter().zip(r_tail) {
+            total += u32::from(q.abs_diff(*r));
+        }
+        *o = total;
     }
 }

@@ -7,11 +7,12 @@
 
 use std::arch::x86_64::{
     __m128i, __m256, __m256i, _mm_add_ps, _mm_cvtss_f32, _mm_loadl_epi64, _mm_loadu_si128,
-    _mm_movehl_ps, _mm_shuffle_ps, _mm256_add_epi8, _mm256_add_epi64, _mm256_add_ps,
-    _mm256_and_si256, _mm256_andnot_ps, _mm256_castps256_ps128, _mm256_cvtepi32_ps,
-    _mm256_cvtepu8_epi32, _mm256_cvtph_ps, _mm256_extract_epi64, _mm256_extractf128_ps,
-    _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_loadu_si256, _mm256_sad_epu8, _mm256_set1_epi8,
-    _mm256_set1_ps, _mm256_setr_epi8, _mm256_setzero_ps, _mm256_setzero_si256, _mm256_shuffle_epi8,
+    _mm_movehl_ps, _mm_shuffle_ps, _mm256_add_epi8, _mm256_add_epi32, _mm256_add_epi64,
+    _mm256_add_ps, _mm256_and_si256, _mm256_andnot_ps, _mm256_castps256_ps128,
+    _mm256_cvtepi8_epi16, _mm256_cvtepi32_ps, _mm256_cvtepu8_epi16, _mm256_cvtepu8_epi32,
+    _mm256_cvtph_ps, _mm256_extract_epi64, _mm256_extractf128_ps, _mm256_fmadd_ps, _mm256_loadu_ps,
+    _mm256_loadu_si256, _mm256_madd_epi16, _mm256_sad_epu8, _mm256_set1_epi8, _mm256_set1_ps,
+    _mm256_setr_epi8, _mm256_setzero_ps, _mm256_setzero_si256, _mm256_shuffle_epi8,
     _mm256_srli_epi16, _mm256_storeu_ps, _mm256_sub_ps, _mm256_xor_si256, _popcnt64,
 };
 
@@ -206,5 +207,74 @@ pub(crate) unsafe fn u8_to_f32(src: &[u8], dst: &mut [f32]) {
     }
     for (s, d) in s_tail.iter().zip(d_tail.iter_mut()) {
         *d = f32::from(*s);
+    }
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+fn load16(chunk: &[u8; 16]) -> __m128i {
+    // SAFETY: `chunk` is 16 readable bytes; loadu has no alignment requirement.
+    unsafe { _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>()) }
+}
+
+/// u8 codes · two i8 queries, each code chunk loaded and widened once; products summed
+/// in i32 pairs (`madd`): no saturation.
+///
+/// # Safety
+/// See the module docs.
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+pub(crate) unsafe fn dot_u8i8x2_many(hi: &[i8], lo: &[i8], codes: &[u8], out: &mut [[i32; 2]]) {
+    let stride = hi.len();
+    let (h16, h_tail) = bytemuck::cast_slice::<i8, u8>(hi).as_chunks::<16>();
+    let (l16, l_tail) = bytemuck::cast_slice::<i8, u8>(lo).as_chunks::<16>();
+    for (row, o) in codes.chunks_exact(stride).zip(out.iter_mut()) {
+        let (r16, r_tail) = row.as_chunks::<16>();
+        let (mut acc_h, mut acc_l) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+        for ((h, l), r) in h16.iter().zip(l16).zip(r16) {
+            let codes16 = _mm256_cvtepu8_epi16(load16(r));
+            let h = _mm256_cvtepi8_epi16(load16(h));
+            let l = _mm256_cvtepi8_epi16(load16(l));
+            acc_h = _mm256_add_epi32(acc_h, _mm256_madd_epi16(codes16, h));
+            acc_l = _mm256_add_epi32(acc_l, _mm256_madd_epi16(codes16, l));
+        }
+        let (lanes_h, lanes_l): ([i32; 8], [i32; 8]) =
+            (bytemuck::cast(acc_h), bytemuck::cast(acc_l));
+        let (mut th, mut tl): (i32, i32) = (lanes_h.iter().sum(), lanes_l.iter().sum());
+        for ((h, l), r) in h_tail.iter().zip(l_tail).zip(r_tail) {
+            th += i32::from(*h as i8) * i32::from(*r);
+            tl += i32::from(*l as i8) * i32::from(*r);
+        }
+        *o = [th, tl];
+    }
+}
+
+/// Σ|q − c| over bytes with `vpsadbw`.
+///
+/// # Safety
+/// See the module docs.
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+pub(crate) unsafe fn l1_u8_many(query: &[u8], codes: &[u8], out: &mut [u32]) {
+    let stride = query.len();
+    let (q32, q_tail) = query.as_chunks::<32>();
+    for (row, o) in codes.chunks_exact(stride).zip(out.iter_mut()) {
+        let (r32, r_tail) = row.as_chunks::<32>();
+        let mut acc = _mm256_setzero_si256();
+        for (q, r) in q32.iter().zip(r32) {
+            // SAFETY: `q` and `r` are 32 readable bytes each; loadu has no alignment
+            // requirement.
+            let (qv, rv) = unsafe {
+                (
+                    _mm256_loadu_si256(q.as_ptr().cast::<__m256i>()),
+                    _mm256_loadu_si256(r.as_ptr().cast::<__m256i>()),
+                )
+            };
+            acc = _mm256_add_epi64(acc, _mm256_sad_epu8(qv, rv));
+        }
+        let lanes: [u64; 4] = bytemuck::cast(acc);
+        let mut total = lanes.iter().sum::<u64>() as u32;
+        for (q, r) in q_tail.iter().zip(r_tail) {
+            total += u32::from(q.abs_diff(*r));
+        }
+        *o = total;
     }
 }

@@ -1,27 +1,29 @@
-//! AVX-512 kernels (F + VPOPCNTDQ, with the AVX2 set for conversions).
+//! AVX-512 kernels (F, BW, VNNI, VPOPCNTDQ, with the AVX2 set).
 //!
 //! # Safety
-//! Every function here requires a CPU with AVX-512F, AVX-512 VPOPCNTDQ, AVX2, FMA, F16C and
-//! POPCNT; they are reached only through `Kernels`, which exists for this ISA only after
+//! Every function here requires a CPU with AVX-512 F, BW, VNNI and VPOPCNTDQ, AVX2, FMA, F16C
+//! and POPCNT; they are reached only through `Kernels`, which exists for this ISA only after
 //! `has_avx512()` said yes. Callers pass slices of equal length.
 
 use std::arch::x86_64::{
     __m128i, __m256i, __m512, __m512i, _mm_loadu_si128, _mm256_loadu_si256, _mm512_abs_ps,
     _mm512_add_epi64, _mm512_add_ps, _mm512_cvtepi32_ps, _mm512_cvtepu8_epi32, _mm512_cvtph_ps,
-    _mm512_fmadd_ps, _mm512_loadu_si512, _mm512_maskz_loadu_epi64, _mm512_maskz_loadu_ps,
-    _mm512_maskz_popcnt_epi64, _mm512_popcnt_epi64, _mm512_reduce_add_epi64, _mm512_reduce_add_ps,
-    _mm512_setzero_ps, _mm512_setzero_si512, _mm512_storeu_ps, _mm512_sub_ps, _mm512_xor_si512,
+    _mm512_dpbusd_epi32, _mm512_fmadd_ps, _mm512_loadu_si512, _mm512_maskz_loadu_epi8,
+    _mm512_maskz_loadu_epi64, _mm512_maskz_loadu_ps, _mm512_maskz_popcnt_epi64,
+    _mm512_popcnt_epi64, _mm512_reduce_add_epi32, _mm512_reduce_add_epi64, _mm512_reduce_add_ps,
+    _mm512_sad_epu8, _mm512_setzero_ps, _mm512_setzero_si512, _mm512_storeu_ps, _mm512_sub_ps,
+    _mm512_xor_si512,
 };
 
 #[inline]
-#[target_feature(enable = "avx512f,avx512vpopcntdq,avx2,fma,f16c,popcnt")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx512vpopcntdq,avx2,fma,f16c,popcnt")]
 fn mask_of(n: usize) -> u16 {
     if n >= 16 { u16::MAX } else { (1u16 << n) - 1 }
 }
 
 /// Loads `s` (at most 16 floats) into a vector, zero-filling the rest.
 #[inline]
-#[target_feature(enable = "avx512f,avx512vpopcntdq,avx2,fma,f16c,popcnt")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx512vpopcntdq,avx2,fma,f16c,popcnt")]
 fn load_ps(s: &[f32]) -> __m512 {
     let n = s.len().min(16);
     // SAFETY: the mask selects exactly the first `n ≤ s.len()` floats; masked-off lanes are
@@ -30,7 +32,7 @@ fn load_ps(s: &[f32]) -> __m512 {
 }
 
 #[inline]
-#[target_feature(enable = "avx512f,avx512vpopcntdq,avx2,fma,f16c,popcnt")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx512vpopcntdq,avx2,fma,f16c,popcnt")]
 fn fold(a: &[f32], b: &[f32], step: impl Fn(__m512, __m512, __m512) -> __m512) -> f32 {
     let (a64, a_rest) = a.as_chunks::<64>();
     let (b64, b_rest) = b.as_chunks::<64>();
@@ -51,14 +53,14 @@ fn fold(a: &[f32], b: &[f32], step: impl Fn(__m512, __m512, __m512) -> __m512) -
 
 /// # Safety
 /// See the module docs.
-#[target_feature(enable = "avx512f,avx512vpopcntdq,avx2,fma,f16c,popcnt")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx512vpopcntdq,avx2,fma,f16c,popcnt")]
 pub(crate) unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
     fold(a, b, |x, y, acc| _mm512_fmadd_ps(x, y, acc))
 }
 
 /// # Safety
 /// See the module docs.
-#[target_feature(enable = "avx512f,avx512vpopcntdq,avx2,fma,f16c,popcnt")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx512vpopcntdq,avx2,fma,f16c,popcnt")]
 pub(crate) unsafe fn l2sq(a: &[f32], b: &[f32]) -> f32 {
     fold(a, b, |x, y, acc| {
         let d = _mm512_sub_ps(x, y);
@@ -68,7 +70,7 @@ pub(crate) unsafe fn l2sq(a: &[f32], b: &[f32]) -> f32 {
 
 /// # Safety
 /// See the module docs.
-#[target_feature(enable = "avx512f,avx512vpopcntdq,avx2,fma,f16c,popcnt")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx512vpopcntdq,avx2,fma,f16c,popcnt")]
 pub(crate) unsafe fn l1(a: &[f32], b: &[f32]) -> f32 {
     fold(a, b, |x, y, acc| {
         _mm512_add_ps(acc, _mm512_abs_ps(_mm512_sub_ps(x, y)))
@@ -77,7 +79,7 @@ pub(crate) unsafe fn l1(a: &[f32], b: &[f32]) -> f32 {
 
 /// Loads the first `min(8, s.len())` words of `s`, zero-filling the rest.
 #[inline]
-#[target_feature(enable = "avx512f,avx512vpopcntdq,avx2,fma,f16c,popcnt")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx512vpopcntdq,avx2,fma,f16c,popcnt")]
 fn load_words(s: &[u64]) -> __m512i {
     let n = s.len().min(8);
     let mask = if n >= 8 { u8::MAX } else { (1u8 << n) - 1 };
@@ -95,7 +97,7 @@ fn load_words(s: &[u64]) -> __m512i {
 ///
 /// # Safety
 /// See the module docs.
-#[target_feature(enable = "avx512f,avx512vpopcntdq,avx2,fma,f16c,popcnt")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx512vpopcntdq,avx2,fma,f16c,popcnt")]
 pub(crate) unsafe fn hamming_many(query: &[u64], codes: &[u64], out: &mut [u32]) {
     let stride = query.len();
     if stride <= 8 {
@@ -131,7 +133,7 @@ pub(crate) unsafe fn hamming_many(query: &[u64], codes: &[u64], out: &mut [u32])
 
 /// # Safety
 /// See the module docs.
-#[target_feature(enable = "avx512f,avx512vpopcntdq,avx2,fma,f16c,popcnt")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx512vpopcntdq,avx2,fma,f16c,popcnt")]
 pub(crate) unsafe fn f16_to_f32(src: &[u16], dst: &mut [f32]) {
     let (s16, s_tail) = src.as_chunks::<16>();
     let (d16, d_tail) = dst.as_chunks_mut::<16>();
@@ -148,7 +150,7 @@ pub(crate) unsafe fn f16_to_f32(src: &[u16], dst: &mut [f32]) {
 
 /// # Safety
 /// See the module docs.
-#[target_feature(enable = "avx512f,avx512vpopcntdq,avx2,fma,f16c,popcnt")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx512vpopcntdq,avx2,fma,f16c,popcnt")]
 pub(crate) unsafe fn u8_to_f32(src: &[u8], dst: &mut [f32]) {
     let (s16, s_tail) = src.as_chunks::<16>();
     let (d16, d_tail) = dst.as_chunks_mut::<16>();
@@ -161,5 +163,75 @@ pub(crate) unsafe fn u8_to_f32(src: &[u8], dst: &mut [f32]) {
     }
     for (s, d) in s_tail.iter().zip(d_tail.iter_mut()) {
         *d = f32::from(*s);
+    }
+}
+
+/// Loads the first `min(64, s.len())` bytes of `s`, zero-filling the rest.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx512vpopcntdq,avx2,fma,f16c,popcnt")]
+fn load_bytes(s: &[u8]) -> __m512i {
+    let n = s.len().min(64);
+    let mask = if n >= 64 { u64::MAX } else { (1u64 << n) - 1 };
+    // SAFETY: the mask selects exactly the first `n ≤ s.len()` bytes; masked-off lanes are
+    // not read.
+    unsafe { _mm512_maskz_loadu_epi8(mask, s.as_ptr().cast::<i8>()) }
+}
+
+/// Loads 64 bytes without a mask (masked loads are slow when streaming from DRAM).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx512vpopcntdq,avx2,fma,f16c,popcnt")]
+fn load_full(chunk: &[u8; 64]) -> __m512i {
+    // SAFETY: `chunk` is 64 readable bytes; loadu has no alignment requirement.
+    unsafe { _mm512_loadu_si512(chunk.as_ptr().cast()) }
+}
+
+/// u8 codes · two i8 queries with VNNI (`vpdpbusd`, non-saturating), each 64-byte code
+/// chunk loaded once.
+///
+/// # Safety
+/// See the module docs.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx512vpopcntdq,avx2,fma,f16c,popcnt")]
+pub(crate) unsafe fn dot_u8i8x2_many(hi: &[i8], lo: &[i8], codes: &[u8], out: &mut [[i32; 2]]) {
+    let stride = hi.len();
+    let (h64, h_tail) = bytemuck::cast_slice::<i8, u8>(hi).as_chunks::<64>();
+    let (l64, l_tail) = bytemuck::cast_slice::<i8, u8>(lo).as_chunks::<64>();
+    for (row, o) in codes.chunks_exact(stride).zip(out.iter_mut()) {
+        let (r64, r_tail) = row.as_chunks::<64>();
+        let (mut acc_h, mut acc_l) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+        for ((h, l), r) in h64.iter().zip(l64).zip(r64) {
+            let c = load_full(r);
+            acc_h = _mm512_dpbusd_epi32(acc_h, c, load_full(h));
+            acc_l = _mm512_dpbusd_epi32(acc_l, c, load_full(l));
+        }
+        if !h_tail.is_empty() {
+            let c = load_bytes(r_tail);
+            acc_h = _mm512_dpbusd_epi32(acc_h, c, load_bytes(h_tail));
+            acc_l = _mm512_dpbusd_epi32(acc_l, c, load_bytes(l_tail));
+        }
+        *o = [
+            _mm512_reduce_add_epi32(acc_h),
+            _mm512_reduce_add_epi32(acc_l),
+        ];
+    }
+}
+
+/// Σ|q − c| over bytes with `vpsadbw`, 64 bytes per instruction.
+///
+/// # Safety
+/// See the module docs.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx512vpopcntdq,avx2,fma,f16c,popcnt")]
+pub(crate) unsafe fn l1_u8_many(query: &[u8], codes: &[u8], out: &mut [u32]) {
+    let stride = query.len();
+    let (q64, q_tail) = query.as_chunks::<64>();
+    for (row, o) in codes.chunks_exact(stride).zip(out.iter_mut()) {
+        let (r64, r_tail) = row.as_chunks::<64>();
+        let mut acc = _mm512_setzero_si512();
+        for (q, r) in q64.iter().zip(r64) {
+            acc = _mm512_add_epi64(acc, _mm512_sad_epu8(load_full(q), load_full(r)));
+        }
+        if !q_tail.is_empty() {
+            acc = _mm512_add_epi64(acc, _mm512_sad_epu8(load_bytes(q_tail), load_bytes(r_tail)));
+        }
+        *o = _mm512_reduce_add_epi64(acc) as u32;
     }
 }

@@ -1,0 +1,330 @@
+//! Scalar int8 quantization, trained per segment. Encoding: `format-spec/quantization.md`.
+//!
+//! Each component `x_i` is stored as a byte `c_i = round((x_i − lo_i) / s_i)` clamped to
+//! `0..=255`, so `x_i ≈ lo_i + s_i·c_i`. A dot product with a float query then splits into
+//! a per-query constant and an integer dot product:
+//!
+//! `q·x ≈ Σ q_i·lo_i + Σ (q_i·s_i)·c_i`, with `w_i = q_i·s_i` quantized per query to
+//! 16-bit integers `round(w_i / a)`, `a = max|w_i| / 32000`, computed as two exact u8 × i8
+//! passes (see [`ScalarParams::prepare`]).
+//!
+//! The query's own scale `a` is taken from the query, so multiplying a Dot query by any
+//! positive factor scales every score alike and never changes the ranking (Qdrant encodes the
+//! query on the data's range instead). Euclid adds the stored `‖x‖²` of each vector;
+//! Manhattan needs one range for all components (`s_i = s`) and sums `|qc_i − c_i|` on the
+//! same grid.
+
+use crate::config::Distance;
+
+/// At most this many vectors are sampled to train a segment's ranges.
+pub(crate) const SAMPLE_MAX: usize = 10_000;
+
+/// How the ranges are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RangeDesign {
+    /// One `lo_i, s_i` per dimension.
+    PerDimension = 0,
+    /// One range for every component (required by Manhattan).
+    Global = 1,
+}
+
+impl RangeDesign {
+    pub(crate) fn from_code(code: u8) -> Option<Self> {
+        match code {
+            0 => Some(RangeDesign::PerDimension),
+            1 => Some(RangeDesign::Global),
+            _ => None,
+        }
+    }
+
+    /// The design a distance uses.
+    pub(crate) fn for_distance(distance: Distance) -> Self {
+        match distance {
+            Distance::Manhattan => RangeDesign::Global,
+            Distance::Cosine | Distance::Dot | Distance::Euclid => RangeDesign::PerDimension,
+        }
+    }
+}
+
+/// A segment's trained quantizer.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ScalarParams {
+    pub design: RangeDesign,
+    /// Vectors in the training sample.
+    pub sample_size: u32,
+    /// Seed of the sample choice.
+    pub seed: u64,
+    /// The clipping quantile (1.0: min..max).
+    pub quantile: f32,
+    pub lo: Vec<f32>,
+    pub scale: Vec<f32>,
+}
+
+/// Bytes of code per row: the dimension rounded up to 64 (zero padding scores 0).
+pub(crate) fn code_stride(dim: usize) -> usize {
+    dim.div_ceil(64) * 64
+}
+
+/// The rows to train on: all of them up to `SAMPLE_MAX`, else a seeded uniform sample
+/// (sorted). Deterministic for a given `(n, seed)`.
+pub(crate) fn sample_rows(n: usize, seed: u64) -> Vec<usize> {
+    if n <= SAMPLE_MAX {
+        return (0..n).collect();
+    }
+    // Floyd's algorithm over a splitmix64 stream.
+    let mut state = seed;
+    let mut next = move || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let mut chosen = std::collections::BTreeSet::new();
+    for j in n - SAMPLE_MAX..n {
+        let t = (next() % (j as u64 + 1)) as usize;
+        if !chosen.insert(t) {
+            chosen.insert(j);
+        }
+    }
+    chosen.into_iter().collect()
+}
+
+/// The `(lo, hi)` of `values` after dropping `k = floor(m·(1 − quantile)/2)` of the `m`
+/// values at each end: clipping by values, whichever vectors they belong to.
+fn clipped_range(values: &mut [f32], quantile: f32) -> (f32, f32) {
+    let m = values.len();
+    if m == 0 {
+        return (0.0, 0.0);
+    }
+    // The tolerance keeps f32 rounding (1 − 0.98 = 0.0199999…) from dropping one value less.
+    let share = m as f64 * (1.0 - f64::from(quantile)) / 2.0;
+    let k = ((share + 1e-6).floor() as usize).min((m - 1) / 2);
+    let (_, lo, _) = values.select_nth_unstable_by(k, f32::total_cmp);
+    let lo = *lo;
+    let (_, hi, _) = values.select_nth_unstable_by(m - 1 - k, f32::total_cmp);
+    (lo, *hi)
+}
+
+/// Trains on `sample` (`sample.len() / dim` row-major vectors).
+pub(crate) fn train(
+    dim: usize,
+    sample: &[f32],
+    quantile: Option<f32>,
+    design: RangeDesign,
+    seed: u64,
+) -> ScalarParams {
+    let quantile = quantile.unwrap_or(1.0);
+    let rows = sample.len().checked_div(dim).unwrap_or(0);
+    let ranges: Vec<(f32, f32)> = match design {
+        RangeDesign::PerDimension => (0..dim)
+            .map(|i| {
+                let mut column: Vec<f32> = sample.iter().skip(i).step_by(dim).copied().collect();
+                clipped_range(&mut column, quantile)
+            })
+            .collect(),
+        RangeDesign::Global => {
+            let mut all = sample.to_vec();
+            vec![clipped_range(&mut all, quantile); dim]
+        }
+    };
+    let mut lo = Vec::with_capacity(dim);
+    let mut scale = Vec::with_capacity(dim);
+    for (l, h) in ranges {
+        let s = (h - l) / 255.0;
+        lo.push(l);
+        scale.push(if s.is_finite() && s > 0.0 { s } else { 0.0 });
+    }
+    ScalarParams {
+        design,
+        sample_size: rows as u32,
+        seed,
+        quantile,
+        lo,
+        scale,
+    }
+}
+
+impl ScalarParams {
+    /// Writes the codes of `v` to `out` (`code_stride(dim)` bytes, zero padded).
+    pub(crate) fn encode(&self, v: &[f32], out: &mut [u8]) {
+        out.fill(0);
+        for (((o, &x), &lo), &s) in out.iter_mut().zip(v).zip(&self.lo).zip(&self.scale) {
+            if s > 0.0 {
+                *o = ((x - lo) / s).round().clamp(0.0, 255.0) as u8;
+            }
+        }
+    }
+
+    /// Prepares a query (already normalized for Cosine) for this segment.
+    ///
+    /// `w_i = q_i·s_i` is quantized to 16-bit integers `round(w_i / alpha)`,
+    /// `alpha = max|w_i| / QUERY_LEVELS`, and split into a high and a low byte vector so
+    /// that the u8 × i8 kernel computes it in two exact passes:
+    /// `Σ w_i·c_i ≈ alpha·(256·Σ hi_i·c_i + Σ lo_i·c_i)`. (An 8-bit query made the query's
+    /// rounding error several times larger than the data's: recall@10 0.986 instead of
+    /// 0.994 on the 60k MiniLM set.)
+    pub(crate) fn prepare(&self, q: &[f32], distance: Distance, stride: usize) -> ScalarQuery {
+        let mut hi = vec![0i8; stride];
+        let mut lo = vec![0i8; stride];
+        let mut l1_codes = vec![0u8; stride];
+        let (alpha, base) = match distance {
+            Distance::Cosine | Distance::Dot | Distance::Euclid => {
+                let w: Vec<f32> = q.iter().zip(&self.scale).map(|(x, s)| x * s).collect();
+                let alpha = w.iter().fold(0.0f32, |m, x| m.max(x.abs())) / QUERY_LEVELS;
+                if alpha > 0.0 {
+                    for ((h, l), x) in hi.iter_mut().zip(lo.iter_mut()).zip(&w) {
+                        let c = (x / alpha).round().clamp(-QUERY_LEVELS, QUERY_LEVELS) as i32;
+                        let low = (c + 128).rem_euclid(256) - 128;
+                        *l = low as i8;
+                        *h = ((c - low) / 256) as i8;
+                    }
+                }
+                let base: f64 = q
+                    .iter()
+                    .zip(&self.lo)
+                    .map(|(x, l)| f64::from(*x) * f64::from(*l))
+                    .sum();
+                (alpha, base)
+            }
+            Distance::Manhattan => {
+                // A component outside the range is coded at the range's end; its distance to
+                // the range is added exactly: |q − x̂| = dist(q, [lo, hi]) + |clamp(q) − x̂|.
+                self.encode(q, &mut l1_codes);
+                let outside: f64 = q
+                    .iter()
+                    .zip(self.lo.iter().zip(&self.scale))
+                    .map(|(&x, (&lo, &s))| {
+                        let hi = lo + 255.0 * s;
+                        f64::from((lo - x).max(0.0) + (x - hi).max(0.0))
+                    })
+                    .sum();
+                (self.scale.first().copied().unwrap_or(0.0), outside)
+            }
+        };
+        ScalarQuery {
+            hi,
+            lo,
+            l1_codes,
+            base: base as f32,
+            alpha,
+            norm2: q.iter().map(|x| x * x).sum(),
+        }
+    }
+}
+
+/// The largest magnitude of a query's 16-bit codes: `hi = (c − lo) / 256` stays in i8.
+const QUERY_LEVELS: f32 = 32_000.0;
+
+/// A query encoded for one segment's quantizer.
+#[derive(Debug, Clone)]
+pub(crate) struct ScalarQuery {
+    /// High bytes of the 16-bit query codes (Cosine, Dot, Euclid).
+    pub hi: Vec<i8>,
+    /// Low bytes, as signed values in `-128..=127`.
+    pub lo: Vec<i8>,
+    /// The query on the segment's global grid (Manhattan).
+    pub l1_codes: Vec<u8>,
+    /// `Σ q_i·lo_i` (Manhattan: the summed distance of out-of-range components to the range).
+    pub base: f32,
+    /// The query's own scale (Dot, Cosine, Euclid) or the grid step `s` (Manhattan).
+    pub alpha: f32,
+    /// `‖q‖²`.
+    pub norm2: f32,
+}
+
+impl ScalarQuery {
+    /// Combines the two kernel passes: `256·hi + lo`.
+    pub(crate) fn combine(hi: i32, lo: i32) -> i64 {
+        256 * i64::from(hi) + i64::from(lo)
+    }
+
+    /// The estimated score, on the distance's own scale: `raw` is the integer dot product
+    /// (or L1 sum for Manhattan), `norm2` the stored `‖x‖²` of the vector.
+    pub(crate) fn score(&self, distance: Distance, raw: i64, norm2: f32) -> f32 {
+        match distance {
+            Distance::Cosine | Distance::Dot => self.base + self.alpha * raw as f32,
+            Distance::Euclid => {
+                let dot = self.base + self.alpha * raw as f32;
+                (self.norm2 - 2.0 * dot + norm2).max(0.0).sqrt()
+            }
+            Distance::Manhattan => self.base + self.alpha * raw as f32,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dot(a: &[f32], b: &[f32]) -> f32 {
+        a.iter().zip(b).map(|(x, y)| x * y).sum()
+    }
+
+    #[test]
+    fn quantile_trims_values_not_vectors() {
+        // One dimension: 98 values in 0..1 and two outliers. Clipping at 0.98 drops exactly
+        // the outliers' share of values.
+        let mut v: Vec<f32> = (0..98).map(|i| i as f32 / 97.0).collect();
+        v.push(-100.0);
+        v.push(100.0);
+        let p = train(1, &v, Some(0.98), RangeDesign::PerDimension, 0);
+        assert!(p.lo[0] >= 0.0 && p.lo[0] < 0.05, "{:?}", p.lo);
+        let hi = p.lo[0] + 255.0 * p.scale[0];
+        assert!(hi <= 1.0 + 1e-6 && hi > 0.95, "{hi}");
+        let full = train(1, &v, None, RangeDesign::PerDimension, 0);
+        assert_eq!(full.lo[0], -100.0);
+    }
+
+    #[test]
+    fn dot_estimate_is_close_and_scale_invariant() {
+        let dim = 48;
+        let data: Vec<f32> = (0..dim * 200)
+            .map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0)
+            .collect();
+        let p = train(dim, &data, None, RangeDesign::PerDimension, 1);
+        let q: Vec<f32> = (0..dim).map(|i| (i as f32 * 0.37).sin()).collect();
+        let stride = code_stride(dim);
+        let mut codes = vec![0u8; stride];
+        let x = &data[..dim];
+        p.encode(x, &mut codes);
+        let prepared = p.prepare(&q, Distance::Dot, stride);
+        let pass = |v: &[i8]| -> i32 {
+            v.iter()
+                .zip(&codes)
+                .map(|(a, b)| i32::from(*a) * i32::from(*b))
+                .sum()
+        };
+        let raw = ScalarQuery::combine(pass(&prepared.hi), pass(&prepared.lo));
+        let est = prepared.score(Distance::Dot, raw, 0.0);
+        assert!((est - dot(&q, x)).abs() < 0.02, "{est} vs {}", dot(&q, x));
+        // Scaling the query by 1000 scales the estimate by 1000 (ranking unchanged).
+        let big: Vec<f32> = q.iter().map(|x| x * 1000.0).collect();
+        let prepared_big = p.prepare(&big, Distance::Dot, stride);
+        assert_eq!(
+            (&prepared_big.hi, &prepared_big.lo),
+            (&prepared.hi, &prepared.lo)
+        );
+        let est_big = prepared_big.score(Distance::Dot, raw, 0.0);
+        assert!((est_big / 1000.0 - est).abs() < 1e-3 * est.abs().max(1.0));
+    }
+
+    #[test]
+    fn sampling_is_deterministic_and_bounded() {
+        assert_eq!(sample_rows(5, 1), vec![0, 1, 2, 3, 4]);
+        let a = sample_rows(50_000, 7);
+        assert_eq!(a.len(), SAMPLE_MAX);
+        assert_eq!(a, sample_rows(50_000, 7));
+        assert_ne!(a, sample_rows(50_000, 8));
+        assert!(a.windows(2).all(|w| w[0] < w[1]) && *a.last().unwrap() < 50_000);
+    }
+
+    #[test]
+    fn constant_dimension_encodes_to_zero() {
+        let p = train(2, &[1.0, 5.0, 1.0, 6.0], None, RangeDesign::PerDimension, 0);
+        assert_eq!(p.scale[0], 0.0);
+        let mut out = [9u8; 64];
+        p.encode(&[1.0, 6.0], &mut out);
+        assert_eq!(&out[..3], &[0, 255, 0]);
+    }
+}
