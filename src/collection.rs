@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{
-    CollectionConfig, Datatype, Distance, Durability, MAX_LIMIT, MAX_OVERSAMPLING,
+    BinaryEncoding, CollectionConfig, Datatype, Distance, Durability, MAX_LIMIT, MAX_OVERSAMPLING,
     MAX_PAYLOAD_BYTES, Quantization, SearchParams,
 };
 use crate::error::{Error, Result};
@@ -21,6 +21,8 @@ use crate::io::{StdVfs, Vfs};
 use crate::manifest::{Manifest, SegmentEntry, write_atomic};
 use crate::point::{Point, PointId, ScoredPoint};
 use crate::quant;
+use crate::quant::binary::MultiBit;
+use crate::quant::stats::Welford;
 use crate::search::{self, Plan, PreparedQuery};
 use crate::segment::immutable::{ImmutableSegment, SegmentRows};
 use crate::segment::live::LiveSegment;
@@ -206,7 +208,11 @@ fn code_words(config: &CollectionConfig) -> usize {
 
 fn code_kind(config: &CollectionConfig) -> CodeKind {
     match config.quantization {
-        Quantization::Binary(_) => CodeKind::OneBit,
+        Quantization::Binary(b) => match b.encoding {
+            BinaryEncoding::OneBit => CodeKind::OneBit,
+            BinaryEncoding::TwoBits => CodeKind::TwoBits,
+            BinaryEncoding::OneAndHalfBits => CodeKind::OneAndHalfBits,
+        },
         Quantization::Scalar(_) => CodeKind::ScalarInt8,
         Quantization::None => CodeKind::None,
     }
@@ -1051,6 +1057,29 @@ fn encode_live(
     }
     let (dim, stored) = (config.dim, live.originals());
     let mut scratch = Vec::new();
+    let binary_stats = match config.quantization {
+        Quantization::Binary(b) if b.encoding != BinaryEncoding::OneBit => {
+            let mut welford = Welford::new(dim);
+            for &r in &rows {
+                welford.add(stored.row(r, dim, kernels, &mut scratch));
+            }
+            let (mean, std) = welford.finish();
+            let two_bits = b.encoding == BinaryEncoding::TwoBits;
+            let enc = MultiBit {
+                two_bits,
+                mean,
+                std,
+            };
+            let mut code = vec![0u64; MultiBit::words(two_bits, dim)];
+            codes.clear();
+            for &r in &rows {
+                enc.encode(stored.row(r, dim, kernels, &mut scratch), &mut code);
+                codes.extend(code.iter().flat_map(|w| w.to_le_bytes()));
+            }
+            Some(enc)
+        }
+        _ => None,
+    };
     let scalar = match config.quantization {
         Quantization::Scalar(sc) => {
             let mut sample = Vec::new();
@@ -1084,6 +1113,7 @@ fn encode_live(
         codes: &codes,
         payloads: &payloads,
         scalar: scalar.as_ref().map(|(p, n)| (p, n.as_slice())),
+        binary_stats: binary_stats.as_ref(),
     })
 }
 

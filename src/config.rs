@@ -112,7 +112,7 @@ pub enum Durability {
     Buffered,
 }
 
-/// The binary encodings. More come with the quantization issue.
+/// The binary encodings.
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -120,6 +120,11 @@ pub enum BinaryEncoding {
     /// One bit per component: `x > 0` (for `U8` data, `x > 127`).
     #[default]
     OneBit,
+    /// Three levels per component (below, around, above the segment's mean by half its
+    /// standard deviation), 2 bits each in a thermometer code.
+    TwoBits,
+    /// The 2-bit code with the upper bit shared by each pair of components: 1.5 bits each.
+    OneAndHalfBits,
 }
 
 /// Binary quantization settings.

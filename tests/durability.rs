@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use vecsieve::io::FaultyVfs;
 use vecsieve::{
-    BinaryConfig, Collection, CollectionConfig, Distance, Error, Point, PointId, Quantization,
-    ScalarConfig,
+    BinaryConfig, BinaryEncoding, Collection, CollectionConfig, Distance, Error, Point, PointId,
+    Quantization, ScalarConfig,
 };
 
 const DIM: usize = 8;
@@ -186,12 +186,17 @@ fn every_file_kind_survives_flips_and_truncations_without_panics() {
 }
 
 #[test]
-fn scalar_segments_survive_flips_and_truncations_without_panics() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("c");
-    let scalar = config().with_quantization(Quantization::Scalar(ScalarConfig::default()));
-    populated(&dir, scalar);
-    flips_and_truncations(&dir);
+fn scalar_and_two_bit_segments_survive_flips_and_truncations_without_panics() {
+    let two_bits = BinaryConfig::default().with_encoding(BinaryEncoding::TwoBits);
+    for q in [
+        Quantization::Scalar(ScalarConfig::default()),
+        Quantization::Binary(two_bits),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("c");
+        populated(&dir, config().with_quantization(q));
+        flips_and_truncations(&dir);
+    }
 }
 
 fn flips_and_truncations(dir: &Path) {

@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use vecsieve::{
-    BinaryConfig, Collection, CollectionConfig, Datatype, Distance, Point, PointId, Quantization,
-    ScalarConfig, SearchParams,
+    BinaryConfig, BinaryEncoding, Collection, CollectionConfig, Datatype, Distance, Point, PointId,
+    Quantization, ScalarConfig, SearchParams,
 };
 
 const DIM: usize = 8;
@@ -222,6 +222,9 @@ fn configs() -> Vec<CollectionConfig> {
     let binary = Quantization::Binary(BinaryConfig::default());
     let scalar = Quantization::Scalar(ScalarConfig::default());
     let clipped = Quantization::Scalar(ScalarConfig::default().with_quantile(0.95));
+    let two = Quantization::Binary(BinaryConfig::default().with_encoding(BinaryEncoding::TwoBits));
+    let one_half =
+        Quantization::Binary(BinaryConfig::default().with_encoding(BinaryEncoding::OneAndHalfBits));
     [
         (Distance::Dot, Datatype::F32, binary),
         (Distance::Euclid, Datatype::F16, Quantization::None),
@@ -233,6 +236,8 @@ fn configs() -> Vec<CollectionConfig> {
         (Distance::Euclid, Datatype::F16, scalar),
         (Distance::Manhattan, Datatype::U8, scalar),
         (Distance::Cosine, Datatype::F32, clipped),
+        (Distance::Dot, Datatype::F32, two),
+        (Distance::Euclid, Datatype::F16, one_half),
     ]
     .into_iter()
     .map(|(d, t, q)| {

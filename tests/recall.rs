@@ -6,8 +6,8 @@ use std::path::Path;
 
 use vecsieve::eval::{Matrix, read_fvecs, read_ivecs};
 use vecsieve::{
-    BinaryConfig, Collection, CollectionConfig, Datatype, Distance, Point, PointId, Quantization,
-    ScalarConfig, SearchParams,
+    BinaryConfig, BinaryEncoding, Collection, CollectionConfig, Datatype, Distance, Point, PointId,
+    Quantization, ScalarConfig, SearchParams,
 };
 
 struct Data {
@@ -101,6 +101,30 @@ fn scalar_int8_without_rescoring_meets_its_bar() {
             .with_oversampling(2.0),
     );
     assert!(rescored >= r, "rescoring lowered recall: {rescored} < {r}");
+}
+
+#[test]
+fn multi_bit_codes_beat_one_bit() {
+    let d = data();
+    let mut at_os4 = Vec::new();
+    for (encoding, floor) in [
+        (BinaryEncoding::OneBit, 0.8885),
+        (BinaryEncoding::OneAndHalfBits, 0.90),
+        (BinaryEncoding::TwoBits, 0.95),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let q = Quantization::Binary(BinaryConfig::default().with_encoding(encoding));
+        let c = build(
+            &d,
+            CollectionConfig::new(384, Distance::Cosine).with_quantization(q),
+            dir.path(),
+        );
+        c.seal().unwrap();
+        let r = recall_at_10(&d, &c, &SearchParams::default().with_oversampling(4.0));
+        assert!(r >= floor, "{encoding:?} at os=4: {r} < {floor}");
+        at_os4.push(r);
+    }
+    assert!(at_os4[0] < at_os4[1] && at_os4[1] < at_os4[2], "{at_os4:?}");
 }
 
 #[test]

@@ -22,6 +22,9 @@ struct Cli {
 enum QuantArg {
     None,
     Binary1,
+    #[value(name = "binary1.5")]
+    Binary15,
+    Binary2,
     Scalar8,
 }
 
@@ -39,7 +42,11 @@ struct BenchArgs {
     #[arg(long)]
     data: PathBuf,
     /// Configurations to measure.
-    #[arg(long, value_delimiter = ',', default_values = ["none", "binary1", "scalar8"])]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_values = ["none", "binary1", "binary1.5", "binary2", "scalar8"]
+    )]
     quantization: Vec<QuantArg>,
     /// Oversampling factors for quantized configurations.
     #[arg(long, value_delimiter = ',', default_values = ["1", "2", "3", "4", "8"])]
@@ -59,6 +66,9 @@ struct BenchArgs {
     /// Clip scalar ranges to this central fraction of the values (0.5..=1).
     #[arg(long)]
     scalar_quantile: Option<f32>,
+    /// Seal segments at this many MiB (default 32; large puts everything in one segment).
+    #[arg(long)]
+    segment_mib: Option<u64>,
     /// One JSON object per configuration per line instead of a table.
     #[arg(long)]
     json: bool,
@@ -88,6 +98,8 @@ fn main() -> ExitCode {
                     .map(|q| match q {
                         QuantArg::None => BenchQuantization::None,
                         QuantArg::Binary1 => BenchQuantization::Binary1,
+                        QuantArg::Binary15 => BenchQuantization::Binary15,
+                        QuantArg::Binary2 => BenchQuantization::Binary2,
                         QuantArg::Scalar8 => BenchQuantization::Scalar8,
                     })
                     .collect(),
@@ -102,6 +114,7 @@ fn main() -> ExitCode {
                 batch: a.batch.max(1),
                 threads: a.threads,
                 scalar_quantile: a.scalar_quantile,
+                segment_bytes: a.segment_mib.map(|m| m << 20),
             },
             a.json,
         ),
@@ -113,6 +126,8 @@ fn main() -> ExitCode {
                 quantizations: vec![
                     BenchQuantization::None,
                     BenchQuantization::Binary1,
+                    BenchQuantization::Binary15,
+                    BenchQuantization::Binary2,
                     BenchQuantization::Scalar8,
                 ],
                 oversampling: vec![1.0, 2.0, 3.0, 4.0, 8.0],
@@ -121,6 +136,7 @@ fn main() -> ExitCode {
                 batch: 1000,
                 threads: 1,
                 scalar_quantile: None,
+                segment_bytes: None,
             },
             false,
         ),
@@ -171,7 +187,7 @@ fn to_json(r: &BenchRow) -> serde_json::Value {
 fn print_table(rows: &[BenchRow]) {
     let mib = |b: u64| b as f64 / (1 << 20) as f64;
     println!(
-        "\n{:<8} {:>4} {:>3} {:>9} {:>8} {:>8} {:>8} {:>9} {:>8} {:>10} {:>9} {:>9} {:>8}",
+        "\n{:<9} {:>4} {:>3} {:>9} {:>8} {:>8} {:>8} {:>9} {:>8} {:>10} {:>9} {:>9} {:>8}",
         "config",
         "os",
         "rs",
@@ -188,7 +204,7 @@ fn print_table(rows: &[BenchRow]) {
     );
     for r in rows {
         println!(
-            "{:<8} {:>4} {:>3} {:>9.4} {:>8.3} {:>8.3} {:>8.0} {:>8.1}x {:>8.2} {:>10.0} {:>9.2} {:>9.2} {:>8.2}",
+            "{:<9} {:>4} {:>3} {:>9.4} {:>8.3} {:>8.3} {:>8.0} {:>8.1}x {:>8.2} {:>10.0} {:>9.2} {:>9.2} {:>8.2}",
             r.config,
             r.oversampling,
             if r.rescore { "yes" } else { "no" },

@@ -10,7 +10,8 @@ use std::time::Instant;
 use super::{Matrix, read_fvecs, read_ivecs};
 use crate::Collection;
 use crate::config::{
-    BinaryConfig, CollectionConfig, Distance, Durability, Quantization, ScalarConfig, SearchParams,
+    BinaryConfig, BinaryEncoding, CollectionConfig, Distance, Durability, Quantization,
+    ScalarConfig, SearchParams,
 };
 use crate::error::{Error, Result};
 use crate::point::{Point, PointId};
@@ -22,6 +23,10 @@ pub enum BenchQuantization {
     None,
     /// 1-bit binary codes with rescoring.
     Binary1,
+    /// 1.5-bit binary codes with rescoring.
+    Binary15,
+    /// 2-bit binary codes with rescoring.
+    Binary2,
     /// Scalar int8 codes, scores without rescoring.
     Scalar8,
 }
@@ -33,6 +38,8 @@ impl BenchQuantization {
         match self {
             BenchQuantization::None => "none",
             BenchQuantization::Binary1 => "binary1",
+            BenchQuantization::Binary15 => "binary1.5",
+            BenchQuantization::Binary2 => "binary2",
             BenchQuantization::Scalar8 => "scalar8",
         }
     }
@@ -57,6 +64,9 @@ pub struct BenchOptions {
     pub threads: usize,
     /// The quantile of scalar configurations (`None`: min..max).
     pub scalar_quantile: Option<f32>,
+    /// The live segment's size limit (`None`: the default, 32 MiB); a large value puts
+    /// the whole set in one segment.
+    pub segment_bytes: Option<u64>,
 }
 
 /// One measured configuration.
@@ -159,14 +169,23 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<Vec<Be
         let quantization = match quant {
             BenchQuantization::None => Quantization::None,
             BenchQuantization::Binary1 => Quantization::Binary(BinaryConfig::default()),
+            BenchQuantization::Binary15 => Quantization::Binary(
+                BinaryConfig::default().with_encoding(BinaryEncoding::OneAndHalfBits),
+            ),
+            BenchQuantization::Binary2 => {
+                Quantization::Binary(BinaryConfig::default().with_encoding(BinaryEncoding::TwoBits))
+            }
             BenchQuantization::Scalar8 => Quantization::Scalar(ScalarConfig {
                 quantile: opts.scalar_quantile,
             }),
         };
-        let config = CollectionConfig::new(base.dim, opts.distance)
+        let mut config = CollectionConfig::new(base.dim, opts.distance)
             .with_quantization(quantization)
             .with_durability(Durability::Sync)
             .with_search_threads(opts.threads);
+        if let Some(bytes) = opts.segment_bytes {
+            config = config.with_live_segment_max_bytes(bytes);
+        }
         progress(&format!(
             "[{}] ingesting {} points in batches of {}",
             quant.name(),
@@ -213,10 +232,13 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<Vec<Be
         };
         match quant {
             BenchQuantization::None => out.push(row(&exact, 1.0, true)),
-            BenchQuantization::Binary1 | BenchQuantization::Scalar8 => {
+            BenchQuantization::Binary1
+            | BenchQuantization::Binary15
+            | BenchQuantization::Binary2
+            | BenchQuantization::Scalar8 => {
                 for &os in &opts.oversampling {
                     progress(&format!("[{}] oversampling {os}", quant.name()));
-                    let rescore = quant == BenchQuantization::Binary1 || os > 1.0;
+                    let rescore = quant != BenchQuantization::Scalar8 || os > 1.0;
                     let params = SearchParams::default()
                         .with_oversampling(os)
                         .with_rescore(rescore);

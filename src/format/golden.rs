@@ -11,8 +11,9 @@ use crate::config::{Datatype, Distance};
 use crate::format::segment::{self, CodeKind, SegmentColumns};
 use crate::manifest::{Manifest, SegmentEntry};
 use crate::point::PointId;
-use crate::quant::binary::encode_one_bit;
+use crate::quant::binary::{MultiBit, encode_one_bit};
 use crate::quant::scalar::{RangeDesign, code_stride, train};
+use crate::quant::stats::Welford;
 use crate::segment::deletes;
 use crate::wal::record::{self, RecordKind, ScanEnd, UpsertRow};
 
@@ -126,6 +127,7 @@ fn golden_segment_file() {
             .collect::<Vec<u8>>(),
         payloads: &payloads,
         scalar: None,
+        binary_stats: None,
     });
     let golden = check("segment-0000000000000003.hex", &bytes);
     let layout = segment::parse(&golden).unwrap();
@@ -185,6 +187,7 @@ fn golden_scalar_segment_file() {
         codes: &codes,
         payloads: &[None, None, None],
         scalar: Some((&params, &norms)),
+        binary_stats: None,
     });
     let golden = check("segment-0000000000000004.hex", &bytes);
     let layout = segment::parse(&golden).unwrap();
@@ -204,6 +207,57 @@ fn golden_scalar_segment_file() {
     assert_eq!(
         &golden[layout.range(segment::Section::Norms)],
         stored_norms.as_slice()
+    );
+}
+
+#[test]
+fn golden_two_bit_segment_file() {
+    let vectors = [
+        [0.5f32, -1.0, 2.0, 0.0],
+        [-0.25, 0.75, -3.0, 1.0],
+        [1.0, 1.0, 1.0, -1.0],
+    ];
+    let mut welford = Welford::new(4);
+    vectors.iter().for_each(|v| welford.add(v));
+    let (mean, std) = welford.finish();
+    let enc = MultiBit {
+        two_bits: true,
+        mean,
+        std,
+    };
+    let mut codes = Vec::new();
+    for v in &vectors {
+        let mut code = [0u64; 2];
+        enc.encode(v, &mut code);
+        codes.extend(code.iter().flat_map(|w| w.to_le_bytes()));
+    }
+    let originals: Vec<u8> = vectors.iter().flat_map(|v| f32_bytes(v)).collect();
+    let bytes = segment::encode(&SegmentColumns {
+        segment_id: 5,
+        dim: 4,
+        distance: Distance::Cosine,
+        datatype: Datatype::F32,
+        code_kind: CodeKind::TwoBits,
+        ids: &[PointId::Num(7), PointId::Num(8), PointId::Num(9)],
+        versions: &[4, 5, 6],
+        originals: &originals,
+        codes: &codes,
+        payloads: &[None, None, None],
+        scalar: None,
+        binary_stats: Some(&enc),
+    });
+    let golden = check("segment-0000000000000005.hex", &bytes);
+    let layout = segment::parse(&golden).unwrap();
+    assert_eq!(
+        (layout.code_kind, layout.code_words),
+        (CodeKind::TwoBits, 2)
+    );
+    assert_eq!(layout.verify(&golden), Ok(()));
+    let stats = &golden[layout.range(segment::Section::BinaryStats)];
+    assert_eq!(segment::decode_binary_stats(stats, 4, true), Ok(enc));
+    assert_eq!(
+        &golden[layout.range(segment::Section::Codes)],
+        codes.as_slice()
     );
 }
 

@@ -8,6 +8,7 @@ use super::{
 };
 use crate::config::{Datatype, Distance, MAX_DIM};
 use crate::point::PointId;
+use crate::quant::binary::MultiBit;
 use crate::quant::scalar::{RangeDesign, ScalarParams, code_stride};
 
 pub(crate) const HEADER_LEN: usize = 64;
@@ -26,6 +27,10 @@ pub(crate) enum CodeKind {
     /// One byte per component, rows padded to a multiple of 64 bytes, with a quantizer
     /// parameters section and a per-row norms section.
     ScalarInt8,
+    /// Three levels per component in two planes, with a statistics section.
+    TwoBits,
+    /// Like `TwoBits` with the upper plane shared by pairs of components.
+    OneAndHalfBits,
 }
 
 impl CodeKind {
@@ -34,6 +39,8 @@ impl CodeKind {
             CodeKind::None => 0,
             CodeKind::OneBit => 1,
             CodeKind::ScalarInt8 => 2,
+            CodeKind::TwoBits => 3,
+            CodeKind::OneAndHalfBits => 4,
         }
     }
 
@@ -42,6 +49,8 @@ impl CodeKind {
             0 => Some(CodeKind::None),
             1 => Some(CodeKind::OneBit),
             2 => Some(CodeKind::ScalarInt8),
+            3 => Some(CodeKind::TwoBits),
+            4 => Some(CodeKind::OneAndHalfBits),
             _ => None,
         }
     }
@@ -52,7 +61,17 @@ impl CodeKind {
             CodeKind::None => 0,
             CodeKind::OneBit => dim.div_ceil(64),
             CodeKind::ScalarInt8 => code_stride(dim) / 8,
+            CodeKind::TwoBits => MultiBit::words(true, dim),
+            CodeKind::OneAndHalfBits => MultiBit::words(false, dim),
         }
+    }
+
+    /// True for the binary kinds (scanned with Hamming distances).
+    pub(crate) fn is_binary(self) -> bool {
+        matches!(
+            self,
+            CodeKind::OneBit | CodeKind::TwoBits | CodeKind::OneAndHalfBits
+        )
     }
 }
 
@@ -69,9 +88,10 @@ pub(crate) enum Section {
     PayloadBlob = 8,
     QuantParams = 9,
     Norms = 10,
+    BinaryStats = 11,
 }
 
-pub(crate) const SECTIONS: [Section; 10] = [
+pub(crate) const SECTIONS: [Section; 11] = [
     Section::IdKinds,
     Section::IdValues,
     Section::Versions,
@@ -82,6 +102,7 @@ pub(crate) const SECTIONS: [Section; 10] = [
     Section::PayloadBlob,
     Section::QuantParams,
     Section::Norms,
+    Section::BinaryStats,
 ];
 
 impl Section {
@@ -97,6 +118,7 @@ impl Section {
             Section::PayloadBlob => "payload_blob",
             Section::QuantParams => "quant_params",
             Section::Norms => "norms",
+            Section::BinaryStats => "binary_stats",
         }
     }
 
@@ -126,6 +148,37 @@ pub(crate) struct SegmentColumns<'a> {
     pub payloads: &'a [Option<&'a [u8]>],
     /// The quantizer and each row's `‖x‖²`, for `CodeKind::ScalarInt8`.
     pub scalar: Option<(&'a ScalarParams, &'a [f32])>,
+    /// Per-dimension statistics, for `CodeKind::TwoBits` and `OneAndHalfBits`.
+    pub binary_stats: Option<&'a MultiBit>,
+}
+
+/// Decodes a statistics section: `dim` f32 means, then `dim` f32 standard deviations.
+pub(crate) fn decode_binary_stats(
+    bytes: &[u8],
+    dim: usize,
+    two_bits: bool,
+) -> Result<MultiBit, DecodeError> {
+    if bytes.len() != 8 * dim {
+        return Err(DecodeError::new(
+            0,
+            "binary statistics have the wrong length",
+        ));
+    }
+    let values: Vec<f32> = bytes
+        .as_chunks::<4>()
+        .0
+        .iter()
+        .map(|b| f32::from_le_bytes(*b))
+        .collect();
+    let (mean, std) = values.split_at(dim);
+    if values.iter().any(|v| !v.is_finite()) || std.iter().any(|&s| s < 0.0) {
+        return Err(DecodeError::new(0, "non-finite mean or negative deviation"));
+    }
+    Ok(MultiBit {
+        two_bits,
+        mean: mean.to_vec(),
+        std: std.to_vec(),
+    })
 }
 
 const PARAMS_FIXED: usize = 24;
@@ -232,6 +285,13 @@ pub(crate) fn encode(c: &SegmentColumns<'_>) -> Vec<u8> {
     ));
     bodies.push((Section::PayloadOffsets, offsets));
     bodies.push((Section::PayloadBlob, blob));
+    if let Some(stats) = c.binary_stats {
+        let values = stats.mean.iter().chain(&stats.std);
+        bodies.push((
+            Section::BinaryStats,
+            values.flat_map(|v| v.to_le_bytes()).collect(),
+        ));
+    }
     if let Some((params, norms)) = c.scalar {
         bodies.push((Section::QuantParams, encode_scalar_params(params)));
         bodies.push((
@@ -493,6 +553,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Layout, DecodeError> {
             Section::PayloadBlob => None,
             Section::QuantParams => Some(PARAMS_FIXED + 8 * dim),
             Section::Norms => Some(mul(rows, 4, 24)?),
+            Section::BinaryStats => Some(mul(dim, 8, 32)?),
         })
     };
     for s in SECTIONS {
@@ -500,6 +561,9 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Layout, DecodeError> {
         let required = match s {
             Section::Codes => code_kind != CodeKind::None,
             Section::QuantParams | Section::Norms => code_kind == CodeKind::ScalarInt8,
+            Section::BinaryStats => {
+                matches!(code_kind, CodeKind::TwoBits | CodeKind::OneAndHalfBits)
+            }
             _ => true,
         };
         if !required {

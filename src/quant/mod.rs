@@ -2,3 +2,4 @@
 
 pub(crate) mod binary;
 pub(crate) mod scalar;
+pub(crate) mod stats;

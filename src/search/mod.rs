@@ -9,7 +9,7 @@ use std::collections::BinaryHeap;
 
 use crate::config::Distance;
 use crate::point::PointId;
-use crate::quant::binary::estimate_score;
+use crate::quant::binary::{MultiBit, estimate_score};
 use crate::quant::scalar::ScalarQuery;
 use crate::segment::{Rows, ScalarCodes};
 use crate::simd::Kernels;
@@ -139,15 +139,27 @@ pub(crate) fn search_segment(
             candidates,
             rescore,
         } if rows.code_words() > 0 => {
-            let picked = binary_candidates(rows, q, candidates);
+            let multi_bit = rows.multi_bit();
+            let code = match multi_bit {
+                Some(enc) => {
+                    let mut code = vec![0u64; rows.code_words()];
+                    enc.encode(&q.vector, &mut code);
+                    code
+                }
+                None => q.code.clone(),
+            };
+            let picked = binary_candidates(rows, &code, q, candidates);
             if rescore {
                 rescore_rows(rows, seg, q, limit, picked.into_iter().map(|(_, r)| r))
             } else {
-                let dim = rows.dim();
+                let bits = match multi_bit {
+                    Some(enc) => MultiBit::bits(enc.two_bits, rows.dim()),
+                    None => rows.dim(),
+                };
                 let mut hits: Vec<Hit> = picked
                     .into_iter()
                     .map(|(h, row)| {
-                        let score = estimate_score(q.distance, h, dim);
+                        let score = estimate_score(q.distance, h, bits);
                         Hit {
                             key: q.key(score),
                             score,
@@ -294,11 +306,16 @@ fn rescore_rows(
 
 /// The `candidates` live rows nearest in Hamming distance (ties: lower row first), as
 /// `(distance, row)`. Linear: one pass for distances, one histogram, one collection pass.
-fn binary_candidates(rows: &dyn Rows, q: &PreparedQuery, candidates: usize) -> Vec<(u32, usize)> {
+fn binary_candidates(
+    rows: &dyn Rows,
+    code: &[u64],
+    q: &PreparedQuery,
+    candidates: usize,
+) -> Vec<(u32, usize)> {
     let n = rows.len();
     let deleted = rows.deleted();
     let mut dist = vec![0u32; n];
-    q.kernels.hamming_many(&q.code, rows.codes(), &mut dist);
+    q.kernels.hamming_many(code, rows.codes(), &mut dist);
     let is_deleted = |row: usize| deleted.ones() > 0 && deleted.get(row);
     let mut hist = vec![0usize; rows.code_words() * 64 + 1];
     for (row, &d) in dist.iter().enumerate() {

@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::format::segment::{self, CodeKind, Layout, Section};
 use crate::io::{MappedFile, Vfs};
 use crate::point::PointId;
+use crate::quant::binary::MultiBit;
 use crate::quant::scalar::ScalarParams;
 
 /// An open segment file. Cheap to share behind an `Arc`.
@@ -17,6 +18,7 @@ pub(crate) struct ImmutableSegment {
     map: MappedFile,
     layout: Layout,
     scalar: Option<ScalarParams>,
+    multi_bit: Option<MultiBit>,
 }
 
 impl ImmutableSegment {
@@ -33,13 +35,27 @@ impl ImmutableSegment {
                     .map_err(|e| Error::corrupted(path, range.start as u64 + e.offset, e.what))?;
                 Some(params)
             }
-            CodeKind::None | CodeKind::OneBit => None,
+            CodeKind::None | CodeKind::OneBit | CodeKind::TwoBits | CodeKind::OneAndHalfBits => {
+                None
+            }
+        };
+        let multi_bit = match layout.code_kind {
+            CodeKind::TwoBits | CodeKind::OneAndHalfBits => {
+                let range = layout.range(Section::BinaryStats);
+                let bytes = map.bytes().get(range.clone()).unwrap_or_default();
+                let two_bits = layout.code_kind == CodeKind::TwoBits;
+                let stats = segment::decode_binary_stats(bytes, layout.dim, two_bits)
+                    .map_err(|e| Error::corrupted(path, range.start as u64 + e.offset, e.what))?;
+                Some(stats)
+            }
+            CodeKind::None | CodeKind::OneBit | CodeKind::ScalarInt8 => None,
         };
         let seg = ImmutableSegment {
             path: path.to_path_buf(),
             map,
             layout,
             scalar,
+            multi_bit,
         };
         // Typed views need natural alignment; sections are 64-aligned in a page-aligned map.
         let aligned = bytemuck::try_cast_slice::<u8, u64>(seg.section(Section::Codes)).is_ok()
@@ -166,12 +182,15 @@ impl Rows for SegmentRows<'_> {
     }
 
     fn codes(&self) -> &[u64] {
-        match self.seg.layout.code_kind {
-            CodeKind::OneBit => {
-                bytemuck::try_cast_slice(self.seg.section(Section::Codes)).unwrap_or_default()
-            }
-            CodeKind::None | CodeKind::ScalarInt8 => &[],
+        if self.seg.layout.code_kind.is_binary() {
+            bytemuck::try_cast_slice(self.seg.section(Section::Codes)).unwrap_or_default()
+        } else {
+            &[]
         }
+    }
+
+    fn multi_bit(&self) -> Option<&MultiBit> {
+        self.seg.multi_bit.as_ref()
     }
 
     fn scalar(&self) -> Option<ScalarCodes<'_>> {
@@ -184,9 +203,10 @@ impl Rows for SegmentRows<'_> {
     }
 
     fn code_words(&self) -> usize {
-        match self.seg.layout.code_kind {
-            CodeKind::OneBit => self.seg.layout.code_words,
-            CodeKind::None | CodeKind::ScalarInt8 => 0,
+        if self.seg.layout.code_kind.is_binary() {
+            self.seg.layout.code_words
+        } else {
+            0
         }
     }
 

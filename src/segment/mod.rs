@@ -8,6 +8,7 @@ pub(crate) mod immutable;
 pub(crate) mod live;
 
 use crate::point::PointId;
+use crate::quant::binary::MultiBit;
 use crate::quant::scalar::ScalarParams;
 use crate::simd::Kernels;
 
@@ -130,6 +131,11 @@ pub(crate) trait Rows: Sync {
     fn payload(&self, row: usize) -> Option<&[u8]>;
     /// The scalar codes, for segments that have them.
     fn scalar(&self) -> Option<ScalarCodes<'_>> {
+        None
+    }
+    /// The multi-bit binary encoder, for segments whose codes use one (queries are coded
+    /// with it); `None` means 1-bit codes.
+    fn multi_bit(&self) -> Option<&MultiBit> {
         None
     }
 }

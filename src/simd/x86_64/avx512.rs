@@ -88,12 +88,68 @@ fn load_words(s: &[u64]) -> __m512i {
     unsafe { _mm512_maskz_loadu_epi64(mask, s.as_ptr().cast::<i64>()) }
 }
 
+/// One full 64-byte load at `codes[start..]` when it fits, else a masked load of `words`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx512vpopcntdq,avx2,fma,f16c,popcnt")]
+fn load_row_chunk(codes: &[u64], start: usize, words: usize) -> __m512i {
+    match codes.get(start..start + 8) {
+        // SAFETY: `w` is 64 readable bytes; loadu has no alignment requirement.
+        Some(w) => unsafe { _mm512_loadu_si512(w.as_ptr().cast()) },
+        None => load_words(codes.get(start..start + words).unwrap_or_default()),
+    }
+}
+
+/// Codes of up to 512 bits: one chunk per row.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx512vpopcntdq,avx2,fma,f16c,popcnt")]
+fn hamming_one_chunk(query: &[u64], codes: &[u64], out: &mut [u32]) {
+    let stride = query.len();
+    let mask = if stride == 8 {
+        u8::MAX
+    } else {
+        (1u8 << stride) - 1
+    };
+    let q = load_words(query);
+    for (i, o) in out.iter_mut().enumerate() {
+        let row = load_row_chunk(codes, i * stride, stride);
+        let counts = _mm512_maskz_popcnt_epi64(mask, _mm512_xor_si512(q, row));
+        *o = _mm512_reduce_add_epi64(counts) as u32;
+    }
+}
+
+/// Codes of 513 to 1,024 bits: a full first chunk and a partial second one per row.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx512vpopcntdq,avx2,fma,f16c,popcnt")]
+fn hamming_two_chunks(query: &[u64], codes: &[u64], out: &mut [u32]) {
+    let stride = query.len();
+    let rest = stride - 8;
+    let mask = if rest == 8 {
+        u8::MAX
+    } else {
+        (1u8 << rest) - 1
+    };
+    let q0 = load_words(query);
+    let q1 = load_words(query.get(8..).unwrap_or_default());
+    for (i, o) in out.iter_mut().enumerate() {
+        let base = i * stride;
+        let r0 = load_row_chunk(codes, base, 8);
+        let r1 = load_row_chunk(codes, base + 8, rest);
+        let c0 = _mm512_popcnt_epi64(_mm512_xor_si512(q0, r0));
+        let c1 = _mm512_maskz_popcnt_epi64(mask, _mm512_xor_si512(q1, r1));
+        *o = _mm512_reduce_add_epi64(_mm512_add_epi64(c0, c1)) as u32;
+    }
+}
+
+/// Query chunks kept on the stack: codes up to this many 8-word chunks (8,192 bits).
+const QUERY_CHUNKS: usize = 16;
+
 /// Hamming distances with VPOPCNTDQ, eight words per instruction.
 ///
-/// Codes of up to 512 bits: each row is read with one full 64-byte load (running into the
-/// next row, which is in bounds) and the words past the row are masked off in the popcount,
-/// not in the load: masked loads ran at a third of the read bandwidth from DRAM. Rows too
-/// close to the end of `codes` for a full load, and longer codes, load with a mask.
+/// Each 8-word chunk of a row is read with a full 64-byte load when that stays inside
+/// `codes` (running into the next row), and the words past the row are masked off in the
+/// popcount, not in the load: masked loads ran at a third of the read bandwidth from DRAM.
+/// Only chunks too close to the end of `codes` load with a mask. The query's chunks are
+/// loaded once. Codes up to 1,024 bits take unrolled paths.
 ///
 /// # Safety
 /// See the module docs.
@@ -101,30 +157,35 @@ fn load_words(s: &[u64]) -> __m512i {
 pub(crate) unsafe fn hamming_many(query: &[u64], codes: &[u64], out: &mut [u32]) {
     let stride = query.len();
     if stride <= 8 {
-        let mask = if stride == 8 {
-            u8::MAX
-        } else {
-            (1u8 << stride) - 1
-        };
-        let q = load_words(query);
-        for (i, o) in out.iter_mut().enumerate() {
-            let start = i * stride;
-            let row = match codes.get(start..start + 8) {
-                // SAFETY: `w` is 64 readable bytes; loadu has no alignment requirement.
-                Some(w) => unsafe { _mm512_loadu_si512(w.as_ptr().cast()) },
-                None => load_words(codes.get(start..start + stride).unwrap_or_default()),
-            };
-            let counts = _mm512_maskz_popcnt_epi64(mask, _mm512_xor_si512(q, row));
-            *o = _mm512_reduce_add_epi64(counts) as u32;
-        }
-        return;
+        return hamming_one_chunk(query, codes, out);
     }
-    for (row, o) in codes.chunks_exact(stride).zip(out.iter_mut()) {
+    if stride <= 16 {
+        return hamming_two_chunks(query, codes, out);
+    }
+    let chunks = stride.div_ceil(8);
+    let mut q = [_mm512_setzero_si512(); QUERY_CHUNKS];
+    for (slot, chunk) in q.iter_mut().zip(query.chunks(8)) {
+        *slot = load_words(chunk);
+    }
+    for (i, o) in out.iter_mut().enumerate() {
+        let base = i * stride;
         let mut acc = _mm512_setzero_si512();
-        for (q, r) in query.chunks(8).zip(row.chunks(8)) {
+        for c in 0..chunks {
+            let start = base + 8 * c;
+            let words = (stride - 8 * c).min(8);
+            let mask = if words == 8 {
+                u8::MAX
+            } else {
+                (1u8 << words) - 1
+            };
+            let row = load_row_chunk(codes, start, words);
+            let qv = match q.get(c) {
+                Some(v) => *v,
+                None => load_words(query.get(8 * c..8 * c + words).unwrap_or_default()),
+            };
             acc = _mm512_add_epi64(
                 acc,
-                _mm512_popcnt_epi64(_mm512_xor_si512(load_words(q), load_words(r))),
+                _mm512_maskz_popcnt_epi64(mask, _mm512_xor_si512(qv, row)),
             );
         }
         *o = _mm512_reduce_add_epi64(acc) as u32;
