@@ -804,9 +804,14 @@ impl Collection {
             quant::binary::threshold(config.datatype),
             &mut code,
         );
+        let asym_bits = match config.quantization {
+            Quantization::Binary(b) => b.query_encoding.bits(),
+            _ => 0,
+        };
         let q = PreparedQuery {
             vector,
             code,
+            asym_bits,
             distance: config.distance,
             kernels: inner.kernels,
         };

@@ -127,6 +127,32 @@ pub enum BinaryEncoding {
     OneAndHalfBits,
 }
 
+/// How a query is coded against binary codes.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueryEncoding {
+    /// The query gets the same binary code as stored vectors (symmetric Hamming distance).
+    #[default]
+    SameAsStorage,
+    /// The query keeps 4 bits per component and is scored against the stored bits with
+    /// weighted popcounts (asymmetric).
+    Scalar4Bits,
+    /// As `Scalar4Bits`, with 8 bits per component.
+    Scalar8Bits,
+}
+
+impl QueryEncoding {
+    /// Bits per query component (0 for `SameAsStorage`).
+    pub(crate) fn bits(self) -> u32 {
+        match self {
+            QueryEncoding::SameAsStorage => 0,
+            QueryEncoding::Scalar4Bits => 4,
+            QueryEncoding::Scalar8Bits => 8,
+        }
+    }
+}
+
 /// Binary quantization settings.
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -134,6 +160,9 @@ pub enum BinaryEncoding {
 pub struct BinaryConfig {
     /// The code of each stored vector.
     pub encoding: BinaryEncoding,
+    /// How queries are coded.
+    #[serde(default)]
+    pub query_encoding: QueryEncoding,
 }
 
 impl BinaryConfig {
@@ -141,6 +170,13 @@ impl BinaryConfig {
     #[must_use]
     pub fn with_encoding(mut self, encoding: BinaryEncoding) -> Self {
         self.encoding = encoding;
+        self
+    }
+
+    /// Sets the query encoding.
+    #[must_use]
+    pub fn with_query_encoding(mut self, query_encoding: QueryEncoding) -> Self {
+        self.query_encoding = query_encoding;
         self
     }
 }

@@ -75,7 +75,8 @@ mod wal;
 pub use collection::{Collection, CollectionInfo, DiskUsage, RamUsage};
 pub use config::{
     BinaryConfig, BinaryEncoding, CollectionConfig, Datatype, Distance, Durability, MAX_DIM,
-    MAX_LIMIT, MAX_OVERSAMPLING, MAX_PAYLOAD_BYTES, Quantization, ScalarConfig, SearchParams,
+    MAX_LIMIT, MAX_OVERSAMPLING, MAX_PAYLOAD_BYTES, Quantization, QueryEncoding, ScalarConfig,
+    SearchParams,
 };
 pub use error::{Error, Result};
 pub use point::{Point, PointId, ScoredPoint};

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 use vecsieve::{
     BinaryConfig, BinaryEncoding, Collection, CollectionConfig, Datatype, Distance, Point, PointId,
-    Quantization, ScalarConfig, SearchParams,
+    Quantization, QueryEncoding, ScalarConfig, SearchParams,
 };
 
 const DIM: usize = 8;
@@ -225,6 +225,14 @@ fn configs() -> Vec<CollectionConfig> {
     let two = Quantization::Binary(BinaryConfig::default().with_encoding(BinaryEncoding::TwoBits));
     let one_half =
         Quantization::Binary(BinaryConfig::default().with_encoding(BinaryEncoding::OneAndHalfBits));
+    let asym8 = Quantization::Binary(
+        BinaryConfig::default().with_query_encoding(QueryEncoding::Scalar8Bits),
+    );
+    let asym4_two = Quantization::Binary(
+        BinaryConfig::default()
+            .with_encoding(BinaryEncoding::TwoBits)
+            .with_query_encoding(QueryEncoding::Scalar4Bits),
+    );
     [
         (Distance::Dot, Datatype::F32, binary),
         (Distance::Euclid, Datatype::F16, Quantization::None),
@@ -238,6 +246,8 @@ fn configs() -> Vec<CollectionConfig> {
         (Distance::Cosine, Datatype::F32, clipped),
         (Distance::Dot, Datatype::F32, two),
         (Distance::Euclid, Datatype::F16, one_half),
+        (Distance::Dot, Datatype::F32, asym8),
+        (Distance::Cosine, Datatype::F32, asym4_two),
     ]
     .into_iter()
     .map(|(d, t, q)| {

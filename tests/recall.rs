@@ -7,7 +7,7 @@ use std::path::Path;
 use vecsieve::eval::{Matrix, read_fvecs, read_ivecs};
 use vecsieve::{
     BinaryConfig, BinaryEncoding, Collection, CollectionConfig, Datatype, Distance, Point, PointId,
-    Quantization, ScalarConfig, SearchParams,
+    Quantization, QueryEncoding, ScalarConfig, SearchParams,
 };
 
 struct Data {
@@ -125,6 +125,36 @@ fn multi_bit_codes_beat_one_bit() {
         at_os4.push(r);
     }
     assert!(at_os4[0] < at_os4[1] && at_os4[1] < at_os4[2], "{at_os4:?}");
+}
+
+#[test]
+fn asymmetric_queries_beat_symmetric_ones() {
+    let d = data();
+    let mut at_os3 = Vec::new();
+    for query_encoding in [
+        QueryEncoding::SameAsStorage,
+        QueryEncoding::Scalar4Bits,
+        QueryEncoding::Scalar8Bits,
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let q = Quantization::Binary(BinaryConfig::default().with_query_encoding(query_encoding));
+        let c = build(
+            &d,
+            CollectionConfig::new(384, Distance::Cosine).with_quantization(q),
+            dir.path(),
+        );
+        c.seal().unwrap();
+        at_os3.push(recall_at_10(
+            &d,
+            &c,
+            &SearchParams::default().with_oversampling(3.0),
+        ));
+    }
+    assert!(at_os3[0] >= 0.8495, "{at_os3:?}");
+    assert!(
+        at_os3[1] > at_os3[0] + 0.03 && at_os3[2] > at_os3[0] + 0.03,
+        "{at_os3:?}"
+    );
 }
 
 #[test]

@@ -22,6 +22,10 @@ struct Cli {
 enum QuantArg {
     None,
     Binary1,
+    #[value(name = "binary1-q4")]
+    Binary1Q4,
+    #[value(name = "binary1-q8")]
+    Binary1Q8,
     #[value(name = "binary1.5")]
     Binary15,
     Binary2,
@@ -45,7 +49,7 @@ struct BenchArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_values = ["none", "binary1", "binary1.5", "binary2", "scalar8"]
+        default_values = ["none", "binary1", "binary1-q4", "binary1-q8", "binary1.5", "binary2", "scalar8"]
     )]
     quantization: Vec<QuantArg>,
     /// Oversampling factors for quantized configurations.
@@ -98,6 +102,8 @@ fn main() -> ExitCode {
                     .map(|q| match q {
                         QuantArg::None => BenchQuantization::None,
                         QuantArg::Binary1 => BenchQuantization::Binary1,
+                        QuantArg::Binary1Q4 => BenchQuantization::Binary1Q4,
+                        QuantArg::Binary1Q8 => BenchQuantization::Binary1Q8,
                         QuantArg::Binary15 => BenchQuantization::Binary15,
                         QuantArg::Binary2 => BenchQuantization::Binary2,
                         QuantArg::Scalar8 => BenchQuantization::Scalar8,
@@ -126,6 +132,8 @@ fn main() -> ExitCode {
                 quantizations: vec![
                     BenchQuantization::None,
                     BenchQuantization::Binary1,
+                    BenchQuantization::Binary1Q4,
+                    BenchQuantization::Binary1Q8,
                     BenchQuantization::Binary15,
                     BenchQuantization::Binary2,
                     BenchQuantization::Scalar8,
@@ -187,7 +195,7 @@ fn to_json(r: &BenchRow) -> serde_json::Value {
 fn print_table(rows: &[BenchRow]) {
     let mib = |b: u64| b as f64 / (1 << 20) as f64;
     println!(
-        "\n{:<9} {:>4} {:>3} {:>9} {:>8} {:>8} {:>8} {:>9} {:>8} {:>10} {:>9} {:>9} {:>8}",
+        "\n{:<10} {:>4} {:>3} {:>9} {:>8} {:>8} {:>8} {:>9} {:>8} {:>10} {:>9} {:>9} {:>8}",
         "config",
         "os",
         "rs",
@@ -204,7 +212,7 @@ fn print_table(rows: &[BenchRow]) {
     );
     for r in rows {
         println!(
-            "{:<9} {:>4} {:>3} {:>9.4} {:>8.3} {:>8.3} {:>8.0} {:>8.1}x {:>8.2} {:>10.0} {:>9.2} {:>9.2} {:>8.2}",
+            "{:<10} {:>4} {:>3} {:>9.4} {:>8.3} {:>8.3} {:>8.0} {:>8.1}x {:>8.2} {:>10.0} {:>9.2} {:>9.2} {:>8.2}",
             r.config,
             r.oversampling,
             if r.rescore { "yes" } else { "no" },

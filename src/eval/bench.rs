@@ -11,7 +11,7 @@ use super::{Matrix, read_fvecs, read_ivecs};
 use crate::Collection;
 use crate::config::{
     BinaryConfig, BinaryEncoding, CollectionConfig, Distance, Durability, Quantization,
-    ScalarConfig, SearchParams,
+    QueryEncoding, ScalarConfig, SearchParams,
 };
 use crate::error::{Error, Result};
 use crate::point::{Point, PointId};
@@ -23,6 +23,10 @@ pub enum BenchQuantization {
     None,
     /// 1-bit binary codes with rescoring.
     Binary1,
+    /// 1-bit codes, queries with 4 bits per component (asymmetric), rescoring.
+    Binary1Q4,
+    /// 1-bit codes, queries with 8 bits per component (asymmetric), rescoring.
+    Binary1Q8,
     /// 1.5-bit binary codes with rescoring.
     Binary15,
     /// 2-bit binary codes with rescoring.
@@ -38,6 +42,8 @@ impl BenchQuantization {
         match self {
             BenchQuantization::None => "none",
             BenchQuantization::Binary1 => "binary1",
+            BenchQuantization::Binary1Q4 => "binary1-q4",
+            BenchQuantization::Binary1Q8 => "binary1-q8",
             BenchQuantization::Binary15 => "binary1.5",
             BenchQuantization::Binary2 => "binary2",
             BenchQuantization::Scalar8 => "scalar8",
@@ -169,6 +175,12 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<Vec<Be
         let quantization = match quant {
             BenchQuantization::None => Quantization::None,
             BenchQuantization::Binary1 => Quantization::Binary(BinaryConfig::default()),
+            BenchQuantization::Binary1Q4 => Quantization::Binary(
+                BinaryConfig::default().with_query_encoding(QueryEncoding::Scalar4Bits),
+            ),
+            BenchQuantization::Binary1Q8 => Quantization::Binary(
+                BinaryConfig::default().with_query_encoding(QueryEncoding::Scalar8Bits),
+            ),
             BenchQuantization::Binary15 => Quantization::Binary(
                 BinaryConfig::default().with_encoding(BinaryEncoding::OneAndHalfBits),
             ),
@@ -233,6 +245,8 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<Vec<Be
         match quant {
             BenchQuantization::None => out.push(row(&exact, 1.0, true)),
             BenchQuantization::Binary1
+            | BenchQuantization::Binary1Q4
+            | BenchQuantization::Binary1Q8
             | BenchQuantization::Binary15
             | BenchQuantization::Binary2
             | BenchQuantization::Scalar8 => {

@@ -96,6 +96,84 @@ pub(crate) fn encode_one_bit(v: &[f32], threshold: f32, out: &mut [u64]) {
     }
 }
 
+/// A query coded against binary codes asymmetrically: `bits` planes of `stride` words,
+/// plane `b` holding bit `b` of every code position's quantized query weight.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct AsymQuery {
+    pub bits: u32,
+    pub planes: Vec<u64>,
+}
+
+impl AsymQuery {
+    /// Codes the query weights for a segment's code layout.
+    ///
+    /// Each code bit position `j` gets a weight `w_j`: the query component for 1-bit codes,
+    /// `q_i·σ_i` for both planes of multi-bit codes (the data's level steps scale with
+    /// `σ_i`), and the larger of a pair's weights for the shared plane of 1.5-bit codes.
+    /// Weights are quantized to `u_j = round((w_j + m)/(2m)·(2^bits − 1))`,
+    /// `m = max|w_j|`; unused positions get 0. Then
+    /// `Σ_b 2^b·popcount(code XOR plane_b)` ranks like `−Σ_j w_j·(2·bit_j − 1)`: the query
+    /// against the code's ±1 (1-bit) or level (multi-bit) values.
+    pub(crate) fn new(q: &[f32], multi_bit: Option<&MultiBit>, stride: usize, bits: u32) -> Self {
+        let dim = q.len();
+        let mut weights = vec![None::<f32>; stride * 64];
+        match multi_bit {
+            None => {
+                for (slot, &x) in weights.iter_mut().zip(q) {
+                    *slot = Some(x);
+                }
+            }
+            Some(enc) => {
+                let w: Vec<f32> = q.iter().zip(&enc.std).map(|(x, s)| x * s).collect();
+                let second = dim.div_ceil(64) * 64;
+                for (i, &x) in w.iter().enumerate() {
+                    if let Some(slot) = weights.get_mut(i) {
+                        *slot = Some(x);
+                    }
+                    let (j, x) = if enc.two_bits {
+                        (second + i, x)
+                    } else {
+                        (second + i / 2, w.get(i ^ 1).map_or(x, |y| x.max(*y)))
+                    };
+                    if let Some(slot) = weights.get_mut(j) {
+                        *slot = Some(x);
+                    }
+                }
+            }
+        }
+        let m = weights.iter().flatten().fold(0.0f32, |m, w| m.max(w.abs()));
+        let levels = ((1u32 << bits) - 1) as f32;
+        let mut planes = vec![0u64; bits as usize * stride];
+        for (j, w) in weights.iter().enumerate() {
+            let Some(w) = w else { continue };
+            let u = if m > 0.0 {
+                ((w + m) / (2.0 * m) * levels).round() as u32
+            } else {
+                0
+            };
+            for b in 0..bits as usize {
+                if u >> b & 1 == 1
+                    && let Some(word) = planes.get_mut(b * stride + j / 64)
+                {
+                    *word |= 1 << (j % 64);
+                }
+            }
+        }
+        AsymQuery { bits, planes }
+    }
+
+    /// Plane `b` (`stride` words).
+    pub(crate) fn plane(&self, b: u32, stride: usize) -> &[u64] {
+        let start = b as usize * stride;
+        self.planes.get(start..start + stride).unwrap_or_default()
+    }
+
+    /// The top of the weighted distance's range, `2^bits − 1`.
+    pub(crate) fn levels(&self) -> u32 {
+        (1 << self.bits) - 1
+    }
+}
+
 /// The score reported for a Hamming distance `h` over codes of `bits` bits when rescoring
 /// is off.
 ///
@@ -103,12 +181,12 @@ pub(crate) fn encode_one_bit(v: &[f32], threshold: f32, out: &mut [u64]) {
 /// estimate); Cosine and Dot report `cos θ`, Euclid the unit-vector chord `2·sin(θ/2)`,
 /// Manhattan `h` itself. Each is monotone in `h` in the distance's own direction, so order
 /// is always right (higher-is-better scores fall as `h` grows, distances rise).
-pub(crate) fn estimate_score(distance: Distance, h: u32, bits: usize) -> f32 {
-    let theta = std::f32::consts::PI * h as f32 / bits.max(1) as f32;
+pub(crate) fn estimate_score(distance: Distance, h: f32, bits: usize) -> f32 {
+    let theta = std::f32::consts::PI * h / bits.max(1) as f32;
     match distance {
         Distance::Cosine | Distance::Dot => theta.cos(),
         Distance::Euclid => 2.0 * (theta / 2.0).sin(),
-        Distance::Manhattan => h as f32,
+        Distance::Manhattan => h,
     }
 }
 
@@ -160,6 +238,45 @@ mod tests {
     }
 
     #[test]
+    fn weighted_popcounts_equal_the_weight_sum() {
+        // Σ_b 2^b·popcount(code XOR plane_b) = Σ_j (bit_j ? L − u_j : u_j) for every code.
+        let q: Vec<f32> = (0..70)
+            .map(|i| ((i * 37 % 23) as f32 - 11.0) / 7.0)
+            .collect();
+        let stride = 2;
+        for bits in [4u32, 8] {
+            let a = AsymQuery::new(&q, None, stride, bits);
+            let levels = a.levels();
+            let m = q.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+            let u: Vec<u32> = q
+                .iter()
+                .map(|w| ((w + m) / (2.0 * m) * levels as f32).round() as u32)
+                .collect();
+            for seed in 0..50u64 {
+                let code = [seed.wrapping_mul(0x9E37_79B9_7F4A_7C15), seed << 7 & 0x3F];
+                let weighted: u32 = (0..bits)
+                    .map(|b| {
+                        let p = a.plane(b, stride);
+                        ((p[0] ^ code[0]).count_ones() + (p[1] ^ code[1]).count_ones()) << b
+                    })
+                    .sum();
+                let direct: u32 = u
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &uj)| {
+                        if code[j / 64] >> (j % 64) & 1 == 1 {
+                            levels - uj
+                        } else {
+                            uj
+                        }
+                    })
+                    .sum();
+                assert_eq!(weighted, direct, "bits {bits} seed {seed}");
+            }
+        }
+    }
+
+    #[test]
     fn estimates_are_monotone_in_the_right_direction() {
         for d in [
             Distance::Cosine,
@@ -168,7 +285,8 @@ mod tests {
             Distance::Manhattan,
         ] {
             for h in 0..384 {
-                let (a, b) = (estimate_score(d, h, 384), estimate_score(d, h + 1, 384));
+                let h = h as f32;
+                let (a, b) = (estimate_score(d, h, 384), estimate_score(d, h + 1.0, 384));
                 if d.higher_is_better() {
                     assert!(a > b, "{d:?} h={h}");
                 } else {

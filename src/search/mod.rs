@@ -9,7 +9,7 @@ use std::collections::BinaryHeap;
 
 use crate::config::Distance;
 use crate::point::PointId;
-use crate::quant::binary::{MultiBit, estimate_score};
+use crate::quant::binary::{AsymQuery, MultiBit, estimate_score};
 use crate::quant::scalar::ScalarQuery;
 use crate::segment::{Rows, ScalarCodes};
 use crate::simd::Kernels;
@@ -21,9 +21,17 @@ pub(crate) struct PreparedQuery {
     pub vector: Vec<f32>,
     /// The 1-bit code (empty without binary quantization).
     pub code: Vec<u64>,
+    /// Bits per component of an asymmetric binary query; 0 for symmetric Hamming.
+    pub asym_bits: u32,
     pub distance: Distance,
     pub kernels: &'static Kernels,
 }
+
+/// An asymmetric query is scored on this many times `candidates` rows, the best by
+/// symmetric Hamming distance (see [`asym_rerank`]). Measured on the 60k MiniLM set as one
+/// segment, 1-bit codes, 8-bit queries, oversampling 3 (recall@10, p50 / symmetric p50):
+/// 8: 0.9431, 1.45×; 16: 0.9453, 1.48×; 32: 0.9458, 2.4×; every row: 0.9457, 25×.
+pub(crate) const ASYM_POOL_FACTOR: usize = 16;
 
 impl PreparedQuery {
     fn score(&self, row: &[f32]) -> f32 {
@@ -148,7 +156,14 @@ pub(crate) fn search_segment(
                 }
                 None => q.code.clone(),
             };
-            let picked = binary_candidates(rows, &code, q, candidates);
+            let picked: Vec<(f32, usize)> = if q.asym_bits == 0 {
+                let picked = binary_candidates(rows, &code, q, candidates);
+                picked.into_iter().map(|(h, r)| (h as f32, r)).collect()
+            } else {
+                let pool = candidates.saturating_mul(ASYM_POOL_FACTOR);
+                let pool = binary_candidates(rows, &code, q, pool);
+                asym_rerank(rows, q, &pool, candidates)
+            };
             if rescore {
                 rescore_rows(rows, seg, q, limit, picked.into_iter().map(|(_, r)| r))
             } else {
@@ -302,6 +317,49 @@ fn rescore_rows(
         });
     }
     top.into_sorted()
+}
+
+/// Scores `pool` with the asymmetric query and keeps the best `keep`, as
+/// `(distance / (2^bits − 1), row)`, nearest first (ties: lower row first).
+///
+/// A cascade: the symmetric scan picked `pool` (`ASYM_POOL_FACTOR` × the candidates); its
+/// codes are gathered and each query bit plane is one Hamming pass over them, so the
+/// weighted popcounts cost a few passes over a few hundred rows instead of `bits` passes
+/// over the segment. With a pool of every row it is the full asymmetric scan.
+fn asym_rerank(
+    rows: &dyn Rows,
+    q: &PreparedQuery,
+    pool: &[(u32, usize)],
+    keep: usize,
+) -> Vec<(f32, usize)> {
+    let words = rows.code_words();
+    let codes = rows.codes();
+    let mut gathered = Vec::with_capacity(pool.len() * words);
+    for &(_, row) in pool {
+        gathered.extend_from_slice(
+            codes
+                .get(row * words..(row + 1) * words)
+                .unwrap_or_default(),
+        );
+    }
+    let asym = AsymQuery::new(&q.vector, rows.multi_bit(), words, q.asym_bits);
+    let mut total = vec![0u32; pool.len()];
+    let mut pass = vec![0u32; pool.len()];
+    for b in 0..asym.bits {
+        q.kernels
+            .hamming_many(asym.plane(b, words), &gathered, &mut pass);
+        for (t, p) in total.iter_mut().zip(&pass) {
+            *t += p << b;
+        }
+    }
+    let mut scored: Vec<(u32, usize)> = total.into_iter().zip(pool.iter().map(|p| p.1)).collect();
+    scored.sort_unstable();
+    scored.truncate(keep);
+    let levels = asym.levels() as f32;
+    scored
+        .into_iter()
+        .map(|(d, r)| (d as f32 / levels, r))
+        .collect()
 }
 
 /// The `candidates` live rows nearest in Hamming distance (ties: lower row first), as
