@@ -221,7 +221,10 @@ fn code_kind(config: &CollectionConfig) -> CodeKind {
 #[derive(Debug)]
 struct Inner {
     dir: PathBuf,
+    /// Fixed at creation except `quantization`, whose current value is `quantization`.
     config: CollectionConfig,
+    /// The quantization new segments get (`set_quantization` changes it).
+    quantization: RwLock<Quantization>,
     vfs: Arc<dyn Vfs>,
     lock: Mutex<Option<DirLock>>,
     state: RwLock<State>,
@@ -395,6 +398,7 @@ impl Collection {
         let interval = Duration::from_millis(config.buffered_sync_interval_ms);
         let inner = Arc::new(Inner {
             dir,
+            quantization: RwLock::new(config.quantization),
             config,
             vfs,
             lock: Mutex::new(Some(lock)),
@@ -419,10 +423,10 @@ impl Collection {
         Ok(Collection { inner })
     }
 
-    /// The collection's config.
+    /// The collection's config, with its current quantization.
     #[must_use]
-    pub fn config(&self) -> &CollectionConfig {
-        &self.inner.config
+    pub fn config(&self) -> CollectionConfig {
+        self.inner.current_config()
     }
 
     /// The directory of the collection.
@@ -604,7 +608,8 @@ impl Collection {
         let (new_seg, sidecars, manifest) = {
             let st = inner.state.read();
             if st.manifest.checkpoint_seq == checkpoint_seq {
-                return Ok(());
+                drop(st);
+                return self.rebuild_mismatched();
             }
             let mut manifest = st.manifest.clone();
             manifest.generation += 1;
@@ -625,7 +630,9 @@ impl Collection {
             let new_seg = if st.live.live_count() > 0 {
                 let id = manifest.next_segment_id;
                 manifest.next_segment_id += 1;
-                let bytes = encode_live(&st.live, id, &inner.config, inner.kernels);
+                let rows = st.live.sorted_live_rows();
+                let config = inner.current_config();
+                let bytes = encode_rows(&st.live, &rows, id, &config, inner.kernels);
                 let name = segment_file(id);
                 write_atomic(vfs, &seg_dir, &name, &bytes)?;
                 let seg = ImmutableSegment::open(vfs, &seg_dir.join(&name))?;
@@ -661,8 +668,8 @@ impl Collection {
                     dirty: false,
                 });
             }
-            let c = &inner.config;
-            st.live = LiveSegment::new(c.dim, c.datatype, code_words(c));
+            let c = inner.current_config();
+            st.live = LiveSegment::new(c.dim, c.datatype, code_words(&c));
             st.manifest = manifest;
         }
         inner.group.mark_durable(checkpoint_seq);
@@ -671,7 +678,106 @@ impl Collection {
             let p = seg_dir.join(name);
             vfs.remove(&p).map_err(|e| Error::io(&p, e))?;
         }
-        Ok(())
+        self.rebuild_mismatched()
+    }
+
+    /// Rewrites every segment whose codes differ from the current quantization (after
+    /// `set_quantization`, or an interrupted one), one MANIFEST commit per segment. Deleted
+    /// rows are dropped on the way. The caller holds the writer lock, right after a
+    /// checkpoint (so no deletion is pending in memory only).
+    fn rebuild_mismatched(&self) -> Result<()> {
+        let inner = &self.inner;
+        let vfs = &*inner.vfs;
+        let seg_dir = inner.dir.join(SEGMENTS_DIR);
+        let config = inner.current_config();
+        loop {
+            let (old_id, old_gen, seg, manifest) = {
+                let st = inner.state.read();
+                let Some(i) = st.sealed.iter().position(|s| !codes_match(&s.seg, &config)) else {
+                    return Ok(());
+                };
+                let old = &st.sealed[i];
+                let rows: Vec<usize> = (0..old.seg.rows())
+                    .filter(|&r| !old.deleted.get(r))
+                    .collect();
+                let mut manifest = st.manifest.clone();
+                let id = manifest.next_segment_id;
+                manifest.next_segment_id += 1;
+                manifest.generation += 1;
+                let old_entry = manifest.segments.remove(i);
+                let seg = if rows.is_empty() {
+                    None
+                } else {
+                    let bytes = encode_rows(&old.rows(), &rows, id, &config, inner.kernels);
+                    let name = segment_file(id);
+                    write_atomic(vfs, &seg_dir, &name, &bytes)?;
+                    let seg = ImmutableSegment::open(vfs, &seg_dir.join(&name))?;
+                    manifest.segments.push(SegmentEntry {
+                        id,
+                        rows: seg.rows() as u64,
+                        del_gen: 0,
+                    });
+                    Some(seg)
+                };
+                (old_entry.id, old_entry.del_gen, seg, manifest)
+            };
+            manifest.write(vfs, &inner.dir)?;
+            {
+                let mut st = inner.state.write();
+                st.sealed.retain(|s| s.seg.layout().segment_id != old_id);
+                if let Some(seg) = seg {
+                    let rows = seg.rows();
+                    st.sealed.push(Sealed {
+                        seg: Arc::new(seg),
+                        deleted: Bitmap::with_len(rows),
+                        del_gen: 0,
+                        dirty: false,
+                    });
+                }
+                st.manifest = manifest;
+            }
+            let mut garbage = vec![segment_file(old_id)];
+            if old_gen > 0 {
+                garbage.push(sidecar_file(old_id, old_gen));
+            }
+            for name in garbage {
+                let p = seg_dir.join(name);
+                vfs.remove(&p).map_err(|e| Error::io(&p, e))?;
+            }
+        }
+    }
+
+    /// Changes the collection's quantization and rebuilds its segments with the new codes,
+    /// synchronously (the live segment is sealed first; deleted rows are dropped).
+    ///
+    /// Crash-safe: `config.json` is replaced first, then each segment is rewritten and
+    /// committed on its own. Segments whose codes differ from the config (after a crash)
+    /// are searched exactly until the next checkpoint (`seal`, `close`, a full live
+    /// segment) rewrites them.
+    pub fn set_quantization(&self, quantization: Quantization) -> Result<()> {
+        self.check_writable()?;
+        let inner = &self.inner;
+        let mut config = inner.current_config();
+        config.quantization = quantization;
+        config.validate()?;
+        let mut guard = inner.writer.lock();
+        let Some(w) = guard.as_mut() else {
+            return Err(Error::Closed);
+        };
+        self.check_writable()?;
+        let result = (|| {
+            self.checkpoint(w)?;
+            let file = ConfigFile {
+                format_version: 1,
+                config,
+            };
+            let json = serde_json::to_vec_pretty(&file)
+                .map_err(|e| Error::InvalidArgument(format!("config cannot be serialized: {e}")))?;
+            write_atomic(&*inner.vfs, &inner.dir, CONFIG_FILE, &json)?;
+            *inner.quantization.write() = quantization;
+            self.rebuild_mismatched()
+        })();
+        result.inspect_err(|_| self.poison())
     }
 
     /// Seals the live segment into an immutable segment file now (it is also sealed when
@@ -704,8 +810,8 @@ impl Collection {
         {
             let mut st = inner.state.write();
             st.sealed.clear();
-            let c = &inner.config;
-            st.live = LiveSegment::new(c.dim, c.datatype, code_words(c));
+            let c = inner.current_config();
+            st.live = LiveSegment::new(c.dim, c.datatype, code_words(&c));
             st.points = 0;
         }
         inner.flusher_stop.lock().take();
@@ -770,7 +876,7 @@ impl Collection {
     ) -> Result<Vec<ScoredPoint>> {
         self.check_open()?;
         let inner = &self.inner;
-        let config = &inner.config;
+        let config = &inner.current_config();
         if limit == 0 || limit > MAX_LIMIT {
             return Err(Error::InvalidArgument(format!(
                 "limit is {limit}; it must be in 1..={MAX_LIMIT}"
@@ -918,8 +1024,28 @@ impl Collection {
                 total: live + bitmaps,
             },
             kernels: inner.kernels.isa().name(),
-            config: inner.config.clone(),
+            config: inner.current_config(),
         })
+    }
+}
+
+impl Inner {
+    fn current_config(&self) -> CollectionConfig {
+        let mut c = self.config.clone();
+        c.quantization = *self.quantization.read();
+        c
+    }
+}
+
+/// True when a segment's codes are the ones `config` asks for.
+fn codes_match(seg: &ImmutableSegment, config: &CollectionConfig) -> bool {
+    let kind = seg.layout().code_kind;
+    if kind != code_kind(config) {
+        return false;
+    }
+    match (config.quantization, seg.scalar_params()) {
+        (Quantization::Scalar(sc), Some(p)) => p.quantile == sc.quantile.unwrap_or(1.0),
+        _ => true,
     }
 }
 
@@ -1043,29 +1169,41 @@ fn query_vector(config: &CollectionConfig, v: &[f32]) -> Result<Vec<f32>> {
     }
 }
 
-/// Encodes the live rows of the live segment as segment `id`; a scalar quantizer is
+/// Encodes `rows` of `src` (sorted by id) as segment `id` with the codes `config` asks
+/// for: 1-bit codes, multi-bit codes with statistics over the rows, or a scalar quantizer
 /// trained on a sample of them (seeded by the segment id).
-fn encode_live(
-    live: &LiveSegment,
+fn encode_rows(
+    src: &dyn Rows,
+    rows: &[usize],
     id: u64,
     config: &CollectionConfig,
     kernels: &Kernels,
 ) -> Vec<u8> {
-    let rows = live.sorted_live_rows();
-    let ids: Vec<PointId> = rows.iter().map(|&r| live.id(r)).collect();
-    let versions: Vec<u64> = rows.iter().map(|&r| live.version(r)).collect();
+    let ids: Vec<PointId> = rows.iter().map(|&r| src.id(r)).collect();
+    let versions: Vec<u64> = rows.iter().map(|&r| src.version(r)).collect();
     let mut originals = Vec::with_capacity(rows.len() * config.dim * config.datatype.size());
-    let mut codes = Vec::new();
-    for &r in &rows {
-        live.stored_bytes(r, &mut originals);
-        codes.extend(live.code(r).iter().flat_map(|w| w.to_le_bytes()));
+    for &r in rows {
+        src.stored_bytes(r, &mut originals);
     }
-    let (dim, stored) = (config.dim, live.originals());
+    let (dim, stored) = (config.dim, src.originals());
     let mut scratch = Vec::new();
+    let mut codes = Vec::new();
+    if code_kind(config) == CodeKind::OneBit {
+        let threshold = quant::binary::threshold(config.datatype);
+        let mut code = vec![0u64; CodeKind::OneBit.words(dim)];
+        for &r in rows {
+            quant::binary::encode_one_bit(
+                stored.row(r, dim, kernels, &mut scratch),
+                threshold,
+                &mut code,
+            );
+            codes.extend(code.iter().flat_map(|w| w.to_le_bytes()));
+        }
+    }
     let binary_stats = match config.quantization {
         Quantization::Binary(b) if b.encoding != BinaryEncoding::OneBit => {
             let mut welford = Welford::new(dim);
-            for &r in &rows {
+            for &r in rows {
                 welford.add(stored.row(r, dim, kernels, &mut scratch));
             }
             let (mean, std) = welford.finish();
@@ -1076,8 +1214,7 @@ fn encode_live(
                 std,
             };
             let mut code = vec![0u64; MultiBit::words(two_bits, dim)];
-            codes.clear();
-            for &r in &rows {
+            for &r in rows {
                 enc.encode(stored.row(r, dim, kernels, &mut scratch), &mut code);
                 codes.extend(code.iter().flat_map(|w| w.to_le_bytes()));
             }
@@ -1105,7 +1242,7 @@ fn encode_live(
         }
         Quantization::None | Quantization::Binary(_) => None,
     };
-    let payloads: Vec<Option<&[u8]>> = rows.iter().map(|&r| live.payload(r)).collect();
+    let payloads: Vec<Option<&[u8]>> = rows.iter().map(|&r| src.payload(r)).collect();
     segfmt::encode(&SegmentColumns {
         segment_id: id,
         dim: config.dim,
@@ -1139,9 +1276,6 @@ fn open_sealed(
     }
     if l.dim != config.dim || l.distance != config.distance || l.datatype != config.datatype {
         return Err(mismatch("dim, distance or datatype"));
-    }
-    if l.code_kind != code_kind(config) {
-        return Err(mismatch("code kind"));
     }
     let deleted = if entry.del_gen == 0 {
         Bitmap::with_len(l.rows)

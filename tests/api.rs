@@ -4,8 +4,9 @@ mod common;
 
 use common::{Rng, normalize};
 use vecsieve::{
-    BinaryConfig, Collection, CollectionConfig, Datatype, Distance, Durability, Error, MAX_DIM,
-    MAX_LIMIT, MAX_PAYLOAD_BYTES, Point, PointId, Quantization, SearchParams,
+    BinaryConfig, BinaryEncoding, Collection, CollectionConfig, Datatype, Distance, Durability,
+    Error, MAX_DIM, MAX_LIMIT, MAX_PAYLOAD_BYTES, Point, PointId, Quantization, ScalarConfig,
+    SearchParams,
 };
 
 fn binary(dim: usize, distance: Distance) -> CollectionConfig {
@@ -376,4 +377,69 @@ fn search_results_are_ordered_and_payloads_optional() {
         c.search(&q, 1000, &SearchParams::default()).unwrap().len(),
         50
     );
+}
+
+#[test]
+fn set_quantization_rebuilds_segments_and_keeps_every_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collection::create(
+        dir.path(),
+        binary(8, Distance::Dot).with_live_segment_max_bytes(4096),
+    )
+    .unwrap();
+    let mut rng = Rng::new(11);
+    let mut want = std::collections::BTreeMap::new();
+    for id in 0..300u64 {
+        let v = rng.vector(8);
+        want.insert(id, v.clone());
+        c.upsert(&[Point::new(id, v).with_payload(vec![id as u8])])
+            .unwrap();
+    }
+    let gone: Vec<PointId> = (0..300).step_by(7).map(PointId::Num).collect();
+    c.delete(&gone).unwrap();
+    for id in gone {
+        let PointId::Num(n) = id else { unreachable!() };
+        want.remove(&n);
+    }
+    let check = |c: &Collection| {
+        assert_eq!(c.len(), want.len());
+        for (id, v) in &want {
+            let p = c.get(*id).unwrap().unwrap();
+            assert_eq!(
+                (&p.vector, p.payload.as_deref()),
+                (v, Some(&[*id as u8][..]))
+            );
+        }
+        let q = [0.3, -0.2, 0.9, 0.1, -0.5, 0.4, 0.0, 0.7];
+        let exact = c
+            .search(&q, 10, &SearchParams::default().with_exact(true))
+            .unwrap();
+        let mut oracle: Vec<(f32, u64)> = want
+            .iter()
+            .map(|(id, v)| (-v.iter().zip(&q).map(|(a, b)| a * b).sum::<f32>(), *id))
+            .collect();
+        oracle.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let ids: Vec<PointId> = exact.iter().map(|h| h.id).collect();
+        let want_ids: Vec<PointId> = oracle.iter().take(10).map(|o| PointId::Num(o.1)).collect();
+        assert_eq!(ids, want_ids);
+    };
+    check(&c);
+    let segments_before = c.info().unwrap().segments;
+    assert!(segments_before > 1);
+    c.set_quantization(Quantization::Scalar(ScalarConfig::default()))
+        .unwrap();
+    let info = c.info().unwrap();
+    assert!(matches!(info.config.quantization, Quantization::Scalar(_)));
+    // Every segment now holds int8 codes: 64 bytes per row at dimension 8.
+    assert_eq!(info.disk.codes, 64 * want.len() as u64);
+    check(&c);
+    let two = BinaryConfig::default().with_encoding(BinaryEncoding::TwoBits);
+    c.set_quantization(Quantization::Binary(two)).unwrap();
+    assert_eq!(c.info().unwrap().disk.codes, 16 * want.len() as u64);
+    check(&c);
+    c.close().unwrap();
+    let c = Collection::open(dir.path()).unwrap();
+    assert_eq!(c.config().quantization, Quantization::Binary(two));
+    check(&c);
+    c.verify().unwrap();
 }

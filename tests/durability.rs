@@ -367,3 +367,40 @@ fn an_io_error_while_opening_is_reported_and_harmless() {
     }
     assert!(n > 3);
 }
+
+#[test]
+fn an_io_error_during_set_quantization_loses_nothing_and_converges() {
+    let (_tmp, dir) = populated_tmp();
+    let want = contents(&Collection::open(&dir).unwrap(), 50);
+    let scalar = Quantization::Scalar(ScalarConfig::default());
+    let mut n = 1;
+    loop {
+        let t = tempfile::tempdir().unwrap();
+        copy_dir(&dir, t.path());
+        // Operation `n` of open + set_quantization fails.
+        let vfs = Arc::new(FaultyVfs::new(n));
+        let result = Collection::open_with_vfs(t.path(), vfs.clone())
+            .and_then(|c| c.set_quantization(scalar));
+        if !vfs.has_failed() {
+            result.unwrap();
+            break;
+        }
+        let c =
+            Collection::open(t.path()).unwrap_or_else(|e| panic!("fault at op {n}: reopen: {e}"));
+        assert_eq!(contents(&c, 50), want, "fault at op {n}");
+        c.verify().unwrap();
+        // If the config change reached the disk, the next checkpoint converges.
+        c.seal().unwrap();
+        if matches!(c.config().quantization, Quantization::Scalar(_)) {
+            let codes = c.info().unwrap().disk.codes;
+            assert_eq!(
+                codes,
+                64 * want.len() as u64,
+                "fault at op {n}: not converged"
+            );
+        }
+        assert_eq!(contents(&c, 50), want, "fault at op {n}, after seal");
+        n += 1;
+    }
+    assert!(n > 10, "set_quantization did only {n} I/O operations");
+}

@@ -163,6 +163,11 @@ impl ImmutableSegment {
     pub(crate) fn rows(&self) -> usize {
         self.layout.rows
     }
+
+    /// The scalar quantizer, for scalar int8 segments.
+    pub(crate) fn scalar_params(&self) -> Option<&ScalarParams> {
+        self.scalar.as_ref()
+    }
 }
 
 /// A sealed segment with its deletion bitmap: what search scans.
@@ -187,6 +192,20 @@ impl Rows for SegmentRows<'_> {
         } else {
             &[]
         }
+    }
+
+    fn version(&self, row: usize) -> u64 {
+        self.seg
+            .section(Section::Versions)
+            .get(row * 8..row * 8 + 8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map_or(0, u64::from_le_bytes)
+    }
+
+    fn stored_bytes(&self, row: usize, out: &mut Vec<u8>) {
+        let size = self.seg.layout.dim * self.seg.layout.datatype.size();
+        let bytes = self.seg.section(Section::Originals);
+        out.extend_from_slice(bytes.get(row * size..(row + 1) * size).unwrap_or_default());
     }
 
     fn multi_bit(&self) -> Option<&MultiBit> {

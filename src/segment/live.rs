@@ -130,24 +130,6 @@ impl LiveSegment {
         rows.sort_unstable_by_key(|&r| self.ids[r]);
         rows
     }
-
-    pub(crate) fn version(&self, row: usize) -> u64 {
-        self.versions[row]
-    }
-
-    /// The stored bytes (little-endian, stored datatype) of a row.
-    pub(crate) fn stored_bytes(&self, row: usize, out: &mut Vec<u8>) {
-        let range = row * self.dim..(row + 1) * self.dim;
-        match &self.originals {
-            OriginalsBuf::F32(v) => out.extend(v[range].iter().flat_map(|x| x.to_le_bytes())),
-            OriginalsBuf::F16(v) => out.extend(v[range].iter().flat_map(|x| x.to_le_bytes())),
-            OriginalsBuf::U8(v) => out.extend_from_slice(&v[range]),
-        }
-    }
-
-    pub(crate) fn code(&self, row: usize) -> &[u64] {
-        &self.codes[row * self.code_words..(row + 1) * self.code_words]
-    }
 }
 
 impl Rows for LiveSegment {
@@ -185,5 +167,18 @@ impl Rows for LiveSegment {
 
     fn payload(&self, row: usize) -> Option<&[u8]> {
         self.payloads.get(row).and_then(|p| p.as_deref())
+    }
+
+    fn version(&self, row: usize) -> u64 {
+        self.versions[row]
+    }
+
+    fn stored_bytes(&self, row: usize, out: &mut Vec<u8>) {
+        let range = row * self.dim..(row + 1) * self.dim;
+        match &self.originals {
+            OriginalsBuf::F32(v) => out.extend(v[range].iter().flat_map(|x| x.to_le_bytes())),
+            OriginalsBuf::F16(v) => out.extend(v[range].iter().flat_map(|x| x.to_le_bytes())),
+            OriginalsBuf::U8(v) => out.extend_from_slice(&v[range]),
+        }
     }
 }

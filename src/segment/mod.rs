@@ -129,6 +129,10 @@ pub(crate) trait Rows: Sync {
     fn deleted(&self) -> &Bitmap;
     fn id(&self, row: usize) -> PointId;
     fn payload(&self, row: usize) -> Option<&[u8]>;
+    /// The WAL sequence number of the write that stored the row.
+    fn version(&self, row: usize) -> u64;
+    /// Appends the row's stored bytes (little-endian, stored datatype) to `out`.
+    fn stored_bytes(&self, row: usize, out: &mut Vec<u8>);
     /// The scalar codes, for segments that have them.
     fn scalar(&self) -> Option<ScalarCodes<'_>> {
         None
