@@ -98,7 +98,7 @@ pub struct CollectionInfo {
     pub disk: DiskUsage,
     /// Bytes in RAM by component.
     pub ram: RamUsage,
-    /// The SIMD kernels in use (`scalar`, `avx2`, `avx512`, `neon`).
+    /// The SIMD kernels in use (`scalar`, `avx2`, `avx512`, `neon`, `neon-dotprod`).
     pub kernels: &'static str,
     /// The collection's config.
     pub config: CollectionConfig,

@@ -3,7 +3,7 @@
 //! `scalar` holds a portable kernel for every operation: it is the oracle the SIMD kernels are
 //! tested against (integers bit-exact, floats within `2·n·ε·Σ|terms|`). The ISA-specific
 //! kernels live in one folder per architecture (`x86_64/avx2.rs`, `x86_64/avx512.rs`,
-//! `aarch64/neon.rs`) and are reached only through [`Kernels`], a table of function pointers
+//! `aarch64/neon.rs`, whose int8 kernel also has an `sdot` form for CPUs with dotprod) and are reached only through [`Kernels`], a table of function pointers
 //! that exists only for ISAs the CPU supports. [`Kernels::detect`] picks the best one.
 //!
 //! Setting `VECSIEVE_FORCE_ISA=scalar` (or another [`Isa`] name) before the first search
@@ -30,6 +30,8 @@ pub enum Isa {
     Avx512,
     /// aarch64 NEON (Advanced SIMD), part of every aarch64 CPU.
     Neon,
+    /// NEON plus the dot-product instructions (`sdot`) for the int8 kernels.
+    NeonDotprod,
 }
 
 impl Isa {
@@ -41,6 +43,7 @@ impl Isa {
             Isa::Avx2 => "avx2",
             Isa::Avx512 => "avx512",
             Isa::Neon => "neon",
+            Isa::NeonDotprod => "neon-dotprod",
         }
     }
 
@@ -50,6 +53,7 @@ impl Isa {
             "avx2" => Some(Isa::Avx2),
             "avx512" => Some(Isa::Avx512),
             "neon" => Some(Isa::Neon),
+            "neon-dotprod" => Some(Isa::NeonDotprod),
             _ => None,
         }
     }
@@ -117,6 +121,13 @@ static AVX512: Kernels = Kernels {
 };
 
 #[cfg(target_arch = "aarch64")]
+static NEON_DOTPROD: Kernels = Kernels {
+    isa: Isa::NeonDotprod,
+    dot_u8i8x2_many: aarch64::neon::dot_u8i8x2_many_dotprod,
+    ..NEON
+};
+
+#[cfg(target_arch = "aarch64")]
 static NEON: Kernels = Kernels {
     isa: Isa::Neon,
     hamming_many: aarch64::neon::hamming_many,
@@ -162,8 +173,10 @@ impl Kernels {
             Isa::Avx2 | Isa::Avx512 => None,
             #[cfg(target_arch = "aarch64")]
             Isa::Neon => Some(&NEON),
+            #[cfg(target_arch = "aarch64")]
+            Isa::NeonDotprod => aarch64::has_dotprod().then_some(&NEON_DOTPROD),
             #[cfg(not(target_arch = "aarch64"))]
-            Isa::Neon => None,
+            Isa::Neon | Isa::NeonDotprod => None,
         }
     }
 
@@ -277,7 +290,12 @@ impl Isa {
             }
         }
         #[cfg(target_arch = "aarch64")]
-        isas.push(Isa::Neon);
+        {
+            isas.push(Isa::Neon);
+            if aarch64::has_dotprod() {
+                isas.push(Isa::NeonDotprod);
+            }
+        }
         isas
     }
 }
@@ -523,7 +541,13 @@ mod tests {
 
     #[test]
     fn forced_isa_names_round_trip() {
-        for isa in [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon] {
+        for isa in [
+            Isa::Scalar,
+            Isa::Avx2,
+            Isa::Avx512,
+            Isa::Neon,
+            Isa::NeonDotprod,
+        ] {
             assert_eq!(Isa::from_name(isa.name()), Some(isa));
         }
         assert_eq!(Isa::from_name("sse9"), None);

@@ -6,12 +6,12 @@
 //! length.
 
 use std::arch::aarch64::{
-    float32x4_t, int16x8_t, int32x4_t, vabdq_f32, vabdq_u8, vaddlvq_u8, vaddq_f32, vaddvq_f32,
-    vaddvq_s32, vaddvq_u32, vcntq_u8, vcvtq_f32_u32, vdupq_n_f32, vdupq_n_s32, vdupq_n_u32,
-    veorq_u8, vfmaq_f32, vget_high_u16, vget_low_s8, vget_low_s16, vget_low_u8, vget_low_u16,
-    vld1_u8, vld1q_f32, vld1q_s8, vld1q_u8, vmlal_high_s16, vmlal_s16, vmovl_high_s8,
-    vmovl_high_u8, vmovl_s8, vmovl_u8, vmovl_u16, vpadalq_u16, vpaddlq_u8, vreinterpretq_s16_u16,
-    vst1q_f32, vsubq_f32,
+    float32x4_t, int8x16_t, int16x8_t, int32x4_t, vabdq_f32, vabdq_u8, vaddlvq_u8, vaddq_f32,
+    vaddvq_f32, vaddvq_s32, vaddvq_u32, vcntq_u8, vcvtq_f32_u32, vdupq_n_f32, vdupq_n_s32,
+    vdupq_n_u8, vdupq_n_u32, veorq_u8, vfmaq_f32, vget_high_u16, vget_low_s8, vget_low_s16,
+    vget_low_u8, vget_low_u16, vld1_u8, vld1q_f32, vld1q_s8, vld1q_u8, vmlal_high_s16, vmlal_s16,
+    vmovl_high_s8, vmovl_high_u8, vmovl_s8, vmovl_u8, vmovl_u16, vpadalq_u16, vpaddlq_u8,
+    vreinterpretq_s8_u8, vreinterpretq_s16_u16, vst1q_f32, vsubq_f32,
 };
 
 #[inline]
@@ -207,5 +207,66 @@ pub(crate) unsafe fn l1_u8_many(query: &[u8], codes: &[u8], out: &mut [u32]) {
             total += u32::from(q.abs_diff(*r));
         }
         *o = total;
+    }
+}
+
+/// `acc += sdot(a, b)`: four lanes, each the sum of four i8 × i8 products.
+#[inline]
+#[target_feature(enable = "neon,dotprod")]
+fn sdot(mut acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
+    // SAFETY: the `sdot` instruction exists on CPUs with the dotprod feature, which this
+    // function requires; it reads and writes only the named registers.
+    unsafe {
+        core::arch::asm!(
+            "sdot {acc:v}.4s, {a:v}.16b, {b:v}.16b",
+            acc = inout(vreg) acc,
+            a = in(vreg) a,
+            b = in(vreg) b,
+            options(pure, nomem, nostack),
+        );
+    }
+    acc
+}
+
+/// u8 codes · two i8 queries with `sdot` (dotprod): codes are shifted to `c − 128` (an XOR
+/// with 0x80) so that the signed dot product applies, and `128·Σq` is added back.
+///
+/// # Safety
+/// Requires a CPU with the dotprod feature (checked by `has_dotprod`).
+#[target_feature(enable = "neon,dotprod")]
+pub(crate) unsafe fn dot_u8i8x2_many_dotprod(
+    hi: &[i8],
+    lo: &[i8],
+    codes: &[u8],
+    out: &mut [[i32; 2]],
+) {
+    let stride = hi.len();
+    let (h16, h_tail) = hi.as_chunks::<16>();
+    let (l16, l_tail) = lo.as_chunks::<16>();
+    let sum = |q: &[[i8; 16]]| -> i32 { q.iter().flatten().map(|&x| i32::from(x)).sum() };
+    let (shift_h, shift_l) = (128 * sum(h16), 128 * sum(l16));
+    let flip = vdupq_n_u8(0x80);
+    for (row, o) in codes.chunks_exact(stride).zip(out.iter_mut()) {
+        let (r16, r_tail) = row.as_chunks::<16>();
+        let (mut acc_h, mut acc_l) = (vdupq_n_s32(0), vdupq_n_s32(0));
+        for ((h, l), r) in h16.iter().zip(l16).zip(r16) {
+            // SAFETY: `h`, `l` and `r` are 16 readable bytes each.
+            let (hv, lv, rv) = unsafe {
+                (
+                    vld1q_s8(h.as_ptr()),
+                    vld1q_s8(l.as_ptr()),
+                    vld1q_u8(r.as_ptr()),
+                )
+            };
+            let centered = vreinterpretq_s8_u8(veorq_u8(rv, flip));
+            acc_h = sdot(acc_h, centered, hv);
+            acc_l = sdot(acc_l, centered, lv);
+        }
+        let (mut th, mut tl) = (vaddvq_s32(acc_h) + shift_h, vaddvq_s32(acc_l) + shift_l);
+        for ((h, l), r) in h_tail.iter().zip(l_tail).zip(r_tail) {
+            th += i32::from(*h) * i32::from(*r);
+            tl += i32::from(*l) * i32::from(*r);
+        }
+        *o = [th, tl];
     }
 }
