@@ -46,6 +46,15 @@ pub fn segment_file(bytes: &[u8]) {
     };
     let _ = layout.verify(bytes);
     let _ = layout.nonzero_padding(bytes);
+    let two_bits = layout.code_kind == segment::CodeKind::TwoBits;
+    if two_bits || layout.code_kind == segment::CodeKind::OneAndHalfBits {
+        let stats = bytes
+            .get(layout.range(segment::Section::BinaryStats))
+            .unwrap_or_default();
+        if let Ok(s) = segment::decode_binary_stats(stats, layout.dim, two_bits) {
+            assert_eq!(s.mean.len(), layout.dim);
+        }
+    }
     if layout.code_kind == segment::CodeKind::ScalarInt8 {
         let params = bytes.get(layout.range(segment::Section::QuantParams));
         if let Some(Ok(p)) = params.map(|b| segment::decode_scalar_params(b, layout.dim)) {
