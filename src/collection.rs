@@ -19,6 +19,7 @@ use crate::format::segment::{self as segfmt, CodeKind, SegmentColumns};
 use crate::io::lock::DirLock;
 use crate::io::{StdVfs, Vfs};
 use crate::manifest::{Manifest, SegmentEntry, write_atomic};
+use crate::optimizer::{self, SegmentMeta, Task};
 use crate::point::{Point, PointId, ScoredPoint};
 use crate::quant;
 use crate::quant::binary::MultiBit;
@@ -83,6 +84,17 @@ pub struct RamUsage {
     pub deletion_bitmaps: u64,
     /// The sum.
     pub total: u64,
+}
+
+/// What [`Collection::optimize`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OptimizeReport {
+    /// Segments combined into larger ones.
+    pub merged: usize,
+    /// Segments rewritten without their deleted rows.
+    pub vacuumed: usize,
+    /// Segments rewritten with the collection's current codes.
+    pub requantized: usize,
 }
 
 /// What [`Collection::info`] reports.
@@ -630,9 +642,14 @@ impl Collection {
             let new_seg = if st.live.live_count() > 0 {
                 let id = manifest.next_segment_id;
                 manifest.next_segment_id += 1;
-                let rows = st.live.sorted_live_rows();
+                let rows: Vec<(usize, usize)> = st
+                    .live
+                    .sorted_live_rows()
+                    .into_iter()
+                    .map(|r| (0, r))
+                    .collect();
                 let config = inner.current_config();
-                let bytes = encode_rows(&st.live, &rows, id, &config, inner.kernels);
+                let bytes = encode_rows(&[&st.live], &rows, id, &config, inner.kernels);
                 let name = segment_file(id);
                 write_atomic(vfs, &seg_dir, &name, &bytes)?;
                 let seg = ImmutableSegment::open(vfs, &seg_dir.join(&name))?;
@@ -682,69 +699,158 @@ impl Collection {
     }
 
     /// Rewrites every segment whose codes differ from the current quantization (after
-    /// `set_quantization`, or an interrupted one), one MANIFEST commit per segment. Deleted
-    /// rows are dropped on the way. The caller holds the writer lock, right after a
-    /// checkpoint (so no deletion is pending in memory only).
+    /// `set_quantization`, or an interrupted one), one MANIFEST commit per segment. The
+    /// caller holds the writer lock, right after a checkpoint.
     fn rebuild_mismatched(&self) -> Result<()> {
+        let config = self.inner.current_config();
+        loop {
+            let id = {
+                let st = self.inner.state.read();
+                st.sealed
+                    .iter()
+                    .find(|s| !codes_match(&s.seg, &config))
+                    .map(|s| s.seg.layout().segment_id)
+            };
+            match id {
+                Some(id) => self.rewrite_segments(&[id])?,
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Replaces segments `inputs` with one segment of their live rows (sorted by id, with
+    /// the current codes, deleted rows dropped), or with nothing if no row is live; one
+    /// MANIFEST commit, then the old files are removed (open searches keep their mapping).
+    /// The caller holds the writer lock, right after a checkpoint (no deletion is pending
+    /// in memory only).
+    fn rewrite_segments(&self, inputs: &[u64]) -> Result<()> {
         let inner = &self.inner;
         let vfs = &*inner.vfs;
         let seg_dir = inner.dir.join(SEGMENTS_DIR);
         let config = inner.current_config();
-        loop {
-            let (old_id, old_gen, seg, manifest) = {
-                let st = inner.state.read();
-                let Some(i) = st.sealed.iter().position(|s| !codes_match(&s.seg, &config)) else {
-                    return Ok(());
-                };
-                let old = &st.sealed[i];
-                let rows: Vec<usize> = (0..old.seg.rows())
-                    .filter(|&r| !old.deleted.get(r))
-                    .collect();
-                let mut manifest = st.manifest.clone();
+        let (old, seg, manifest) = {
+            let st = inner.state.read();
+            let sources: Vec<&Sealed> = st
+                .sealed
+                .iter()
+                .filter(|s| inputs.contains(&s.seg.layout().segment_id))
+                .collect();
+            let views: Vec<SegmentRows<'_>> = sources.iter().map(|s| s.rows()).collect();
+            let mut rows: Vec<(PointId, usize, usize)> = Vec::new();
+            for (i, s) in sources.iter().enumerate() {
+                let v = &views[i];
+                rows.extend(
+                    (0..s.seg.rows())
+                        .filter(|&r| !s.deleted.get(r))
+                        .map(|r| (v.id(r), i, r)),
+                );
+            }
+            rows.sort_unstable_by_key(|&(id, ..)| id);
+            let rows: Vec<(usize, usize)> = rows.into_iter().map(|(_, i, r)| (i, r)).collect();
+            let mut manifest = st.manifest.clone();
+            manifest.generation += 1;
+            let old: Vec<SegmentEntry> = manifest
+                .segments
+                .iter()
+                .filter(|e| inputs.contains(&e.id))
+                .copied()
+                .collect();
+            manifest.segments.retain(|e| !inputs.contains(&e.id));
+            let seg = if rows.is_empty() {
+                None
+            } else {
                 let id = manifest.next_segment_id;
                 manifest.next_segment_id += 1;
-                manifest.generation += 1;
-                let old_entry = manifest.segments.remove(i);
-                let seg = if rows.is_empty() {
-                    None
-                } else {
-                    let bytes = encode_rows(&old.rows(), &rows, id, &config, inner.kernels);
-                    let name = segment_file(id);
-                    write_atomic(vfs, &seg_dir, &name, &bytes)?;
-                    let seg = ImmutableSegment::open(vfs, &seg_dir.join(&name))?;
-                    manifest.segments.push(SegmentEntry {
-                        id,
-                        rows: seg.rows() as u64,
-                        del_gen: 0,
-                    });
-                    Some(seg)
-                };
-                (old_entry.id, old_entry.del_gen, seg, manifest)
+                let dyn_views: Vec<&dyn Rows> = views.iter().map(|v| v as &dyn Rows).collect();
+                let bytes = encode_rows(&dyn_views, &rows, id, &config, inner.kernels);
+                let name = segment_file(id);
+                write_atomic(vfs, &seg_dir, &name, &bytes)?;
+                let seg = ImmutableSegment::open(vfs, &seg_dir.join(&name))?;
+                manifest.segments.push(SegmentEntry {
+                    id,
+                    rows: seg.rows() as u64,
+                    del_gen: 0,
+                });
+                Some(seg)
             };
-            manifest.write(vfs, &inner.dir)?;
-            {
-                let mut st = inner.state.write();
-                st.sealed.retain(|s| s.seg.layout().segment_id != old_id);
-                if let Some(seg) = seg {
-                    let rows = seg.rows();
-                    st.sealed.push(Sealed {
-                        seg: Arc::new(seg),
-                        deleted: Bitmap::with_len(rows),
-                        del_gen: 0,
-                        dirty: false,
-                    });
-                }
-                st.manifest = manifest;
+            (old, seg, manifest)
+        };
+        manifest.write(vfs, &inner.dir)?;
+        {
+            let mut st = inner.state.write();
+            st.sealed
+                .retain(|s| !inputs.contains(&s.seg.layout().segment_id));
+            if let Some(seg) = seg {
+                let rows = seg.rows();
+                st.sealed.push(Sealed {
+                    seg: Arc::new(seg),
+                    deleted: Bitmap::with_len(rows),
+                    del_gen: 0,
+                    dirty: false,
+                });
             }
-            let mut garbage = vec![segment_file(old_id)];
-            if old_gen > 0 {
-                garbage.push(sidecar_file(old_id, old_gen));
+            st.manifest = manifest;
+        }
+        for e in old {
+            let mut garbage = vec![segment_file(e.id)];
+            if e.del_gen > 0 {
+                garbage.push(sidecar_file(e.id, e.del_gen));
             }
             for name in garbage {
                 let p = seg_dir.join(name);
                 vfs.remove(&p).map_err(|e| Error::io(&p, e))?;
             }
         }
+        Ok(())
+    }
+
+    /// Runs the optimizer to a fixpoint: seals the live segment, then rewrites segments
+    /// whose codes differ from the quantization, vacuums segments with many deleted rows,
+    /// and merges small segments, per `CollectionConfig::optimizer`. Synchronous: writes
+    /// wait, searches go on (they see the old or the new segments, never both).
+    pub fn optimize(&self) -> Result<OptimizeReport> {
+        self.check_writable()?;
+        let inner = &self.inner;
+        let mut guard = inner.writer.lock();
+        let Some(w) = guard.as_mut() else {
+            return Err(Error::Closed);
+        };
+        self.check_writable()?;
+        let result = (|| {
+            self.checkpoint(w)?;
+            let mut report = OptimizeReport::default();
+            loop {
+                let metas = {
+                    let st = inner.state.read();
+                    let config = inner.current_config();
+                    st.sealed
+                        .iter()
+                        .map(|s| segment_meta(s, &config))
+                        .collect::<Vec<_>>()
+                };
+                let tasks = optimizer::plan(&metas, &inner.config.optimizer);
+                if tasks.is_empty() {
+                    return Ok(report);
+                }
+                for task in tasks {
+                    match &task {
+                        Task::Requantize(id) => {
+                            self.rewrite_segments(&[*id])?;
+                            report.requantized += 1;
+                        }
+                        Task::Vacuum(id) => {
+                            self.rewrite_segments(&[*id])?;
+                            report.vacuumed += 1;
+                        }
+                        Task::Merge(ids) => {
+                            self.rewrite_segments(ids)?;
+                            report.merged += ids.len();
+                        }
+                    }
+                }
+            }
+        })();
+        result.inspect_err(|_| self.poison())
     }
 
     /// Changes the collection's quantization and rebuilds its segments with the new codes,
@@ -1169,34 +1275,36 @@ fn query_vector(config: &CollectionConfig, v: &[f32]) -> Result<Vec<f32>> {
     }
 }
 
-/// Encodes `rows` of `src` (sorted by id) as segment `id` with the codes `config` asks
-/// for: 1-bit codes, multi-bit codes with statistics over the rows, or a scalar quantizer
-/// trained on a sample of them (seeded by the segment id).
+/// Encodes `rows` (`(source, row)` pairs, sorted by id) as segment `id` with the codes
+/// `config` asks for: 1-bit codes, multi-bit codes with statistics over the rows, or a
+/// scalar quantizer trained on a sample of them (seeded by the segment id).
 fn encode_rows(
-    src: &dyn Rows,
-    rows: &[usize],
+    sources: &[&dyn Rows],
+    rows: &[(usize, usize)],
     id: u64,
     config: &CollectionConfig,
     kernels: &Kernels,
 ) -> Vec<u8> {
-    let ids: Vec<PointId> = rows.iter().map(|&r| src.id(r)).collect();
-    let versions: Vec<u64> = rows.iter().map(|&r| src.version(r)).collect();
+    let src = |i: usize| sources[i];
+    let ids: Vec<PointId> = rows.iter().map(|&(s, r)| src(s).id(r)).collect();
+    let versions: Vec<u64> = rows.iter().map(|&(s, r)| src(s).version(r)).collect();
     let mut originals = Vec::with_capacity(rows.len() * config.dim * config.datatype.size());
-    for &r in rows {
-        src.stored_bytes(r, &mut originals);
+    for &(s, r) in rows {
+        src(s).stored_bytes(r, &mut originals);
     }
-    let (dim, stored) = (config.dim, src.originals());
+    let dim = config.dim;
+    let stored = StoredRows {
+        sources,
+        dim,
+        kernels,
+    };
     let mut scratch = Vec::new();
     let mut codes = Vec::new();
     if code_kind(config) == CodeKind::OneBit {
         let threshold = quant::binary::threshold(config.datatype);
         let mut code = vec![0u64; CodeKind::OneBit.words(dim)];
         for &r in rows {
-            quant::binary::encode_one_bit(
-                stored.row(r, dim, kernels, &mut scratch),
-                threshold,
-                &mut code,
-            );
+            quant::binary::encode_one_bit(stored.row(r, &mut scratch), threshold, &mut code);
             codes.extend(code.iter().flat_map(|w| w.to_le_bytes()));
         }
     }
@@ -1204,7 +1312,7 @@ fn encode_rows(
         Quantization::Binary(b) if b.encoding != BinaryEncoding::OneBit => {
             let mut welford = Welford::new(dim);
             for &r in rows {
-                welford.add(stored.row(r, dim, kernels, &mut scratch));
+                welford.add(stored.row(r, &mut scratch));
             }
             let (mean, std) = welford.finish();
             let two_bits = b.encoding == BinaryEncoding::TwoBits;
@@ -1215,7 +1323,7 @@ fn encode_rows(
             };
             let mut code = vec![0u64; MultiBit::words(two_bits, dim)];
             for &r in rows {
-                enc.encode(stored.row(r, dim, kernels, &mut scratch), &mut code);
+                enc.encode(stored.row(r, &mut scratch), &mut code);
                 codes.extend(code.iter().flat_map(|w| w.to_le_bytes()));
             }
             Some(enc)
@@ -1226,7 +1334,7 @@ fn encode_rows(
         Quantization::Scalar(sc) => {
             let mut sample = Vec::new();
             for i in quant::scalar::sample_rows(rows.len(), id) {
-                sample.extend_from_slice(stored.row(rows[i], dim, kernels, &mut scratch));
+                sample.extend_from_slice(stored.row(rows[i], &mut scratch));
             }
             let design = quant::scalar::RangeDesign::for_distance(config.distance);
             let params = quant::scalar::train(dim, &sample, sc.quantile, design, id);
@@ -1234,7 +1342,7 @@ fn encode_rows(
             codes = vec![0u8; rows.len() * stride];
             let mut norms = Vec::with_capacity(rows.len());
             for (&r, out) in rows.iter().zip(codes.chunks_exact_mut(stride)) {
-                let v = stored.row(r, dim, kernels, &mut scratch);
+                let v = stored.row(r, &mut scratch);
                 params.encode(v, out);
                 norms.push(v.iter().map(|x| f64::from(*x) * f64::from(*x)).sum::<f64>() as f32);
             }
@@ -1242,7 +1350,7 @@ fn encode_rows(
         }
         Quantization::None | Quantization::Binary(_) => None,
     };
-    let payloads: Vec<Option<&[u8]>> = rows.iter().map(|&r| src.payload(r)).collect();
+    let payloads: Vec<Option<&[u8]>> = rows.iter().map(|&(s, r)| src(s).payload(r)).collect();
     segfmt::encode(&SegmentColumns {
         segment_id: id,
         dim: config.dim,
@@ -1257,6 +1365,39 @@ fn encode_rows(
         scalar: scalar.as_ref().map(|(p, n)| (p, n.as_slice())),
         binary_stats: binary_stats.as_ref(),
     })
+}
+
+/// Row access over several sources, for building a segment.
+struct StoredRows<'a> {
+    sources: &'a [&'a dyn Rows],
+    dim: usize,
+    kernels: &'a Kernels,
+}
+
+impl StoredRows<'_> {
+    /// Row `r` of source `s` as f32, copied into `scratch`.
+    fn row<'s>(&self, (s, r): (usize, usize), scratch: &'s mut Vec<f32>) -> &'s [f32] {
+        let mut converted = Vec::new();
+        scratch.clear();
+        if let Some(src) = self.sources.get(s) {
+            let originals = src.originals();
+            scratch.extend_from_slice(originals.row(r, self.dim, self.kernels, &mut converted));
+        }
+        scratch
+    }
+}
+
+/// What the optimizer's policy sees of a sealed segment.
+fn segment_meta(s: &Sealed, config: &CollectionConfig) -> SegmentMeta {
+    let rows = s.seg.rows() as u64;
+    let (ids, originals, codes, payloads) = s.seg.section_bytes();
+    SegmentMeta {
+        id: s.seg.layout().segment_id,
+        rows,
+        deleted: s.deleted.ones() as u64,
+        row_bytes: (ids + originals + codes + payloads).div_ceil(rows.max(1)),
+        codes_match: codes_match(&s.seg, config),
+    }
 }
 
 /// Opens a segment named by the manifest and loads its deletion bitmap.

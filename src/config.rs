@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::optimizer::OptimizerConfig;
 
 /// The largest vector dimension a collection accepts.
 pub const MAX_DIM: usize = 65_536;
@@ -238,6 +239,9 @@ pub struct CollectionConfig {
     pub buffered_sync_interval_ms: u64,
     /// Threads in the collection's own search pool; 0 means one per core.
     pub search_threads: usize,
+    /// Thresholds of `Collection::optimize`.
+    #[serde(default)]
+    pub optimizer: OptimizerConfig,
 }
 
 impl CollectionConfig {
@@ -255,6 +259,7 @@ impl CollectionConfig {
             wal_file_max_bytes: 4 << 20,
             buffered_sync_interval_ms: 200,
             search_threads: 0,
+            optimizer: OptimizerConfig::default(),
         }
     }
 
@@ -290,6 +295,13 @@ impl CollectionConfig {
     #[must_use]
     pub fn with_wal_file_max_bytes(mut self, bytes: u64) -> Self {
         self.wal_file_max_bytes = bytes;
+        self
+    }
+
+    /// Sets the optimizer's thresholds.
+    #[must_use]
+    pub fn with_optimizer(mut self, optimizer: OptimizerConfig) -> Self {
+        self.optimizer = optimizer;
         self
     }
 
@@ -338,6 +350,17 @@ impl CollectionConfig {
             return Err(Error::InvalidArgument(format!(
                 "buffered_sync_interval_ms is {}; it must be in 1..=60000",
                 self.buffered_sync_interval_ms
+            )));
+        }
+        let o = &self.optimizer;
+        if o.merge_factor < 2
+            || o.max_segments == 0
+            || o.max_segment_bytes < 4096
+            || !(o.vacuum_deleted_ratio > 0.0 && o.vacuum_deleted_ratio <= 1.0)
+        {
+            return Err(Error::InvalidArgument(format!(
+                "optimizer thresholds {o:?}: merge_factor must be at least 2, max_segments at \
+                 least 1, max_segment_bytes at least 4096, vacuum_deleted_ratio in (0, 1]"
             )));
         }
         if self.search_threads > 1024 {

@@ -65,6 +65,7 @@ mod format;
 pub mod fuzzing;
 pub mod io;
 mod manifest;
+pub mod optimizer;
 mod point;
 mod quant;
 mod search;
@@ -72,7 +73,7 @@ mod segment;
 pub mod simd;
 mod wal;
 
-pub use collection::{Collection, CollectionInfo, DiskUsage, RamUsage};
+pub use collection::{Collection, CollectionInfo, DiskUsage, OptimizeReport, RamUsage};
 pub use config::{
     BinaryConfig, BinaryEncoding, CollectionConfig, Datatype, Distance, Durability, MAX_DIM,
     MAX_LIMIT, MAX_OVERSAMPLING, MAX_PAYLOAD_BYTES, Quantization, QueryEncoding, ScalarConfig,

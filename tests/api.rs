@@ -443,3 +443,62 @@ fn set_quantization_rebuilds_segments_and_keeps_every_point() {
     check(&c);
     c.verify().unwrap();
 }
+
+#[test]
+fn optimize_merges_and_vacuums_without_losing_points() {
+    let dir = tempfile::tempdir().unwrap();
+    let optimizer = vecsieve::optimizer::OptimizerConfig {
+        vacuum_min_deleted: 10,
+        ..Default::default()
+    };
+    let config = binary(16, Distance::Euclid)
+        .with_live_segment_max_bytes(4096)
+        .with_optimizer(optimizer);
+    let c = Collection::create(dir.path(), config).unwrap();
+    let mut rng = Rng::new(5);
+    let mut want = std::collections::BTreeMap::new();
+    for id in 0..2000u64 {
+        let v = rng.vector(16);
+        want.insert(id, v.clone());
+        c.upsert(&[Point::new(id, v)]).unwrap();
+    }
+    let before = c.info().unwrap();
+    assert!(before.segments > 16, "{} segments", before.segments);
+    let report = c.optimize().unwrap();
+    let after = c.info().unwrap();
+    assert!(
+        report.merged > 0 && after.segments <= 16,
+        "{report:?}, {} segments",
+        after.segments
+    );
+    assert_eq!(
+        c.optimize().unwrap(),
+        vecsieve::OptimizeReport::default(),
+        "not a fixpoint"
+    );
+    // Delete 30 %, optimize: deleted rows are vacuumed and the files shrink.
+    let gone: Vec<PointId> = (0..2000).filter(|i| i % 10 < 3).map(PointId::Num).collect();
+    c.delete(&gone).unwrap();
+    for id in &gone {
+        let PointId::Num(n) = id else { unreachable!() };
+        want.remove(n);
+    }
+    let report = c.optimize().unwrap();
+    assert!(report.vacuumed > 0, "{report:?}");
+    let shrunk = c.info().unwrap();
+    assert!(
+        shrunk.disk.originals <= after.disk.originals * 71 / 100,
+        "{} vs {}",
+        shrunk.disk.originals,
+        after.disk.originals
+    );
+    assert_eq!(shrunk.disk.deletions, 0);
+    for (id, v) in &want {
+        assert_eq!(&c.get(*id).unwrap().unwrap().vector, v);
+    }
+    assert_eq!(c.len(), want.len());
+    c.close().unwrap();
+    let c = Collection::open(dir.path()).unwrap();
+    assert_eq!(c.len(), want.len());
+    c.verify().unwrap();
+}

@@ -404,3 +404,42 @@ fn an_io_error_during_set_quantization_loses_nothing_and_converges() {
     }
     assert!(n > 10, "set_quantization did only {n} I/O operations");
 }
+
+#[test]
+fn an_io_error_during_optimize_loses_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    let c = Collection::create(&dir, config()).unwrap();
+    for batch in 0..12u64 {
+        c.upsert(&(batch * 10..batch * 10 + 10).map(point).collect::<Vec<_>>())
+            .unwrap();
+        c.seal().unwrap();
+    }
+    c.delete(&(0..120).step_by(4).map(PointId::Num).collect::<Vec<_>>())
+        .unwrap();
+    drop(c);
+    let want = contents(&Collection::open(&dir).unwrap(), 200);
+    let mut n = 1;
+    loop {
+        let t = tempfile::tempdir().unwrap();
+        copy_dir(&dir, t.path());
+        let vfs = Arc::new(FaultyVfs::new(n));
+        let result = Collection::open_with_vfs(t.path(), vfs.clone()).and_then(|c| c.optimize());
+        if !vfs.has_failed() {
+            assert!(result.unwrap().merged > 0);
+            break;
+        }
+        let c =
+            Collection::open(t.path()).unwrap_or_else(|e| panic!("fault at op {n}: reopen: {e}"));
+        assert_eq!(contents(&c, 200), want, "fault at op {n}");
+        c.verify().unwrap();
+        c.optimize().unwrap();
+        assert_eq!(
+            contents(&c, 200),
+            want,
+            "fault at op {n}, after a clean optimize"
+        );
+        n += 1;
+    }
+    assert!(n > 10, "optimize did only {n} I/O operations");
+}

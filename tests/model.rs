@@ -10,6 +10,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
+use vecsieve::optimizer::OptimizerConfig;
 use vecsieve::{
     BinaryConfig, BinaryEncoding, Collection, CollectionConfig, Datatype, Distance, Point, PointId,
     Quantization, QueryEncoding, ScalarConfig, SearchParams,
@@ -31,6 +32,7 @@ enum Op {
     Get(u64),
     Flush,
     Seal,
+    Optimize,
     Reopen {
         clean: bool,
     },
@@ -50,6 +52,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => id.prop_map(Op::Get),
         1 => Just(Op::Flush),
         1 => Just(Op::Seal),
+        1 => Just(Op::Optimize),
         1 => any::<bool>().prop_map(|clean| Op::Reopen { clean }),
     ]
 }
@@ -203,6 +206,9 @@ fn run(config: CollectionConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
             Op::Flush => coll.flush().unwrap(),
             Op::Seal => coll.seal().unwrap(),
+            Op::Optimize => {
+                coll.optimize().unwrap();
+            }
             Op::Reopen { clean } => {
                 let old = c.take().unwrap();
                 if clean {
@@ -256,6 +262,12 @@ fn configs() -> Vec<CollectionConfig> {
             .with_quantization(q)
             .with_live_segment_max_bytes(4096)
             .with_search_threads(1)
+            .with_optimizer(OptimizerConfig {
+                merge_factor: 2,
+                max_segments: 3,
+                vacuum_min_deleted: 1,
+                ..OptimizerConfig::default()
+            })
     })
     .collect()
 }
