@@ -640,25 +640,13 @@ impl Collection {
                 sidecars.push(i);
             }
             let new_seg = if st.live.live_count() > 0 {
-                let id = manifest.next_segment_id;
-                manifest.next_segment_id += 1;
                 let rows: Vec<(usize, usize)> = st
                     .live
                     .sorted_live_rows()
                     .into_iter()
                     .map(|r| (0, r))
                     .collect();
-                let config = inner.current_config();
-                let bytes = encode_rows(&[&st.live], &rows, id, &config, inner.kernels);
-                let name = segment_file(id);
-                write_atomic(vfs, &seg_dir, &name, &bytes)?;
-                let seg = ImmutableSegment::open(vfs, &seg_dir.join(&name))?;
-                manifest.segments.push(SegmentEntry {
-                    id,
-                    rows: seg.rows() as u64,
-                    del_gen: 0,
-                });
-                Some(seg)
+                Some(self.write_segment(&[&st.live], &rows, &mut manifest)?)
             } else {
                 None
             };
@@ -727,7 +715,6 @@ impl Collection {
         let inner = &self.inner;
         let vfs = &*inner.vfs;
         let seg_dir = inner.dir.join(SEGMENTS_DIR);
-        let config = inner.current_config();
         let (old, seg, manifest) = {
             let st = inner.state.read();
             let sources: Vec<&Sealed> = st
@@ -759,19 +746,8 @@ impl Collection {
             let seg = if rows.is_empty() {
                 None
             } else {
-                let id = manifest.next_segment_id;
-                manifest.next_segment_id += 1;
                 let dyn_views: Vec<&dyn Rows> = views.iter().map(|v| v as &dyn Rows).collect();
-                let bytes = encode_rows(&dyn_views, &rows, id, &config, inner.kernels);
-                let name = segment_file(id);
-                write_atomic(vfs, &seg_dir, &name, &bytes)?;
-                let seg = ImmutableSegment::open(vfs, &seg_dir.join(&name))?;
-                manifest.segments.push(SegmentEntry {
-                    id,
-                    rows: seg.rows() as u64,
-                    del_gen: 0,
-                });
-                Some(seg)
+                Some(self.write_segment(&dyn_views, &rows, &mut manifest)?)
             };
             (old, seg, manifest)
         };
@@ -802,6 +778,32 @@ impl Collection {
             }
         }
         Ok(())
+    }
+
+    /// Writes `rows` of `sources` (sorted by id) as a new segment file with the current
+    /// codes (tmp + fsync + rename + fsync dir), maps it, and adds it to `manifest`, which
+    /// the caller then commits.
+    fn write_segment(
+        &self,
+        sources: &[&dyn Rows],
+        rows: &[(usize, usize)],
+        manifest: &mut Manifest,
+    ) -> Result<ImmutableSegment> {
+        let inner = &self.inner;
+        let vfs = &*inner.vfs;
+        let seg_dir = inner.dir.join(SEGMENTS_DIR);
+        let id = manifest.next_segment_id;
+        manifest.next_segment_id += 1;
+        let bytes = encode_rows(sources, rows, id, &inner.current_config(), inner.kernels);
+        let name = segment_file(id);
+        write_atomic(vfs, &seg_dir, &name, &bytes)?;
+        let seg = ImmutableSegment::open(vfs, &seg_dir.join(&name))?;
+        manifest.segments.push(SegmentEntry {
+            id,
+            rows: seg.rows() as u64,
+            del_gen: 0,
+        });
+        Ok(seg)
     }
 
     /// Runs the optimizer to a fixpoint: seals the live segment, then rewrites segments

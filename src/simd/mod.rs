@@ -190,14 +190,9 @@ impl Kernels {
     /// `out[r] = Σ popcount(query[w] ^ codes[r·stride + w])`. Fills
     /// `min(out.len(), codes.len() / stride)` entries.
     pub fn hamming_many(&self, query: &[u64], codes: &[u64], out: &mut [u32]) {
-        let stride = query.len();
-        if stride == 0 {
-            out.fill(0);
+        let Some((codes, out)) = whole_rows(query.len(), codes, out) else {
             return;
-        }
-        let rows = out.len().min(codes.len() / stride);
-        let (out, _) = out.split_at_mut(rows);
-        let (codes, _) = codes.split_at(rows * stride);
+        };
         // SAFETY: a Kernels exists only for an ISA this CPU supports (see `for_isa`).
         unsafe { (self.hamming_many)(query, codes, out) }
     }
@@ -232,28 +227,19 @@ impl Kernels {
     /// Fills `min(out.len(), codes.len() / stride)` entries.
     pub fn dot_u8i8x2_many(&self, hi: &[i8], lo: &[i8], codes: &[u8], out: &mut [[i32; 2]]) {
         let stride = hi.len().min(lo.len());
-        if stride == 0 {
-            out.fill([0, 0]);
-            return;
-        }
         let (hi, lo) = (&hi[..stride], &lo[..stride]);
-        let rows = out.len().min(codes.len() / stride);
-        let (out, _) = out.split_at_mut(rows);
-        let (codes, _) = codes.split_at(rows * stride);
+        let Some((codes, out)) = whole_rows(stride, codes, out) else {
+            return;
+        };
         // SAFETY: a Kernels exists only for an ISA this CPU supports (see `for_isa`).
         unsafe { (self.dot_u8i8x2_many)(hi, lo, codes, out) }
     }
 
     /// L1 distances `Σ |query[i] − codes[r·stride + i]|` of bytes, like `dot_u8i8x2_many`.
     pub fn l1_u8_many(&self, query: &[u8], codes: &[u8], out: &mut [u32]) {
-        let stride = query.len();
-        if stride == 0 {
-            out.fill(0);
+        let Some((codes, out)) = whole_rows(query.len(), codes, out) else {
             return;
-        }
-        let rows = out.len().min(codes.len() / stride);
-        let (out, _) = out.split_at_mut(rows);
-        let (codes, _) = codes.split_at(rows * stride);
+        };
         // SAFETY: a Kernels exists only for an ISA this CPU supports (see `for_isa`).
         unsafe { (self.l1_u8_many)(query, codes, out) }
     }
@@ -298,6 +284,23 @@ impl Isa {
         }
         isas
     }
+}
+
+/// The rows a batch kernel fills: `min(out.len(), codes.len() / stride)` whole rows of
+/// `codes` and as many outputs. `None` (with `out` zeroed) for a zero stride.
+fn whole_rows<'c, 'o, T, O: Default + Copy>(
+    stride: usize,
+    codes: &'c [T],
+    out: &'o mut [O],
+) -> Option<(&'c [T], &'o mut [O])> {
+    if stride == 0 {
+        out.fill(O::default());
+        return None;
+    }
+    let rows = out.len().min(codes.len() / stride);
+    let (out, _) = out.split_at_mut(rows);
+    let (codes, _) = codes.split_at(rows * stride);
+    Some((codes, out))
 }
 
 fn same_len<'a>(a: &'a [f32], b: &'a [f32]) -> (&'a [f32], &'a [f32]) {
