@@ -133,6 +133,17 @@ impl Sealed {
     }
 }
 
+/// A rewrite built by `build_rewrite`, waiting for `publish_rewrite`.
+struct PreparedRewrite {
+    inputs: Vec<u64>,
+    /// Each input and the deletion bitmap the build saw.
+    snapshots: Vec<(Arc<ImmutableSegment>, Bitmap)>,
+    /// The output (`None` when no row was live).
+    seg: Option<ImmutableSegment>,
+    /// The output's id, reserved when the build started.
+    id: u64,
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Loc {
     Live(usize),
@@ -242,6 +253,9 @@ struct Inner {
     state: RwLock<State>,
     /// The write lock: held while appending to the WAL, applying to the state and sealing.
     writer: Mutex<Option<WalWriter>>,
+    /// Held while segments are rewritten (one rewrite at a time). Lock order: `optimizing`,
+    /// then `writer`, then `state`; code holding `writer` only ever `try_lock`s it.
+    optimizing: Mutex<()>,
     group: GroupCommit,
     poisoned: AtomicBool,
     closed: AtomicBool,
@@ -416,6 +430,7 @@ impl Collection {
             lock: Mutex::new(Some(lock)),
             state: RwLock::new(state),
             writer: Mutex::new(Some(writer)),
+            optimizing: Mutex::new(()),
             group: GroupCommit::new(recovery.last_seq),
             poisoned: AtomicBool::new(false),
             closed: AtomicBool::new(false),
@@ -621,7 +636,7 @@ impl Collection {
             let st = inner.state.read();
             if st.manifest.checkpoint_seq == checkpoint_seq {
                 drop(st);
-                return self.rebuild_mismatched();
+                return self.rebuild_mismatched(w);
             }
             let mut manifest = st.manifest.clone();
             manifest.generation += 1;
@@ -683,13 +698,17 @@ impl Collection {
             let p = seg_dir.join(name);
             vfs.remove(&p).map_err(|e| Error::io(&p, e))?;
         }
-        self.rebuild_mismatched()
+        self.rebuild_mismatched(w)
     }
 
     /// Rewrites every segment whose codes differ from the current quantization (after
     /// `set_quantization`, or an interrupted one), one MANIFEST commit per segment. The
-    /// caller holds the writer lock, right after a checkpoint.
-    fn rebuild_mismatched(&self) -> Result<()> {
+    /// caller holds the writer lock, right after a checkpoint. If the optimizer is busy it
+    /// is left to it (its plan requantizes mismatched segments).
+    fn rebuild_mismatched(&self, w: &mut WalWriter) -> Result<()> {
+        let Some(_busy) = self.inner.optimizing.try_lock() else {
+            return Ok(());
+        };
         let config = self.inner.current_config();
         loop {
             let id = {
@@ -699,71 +718,137 @@ impl Collection {
                     .find(|s| !codes_match(&s.seg, &config))
                     .map(|s| s.seg.layout().segment_id)
             };
-            match id {
-                Some(id) => self.rewrite_segments(&[id])?,
-                None => return Ok(()),
-            }
+            let Some(id) = id else {
+                return Ok(());
+            };
+            let prepared = self.build_rewrite(&[id])?;
+            self.publish_rewrite(w, prepared)?;
         }
     }
 
-    /// Replaces segments `inputs` with one segment of their live rows (sorted by id, with
-    /// the current codes, deleted rows dropped), or with nothing if no row is live; one
-    /// MANIFEST commit, then the old files are removed (open searches keep their mapping).
-    /// The caller holds the writer lock, right after a checkpoint (no deletion is pending
-    /// in memory only).
-    fn rewrite_segments(&self, inputs: &[u64]) -> Result<()> {
+    /// Builds the replacement of segments `inputs` (their live rows, sorted by id, with
+    /// the current codes) without holding the writer lock: the inputs are snapshotted
+    /// (shared segment, copy of the deletion bitmap) and the output id reserved under a
+    /// short state lock. The caller holds `optimizing`. An error leaves only an unnamed
+    /// file, removed on the next open.
+    fn build_rewrite(&self, inputs: &[u64]) -> Result<PreparedRewrite> {
         let inner = &self.inner;
-        let vfs = &*inner.vfs;
-        let seg_dir = inner.dir.join(SEGMENTS_DIR);
-        let (old, seg, manifest) = {
-            let st = inner.state.read();
-            let sources: Vec<&Sealed> = st
+        let (snapshots, id) = {
+            let mut st = inner.state.write();
+            let snapshots: Vec<(Arc<ImmutableSegment>, Bitmap)> = st
                 .sealed
                 .iter()
                 .filter(|s| inputs.contains(&s.seg.layout().segment_id))
+                .map(|s| (Arc::clone(&s.seg), s.deleted.clone()))
                 .collect();
-            let views: Vec<SegmentRows<'_>> = sources.iter().map(|s| s.rows()).collect();
-            let mut rows: Vec<(PointId, usize, usize)> = Vec::new();
-            for (i, s) in sources.iter().enumerate() {
-                let v = &views[i];
-                rows.extend(
-                    (0..s.seg.rows())
-                        .filter(|&r| !s.deleted.get(r))
-                        .map(|r| (v.id(r), i, r)),
-                );
+            let id = st.manifest.next_segment_id;
+            st.manifest.next_segment_id += 1;
+            (snapshots, id)
+        };
+        let views: Vec<SegmentRows<'_>> = snapshots
+            .iter()
+            .map(|(seg, deleted)| SegmentRows { seg, deleted })
+            .collect();
+        let mut rows: Vec<(PointId, usize, usize)> = Vec::new();
+        for (i, v) in views.iter().enumerate() {
+            let live = (0..v.len()).filter(|&r| !v.deleted.get(r));
+            rows.extend(live.map(|r| (v.id(r), i, r)));
+        }
+        rows.sort_unstable_by_key(|&(id, ..)| id);
+        let rows: Vec<(usize, usize)> = rows.into_iter().map(|(_, i, r)| (i, r)).collect();
+        let seg = if rows.is_empty() {
+            None
+        } else {
+            let dyn_views: Vec<&dyn Rows> = views.iter().map(|v| v as &dyn Rows).collect();
+            Some(self.write_segment_file(&dyn_views, &rows, id)?)
+        };
+        drop(views);
+        Ok(PreparedRewrite {
+            inputs: inputs.to_vec(),
+            snapshots,
+            seg,
+            id,
+        })
+    }
+
+    /// Publishes a rewrite: deletions and overwrites that reached the inputs during the
+    /// build are re-applied to the output (and written to its deletion sidecar in the same
+    /// commit, so no checkpoint can have dropped them from the WAL first), one MANIFEST
+    /// commit swaps the segments, then the old files are removed (open searches keep their
+    /// mapping). The caller holds the writer lock (`_w`).
+    fn publish_rewrite(&self, _w: &mut WalWriter, p: PreparedRewrite) -> Result<()> {
+        let inner = &self.inner;
+        let vfs = &*inner.vfs;
+        let seg_dir = inner.dir.join(SEGMENTS_DIR);
+        let (old, manifest, sealed) = {
+            let st = inner.state.read();
+            let rows = p.seg.as_ref().map_or(0, ImmutableSegment::rows);
+            let mut deleted = Bitmap::with_len(rows);
+            if let Some(seg) = &p.seg {
+                for (input, before) in &p.snapshots {
+                    let input_id = input.layout().segment_id;
+                    let Some(now) = st
+                        .sealed
+                        .iter()
+                        .find(|s| s.seg.layout().segment_id == input_id)
+                    else {
+                        continue;
+                    };
+                    let view = SegmentRows {
+                        seg: input,
+                        deleted: before,
+                    };
+                    for r in (0..input.rows()).filter(|&r| now.deleted.get(r) && !before.get(r)) {
+                        if let Some(row) = seg.find(view.id(r)) {
+                            deleted.set(row);
+                        }
+                    }
+                }
             }
-            rows.sort_unstable_by_key(|&(id, ..)| id);
-            let rows: Vec<(usize, usize)> = rows.into_iter().map(|(_, i, r)| (i, r)).collect();
             let mut manifest = st.manifest.clone();
             manifest.generation += 1;
             let old: Vec<SegmentEntry> = manifest
                 .segments
                 .iter()
-                .filter(|e| inputs.contains(&e.id))
+                .filter(|e| p.inputs.contains(&e.id))
                 .copied()
                 .collect();
-            manifest.segments.retain(|e| !inputs.contains(&e.id));
-            let seg = if rows.is_empty() {
-                None
-            } else {
-                let dyn_views: Vec<&dyn Rows> = views.iter().map(|v| v as &dyn Rows).collect();
-                Some(self.write_segment(&dyn_views, &rows, &mut manifest)?)
+            manifest.segments.retain(|e| !p.inputs.contains(&e.id));
+            let sealed = match p.seg {
+                Some(seg) => {
+                    let del_gen = if deleted.ones() > 0 {
+                        let bytes = deletes::encode(p.id, seg.rows(), deleted.words());
+                        let name = sidecar_file(p.id, manifest.generation);
+                        write_atomic(vfs, &seg_dir, &name, &bytes)?;
+                        manifest.generation
+                    } else {
+                        0
+                    };
+                    manifest.segments.push(SegmentEntry {
+                        id: p.id,
+                        rows: seg.rows() as u64,
+                        del_gen,
+                    });
+                    manifest.segments.sort_by_key(|e| e.id);
+                    Some(Sealed {
+                        seg: Arc::new(seg),
+                        deleted,
+                        del_gen,
+                        dirty: false,
+                    })
+                }
+                None => None,
             };
-            (old, seg, manifest)
+            (old, manifest, sealed)
         };
         manifest.write(vfs, &inner.dir)?;
         {
             let mut st = inner.state.write();
             st.sealed
-                .retain(|s| !inputs.contains(&s.seg.layout().segment_id));
-            if let Some(seg) = seg {
-                let rows = seg.rows();
-                st.sealed.push(Sealed {
-                    seg: Arc::new(seg),
-                    deleted: Bitmap::with_len(rows),
-                    del_gen: 0,
-                    dirty: false,
-                });
+                .retain(|s| !p.inputs.contains(&s.seg.layout().segment_id));
+            if let Some(s) = sealed {
+                st.sealed.push(s);
+                st.sealed.sort_by_key(|s| s.seg.layout().segment_id);
             }
             st.manifest = manifest;
         }
@@ -773,8 +858,8 @@ impl Collection {
                 garbage.push(sidecar_file(e.id, e.del_gen));
             }
             for name in garbage {
-                let p = seg_dir.join(name);
-                vfs.remove(&p).map_err(|e| Error::io(&p, e))?;
+                let path = seg_dir.join(name);
+                vfs.remove(&path).map_err(|err| Error::io(&path, err))?;
             }
         }
         Ok(())
@@ -789,15 +874,9 @@ impl Collection {
         rows: &[(usize, usize)],
         manifest: &mut Manifest,
     ) -> Result<ImmutableSegment> {
-        let inner = &self.inner;
-        let vfs = &*inner.vfs;
-        let seg_dir = inner.dir.join(SEGMENTS_DIR);
         let id = manifest.next_segment_id;
         manifest.next_segment_id += 1;
-        let bytes = encode_rows(sources, rows, id, &inner.current_config(), inner.kernels);
-        let name = segment_file(id);
-        write_atomic(vfs, &seg_dir, &name, &bytes)?;
-        let seg = ImmutableSegment::open(vfs, &seg_dir.join(&name))?;
+        let seg = self.write_segment_file(sources, rows, id)?;
         manifest.segments.push(SegmentEntry {
             id,
             rows: seg.rows() as u64,
@@ -806,53 +885,76 @@ impl Collection {
         Ok(seg)
     }
 
+    /// Writes segment file `id` (tmp + fsync + rename + fsync dir) and maps it.
+    fn write_segment_file(
+        &self,
+        sources: &[&dyn Rows],
+        rows: &[(usize, usize)],
+        id: u64,
+    ) -> Result<ImmutableSegment> {
+        let inner = &self.inner;
+        let vfs = &*inner.vfs;
+        let seg_dir = inner.dir.join(SEGMENTS_DIR);
+        let bytes = encode_rows(sources, rows, id, &inner.current_config(), inner.kernels);
+        let name = segment_file(id);
+        write_atomic(vfs, &seg_dir, &name, &bytes)?;
+        ImmutableSegment::open(vfs, &seg_dir.join(&name))
+    }
+
     /// Runs the optimizer to a fixpoint: seals the live segment, then rewrites segments
     /// whose codes differ from the quantization, vacuums segments with many deleted rows,
-    /// and merges small segments, per `CollectionConfig::optimizer`. Synchronous: writes
-    /// wait, searches go on (they see the old or the new segments, never both).
+    /// and merges small segments, per `CollectionConfig::optimizer`.
+    ///
+    /// Each new segment is built without blocking writes or searches; only its publication
+    /// (one MANIFEST commit, re-applying deletes that arrived meanwhile) takes the write
+    /// lock briefly. A failed build is abandoned (the collection stays usable) and the
+    /// error returned; a failed publication poisons the collection.
     pub fn optimize(&self) -> Result<OptimizeReport> {
         self.check_writable()?;
         let inner = &self.inner;
-        let mut guard = inner.writer.lock();
-        let Some(w) = guard.as_mut() else {
-            return Err(Error::Closed);
-        };
-        self.check_writable()?;
-        let result = (|| {
-            self.checkpoint(w)?;
-            let mut report = OptimizeReport::default();
-            loop {
-                let metas = {
-                    let st = inner.state.read();
-                    let config = inner.current_config();
-                    st.sealed
-                        .iter()
-                        .map(|s| segment_meta(s, &config))
-                        .collect::<Vec<_>>()
+        {
+            let mut guard = inner.writer.lock();
+            let Some(w) = guard.as_mut() else {
+                return Err(Error::Closed);
+            };
+            self.check_writable()?;
+            self.checkpoint(w).inspect_err(|_| self.poison())?;
+        }
+        let _busy = inner.optimizing.lock();
+        let mut report = OptimizeReport::default();
+        loop {
+            let metas = {
+                let st = inner.state.read();
+                let config = inner.current_config();
+                st.sealed
+                    .iter()
+                    .map(|s| segment_meta(s, &config))
+                    .collect::<Vec<_>>()
+            };
+            let tasks = optimizer::plan(&metas, &inner.config.optimizer);
+            if tasks.is_empty() {
+                return Ok(report);
+            }
+            for task in tasks {
+                let inputs = match &task {
+                    Task::Requantize(id) | Task::Vacuum(id) => vec![*id],
+                    Task::Merge(ids) => ids.clone(),
                 };
-                let tasks = optimizer::plan(&metas, &inner.config.optimizer);
-                if tasks.is_empty() {
-                    return Ok(report);
-                }
-                for task in tasks {
-                    match &task {
-                        Task::Requantize(id) => {
-                            self.rewrite_segments(&[*id])?;
-                            report.requantized += 1;
-                        }
-                        Task::Vacuum(id) => {
-                            self.rewrite_segments(&[*id])?;
-                            report.vacuumed += 1;
-                        }
-                        Task::Merge(ids) => {
-                            self.rewrite_segments(ids)?;
-                            report.merged += ids.len();
-                        }
-                    }
+                let prepared = self.build_rewrite(&inputs)?;
+                let mut guard = inner.writer.lock();
+                let Some(w) = guard.as_mut() else {
+                    return Err(Error::Closed);
+                };
+                self.check_writable()?;
+                self.publish_rewrite(w, prepared)
+                    .inspect_err(|_| self.poison())?;
+                match task {
+                    Task::Requantize(_) => report.requantized += 1,
+                    Task::Vacuum(_) => report.vacuumed += 1,
+                    Task::Merge(ids) => report.merged += ids.len(),
                 }
             }
-        })();
-        result.inspect_err(|_| self.poison())
+        }
     }
 
     /// Changes the collection's quantization and rebuilds its segments with the new codes,
@@ -883,7 +985,7 @@ impl Collection {
                 .map_err(|e| Error::InvalidArgument(format!("config cannot be serialized: {e}")))?;
             write_atomic(&*inner.vfs, &inner.dir, CONFIG_FILE, &json)?;
             *inner.quantization.write() = quantization;
-            self.rebuild_mismatched()
+            self.rebuild_mismatched(w)
         })();
         result.inspect_err(|_| self.poison())
     }
