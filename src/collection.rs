@@ -19,7 +19,7 @@ use crate::format::segment::{self as segfmt, CodeKind, SegmentColumns};
 use crate::io::lock::DirLock;
 use crate::io::{StdVfs, Vfs};
 use crate::manifest::{Manifest, SegmentEntry, write_atomic};
-use crate::optimizer::{self, SegmentMeta, Task};
+use crate::optimizer::{self, OptimizerStatus, SegmentMeta, Task};
 use crate::point::{Point, PointId, ScoredPoint};
 use crate::quant;
 use crate::quant::binary::MultiBit;
@@ -131,6 +131,20 @@ impl Sealed {
             deleted: &self.deleted,
         }
     }
+}
+
+/// The background optimizer's shared state.
+#[derive(Debug, Default)]
+struct OptimizerRuntime {
+    /// Set by writes, cleared by the worker when it wakes.
+    pending: Mutex<bool>,
+    wake: parking_lot::Condvar,
+    /// Set by `close`: the worker stops before its next step.
+    cancel: AtomicBool,
+    status: Mutex<OptimizerStatus>,
+    /// Points written by the running task.
+    progress: std::sync::atomic::AtomicU64,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 /// A rewrite built by `build_rewrite`, waiting for `publish_rewrite`.
@@ -256,6 +270,7 @@ struct Inner {
     /// Held while segments are rewritten (one rewrite at a time). Lock order: `optimizing`,
     /// then `writer`, then `state`; code holding `writer` only ever `try_lock`s it.
     optimizing: Mutex<()>,
+    optimizer: Arc<OptimizerRuntime>,
     group: GroupCommit,
     poisoned: AtomicBool,
     closed: AtomicBool,
@@ -271,7 +286,37 @@ struct Inner {
 /// and see a consistent state.
 #[derive(Debug, Clone)]
 pub struct Collection {
+    /// Present in the application's handles (not the background threads'): when the last
+    /// one drops, it stops the optimizer before `inner` is released. Declared first so it
+    /// drops first.
+    _token: Option<Arc<HandleToken>>,
     inner: Arc<Inner>,
+}
+
+/// Stops the background optimizer when the last application handle is dropped, so that
+/// the collection (and its directory lock) is released as the handle goes.
+#[derive(Debug)]
+struct HandleToken {
+    optimizer: Arc<OptimizerRuntime>,
+}
+
+impl Drop for HandleToken {
+    fn drop(&mut self) {
+        stop_optimizer(&self.optimizer);
+    }
+}
+
+/// Cancels the background optimizer and waits for it to stop (its current step aborts or
+/// finishes; nothing is left half-published).
+fn stop_optimizer(rt: &OptimizerRuntime) {
+    rt.cancel.store(true, Ordering::SeqCst);
+    rt.wake.notify_all();
+    let worker = rt.thread.lock().take();
+    if let Some(handle) = worker
+        && handle.thread().id() != std::thread::current().id()
+    {
+        let _ = handle.join();
+    }
 }
 
 impl Collection {
@@ -431,6 +476,7 @@ impl Collection {
             state: RwLock::new(state),
             writer: Mutex::new(Some(writer)),
             optimizing: Mutex::new(()),
+            optimizer: Arc::new(OptimizerRuntime::default()),
             group: GroupCommit::new(recovery.last_seq),
             poisoned: AtomicBool::new(false),
             closed: AtomicBool::new(false),
@@ -438,6 +484,15 @@ impl Collection {
             kernels: Kernels::detect(),
             flusher_stop: Mutex::new(None),
         });
+        if inner.config.optimizer.background {
+            let weak = Arc::downgrade(&inner);
+            let rt = Arc::clone(&inner.optimizer);
+            let handle = std::thread::Builder::new()
+                .name("vecsieve-optimizer".into())
+                .spawn(move || background_optimizer(&weak, &rt))
+                .map_err(|e| Error::io(&inner.dir, e))?;
+            *inner.optimizer.thread.lock() = Some(handle);
+        }
         if durability == Durability::Buffered {
             let (tx, rx) = mpsc::channel::<()>();
             let weak = Arc::downgrade(&inner);
@@ -447,7 +502,13 @@ impl Collection {
                 .map_err(|e| Error::io(&inner.dir, e))?;
             *inner.flusher_stop.lock() = Some(tx);
         }
-        Ok(Collection { inner })
+        let token = HandleToken {
+            optimizer: Arc::clone(&inner.optimizer),
+        };
+        Ok(Collection {
+            _token: Some(Arc::new(token)),
+            inner,
+        })
     }
 
     /// The collection's config, with its current quantization.
@@ -568,6 +629,7 @@ impl Collection {
     ) -> Result<(u64, usize)> {
         let inner = &self.inner;
         let seq = w.append(kind, body).inspect_err(|_| self.poison())?;
+        self.wake_optimizer();
         let (n, full) = {
             let mut st = inner.state.write();
             let n = apply(&mut st, seq);
@@ -721,30 +783,36 @@ impl Collection {
             let Some(id) = id else {
                 return Ok(());
             };
-            let prepared = self.build_rewrite(&[id])?;
+            let output = self.reserve_segment_id(w);
+            let prepared = self.build_rewrite(&[id], output)?;
             self.publish_rewrite(w, prepared)?;
         }
     }
 
+    /// Reserves a segment id. Only holders of the writer lock (`_w`) may change the
+    /// manifest in memory: a checkpoint clones it and writes its clone back.
+    fn reserve_segment_id(&self, _w: &mut WalWriter) -> u64 {
+        let mut st = self.inner.state.write();
+        let id = st.manifest.next_segment_id;
+        st.manifest.next_segment_id += 1;
+        id
+    }
+
     /// Builds the replacement of segments `inputs` (their live rows, sorted by id, with
-    /// the current codes) without holding the writer lock: the inputs are snapshotted
-    /// (shared segment, copy of the deletion bitmap) and the output id reserved under a
-    /// short state lock. The caller holds `optimizing`. An error leaves only an unnamed
-    /// file, removed on the next open.
-    fn build_rewrite(&self, inputs: &[u64]) -> Result<PreparedRewrite> {
+    /// the current codes) as segment `id` (reserved by the caller) without holding the
+    /// writer lock: the inputs are snapshotted (shared segment, copy of the deletion
+    /// bitmap) under a short state lock. The caller holds `optimizing`. An error leaves
+    /// only an unnamed file, removed on the next open.
+    fn build_rewrite(&self, inputs: &[u64], id: u64) -> Result<PreparedRewrite> {
         let inner = &self.inner;
-        let (snapshots, id) = {
-            let mut st = inner.state.write();
-            let snapshots: Vec<(Arc<ImmutableSegment>, Bitmap)> = st
-                .sealed
-                .iter()
-                .filter(|s| inputs.contains(&s.seg.layout().segment_id))
-                .map(|s| (Arc::clone(&s.seg), s.deleted.clone()))
-                .collect();
-            let id = st.manifest.next_segment_id;
-            st.manifest.next_segment_id += 1;
-            (snapshots, id)
-        };
+        let snapshots: Vec<(Arc<ImmutableSegment>, Bitmap)> = inner
+            .state
+            .read()
+            .sealed
+            .iter()
+            .filter(|s| inputs.contains(&s.seg.layout().segment_id))
+            .map(|s| (Arc::clone(&s.seg), s.deleted.clone()))
+            .collect();
         let views: Vec<SegmentRows<'_>> = snapshots
             .iter()
             .map(|(seg, deleted)| SegmentRows { seg, deleted })
@@ -920,9 +988,16 @@ impl Collection {
             self.check_writable()?;
             self.checkpoint(w).inspect_err(|_| self.poison())?;
         }
+        self.run_plan()
+    }
+
+    /// Plans and carries out tasks until the plan is empty (or the collection closes).
+    fn run_plan(&self) -> Result<OptimizeReport> {
+        let inner = &self.inner;
+        let rt = &inner.optimizer;
         let _busy = inner.optimizing.lock();
         let mut report = OptimizeReport::default();
-        loop {
+        let result = (|| loop {
             let metas = {
                 let st = inner.state.read();
                 let config = inner.current_config();
@@ -933,14 +1008,39 @@ impl Collection {
             };
             let tasks = optimizer::plan(&metas, &inner.config.optimizer);
             if tasks.is_empty() {
-                return Ok(report);
+                return Ok(report.clone());
             }
-            for task in tasks {
-                let inputs = match &task {
+            for (i, task) in tasks.iter().enumerate() {
+                if rt.cancel.load(Ordering::SeqCst) {
+                    return Err(Error::Closed);
+                }
+                let inputs = match task {
                     Task::Requantize(id) | Task::Vacuum(id) => vec![*id],
                     Task::Merge(ids) => ids.clone(),
                 };
-                let prepared = self.build_rewrite(&inputs)?;
+                let total: u64 = metas
+                    .iter()
+                    .filter(|m| inputs.contains(&m.id))
+                    .map(|m| m.rows - m.deleted.min(m.rows))
+                    .sum();
+                rt.progress.store(0, Ordering::SeqCst);
+                {
+                    let mut status = rt.status.lock();
+                    status.running = Some(task.clone());
+                    status.points_total = total;
+                    status.queued = tasks.get(i + 1..).unwrap_or_default().to_vec();
+                }
+                let output = {
+                    let mut guard = inner.writer.lock();
+                    let Some(w) = guard.as_mut() else {
+                        return Err(Error::Closed);
+                    };
+                    self.reserve_segment_id(w)
+                };
+                let prepared = self.build_rewrite(&inputs, output)?;
+                if rt.cancel.load(Ordering::SeqCst) {
+                    return Err(Error::Closed);
+                }
                 let mut guard = inner.writer.lock();
                 let Some(w) = guard.as_mut() else {
                     return Err(Error::Closed);
@@ -948,13 +1048,38 @@ impl Collection {
                 self.check_writable()?;
                 self.publish_rewrite(w, prepared)
                     .inspect_err(|_| self.poison())?;
+                drop(guard);
+                rt.status.lock().completed += 1;
                 match task {
                     Task::Requantize(_) => report.requantized += 1,
                     Task::Vacuum(_) => report.vacuumed += 1,
                     Task::Merge(ids) => report.merged += ids.len(),
                 }
+                std::thread::yield_now();
             }
-        }
+        })();
+        let mut status = rt.status.lock();
+        status.running = None;
+        status.queued.clear();
+        status.points_total = 0;
+        drop(status);
+        result
+    }
+
+    /// What the optimizer is doing: the running task with its progress (points written of
+    /// the task's total) and the tasks queued after it.
+    #[must_use]
+    pub fn optimizer_status(&self) -> OptimizerStatus {
+        let rt = &self.inner.optimizer;
+        let mut status = rt.status.lock().clone();
+        status.points_done = rt.progress.load(Ordering::SeqCst).min(status.points_total);
+        status
+    }
+
+    fn wake_optimizer(&self) {
+        let rt = &self.inner.optimizer;
+        *rt.pending.lock() = true;
+        rt.wake.notify_one();
     }
 
     /// Changes the collection's quantization and rebuilds its segments with the new codes,
@@ -1006,6 +1131,9 @@ impl Collection {
     /// this handle is closed. Closing twice is not an error.
     pub fn close(&self) -> Result<()> {
         let inner = &self.inner;
+        // Stop the background optimizer first: no rewrite may touch the directory after its
+        // lock is released.
+        stop_optimizer(&inner.optimizer);
         let mut guard = inner.writer.lock();
         let Some(w) = guard.as_mut() else {
             return Ok(());
@@ -1271,12 +1399,45 @@ impl Drop for Inner {
     }
 }
 
+/// The background optimizer: sleeps until a write wakes it (or a second passes), then
+/// plans and runs tasks. It holds the collection only while working.
+fn background_optimizer(inner: &Weak<Inner>, rt: &OptimizerRuntime) {
+    loop {
+        {
+            let mut pending = rt.pending.lock();
+            if !*pending && !rt.cancel.load(Ordering::SeqCst) {
+                rt.wake.wait_for(&mut pending, Duration::from_secs(1));
+            }
+            *pending = false;
+        }
+        if rt.cancel.load(Ordering::SeqCst) {
+            return;
+        }
+        let Some(strong) = inner.upgrade() else {
+            return;
+        };
+        let handle = Collection {
+            _token: None,
+            inner: strong,
+        };
+        if handle.check_writable().is_err() {
+            return;
+        }
+        // Errors are left for the next round (a failed build changed nothing; a failed
+        // publication poisoned the collection and the check above ends the loop).
+        let _ = handle.run_plan();
+    }
+}
+
 fn background_sync(inner: &Weak<Inner>, stop: &mpsc::Receiver<()>, interval: Duration) {
     while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(interval) {
         let Some(inner) = inner.upgrade() else {
             return;
         };
-        let handle = Collection { inner };
+        let handle = Collection {
+            _token: None,
+            inner,
+        };
         if handle.flush().is_err() {
             return;
         }

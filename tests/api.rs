@@ -382,11 +382,15 @@ fn search_results_are_ordered_and_payloads_optional() {
 #[test]
 fn set_quantization_rebuilds_segments_and_keeps_every_point() {
     let dir = tempfile::tempdir().unwrap();
-    let c = Collection::create(
-        dir.path(),
-        binary(8, Distance::Dot).with_live_segment_max_bytes(4096),
-    )
-    .unwrap();
+    // The background optimizer would merge the small segments this test wants to see.
+    let manual = vecsieve::optimizer::OptimizerConfig {
+        background: false,
+        ..Default::default()
+    };
+    let config = binary(8, Distance::Dot)
+        .with_live_segment_max_bytes(4096)
+        .with_optimizer(manual);
+    let c = Collection::create(dir.path(), config).unwrap();
     let mut rng = Rng::new(11);
     let mut want = std::collections::BTreeMap::new();
     for id in 0..300u64 {
@@ -449,6 +453,7 @@ fn optimize_merges_and_vacuums_without_losing_points() {
     let dir = tempfile::tempdir().unwrap();
     let optimizer = vecsieve::optimizer::OptimizerConfig {
         vacuum_min_deleted: 10,
+        background: false,
         ..Default::default()
     };
     let config = binary(16, Distance::Euclid)
@@ -501,4 +506,45 @@ fn optimize_merges_and_vacuums_without_losing_points() {
     let c = Collection::open(dir.path()).unwrap();
     assert_eq!(c.len(), want.len());
     c.verify().unwrap();
+}
+
+#[test]
+fn the_background_optimizer_settles_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let optimizer = vecsieve::optimizer::OptimizerConfig {
+        max_segments: 4,
+        ..Default::default()
+    };
+    let config = binary(8, Distance::Dot)
+        .with_live_segment_max_bytes(4096)
+        .with_optimizer(optimizer);
+    let c = Collection::create(dir.path(), config).unwrap();
+    let mut rng = Rng::new(21);
+    let mut want = std::collections::BTreeMap::new();
+    for id in 0..1500u64 {
+        let v = rng.vector(8);
+        want.insert(id, v.clone());
+        c.upsert(&[Point::new(id, v)]).unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let status = c.optimizer_status();
+        assert!(status.points_done <= status.points_total, "{status:?}");
+        if c.info().unwrap().segments <= 4 && status.running.is_none() {
+            assert!(status.completed > 0, "{status:?}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not settled: {status:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    for (id, v) in &want {
+        assert_eq!(&c.get(*id).unwrap().unwrap().vector, v);
+    }
+    drop(c);
+    // Dropping the last handle stops the optimizer and frees the directory at once.
+    let c = Collection::open(dir.path()).unwrap();
+    assert_eq!(c.len(), want.len());
 }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use vecsieve::io::FaultyVfs;
+use vecsieve::optimizer::OptimizerConfig;
 use vecsieve::{
     BinaryConfig, BinaryEncoding, Collection, CollectionConfig, Distance, Error, Point, PointId,
     Quantization, ScalarConfig,
@@ -16,11 +17,17 @@ use vecsieve::{
 
 const DIM: usize = 8;
 
+/// Background optimizer off: the fault tests number every I/O operation, and a background
+/// thread would make that numbering nondeterministic.
 fn config() -> CollectionConfig {
     CollectionConfig::new(DIM, Distance::Dot)
         .with_quantization(Quantization::Binary(BinaryConfig::default()))
         .with_live_segment_max_bytes(4096)
         .with_search_threads(1)
+        .with_optimizer(OptimizerConfig {
+            background: false,
+            ..OptimizerConfig::default()
+        })
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -21,6 +21,8 @@ pub struct OptimizerConfig {
     pub vacuum_deleted_ratio: f32,
     /// ... and at least this many deleted rows.
     pub vacuum_min_deleted: u64,
+    /// Run the optimizer by itself on a background thread after writes.
+    pub background: bool,
 }
 
 impl Default for OptimizerConfig {
@@ -31,6 +33,7 @@ impl Default for OptimizerConfig {
             max_segment_bytes: 256 << 20,
             vacuum_deleted_ratio: 0.2,
             vacuum_min_deleted: 1000,
+            background: true,
         }
     }
 }
@@ -54,6 +57,21 @@ impl SegmentMeta {
     fn live_bytes(&self) -> u64 {
         (self.rows - self.deleted.min(self.rows)) * self.row_bytes
     }
+}
+
+/// What the optimizer is doing (see `Collection::optimizer_status`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OptimizerStatus {
+    /// The task being carried out.
+    pub running: Option<Task>,
+    /// Points of the running task written so far.
+    pub points_done: u64,
+    /// Points the running task writes in all.
+    pub points_total: u64,
+    /// Tasks planned after the running one.
+    pub queued: Vec<Task>,
+    /// Tasks completed since the collection was opened.
+    pub completed: u64,
 }
 
 /// One unit of work. A segment appears in at most one task of a plan.
