@@ -805,6 +805,23 @@ impl Collection {
     /// only an unnamed file, removed on the next open.
     fn build_rewrite(&self, inputs: &[u64], id: u64) -> Result<PreparedRewrite> {
         let inner = &self.inner;
+        let vfs = &*inner.vfs;
+        let seg_dir = inner.dir.join(SEGMENTS_DIR);
+        // The output is at most as large as the inputs: they must fit in the free space.
+        let needed: u64 = inputs
+            .iter()
+            .map(|&i| vfs.file_size(&seg_dir.join(segment_file(i))).unwrap_or(0))
+            .sum();
+        let available = vfs
+            .free_space(&seg_dir)
+            .map_err(|e| Error::io(&seg_dir, e))?;
+        if available < needed {
+            return Err(Error::InsufficientSpace {
+                dir: seg_dir,
+                needed,
+                available,
+            });
+        }
         let snapshots: Vec<(Arc<ImmutableSegment>, Bitmap)> = inner
             .state
             .read()
@@ -828,7 +845,16 @@ impl Collection {
             None
         } else {
             let dyn_views: Vec<&dyn Rows> = views.iter().map(|v| v as &dyn Rows).collect();
-            Some(self.write_segment_file(&dyn_views, &rows, id)?)
+            let written = self.write_segment_file(&dyn_views, &rows, id);
+            if written.is_err() {
+                // Abandon cleanly: no partial output stays behind (best effort: a file that
+                // cannot be removed now is unnamed and removed on the next open).
+                let name = segment_file(id);
+                for path in [seg_dir.join(&name), seg_dir.join(format!("{name}.tmp"))] {
+                    let _ = vfs.remove(&path);
+                }
+            }
+            Some(written?)
         };
         drop(views);
         Ok(PreparedRewrite {

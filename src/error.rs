@@ -103,6 +103,18 @@ pub enum Error {
     #[error("{} is locked by another open handle (in this or another process); close it first or share one Collection handle (it is Clone)", .0.display())]
     Locked(PathBuf),
 
+    /// Not enough free disk space for an optimizer task; it was not started and will be
+    /// tried again later. Free some space.
+    #[error("{needed} bytes are needed on {} for a segment rewrite, {available} are free; free some disk space", dir.display())]
+    InsufficientSpace {
+        /// The segments directory.
+        dir: PathBuf,
+        /// Bytes the task needs (its inputs' size).
+        needed: u64,
+        /// Bytes free.
+        available: u64,
+    },
+
     /// An earlier WAL write or fsync failed. The collection refuses further writes because
     /// the state on disk is unknown; reads still work. Drop every handle and reopen.
     #[error(

@@ -450,3 +450,40 @@ fn an_io_error_during_optimize_loses_nothing() {
     }
     assert!(n > 10, "optimize did only {n} I/O operations");
 }
+
+#[test]
+fn too_little_free_space_skips_the_task_and_keeps_the_collection_usable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    let c = Collection::create(&dir, config()).unwrap();
+    for batch in 0..8u64 {
+        c.upsert(&(batch * 10..batch * 10 + 10).map(point).collect::<Vec<_>>())
+            .unwrap();
+        c.seal().unwrap();
+    }
+    drop(c);
+    let want = contents(&Collection::open(&dir).unwrap(), 100);
+    let files_before = files_in(&dir.join("segments"));
+    let vfs = Arc::new(FaultyVfs::new(u64::MAX).with_free_space(1024));
+    let c = Collection::open_with_vfs(&dir, vfs).unwrap();
+    match c.optimize() {
+        Err(Error::InsufficientSpace {
+            needed, available, ..
+        }) => {
+            assert!(needed > available && available == 1024);
+        }
+        other => panic!("expected InsufficientSpace, got {other:?}"),
+    }
+    assert_eq!(
+        files_in(&dir.join("segments")),
+        files_before,
+        "a partial output was left"
+    );
+    assert_eq!(contents(&c, 100), want);
+    // Not poisoned: writes go on, and with space the task runs.
+    c.upsert(&[point(500)]).unwrap();
+    drop(c);
+    let c = Collection::open(&dir).unwrap();
+    assert!(c.optimize().unwrap().merged > 0);
+    assert_eq!(c.len(), want.len() + 1);
+}

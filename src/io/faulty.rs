@@ -14,6 +14,7 @@ use super::{MappedFile, StdVfs, Vfs, VfsFile};
 #[derive(Debug)]
 pub struct FaultyVfs {
     state: Arc<FaultState>,
+    free_space: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -44,7 +45,15 @@ impl FaultyVfs {
                 ops: AtomicU64::new(0),
                 failed: AtomicBool::new(false),
             }),
+            free_space: None,
         }
+    }
+
+    /// Reports `bytes` of free space instead of the real figure.
+    #[must_use]
+    pub fn with_free_space(mut self, bytes: u64) -> Self {
+        self.free_space = Some(bytes);
+        self
     }
 
     /// How many mutating operations were attempted so far.
@@ -143,5 +152,12 @@ impl Vfs for FaultyVfs {
 
     fn map(&self, path: &Path) -> io::Result<MappedFile> {
         StdVfs.map(path)
+    }
+
+    fn free_space(&self, dir: &Path) -> io::Result<u64> {
+        match self.free_space {
+            Some(bytes) => Ok(bytes),
+            None => StdVfs.free_space(dir),
+        }
     }
 }

@@ -52,6 +52,8 @@ pub trait Vfs: Send + Sync + fmt::Debug {
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
     /// Maps a write-once file read-only.
     fn map(&self, path: &Path) -> io::Result<MappedFile>;
+    /// Bytes available to this process on the file system holding `dir`.
+    fn free_space(&self, dir: &Path) -> io::Result<u64>;
 }
 
 /// The real file system (`std::fs` + `memmap2`).
@@ -136,5 +138,16 @@ impl Vfs for StdVfs {
 
     fn map(&self, path: &Path) -> io::Result<MappedFile> {
         MappedFile::open(path)
+    }
+
+    #[cfg(unix)]
+    fn free_space(&self, dir: &Path) -> io::Result<u64> {
+        let st = rustix::fs::statvfs(dir).map_err(io::Error::from)?;
+        Ok(st.f_bavail.saturating_mul(st.f_frsize))
+    }
+
+    #[cfg(not(unix))]
+    fn free_space(&self, _dir: &Path) -> io::Result<u64> {
+        Ok(u64::MAX)
     }
 }
