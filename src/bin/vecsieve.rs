@@ -82,6 +82,15 @@ struct BenchArgs {
 enum Command {
     /// Build a collection from a data set and report recall, latency, size per configuration.
     Bench(BenchArgs),
+    /// Measure the background optimizer: ingest, settle, search while it vacuums, deletions.
+    BenchOptimizer {
+        /// Folder with base.fvecs and query.fvecs.
+        #[arg(long)]
+        data: PathBuf,
+        /// Live segment size in MiB (small, so that the optimizer has work).
+        #[arg(long, default_value_t = 4)]
+        segment_mib: u64,
+    },
     /// Run the benchmark on the bundled real data set and print a table.
     Demo {
         /// The data set (default: the bundled 10k Debian MiniLM set).
@@ -93,6 +102,18 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let (opts, json) = match cli.command {
+        Command::BenchOptimizer { data, segment_mib } => {
+            return match eval::run_optimizer(&data, segment_mib << 20, |l| eprintln!("{l}")) {
+                Ok(r) => {
+                    println!("{r:#?}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Command::Bench(a) => (
             BenchOptions {
                 data: a.data,

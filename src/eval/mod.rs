@@ -5,10 +5,12 @@
 //! count.
 
 mod bench;
+mod optbench;
 
 use std::path::Path;
 
 pub use bench::{BenchOptions, BenchQuantization, BenchRow, run};
+pub use optbench::{OptimizerBench, run_optimizer};
 
 use crate::config::MAX_DIM;
 use crate::error::{Error, Result};
