@@ -577,31 +577,29 @@ impl Collection {
 
     /// Deletes points by id and returns how many existed. Unknown ids are not an error.
     pub fn delete(&self, ids: &[PointId]) -> Result<usize> {
-        self.check_writable()?;
-        let inner = &self.inner;
-        let mut guard = inner.writer.lock();
-        let Some(w) = guard.as_mut() else {
-            return Err(Error::Closed);
-        };
-        self.check_writable()?;
-        let present: Vec<PointId> = {
-            let st = inner.state.read();
-            let mut seen = std::collections::HashSet::new();
-            ids.iter()
-                .copied()
-                .filter(|&id| seen.insert(id) && st.locate(id).is_some())
-                .collect()
-        };
-        if present.is_empty() {
-            return Ok(0);
-        }
-        let body = record::encode_delete(&present);
-        let seq = self.append_and_apply(w, RecordKind::Delete, &body, |st, _| {
-            st.apply_delete(&present)
+        let written = self.with_writer(|w| {
+            let present: Vec<PointId> = {
+                let st = self.inner.state.read();
+                let mut seen = std::collections::HashSet::new();
+                ids.iter()
+                    .copied()
+                    .filter(|&id| seen.insert(id) && st.locate(id).is_some())
+                    .collect()
+            };
+            if present.is_empty() {
+                return Ok(None);
+            }
+            let body = record::encode_delete(&present);
+            let (seq, n) = self.append_and_apply(w, RecordKind::Delete, &body, |st, _| {
+                st.apply_delete(&present)
+            })?;
+            Ok(Some((seq, n)))
         })?;
-        drop(guard);
-        self.wait_durable(seq.0)?;
-        Ok(seq.1)
+        let Some((seq, n)) = written else {
+            return Ok(0);
+        };
+        self.wait_durable(seq)?;
+        Ok(n)
     }
 
     fn write(
@@ -610,12 +608,7 @@ impl Collection {
         body: &[u8],
         apply: impl FnOnce(&mut State, u64) -> usize,
     ) -> Result<(u64, usize)> {
-        let mut guard = self.inner.writer.lock();
-        let Some(w) = guard.as_mut() else {
-            return Err(Error::Closed);
-        };
-        self.check_writable()?;
-        self.append_and_apply(w, kind, body, apply)
+        self.with_writer(|w| self.append_and_apply(w, kind, body, apply))
     }
 
     /// Appends a record, applies it, and seals the live segment if it is full. Any I/O
@@ -1004,16 +997,7 @@ impl Collection {
     /// lock briefly. A failed build is abandoned (the collection stays usable) and the
     /// error returned; a failed publication poisons the collection.
     pub fn optimize(&self) -> Result<OptimizeReport> {
-        self.check_writable()?;
-        let inner = &self.inner;
-        {
-            let mut guard = inner.writer.lock();
-            let Some(w) = guard.as_mut() else {
-                return Err(Error::Closed);
-            };
-            self.check_writable()?;
-            self.checkpoint(w).inspect_err(|_| self.poison())?;
-        }
+        self.with_writer(|w| self.checkpoint(w).inspect_err(|_| self.poison()))?;
         self.run_plan()
     }
 
@@ -1056,25 +1040,15 @@ impl Collection {
                     status.points_total = total;
                     status.queued = tasks.get(i + 1..).unwrap_or_default().to_vec();
                 }
-                let output = {
-                    let mut guard = inner.writer.lock();
-                    let Some(w) = guard.as_mut() else {
-                        return Err(Error::Closed);
-                    };
-                    self.reserve_segment_id(w)
-                };
+                let output = self.with_writer(|w| Ok(self.reserve_segment_id(w)))?;
                 let prepared = self.build_rewrite(&inputs, output)?;
                 if rt.cancel.load(Ordering::SeqCst) {
                     return Err(Error::Closed);
                 }
-                let mut guard = inner.writer.lock();
-                let Some(w) = guard.as_mut() else {
-                    return Err(Error::Closed);
-                };
-                self.check_writable()?;
-                self.publish_rewrite(w, prepared)
-                    .inspect_err(|_| self.poison())?;
-                drop(guard);
+                self.with_writer(|w| {
+                    self.publish_rewrite(w, prepared)
+                        .inspect_err(|_| self.poison())
+                })?;
                 rt.status.lock().completed += 1;
                 match task {
                     Task::Requantize(_) => report.requantized += 1,
@@ -1144,13 +1118,19 @@ impl Collection {
     /// Seals the live segment into an immutable segment file now (it is also sealed when
     /// full and on close), persisting deletions and emptying the WAL.
     pub fn seal(&self) -> Result<()> {
+        self.with_writer(|w| self.checkpoint(w).inspect_err(|_| self.poison()))
+    }
+
+    /// Runs `f` holding the writer lock, after checking (before and under the lock) that
+    /// the collection is open and not poisoned.
+    fn with_writer<T>(&self, f: impl FnOnce(&mut WalWriter) -> Result<T>) -> Result<T> {
         self.check_writable()?;
         let mut guard = self.inner.writer.lock();
         let Some(w) = guard.as_mut() else {
             return Err(Error::Closed);
         };
         self.check_writable()?;
-        self.checkpoint(w).inspect_err(|_| self.poison())
+        f(w)
     }
 
     /// Seals the live segment, commits, and releases the directory lock. Every clone of
