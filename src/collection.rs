@@ -838,7 +838,8 @@ impl Collection {
             None
         } else {
             let dyn_views: Vec<&dyn Rows> = views.iter().map(|v| v as &dyn Rows).collect();
-            let written = self.write_segment_file(&dyn_views, &rows, id);
+            let progress = Some(&inner.optimizer.progress);
+            let written = self.write_segment_file(&dyn_views, &rows, id, progress);
             if written.is_err() {
                 // Abandon cleanly: no partial output stays behind (best effort: a file that
                 // cannot be removed now is unnamed and removed on the next open).
@@ -849,6 +850,10 @@ impl Collection {
             }
             Some(written?)
         };
+        inner
+            .optimizer
+            .progress
+            .store(rows.len() as u64, Ordering::SeqCst);
         drop(views);
         Ok(PreparedRewrite {
             inputs: inputs.to_vec(),
@@ -963,7 +968,7 @@ impl Collection {
     ) -> Result<ImmutableSegment> {
         let id = manifest.next_segment_id;
         manifest.next_segment_id += 1;
-        let seg = self.write_segment_file(sources, rows, id)?;
+        let seg = self.write_segment_file(sources, rows, id, None)?;
         manifest.segments.push(SegmentEntry {
             id,
             rows: seg.rows() as u64,
@@ -978,11 +983,19 @@ impl Collection {
         sources: &[&dyn Rows],
         rows: &[(usize, usize)],
         id: u64,
+        progress: Option<&std::sync::atomic::AtomicU64>,
     ) -> Result<ImmutableSegment> {
         let inner = &self.inner;
         let vfs = &*inner.vfs;
         let seg_dir = inner.dir.join(SEGMENTS_DIR);
-        let bytes = encode_rows(sources, rows, id, &inner.current_config(), inner.kernels);
+        let bytes = encode_rows(
+            sources,
+            rows,
+            id,
+            &inner.current_config(),
+            inner.kernels,
+            progress,
+        );
         let name = segment_file(id);
         write_atomic(vfs, &seg_dir, &name, &bytes)?;
         ImmutableSegment::open(vfs, &seg_dir.join(&name))
@@ -1555,13 +1568,19 @@ fn encode_rows(
     id: u64,
     config: &CollectionConfig,
     kernels: &Kernels,
+    progress: Option<&std::sync::atomic::AtomicU64>,
 ) -> Vec<u8> {
     let src = |i: usize| sources[i];
     let ids: Vec<PointId> = rows.iter().map(|&(s, r)| src(s).id(r)).collect();
     let versions: Vec<u64> = rows.iter().map(|&(s, r)| src(s).version(r)).collect();
     let mut originals = Vec::with_capacity(rows.len() * config.dim * config.datatype.size());
-    for &(s, r) in rows {
+    for (i, &(s, r)) in rows.iter().enumerate() {
         src(s).stored_bytes(r, &mut originals);
+        if let Some(p) = progress
+            && i % 1024 == 1023
+        {
+            p.store(i as u64 + 1, Ordering::Relaxed);
+        }
     }
     let dim = config.dim;
     let stored = StoredRows {

@@ -532,6 +532,10 @@ fn the_background_optimizer_settles_by_itself() {
         assert!(status.points_done <= status.points_total, "{status:?}");
         if c.info().unwrap().segments <= 4 && status.running.is_none() {
             assert!(status.completed > 0, "{status:?}");
+            assert!(
+                status.points_done == 0 && status.points_total == 0,
+                "{status:?}"
+            );
             break;
         }
         assert!(
