@@ -120,7 +120,6 @@ pub struct CollectionInfo {
 struct Sealed {
     seg: Arc<ImmutableSegment>,
     deleted: Bitmap,
-    del_gen: u64,
     dirty: bool,
 }
 
@@ -441,8 +440,10 @@ impl Collection {
             manifest.checkpoint_seq,
             |seq, kind, body| state.apply_record(&config, seq, kind, body),
         )?;
-        // Replayed records may sit only in the page cache of a process that crashed.
-        for path in &recovery.kept {
+        // Replayed records may sit only in the page cache of a process that crashed; with
+        // nothing replayed there is nothing to make durable.
+        let replayed = recovery.last_seq > manifest.checkpoint_seq;
+        for path in recovery.kept.iter().filter(|_| replayed) {
             vfs.open_append(path)
                 .and_then(|f| f.sync_data())
                 .map_err(|e| Error::io(path, e))?;
@@ -727,19 +728,18 @@ impl Collection {
         {
             let mut st = inner.state.write();
             for i in sidecars {
-                let s = &mut st.sealed[i];
-                if s.del_gen > 0 {
-                    garbage.push(sidecar_file(manifest.segments[i].id, s.del_gen));
+                // The sidecar the committed manifest replaced is garbage now.
+                let old = st.manifest.segments[i];
+                if old.del_gen > 0 {
+                    garbage.push(sidecar_file(old.id, old.del_gen));
                 }
-                s.del_gen = manifest.segments[i].del_gen;
-                s.dirty = false;
+                st.sealed[i].dirty = false;
             }
             if let Some(seg) = new_seg {
                 let rows = seg.rows();
                 st.sealed.push(Sealed {
                     seg: Arc::new(seg),
                     deleted: Bitmap::with_len(rows),
-                    del_gen: 0,
                     dirty: false,
                 });
             }
@@ -925,7 +925,6 @@ impl Collection {
                     Some(Sealed {
                         seg: Arc::new(seg),
                         deleted,
-                        del_gen,
                         dirty: false,
                     })
                 }
@@ -1667,11 +1666,9 @@ struct StoredRows<'a> {
 impl StoredRows<'_> {
     /// Row `r` of source `s` as f32, copied into `scratch`.
     fn row<'s>(&self, (s, r): (usize, usize), scratch: &'s mut Vec<f32>) -> &'s [f32] {
-        let mut converted = Vec::new();
-        scratch.clear();
-        if let Some(src) = self.sources.get(s) {
-            let originals = src.originals();
-            scratch.extend_from_slice(originals.row(r, self.dim, self.kernels, &mut converted));
+        match self.sources.get(s) {
+            Some(src) => src.originals().row_into(r, self.dim, self.kernels, scratch),
+            None => scratch.clear(),
         }
         scratch
     }
@@ -1720,7 +1717,6 @@ fn open_sealed(
     Ok(Sealed {
         seg: Arc::new(seg),
         deleted,
-        del_gen: entry.del_gen,
         dirty: false,
     })
 }
@@ -1747,12 +1743,10 @@ fn collect_garbage(vfs: &dyn Vfs, dir: &Path, manifest: &Manifest) -> Result<()>
     if removed {
         vfs.sync_dir(&seg_dir).map_err(|e| Error::io(&seg_dir, e))?;
     }
+    let names = vfs.list(dir).map_err(|e| Error::io(dir, e))?;
     for tmp in ["MANIFEST.tmp", "config.json.tmp"] {
-        let p = dir.join(tmp);
-        if vfs
-            .list(dir)
-            .is_ok_and(|names| names.iter().any(|n| n == tmp))
-        {
+        if names.iter().any(|n| n == tmp) {
+            let p = dir.join(tmp);
             vfs.remove(&p).map_err(|e| Error::io(&p, e))?;
         }
     }

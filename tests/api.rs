@@ -15,6 +15,40 @@ fn binary(dim: usize, distance: Distance) -> CollectionConfig {
         .with_search_threads(1)
 }
 
+/// Optimizer thresholds with the background thread off (tests that want to see small
+/// segments, or call `optimize` themselves).
+fn manual_optimizer() -> vecsieve::optimizer::OptimizerConfig {
+    vecsieve::optimizer::OptimizerConfig {
+        background: false,
+        ..Default::default()
+    }
+}
+
+/// Upserts points `0..n` one call each (random vectors from `seed`, payload = the id's low
+/// byte if asked) and returns id → vector.
+fn fill(
+    c: &Collection,
+    n: u64,
+    dim: usize,
+    seed: u64,
+    payload: bool,
+) -> std::collections::BTreeMap<u64, Vec<f32>> {
+    let mut rng = Rng::new(seed);
+    let mut want = std::collections::BTreeMap::new();
+    for id in 0..n {
+        let v = rng.vector(dim);
+        want.insert(id, v.clone());
+        let p = Point::new(id, v);
+        c.upsert(&[if payload {
+            p.with_payload(vec![id as u8])
+        } else {
+            p
+        }])
+        .unwrap();
+    }
+    want
+}
+
 #[test]
 fn handles_are_clone_send_sync() {
     fn assert_traits<T: Clone + Send + Sync + 'static>() {}
@@ -383,22 +417,11 @@ fn search_results_are_ordered_and_payloads_optional() {
 fn set_quantization_rebuilds_segments_and_keeps_every_point() {
     let dir = tempfile::tempdir().unwrap();
     // The background optimizer would merge the small segments this test wants to see.
-    let manual = vecsieve::optimizer::OptimizerConfig {
-        background: false,
-        ..Default::default()
-    };
     let config = binary(8, Distance::Dot)
         .with_live_segment_max_bytes(4096)
-        .with_optimizer(manual);
+        .with_optimizer(manual_optimizer());
     let c = Collection::create(dir.path(), config).unwrap();
-    let mut rng = Rng::new(11);
-    let mut want = std::collections::BTreeMap::new();
-    for id in 0..300u64 {
-        let v = rng.vector(8);
-        want.insert(id, v.clone());
-        c.upsert(&[Point::new(id, v).with_payload(vec![id as u8])])
-            .unwrap();
-    }
+    let mut want = fill(&c, 300, 8, 11, true);
     let gone: Vec<PointId> = (0..300).step_by(7).map(PointId::Num).collect();
     c.delete(&gone).unwrap();
     for id in gone {
@@ -453,20 +476,13 @@ fn optimize_merges_and_vacuums_without_losing_points() {
     let dir = tempfile::tempdir().unwrap();
     let optimizer = vecsieve::optimizer::OptimizerConfig {
         vacuum_min_deleted: 10,
-        background: false,
-        ..Default::default()
+        ..manual_optimizer()
     };
     let config = binary(16, Distance::Euclid)
         .with_live_segment_max_bytes(4096)
         .with_optimizer(optimizer);
     let c = Collection::create(dir.path(), config).unwrap();
-    let mut rng = Rng::new(5);
-    let mut want = std::collections::BTreeMap::new();
-    for id in 0..2000u64 {
-        let v = rng.vector(16);
-        want.insert(id, v.clone());
-        c.upsert(&[Point::new(id, v)]).unwrap();
-    }
+    let mut want = fill(&c, 2000, 16, 5, false);
     let before = c.info().unwrap();
     assert!(before.segments > 16, "{} segments", before.segments);
     let report = c.optimize().unwrap();

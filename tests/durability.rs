@@ -143,6 +143,17 @@ fn a_bad_record_before_valid_ones_is_corruption() {
     }
 }
 
+/// A collection with `batches` sealed segments of 10 points each (ids `0..10·batches`).
+fn sealed_batches(dir: &Path, batches: u64) -> Collection {
+    let c = Collection::create(dir, config()).unwrap();
+    for batch in 0..batches {
+        c.upsert(&(batch * 10..batch * 10 + 10).map(point).collect::<Vec<_>>())
+            .unwrap();
+        c.seal().unwrap();
+    }
+    c
+}
+
 /// A temporary collection made by [`populated`].
 fn populated_tmp() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
@@ -416,12 +427,7 @@ fn an_io_error_during_set_quantization_loses_nothing_and_converges() {
 fn an_io_error_during_optimize_loses_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("c");
-    let c = Collection::create(&dir, config()).unwrap();
-    for batch in 0..12u64 {
-        c.upsert(&(batch * 10..batch * 10 + 10).map(point).collect::<Vec<_>>())
-            .unwrap();
-        c.seal().unwrap();
-    }
+    let c = sealed_batches(&dir, 12);
     c.delete(&(0..120).step_by(4).map(PointId::Num).collect::<Vec<_>>())
         .unwrap();
     drop(c);
@@ -455,13 +461,7 @@ fn an_io_error_during_optimize_loses_nothing() {
 fn too_little_free_space_skips_the_task_and_keeps_the_collection_usable() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("c");
-    let c = Collection::create(&dir, config()).unwrap();
-    for batch in 0..8u64 {
-        c.upsert(&(batch * 10..batch * 10 + 10).map(point).collect::<Vec<_>>())
-            .unwrap();
-        c.seal().unwrap();
-    }
-    drop(c);
+    drop(sealed_batches(&dir, 8));
     let want = contents(&Collection::open(&dir).unwrap(), 100);
     let files_before = files_in(&dir.join("segments"));
     let vfs = Arc::new(FaultyVfs::new(u64::MAX).with_free_space(1024));

@@ -162,6 +162,12 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<Vec<Be
     let base = read_fvecs(&opts.data.join("base.fvecs"))?;
     let queries = read_fvecs(&opts.data.join("query.fvecs"))?;
     let truth = read_ivecs(&opts.data.join("groundtruth.ivecs"))?;
+    if queries.rows() == 0 {
+        return Err(Error::InvalidArgument(format!(
+            "{}: query.fvecs holds no query",
+            opts.data.display()
+        )));
+    }
     if queries.dim != base.dim || truth.rows() < queries.rows() || truth.dim < 10 {
         return Err(Error::InvalidArgument(format!(
             "{}: query dim, ground truth rows or ground truth depth (≥ 10) do not fit the base set",

@@ -90,6 +90,12 @@ pub fn run_optimizer(
     let queries: Vec<Vec<f32>> = (0..queries.rows().min(200))
         .map(|i| queries.row(i).to_vec())
         .collect();
+    if queries.is_empty() || queries[0].len() != base.dim {
+        return Err(Error::InvalidArgument(format!(
+            "{}: query.fvecs must hold queries of the base set's dimension",
+            data.display()
+        )));
+    }
     let tmp = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
     let config = CollectionConfig::new(base.dim, Distance::Cosine)
         .with_quantization(Quantization::Binary(BinaryConfig::default()))
@@ -100,10 +106,9 @@ pub fn run_optimizer(
     let c = Collection::create(tmp.path().join("c"), config)?;
     progress("ingesting with the background optimizer on");
     let start = Instant::now();
-    for chunk in (0..base.rows()).collect::<Vec<_>>().chunks(1000) {
-        let points: Vec<Point> = chunk
-            .iter()
-            .map(|&i| Point::new(i as u64, base.row(i).to_vec()))
+    for start in (0..base.rows()).step_by(1000) {
+        let points: Vec<Point> = (start..(start + 1000).min(base.rows()))
+            .map(|i| Point::new(i as u64, base.row(i).to_vec()))
             .collect();
         c.upsert(&points)?;
     }

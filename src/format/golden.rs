@@ -52,6 +52,18 @@ fn check(name: &str, bytes: &[u8]) -> Vec<u8> {
     golden
 }
 
+/// The three 4-dimensional vectors of every golden segment.
+const VECTORS: [[f32; 4]; 3] = [
+    [0.5, -1.0, 2.0, 0.0],
+    [-0.25, 0.75, -3.0, 1.0],
+    [1.0, 1.0, 1.0, -1.0],
+];
+
+/// Row-major f32 bytes of `vectors`: a segment's originals section.
+fn originals(vectors: &[[f32; 4]]) -> Vec<u8> {
+    vectors.iter().flat_map(|v| f32_bytes(v)).collect()
+}
+
 fn f32_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
@@ -99,12 +111,8 @@ fn golden_wal_file() {
 #[test]
 fn golden_segment_file() {
     let dim = 4;
-    let vectors = [
-        [0.5f32, -1.0, 2.0, 0.0],
-        [-0.25, 0.75, -3.0, 1.0],
-        [1.0, 1.0, 1.0, -1.0],
-    ];
-    let originals: Vec<u8> = vectors.iter().flat_map(|v| f32_bytes(v)).collect();
+    let vectors = VECTORS;
+    let originals = originals(&vectors);
     let mut codes = vec![0u64; 3];
     for (v, c) in vectors.iter().zip(codes.iter_mut()) {
         encode_one_bit(v, 0.0, std::slice::from_mut(c));
@@ -155,11 +163,7 @@ fn golden_segment_file() {
 #[test]
 fn golden_scalar_segment_file() {
     let dim = 4;
-    let vectors = [
-        [0.5f32, -1.0, 2.0, 0.0],
-        [-0.25, 0.75, -3.0, 1.0],
-        [1.0, 1.0, 1.0, -1.0],
-    ];
+    let vectors = VECTORS;
     let flat: Vec<f32> = vectors.iter().flatten().copied().collect();
     let params = train(dim, &flat, None, RangeDesign::PerDimension, 4);
     assert_eq!(params.lo, [-0.25, -1.0, -3.0, -1.0]);
@@ -173,7 +177,7 @@ fn golden_scalar_segment_file() {
         .iter()
         .map(|v| v.iter().map(|x| x * x).sum())
         .collect();
-    let originals: Vec<u8> = vectors.iter().flat_map(|v| f32_bytes(v)).collect();
+    let originals = originals(&vectors);
     let ids = [PointId::Num(2), PointId::Num(3), PointId::Num(4)];
     let bytes = segment::encode(&SegmentColumns {
         segment_id: 4,
@@ -212,11 +216,7 @@ fn golden_scalar_segment_file() {
 
 #[test]
 fn golden_two_bit_segment_file() {
-    let vectors = [
-        [0.5f32, -1.0, 2.0, 0.0],
-        [-0.25, 0.75, -3.0, 1.0],
-        [1.0, 1.0, 1.0, -1.0],
-    ];
+    let vectors = VECTORS;
     let mut welford = Welford::new(4);
     vectors.iter().for_each(|v| welford.add(v));
     let (mean, std) = welford.finish();
@@ -231,7 +231,7 @@ fn golden_two_bit_segment_file() {
         enc.encode(v, &mut code);
         codes.extend(code.iter().flat_map(|w| w.to_le_bytes()));
     }
-    let originals: Vec<u8> = vectors.iter().flat_map(|v| f32_bytes(v)).collect();
+    let originals = originals(&vectors);
     let bytes = segment::encode(&SegmentColumns {
         segment_id: 5,
         dim: 4,

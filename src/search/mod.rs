@@ -148,20 +148,22 @@ pub(crate) fn search_segment(
             rescore,
         } if rows.code_words() > 0 => {
             let multi_bit = rows.multi_bit();
-            let code = match multi_bit {
+            let segment_code;
+            let code: &[u64] = match multi_bit {
                 Some(enc) => {
-                    let mut code = vec![0u64; rows.code_words()];
-                    enc.encode(&q.vector, &mut code);
-                    code
+                    let mut c = vec![0u64; rows.code_words()];
+                    enc.encode(&q.vector, &mut c);
+                    segment_code = c;
+                    &segment_code
                 }
-                None => q.code.clone(),
+                None => &q.code,
             };
             let picked: Vec<(f32, usize)> = if q.asym_bits == 0 {
-                let picked = binary_candidates(rows, &code, q, candidates);
+                let picked = binary_candidates(rows, code, q, candidates);
                 picked.into_iter().map(|(h, r)| (h as f32, r)).collect()
             } else {
                 let pool = candidates.saturating_mul(ASYM_POOL_FACTOR);
-                let pool = binary_candidates(rows, &code, q, pool);
+                let pool = binary_candidates(rows, code, q, pool);
                 asym_rerank(rows, q, &pool, candidates)
             };
             if rescore {

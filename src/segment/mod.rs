@@ -93,6 +93,25 @@ pub(crate) enum Originals<'a> {
 }
 
 impl Originals<'_> {
+    /// Row `row` as f32, written into `out` (copied for F32, converted otherwise).
+    pub(crate) fn row_into(&self, row: usize, dim: usize, kernels: &Kernels, out: &mut Vec<f32>) {
+        let range = row * dim..(row + 1) * dim;
+        match *self {
+            Originals::F32(v) => {
+                out.clear();
+                out.extend_from_slice(v.get(range).unwrap_or_default());
+            }
+            Originals::F16(v) => {
+                out.resize(dim, 0.0);
+                kernels.f16_to_f32(v.get(range).unwrap_or_default(), out);
+            }
+            Originals::U8(v) => {
+                out.resize(dim, 0.0);
+                kernels.u8_to_f32(v.get(range).unwrap_or_default(), out);
+            }
+        }
+    }
+
     /// Row `row` as f32: borrowed for F32, converted into `scratch` otherwise.
     pub(crate) fn row<'s>(
         &'s self,
@@ -101,17 +120,10 @@ impl Originals<'_> {
         kernels: &Kernels,
         scratch: &'s mut Vec<f32>,
     ) -> &'s [f32] {
-        let range = row * dim..(row + 1) * dim;
         match *self {
-            Originals::F32(v) => v.get(range).unwrap_or_default(),
-            Originals::F16(v) => {
-                scratch.resize(dim, 0.0);
-                kernels.f16_to_f32(v.get(range).unwrap_or_default(), scratch);
-                scratch
-            }
-            Originals::U8(v) => {
-                scratch.resize(dim, 0.0);
-                kernels.u8_to_f32(v.get(range).unwrap_or_default(), scratch);
+            Originals::F32(v) => v.get(row * dim..(row + 1) * dim).unwrap_or_default(),
+            Originals::F16(_) | Originals::U8(_) => {
+                self.row_into(row, dim, kernels, scratch);
                 scratch
             }
         }
