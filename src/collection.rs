@@ -10,21 +10,20 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{
-    BinaryEncoding, CollectionConfig, Datatype, Distance, Durability, MAX_LIMIT, MAX_OVERSAMPLING,
+    CollectionConfig, Datatype, Distance, Durability, MAX_LIMIT, MAX_OVERSAMPLING,
     MAX_PAYLOAD_BYTES, Quantization, SearchParams,
 };
 use crate::error::{Error, Result};
 use crate::format::DecodeError;
-use crate::format::segment::{self as segfmt, CodeKind, SegmentColumns};
+use crate::format::segment::CodeKind;
 use crate::io::lock::DirLock;
 use crate::io::{StdVfs, Vfs};
-use crate::manifest::{Manifest, SegmentEntry, write_atomic};
+use crate::manifest::{Manifest, SegmentEntry, write_atomic, write_atomic_with};
 use crate::optimizer::{self, OptimizerStatus, SegmentMeta, Task};
 use crate::point::{Point, PointId, ScoredPoint};
 use crate::quant;
-use crate::quant::binary::MultiBit;
-use crate::quant::stats::Welford;
 use crate::search::{self, Plan, PreparedQuery};
+use crate::segment::build::{self, Build, FileSink};
 use crate::segment::immutable::{ImmutableSegment, SegmentRows};
 use crate::segment::live::LiveSegment;
 use crate::segment::{Bitmap, Rows, deletes};
@@ -144,6 +143,20 @@ struct OptimizerRuntime {
     /// Points written by the running task.
     progress: std::sync::atomic::AtomicU64,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Encodes the codes of rewrites when `OptimizerConfig::threads` > 1.
+    pool: Option<rayon::ThreadPool>,
+}
+
+fn optimizer_pool(dir: &Path, threads: usize) -> Result<Option<rayon::ThreadPool>> {
+    if threads <= 1 {
+        return Ok(None);
+    }
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("vecsieve-optimizer-{i}"))
+        .build()
+        .map(Some)
+        .map_err(|e| Error::io(dir, std::io::Error::other(e)))
 }
 
 /// A rewrite built by `build_rewrite`, waiting for `publish_rewrite`.
@@ -239,18 +252,6 @@ fn code_words(config: &CollectionConfig) -> usize {
     match config.quantization {
         Quantization::Binary(_) => CodeKind::OneBit.words(config.dim),
         Quantization::None | Quantization::Scalar(_) => 0,
-    }
-}
-
-fn code_kind(config: &CollectionConfig) -> CodeKind {
-    match config.quantization {
-        Quantization::Binary(b) => match b.encoding {
-            BinaryEncoding::OneBit => CodeKind::OneBit,
-            BinaryEncoding::TwoBits => CodeKind::TwoBits,
-            BinaryEncoding::OneAndHalfBits => CodeKind::OneAndHalfBits,
-        },
-        Quantization::Scalar(_) => CodeKind::ScalarInt8,
-        Quantization::None => CodeKind::None,
     }
 }
 
@@ -466,6 +467,7 @@ impl Collection {
             .thread_name(|i| format!("vecsieve-search-{i}"))
             .build()
             .map_err(|e| Error::io(&dir, std::io::Error::other(e)))?;
+        let optimizer_pool = optimizer_pool(&dir, config.optimizer.threads)?;
         let durability = config.durability;
         let interval = Duration::from_millis(config.buffered_sync_interval_ms);
         let inner = Arc::new(Inner {
@@ -477,7 +479,10 @@ impl Collection {
             state: RwLock::new(state),
             writer: Mutex::new(Some(writer)),
             optimizing: Mutex::new(()),
-            optimizer: Arc::new(OptimizerRuntime::default()),
+            optimizer: Arc::new(OptimizerRuntime {
+                pool: optimizer_pool,
+                ..OptimizerRuntime::default()
+            }),
             group: GroupCommit::new(recovery.last_seq),
             poisoned: AtomicBool::new(false),
             closed: AtomicBool::new(false),
@@ -691,8 +696,7 @@ impl Collection {
         let (new_seg, sidecars, manifest) = {
             let st = inner.state.read();
             if st.manifest.checkpoint_seq == checkpoint_seq {
-                drop(st);
-                return self.rebuild_mismatched(w);
+                return Ok(());
             }
             let mut manifest = st.manifest.clone();
             manifest.generation += 1;
@@ -753,33 +757,7 @@ impl Collection {
             let p = seg_dir.join(name);
             vfs.remove(&p).map_err(|e| Error::io(&p, e))?;
         }
-        self.rebuild_mismatched(w)
-    }
-
-    /// Rewrites every segment whose codes differ from the current quantization (after
-    /// `set_quantization`, or an interrupted one), one MANIFEST commit per segment. The
-    /// caller holds the writer lock, right after a checkpoint. If the optimizer is busy it
-    /// is left to it (its plan requantizes mismatched segments).
-    fn rebuild_mismatched(&self, w: &mut WalWriter) -> Result<()> {
-        let Some(_busy) = self.inner.optimizing.try_lock() else {
-            return Ok(());
-        };
-        let config = self.inner.current_config();
-        loop {
-            let id = {
-                let st = self.inner.state.read();
-                st.sealed
-                    .iter()
-                    .find(|s| !codes_match(&s.seg, &config))
-                    .map(|s| s.seg.layout().segment_id)
-            };
-            let Some(id) = id else {
-                return Ok(());
-            };
-            let output = self.reserve_segment_id(w);
-            let prepared = self.build_rewrite(&[id], output)?;
-            self.publish_rewrite(w, prepared)?;
-        }
+        Ok(())
     }
 
     /// Reserves a segment id. Only holders of the writer lock (`_w`) may change the
@@ -838,8 +816,7 @@ impl Collection {
             None
         } else {
             let dyn_views: Vec<&dyn Rows> = views.iter().map(|v| v as &dyn Rows).collect();
-            let progress = Some(&inner.optimizer.progress);
-            let written = self.write_segment_file(&dyn_views, &rows, id, progress);
+            let written = self.write_segment_file(&dyn_views, &rows, id, true);
             if written.is_err() {
                 // Abandon cleanly: no partial output stays behind (best effort: a file that
                 // cannot be removed now is unnamed and removed on the next open).
@@ -967,7 +944,7 @@ impl Collection {
     ) -> Result<ImmutableSegment> {
         let id = manifest.next_segment_id;
         manifest.next_segment_id += 1;
-        let seg = self.write_segment_file(sources, rows, id, None)?;
+        let seg = self.write_segment_file(sources, rows, id, false)?;
         manifest.segments.push(SegmentEntry {
             id,
             rows: seg.rows() as u64,
@@ -976,27 +953,35 @@ impl Collection {
         Ok(seg)
     }
 
-    /// Writes segment file `id` (tmp + fsync + rename + fsync dir) and maps it.
+    /// Streams segment file `id` (tmp + fsync + rename + fsync dir) and maps it. A
+    /// rewrite (`background`) encodes on the optimizer's pool, reports progress and stops
+    /// when the optimizer is cancelled.
     fn write_segment_file(
         &self,
         sources: &[&dyn Rows],
         rows: &[(usize, usize)],
         id: u64,
-        progress: Option<&std::sync::atomic::AtomicU64>,
+        background: bool,
     ) -> Result<ImmutableSegment> {
         let inner = &self.inner;
         let vfs = &*inner.vfs;
         let seg_dir = inner.dir.join(SEGMENTS_DIR);
-        let bytes = encode_rows(
+        let rt = &inner.optimizer;
+        let config = inner.current_config();
+        let build = Build {
             sources,
             rows,
             id,
-            &inner.current_config(),
-            inner.kernels,
-            progress,
-        );
+            config: &config,
+            kernels: inner.kernels,
+            pool: rt.pool.as_ref().filter(|_| background),
+            progress: background.then_some(&rt.progress),
+            cancel: background.then_some(&rt.cancel),
+        };
         let name = segment_file(id);
-        write_atomic(vfs, &seg_dir, &name, &bytes)?;
+        write_atomic_with(vfs, &seg_dir, &name, |file| {
+            build.write(FileSink::new(file)).map(drop)
+        })?;
         ImmutableSegment::open(vfs, &seg_dir.join(&name))
     }
 
@@ -1094,13 +1079,14 @@ impl Collection {
         rt.wake.notify_one();
     }
 
-    /// Changes the collection's quantization and rebuilds its segments with the new codes,
-    /// synchronously (the live segment is sealed first; deleted rows are dropped).
+    /// Changes the collection's quantization: seals the live segment, replaces
+    /// `config.json`, and returns. New segments get the new codes at once; existing ones
+    /// are rewritten by the optimizer (each with its own MANIFEST commit, deleted rows
+    /// dropped on the way), in the background when `OptimizerConfig::background` is on,
+    /// else by the next [`optimize`](Self::optimize), which also waits for them.
     ///
-    /// Crash-safe: `config.json` is replaced first, then each segment is rewritten and
-    /// committed on its own. Segments whose codes differ from the config (after a crash)
-    /// are searched exactly until the next checkpoint (`seal`, `close`, a full live
-    /// segment) rewrites them.
+    /// Until a segment is rewritten, searches scan its originals exactly: results stay
+    /// correct, only slower. Crash-safe at every step for the same reason.
     pub fn set_quantization(&self, quantization: Quantization) -> Result<()> {
         self.check_writable()?;
         let inner = &self.inner;
@@ -1122,9 +1108,12 @@ impl Collection {
                 .map_err(|e| Error::InvalidArgument(format!("config cannot be serialized: {e}")))?;
             write_atomic(&*inner.vfs, &inner.dir, CONFIG_FILE, &json)?;
             *inner.quantization.write() = quantization;
-            self.rebuild_mismatched(w)
+            Ok(())
         })();
-        result.inspect_err(|_| self.poison())
+        result.inspect_err(|_| self.poison())?;
+        drop(guard);
+        self.wake_optimizer();
+        Ok(())
     }
 
     /// Seals the live segment into an immutable segment file now (it is also sealed when
@@ -1396,7 +1385,7 @@ impl Inner {
 /// True when a segment's codes are the ones `config` asks for.
 fn codes_match(seg: &ImmutableSegment, config: &CollectionConfig) -> bool {
     let kind = seg.layout().code_kind;
-    if kind != code_kind(config) {
+    if kind != build::code_kind(config) {
         return false;
     }
     match (config.quantization, seg.scalar_params()) {
@@ -1555,122 +1544,6 @@ fn query_vector(config: &CollectionConfig, v: &[f32]) -> Result<Vec<f32>> {
         normalized(v)
     } else {
         Ok(v.to_vec())
-    }
-}
-
-/// Encodes `rows` (`(source, row)` pairs, sorted by id) as segment `id` with the codes
-/// `config` asks for: 1-bit codes, multi-bit codes with statistics over the rows, or a
-/// scalar quantizer trained on a sample of them (seeded by the segment id).
-fn encode_rows(
-    sources: &[&dyn Rows],
-    rows: &[(usize, usize)],
-    id: u64,
-    config: &CollectionConfig,
-    kernels: &Kernels,
-    progress: Option<&std::sync::atomic::AtomicU64>,
-) -> Vec<u8> {
-    let src = |i: usize| sources[i];
-    let ids: Vec<PointId> = rows.iter().map(|&(s, r)| src(s).id(r)).collect();
-    let versions: Vec<u64> = rows.iter().map(|&(s, r)| src(s).version(r)).collect();
-    let mut originals = Vec::with_capacity(rows.len() * config.dim * config.datatype.size());
-    for (i, &(s, r)) in rows.iter().enumerate() {
-        src(s).stored_bytes(r, &mut originals);
-        if let Some(p) = progress
-            && i % 1024 == 1023
-        {
-            p.store(i as u64 + 1, Ordering::Relaxed);
-        }
-    }
-    let dim = config.dim;
-    let stored = StoredRows {
-        sources,
-        dim,
-        kernels,
-    };
-    let mut scratch = Vec::new();
-    let mut codes = Vec::new();
-    if code_kind(config) == CodeKind::OneBit {
-        let threshold = quant::binary::threshold(config.datatype);
-        let mut code = vec![0u64; CodeKind::OneBit.words(dim)];
-        for &r in rows {
-            quant::binary::encode_one_bit(stored.row(r, &mut scratch), threshold, &mut code);
-            codes.extend(code.iter().flat_map(|w| w.to_le_bytes()));
-        }
-    }
-    let binary_stats = match config.quantization {
-        Quantization::Binary(b) if b.encoding != BinaryEncoding::OneBit => {
-            let mut welford = Welford::new(dim);
-            for &r in rows {
-                welford.add(stored.row(r, &mut scratch));
-            }
-            let (mean, std) = welford.finish();
-            let two_bits = b.encoding == BinaryEncoding::TwoBits;
-            let enc = MultiBit {
-                two_bits,
-                mean,
-                std,
-            };
-            let mut code = vec![0u64; MultiBit::words(two_bits, dim)];
-            for &r in rows {
-                enc.encode(stored.row(r, &mut scratch), &mut code);
-                codes.extend(code.iter().flat_map(|w| w.to_le_bytes()));
-            }
-            Some(enc)
-        }
-        _ => None,
-    };
-    let scalar = match config.quantization {
-        Quantization::Scalar(sc) => {
-            let mut sample = Vec::new();
-            for i in quant::scalar::sample_rows(rows.len(), id) {
-                sample.extend_from_slice(stored.row(rows[i], &mut scratch));
-            }
-            let design = quant::scalar::RangeDesign::for_distance(config.distance);
-            let params = quant::scalar::train(dim, &sample, sc.quantile, design, id);
-            let stride = quant::scalar::code_stride(dim);
-            codes = vec![0u8; rows.len() * stride];
-            let mut norms = Vec::with_capacity(rows.len());
-            for (&r, out) in rows.iter().zip(codes.chunks_exact_mut(stride)) {
-                let v = stored.row(r, &mut scratch);
-                params.encode(v, out);
-                norms.push(v.iter().map(|x| f64::from(*x) * f64::from(*x)).sum::<f64>() as f32);
-            }
-            Some((params, norms))
-        }
-        Quantization::None | Quantization::Binary(_) => None,
-    };
-    let payloads: Vec<Option<&[u8]>> = rows.iter().map(|&(s, r)| src(s).payload(r)).collect();
-    segfmt::encode(&SegmentColumns {
-        segment_id: id,
-        dim: config.dim,
-        distance: config.distance,
-        datatype: config.datatype,
-        code_kind: code_kind(config),
-        ids: &ids,
-        versions: &versions,
-        originals: &originals,
-        codes: &codes,
-        payloads: &payloads,
-        scalar: scalar.as_ref().map(|(p, n)| (p, n.as_slice())),
-        binary_stats: binary_stats.as_ref(),
-    })
-}
-
-/// Row access over several sources, for building a segment.
-struct StoredRows<'a> {
-    sources: &'a [&'a dyn Rows],
-    dim: usize,
-    kernels: &'a Kernels,
-}
-
-impl StoredRows<'_> {
-    /// Row `r` of source `s` as f32, copied into `scratch`.
-    fn row<'s>(&self, (s, r): (usize, usize), scratch: &'s mut Vec<f32>) -> &'s [f32] {
-        match self.sources.get(s) {
-            Some(src) => src.originals().row_into(r, self.dim, self.kernels, scratch),
-            None => scratch.clear(),
-        }
-        scratch
     }
 }
 

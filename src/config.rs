@@ -357,10 +357,12 @@ impl CollectionConfig {
             || o.max_segments == 0
             || o.max_segment_bytes < 4096
             || !(o.vacuum_deleted_ratio > 0.0 && o.vacuum_deleted_ratio <= 1.0)
+            || !(1..=256).contains(&o.threads)
         {
             return Err(Error::InvalidArgument(format!(
-                "optimizer thresholds {o:?}: merge_factor must be at least 2, max_segments at \
-                 least 1, max_segment_bytes at least 4096, vacuum_deleted_ratio in (0, 1]"
+                "optimizer settings {o:?}: merge_factor must be at least 2, max_segments at \
+                 least 1, max_segment_bytes at least 4096, vacuum_deleted_ratio in (0, 1], \
+                 threads in 1..=256"
             )));
         }
         if self.search_threads > 1024 {

@@ -2,14 +2,16 @@
 
 #![deny(clippy::indexing_slicing)]
 
+use std::io;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::format::{
     DecodeError, MANIFEST_MAGIC, Reader, check_magic_and_version, crc32, put_magic_and_version,
     slice,
 };
-use crate::io::Vfs;
+use crate::io::{Vfs, VfsFile};
 
 /// The largest number of segments a manifest may list.
 const MAX_SEGMENTS: usize = 1 << 20;
@@ -134,10 +136,20 @@ impl Manifest {
 
 /// Writes `dir/name` atomically (tmp + fsync + rename + fsync dir).
 pub(crate) fn write_atomic(vfs: &dyn Vfs, dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(vfs, dir, name, |file| file.write_all(bytes))
+}
+
+/// [`write_atomic`] with the contents written by `fill` (which may stream them).
+pub(crate) fn write_atomic_with(
+    vfs: &dyn Vfs,
+    dir: &Path,
+    name: &str,
+    fill: impl FnOnce(Arc<dyn VfsFile>) -> io::Result<()>,
+) -> Result<()> {
     let tmp = dir.join(format!("{name}.tmp"));
     let path = dir.join(name);
     let file = vfs.create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    file.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
+    fill(Arc::clone(&file)).map_err(|e| Error::io(&tmp, e))?;
     file.sync_all().map_err(|e| Error::io(&tmp, e))?;
     drop(file);
     vfs.rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;

@@ -457,11 +457,18 @@ fn set_quantization_rebuilds_segments_and_keeps_every_point() {
         .unwrap();
     let info = c.info().unwrap();
     assert!(matches!(info.config.quantization, Quantization::Scalar(_)));
+    // Older segments keep their 1-bit codes until the optimizer runs; searches stay exact.
+    assert!(info.disk.codes < 64 * want.len() as u64);
+    check(&c);
+    let report = c.optimize().unwrap();
+    // The live segment was sealed (with the old codes) before the config changed.
+    assert!(report.requantized >= segments_before, "{report:?}");
     // Every segment now holds int8 codes: 64 bytes per row at dimension 8.
-    assert_eq!(info.disk.codes, 64 * want.len() as u64);
+    assert_eq!(c.info().unwrap().disk.codes, 64 * want.len() as u64);
     check(&c);
     let two = BinaryConfig::default().with_encoding(BinaryEncoding::TwoBits);
     c.set_quantization(Quantization::Binary(two)).unwrap();
+    c.optimize().unwrap();
     assert_eq!(c.info().unwrap().disk.codes, 16 * want.len() as u64);
     check(&c);
     c.close().unwrap();
@@ -558,6 +565,27 @@ fn the_background_optimizer_settles_by_itself() {
             std::time::Instant::now() < deadline,
             "not settled: {status:?}"
         );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let q = [0.3, -0.2, 0.9, 0.1, -0.5, 0.4, 0.0, 0.7];
+    let dot = |v: &Vec<f32>| v.iter().zip(&q).map(|(a, b)| a * b).sum::<f32>();
+    let best = *want
+        .iter()
+        .max_by(|a, b| dot(a.1).total_cmp(&dot(b.1)))
+        .unwrap()
+        .0;
+    // set_quantization returns at once; the worker rewrites every segment with int8 codes
+    // (64 bytes per row at dimension 8) while searches stay exact.
+    c.set_quantization(Quantization::Scalar(ScalarConfig::default()))
+        .unwrap();
+    while c.info().unwrap().disk.codes != 64 * want.len() as u64 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not requantized: {:?}",
+            c.optimizer_status()
+        );
+        let hit = &c.search(&q, 1, &SearchParams::default()).unwrap()[0];
+        assert_eq!(hit.id, PointId::Num(best));
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     for (id, v) in &want {

@@ -395,10 +395,10 @@ fn an_io_error_during_set_quantization_loses_nothing_and_converges() {
     loop {
         let t = tempfile::tempdir().unwrap();
         copy_dir(&dir, t.path());
-        // Operation `n` of open + set_quantization fails.
+        // Operation `n` of open + set_quantization + optimize fails.
         let vfs = Arc::new(FaultyVfs::new(n));
         let result = Collection::open_with_vfs(t.path(), vfs.clone())
-            .and_then(|c| c.set_quantization(scalar));
+            .and_then(|c| c.set_quantization(scalar).and_then(|()| c.optimize()));
         if !vfs.has_failed() {
             result.unwrap();
             break;
@@ -407,8 +407,8 @@ fn an_io_error_during_set_quantization_loses_nothing_and_converges() {
             Collection::open(t.path()).unwrap_or_else(|e| panic!("fault at op {n}: reopen: {e}"));
         assert_eq!(contents(&c, 50), want, "fault at op {n}");
         c.verify().unwrap();
-        // If the config change reached the disk, the next checkpoint converges.
-        c.seal().unwrap();
+        // If the config change reached the disk, the optimizer converges.
+        c.optimize().unwrap();
         if matches!(c.config().quantization, Quantization::Scalar(_)) {
             let codes = c.info().unwrap().disk.codes;
             assert_eq!(
@@ -417,7 +417,7 @@ fn an_io_error_during_set_quantization_loses_nothing_and_converges() {
                 "fault at op {n}: not converged"
             );
         }
-        assert_eq!(contents(&c, 50), want, "fault at op {n}, after seal");
+        assert_eq!(contents(&c, 50), want, "fault at op {n}, after optimize");
         n += 1;
     }
     assert!(n > 10, "set_quantization did only {n} I/O operations");

@@ -136,7 +136,8 @@ fn golden_segment_file() {
         payloads: &payloads,
         scalar: None,
         binary_stats: None,
-    });
+    })
+    .unwrap();
     let golden = check("segment-0000000000000003.hex", &bytes);
     let layout = segment::parse(&golden).unwrap();
     assert_eq!(
@@ -192,7 +193,8 @@ fn golden_scalar_segment_file() {
         payloads: &[None, None, None],
         scalar: Some((&params, &norms)),
         binary_stats: None,
-    });
+    })
+    .unwrap();
     let golden = check("segment-0000000000000004.hex", &bytes);
     let layout = segment::parse(&golden).unwrap();
     assert_eq!(
@@ -245,7 +247,8 @@ fn golden_two_bit_segment_file() {
         payloads: &[None, None, None],
         scalar: None,
         binary_stats: Some(&enc),
-    });
+    })
+    .unwrap();
     let golden = check("segment-0000000000000005.hex", &bytes);
     let layout = segment::parse(&golden).unwrap();
     assert_eq!(

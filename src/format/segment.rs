@@ -1,12 +1,14 @@
 //! The immutable segment file codec. Layout: `format-spec/segment.md`.
 
+use std::io;
 use std::ops::Range;
 
 use super::{
-    DecodeError, Reader, SEGMENT_FOOTER_MAGIC, SEGMENT_MAGIC, align_up, check_magic_and_version,
-    crc32, put_magic_and_version, slice,
+    DecodeError, Reader, SEGMENT_FOOTER_MAGIC, SEGMENT_MAGIC, check_magic_and_version, crc32,
+    put_magic_and_version, slice,
 };
 use crate::config::{Datatype, Distance, MAX_DIM};
+#[cfg(test)]
 use crate::point::PointId;
 use crate::quant::binary::MultiBit;
 use crate::quant::scalar::{RangeDesign, ScalarParams, code_stride};
@@ -132,6 +134,7 @@ impl Section {
 }
 
 /// The columns of a segment, rows sorted by id.
+#[cfg(test)]
 #[derive(Debug)]
 pub(crate) struct SegmentColumns<'a> {
     pub segment_id: u64,
@@ -243,29 +246,165 @@ pub(crate) fn decode_scalar_params(bytes: &[u8], dim: usize) -> Result<ScalarPar
     })
 }
 
-/// Encodes a whole segment file.
-pub(crate) fn encode(c: &SegmentColumns<'_>) -> Vec<u8> {
-    let rows = c.ids.len();
-    let mut bodies: Vec<(Section, Vec<u8>)> = Vec::with_capacity(SECTIONS.len());
-    bodies.push((
-        Section::IdKinds,
-        c.ids.iter().map(|id| id.kind_code()).collect(),
-    ));
-    bodies.push((
-        Section::IdValues,
-        c.ids
-            .iter()
-            .flat_map(|id| id.value().to_le_bytes())
-            .collect(),
-    ));
-    bodies.push((
-        Section::Versions,
-        c.versions.iter().flat_map(|v| v.to_le_bytes()).collect(),
-    ));
-    bodies.push((Section::Originals, c.originals.to_vec()));
-    if c.code_kind != CodeKind::None {
-        bodies.push((Section::Codes, c.codes.to_vec()));
+/// Where a [`SegmentWriter`] puts its bytes: appended in order, except the header, which
+/// is known last and written over the placeholder at offset 0.
+pub(crate) trait Sink {
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()>;
+    fn write_header(&mut self, header: &[u8]) -> io::Result<()>;
+}
+
+impl Sink for Vec<u8> {
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.extend_from_slice(bytes);
+        Ok(())
     }
+
+    fn write_header(&mut self, header: &[u8]) -> io::Result<()> {
+        let n = header.len().min(self.len());
+        self.splice(..n, header.iter().copied());
+        Ok(())
+    }
+}
+
+/// The header fields of a segment.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SegmentHeader {
+    pub segment_id: u64,
+    pub rows: usize,
+    pub dim: usize,
+    pub distance: Distance,
+    pub datatype: Datatype,
+    pub code_kind: CodeKind,
+}
+
+/// Writes a segment file front to back in one pass: sections are streamed (each CRC is
+/// computed as its bytes go by), then the section table and footer; the header, which
+/// holds the table's offset and CRC, is written last over a placeholder. Memory use is the
+/// table (32 bytes per section), whatever the file's size.
+pub(crate) struct SegmentWriter<S> {
+    sink: S,
+    pos: u64,
+    table: Vec<u8>,
+    sections: u32,
+    open: Option<OpenSection>,
+}
+
+struct OpenSection {
+    kind: Section,
+    start: u64,
+    crc: crc32fast::Hasher,
+}
+
+const ZEROS: [u8; SECTION_ALIGN] = [0; SECTION_ALIGN];
+
+impl<S: Sink> SegmentWriter<S> {
+    /// Starts a file: writes the header placeholder.
+    pub(crate) fn new(mut sink: S) -> io::Result<Self> {
+        sink.append(&[0; HEADER_LEN])?;
+        Ok(SegmentWriter {
+            sink,
+            pos: HEADER_LEN as u64,
+            table: Vec::with_capacity(SECTIONS.len() * ENTRY_LEN),
+            sections: 0,
+            open: None,
+        })
+    }
+
+    fn pad_to(&mut self, align: u64) -> io::Result<()> {
+        let pad = (self.pos.div_ceil(align) * align - self.pos) as usize;
+        self.sink.append(ZEROS.get(..pad).unwrap_or_default())?;
+        self.pos += pad as u64;
+        Ok(())
+    }
+
+    /// Ends the open section (if any) and starts `kind`, 64-byte aligned.
+    pub(crate) fn section(&mut self, kind: Section) -> io::Result<()> {
+        self.close_section();
+        self.pad_to(SECTION_ALIGN as u64)?;
+        self.open = Some(OpenSection {
+            kind,
+            start: self.pos,
+            crc: crc32fast::Hasher::new(),
+        });
+        Ok(())
+    }
+
+    /// Appends bytes to the open section.
+    pub(crate) fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if let Some(open) = &mut self.open {
+            open.crc.update(bytes);
+        }
+        self.sink.append(bytes)?;
+        self.pos += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn close_section(&mut self) {
+        if let Some(open) = self.open.take() {
+            self.table
+                .extend_from_slice(&(open.kind as u32).to_le_bytes());
+            self.table.extend_from_slice(&0u32.to_le_bytes());
+            self.table.extend_from_slice(&open.start.to_le_bytes());
+            self.table
+                .extend_from_slice(&(self.pos - open.start).to_le_bytes());
+            self.table
+                .extend_from_slice(&open.crc.finalize().to_le_bytes());
+            self.table.extend_from_slice(&0u32.to_le_bytes());
+            self.sections += 1;
+        }
+    }
+
+    /// Ends the last section, writes the table, the footer and the header; returns the sink.
+    pub(crate) fn finish(mut self, h: &SegmentHeader) -> io::Result<S> {
+        self.close_section();
+        self.pad_to(8)?;
+        let table_offset = self.pos;
+        let table = std::mem::take(&mut self.table);
+        self.sink.append(&table)?;
+        self.pos += table.len() as u64;
+
+        let mut header = Vec::with_capacity(HEADER_LEN);
+        put_magic_and_version(&mut header, &SEGMENT_MAGIC);
+        header.extend_from_slice(&(HEADER_LEN as u32).to_le_bytes());
+        header.extend_from_slice(&h.segment_id.to_le_bytes());
+        header.extend_from_slice(&(h.rows as u64).to_le_bytes());
+        header.extend_from_slice(&(h.dim as u32).to_le_bytes());
+        header.push(h.distance.code());
+        header.push(h.datatype.code());
+        header.push(h.code_kind.code());
+        header.push(0);
+        header.extend_from_slice(&(h.code_kind.words(h.dim) as u32).to_le_bytes());
+        header.extend_from_slice(&self.sections.to_le_bytes());
+        header.extend_from_slice(&table_offset.to_le_bytes());
+        header.extend_from_slice(&crc32(0, &table).to_le_bytes());
+        let header_crc = crc32(0, &header);
+        header.extend_from_slice(&header_crc.to_le_bytes());
+
+        let file_len = self.pos + FOOTER_LEN as u64;
+        let mut footer = Vec::with_capacity(FOOTER_LEN);
+        footer.extend_from_slice(&SEGMENT_FOOTER_MAGIC);
+        footer.extend_from_slice(&file_len.to_le_bytes());
+        footer.extend_from_slice(&table_offset.to_le_bytes());
+        footer.extend_from_slice(&0u32.to_le_bytes());
+        let footer_crc = crc32(0, &footer);
+        footer.extend_from_slice(&footer_crc.to_le_bytes());
+        self.sink.append(&footer)?;
+        self.sink.write_header(&header)?;
+        Ok(self.sink)
+    }
+}
+
+/// Encodes a whole segment file from in-memory columns (the golden files' writer).
+#[cfg(test)]
+pub(crate) fn encode(c: &SegmentColumns<'_>) -> io::Result<Vec<u8>> {
+    let rows = c.ids.len();
+    let kinds: Vec<u8> = c.ids.iter().map(|id| id.kind_code()).collect();
+    let values: Vec<u8> = c
+        .ids
+        .iter()
+        .flat_map(|id| id.value().to_le_bytes())
+        .collect();
+    let versions: Vec<u8> = c.versions.iter().flat_map(|v| v.to_le_bytes()).collect();
     let mut present = vec![0u64; rows.div_ceil(64)];
     let mut offsets = Vec::with_capacity((rows + 1) * 8);
     let mut blob = Vec::new();
@@ -279,10 +418,17 @@ pub(crate) fn encode(c: &SegmentColumns<'_>) -> Vec<u8> {
         }
         offsets.extend_from_slice(&(blob.len() as u64).to_le_bytes());
     }
-    bodies.push((
-        Section::PayloadPresent,
-        present.iter().flat_map(|w| w.to_le_bytes()).collect(),
-    ));
+    let present: Vec<u8> = present.iter().flat_map(|w| w.to_le_bytes()).collect();
+    let mut bodies: Vec<(Section, Vec<u8>)> = vec![
+        (Section::IdKinds, kinds),
+        (Section::IdValues, values),
+        (Section::Versions, versions),
+        (Section::Originals, c.originals.to_vec()),
+    ];
+    if c.code_kind != CodeKind::None {
+        bodies.push((Section::Codes, c.codes.to_vec()));
+    }
+    bodies.push((Section::PayloadPresent, present));
     bodies.push((Section::PayloadOffsets, offsets));
     bodies.push((Section::PayloadBlob, blob));
     if let Some(stats) = c.binary_stats {
@@ -299,51 +445,19 @@ pub(crate) fn encode(c: &SegmentColumns<'_>) -> Vec<u8> {
             norms.iter().flat_map(|n| n.to_le_bytes()).collect(),
         ));
     }
-
-    let mut out = vec![0u8; HEADER_LEN];
-    let mut table = Vec::with_capacity(bodies.len() * ENTRY_LEN);
+    let mut w = SegmentWriter::new(Vec::new())?;
     for (kind, body) in &bodies {
-        out.resize(align_up(out.len(), SECTION_ALIGN), 0);
-        table.extend_from_slice(&(*kind as u32).to_le_bytes());
-        table.extend_from_slice(&0u32.to_le_bytes());
-        table.extend_from_slice(&(out.len() as u64).to_le_bytes());
-        table.extend_from_slice(&(body.len() as u64).to_le_bytes());
-        table.extend_from_slice(&crc32(0, body).to_le_bytes());
-        table.extend_from_slice(&0u32.to_le_bytes());
-        out.extend_from_slice(body);
+        w.section(*kind)?;
+        w.put(body)?;
     }
-    out.resize(align_up(out.len(), 8), 0);
-    let table_offset = out.len() as u64;
-    out.extend_from_slice(&table);
-
-    let mut header = Vec::with_capacity(HEADER_LEN);
-    put_magic_and_version(&mut header, &SEGMENT_MAGIC);
-    header.extend_from_slice(&(HEADER_LEN as u32).to_le_bytes());
-    header.extend_from_slice(&c.segment_id.to_le_bytes());
-    header.extend_from_slice(&(rows as u64).to_le_bytes());
-    header.extend_from_slice(&(c.dim as u32).to_le_bytes());
-    header.push(c.distance.code());
-    header.push(c.datatype.code());
-    header.push(c.code_kind.code());
-    header.push(0);
-    header.extend_from_slice(&(c.code_kind.words(c.dim) as u32).to_le_bytes());
-    header.extend_from_slice(&(bodies.len() as u32).to_le_bytes());
-    header.extend_from_slice(&table_offset.to_le_bytes());
-    header.extend_from_slice(&crc32(0, &table).to_le_bytes());
-    let header_crc = crc32(0, &header);
-    header.extend_from_slice(&header_crc.to_le_bytes());
-    out.splice(..HEADER_LEN, header);
-
-    let file_len = (out.len() + FOOTER_LEN) as u64;
-    let mut footer = Vec::with_capacity(FOOTER_LEN);
-    footer.extend_from_slice(&SEGMENT_FOOTER_MAGIC);
-    footer.extend_from_slice(&file_len.to_le_bytes());
-    footer.extend_from_slice(&table_offset.to_le_bytes());
-    footer.extend_from_slice(&0u32.to_le_bytes());
-    let footer_crc = crc32(0, &footer);
-    footer.extend_from_slice(&footer_crc.to_le_bytes());
-    out.extend_from_slice(&footer);
-    out
+    w.finish(&SegmentHeader {
+        segment_id: c.segment_id,
+        rows,
+        dim: c.dim,
+        distance: c.distance,
+        datatype: c.datatype,
+        code_kind: c.code_kind,
+    })
 }
 
 /// One section as found in the table.

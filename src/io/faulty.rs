@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::{MappedFile, StdVfs, Vfs, VfsFile};
 
-/// Wraps [`StdVfs`] and makes the Nth mutating operation (create, write, sync, truncate,
+/// Wraps [`StdVfs`] and makes the Nth mutating operation (create, write, positional write, sync, truncate,
 /// rename, remove, directory sync; counted from 1) and every one after it fail with an I/O
 /// error, like a disk that went bad. A failing write first writes half of its buffer, so the
 /// file is left with a torn tail. Reads and maps never fail.
@@ -83,6 +83,11 @@ impl VfsFile for FaultyFile {
             return Err(e);
         }
         self.inner.write_all(buf)
+    }
+
+    fn write_at(&self, offset: u64, buf: &[u8]) -> io::Result<()> {
+        self.state.tick()?;
+        self.inner.write_at(offset, buf)
     }
 
     fn sync_data(&self) -> io::Result<()> {

@@ -22,6 +22,9 @@ pub use mmap::MappedFile;
 pub trait VfsFile: Send + Sync + fmt::Debug {
     /// Appends all of `buf` at the end of the file.
     fn write_all(&self, buf: &[u8]) -> io::Result<()>;
+    /// Writes all of `buf` at `offset` (over bytes already written), leaving the append
+    /// position where it was.
+    fn write_at(&self, offset: u64, buf: &[u8]) -> io::Result<()>;
     /// `fdatasync`: the file's data (not necessarily its metadata) is durable.
     fn sync_data(&self) -> io::Result<()>;
     /// `fsync`: data and metadata are durable.
@@ -66,6 +69,22 @@ struct StdFile(File);
 impl VfsFile for StdFile {
     fn write_all(&self, buf: &[u8]) -> io::Result<()> {
         (&self.0).write_all(buf)
+    }
+
+    #[cfg(unix)]
+    fn write_at(&self, offset: u64, buf: &[u8]) -> io::Result<()> {
+        std::os::unix::fs::FileExt::write_all_at(&self.0, buf, offset)
+    }
+
+    #[cfg(windows)]
+    fn write_at(&self, offset: u64, buf: &[u8]) -> io::Result<()> {
+        use std::io::{Seek, SeekFrom};
+        let mut file = &self.0;
+        let end = file.stream_position()?;
+        file.seek(SeekFrom::Start(offset))?;
+        file.write_all(buf)?;
+        file.seek(SeekFrom::Start(end))?;
+        Ok(())
     }
 
     fn sync_data(&self) -> io::Result<()> {

@@ -1,8 +1,8 @@
 //! Segment maintenance: a pure policy ([`plan`]) over segment metadata.
 //!
 //! The policy does no I/O and holds no lock: it is unit-tested on literal metadata lists.
-//! `Collection::optimize` carries the tasks out (today synchronously; a background worker
-//! is future work).
+//! `Collection` carries the tasks out: on its background worker after writes, or to a
+//! fixpoint in `Collection::optimize`.
 
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +23,9 @@ pub struct OptimizerConfig {
     pub vacuum_min_deleted: u64,
     /// Run the optimizer by itself on a background thread after writes.
     pub background: bool,
+    /// Threads that encode a new segment's codes (1 = the worker's own thread; more use
+    /// a pool of that size, separate from the search pool).
+    pub threads: usize,
 }
 
 impl Default for OptimizerConfig {
@@ -34,6 +37,7 @@ impl Default for OptimizerConfig {
             vacuum_deleted_ratio: 0.2,
             vacuum_min_deleted: 1000,
             background: true,
+            threads: 1,
         }
     }
 }

@@ -106,7 +106,9 @@ fn clipped_range(values: &mut [f32], quantile: f32) -> (f32, f32) {
     (lo, *hi)
 }
 
-/// Trains on `sample` (`sample.len() / dim` row-major vectors).
+/// Trains on `sample` (`sample.len() / dim` row-major vectors) with every value in
+/// memory: the oracle of [`Trainer`].
+#[cfg(test)]
 pub(crate) fn train(
     dim: usize,
     sample: &[f32],
@@ -115,33 +117,142 @@ pub(crate) fn train(
     seed: u64,
 ) -> ScalarParams {
     let quantile = quantile.unwrap_or(1.0);
-    let rows = sample.len().checked_div(dim).unwrap_or(0);
-    let ranges: Vec<(f32, f32)> = match design {
+    let ranges = sample_ranges(dim, &mut sample.to_vec(), quantile, design);
+    params_from_ranges(
+        &ranges,
+        design,
+        (sample.len() / dim.max(1)) as u32,
+        seed,
+        quantile,
+    )
+}
+
+/// The clipped range of each dimension of a row-major sample (the same range repeated for
+/// `Global`).
+fn sample_ranges(
+    dim: usize,
+    sample: &mut [f32],
+    quantile: f32,
+    design: RangeDesign,
+) -> Vec<(f32, f32)> {
+    match design {
         RangeDesign::PerDimension => (0..dim)
             .map(|i| {
                 let mut column: Vec<f32> = sample.iter().skip(i).step_by(dim).copied().collect();
                 clipped_range(&mut column, quantile)
             })
             .collect(),
-        RangeDesign::Global => {
-            let mut all = sample.to_vec();
-            vec![clipped_range(&mut all, quantile); dim]
-        }
-    };
-    let mut lo = Vec::with_capacity(dim);
-    let mut scale = Vec::with_capacity(dim);
-    for (l, h) in ranges {
+        RangeDesign::Global => vec![clipped_range(sample, quantile); dim],
+    }
+}
+
+/// The quantizer for `(lo, hi)` ranges of each dimension.
+fn params_from_ranges(
+    ranges: &[(f32, f32)],
+    design: RangeDesign,
+    sample_size: u32,
+    seed: u64,
+    quantile: f32,
+) -> ScalarParams {
+    let mut lo = Vec::with_capacity(ranges.len());
+    let mut scale = Vec::with_capacity(ranges.len());
+    for &(l, h) in ranges {
         let s = (h - l) / 255.0;
         lo.push(l);
         scale.push(if s.is_finite() && s > 0.0 { s } else { 0.0 });
     }
     ScalarParams {
         design,
-        sample_size: rows as u32,
+        sample_size,
         seed,
         quantile,
         lo,
         scale,
+    }
+}
+
+/// Trains a quantizer on sample vectors fed one at a time. Without clipping (quantile 1)
+/// it keeps only running minima and maxima; clipping needs the values, so it keeps the
+/// sample (at most `SAMPLE_MAX` vectors).
+pub(crate) struct Trainer {
+    dim: usize,
+    quantile: f32,
+    design: RangeDesign,
+    seed: u64,
+    rows: u32,
+    /// Running `(min, max)` per dimension (one pair for `Global`), without clipping.
+    ranges: Vec<(f32, f32)>,
+    /// The sample, row-major, with clipping.
+    kept: Vec<f32>,
+}
+
+impl Trainer {
+    pub(crate) fn new(dim: usize, quantile: Option<f32>, design: RangeDesign, seed: u64) -> Self {
+        Trainer {
+            dim,
+            quantile: quantile.unwrap_or(1.0),
+            design,
+            seed,
+            rows: 0,
+            ranges: Vec::new(),
+            kept: Vec::new(),
+        }
+    }
+
+    /// Adds one sample vector (`dim` components).
+    pub(crate) fn add(&mut self, v: &[f32]) {
+        self.rows += 1;
+        if self.quantile < 1.0 {
+            if self.kept.is_empty() {
+                self.kept.reserve_exact(SAMPLE_MAX * self.dim);
+            }
+            self.kept.extend_from_slice(v);
+            return;
+        }
+        let widen = |(lo, hi): &mut (f32, f32), x: f32| {
+            if x.total_cmp(lo).is_lt() {
+                *lo = x;
+            }
+            if x.total_cmp(hi).is_gt() {
+                *hi = x;
+            }
+        };
+        match self.design {
+            RangeDesign::PerDimension => {
+                if self.ranges.is_empty() {
+                    self.ranges = v.iter().map(|&x| (x, x)).collect();
+                }
+                for (r, &x) in self.ranges.iter_mut().zip(v) {
+                    widen(r, x);
+                }
+            }
+            RangeDesign::Global => {
+                if let (None, Some(&x)) = (self.ranges.first(), v.first()) {
+                    self.ranges.push((x, x));
+                }
+                if let Some(r) = self.ranges.first_mut() {
+                    v.iter().for_each(|&x| widen(r, x));
+                }
+            }
+        }
+    }
+
+    /// The quantizer: ranges over the sample, clipped at the quantile.
+    pub(crate) fn finish(mut self) -> ScalarParams {
+        let dim = self.dim;
+        let ranges = if self.quantile < 1.0 {
+            sample_ranges(dim, &mut self.kept, self.quantile, self.design)
+        } else {
+            match self.design {
+                RangeDesign::PerDimension => self.ranges,
+                RangeDesign::Global => {
+                    vec![self.ranges.first().copied().unwrap_or_default(); dim]
+                }
+            }
+        };
+        let mut ranges = ranges;
+        ranges.resize(dim, (0.0, 0.0));
+        params_from_ranges(&ranges, self.design, self.rows, self.seed, self.quantile)
     }
 }
 
@@ -326,5 +437,26 @@ mod tests {
         let mut out = [9u8; 64];
         p.encode(&[1.0, 6.0], &mut out);
         assert_eq!(&out[..3], &[0, 255, 0]);
+    }
+
+    #[test]
+    fn streaming_trainer_equals_training_on_the_whole_sample() {
+        let dim = 7;
+        let data: Vec<f32> = (0..dim * 300)
+            .map(|i| ((i * 7919) % 1013) as f32 / 97.0 - 5.0 + if i % 11 == 0 { -0.0 } else { 0.0 })
+            .collect();
+        for design in [RangeDesign::PerDimension, RangeDesign::Global] {
+            for quantile in [None, Some(1.0), Some(0.9)] {
+                let mut t = Trainer::new(dim, quantile, design, 3);
+                data.chunks_exact(dim).for_each(|row| t.add(row));
+                assert_eq!(
+                    t.finish(),
+                    train(dim, &data, quantile, design, 3),
+                    "{design:?} {quantile:?}"
+                );
+            }
+            let empty = Trainer::new(dim, None, design, 3).finish();
+            assert_eq!(empty, train(dim, &[], None, design, 3));
+        }
     }
 }

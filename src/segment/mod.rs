@@ -3,6 +3,7 @@
 //! Search reads both through [`Rows`], so one scan and one rescore routine serve every
 //! segment kind.
 
+pub(crate) mod build;
 pub(crate) mod deletes;
 pub(crate) mod immutable;
 pub(crate) mod live;

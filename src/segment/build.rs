@@ -1,0 +1,612 @@
+//! Building a segment file out of rows of other segments (the live segment at a
+//! checkpoint, immutable segments in a rewrite), streamed to disk.
+//!
+//! Each section is produced by its own pass over the rows, a chunk at a time, and written
+//! as it goes, so a build holds one chunk of encoded bytes, the row order (16 bytes per
+//! row), the norms of a scalar segment (4 bytes per row) and the quantizer's training
+//! sample, never the file. Multi-bit codes take one more pass for their statistics.
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use rayon::prelude::*;
+
+use crate::config::{BinaryEncoding, CollectionConfig, Quantization};
+use crate::format::segment::{
+    CodeKind, Section, SegmentHeader, SegmentWriter, Sink, encode_scalar_params,
+};
+use crate::io::VfsFile;
+use crate::quant;
+use crate::quant::binary::MultiBit;
+use crate::quant::scalar::{ScalarParams, Trainer};
+use crate::quant::stats::Welford;
+use crate::segment::Rows;
+use crate::simd::Kernels;
+
+/// Rows per chunk: the unit of encoding, progress, yielding and cancellation. A multiple
+/// of 64, so that each chunk fills whole words of the payload bitmap.
+const CHUNK_ROWS: usize = 2048;
+const _: () = assert!(CHUNK_ROWS.is_multiple_of(64));
+
+/// Appends one row's bytes of a section.
+type PutRow = fn(&dyn Rows, usize, &mut Vec<u8>);
+
+/// Bytes a per-row pass gathers before handing them to the writer.
+const PASS_BUFFER: usize = 64 << 10;
+
+/// Bytes a [`FileSink`] buffers before writing.
+const FILE_BUFFER: usize = 1 << 20;
+
+/// The codes a configuration asks for in segment files.
+pub(crate) fn code_kind(config: &CollectionConfig) -> CodeKind {
+    match config.quantization {
+        Quantization::Binary(b) => match b.encoding {
+            BinaryEncoding::OneBit => CodeKind::OneBit,
+            BinaryEncoding::TwoBits => CodeKind::TwoBits,
+            BinaryEncoding::OneAndHalfBits => CodeKind::OneAndHalfBits,
+        },
+        Quantization::Scalar(_) => CodeKind::ScalarInt8,
+        Quantization::None => CodeKind::None,
+    }
+}
+
+/// What to build: `rows` (`(source, row)` pairs, sorted by id) of `sources` as segment
+/// `id`, with the codes `config` asks for.
+pub(crate) struct Build<'a> {
+    pub sources: &'a [&'a dyn Rows],
+    pub rows: &'a [(usize, usize)],
+    pub id: u64,
+    pub config: &'a CollectionConfig,
+    pub kernels: &'a Kernels,
+    /// Encodes chunks in parallel on this pool (the optimizer's); the caller's thread
+    /// otherwise.
+    pub pool: Option<&'a rayon::ThreadPool>,
+    /// Receives the points done (rows of the heavy passes, averaged over those passes).
+    pub progress: Option<&'a AtomicU64>,
+    /// Checked between chunks: once set, the build stops with `ErrorKind::Interrupted`.
+    pub cancel: Option<&'a AtomicBool>,
+}
+
+/// Buffers appends to a file; the header goes through a positional write.
+pub(crate) struct FileSink {
+    file: Arc<dyn VfsFile>,
+    buf: Vec<u8>,
+}
+
+impl FileSink {
+    pub(crate) fn new(file: Arc<dyn VfsFile>) -> Self {
+        FileSink {
+            file,
+            buf: Vec::with_capacity(FILE_BUFFER),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            self.file.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+}
+
+impl Sink for FileSink {
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if self.buf.len() + bytes.len() > FILE_BUFFER {
+            self.flush()?;
+        }
+        if bytes.len() >= FILE_BUFFER {
+            return self.file.write_all(bytes);
+        }
+        self.buf.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn write_header(&mut self, header: &[u8]) -> io::Result<()> {
+        self.flush()?;
+        self.file.write_at(0, header)
+    }
+}
+
+/// Counts chunks of the heavy passes into the progress counter.
+struct Progress<'a> {
+    counter: Option<&'a AtomicU64>,
+    cancel: Option<&'a AtomicBool>,
+    rows: u64,
+    passes: u64,
+    pass: u64,
+}
+
+impl Progress<'_> {
+    /// Called after each chunk of a heavy pass: records `done` rows of the current pass,
+    /// lets queries run, and stops a cancelled build.
+    fn chunk(&self, done: usize) -> io::Result<()> {
+        if let Some(c) = self.counter {
+            let work = self.pass * self.rows + done as u64;
+            c.store(work / self.passes.max(1), Ordering::Relaxed);
+        }
+        if self.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return Err(io::Error::new(
+                io::ErrorKind::Interrupted,
+                "segment build cancelled",
+            ));
+        }
+        std::thread::yield_now();
+        Ok(())
+    }
+
+    fn next_pass(&mut self) {
+        self.pass += 1;
+    }
+}
+
+impl Build<'_> {
+    fn row<'s>(&self, (s, r): (usize, usize), scratch: &'s mut Vec<f32>) -> &'s [f32] {
+        match self.sources.get(s) {
+            Some(src) => src
+                .originals()
+                .row_into(r, self.config.dim, self.kernels, scratch),
+            None => scratch.clear(),
+        }
+        scratch
+    }
+
+    fn source(&self, s: usize) -> Option<&dyn Rows> {
+        self.sources.get(s).copied()
+    }
+
+    /// Writes the segment into `sink` and returns it.
+    pub(crate) fn write<S: Sink>(&self, sink: S) -> io::Result<S> {
+        let kind = code_kind(self.config);
+        let multi_bit = matches!(kind, CodeKind::TwoBits | CodeKind::OneAndHalfBits);
+        let mut progress = Progress {
+            counter: self.progress,
+            cancel: self.cancel,
+            rows: self.rows.len() as u64,
+            passes: 2 + u64::from(multi_bit),
+            pass: 0,
+        };
+        let mut w = SegmentWriter::new(sink)?;
+        let mut buf = Vec::new();
+        let light: [(Section, PutRow); 3] = [
+            (Section::IdKinds, |s, r, out| out.push(s.id(r).kind_code())),
+            (Section::IdValues, |s, r, out| {
+                out.extend_from_slice(&s.id(r).value().to_le_bytes());
+            }),
+            (Section::Versions, |s, r, out| {
+                out.extend_from_slice(&s.version(r).to_le_bytes());
+            }),
+        ];
+        for (section, put_row) in light {
+            w.section(section)?;
+            self.per_row(&mut w, &mut buf, put_row, None)?;
+        }
+        w.section(Section::Originals)?;
+        self.per_row(
+            &mut w,
+            &mut buf,
+            |s, r, out| s.stored_bytes(r, out),
+            Some(&progress),
+        )?;
+        progress.next_pass();
+
+        let mut binary_stats = None;
+        let mut scalar = None;
+        if let Some(encoder) = self.encoder(kind, &mut progress)? {
+            w.section(Section::Codes)?;
+            let norms = self.write_codes(&mut w, &encoder, &progress)?;
+            match encoder {
+                Encoder::MultiBit(m) => binary_stats = Some(m),
+                Encoder::Scalar(p) => scalar = Some((p, norms)),
+                Encoder::OneBit(_) => {}
+            }
+        }
+
+        self.write_payloads(&mut w, &mut buf)?;
+        if let Some(stats) = binary_stats {
+            w.section(Section::BinaryStats)?;
+            for v in stats.mean.iter().chain(&stats.std) {
+                w.put(&v.to_le_bytes())?;
+            }
+        }
+        if let Some((params, norms)) = scalar {
+            w.section(Section::QuantParams)?;
+            w.put(&encode_scalar_params(&params))?;
+            w.section(Section::Norms)?;
+            for chunk in norms.chunks(CHUNK_ROWS) {
+                buf.clear();
+                buf.extend(chunk.iter().flat_map(|n| n.to_le_bytes()));
+                w.put(&buf)?;
+            }
+        }
+        w.finish(&SegmentHeader {
+            segment_id: self.id,
+            rows: self.rows.len(),
+            dim: self.config.dim,
+            distance: self.config.distance,
+            datatype: self.config.datatype,
+            code_kind: kind,
+        })
+    }
+
+    /// One pass writing `put_row`'s bytes for every row, a chunk at a time.
+    fn per_row<S: Sink>(
+        &self,
+        w: &mut SegmentWriter<S>,
+        buf: &mut Vec<u8>,
+        put_row: PutRow,
+        progress: Option<&Progress<'_>>,
+    ) -> io::Result<()> {
+        for (i, chunk) in self.rows.chunks(CHUNK_ROWS).enumerate() {
+            for &(s, r) in chunk {
+                if let Some(src) = self.source(s) {
+                    put_row(src, r, buf);
+                }
+                if buf.len() >= PASS_BUFFER {
+                    w.put(buf)?;
+                    buf.clear();
+                }
+            }
+            w.put(buf)?;
+            buf.clear();
+            if let Some(p) = progress {
+                p.chunk(i * CHUNK_ROWS + chunk.len())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Trains what the codes need: nothing for 1-bit, statistics over every row for
+    /// multi-bit (its own pass), a quantizer on a sample (seeded by the segment id) for
+    /// int8. `None` when the segment has no codes.
+    fn encoder(&self, kind: CodeKind, progress: &mut Progress<'_>) -> io::Result<Option<Encoder>> {
+        let dim = self.config.dim;
+        let mut scratch = Vec::new();
+        Ok(match (kind, self.config.quantization) {
+            (CodeKind::None, _) | (_, Quantization::None) => None,
+            (CodeKind::OneBit, _) => Some(Encoder::OneBit(quant::binary::threshold(
+                self.config.datatype,
+            ))),
+            (_, Quantization::Binary(_)) => {
+                let mut welford = Welford::new(dim);
+                for (i, chunk) in self.rows.chunks(CHUNK_ROWS).enumerate() {
+                    for &r in chunk {
+                        welford.add(self.row(r, &mut scratch));
+                    }
+                    progress.chunk(i * CHUNK_ROWS + chunk.len())?;
+                }
+                progress.next_pass();
+                let (mean, std) = welford.finish();
+                Some(Encoder::MultiBit(MultiBit {
+                    two_bits: kind == CodeKind::TwoBits,
+                    mean,
+                    std,
+                }))
+            }
+            (_, Quantization::Scalar(sc)) => {
+                let design = quant::scalar::RangeDesign::for_distance(self.config.distance);
+                let mut trainer = Trainer::new(dim, sc.quantile, design, self.id);
+                for i in quant::scalar::sample_rows(self.rows.len(), self.id) {
+                    if let Some(&r) = self.rows.get(i) {
+                        trainer.add(self.row(r, &mut scratch));
+                    }
+                }
+                Some(Encoder::Scalar(trainer.finish()))
+            }
+        })
+    }
+
+    /// Writes the codes section a chunk at a time (chunks encoded on the pool when there
+    /// is one); returns each row's `‖x‖²` for scalar codes (empty otherwise).
+    fn write_codes<S: Sink>(
+        &self,
+        w: &mut SegmentWriter<S>,
+        encoder: &Encoder,
+        progress: &Progress<'_>,
+    ) -> io::Result<Vec<f32>> {
+        let stride = encoder.stride(self.config.dim);
+        let scalar = matches!(encoder, Encoder::Scalar(_));
+        let mut norms = Vec::with_capacity(if scalar { self.rows.len() } else { 0 });
+        let mut codes = Vec::new();
+        let mut chunk_norms = Vec::new();
+        let mut scratch = Scratch::default();
+        for (i, chunk) in self.rows.chunks(CHUNK_ROWS).enumerate() {
+            codes.clear();
+            codes.resize(chunk.len() * stride, 0);
+            chunk_norms.clear();
+            chunk_norms.resize(chunk.len(), 0.0);
+            let encode =
+                |scratch: &mut Scratch,
+                 (r, (out, norm)): (&(usize, usize), (&mut [u8], &mut f32))| {
+                    self.row(*r, &mut scratch.row);
+                    *norm = encoder.encode(&scratch.row, out, &mut scratch.words);
+                };
+            match self.pool {
+                Some(pool) => pool.install(|| {
+                    chunk
+                        .par_iter()
+                        .zip(
+                            codes
+                                .par_chunks_exact_mut(stride)
+                                .zip(chunk_norms.par_iter_mut()),
+                        )
+                        .for_each_init(Scratch::default, encode);
+                }),
+                None => chunk
+                    .iter()
+                    .zip(codes.chunks_exact_mut(stride).zip(chunk_norms.iter_mut()))
+                    .for_each(|item| encode(&mut scratch, item)),
+            }
+            w.put(&codes)?;
+            if scalar {
+                norms.extend_from_slice(&chunk_norms);
+            }
+            progress.chunk(i * CHUNK_ROWS + chunk.len())?;
+        }
+        Ok(norms)
+    }
+
+    /// The payload sections: presence bitmap, offsets, then the bytes.
+    fn write_payloads<S: Sink>(
+        &self,
+        w: &mut SegmentWriter<S>,
+        buf: &mut Vec<u8>,
+    ) -> io::Result<()> {
+        let payload = |&(s, r): &(usize, usize)| self.source(s).and_then(|src| src.payload(r));
+        w.section(Section::PayloadPresent)?;
+        for chunk in self.rows.chunks(CHUNK_ROWS) {
+            buf.clear();
+            for word_rows in chunk.chunks(64) {
+                let mut word = 0u64;
+                for (bit, row) in word_rows.iter().enumerate() {
+                    if payload(row).is_some() {
+                        word |= 1 << bit;
+                    }
+                }
+                buf.extend_from_slice(&word.to_le_bytes());
+            }
+            w.put(buf)?;
+        }
+        w.section(Section::PayloadOffsets)?;
+        w.put(&0u64.to_le_bytes())?;
+        let mut end = 0u64;
+        for chunk in self.rows.chunks(CHUNK_ROWS) {
+            buf.clear();
+            for row in chunk {
+                end += payload(row).map_or(0, |p| p.len() as u64);
+                buf.extend_from_slice(&end.to_le_bytes());
+            }
+            w.put(buf)?;
+        }
+        w.section(Section::PayloadBlob)?;
+        for row in self.rows {
+            if let Some(p) = payload(row) {
+                w.put(p)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A trained code writer.
+enum Encoder {
+    /// The 1-bit threshold.
+    OneBit(f32),
+    MultiBit(MultiBit),
+    Scalar(ScalarParams),
+}
+
+impl Encoder {
+    /// Code bytes per row.
+    fn stride(&self, dim: usize) -> usize {
+        match self {
+            Encoder::OneBit(_) => 8 * CodeKind::OneBit.words(dim),
+            Encoder::MultiBit(m) => 8 * MultiBit::words(m.two_bits, dim),
+            Encoder::Scalar(_) => quant::scalar::code_stride(dim),
+        }
+    }
+
+    /// Encodes `v` into `out` (`stride` bytes, `words` as scratch); returns `‖v‖²` for
+    /// scalar codes, 0 otherwise.
+    fn encode(&self, v: &[f32], out: &mut [u8], words: &mut Vec<u64>) -> f32 {
+        words.clear();
+        words.resize(out.len() / 8, 0);
+        match self {
+            Encoder::OneBit(threshold) => {
+                quant::binary::encode_one_bit(v, *threshold, words);
+                put_words(words, out);
+                0.0
+            }
+            Encoder::MultiBit(m) => {
+                m.encode(v, words);
+                put_words(words, out);
+                0.0
+            }
+            Encoder::Scalar(p) => {
+                p.encode(v, out);
+                v.iter().map(|x| f64::from(*x) * f64::from(*x)).sum::<f64>() as f32
+            }
+        }
+    }
+}
+
+/// Per-thread buffers of the codes pass.
+#[derive(Default)]
+struct Scratch {
+    row: Vec<f32>,
+    words: Vec<u64>,
+}
+
+fn put_words(words: &[u64], out: &mut [u8]) {
+    for (w, o) in words.iter().zip(out.as_chunks_mut::<8>().0) {
+        *o = w.to_le_bytes();
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::config::{BinaryConfig, Datatype, Distance, ScalarConfig};
+    use crate::format::segment::{SegmentColumns, encode};
+    use crate::point::PointId;
+    use crate::quant::scalar::{RangeDesign, code_stride, train};
+    use crate::segment::live::LiveSegment;
+
+    const DIM: usize = 24;
+    const ROWS: usize = 2 * CHUNK_ROWS + 77;
+
+    fn vector(i: usize) -> Vec<f32> {
+        (0..DIM)
+            .map(|d| ((i * 31 + d * 17) % 101) as f32 / 50.0 - 1.0)
+            .collect()
+    }
+
+    fn payload(i: usize) -> Option<Vec<u8>> {
+        i.is_multiple_of(3).then(|| vec![i as u8; i % 7])
+    }
+
+    /// The same rows encoded in memory, column by column: the oracle of the streaming build.
+    fn in_memory(config: &CollectionConfig, id: u64) -> Vec<u8> {
+        let vectors: Vec<Vec<f32>> = (0..ROWS).map(vector).collect();
+        let ids: Vec<PointId> = (0..ROWS as u64).map(PointId::Num).collect();
+        let versions: Vec<u64> = (0..ROWS as u64).map(|i| i + 1).collect();
+        let originals: Vec<u8> = vectors
+            .iter()
+            .flatten()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        let payloads: Vec<Option<Vec<u8>>> = (0..ROWS).map(payload).collect();
+        let payload_refs: Vec<Option<&[u8]>> = payloads.iter().map(|p| p.as_deref()).collect();
+        let kind = code_kind(config);
+        let mut codes = Vec::new();
+        let mut stats = None;
+        let mut scalar = None;
+        let put = |codes: &mut Vec<u8>, words: &[u64]| {
+            codes.extend(words.iter().flat_map(|w| w.to_le_bytes()));
+        };
+        match kind {
+            CodeKind::OneBit => {
+                for v in &vectors {
+                    let mut w = vec![0u64; kind.words(DIM)];
+                    quant::binary::encode_one_bit(v, 0.0, &mut w);
+                    put(&mut codes, &w);
+                }
+            }
+            CodeKind::TwoBits => {
+                let mut welford = Welford::new(DIM);
+                vectors.iter().for_each(|v| welford.add(v));
+                let (mean, std) = welford.finish();
+                let m = MultiBit {
+                    two_bits: true,
+                    mean,
+                    std,
+                };
+                for v in &vectors {
+                    let mut w = vec![0u64; kind.words(DIM)];
+                    m.encode(v, &mut w);
+                    put(&mut codes, &w);
+                }
+                stats = Some(m);
+            }
+            CodeKind::ScalarInt8 => {
+                let flat: Vec<f32> = vectors.iter().flatten().copied().collect();
+                let p = train(DIM, &flat, None, RangeDesign::PerDimension, id);
+                let mut norms = Vec::new();
+                for v in &vectors {
+                    let mut c = vec![0u8; code_stride(DIM)];
+                    p.encode(v, &mut c);
+                    codes.extend_from_slice(&c);
+                    norms.push(v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>() as f32);
+                }
+                scalar = Some((p, norms));
+            }
+            CodeKind::None | CodeKind::OneAndHalfBits => unreachable!(),
+        }
+        encode(&SegmentColumns {
+            segment_id: id,
+            dim: DIM,
+            distance: config.distance,
+            datatype: Datatype::F32,
+            code_kind: kind,
+            ids: &ids,
+            versions: &versions,
+            originals: &originals,
+            codes: &codes,
+            payloads: &payload_refs,
+            scalar: scalar.as_ref().map(|(p, n)| (p, n.as_slice())),
+            binary_stats: stats.as_ref(),
+        })
+        .unwrap()
+    }
+
+    fn live_segment() -> LiveSegment {
+        let mut live = LiveSegment::new(DIM, Datatype::F32, CodeKind::OneBit.words(DIM));
+        for i in 0..ROWS {
+            let bytes: Vec<u8> = vector(i).iter().flat_map(|x| x.to_le_bytes()).collect();
+            live.push(
+                i as u64 + 1,
+                PointId::Num(i as u64),
+                &bytes,
+                payload(i).as_deref(),
+            );
+        }
+        live
+    }
+
+    #[test]
+    fn streaming_build_equals_the_in_memory_encoding_across_chunks() {
+        let live = live_segment();
+        let rows: Vec<(usize, usize)> = (0..ROWS).map(|r| (0, r)).collect();
+        let quantizations = [
+            Quantization::Binary(BinaryConfig::default()),
+            Quantization::Binary(BinaryConfig::default().with_encoding(BinaryEncoding::TwoBits)),
+            Quantization::Scalar(ScalarConfig::default()),
+        ];
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        for quantization in quantizations {
+            let config = CollectionConfig::new(DIM, Distance::Dot).with_quantization(quantization);
+            for pool in [None, Some(&pool)] {
+                let progress = AtomicU64::new(0);
+                let build = Build {
+                    sources: &[&live],
+                    rows: &rows,
+                    id: 9,
+                    config: &config,
+                    kernels: Kernels::detect(),
+                    pool,
+                    progress: Some(&progress),
+                    cancel: None,
+                };
+                let bytes = build.write(Vec::new()).unwrap();
+                assert!(bytes == in_memory(&config, 9), "{quantization:?}");
+                assert_eq!(progress.load(Ordering::SeqCst), ROWS as u64);
+            }
+        }
+    }
+
+    #[test]
+    fn a_cancelled_build_stops_with_interrupted() {
+        let live = live_segment();
+        let rows: Vec<(usize, usize)> = (0..ROWS).map(|r| (0, r)).collect();
+        let config = CollectionConfig::new(DIM, Distance::Dot)
+            .with_quantization(Quantization::Binary(BinaryConfig::default()));
+        let cancel = AtomicBool::new(true);
+        let build = Build {
+            sources: &[&live],
+            rows: &rows,
+            id: 1,
+            config: &config,
+            kernels: Kernels::detect(),
+            pool: None,
+            progress: None,
+            cancel: Some(&cancel),
+        };
+        let err = build.write(Vec::new()).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::Interrupted);
+    }
+}
