@@ -31,16 +31,16 @@ use crate::simd::Kernels;
 use crate::wal::record::{self, MAX_RECORD_BODY, RecordKind, UpsertRow};
 use crate::wal::{self, GroupCommit, WalWriter};
 
-const CONFIG_FILE: &str = "config.json";
-const MANIFEST_FILE: &str = "MANIFEST";
-const WAL_DIR: &str = "wal";
-const SEGMENTS_DIR: &str = "segments";
+pub(crate) const CONFIG_FILE: &str = "config.json";
+pub(crate) const MANIFEST_FILE: &str = "MANIFEST";
+pub(crate) const WAL_DIR: &str = "wal";
+pub(crate) const SEGMENTS_DIR: &str = "segments";
 
-fn segment_file(id: u64) -> String {
+pub(crate) fn segment_file(id: u64) -> String {
     format!("{id:016x}.seg")
 }
 
-fn sidecar_file(id: u64, generation: u64) -> String {
+pub(crate) fn sidecar_file(id: u64, generation: u64) -> String {
     format!("{id:016x}-{generation:016x}.del")
 }
 
@@ -85,6 +85,23 @@ pub struct RamUsage {
     pub total: u64,
 }
 
+/// Options of one open handle (not stored in the collection).
+#[derive(Debug, Clone, Copy)]
+pub struct OpenOptions {
+    /// Start the background optimizer if the collection's config enables it (default
+    /// true). Tools that only look (inspect, search) turn it off so that they change
+    /// nothing on disk beyond WAL recovery.
+    pub background_optimizer: bool,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            background_optimizer: true,
+        }
+    }
+}
+
 /// What [`Collection::optimize`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OptimizeReport {
@@ -96,6 +113,21 @@ pub struct OptimizeReport {
     pub requantized: usize,
 }
 
+/// One immutable segment, as [`Collection::info`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentInfo {
+    /// The segment's id (its file is `segments/<id as 16 hex digits>.seg`).
+    pub id: u64,
+    /// Rows in the file.
+    pub rows: u64,
+    /// Rows marked deleted (deleted or overwritten points).
+    pub deleted: u64,
+    /// Its codes: `none`, `binary1`, `binary1.5`, `binary2` or `scalar8`.
+    pub encoding: &'static str,
+    /// Size of the file in bytes.
+    pub bytes: u64,
+}
+
 /// What [`Collection::info`] reports.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CollectionInfo {
@@ -103,6 +135,8 @@ pub struct CollectionInfo {
     pub points: usize,
     /// Immutable segment files.
     pub segments: usize,
+    /// Each immutable segment, oldest first.
+    pub segment_list: Vec<SegmentInfo>,
     /// Points in the live (not yet sealed) segment.
     pub live_points: usize,
     /// Bytes on disk by component.
@@ -116,9 +150,9 @@ pub struct CollectionInfo {
 }
 
 #[derive(Debug)]
-struct Sealed {
-    seg: Arc<ImmutableSegment>,
-    deleted: Bitmap,
+pub(crate) struct Sealed {
+    pub(crate) seg: Arc<ImmutableSegment>,
+    pub(crate) deleted: Bitmap,
     dirty: bool,
 }
 
@@ -368,7 +402,7 @@ impl Collection {
         if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
             vfs.sync_dir(parent).map_err(|e| Error::io(parent, e))?;
         }
-        Self::open_locked(dir, lock, vfs)
+        Self::open_locked(dir, lock, vfs, OpenOptions::default())
     }
 
     /// Opens the collection in `path`, replaying its WAL.
@@ -380,10 +414,19 @@ impl Collection {
         Self::open_with_vfs(path, Arc::new(StdVfs))
     }
 
+    /// [`open`](Self::open) with options for this handle (not stored in the collection).
+    pub fn open_with_options(path: impl AsRef<Path>, options: OpenOptions) -> Result<Self> {
+        Self::open_inner(path.as_ref(), Arc::new(StdVfs), options)
+    }
+
     /// [`open`](Self::open) through another [`Vfs`] (fault-injection tests).
     #[doc(hidden)]
     pub fn open_with_vfs(path: impl AsRef<Path>, vfs: Arc<dyn Vfs>) -> Result<Self> {
-        let dir = path.as_ref().to_path_buf();
+        Self::open_inner(path.as_ref(), vfs, OpenOptions::default())
+    }
+
+    fn open_inner(path: &Path, vfs: Arc<dyn Vfs>, options: OpenOptions) -> Result<Self> {
+        let dir = path.to_path_buf();
         let names = match vfs.list(&dir) {
             Ok(names) => names,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -395,29 +438,16 @@ impl Collection {
             return Err(Error::NotACollection(dir));
         }
         let lock = DirLock::acquire(&dir)?;
-        Self::open_locked(dir, lock, vfs)
+        Self::open_locked(dir, lock, vfs, options)
     }
 
-    fn open_locked(dir: PathBuf, lock: DirLock, vfs: Arc<dyn Vfs>) -> Result<Self> {
-        let config_path = dir.join(CONFIG_FILE);
-        let bytes = vfs
-            .read(&config_path)
-            .map_err(|e| Error::io(&config_path, e))?;
-        let invalid = |message: String| Error::InvalidConfig {
-            path: config_path.clone(),
-            message,
-        };
-        let file: ConfigFile =
-            serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
-        if file.format_version != 1 {
-            return Err(invalid(format!(
-                "format_version {} is not supported (this build reads 1)",
-                file.format_version
-            )));
-        }
-        let config = file.config;
-        config.validate().map_err(|e| invalid(e.to_string()))?;
-
+    fn open_locked(
+        dir: PathBuf,
+        lock: DirLock,
+        vfs: Arc<dyn Vfs>,
+        options: OpenOptions,
+    ) -> Result<Self> {
+        let config = read_config(&*vfs, &dir)?;
         let manifest = Manifest::read(&*vfs, &dir)?;
         collect_garbage(&*vfs, &dir, &manifest)?;
         let seg_dir = dir.join(SEGMENTS_DIR);
@@ -490,7 +520,7 @@ impl Collection {
             kernels: Kernels::detect(),
             flusher_stop: Mutex::new(None),
         });
-        if inner.config.optimizer.background {
+        if inner.config.optimizer.background && options.background_optimizer {
             let weak = Arc::downgrade(&inner);
             let rt = Arc::clone(&inner.optimizer);
             let handle = std::thread::Builder::new()
@@ -544,17 +574,7 @@ impl Collection {
         let config = &self.inner.config;
         let mut stored = Vec::with_capacity(points.len());
         for (i, p) in points.iter().enumerate() {
-            let bytes = stored_vector(config, &p.vector).map_err(|e| in_point(e, i, p.id))?;
-            if let Some(payload) = &p.payload
-                && payload.len() > MAX_PAYLOAD_BYTES
-            {
-                return Err(Error::InvalidArgument(format!(
-                    "point {i} (id {}): payload is {} bytes, the maximum is {MAX_PAYLOAD_BYTES}",
-                    p.id,
-                    payload.len()
-                )));
-            }
-            stored.push(bytes);
+            stored.push(stored_point(config, p).map_err(|e| in_point(e, i, p.id))?);
         }
         let rows: Vec<UpsertRow<'_>> = points
             .iter()
@@ -579,6 +599,13 @@ impl Collection {
             })?
             .0;
         self.wait_durable(seq)
+    }
+
+    /// Checks a point as [`upsert`](Self::upsert) would (dimension, finite components,
+    /// datatype range, zero vectors with Cosine, payload size) without writing it: importers
+    /// use it to name the bad record before a batch is sent.
+    pub fn check_point(&self, point: &Point) -> Result<()> {
+        stored_point(&self.inner.config, point).map(drop)
     }
 
     /// Deletes points by id and returns how many existed. Unknown ids are not an error.
@@ -1184,24 +1211,71 @@ impl Collection {
         let Some(loc) = st.locate(id) else {
             return Ok(None);
         };
-        let sealed_rows;
-        let (rows, row): (&dyn Rows, usize) = match loc {
-            Loc::Live(row) => (&st.live, row),
-            Loc::Sealed(i, row) => {
-                sealed_rows = st.sealed[i].rows();
-                (&sealed_rows, row)
-            }
+        Ok(Some(match loc {
+            Loc::Live(row) => self.point_at(&st.live, row),
+            Loc::Sealed(i, row) => self.point_at(&st.sealed[i].rows(), row),
+        }))
+    }
+
+    /// Calls `f` with every stored point, `batch` at a time (vectors as stored: normalized
+    /// for Cosine, rounded for F16), segment by segment in id order, then the live
+    /// segment's. A consistent snapshot: writes made meanwhile are not seen, and `f` may
+    /// write to the collection. Stops at the first error of `f`.
+    pub fn for_each_point(
+        &self,
+        batch: usize,
+        mut f: impl FnMut(&[Point]) -> Result<()>,
+    ) -> Result<()> {
+        self.check_open()?;
+        let batch = batch.max(1);
+        let (snapshots, live) = {
+            let st = self.inner.state.read();
+            let snapshots: Vec<(Arc<ImmutableSegment>, Bitmap)> = st
+                .sealed
+                .iter()
+                .map(|s| (Arc::clone(&s.seg), s.deleted.clone()))
+                .collect();
+            let live: Vec<Point> = st
+                .live
+                .sorted_live_rows()
+                .into_iter()
+                .map(|r| self.point_at(&st.live, r))
+                .collect();
+            (snapshots, live)
         };
-        let mut scratch = Vec::new();
-        let vector = rows
-            .originals()
-            .row(row, rows.dim(), self.inner.kernels, &mut scratch)
-            .to_vec();
-        Ok(Some(Point {
-            id,
+        let mut points = Vec::with_capacity(batch);
+        for (seg, deleted) in &snapshots {
+            let view = SegmentRows { seg, deleted };
+            for r in (0..view.len()).filter(|&r| !deleted.get(r)) {
+                points.push(self.point_at(&view, r));
+                if points.len() == batch {
+                    f(&points)?;
+                    points.clear();
+                }
+            }
+        }
+        for p in live {
+            points.push(p);
+            if points.len() == batch {
+                f(&points)?;
+                points.clear();
+            }
+        }
+        if !points.is_empty() {
+            f(&points)?;
+        }
+        Ok(())
+    }
+
+    fn point_at(&self, rows: &dyn Rows, row: usize) -> Point {
+        let mut vector = Vec::new();
+        rows.originals()
+            .row_into(row, rows.dim(), self.inner.kernels, &mut vector);
+        Point {
+            id: rows.id(row),
             vector,
             payload: rows.payload(row).map(<[u8]>::to_vec),
-        }))
+        }
     }
 
     /// The `limit` points nearest to `query`, best first.
@@ -1358,9 +1432,24 @@ impl Collection {
             .iter()
             .map(|s| s.deleted.heap_bytes() as u64)
             .sum();
+        let segment_list = st
+            .sealed
+            .iter()
+            .map(|s| {
+                let l = s.seg.layout();
+                SegmentInfo {
+                    id: l.segment_id,
+                    rows: l.rows as u64,
+                    deleted: s.deleted.ones() as u64,
+                    encoding: l.code_kind.name(),
+                    bytes: size(&seg_dir.join(segment_file(l.segment_id))),
+                }
+            })
+            .collect();
         Ok(CollectionInfo {
             points: st.points,
             segments: st.sealed.len(),
+            segment_list,
             live_points: st.live.live_count(),
             disk,
             ram: RamUsage {
@@ -1463,8 +1552,25 @@ fn candidates(limit: usize, oversampling: f32) -> usize {
 fn in_point(e: Error, index: usize, id: PointId) -> Error {
     match e {
         Error::InvalidVector(m) => Error::InvalidVector(format!("point {index} (id {id}): {m}")),
+        Error::InvalidArgument(m) => {
+            Error::InvalidArgument(format!("point {index} (id {id}): {m}"))
+        }
         other => other,
     }
+}
+
+/// A point's vector in stored form, after every check of `upsert`.
+fn stored_point(config: &CollectionConfig, p: &Point) -> Result<Vec<u8>> {
+    let bytes = stored_vector(config, &p.vector)?;
+    if let Some(payload) = &p.payload
+        && payload.len() > MAX_PAYLOAD_BYTES
+    {
+        return Err(Error::InvalidArgument(format!(
+            "payload is {} bytes, the maximum is {MAX_PAYLOAD_BYTES}",
+            payload.len()
+        )));
+    }
+    Ok(bytes)
 }
 
 fn check_components(config: &CollectionConfig, v: &[f32]) -> Result<()> {
@@ -1560,8 +1666,30 @@ fn segment_meta(s: &Sealed, config: &CollectionConfig) -> SegmentMeta {
     }
 }
 
+/// Reads and validates `dir/config.json`.
+pub(crate) fn read_config(vfs: &dyn Vfs, dir: &Path) -> Result<CollectionConfig> {
+    let config_path = dir.join(CONFIG_FILE);
+    let bytes = vfs
+        .read(&config_path)
+        .map_err(|e| Error::io(&config_path, e))?;
+    let invalid = |message: String| Error::InvalidConfig {
+        path: config_path.clone(),
+        message,
+    };
+    let file: ConfigFile = serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
+    if file.format_version != 1 {
+        return Err(invalid(format!(
+            "format_version {} is not supported (this build reads 1)",
+            file.format_version
+        )));
+    }
+    let config = file.config;
+    config.validate().map_err(|e| invalid(e.to_string()))?;
+    Ok(config)
+}
+
 /// Opens a segment named by the manifest and loads its deletion bitmap.
-fn open_sealed(
+pub(crate) fn open_sealed(
     vfs: &dyn Vfs,
     seg_dir: &Path,
     entry: &SegmentEntry,

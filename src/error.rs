@@ -37,12 +37,16 @@ pub enum Error {
     },
 
     /// A section's CRC32 does not match its bytes (found by `open` or `verify`).
-    #[error("{} section `{section}` fails its checksum (stored {expected:#010x}, computed {got:#010x}); restore the collection from a backup", file.display())]
+    #[error("{} section `{section}` (bytes {offset}..{end}) fails its checksum (stored {expected:#010x}, computed {got:#010x}); restore the collection from a backup", file.display())]
     ChecksumMismatch {
         /// The damaged file.
         file: PathBuf,
         /// The section whose bytes changed.
         section: &'static str,
+        /// Byte offset of the section in the file.
+        offset: u64,
+        /// Byte offset just past the section.
+        end: u64,
         /// CRC32 stored in the file.
         expected: u32,
         /// CRC32 of the bytes as read.
@@ -121,6 +125,20 @@ pub enum Error {
         "an earlier write or fsync failed, so the collection refuses writes; drop every handle and reopen it"
     )]
     Poisoned,
+
+    /// An input file being imported is malformed at `at` (a line or row number). Every
+    /// batch before the one holding it was written; nothing after.
+    #[error("{} {at}: {what}; {imported} points before it were imported, fix the input and import the rest", file.display())]
+    BadInput {
+        /// The input file.
+        file: PathBuf,
+        /// Where: `line N` (JSONL, from 1) or `row N` (fvecs, npy, from 0).
+        at: String,
+        /// What is wrong.
+        what: String,
+        /// Points imported before the failing batch.
+        imported: u64,
+    },
 
     /// The collection was closed through another clone of its handle.
     #[error("the collection is closed; open it again")]

@@ -63,6 +63,7 @@ mod error;
 mod format;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod import;
 pub mod io;
 mod manifest;
 pub mod optimizer;
@@ -71,9 +72,12 @@ mod quant;
 mod search;
 mod segment;
 pub mod simd;
+pub mod verify;
 mod wal;
 
-pub use collection::{Collection, CollectionInfo, DiskUsage, OptimizeReport, RamUsage};
+pub use collection::{
+    Collection, CollectionInfo, DiskUsage, OpenOptions, OptimizeReport, RamUsage, SegmentInfo,
+};
 pub use config::{
     BinaryConfig, BinaryEncoding, CollectionConfig, Datatype, Distance, Durability, MAX_DIM,
     MAX_LIMIT, MAX_OVERSAMPLING, MAX_PAYLOAD_BYTES, Quantization, QueryEncoding, ScalarConfig,

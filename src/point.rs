@@ -65,6 +65,29 @@ impl fmt::Display for PointId {
     }
 }
 
+impl std::str::FromStr for PointId {
+    type Err = crate::Error;
+
+    /// A decimal `u64`, or a UUID in its 36-character hyphenated form (as `Display` writes).
+    fn from_str(s: &str) -> crate::Result<Self> {
+        if let Ok(n) = s.parse::<u64>() {
+            return Ok(PointId::Num(n));
+        }
+        let hex: String = s.chars().filter(|&c| c != '-').collect();
+        let groups: Vec<usize> = s.split('-').map(str::len).collect();
+        if groups == [8, 4, 4, 4, 12]
+            && hex.len() == 32
+            && let Ok(v) = u128::from_str_radix(&hex, 16)
+        {
+            return Ok(PointId::Uuid(v));
+        }
+        Err(crate::Error::InvalidArgument(format!(
+            "point id {s:?} is neither a non-negative integer below 2^64 nor a UUID \
+             (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"
+        )))
+    }
+}
+
 /// A point: an id, a vector, and optional payload bytes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Point {

@@ -51,6 +51,50 @@ impl BenchQuantization {
     }
 }
 
+impl BenchQuantization {
+    /// Every configuration, cheapest codes first.
+    pub const ALL: [BenchQuantization; 7] = [
+        BenchQuantization::None,
+        BenchQuantization::Binary1,
+        BenchQuantization::Binary1Q4,
+        BenchQuantization::Binary1Q8,
+        BenchQuantization::Binary15,
+        BenchQuantization::Binary2,
+        BenchQuantization::Scalar8,
+    ];
+
+    /// The configuration named `name` (as [`name`](Self::name) writes it).
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|q| q.name() == name)
+    }
+
+    /// The collection quantization it stands for (`scalar_quantile` for `Scalar8`).
+    #[must_use]
+    pub fn quantization(self, scalar_quantile: Option<f32>) -> Quantization {
+        let binary = BinaryConfig::default();
+        match self {
+            BenchQuantization::None => Quantization::None,
+            BenchQuantization::Binary1 => Quantization::Binary(binary),
+            BenchQuantization::Binary1Q4 => {
+                Quantization::Binary(binary.with_query_encoding(QueryEncoding::Scalar4Bits))
+            }
+            BenchQuantization::Binary1Q8 => {
+                Quantization::Binary(binary.with_query_encoding(QueryEncoding::Scalar8Bits))
+            }
+            BenchQuantization::Binary15 => {
+                Quantization::Binary(binary.with_encoding(BinaryEncoding::OneAndHalfBits))
+            }
+            BenchQuantization::Binary2 => {
+                Quantization::Binary(binary.with_encoding(BinaryEncoding::TwoBits))
+            }
+            BenchQuantization::Scalar8 => Quantization::Scalar(ScalarConfig {
+                quantile: scalar_quantile,
+            }),
+        }
+    }
+}
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
@@ -107,7 +151,7 @@ pub struct BenchRow {
     pub exact_p50_ms: f64,
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted.get(i).copied().unwrap_or(0.0)
 }
@@ -178,25 +222,7 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<Vec<Be
     for &quant in &opts.quantizations {
         let tmp = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
         let path = tmp.path().join("bench");
-        let quantization = match quant {
-            BenchQuantization::None => Quantization::None,
-            BenchQuantization::Binary1 => Quantization::Binary(BinaryConfig::default()),
-            BenchQuantization::Binary1Q4 => Quantization::Binary(
-                BinaryConfig::default().with_query_encoding(QueryEncoding::Scalar4Bits),
-            ),
-            BenchQuantization::Binary1Q8 => Quantization::Binary(
-                BinaryConfig::default().with_query_encoding(QueryEncoding::Scalar8Bits),
-            ),
-            BenchQuantization::Binary15 => Quantization::Binary(
-                BinaryConfig::default().with_encoding(BinaryEncoding::OneAndHalfBits),
-            ),
-            BenchQuantization::Binary2 => {
-                Quantization::Binary(BinaryConfig::default().with_encoding(BinaryEncoding::TwoBits))
-            }
-            BenchQuantization::Scalar8 => Quantization::Scalar(ScalarConfig {
-                quantile: opts.scalar_quantile,
-            }),
-        };
+        let quantization = quant.quantization(opts.scalar_quantile);
         let mut config = CollectionConfig::new(base.dim, opts.distance)
             .with_quantization(quantization)
             .with_durability(Durability::Sync)

@@ -1,14 +1,17 @@
-//! The `fvecs` / `ivecs` formats of the evaluation sets, and the benchmark.
+//! The `fvecs` / `ivecs` formats of the evaluation sets, the benchmark and the
+//! quantization advisor.
 //!
 //! Both formats are a sequence of records: a little-endian `i32` count, then that many
 //! little-endian `f32` (fvecs) or `i32` (ivecs) values. All records of a file have the same
 //! count.
 
+mod advise;
 mod bench;
 mod optbench;
 
 use std::path::Path;
 
+pub use advise::{Advice, AdviseOptions, AdviseRow, Suitability, advise, plot_svg};
 pub use bench::{BenchOptions, BenchQuantization, BenchRow, run};
 pub use optbench::{OptimizerBench, run_optimizer};
 

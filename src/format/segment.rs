@@ -68,6 +68,17 @@ impl CodeKind {
         }
     }
 
+    /// The name `Collection::info` reports.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            CodeKind::None => "none",
+            CodeKind::OneBit => "binary1",
+            CodeKind::ScalarInt8 => "scalar8",
+            CodeKind::TwoBits => "binary2",
+            CodeKind::OneAndHalfBits => "binary1.5",
+        }
+    }
+
     /// True for the binary kinds (scanned with Hamming distances).
     pub(crate) fn is_binary(self) -> bool {
         matches!(

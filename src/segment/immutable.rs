@@ -83,6 +83,8 @@ impl ImmutableSegment {
             .map_err(|(section, expected, got)| Error::ChecksumMismatch {
                 file: self.path.clone(),
                 section: section.name(),
+                offset: self.layout.range(section).start as u64,
+                end: self.layout.range(section).end as u64,
                 expected,
                 got,
             })?;

@@ -51,29 +51,49 @@ pub(crate) struct Recovery {
     pub kept: Vec<PathBuf>,
 }
 
-/// Replays every record above `checkpoint`, in order, through `apply`.
+/// What [`examine`] found in the WAL directory, and what recovery must change.
+#[derive(Debug)]
+pub(crate) struct Examined {
+    /// The highest sequence number in the WAL or the checkpoint, whichever is higher.
+    pub last_seq: u64,
+    /// The number for the next WAL file.
+    pub next_file_number: u64,
+    /// WAL files to keep: they hold records above the checkpoint (or are the newest).
+    pub kept: Vec<PathBuf>,
+    /// WAL files wholly at or below the checkpoint, or a newest file with no header.
+    pub obsolete: Vec<PathBuf>,
+    /// Files whose names are not WAL file names.
+    pub foreign: Vec<PathBuf>,
+    /// The newest file's torn tail: the file and the offset it is to be cut at.
+    pub torn: Option<(PathBuf, u64)>,
+}
+
+/// Checks every WAL file without changing anything, and passes every record above
+/// `checkpoint`, in order, to `apply`.
 ///
-/// Spec: `format-spec/wal.md` "Recovery". A torn tail of the newest file is truncated (and
-/// the truncation synced); an invalid record anywhere else, or one followed by a valid
-/// record, is `Error::Corrupted`. Files wholly at or below the checkpoint are deleted.
-pub(crate) fn recover(
+/// Spec: `format-spec/wal.md` "Recovery". A torn tail of the newest file is reported in
+/// `torn`; an invalid record anywhere else, or one followed by a valid record, is
+/// `Error::Corrupted`.
+pub(crate) fn examine(
     vfs: &dyn Vfs,
     dir: &Path,
     checkpoint: u64,
     mut apply: impl FnMut(u64, RecordKind, &[u8]) -> Result<(), DecodeError>,
-) -> Result<Recovery> {
+) -> Result<Examined> {
     let mut files: Vec<(u64, PathBuf)> = Vec::new();
+    let mut foreign = Vec::new();
     for name in vfs.list(dir).map_err(|e| Error::io(dir, e))? {
         let path = dir.join(&name);
         match parse_file_name(&name) {
             Some(n) => files.push((n, path)),
-            None => vfs.remove(&path).map_err(|e| Error::io(&path, e))?,
+            None => foreign.push(path),
         }
     }
     files.sort_unstable();
     let mut last_seq = checkpoint;
     let mut obsolete = Vec::new();
     let mut kept = Vec::new();
+    let mut torn = None;
     let newest = files.last().map(|(n, _)| *n);
     for (number, path) in &files {
         let is_newest = Some(*number) == newest;
@@ -137,8 +157,7 @@ pub(crate) fn recover(
             if !is_newest || valid_after {
                 return Err(Error::corrupted(path, offset as u64, reason));
             }
-            vfs.truncate(path, offset as u64)
-                .map_err(|e| Error::io(path, e))?;
+            torn = Some((path.clone(), offset as u64));
         }
         if !is_newest && file_last.is_none_or(|s| s <= checkpoint) {
             obsolete.push(path.clone());
@@ -146,16 +165,42 @@ pub(crate) fn recover(
             kept.push(path.clone());
         }
     }
-    if !obsolete.is_empty() {
-        for path in &obsolete {
+    Ok(Examined {
+        last_seq,
+        next_file_number: newest.map_or(1, |n| n + 1),
+        kept,
+        obsolete,
+        foreign,
+        torn,
+    })
+}
+
+/// Replays every record above `checkpoint`, in order, through `apply` ([`examine`]), then
+/// repairs: foreign files are removed, a torn tail is truncated (and the truncation
+/// synced), and files wholly at or below the checkpoint are deleted.
+pub(crate) fn recover(
+    vfs: &dyn Vfs,
+    dir: &Path,
+    checkpoint: u64,
+    apply: impl FnMut(u64, RecordKind, &[u8]) -> Result<(), DecodeError>,
+) -> Result<Recovery> {
+    let found = examine(vfs, dir, checkpoint, apply)?;
+    for path in &found.foreign {
+        vfs.remove(path).map_err(|e| Error::io(path, e))?;
+    }
+    if let Some((path, len)) = &found.torn {
+        vfs.truncate(path, *len).map_err(|e| Error::io(path, e))?;
+    }
+    if !found.obsolete.is_empty() {
+        for path in &found.obsolete {
             vfs.remove(path).map_err(|e| Error::io(path, e))?;
         }
         vfs.sync_dir(dir).map_err(|e| Error::io(dir, e))?;
     }
     Ok(Recovery {
-        last_seq,
-        next_file_number: newest.map_or(1, |n| n + 1),
-        kept,
+        last_seq: found.last_seq,
+        next_file_number: found.next_file_number,
+        kept: found.kept,
     })
 }
 

@@ -1,0 +1,509 @@
+//! The collection commands: create, import, search, inspect, verify, optimize, advise.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{Value, json};
+use vecsieve::eval::{AdviseOptions, BenchQuantization};
+use vecsieve::import::{self, Format, ImportOptions};
+use vecsieve::verify::{self, FileStatus};
+use vecsieve::{
+    Collection, CollectionConfig, Datatype, Distance, Error, OpenOptions, Quantization, Result,
+    SearchParams,
+};
+
+/// Opens a collection for a command that only looks: no background optimizer.
+fn open_quiet(dir: &Path) -> Result<Collection> {
+    Collection::open_with_options(
+        dir,
+        OpenOptions {
+            background_optimizer: false,
+        },
+    )
+}
+
+fn print_json(v: &Value) {
+    println!("{v}");
+}
+
+fn bar(len: u64, template: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb
+}
+
+/// A payload for display: JSON if it parses, else UTF-8 text, else hex.
+fn payload_value(p: Option<&[u8]>) -> Value {
+    match p {
+        None => Value::Null,
+        Some(bytes) => {
+            serde_json::from_slice(bytes).unwrap_or_else(|_| match std::str::from_utf8(bytes) {
+                Ok(s) => Value::String(s.to_string()),
+                Err(_) => Value::String(bytes.iter().map(|b| format!("{b:02x}")).collect()),
+            })
+        }
+    }
+}
+
+pub fn create(
+    dir: &Path,
+    dim: usize,
+    distance: Distance,
+    datatype: Datatype,
+    quantization: Quantization,
+    json: bool,
+) -> Result<()> {
+    let config = CollectionConfig::new(dim, distance)
+        .with_datatype(datatype)
+        .with_quantization(quantization);
+    let c = Collection::create(dir, config)?;
+    let config = c.config();
+    c.close()?;
+    if json {
+        print_json(&json!({ "created": dir, "config": config }));
+    } else {
+        println!(
+            "created {}: dim {}, {:?}, {:?} originals, {:?}",
+            dir.display(),
+            config.dim,
+            config.distance,
+            config.datatype,
+            config.quantization
+        );
+    }
+    Ok(())
+}
+
+pub fn import(
+    dir: &Path,
+    file: &Path,
+    format: Option<Format>,
+    opts: ImportOptions,
+    json: bool,
+) -> Result<()> {
+    let format = match format {
+        Some(f) => f,
+        None => Format::from_path(file)?,
+    };
+    let c = Collection::open(dir)?;
+    let size = std::fs::metadata(file).map_err(|e| Error::Io {
+        path: file.to_path_buf(),
+        source: e,
+    })?;
+    let pb = bar(
+        size.len(),
+        "{spinner} [{elapsed_precise}] [{bar:40}] {bytes}/{total_bytes} {msg}",
+    );
+    let start = Instant::now();
+    let result = import::import(&c, file, format, opts, |p| {
+        pb.set_position(p.bytes_done);
+        let rate = p.points as f64 / start.elapsed().as_secs_f64().max(1e-9);
+        pb.set_message(format!("{} points, {rate:.0} points/s", p.points));
+    });
+    pb.finish_and_clear();
+    let report = result?;
+    c.close()?;
+    let seconds = start.elapsed().as_secs_f64();
+    let rate = report.points as f64 / seconds.max(1e-9);
+    if json {
+        print_json(&json!({
+            "points": report.points,
+            "batches": report.batches,
+            "seconds": seconds,
+            "points_per_s": rate,
+        }));
+    } else {
+        println!(
+            "imported {} points in {} batches in {seconds:.2} s ({rate:.0} points/s)",
+            report.points, report.batches
+        );
+    }
+    Ok(())
+}
+
+/// Where the query comes from.
+pub struct Query {
+    pub vector: Option<String>,
+    pub vector_file: Option<PathBuf>,
+    pub row: usize,
+}
+
+fn query_vector(c: &Collection, q: &Query) -> Result<Vec<f32>> {
+    if let Some(text) = &q.vector {
+        return text
+            .split(',')
+            .map(|s| {
+                s.trim().parse::<f32>().map_err(|_| {
+                    Error::InvalidArgument(format!(
+                        "--vector component {s:?} is not a number; pass comma-separated numbers"
+                    ))
+                })
+            })
+            .collect();
+    }
+    let Some(path) = &q.vector_file else {
+        return Err(Error::InvalidArgument(
+            "give the query with --vector 0.1,0.2,... or --vector-file FILE".into(),
+        ));
+    };
+    let points = import::read_points(c, path, Format::from_path(path)?)?;
+    let n = points.len();
+    points
+        .into_iter()
+        .nth(q.row)
+        .map(|p| p.vector)
+        .ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "--row {} but {} holds {n} vectors",
+                q.row,
+                path.display()
+            ))
+        })
+}
+
+pub fn search(dir: &Path, q: &Query, limit: usize, params: SearchParams, json: bool) -> Result<()> {
+    let c = open_quiet(dir)?;
+    let vector = query_vector(&c, q)?;
+    let start = Instant::now();
+    let hits = c.search(&vector, limit, &params)?;
+    let ms = start.elapsed().as_secs_f64() * 1e3;
+    if json {
+        let hits: Vec<Value> = hits
+            .iter()
+            .map(|h| {
+                json!({
+                    "id": h.id.to_string(),
+                    "score": h.score,
+                    "payload": payload_value(h.payload.as_deref()),
+                })
+            })
+            .collect();
+        print_json(&json!({ "hits": hits, "ms": ms }));
+    } else {
+        println!("{:>38}  {:>12}  payload", "id", "score");
+        for h in &hits {
+            println!(
+                "{:>38}  {:>12.6}  {}",
+                h.id.to_string(),
+                h.score,
+                payload_value(h.payload.as_deref())
+            );
+        }
+        println!("{} hits in {ms:.3} ms", hits.len());
+    }
+    c.close()
+}
+
+pub fn inspect(dir: &Path, json: bool) -> Result<()> {
+    let c = open_quiet(dir)?;
+    let info = c.info()?;
+    let status = c.optimizer_status();
+    let segments: Vec<Value> = info
+        .segment_list
+        .iter()
+        .map(|s| {
+            json!({
+                "id": s.id,
+                "rows": s.rows,
+                "deleted": s.deleted,
+                "encoding": s.encoding,
+                "bytes": s.bytes,
+            })
+        })
+        .collect();
+    let d = &info.disk;
+    let r = &info.ram;
+    if json {
+        print_json(&json!({
+            "path": dir,
+            "points": info.points,
+            "live_points": info.live_points,
+            "kernels": info.kernels,
+            "config": info.config,
+            "segments": segments,
+            "disk": {
+                "ids": d.ids, "originals": d.originals, "codes": d.codes,
+                "payloads": d.payloads, "deletions": d.deletions, "wal": d.wal,
+                "other": d.other, "total": d.total,
+            },
+            "ram": {
+                "live_segment": r.live_segment,
+                "deletion_bitmaps": r.deletion_bitmaps,
+                "total": r.total,
+            },
+            "optimizer": {
+                "running": status.running.as_ref().map(|t| format!("{t:?}")),
+                "points_done": status.points_done,
+                "points_total": status.points_total,
+                "queued": status.queued.len(),
+                "completed": status.completed,
+            },
+        }));
+        return c.close();
+    }
+    let cfg = &info.config;
+    println!("collection {}", dir.display());
+    println!(
+        "  dim {}, {:?}, {:?} originals, {:?}, {:?} durability, kernels {}",
+        cfg.dim, cfg.distance, cfg.datatype, cfg.quantization, cfg.durability, info.kernels
+    );
+    println!(
+        "  {} points ({} in the live segment, not yet sealed)",
+        info.points, info.live_points
+    );
+    println!("\nsegments ({}):", info.segment_list.len());
+    println!(
+        "  {:>18} {:>10} {:>10} {:>10} {:>12}",
+        "id", "rows", "deleted", "encoding", "bytes"
+    );
+    for s in &info.segment_list {
+        println!(
+            "  {:>18} {:>10} {:>10} {:>10} {:>12}",
+            format!("{:016x}", s.id),
+            s.rows,
+            s.deleted,
+            s.encoding,
+            s.bytes
+        );
+    }
+    let mib = |b: u64| b as f64 / f64::from(1u32 << 20);
+    println!("\ndisk (MiB):");
+    for (name, v) in [
+        ("ids", d.ids),
+        ("originals", d.originals),
+        ("codes", d.codes),
+        ("payloads", d.payloads),
+        ("deletions", d.deletions),
+        ("wal", d.wal),
+        ("other", d.other),
+        ("total", d.total),
+    ] {
+        println!("  {name:<12} {:>10.2}", mib(v));
+    }
+    println!("\nmemory (heap, MiB; segment files are memory-mapped, not counted):");
+    println!("  {:<17} {:>10.2}", "live segment", mib(r.live_segment));
+    println!(
+        "  {:<17} {:>10.2}",
+        "deletion bitmaps",
+        mib(r.deletion_bitmaps)
+    );
+    println!("  {:<17} {:>10.2}", "total", mib(r.total));
+    println!(
+        "\noptimizer: {} completed this session, {}",
+        status.completed,
+        match &status.running {
+            Some(t) => format!(
+                "running {t:?} ({}/{} points), {} queued",
+                status.points_done,
+                status.points_total,
+                status.queued.len()
+            ),
+            None => "idle".into(),
+        }
+    );
+    c.close()
+}
+
+pub fn verify(dir: &Path, json: bool) -> Result<bool> {
+    let report = verify::verify_dir(dir)?;
+    if json {
+        let files: Vec<Value> = report
+            .files
+            .iter()
+            .map(|f| {
+                let (status, detail) = match &f.status {
+                    FileStatus::Ok => ("ok", Value::Null),
+                    FileStatus::Note(n) => ("note", Value::String(n.clone())),
+                    FileStatus::Damaged(e) => ("damaged", Value::String(e.to_string())),
+                };
+                json!({ "path": f.path, "bytes": f.bytes, "status": status, "detail": detail })
+            })
+            .collect();
+        print_json(&json!({ "ok": report.is_ok(), "files": files }));
+    } else {
+        for f in &report.files {
+            match &f.status {
+                FileStatus::Ok => println!("ok       {} ({} bytes)", f.path.display(), f.bytes),
+                FileStatus::Note(n) => println!("note     {}: {n}", f.path.display()),
+                FileStatus::Damaged(e) => println!("DAMAGED  {e}"),
+            }
+        }
+        let damaged = report.damaged().count();
+        if damaged == 0 {
+            println!("{} files checked, no damage", report.files.len());
+        } else {
+            println!(
+                "{} files checked, {damaged} damaged: restore the collection from a backup",
+                report.files.len()
+            );
+        }
+    }
+    Ok(report.is_ok())
+}
+
+pub fn optimize(dir: &Path, json: bool) -> Result<()> {
+    let c = open_quiet(dir)?;
+    let start = Instant::now();
+    let pb = bar(
+        0,
+        "{spinner} [{elapsed_precise}] [{bar:40}] {pos}/{len} points {msg}",
+    );
+    let report = std::thread::scope(|s| {
+        let worker = s.spawn(|| c.optimize());
+        while !worker.is_finished() {
+            let st = c.optimizer_status();
+            if let Some(task) = &st.running {
+                pb.set_length(st.points_total);
+                pb.set_position(st.points_done);
+                pb.set_message(format!("{task:?}, {} queued", st.queued.len()));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        worker
+            .join()
+            .unwrap_or_else(|_| Err(Error::InvalidArgument("optimize panicked".into())))
+    });
+    pb.finish_and_clear();
+    let report = report?;
+    let segments = c.info()?.segments;
+    c.close()?;
+    let seconds = start.elapsed().as_secs_f64();
+    if json {
+        print_json(&json!({
+            "merged": report.merged,
+            "vacuumed": report.vacuumed,
+            "requantized": report.requantized,
+            "segments": segments,
+            "seconds": seconds,
+        }));
+    } else {
+        println!(
+            "merged {} segments, vacuumed {}, requantized {} in {seconds:.2} s; {segments} segments now",
+            report.merged, report.vacuumed, report.requantized
+        );
+    }
+    Ok(())
+}
+
+pub fn advise(
+    dir: &Path,
+    mut opts: AdviseOptions,
+    query_file: Option<&Path>,
+    plot: Option<&Path>,
+    json: bool,
+) -> Result<()> {
+    let c = open_quiet(dir)?;
+    if let Some(path) = query_file {
+        let points = import::read_points(&c, path, Format::from_path(path)?)?;
+        opts.queries_given = Some(points.into_iter().map(|p| p.vector).collect());
+    }
+    let pb = ProgressBar::new_spinner();
+    pb.enable_steady_tick(Duration::from_millis(120));
+    let advice = vecsieve::eval::advise(&c, &opts, |line| pb.set_message(line.to_string()));
+    pb.finish_and_clear();
+    let advice = advice?;
+    c.close()?;
+    if let Some(path) = plot {
+        std::fs::write(path, vecsieve::eval::plot_svg(&advice)).map_err(|e| Error::Io {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+    }
+    let recommended = advice.recommended.and_then(|i| advice.rows.get(i));
+    if json {
+        let row = |r: &vecsieve::eval::AdviseRow| {
+            json!({
+                "mode": r.mode.name(),
+                "oversampling": r.oversampling,
+                "rescore": r.rescore,
+                "recall": r.recall,
+                "recall_low": r.recall_low,
+                "p50_ms": r.p50_ms,
+                "ram_bytes_per_point": r.ram_bytes_per_point,
+                "meets_target": r.meets_target,
+            })
+        };
+        print_json(&json!({
+            "points": advice.points,
+            "queries": advice.queries,
+            "limit": advice.limit,
+            "target_recall": advice.target_recall,
+            "exact_p50_ms": advice.exact_p50_ms,
+            "rows": advice.rows.iter().map(row).collect::<Vec<_>>(),
+            "recommended": recommended.map(row),
+            "suitability": {
+                "spearman": advice.suitability.spearman,
+                "pairs": advice.suitability.pairs,
+                "verdict": advice.suitability.verdict,
+            },
+            "seconds": advice.seconds,
+        }));
+        return Ok(());
+    }
+    println!(
+        "{} points, {} queries, recall@{} against an exact scan (target {}, judged on a 95 % lower bound)\n",
+        advice.points, advice.queries, advice.limit, advice.target_recall
+    );
+    println!(
+        "{:<11} {:>4} {:>7} {:>8} {:>8} {:>9} {:>10} {:>6}",
+        "mode", "os", "rescore", "recall", "low", "p50 ms", "RAM B/pt", "meets"
+    );
+    for r in &advice.rows {
+        println!(
+            "{:<11} {:>4} {:>7} {:>8.4} {:>8.4} {:>9.3} {:>10.1} {:>6}",
+            r.mode.name(),
+            r.oversampling,
+            if r.rescore { "yes" } else { "no" },
+            r.recall,
+            r.recall_low,
+            r.p50_ms,
+            r.ram_bytes_per_point,
+            if r.meets_target { "yes" } else { "" }
+        );
+    }
+    println!(
+        "\nbinarization check: Spearman {:.3} between 1-bit Hamming and true distances over {} pairs: {}",
+        advice.suitability.spearman, advice.suitability.pairs, advice.suitability.verdict
+    );
+    match recommended {
+        Some(r) => {
+            let create_flag = match r.mode {
+                BenchQuantization::None => "none",
+                m => m.name(),
+            };
+            println!(
+                "\nrecommended: {} at oversampling {}{} (recall {:.4}, p50 {:.3} ms vs {:.3} ms exact, {:.1} bytes of codes per point)\n  \
+                 vecsieve create DIR ... --quantization {create_flag}; search with --oversampling {}{}",
+                r.mode.name(),
+                r.oversampling,
+                if r.rescore {
+                    " with rescoring"
+                } else {
+                    " without rescoring"
+                },
+                r.recall,
+                r.p50_ms,
+                advice.exact_p50_ms,
+                r.ram_bytes_per_point,
+                r.oversampling,
+                if r.rescore {
+                    " --rescore true"
+                } else {
+                    " --rescore false"
+                },
+            );
+        }
+        None => println!(
+            "\nno quantized mode reaches {} here: keep quantization none (exact scan) or lower the target",
+            advice.target_recall
+        ),
+    }
+    if let Some(path) = plot {
+        println!("plot written to {}", path.display());
+    }
+    println!("({:.1} s)", advice.seconds);
+    Ok(())
+}

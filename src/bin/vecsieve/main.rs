@@ -1,0 +1,316 @@
+//! The `vecsieve` command line: create, import, search, inspect, verify, optimize and
+//! advise on collections, and the benchmarks behind the README.
+
+mod bench;
+mod commands;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use bench::{BenchArgs, DistanceArg, QuantArg};
+
+#[derive(Parser)]
+#[command(
+    name = "vecsieve",
+    version,
+    about = "vecsieve: an embedded vector store. Look inside a collection, load data into it, \
+             search it, check it, and find the cheapest quantization that keeps your recall.",
+    after_help = "A collection is a directory. Start with `vecsieve create DIR --dim 384 \
+                  --distance cosine`, then `vecsieve import DIR vectors.fvecs` and \
+                  `vecsieve advise DIR`. Every command takes --json for machine output."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DatatypeArg {
+    F32,
+    F16,
+    U8,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Fvecs,
+    Npy,
+    Jsonl,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create an empty collection in DIR (created if missing; it must be empty).
+    Create {
+        /// The collection directory.
+        dir: PathBuf,
+        /// Components per vector.
+        #[arg(long)]
+        dim: usize,
+        /// How vectors are compared.
+        #[arg(long, value_enum)]
+        distance: DistanceArg,
+        /// How originals are stored on disk (f16 halves the disk and rescoring I/O).
+        #[arg(long, value_enum, default_value = "f32")]
+        datatype: DatatypeArg,
+        /// Codes scanned by searches (see `vecsieve advise` to choose).
+        #[arg(long, value_enum, default_value = "binary1")]
+        quantization: QuantArg,
+        /// Clip scalar8 ranges to this central fraction of the values (0.5..=1).
+        #[arg(long)]
+        scalar_quantile: Option<f32>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Load points from a .fvecs, .npy (2-D float32/float16) or JSONL file, in batches.
+    ///
+    /// JSONL lines are objects {"id": 7 or "<uuid>", "vector": [...], "payload": {...}}
+    /// (payload optional, stored as JSON bytes). Rows of .fvecs and .npy get ids
+    /// first-id, first-id + 1, ... A malformed line or row stops the import with its
+    /// position; the batches before it are stored, nothing after.
+    Import {
+        /// The collection directory.
+        dir: PathBuf,
+        /// The input file.
+        file: PathBuf,
+        /// The input format (default: from the file's extension).
+        #[arg(long, value_enum)]
+        format: Option<FormatArg>,
+        /// Points per batch (each batch is one atomic, durable write).
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+        /// Id of the first row of .fvecs and .npy files.
+        #[arg(long, default_value_t = 0)]
+        first_id: u64,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Find the points nearest to a vector and print id, score and payload.
+    Search {
+        /// The collection directory.
+        dir: PathBuf,
+        /// The query's components, comma-separated.
+        #[arg(long, allow_hyphen_values = true, conflicts_with = "vector_file")]
+        vector: Option<String>,
+        /// A file holding the query (.fvecs, .npy or .jsonl; see --row).
+        #[arg(long)]
+        vector_file: Option<PathBuf>,
+        /// Which vector of --vector-file to use (from 0).
+        #[arg(long, default_value_t = 0)]
+        row: usize,
+        /// Results to return.
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+        /// Candidates taken from the quantized scan: limit × oversampling.
+        #[arg(long)]
+        oversampling: Option<f32>,
+        /// Rescore candidates with the originals (default: on for binary, off for scalar).
+        #[arg(long)]
+        rescore: Option<bool>,
+        /// Scan the originals of every point (exact, slowest).
+        #[arg(long)]
+        exact: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the config, segments, WAL, disk and memory by component, and optimizer state.
+    Inspect {
+        /// The collection directory.
+        dir: PathBuf,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check every checksum of every file without changing anything. Exits with status 1
+    /// and names the file and byte offset if anything is damaged.
+    Verify {
+        /// The collection directory.
+        dir: PathBuf,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Merge, vacuum and requantize segments now, to a fixpoint, with progress.
+    Optimize {
+        /// The collection directory.
+        dir: PathBuf,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Measure recall and latency of every quantization mode and oversampling on your
+    /// data, and recommend the cheapest one that meets the target recall.
+    ///
+    /// Queries are held-out points of the collection (or --query-file). Points are copied
+    /// into temporary collections; the collection itself is only read.
+    Advise {
+        /// The collection directory.
+        dir: PathBuf,
+        /// Recall@limit the recommendation must reach (judged on a 95 % lower bound).
+        #[arg(long, default_value_t = 0.95)]
+        target_recall: f64,
+        /// Results per query.
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+        /// Held-out queries sampled from the collection.
+        #[arg(long, default_value_t = 200, conflicts_with = "query_file")]
+        queries: usize,
+        /// Queries from a file (.fvecs, .npy or .jsonl) instead of held-out points.
+        #[arg(long)]
+        query_file: Option<PathBuf>,
+        /// Oversampling factors to try.
+        #[arg(long, value_delimiter = ',', default_values = ["1", "2", "3", "4", "5", "6", "7", "8"])]
+        oversampling: Vec<f32>,
+        /// Write the recall-vs-oversampling curves to this SVG file.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+        /// Where the temporary collections go (default: the system temp directory).
+        #[arg(long)]
+        temp_dir: Option<PathBuf>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Build a collection from a data set and report recall, latency, size per configuration.
+    Bench(BenchArgs),
+    /// Measure the background optimizer: ingest, settle, search while it vacuums, deletions.
+    BenchOptimizer {
+        /// Folder with base.fvecs and query.fvecs.
+        #[arg(long)]
+        data: PathBuf,
+        /// Live segment size in MiB (small, so that the optimizer has work).
+        #[arg(long, default_value_t = 4)]
+        segment_mib: u64,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the benchmark on the bundled real data set and print a table.
+    Demo {
+        /// The data set (default: the bundled 10k Debian MiniLM set).
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Create {
+            dir,
+            dim,
+            distance,
+            datatype,
+            quantization,
+            scalar_quantile,
+            json,
+        } => commands::create(
+            &dir,
+            dim,
+            distance.distance(),
+            match datatype {
+                DatatypeArg::F32 => vecsieve::Datatype::F32,
+                DatatypeArg::F16 => vecsieve::Datatype::F16,
+                DatatypeArg::U8 => vecsieve::Datatype::U8,
+            },
+            quantization.mode().quantization(scalar_quantile),
+            json,
+        ),
+        Command::Import {
+            dir,
+            file,
+            format,
+            batch,
+            first_id,
+            json,
+        } => commands::import(
+            &dir,
+            &file,
+            format.map(|f| match f {
+                FormatArg::Fvecs => vecsieve::import::Format::Fvecs,
+                FormatArg::Npy => vecsieve::import::Format::Npy,
+                FormatArg::Jsonl => vecsieve::import::Format::Jsonl,
+            }),
+            vecsieve::import::ImportOptions { batch, first_id },
+            json,
+        ),
+        Command::Search {
+            dir,
+            vector,
+            vector_file,
+            row,
+            limit,
+            oversampling,
+            rescore,
+            exact,
+            json,
+        } => commands::search(
+            &dir,
+            &commands::Query {
+                vector,
+                vector_file,
+                row,
+            },
+            limit,
+            vecsieve::SearchParams {
+                oversampling,
+                rescore,
+                exact,
+                ignore_quantization: false,
+                with_payload: true,
+            },
+            json,
+        ),
+        Command::Inspect { dir, json } => commands::inspect(&dir, json),
+        Command::Verify { dir, json } => match commands::verify(&dir, json) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::FAILURE,
+            Err(e) => Err(e),
+        },
+        Command::Optimize { dir, json } => commands::optimize(&dir, json),
+        Command::Advise {
+            dir,
+            target_recall,
+            limit,
+            queries,
+            query_file,
+            oversampling,
+            plot,
+            temp_dir,
+            json,
+        } => commands::advise(
+            &dir,
+            vecsieve::eval::AdviseOptions {
+                target_recall,
+                limit,
+                queries,
+                queries_given: None,
+                oversampling,
+                temp_dir,
+                ..Default::default()
+            },
+            query_file.as_deref(),
+            plot.as_deref(),
+            json,
+        ),
+        Command::Bench(a) => bench::bench(a),
+        Command::BenchOptimizer {
+            data,
+            segment_mib,
+            json,
+        } => bench::bench_optimizer(&data, segment_mib, json),
+        Command::Demo { data } => bench::demo(data),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,477 @@
+//! Importing points from the files embedding pipelines produce: `.fvecs`, `.npy` (2-D,
+//! little-endian float32 or float16, C order) and JSONL (one object per line with `id`,
+//! `vector` and an optional `payload` object, stored as its JSON bytes).
+//!
+//! Files are streamed: one batch is in memory at a time. Every record is checked as it is
+//! read ([`Collection::check_point`]), so a malformed line or row is reported with its
+//! position before its batch is sent; each batch is one atomic upsert, so the collection
+//! holds exactly the batches before the bad one.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use crate::Collection;
+use crate::config::MAX_DIM;
+use crate::error::{Error, Result};
+use crate::point::{Point, PointId};
+
+/// An input file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `.fvecs`: per row a little-endian i32 count, then that many f32. Ids are row numbers.
+    Fvecs,
+    /// `.npy`: a 2-D float32 or float16 array (little-endian, C order). Ids are row numbers.
+    Npy,
+    /// JSON Lines: `{"id": 7 or "uuid", "vector": [...], "payload": {...}}` per line.
+    Jsonl,
+}
+
+impl Format {
+    /// The format a file name's extension names (`.fvecs`, `.npy`, `.jsonl`/`.ndjson`).
+    pub fn from_path(path: &Path) -> Result<Self> {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("fvecs") => Ok(Format::Fvecs),
+            Some("npy") => Ok(Format::Npy),
+            Some("jsonl" | "ndjson") => Ok(Format::Jsonl),
+            _ => Err(Error::InvalidArgument(format!(
+                "cannot tell the format of {} from its extension; use .fvecs, .npy or .jsonl \
+                 (or name the format)",
+                path.display()
+            ))),
+        }
+    }
+}
+
+/// How to import.
+#[derive(Debug, Clone, Copy)]
+pub struct ImportOptions {
+    /// Points per upsert (one WAL record, one fsync).
+    pub batch: usize,
+    /// Id of the first row for `.fvecs` and `.npy` (row `r` gets `first_id + r`).
+    pub first_id: u64,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            batch: 1000,
+            first_id: 0,
+        }
+    }
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Points written.
+    pub points: u64,
+    /// Upsert calls.
+    pub batches: u64,
+}
+
+/// Progress of an import: bytes of the input consumed, of its total size.
+#[derive(Debug, Clone, Copy)]
+pub struct ImportProgress {
+    /// Input bytes read so far.
+    pub bytes_done: u64,
+    /// The input's size.
+    pub bytes_total: u64,
+    /// Points written so far.
+    pub points: u64,
+}
+
+/// A record reader over one input file.
+trait Records {
+    /// The next point, or `None` at the end; `Err(what)` for a malformed record.
+    fn next_point(&mut self) -> std::result::Result<Option<Point>, String>;
+    /// Where the last record returned (or failed) is: `line N` or `row N`.
+    fn position(&self) -> String;
+    /// Input bytes consumed.
+    fn bytes_done(&self) -> u64;
+}
+
+/// Imports `path` into `collection`, calling `progress` after each batch.
+///
+/// Errors: `Error::BadInput` names the line or row of the first malformed record (the
+/// batches before it are written); any error of `upsert` (the collection is unchanged by
+/// the failed batch).
+pub fn import(
+    collection: &Collection,
+    path: &Path,
+    format: Format,
+    opts: ImportOptions,
+    mut progress: impl FnMut(ImportProgress),
+) -> Result<ImportReport> {
+    let bytes_total = std::fs::metadata(path)
+        .map_err(|e| Error::io(path, e))?
+        .len();
+    let mut records = open_records(collection, path, format, opts.first_id)?;
+    let batch_size = opts.batch.max(1);
+    let mut report = ImportReport {
+        points: 0,
+        batches: 0,
+    };
+    let mut batch = Vec::with_capacity(batch_size);
+    loop {
+        let next = records
+            .next_point()
+            .and_then(|p| match p {
+                Some(p) => collection
+                    .check_point(&p)
+                    .map(|()| Some(p))
+                    .map_err(|e| e.to_string()),
+                None => Ok(None),
+            })
+            .map_err(|what| bad_input(path, records.position(), what, report.points))?;
+        let end = next.is_none();
+        batch.extend(next);
+        if batch.len() == batch_size || (end && !batch.is_empty()) {
+            collection.upsert(&batch)?;
+            report.points += batch.len() as u64;
+            report.batches += 1;
+            batch.clear();
+            progress(ImportProgress {
+                bytes_done: records.bytes_done(),
+                bytes_total,
+                points: report.points,
+            });
+        }
+        if end {
+            return Ok(report);
+        }
+    }
+}
+
+/// Reads every point of `path` (for query files: the whole file is in memory), each
+/// checked against `collection`'s dimension and rules like an import.
+pub fn read_points(collection: &Collection, path: &Path, format: Format) -> Result<Vec<Point>> {
+    let mut points = Vec::new();
+    let mut records = open_records(collection, path, format, 0)?;
+    loop {
+        let next = records
+            .next_point()
+            .and_then(|p| match p {
+                Some(p) => collection
+                    .check_point(&p)
+                    .map(|()| Some(p))
+                    .map_err(|e| e.to_string()),
+                None => Ok(None),
+            })
+            .map_err(|what| bad_input(path, records.position(), what, 0))?;
+        match next {
+            Some(p) => points.push(p),
+            None => return Ok(points),
+        }
+    }
+}
+
+fn open_records(
+    collection: &Collection,
+    path: &Path,
+    format: Format,
+    first_id: u64,
+) -> Result<Box<dyn Records>> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let reader = BufReader::with_capacity(1 << 20, file);
+    let dim = collection.config().dim;
+    Ok(match format {
+        Format::Fvecs => Box::new(Fvecs {
+            reader,
+            raw: Vec::new(),
+            dim,
+            row: 0,
+            first_id,
+            bytes: 0,
+        }),
+        Format::Npy => Box::new(
+            Npy::open(reader, dim, first_id)
+                .map_err(|what| bad_input(path, "header".into(), what, 0))?,
+        ),
+        Format::Jsonl => Box::new(Jsonl {
+            reader,
+            line: 0,
+            bytes: 0,
+            text: String::new(),
+        }),
+    })
+}
+
+fn bad_input(file: &Path, at: String, what: String, imported: u64) -> Error {
+    Error::BadInput {
+        file: PathBuf::from(file),
+        at,
+        what,
+        imported,
+    }
+}
+
+/// Reads exactly `buf.len()` bytes; `Ok(false)` at a clean end of input (no byte read).
+fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> std::result::Result<bool, String> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) if filled == 0 => return Ok(false),
+            Ok(0) => return Err("the file ends in the middle of a record".into()),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("read failed: {e}")),
+        }
+    }
+    Ok(true)
+}
+
+struct Fvecs<R> {
+    reader: R,
+    raw: Vec<u8>,
+    dim: usize,
+    row: u64,
+    first_id: u64,
+    bytes: u64,
+}
+
+impl<R: Read> Records for Fvecs<R> {
+    fn next_point(&mut self) -> std::result::Result<Option<Point>, String> {
+        let mut count = [0u8; 4];
+        if !read_full(&mut self.reader, &mut count)? {
+            return Ok(None);
+        }
+        let n = i32::from_le_bytes(count);
+        if usize::try_from(n).ok() != Some(self.dim) {
+            return Err(format!(
+                "the row has {n} components but the collection's dimension is {}",
+                self.dim
+            ));
+        }
+        self.raw.resize(4 * self.dim, 0);
+        if !read_full(&mut self.reader, &mut self.raw)? {
+            return Err("the file ends after a row's length".into());
+        }
+        self.bytes += 4 + self.raw.len() as u64;
+        let vector = self
+            .raw
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        let id = self.first_id.saturating_add(self.row);
+        self.row += 1;
+        Ok(Some(Point::new(id, vector)))
+    }
+
+    fn position(&self) -> String {
+        format!("row {}", self.row)
+    }
+
+    fn bytes_done(&self) -> u64 {
+        self.bytes
+    }
+}
+
+/// An `.npy` array: the header is parsed once, then rows are streamed.
+struct Npy<R> {
+    reader: R,
+    raw: Vec<u8>,
+    dim: usize,
+    rows: u64,
+    row: u64,
+    half: bool,
+    first_id: u64,
+    bytes: u64,
+}
+
+impl<R: Read> Npy<R> {
+    fn open(mut reader: R, dim: usize, first_id: u64) -> std::result::Result<Self, String> {
+        let mut magic = [0u8; 8];
+        if !read_full(&mut reader, &mut magic)? || &magic[..6] != b"\x93NUMPY" {
+            return Err("not an .npy file (bad magic)".into());
+        }
+        let header_len = match magic[6] {
+            1 => {
+                let mut b = [0u8; 2];
+                read_full(&mut reader, &mut b)?;
+                usize::from(u16::from_le_bytes(b))
+            }
+            2 | 3 => {
+                let mut b = [0u8; 4];
+                read_full(&mut reader, &mut b)?;
+                u32::from_le_bytes(b) as usize
+            }
+            v => return Err(format!(".npy version {v} is not supported (1, 2 or 3)")),
+        };
+        if header_len > 1 << 16 {
+            return Err(format!("header of {header_len} bytes is too long"));
+        }
+        let mut header = vec![0u8; header_len];
+        if !read_full(&mut reader, &mut header)? {
+            return Err("the file ends inside its header".into());
+        }
+        let header = String::from_utf8_lossy(&header);
+        let field = |key: &str| -> std::result::Result<String, String> {
+            let at = header
+                .find(&format!("'{key}'"))
+                .ok_or_else(|| format!("header has no '{key}'"))?;
+            let rest = header[at + key.len() + 2..].trim_start();
+            let rest = rest.strip_prefix(':').unwrap_or(rest).trim_start();
+            let end = if rest.starts_with('(') {
+                rest.find(')').map(|i| i + 1)
+            } else {
+                rest.find([',', '}'])
+            };
+            Ok(rest[..end.unwrap_or(rest.len())].trim().to_string())
+        };
+        let half = match field("descr")?.trim_matches(['\'', '"']) {
+            "<f4" => false,
+            "<f2" => true,
+            other => {
+                return Err(format!(
+                    "dtype {other} is not supported; save the array as float32 ('<f4') or \
+                     float16 ('<f2')"
+                ));
+            }
+        };
+        if field("fortran_order")? != "False" {
+            return Err("the array is in Fortran order; save it in C order".into());
+        }
+        let shape = field("shape")?;
+        let dims: Vec<u64> = shape
+            .trim_matches(['(', ')'])
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse::<u64>().map_err(|_| format!("bad shape {shape}")))
+            .collect::<std::result::Result<_, _>>()?;
+        let [rows, cols] = dims[..] else {
+            return Err(format!(
+                "the array has shape {shape}; it must be 2-D (rows, dim)"
+            ));
+        };
+        if cols != dim as u64 || cols as usize > MAX_DIM {
+            return Err(format!(
+                "the rows have {cols} components but the collection's dimension is {dim}"
+            ));
+        }
+        Ok(Npy {
+            reader,
+            raw: Vec::new(),
+            dim,
+            rows,
+            row: 0,
+            half,
+            first_id,
+            bytes: 0,
+        })
+    }
+}
+
+impl<R: Read> Records for Npy<R> {
+    fn next_point(&mut self) -> std::result::Result<Option<Point>, String> {
+        if self.row == self.rows {
+            let mut extra = [0u8; 1];
+            return match read_full(&mut self.reader, &mut extra)? {
+                false => Ok(None),
+                true => Err("bytes after the last row of the array".into()),
+            };
+        }
+        let width = if self.half { 2 } else { 4 };
+        self.raw.resize(width * self.dim, 0);
+        if !read_full(&mut self.reader, &mut self.raw)? {
+            return Err(format!(
+                "the file ends before row {} of {}",
+                self.row, self.rows
+            ));
+        }
+        self.bytes += self.raw.len() as u64;
+        let raw = &self.raw;
+        let vector = if self.half {
+            raw.chunks_exact(2)
+                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect()
+        } else {
+            raw.chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect()
+        };
+        let id = self.first_id.saturating_add(self.row);
+        self.row += 1;
+        Ok(Some(Point::new(id, vector)))
+    }
+
+    fn position(&self) -> String {
+        format!("row {}", self.row)
+    }
+
+    fn bytes_done(&self) -> u64 {
+        self.bytes
+    }
+}
+
+struct Jsonl<R> {
+    reader: R,
+    line: u64,
+    bytes: u64,
+    text: String,
+}
+
+/// One JSONL line.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonPoint {
+    id: serde_json::Value,
+    vector: Vec<f32>,
+    #[serde(default)]
+    payload: Option<serde_json::Value>,
+}
+
+impl<R: BufRead> Records for Jsonl<R> {
+    fn next_point(&mut self) -> std::result::Result<Option<Point>, String> {
+        loop {
+            self.text.clear();
+            let n = self
+                .reader
+                .read_line(&mut self.text)
+                .map_err(|e| format!("read failed (is the file UTF-8?): {e}"))?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.line += 1;
+            self.bytes += n as u64;
+            if !self.text.trim().is_empty() {
+                break;
+            }
+        }
+        let p: JsonPoint = serde_json::from_str(&self.text).map_err(|e| {
+            format!(
+                "{e} (each line must be an object {{\"id\": 7 or \"<uuid>\", \"vector\": [..], \
+                 \"payload\": {{..}}}})"
+            )
+        })?;
+        let id = match &p.id {
+            serde_json::Value::Number(n) => n
+                .as_u64()
+                .map(PointId::Num)
+                .ok_or_else(|| format!("id {n} is not a non-negative integer below 2^64"))?,
+            serde_json::Value::String(s) => s.parse::<PointId>().map_err(|e| e.to_string())?,
+            other => return Err(format!("id {other} must be a number or a UUID string")),
+        };
+        let payload = match p.payload {
+            None | Some(serde_json::Value::Null) => None,
+            Some(v @ serde_json::Value::Object(_)) => {
+                Some(serde_json::to_vec(&v).map_err(|e| e.to_string())?)
+            }
+            Some(other) => return Err(format!("payload {other} must be a JSON object")),
+        };
+        Ok(Some(Point {
+            id,
+            vector: p.vector,
+            payload,
+        }))
+    }
+
+    fn position(&self) -> String {
+        format!("line {}", self.line)
+    }
+
+    fn bytes_done(&self) -> u64 {
+        self.bytes
+    }
+}

@@ -1,0 +1,330 @@
+//! The `vecsieve` binary end to end on the bundled real data: create → import each format
+//! → search → inspect → verify → corrupt a byte → verify fails naming the file → advise,
+//! whose recommendation is re-measured with `bench`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use vecsieve::eval::{Matrix, read_fvecs};
+
+mod common;
+
+fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/debian-minilm-384-10k")
+}
+
+fn vecsieve(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vecsieve"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Runs a command that must succeed and print one JSON document.
+fn json(args: &[&str]) -> Value {
+    let out = vecsieve(args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Writes rows `range` of `m` as a 2-D `.npy` array (float32, or float16 with `half`).
+fn write_npy(path: &Path, m: &Matrix<f32>, range: std::ops::Range<usize>, half: bool) {
+    let descr = if half { "<f2" } else { "<f4" };
+    let mut header = format!(
+        "{{'descr': '{descr}', 'fortran_order': False, 'shape': ({}, {}), }}",
+        range.len(),
+        m.dim
+    );
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    for i in range {
+        for &x in m.row(i) {
+            if half {
+                bytes.extend_from_slice(&half::f16::from_f32(x).to_le_bytes());
+            } else {
+                bytes.extend_from_slice(&x.to_le_bytes());
+            }
+        }
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn jsonl_line(id: &str, v: &[f32], payload: &str) -> String {
+    let comps: Vec<String> = v.iter().map(|x| format!("{x}")).collect();
+    format!(
+        "{{\"id\": {id}, \"vector\": [{}], \"payload\": {payload}}}\n",
+        comps.join(",")
+    )
+}
+
+#[test]
+fn create_import_search_inspect_verify_corrupt_advise() {
+    let data = data_dir();
+    let base = read_fvecs(&data.join("base.fvecs")).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+
+    let created = json(&[
+        "create",
+        s(&dir),
+        "--dim",
+        "384",
+        "--distance",
+        "cosine",
+        "--json",
+    ]);
+    assert_eq!(created["config"]["dim"], 384);
+
+    // .fvecs: the first 6,000 rows (ids 0..6000), from a prefix of the bundled file.
+    let fvecs = tmp.path().join("part.fvecs");
+    let all = std::fs::read(data.join("base.fvecs")).unwrap();
+    std::fs::write(&fvecs, &all[..6000 * (4 + 4 * 384)]).unwrap();
+    let r = json(&["import", s(&dir), s(&fvecs), "--json"]);
+    assert_eq!(
+        (r["points"].as_u64(), r["batches"].as_u64()),
+        (Some(6000), Some(6))
+    );
+
+    // .npy float32 (ids 6000..8000) and float16 (ids 8000..9000).
+    let npy = tmp.path().join("part.npy");
+    write_npy(&npy, &base, 6000..8000, false);
+    let r = json(&["import", s(&dir), s(&npy), "--first-id", "6000", "--json"]);
+    assert_eq!(r["points"], 2000);
+    write_npy(&npy, &base, 8000..9000, true);
+    let r = json(&["import", s(&dir), s(&npy), "--first-id", "8000", "--json"]);
+    assert_eq!(r["points"], 1000);
+
+    // JSONL with payloads (ids 9000..10000) and one UUID id.
+    let jsonl = tmp.path().join("part.jsonl");
+    let mut text = String::new();
+    for i in 9000..10_000 {
+        text += &jsonl_line(&i.to_string(), base.row(i), &format!("{{\"row\": {i}}}"));
+    }
+    text += &jsonl_line(
+        "\"67e55044-10b1-426f-9247-bb680e5fe0c8\"",
+        base.row(5),
+        "{\"copy_of\": 5}",
+    );
+    std::fs::write(&jsonl, text).unwrap();
+    let r = json(&["import", s(&dir), s(&jsonl), "--json"]);
+    assert_eq!(r["points"], 1001);
+
+    // Search: the exact top hit of a stored point's vector is that point (or its copy).
+    let query: Vec<String> = base.row(9500).iter().map(|x| x.to_string()).collect();
+    let hits = json(&[
+        "search",
+        s(&dir),
+        "--vector",
+        &query.join(","),
+        "--limit",
+        "3",
+        "--exact",
+        "--json",
+    ]);
+    assert_eq!(hits["hits"][0]["id"], "9500");
+    assert_eq!(hits["hits"][0]["payload"]["row"], 9500);
+    // The quantized search agrees with a brute-force oracle on the bundled queries.
+    let queries = read_fvecs(&data.join("query.fvecs")).unwrap();
+    let hits = json(&[
+        "search",
+        s(&dir),
+        "--vector-file",
+        s(&data.join("query.fvecs")),
+        "--row",
+        "3",
+        "--limit",
+        "10",
+        "--oversampling",
+        "4",
+        "--json",
+    ]);
+    let points: std::collections::BTreeMap<vecsieve::PointId, Vec<f32>> = (0..base.rows())
+        .map(|i| (vecsieve::PointId::Num(i as u64), base.row(i).to_vec()))
+        .collect();
+    let oracle: Vec<String> =
+        common::brute_force(&points, queries.row(3), vecsieve::Distance::Cosine, 10)
+            .into_iter()
+            .map(|(id, _)| id.to_string())
+            .collect();
+    let got: Vec<String> = hits["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["id"].as_str().unwrap().to_string())
+        .collect();
+    let found = oracle.iter().filter(|i| got.contains(i)).count();
+    assert!(found >= 8, "{got:?} vs {oracle:?}");
+
+    let info = json(&["inspect", s(&dir), "--json"]);
+    assert_eq!(info["points"], 10_001);
+    assert_eq!(info["config"]["distance"], "cosine");
+    // One segment per import (each closes its handle): 6,000, 2,000, 1,000 and 1,001 rows
+    // are too different in size for a tiered merge, so optimize finds nothing to do.
+    let optimized = json(&["optimize", s(&dir), "--json"]);
+    assert_eq!(optimized["segments"], 4, "{optimized}");
+    let info = json(&["inspect", s(&dir), "--json"]);
+    let segments = info["segments"].as_array().unwrap();
+    let rows: Vec<u64> = segments
+        .iter()
+        .map(|g| g["rows"].as_u64().unwrap())
+        .collect();
+    assert_eq!(rows, [6000, 2000, 1000, 1001]);
+    assert!(segments.iter().all(|g| g["encoding"] == "binary1"));
+
+    let verified = json(&["verify", s(&dir), "--json"]);
+    assert_eq!(verified["ok"], true, "{verified}");
+
+    // Flip one byte in the middle of the segment (its originals): verify exits 1 and names
+    // the segment file and the damaged section's byte range.
+    let seg_path = std::fs::read_dir(dir.join("segments"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "seg"))
+        .unwrap();
+    let mut bytes = std::fs::read(&seg_path).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x40;
+    std::fs::write(&seg_path, &bytes).unwrap();
+    let out = vecsieve(&["verify", s(&dir)]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let name = seg_path.file_name().unwrap().to_str().unwrap();
+    assert!(
+        text.contains("DAMAGED") && text.contains(name) && text.contains("originals"),
+        "{text}"
+    );
+    bytes[at] ^= 0x40;
+    std::fs::write(&seg_path, &bytes).unwrap();
+
+    // The advisor's recommendation meets the target when `bench` re-measures it on the
+    // bundled queries and ground truth.
+    let plot = tmp.path().join("curves.svg");
+    let advice = json(&[
+        "advise",
+        s(&dir),
+        "--target-recall",
+        "0.9",
+        "--queries",
+        "100",
+        "--oversampling",
+        "1,2,4,8",
+        "--plot",
+        s(&plot),
+        "--json",
+    ]);
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("binary2") && svg.contains("polyline"));
+    let rho = advice["suitability"]["spearman"].as_f64().unwrap();
+    assert!(rho > 0.5, "{}", advice["suitability"]);
+    let rec = &advice["recommended"];
+    let mode = rec["mode"].as_str().unwrap();
+    let os = rec["oversampling"].as_f64().unwrap().to_string();
+    assert!(rec["recall_low"].as_f64().unwrap() >= 0.9, "{rec}");
+    let out = vecsieve(&[
+        "bench",
+        "--data",
+        s(&data),
+        "--quantization",
+        mode,
+        "--oversampling",
+        &os,
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = String::from_utf8_lossy(&out.stdout);
+    let measured: Value = serde_json::from_str(line.lines().last().unwrap()).unwrap();
+    assert!(
+        measured["recall_at_10"].as_f64().unwrap() >= 0.9,
+        "advised {rec}, bench measured {measured}"
+    );
+}
+
+#[test]
+fn a_malformed_line_names_its_line_and_keeps_only_whole_batches() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    json(&[
+        "create",
+        s(&dir),
+        "--dim",
+        "3",
+        "--distance",
+        "dot",
+        "--json",
+    ]);
+    let mut text = String::new();
+    for i in 0..25 {
+        text += &jsonl_line(&i.to_string(), &[1.0, i as f32, 0.5], "null");
+    }
+    text += "{\"id\": 25, \"vector\": [1.0, 2.0]}\n"; // line 26: wrong dimension
+    text += &jsonl_line("26", &[1.0, 1.0, 1.0], "null");
+    let input = tmp.path().join("bad.jsonl");
+    std::fs::write(&input, &text).unwrap();
+    let out = vecsieve(&["import", s(&dir), s(&input), "--batch", "10"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("line 26") && err.contains("20 points"),
+        "{err}"
+    );
+    let info = json(&["inspect", s(&dir), "--json"]);
+    assert_eq!(info["points"], 20);
+
+    // Broken JSON, a bad id, a truncated .fvecs and a 3-D .npy are each reported.
+    for (name, content, want) in [
+        (
+            "a.jsonl",
+            b"{\"id\": 1, \"vector\": [1,2,3]\n".to_vec(),
+            "line 1",
+        ),
+        (
+            "b.jsonl",
+            b"{\"id\": -4, \"vector\": [1,2,3]}\n".to_vec(),
+            "line 1",
+        ),
+        (
+            "c.fvecs",
+            [3i32.to_le_bytes(), 1f32.to_le_bytes()].concat(),
+            "row 0",
+        ),
+        (
+            "d.npy",
+            [
+                &b"\x93NUMPY\x01\x00\x46\x00"[..],
+                format!(
+                    "{:<69}\n",
+                    "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 3, 1), }"
+                )
+                .as_bytes(),
+            ]
+            .concat(),
+            "2-D",
+        ),
+    ] {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, content).unwrap();
+        let out = vecsieve(&["import", s(&dir), s(&p)]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(want), "{name}: {err}");
+    }
+    assert_eq!(json(&["inspect", s(&dir), "--json"])["points"], 20);
+}
