@@ -133,7 +133,7 @@ pub fn bench(a: BenchArgs) -> Result<()> {
 }
 
 /// `vecsieve demo`.
-pub fn demo(data: Option<PathBuf>) -> Result<()> {
+pub fn demo(data: Option<PathBuf>, json: bool) -> Result<()> {
     let opts = BenchOptions {
         data: data.unwrap_or_else(|| {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/debian-minilm-384-10k")
@@ -147,7 +147,7 @@ pub fn demo(data: Option<PathBuf>) -> Result<()> {
         scalar_quantile: None,
         segment_bytes: None,
     };
-    run(&opts, false)
+    run(&opts, json)
 }
 
 fn run(opts: &BenchOptions, json: bool) -> Result<()> {

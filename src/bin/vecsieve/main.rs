@@ -195,6 +195,9 @@ enum Command {
         /// The data set (default: the bundled 10k Debian MiniLM set).
         #[arg(long)]
         data: Option<PathBuf>,
+        /// One JSON object per configuration per line instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -304,7 +307,7 @@ fn main() -> ExitCode {
             segment_mib,
             json,
         } => bench::bench_optimizer(&data, segment_mib, json),
-        Command::Demo { data } => bench::demo(data),
+        Command::Demo { data, json } => bench::demo(data, json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
