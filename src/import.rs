@@ -114,16 +114,7 @@ pub fn import(
     };
     let mut batch = Vec::with_capacity(batch_size);
     loop {
-        let next = records
-            .next_point()
-            .and_then(|p| match p {
-                Some(p) => collection
-                    .check_point(&p)
-                    .map(|()| Some(p))
-                    .map_err(|e| e.to_string()),
-                None => Ok(None),
-            })
-            .map_err(|what| bad_input(path, records.position(), what, report.points))?;
+        let next = next_checked(&mut *records, collection, path, report.points)?;
         let end = next.is_none();
         batch.extend(next);
         if batch.len() == batch_size || (end && !batch.is_empty()) {
@@ -143,27 +134,43 @@ pub fn import(
     }
 }
 
-/// Reads every point of `path` (for query files: the whole file is in memory), each
-/// checked against `collection`'s dimension and rules like an import.
-pub fn read_points(collection: &Collection, path: &Path, format: Format) -> Result<Vec<Point>> {
+/// Reads the first `max` points of `path` (all of them with `usize::MAX`; they are held
+/// in memory), each checked against `collection`'s dimension and rules like an import.
+pub fn read_points(
+    collection: &Collection,
+    path: &Path,
+    format: Format,
+    max: usize,
+) -> Result<Vec<Point>> {
     let mut points = Vec::new();
     let mut records = open_records(collection, path, format, 0)?;
-    loop {
-        let next = records
-            .next_point()
-            .and_then(|p| match p {
-                Some(p) => collection
-                    .check_point(&p)
-                    .map(|()| Some(p))
-                    .map_err(|e| e.to_string()),
-                None => Ok(None),
-            })
-            .map_err(|what| bad_input(path, records.position(), what, 0))?;
-        match next {
+    while points.len() < max {
+        match next_checked(&mut *records, collection, path, 0)? {
             Some(p) => points.push(p),
-            None => return Ok(points),
+            None => break,
         }
     }
+    Ok(points)
+}
+
+/// The next record, checked as `upsert` would; a malformed one is `Error::BadInput` at its
+/// position, with `imported` points written before it.
+fn next_checked(
+    records: &mut dyn Records,
+    collection: &Collection,
+    path: &Path,
+    imported: u64,
+) -> Result<Option<Point>> {
+    records
+        .next_point()
+        .and_then(|p| match p {
+            Some(p) => collection
+                .check_point(&p)
+                .map(|()| Some(p))
+                .map_err(|e| e.to_string()),
+            None => Ok(None),
+        })
+        .map_err(|what| bad_input(path, records.position(), what, imported))
 }
 
 fn open_records(

@@ -127,3 +127,23 @@ pub struct ScoredPoint {
     /// The payload, when `SearchParams::with_payload` asked for it.
     pub payload: Option<Vec<u8>>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_parse_what_display_writes() {
+        for id in [
+            PointId::Num(0),
+            PointId::Num(u64::MAX),
+            PointId::Uuid(0x67e5_5044_10b1_426f_9247_bb68_0e5f_e0c8),
+            PointId::Uuid(1),
+        ] {
+            assert_eq!(id.to_string().parse::<PointId>().unwrap(), id);
+        }
+        for bad in ["-1", "18446744073709551616", "abc", "67e55044-10b1-426f-9247", ""] {
+            assert!(bad.parse::<PointId>().is_err(), "{bad}");
+        }
+    }
+}

@@ -149,7 +149,7 @@ fn query_vector(c: &Collection, q: &Query) -> Result<Vec<f32>> {
             "give the query with --vector 0.1,0.2,... or --vector-file FILE".into(),
         ));
     };
-    let points = import::read_points(c, path, Format::from_path(path)?)?;
+    let points = import::read_points(c, path, Format::from_path(path)?, q.row + 1)?;
     let n = points.len();
     points
         .into_iter()
@@ -397,7 +397,7 @@ pub fn advise(
 ) -> Result<()> {
     let c = open_quiet(dir)?;
     if let Some(path) = query_file {
-        let points = import::read_points(&c, path, Format::from_path(path)?)?;
+        let points = import::read_points(&c, path, Format::from_path(path)?, usize::MAX)?;
         opts.queries_given = Some(points.into_iter().map(|p| p.vector).collect());
     }
     let pb = ProgressBar::new_spinner();
