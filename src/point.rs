@@ -142,7 +142,13 @@ mod tests {
         ] {
             assert_eq!(id.to_string().parse::<PointId>().unwrap(), id);
         }
-        for bad in ["-1", "18446744073709551616", "abc", "67e55044-10b1-426f-9247", ""] {
+        for bad in [
+            "-1",
+            "18446744073709551616",
+            "abc",
+            "67e55044-10b1-426f-9247",
+            "",
+        ] {
             assert!(bad.parse::<PointId>().is_err(), "{bad}");
         }
     }

@@ -327,3 +327,72 @@ fn a_malformed_line_names_its_line_and_keeps_only_whole_batches() {
     }
     assert_eq!(json(&["inspect", s(&dir), "--json"])["points"], 20);
 }
+
+#[test]
+fn verify_notes_what_open_repairs_and_fails_on_a_damaged_wal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    json(&[
+        "create",
+        s(&dir),
+        "--dim",
+        "3",
+        "--distance",
+        "dot",
+        "--json",
+    ]);
+    let input = tmp.path().join("p.jsonl");
+    let text: String = (0..5)
+        .map(|i| jsonl_line(&i.to_string(), &[1.0, i as f32, 0.5], "null"))
+        .collect();
+    std::fs::write(&input, text).unwrap();
+    // Without closing: the points stay in the WAL (a crash-like exit would do the same).
+    let c = vecsieve::Collection::open(&dir).unwrap();
+    vecsieve::import::import(
+        &c,
+        &input,
+        vecsieve::import::Format::Jsonl,
+        vecsieve::import::ImportOptions {
+            batch: 2,
+            first_id: 0,
+        },
+        |_| {},
+    )
+    .unwrap();
+    drop(c);
+    let wal = std::fs::read_dir(dir.join("wal"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .max()
+        .unwrap();
+    let clean = std::fs::read(&wal).unwrap();
+    // A torn tail and a stray file are notes: the next open repairs them.
+    let mut torn = clean.clone();
+    torn.extend_from_slice(&[0x11; 13]);
+    std::fs::write(&wal, &torn).unwrap();
+    std::fs::write(dir.join("segments/0000000000000009.seg.tmp"), b"partial").unwrap();
+    let out = vecsieve(&["verify", s(&dir)]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("torn tail") && text.contains("seg.tmp"),
+        "{text}"
+    );
+    // A flipped byte inside the first record (followed by valid ones) is damage.
+    let mut bad = clean.clone();
+    bad[40] ^= 1;
+    std::fs::write(&wal, &bad).unwrap();
+    let out = vecsieve(&["verify", s(&dir), "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let damaged: Vec<&Value> = report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["status"] == "damaged")
+        .collect();
+    assert_eq!(damaged.len(), 1, "{report}");
+    assert_eq!(damaged[0]["path"].as_str().unwrap(), s(&wal));
+    // verify changed nothing.
+    assert_eq!(std::fs::read(&wal).unwrap(), bad);
+}
