@@ -6,6 +6,8 @@ use clap::ValueEnum;
 use vecsieve::eval::{self, BenchOptions, BenchQuantization, BenchRow};
 use vecsieve::{Distance, Result};
 
+use crate::commands::Phases;
+
 #[derive(Clone, Copy, ValueEnum)]
 pub enum QuantArg {
     None,
@@ -93,7 +95,10 @@ impl DistanceArg {
 
 /// `vecsieve bench-optimizer`.
 pub fn bench_optimizer(data: &Path, segment_mib: u64, json: bool) -> Result<()> {
-    let r = eval::run_optimizer(data, segment_mib << 20, |l| eprintln!("{l}"))?;
+    let phases = Phases::new();
+    let r = eval::run_optimizer(data, segment_mib << 20, |l| phases.show(l));
+    phases.finish();
+    let r = r?;
     if json {
         println!(
             "{}",
@@ -158,7 +163,10 @@ fn run(opts: &BenchOptions, json: bool) -> Result<()> {
             vecsieve::simd::Kernels::detect().isa().name()
         );
     }
-    let rows = eval::run(opts, |line| eprintln!("{line}"))?;
+    let phases = Phases::new();
+    let rows = eval::run(opts, |line| phases.show(line));
+    phases.finish();
+    let rows = rows?;
     if json {
         for r in &rows {
             println!("{}", to_json(r));

@@ -35,6 +35,32 @@ fn bar(len: u64, template: &str) -> ProgressBar {
     pb
 }
 
+/// Phase messages of a long command: a spinner on a terminal, plain lines on stderr
+/// otherwise (so that logs keep them).
+pub struct Phases(ProgressBar);
+
+impl Phases {
+    pub fn new() -> Self {
+        let pb = ProgressBar::new_spinner();
+        if !pb.is_hidden() {
+            pb.enable_steady_tick(Duration::from_millis(120));
+        }
+        Phases(pb)
+    }
+
+    pub fn show(&self, line: &str) {
+        if self.0.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            self.0.set_message(line.to_string());
+        }
+    }
+
+    pub fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
 /// A payload for display: JSON if it parses, else UTF-8 text, else hex.
 fn payload_value(p: Option<&[u8]>) -> Value {
     match p {
@@ -400,10 +426,9 @@ pub fn advise(
         let points = import::read_points(&c, path, Format::from_path(path)?, usize::MAX)?;
         opts.queries_given = Some(points.into_iter().map(|p| p.vector).collect());
     }
-    let pb = ProgressBar::new_spinner();
-    pb.enable_steady_tick(Duration::from_millis(120));
-    let advice = vecsieve::eval::advise(&c, &opts, |line| pb.set_message(line.to_string()));
-    pb.finish_and_clear();
+    let phases = Phases::new();
+    let advice = vecsieve::eval::advise(&c, &opts, |line| phases.show(line));
+    phases.finish();
     let advice = advice?;
     c.close()?;
     if let Some(path) = plot {
