@@ -845,12 +845,10 @@ impl Collection {
             let dyn_views: Vec<&dyn Rows> = views.iter().map(|v| v as &dyn Rows).collect();
             let written = self.write_segment_file(&dyn_views, &rows, id, true);
             if written.is_err() {
-                // Abandon cleanly: no partial output stays behind (best effort: a file that
+                // Abandon cleanly: `write_atomic_with` removed a partial temporary file; a
+                // file renamed before a later step failed goes too (best effort: one that
                 // cannot be removed now is unnamed and removed on the next open).
-                let name = segment_file(id);
-                for path in [seg_dir.join(&name), seg_dir.join(format!("{name}.tmp"))] {
-                    let _ = vfs.remove(&path);
-                }
+                let _ = vfs.remove(&seg_dir.join(segment_file(id)));
             }
             Some(written?)
         };

@@ -139,7 +139,9 @@ pub(crate) fn write_atomic(vfs: &dyn Vfs, dir: &Path, name: &str, bytes: &[u8]) 
     write_atomic_with(vfs, dir, name, |file| file.write_all(bytes))
 }
 
-/// [`write_atomic`] with the contents written by `fill` (which may stream them).
+/// [`write_atomic`] with the contents written by `fill` (which may stream them). If
+/// writing or syncing the temporary file fails, it is removed (best effort: one left
+/// behind is unnamed and removed on the next open).
 pub(crate) fn write_atomic_with(
     vfs: &dyn Vfs,
     dir: &Path,
@@ -149,9 +151,12 @@ pub(crate) fn write_atomic_with(
     let tmp = dir.join(format!("{name}.tmp"));
     let path = dir.join(name);
     let file = vfs.create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    fill(Arc::clone(&file)).map_err(|e| Error::io(&tmp, e))?;
-    file.sync_all().map_err(|e| Error::io(&tmp, e))?;
+    let written = fill(Arc::clone(&file)).and_then(|()| file.sync_all());
     drop(file);
+    if let Err(e) = written {
+        let _ = vfs.remove(&tmp);
+        return Err(Error::io(&tmp, e));
+    }
     vfs.rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
     vfs.sync_dir(dir).map_err(|e| Error::io(dir, e))
 }
