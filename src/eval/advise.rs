@@ -7,7 +7,6 @@
 //! points. Every mode is measured at each oversampling on the same queries, in the same
 //! run, one search thread.
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -17,6 +16,7 @@ use crate::config::{CollectionConfig, Distance, Durability, SearchParams};
 use crate::error::{Error, Result};
 use crate::optimizer::OptimizerConfig;
 use crate::point::{Point, PointId};
+use crate::quant::stats::uniform_sample;
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -141,8 +141,8 @@ pub fn advise(
     }
     let config = collection.config();
     let n = collection.len();
-    let held_out: BTreeSet<usize> = match &opts.queries_given {
-        Some(_) => BTreeSet::new(),
+    let held_out: Vec<usize> = match &opts.queries_given {
+        Some(_) => Vec::new(),
         None => {
             if opts.queries == 0 || opts.queries * 2 > n {
                 return Err(Error::InvalidArgument(format!(
@@ -151,10 +151,10 @@ pub fn advise(
                     opts.queries
                 )));
             }
-            sample(n, opts.queries, opts.seed)
+            uniform_sample(n, opts.queries, opts.seed)
         }
     };
-    let suitability_rows = sample(n, SUITABILITY_POINTS.min(n), opts.seed ^ 0xa5a5);
+    let suitability_rows = uniform_sample(n, SUITABILITY_POINTS, opts.seed ^ 0xa5a5);
 
     let tmp = match &opts.temp_dir {
         Some(d) => tempfile::tempdir_in(d).map_err(|e| Error::io(d, e))?,
@@ -192,10 +192,10 @@ pub fn advise(
     collection.for_each_point(1000, |batch| {
         kept.clear();
         for p in batch {
-            if suitability_rows.contains(&index) {
+            if suitability_rows.binary_search(&index).is_ok() {
                 sampled.push(p.vector.clone());
             }
-            if held_out.contains(&index) {
+            if held_out.binary_search(&index).is_ok() {
                 queries.push(p.vector.clone());
             } else {
                 kept.push(Point {
@@ -322,26 +322,6 @@ pub fn advise(
         suitability,
         seconds: start.elapsed().as_secs_f64(),
     })
-}
-
-/// `k` distinct indices below `n`, uniformly (Floyd's algorithm over splitmix64).
-fn sample(n: usize, k: usize, seed: u64) -> BTreeSet<usize> {
-    let mut state = seed;
-    let mut next = move || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
-    let mut chosen = BTreeSet::new();
-    for j in n.saturating_sub(k)..n {
-        let t = (next() % (j as u64 + 1)) as usize;
-        if !chosen.insert(t) {
-            chosen.insert(j);
-        }
-    }
-    chosen
 }
 
 /// Average ranks (ties share the mean of their positions).
@@ -575,13 +555,5 @@ mod tests {
         assert_eq!(spearman(&a, &[3.0; 5]), 0.0);
         // Ties share their mean rank.
         assert_eq!(ranks(&[5.0, 1.0, 5.0, 0.0]), vec![2.5, 1.0, 2.5, 0.0]);
-    }
-
-    #[test]
-    fn sample_is_distinct_and_in_range() {
-        let s = sample(100, 30, 7);
-        assert_eq!(s.len(), 30);
-        assert!(s.iter().all(|&i| i < 100));
-        assert_eq!(sample(5, 5, 1).len(), 5);
     }
 }

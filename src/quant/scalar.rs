@@ -15,6 +15,7 @@
 //! same grid.
 
 use crate::config::Distance;
+use crate::quant::stats::uniform_sample;
 
 /// At most this many vectors are sampled to train a segment's ranges.
 pub(crate) const SAMPLE_MAX: usize = 10_000;
@@ -68,26 +69,7 @@ pub(crate) fn code_stride(dim: usize) -> usize {
 /// The rows to train on: all of them up to `SAMPLE_MAX`, else a seeded uniform sample
 /// (sorted). Deterministic for a given `(n, seed)`.
 pub(crate) fn sample_rows(n: usize, seed: u64) -> Vec<usize> {
-    if n <= SAMPLE_MAX {
-        return (0..n).collect();
-    }
-    // Floyd's algorithm over a splitmix64 stream.
-    let mut state = seed;
-    let mut next = move || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
-    let mut chosen = std::collections::BTreeSet::new();
-    for j in n - SAMPLE_MAX..n {
-        let t = (next() % (j as u64 + 1)) as usize;
-        if !chosen.insert(t) {
-            chosen.insert(j);
-        }
-    }
-    chosen.into_iter().collect()
+    uniform_sample(n, SAMPLE_MAX, seed)
 }
 
 /// The `(lo, hi)` of `values` after dropping `k = floor(m·(1 − quantile)/2)` of the `m`
@@ -187,15 +169,28 @@ pub(crate) struct Trainer {
 }
 
 impl Trainer {
-    pub(crate) fn new(dim: usize, quantile: Option<f32>, design: RangeDesign, seed: u64) -> Self {
+    /// A trainer for `rows` sample vectors (the capacity it reserves when it keeps them).
+    pub(crate) fn new(
+        dim: usize,
+        quantile: Option<f32>,
+        design: RangeDesign,
+        seed: u64,
+        rows: usize,
+    ) -> Self {
+        let quantile = quantile.unwrap_or(1.0);
+        let kept = if quantile < 1.0 {
+            Vec::with_capacity(rows.min(SAMPLE_MAX).saturating_mul(dim))
+        } else {
+            Vec::new()
+        };
         Trainer {
             dim,
-            quantile: quantile.unwrap_or(1.0),
+            quantile,
             design,
             seed,
             rows: 0,
             ranges: Vec::new(),
-            kept: Vec::new(),
+            kept,
         }
     }
 
@@ -203,9 +198,6 @@ impl Trainer {
     pub(crate) fn add(&mut self, v: &[f32]) {
         self.rows += 1;
         if self.quantile < 1.0 {
-            if self.kept.is_empty() {
-                self.kept.reserve_exact(SAMPLE_MAX * self.dim);
-            }
             self.kept.extend_from_slice(v);
             return;
         }
@@ -447,7 +439,7 @@ mod tests {
             .collect();
         for design in [RangeDesign::PerDimension, RangeDesign::Global] {
             for quantile in [None, Some(1.0), Some(0.9)] {
-                let mut t = Trainer::new(dim, quantile, design, 3);
+                let mut t = Trainer::new(dim, quantile, design, 3, data.len() / dim);
                 data.chunks_exact(dim).for_each(|row| t.add(row));
                 assert_eq!(
                     t.finish(),
@@ -455,7 +447,7 @@ mod tests {
                     "{design:?} {quantile:?}"
                 );
             }
-            let empty = Trainer::new(dim, None, design, 3).finish();
+            let empty = Trainer::new(dim, None, design, 3, 0).finish();
             assert_eq!(empty, train(dim, &[], None, design, 3));
         }
     }

@@ -1,4 +1,30 @@
-//! Per-dimension mean and standard deviation, accumulated with Welford's method in f64.
+//! Per-dimension mean and standard deviation, accumulated with Welford's method in f64,
+//! and seeded uniform sampling.
+
+/// `k` distinct indices below `n` chosen uniformly (all of them when `n ≤ k`), sorted.
+/// Floyd's algorithm over a splitmix64 stream seeded with `seed`: deterministic for a given
+/// `(n, k, seed)` (the int8 training sample depends on it, `format-spec/quantization.md`).
+pub(crate) fn uniform_sample(n: usize, k: usize, seed: u64) -> Vec<usize> {
+    if n <= k {
+        return (0..n).collect();
+    }
+    let mut state = seed;
+    let mut next = move || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let mut chosen = std::collections::BTreeSet::new();
+    for j in n - k..n {
+        let t = (next() % (j as u64 + 1)) as usize;
+        if !chosen.insert(t) {
+            chosen.insert(j);
+        }
+    }
+    chosen.into_iter().collect()
+}
 
 /// Streaming per-dimension statistics.
 #[derive(Debug, Clone)]
@@ -50,6 +76,16 @@ impl Welford {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uniform_sample_is_distinct_sorted_and_in_range() {
+        let s = uniform_sample(100, 30, 7);
+        assert_eq!(s.len(), 30);
+        assert!(s.iter().all(|&i| i < 100));
+        assert!(s.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(uniform_sample(5, 5, 1).len(), 5);
+        assert_eq!(uniform_sample(3, 10, 1), vec![0, 1, 2]);
+    }
 
     #[test]
     fn matches_the_two_pass_formula() {

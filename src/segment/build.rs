@@ -286,8 +286,9 @@ impl Build<'_> {
             }
             (_, Quantization::Scalar(sc)) => {
                 let design = quant::scalar::RangeDesign::for_distance(self.config.distance);
-                let mut trainer = Trainer::new(dim, sc.quantile, design, self.id);
-                for i in quant::scalar::sample_rows(self.rows.len(), self.id) {
+                let sample = quant::scalar::sample_rows(self.rows.len(), self.id);
+                let mut trainer = Trainer::new(dim, sc.quantile, design, self.id, sample.len());
+                for i in sample {
                     if let Some(&r) = self.rows.get(i) {
                         trainer.add(self.row(r, &mut scratch));
                     }
