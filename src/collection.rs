@@ -150,9 +150,9 @@ pub struct CollectionInfo {
 }
 
 #[derive(Debug)]
-pub(crate) struct Sealed {
-    pub(crate) seg: Arc<ImmutableSegment>,
-    pub(crate) deleted: Bitmap,
+struct Sealed {
+    seg: Arc<ImmutableSegment>,
+    deleted: Bitmap,
     dirty: bool,
 }
 
@@ -1381,7 +1381,6 @@ impl Collection {
         let st = self.inner.state.read();
         for s in &st.sealed {
             s.seg.verify()?;
-            s.seg.verify_ids()?;
         }
         Ok(())
     }
@@ -1440,7 +1439,7 @@ impl Collection {
                     rows: l.rows as u64,
                     deleted: s.deleted.ones() as u64,
                     encoding: l.code_kind.name(),
-                    bytes: size(&seg_dir.join(segment_file(l.segment_id))),
+                    bytes: s.seg.file_len(),
                 }
             })
             .collect();
@@ -1687,12 +1686,29 @@ pub(crate) fn read_config(vfs: &dyn Vfs, dir: &Path) -> Result<CollectionConfig>
 }
 
 /// Opens a segment named by the manifest and loads its deletion bitmap.
-pub(crate) fn open_sealed(
+fn open_sealed(
     vfs: &dyn Vfs,
     seg_dir: &Path,
     entry: &SegmentEntry,
     config: &CollectionConfig,
 ) -> Result<Sealed> {
+    let seg = open_named_segment(vfs, seg_dir, entry, config)?;
+    let deleted = read_deletions(vfs, seg_dir, entry, seg.rows())?;
+    Ok(Sealed {
+        seg: Arc::new(seg),
+        deleted,
+        dirty: false,
+    })
+}
+
+/// Opens the segment file of a manifest entry and checks it against the entry (id, rows)
+/// and the collection (dim, distance, datatype).
+pub(crate) fn open_named_segment(
+    vfs: &dyn Vfs,
+    seg_dir: &Path,
+    entry: &SegmentEntry,
+    config: &CollectionConfig,
+) -> Result<ImmutableSegment> {
     let path = seg_dir.join(segment_file(entry.id));
     let seg = ImmutableSegment::open(vfs, &path)?;
     let l = seg.layout();
@@ -1704,20 +1720,25 @@ pub(crate) fn open_sealed(
     if l.dim != config.dim || l.distance != config.distance || l.datatype != config.datatype {
         return Err(mismatch("dim, distance or datatype"));
     }
-    let deleted = if entry.del_gen == 0 {
-        Bitmap::with_len(l.rows)
-    } else {
-        let p = seg_dir.join(sidecar_file(entry.id, entry.del_gen));
-        let bytes = vfs.read(&p).map_err(|e| Error::io(&p, e))?;
-        let words = deletes::decode(&bytes, entry.id, l.rows).map_err(|e| e.in_file(&p))?;
-        Bitmap::from_words(words, l.rows)
-            .ok_or_else(|| Error::corrupted(&p, 32, "bits set past the segment's rows"))?
-    };
-    Ok(Sealed {
-        seg: Arc::new(seg),
-        deleted,
-        dirty: false,
-    })
+    Ok(seg)
+}
+
+/// The deletion bitmap of a manifest entry (from its sidecar, or empty) over `rows`, the
+/// row count of its opened segment (bounded by that file's size, never by a field alone).
+pub(crate) fn read_deletions(
+    vfs: &dyn Vfs,
+    seg_dir: &Path,
+    entry: &SegmentEntry,
+    rows: usize,
+) -> Result<Bitmap> {
+    if entry.del_gen == 0 {
+        return Ok(Bitmap::with_len(rows));
+    }
+    let p = seg_dir.join(sidecar_file(entry.id, entry.del_gen));
+    let bytes = vfs.read(&p).map_err(|e| Error::io(&p, e))?;
+    let words = deletes::decode(&bytes, entry.id, rows).map_err(|e| e.in_file(&p))?;
+    Bitmap::from_words(words, rows)
+        .ok_or_else(|| Error::corrupted(&p, 32, "bits set past the segment's rows"))
 }
 
 /// Removes files the manifest does not name: interrupted segment and sidecar writes,

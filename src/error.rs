@@ -146,6 +146,28 @@ pub enum Error {
 }
 
 impl Error {
+    /// The file or directory the error names, if any.
+    #[must_use]
+    pub fn path(&self) -> Option<&std::path::Path> {
+        match self {
+            Error::Corrupted { file, .. }
+            | Error::ChecksumMismatch { file, .. }
+            | Error::UnsupportedVersion { file, .. }
+            | Error::BadInput { file, .. } => Some(file),
+            Error::Io { path, .. } | Error::InvalidConfig { path, .. } => Some(path),
+            Error::AlreadyExists(p)
+            | Error::NotFound(p)
+            | Error::NotACollection(p)
+            | Error::Locked(p) => Some(p),
+            Error::InsufficientSpace { dir, .. } => Some(dir),
+            Error::DimensionMismatch { .. }
+            | Error::InvalidVector(_)
+            | Error::InvalidArgument(_)
+            | Error::Poisoned
+            | Error::Closed => None,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
         Error::Io {
             path: path.into(),

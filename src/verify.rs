@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::collection::{
-    CONFIG_FILE, MANIFEST_FILE, SEGMENTS_DIR, WAL_DIR, open_sealed, read_config, segment_file,
-    sidecar_file,
+    CONFIG_FILE, MANIFEST_FILE, SEGMENTS_DIR, WAL_DIR, open_named_segment, read_config,
+    read_deletions, segment_file, sidecar_file,
 };
 use crate::error::{Error, Result};
 use crate::io::lock::DirLock;
@@ -108,30 +108,27 @@ pub fn verify_dir(path: impl AsRef<Path>) -> Result<VerifyReport> {
     for entry in &manifest.segments {
         let seg_path = seg_dir.join(segment_file(entry.id));
         named.push(segment_file(entry.id));
-        let sidecar = (entry.del_gen > 0).then(|| {
-            named.push(sidecar_file(entry.id, entry.del_gen));
-            seg_dir.join(sidecar_file(entry.id, entry.del_gen))
-        });
-        let checked = open_sealed(&vfs, &seg_dir, entry, &config)
-            .and_then(|s| s.seg.verify().and_then(|()| s.seg.verify_ids()));
-        match checked {
-            Ok(_) => {
+        let checked = open_named_segment(&vfs, &seg_dir, entry, &config)
+            .and_then(|seg| seg.verify().map(|()| seg));
+        let rows = match checked {
+            Ok(seg) => {
                 add(&mut report, seg_path, FileStatus::Ok);
-                if let Some(p) = sidecar {
-                    add(&mut report, p, FileStatus::Ok);
-                }
+                Some(seg.rows())
             }
             Err(e) => {
-                // The error names the file at fault: the segment or its sidecar.
-                let at_fault = error_file(&e).unwrap_or(&seg_path).to_path_buf();
-                for p in std::iter::once(seg_path).chain(sidecar) {
-                    if p == at_fault {
-                        continue;
-                    }
-                    add(&mut report, p, FileStatus::Ok);
-                }
-                add(&mut report, at_fault, FileStatus::Damaged(e));
+                add(&mut report, seg_path, FileStatus::Damaged(e));
+                None
             }
+        };
+        if entry.del_gen > 0 {
+            let name = sidecar_file(entry.id, entry.del_gen);
+            let status = match rows.map(|r| read_deletions(&vfs, &seg_dir, entry, r)) {
+                Some(Ok(_)) => FileStatus::Ok,
+                Some(Err(e)) => FileStatus::Damaged(e),
+                None => FileStatus::Note("not checked: its segment is damaged".into()),
+            };
+            add(&mut report, seg_dir.join(&name), status);
+            named.push(name);
         }
     }
     let mut others = vfs.list(&seg_dir).map_err(|e| Error::io(&seg_dir, e))?;
@@ -179,30 +176,24 @@ pub fn verify_dir(path: impl AsRef<Path>) -> Result<VerifyReport> {
             }
         }
         Err(e) => {
-            let at_fault = error_file(&e).map(Path::to_path_buf);
+            // Files are examined in name order and the scan stops at the damaged one.
+            let at_fault = e.path().map(Path::to_path_buf);
+            let mut error = Some(e);
             for name in wal_files {
                 let p = wal_dir.join(name);
-                if Some(&p) != at_fault.as_ref() {
-                    add(&mut report, p, FileStatus::Ok);
-                }
+                let status = if Some(&p) == at_fault.as_ref() {
+                    error.take().map_or(FileStatus::Ok, FileStatus::Damaged)
+                } else if error.is_none() {
+                    FileStatus::Note("not checked: an older WAL file is damaged".into())
+                } else {
+                    FileStatus::Ok
+                };
+                add(&mut report, p, status);
             }
-            add(
-                &mut report,
-                at_fault.unwrap_or(wal_dir),
-                FileStatus::Damaged(e),
-            );
+            if let Some(e) = error {
+                add(&mut report, wal_dir, FileStatus::Damaged(e));
+            }
         }
     }
     Ok(report)
-}
-
-/// The file an error names, if any.
-fn error_file(e: &Error) -> Option<&Path> {
-    match e {
-        Error::Corrupted { file, .. }
-        | Error::ChecksumMismatch { file, .. }
-        | Error::UnsupportedVersion { file, .. } => Some(file),
-        Error::Io { path, .. } | Error::InvalidConfig { path, .. } => Some(path),
-        _ => None,
-    }
 }

@@ -76,7 +76,7 @@ impl ImmutableSegment {
         Ok(seg)
     }
 
-    /// Checks every section's CRC.
+    /// Checks every section's CRC, the padding, and the ids (sorted, unique, well formed).
     pub(crate) fn verify(&self) -> Result<()> {
         self.layout
             .verify(self.map.bytes())
@@ -88,10 +88,15 @@ impl ImmutableSegment {
                 expected,
                 got,
             })?;
-        match self.layout.nonzero_padding(self.map.bytes()) {
-            Some(at) => Err(Error::corrupted(&self.path, at as u64, "non-zero padding")),
-            None => Ok(()),
+        if let Some(at) = self.layout.nonzero_padding(self.map.bytes()) {
+            return Err(Error::corrupted(&self.path, at as u64, "non-zero padding"));
         }
+        self.verify_ids()
+    }
+
+    /// The file's size in bytes.
+    pub(crate) fn file_len(&self) -> u64 {
+        self.map.bytes().len() as u64
     }
 
     pub(crate) fn layout(&self) -> &Layout {
@@ -146,7 +151,7 @@ impl ImmutableSegment {
     }
 
     /// Checks what `open` leaves to `verify`-time: ids sorted, unique and well formed.
-    pub(crate) fn verify_ids(&self) -> Result<()> {
+    fn verify_ids(&self) -> Result<()> {
         let mut prev: Option<(u8, u128)> = None;
         for row in 0..self.layout.rows {
             let key = (self.id_kind(row), self.id_value(row));
