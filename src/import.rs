@@ -12,7 +12,6 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use crate::Collection;
-use crate::config::MAX_DIM;
 use crate::error::{Error, Result};
 use crate::point::{Point, PointId};
 
@@ -183,16 +182,9 @@ fn open_records(
     let reader = BufReader::with_capacity(1 << 20, file);
     let dim = collection.config().dim;
     Ok(match format {
-        Format::Fvecs => Box::new(Fvecs {
-            reader,
-            raw: Vec::new(),
-            dim,
-            row: 0,
-            first_id,
-            bytes: 0,
-        }),
+        Format::Fvecs => Box::new(RowFile::fvecs(reader, dim, first_id)),
         Format::Npy => Box::new(
-            Npy::open(reader, dim, first_id)
+            RowFile::npy(reader, dim, first_id)
                 .map_err(|what| bad_input(path, "header".into(), what, 0))?,
         ),
         Format::Jsonl => Box::new(Jsonl {
@@ -228,66 +220,39 @@ fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> std::result::Result<bool
     Ok(true)
 }
 
-struct Fvecs<R> {
+/// Fixed-size rows of floats: `.fvecs` (each row prefixed by its i32 length) or the body
+/// of an `.npy` array (a known row count, float32 or float16).
+struct RowFile<R> {
     reader: R,
     raw: Vec<u8>,
     dim: usize,
-    row: u64,
-    first_id: u64,
-    bytes: u64,
-}
-
-impl<R: Read> Records for Fvecs<R> {
-    fn next_point(&mut self) -> std::result::Result<Option<Point>, String> {
-        let mut count = [0u8; 4];
-        if !read_full(&mut self.reader, &mut count)? {
-            return Ok(None);
-        }
-        let n = i32::from_le_bytes(count);
-        if usize::try_from(n).ok() != Some(self.dim) {
-            return Err(format!(
-                "the row has {n} components but the collection's dimension is {}",
-                self.dim
-            ));
-        }
-        self.raw.resize(4 * self.dim, 0);
-        if !read_full(&mut self.reader, &mut self.raw)? {
-            return Err("the file ends after a row's length".into());
-        }
-        self.bytes += 4 + self.raw.len() as u64;
-        let vector = self
-            .raw
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
-        let id = self.first_id.saturating_add(self.row);
-        self.row += 1;
-        Ok(Some(Point::new(id, vector)))
-    }
-
-    fn position(&self) -> String {
-        format!("row {}", self.row)
-    }
-
-    fn bytes_done(&self) -> u64 {
-        self.bytes
-    }
-}
-
-/// An `.npy` array: the header is parsed once, then rows are streamed.
-struct Npy<R> {
-    reader: R,
-    raw: Vec<u8>,
-    dim: usize,
-    rows: u64,
-    row: u64,
+    /// `.fvecs`: every row starts with its length.
+    length_prefix: bool,
+    /// `.npy`: the header's row count.
+    rows: Option<u64>,
     half: bool,
+    row: u64,
     first_id: u64,
     bytes: u64,
 }
 
-impl<R: Read> Npy<R> {
-    fn open(mut reader: R, dim: usize, first_id: u64) -> std::result::Result<Self, String> {
+impl<R: Read> RowFile<R> {
+    fn fvecs(reader: R, dim: usize, first_id: u64) -> Self {
+        RowFile {
+            reader,
+            raw: Vec::new(),
+            dim,
+            length_prefix: true,
+            rows: None,
+            half: false,
+            row: 0,
+            first_id,
+            bytes: 0,
+        }
+    }
+
+    /// Parses an `.npy` header (versions 1 to 3) and positions the reader at the first row.
+    fn npy(mut reader: R, dim: usize, first_id: u64) -> std::result::Result<Self, String> {
         let mut magic = [0u8; 8];
         if !read_full(&mut reader, &mut magic)? || &magic[..6] != b"\x93NUMPY" {
             return Err("not an .npy file (bad magic)".into());
@@ -352,27 +317,36 @@ impl<R: Read> Npy<R> {
                 "the array has shape {shape}; it must be 2-D (rows, dim)"
             ));
         };
-        if cols != dim as u64 || cols as usize > MAX_DIM {
+        if cols != dim as u64 {
             return Err(format!(
                 "the rows have {cols} components but the collection's dimension is {dim}"
             ));
         }
-        Ok(Npy {
-            reader,
-            raw: Vec::new(),
-            dim,
-            rows,
-            row: 0,
+        Ok(RowFile {
+            length_prefix: false,
+            rows: Some(rows),
             half,
-            first_id,
-            bytes: 0,
+            ..RowFile::fvecs(reader, dim, first_id)
         })
     }
 }
 
-impl<R: Read> Records for Npy<R> {
+impl<R: Read> Records for RowFile<R> {
     fn next_point(&mut self) -> std::result::Result<Option<Point>, String> {
-        if self.row == self.rows {
+        if self.length_prefix {
+            let mut count = [0u8; 4];
+            if !read_full(&mut self.reader, &mut count)? {
+                return Ok(None);
+            }
+            let n = i32::from_le_bytes(count);
+            if usize::try_from(n).ok() != Some(self.dim) {
+                return Err(format!(
+                    "the row has {n} components but the collection's dimension is {}",
+                    self.dim
+                ));
+            }
+            self.bytes += 4;
+        } else if Some(self.row) == self.rows {
             let mut extra = [0u8; 1];
             return match read_full(&mut self.reader, &mut extra)? {
                 false => Ok(None),
@@ -382,19 +356,20 @@ impl<R: Read> Records for Npy<R> {
         let width = if self.half { 2 } else { 4 };
         self.raw.resize(width * self.dim, 0);
         if !read_full(&mut self.reader, &mut self.raw)? {
-            return Err(format!(
-                "the file ends before row {} of {}",
-                self.row, self.rows
-            ));
+            return Err(match self.rows {
+                Some(rows) => format!("the file ends before row {} of {rows}", self.row),
+                None => "the file ends after a row's length".into(),
+            });
         }
         self.bytes += self.raw.len() as u64;
-        let raw = &self.raw;
         let vector = if self.half {
-            raw.chunks_exact(2)
+            self.raw
+                .chunks_exact(2)
                 .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
                 .collect()
         } else {
-            raw.chunks_exact(4)
+            self.raw
+                .chunks_exact(4)
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                 .collect()
         };
@@ -411,6 +386,10 @@ impl<R: Read> Records for Npy<R> {
         self.bytes
     }
 }
+
+/// The longest JSONL line read: a 65,536-component vector in decimal and a 16 MiB
+/// payload fit; a file without line breaks stops here instead of being read whole.
+const MAX_LINE_BYTES: u64 = 64 << 20;
 
 struct Jsonl<R> {
     reader: R,
@@ -433,14 +412,19 @@ impl<R: BufRead> Records for Jsonl<R> {
     fn next_point(&mut self) -> std::result::Result<Option<Point>, String> {
         loop {
             self.text.clear();
-            let n = self
-                .reader
+            let n = (&mut self.reader)
+                .take(MAX_LINE_BYTES + 1)
                 .read_line(&mut self.text)
                 .map_err(|e| format!("read failed (is the file UTF-8?): {e}"))?;
             if n == 0 {
                 return Ok(None);
             }
             self.line += 1;
+            if n as u64 > MAX_LINE_BYTES {
+                return Err(format!(
+                    "the line is longer than {MAX_LINE_BYTES} bytes (is the file JSON Lines?)"
+                ));
+            }
             self.bytes += n as u64;
             if !self.text.trim().is_empty() {
                 break;
