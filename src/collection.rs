@@ -221,6 +221,16 @@ struct State {
 }
 
 impl State {
+    /// The sealed segments whose id passes `keep`, each with a copy of its deletion bitmap:
+    /// what a reader that runs without the state lock works on.
+    fn snapshot(&self, keep: impl Fn(u64) -> bool) -> Vec<(Arc<ImmutableSegment>, Bitmap)> {
+        self.sealed
+            .iter()
+            .filter(|s| keep(s.seg.layout().segment_id))
+            .map(|s| (Arc::clone(&s.seg), s.deleted.clone()))
+            .collect()
+    }
+
     fn locate(&self, id: PointId) -> Option<Loc> {
         if let Some(row) = self.live.find(id) {
             return Some(Loc::Live(row));
@@ -820,14 +830,7 @@ impl Collection {
                 available,
             });
         }
-        let snapshots: Vec<(Arc<ImmutableSegment>, Bitmap)> = inner
-            .state
-            .read()
-            .sealed
-            .iter()
-            .filter(|s| inputs.contains(&s.seg.layout().segment_id))
-            .map(|s| (Arc::clone(&s.seg), s.deleted.clone()))
-            .collect();
+        let snapshots = inner.state.read().snapshot(|id| inputs.contains(&id));
         let views: Vec<SegmentRows<'_>> = snapshots
             .iter()
             .map(|(seg, deleted)| SegmentRows { seg, deleted })
@@ -1228,31 +1231,22 @@ impl Collection {
         let batch = batch.max(1);
         let (snapshots, live) = {
             let st = self.inner.state.read();
-            let snapshots: Vec<(Arc<ImmutableSegment>, Bitmap)> = st
-                .sealed
-                .iter()
-                .map(|s| (Arc::clone(&s.seg), s.deleted.clone()))
-                .collect();
             let live: Vec<Point> = st
                 .live
                 .sorted_live_rows()
                 .into_iter()
                 .map(|r| self.point_at(&st.live, r))
                 .collect();
-            (snapshots, live)
+            (st.snapshot(|_| true), live)
         };
-        let mut points = Vec::with_capacity(batch);
-        for (seg, deleted) in &snapshots {
+        let sealed = snapshots.iter().flat_map(|(seg, deleted)| {
             let view = SegmentRows { seg, deleted };
-            for r in (0..view.len()).filter(|&r| !deleted.get(r)) {
-                points.push(self.point_at(&view, r));
-                if points.len() == batch {
-                    f(&points)?;
-                    points.clear();
-                }
-            }
-        }
-        for p in live {
+            (0..seg.rows())
+                .filter(|&r| !deleted.get(r))
+                .map(move |r| self.point_at(&view, r))
+        });
+        let mut points = Vec::with_capacity(batch);
+        for p in sealed.chain(live) {
             points.push(p);
             if points.len() == batch {
                 f(&points)?;

@@ -596,3 +596,48 @@ fn the_background_optimizer_settles_by_itself() {
     let c = Collection::open(dir.path()).unwrap();
     assert_eq!(c.len(), want.len());
 }
+
+#[test]
+fn for_each_point_walks_every_stored_point_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = binary(8, Distance::Dot)
+        .with_live_segment_max_bytes(4096)
+        .with_optimizer(manual_optimizer());
+    let c = Collection::create(dir.path(), config).unwrap();
+    let mut want = fill(&c, 300, 8, 5, true);
+    let gone: Vec<PointId> = (0..300).step_by(9).map(PointId::Num).collect();
+    c.delete(&gone).unwrap();
+    for id in &gone {
+        let PointId::Num(n) = id else { unreachable!() };
+        want.remove(n);
+    }
+    // Overwrites: the live segment holds the newest copies.
+    for id in [1u64, 100, 250] {
+        let v = vec![id as f32; 8];
+        c.upsert(&[Point::new(id, v.clone()).with_payload(vec![id as u8])])
+            .unwrap();
+        want.insert(id, v);
+    }
+    assert!(c.info().unwrap().segments > 1 && c.info().unwrap().live_points > 0);
+    let mut seen = std::collections::BTreeMap::new();
+    c.for_each_point(7, |batch| {
+        assert!(!batch.is_empty() && batch.len() <= 7);
+        for p in batch {
+            let PointId::Num(n) = p.id else {
+                unreachable!()
+            };
+            assert_eq!(p.payload.as_deref(), Some(&[n as u8][..]));
+            assert!(seen.insert(n, p.vector.clone()).is_none(), "{n} twice");
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(seen, want);
+    // An error from the callback stops the walk and is returned.
+    let mut calls = 0;
+    let err = c.for_each_point(7, |_| {
+        calls += 1;
+        Err(Error::Closed)
+    });
+    assert!(matches!(err, Err(Error::Closed)) && calls == 1);
+}
