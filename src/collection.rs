@@ -226,7 +226,7 @@ impl State {
     fn snapshot(&self, keep: impl Fn(u64) -> bool) -> Vec<(Arc<ImmutableSegment>, Bitmap)> {
         self.sealed
             .iter()
-            .filter(|s| keep(s.seg.layout().segment_id))
+            .filter(|s| keep(s.seg.layout().header.segment_id))
             .map(|s| (Arc::clone(&s.seg), s.deleted.clone()))
             .collect()
     }
@@ -883,11 +883,11 @@ impl Collection {
             let mut deleted = Bitmap::with_len(rows);
             if let Some(seg) = &p.seg {
                 for (input, before) in &p.snapshots {
-                    let input_id = input.layout().segment_id;
+                    let input_id = input.layout().header.segment_id;
                     let Some(now) = st
                         .sealed
                         .iter()
-                        .find(|s| s.seg.layout().segment_id == input_id)
+                        .find(|s| s.seg.layout().header.segment_id == input_id)
                     else {
                         continue;
                     };
@@ -941,10 +941,10 @@ impl Collection {
         {
             let mut st = inner.state.write();
             st.sealed
-                .retain(|s| !p.inputs.contains(&s.seg.layout().segment_id));
+                .retain(|s| !p.inputs.contains(&s.seg.layout().header.segment_id));
             if let Some(s) = sealed {
                 st.sealed.push(s);
-                st.sealed.sort_by_key(|s| s.seg.layout().segment_id);
+                st.sealed.sort_by_key(|s| s.seg.layout().header.segment_id);
             }
             st.manifest = manifest;
         }
@@ -1429,10 +1429,10 @@ impl Collection {
             .map(|s| {
                 let l = s.seg.layout();
                 SegmentInfo {
-                    id: l.segment_id,
-                    rows: l.rows as u64,
+                    id: l.header.segment_id,
+                    rows: l.header.rows as u64,
                     deleted: s.deleted.ones() as u64,
-                    encoding: l.code_kind.name(),
+                    encoding: l.header.code_kind.name(),
                     bytes: s.seg.file_len(),
                 }
             })
@@ -1464,7 +1464,7 @@ impl Inner {
 
 /// True when a segment's codes are the ones `config` asks for.
 fn codes_match(seg: &ImmutableSegment, config: &CollectionConfig) -> bool {
-    let kind = seg.layout().code_kind;
+    let kind = seg.layout().header.code_kind;
     if kind != build::code_kind(config) {
         return false;
     }
@@ -1649,7 +1649,7 @@ fn segment_meta(s: &Sealed, config: &CollectionConfig) -> SegmentMeta {
     let rows = s.seg.rows() as u64;
     let (ids, originals, codes, payloads) = s.seg.section_bytes();
     SegmentMeta {
-        id: s.seg.layout().segment_id,
+        id: s.seg.layout().header.segment_id,
         rows,
         deleted: s.deleted.ones() as u64,
         row_bytes: (ids + originals + codes + payloads).div_ceil(rows.max(1)),
@@ -1708,10 +1708,13 @@ pub(crate) fn open_named_segment(
     let l = seg.layout();
     let mismatch =
         |what: &str| Error::corrupted(&path, 0, format!("{what} differs from the collection's"));
-    if l.segment_id != entry.id || l.rows as u64 != entry.rows {
+    if l.header.segment_id != entry.id || l.header.rows as u64 != entry.rows {
         return Err(mismatch("segment id or row count (per MANIFEST)"));
     }
-    if l.dim != config.dim || l.distance != config.distance || l.datatype != config.datatype {
+    if l.header.dim != config.dim
+        || l.header.distance != config.distance
+        || l.header.datatype != config.datatype
+    {
         return Err(mismatch("dim, distance or datatype"));
     }
     Ok(seg)

@@ -46,20 +46,23 @@ pub fn segment_file(bytes: &[u8]) {
     };
     let _ = layout.verify(bytes);
     let _ = layout.nonzero_padding(bytes);
-    let two_bits = layout.code_kind == segment::CodeKind::TwoBits;
-    if two_bits || layout.code_kind == segment::CodeKind::OneAndHalfBits {
+    let two_bits = layout.header.code_kind == segment::CodeKind::TwoBits;
+    if two_bits || layout.header.code_kind == segment::CodeKind::OneAndHalfBits {
         let stats = bytes
             .get(layout.range(segment::Section::BinaryStats))
             .unwrap_or_default();
-        if let Ok(s) = segment::decode_binary_stats(stats, layout.dim, two_bits) {
-            assert_eq!(s.mean.len(), layout.dim);
+        if let Ok(s) = segment::decode_binary_stats(stats, layout.header.dim, two_bits) {
+            assert_eq!(s.mean.len(), layout.header.dim);
         }
     }
-    if layout.code_kind == segment::CodeKind::ScalarInt8 {
+    if layout.header.code_kind == segment::CodeKind::ScalarInt8 {
         let params = bytes.get(layout.range(segment::Section::QuantParams));
-        if let Some(Ok(p)) = params.map(|b| segment::decode_scalar_params(b, layout.dim)) {
+        if let Some(Ok(p)) = params.map(|b| segment::decode_scalar_params(b, layout.header.dim)) {
             let again = segment::encode_scalar_params(&p);
-            assert_eq!(segment::decode_scalar_params(&again, layout.dim), Ok(p));
+            assert_eq!(
+                segment::decode_scalar_params(&again, layout.header.dim),
+                Ok(p)
+            );
         }
     }
     for s in segment::SECTIONS {

@@ -142,15 +142,19 @@ fn golden_segment_file() {
     let layout = segment::parse(&golden).unwrap();
     assert_eq!(
         (
-            layout.segment_id,
-            layout.rows,
-            layout.dim,
-            layout.code_words
+            layout.header.segment_id,
+            layout.header.rows,
+            layout.header.dim,
+            layout.code_words()
         ),
         (3, 3, 4, 1)
     );
     assert_eq!(
-        (layout.distance, layout.datatype, layout.code_kind),
+        (
+            layout.header.distance,
+            layout.header.datatype,
+            layout.header.code_kind
+        ),
         (Distance::Dot, Datatype::F32, CodeKind::OneBit)
     );
     assert_eq!(layout.verify(&golden), Ok(()));
@@ -198,7 +202,7 @@ fn golden_scalar_segment_file() {
     let golden = check("segment-0000000000000004.hex", &bytes);
     let layout = segment::parse(&golden).unwrap();
     assert_eq!(
-        (layout.code_kind, layout.code_words),
+        (layout.header.code_kind, layout.code_words()),
         (CodeKind::ScalarInt8, 8)
     );
     assert_eq!(layout.verify(&golden), Ok(()));
@@ -252,7 +256,7 @@ fn golden_two_bit_segment_file() {
     let golden = check("segment-0000000000000005.hex", &bytes);
     let layout = segment::parse(&golden).unwrap();
     assert_eq!(
-        (layout.code_kind, layout.code_words),
+        (layout.header.code_kind, layout.code_words()),
         (CodeKind::TwoBits, 2)
     );
     assert_eq!(layout.verify(&golden), Ok(()));

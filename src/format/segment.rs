@@ -481,18 +481,17 @@ pub(crate) struct SectionEntry {
 /// A parsed and bounds-checked segment file.
 #[derive(Debug, Clone)]
 pub(crate) struct Layout {
-    pub segment_id: u64,
-    pub rows: usize,
-    pub dim: usize,
-    pub distance: Distance,
-    pub datatype: Datatype,
-    pub code_kind: CodeKind,
-    pub code_words: usize,
+    pub header: SegmentHeader,
     table_offset: usize,
     sections: [Option<SectionEntry>; SECTIONS.len()],
 }
 
 impl Layout {
+    /// Code size per row in 8-byte words.
+    pub(crate) fn code_words(&self) -> usize {
+        self.header.code_kind.words(self.header.dim)
+    }
+
     /// The byte range of a section (empty for an absent optional section).
     pub(crate) fn range(&self, s: Section) -> Range<usize> {
         self.entry(s).map_or(0..0, |e| e.range.clone())
@@ -727,13 +726,14 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Layout, DecodeError> {
         return Err(DecodeError::new(table_offset, "sections overlap"));
     }
     let layout = Layout {
-        segment_id,
-        rows,
-        dim,
-        distance,
-        datatype,
-        code_kind,
-        code_words,
+        header: SegmentHeader {
+            segment_id,
+            rows,
+            dim,
+            distance,
+            datatype,
+            code_kind,
+        },
         table_offset,
         sections,
     };

@@ -27,11 +27,11 @@ impl ImmutableSegment {
     pub(crate) fn open(vfs: &dyn Vfs, path: &Path) -> Result<Self> {
         let map = vfs.map(path).map_err(|e| Error::io(path, e))?;
         let layout = segment::parse(map.bytes()).map_err(|e| e.in_file(path))?;
-        let scalar = match layout.code_kind {
+        let scalar = match layout.header.code_kind {
             CodeKind::ScalarInt8 => {
                 let range = layout.range(Section::QuantParams);
                 let bytes = map.bytes().get(range.clone()).unwrap_or_default();
-                let params = segment::decode_scalar_params(bytes, layout.dim)
+                let params = segment::decode_scalar_params(bytes, layout.header.dim)
                     .map_err(|e| Error::corrupted(path, range.start as u64 + e.offset, e.what))?;
                 Some(params)
             }
@@ -39,12 +39,12 @@ impl ImmutableSegment {
                 None
             }
         };
-        let multi_bit = match layout.code_kind {
+        let multi_bit = match layout.header.code_kind {
             CodeKind::TwoBits | CodeKind::OneAndHalfBits => {
                 let range = layout.range(Section::BinaryStats);
                 let bytes = map.bytes().get(range.clone()).unwrap_or_default();
-                let two_bits = layout.code_kind == CodeKind::TwoBits;
-                let stats = segment::decode_binary_stats(bytes, layout.dim, two_bits)
+                let two_bits = layout.header.code_kind == CodeKind::TwoBits;
+                let stats = segment::decode_binary_stats(bytes, layout.header.dim, two_bits)
                     .map_err(|e| Error::corrupted(path, range.start as u64 + e.offset, e.what))?;
                 Some(stats)
             }
@@ -61,7 +61,7 @@ impl ImmutableSegment {
         let aligned = bytemuck::try_cast_slice::<u8, u64>(seg.section(Section::Codes)).is_ok()
             && bytemuck::try_cast_slice::<u8, f32>(seg.section(Section::Norms)).is_ok()
             && bytemuck::try_cast_slice::<u8, u64>(seg.section(Section::Versions)).is_ok()
-            && match seg.layout.datatype {
+            && match seg.layout.header.datatype {
                 Datatype::F32 => {
                     bytemuck::try_cast_slice::<u8, f32>(seg.section(Section::Originals)).is_ok()
                 }
@@ -138,7 +138,7 @@ impl ImmutableSegment {
     /// The row holding `id`, by binary search over the sorted ids.
     pub(crate) fn find(&self, id: PointId) -> Option<usize> {
         let key = (id.kind_code(), id.value());
-        let (mut lo, mut hi) = (0, self.layout.rows);
+        let (mut lo, mut hi) = (0, self.layout.header.rows);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             match (self.id_kind(mid), self.id_value(mid)).cmp(&key) {
@@ -153,7 +153,7 @@ impl ImmutableSegment {
     /// Checks what `open` leaves to `verify`-time: ids sorted, unique and well formed.
     fn verify_ids(&self) -> Result<()> {
         let mut prev: Option<(u8, u128)> = None;
-        for row in 0..self.layout.rows {
+        for row in 0..self.layout.header.rows {
             let key = (self.id_kind(row), self.id_value(row));
             if PointId::from_parts(key.0, key.1).is_none() || prev.is_some_and(|p| p >= key) {
                 return Err(Error::corrupted(
@@ -168,7 +168,7 @@ impl ImmutableSegment {
     }
 
     pub(crate) fn rows(&self) -> usize {
-        self.layout.rows
+        self.layout.header.rows
     }
 
     /// The scalar quantizer, for scalar int8 segments.
@@ -186,15 +186,15 @@ pub(crate) struct SegmentRows<'a> {
 
 impl Rows for SegmentRows<'_> {
     fn len(&self) -> usize {
-        self.seg.layout.rows
+        self.seg.layout.header.rows
     }
 
     fn dim(&self) -> usize {
-        self.seg.layout.dim
+        self.seg.layout.header.dim
     }
 
     fn codes(&self) -> &[u64] {
-        if self.seg.layout.code_kind.is_binary() {
+        if self.seg.layout.header.code_kind.is_binary() {
             bytemuck::try_cast_slice(self.seg.section(Section::Codes)).unwrap_or_default()
         } else {
             &[]
@@ -210,7 +210,7 @@ impl Rows for SegmentRows<'_> {
     }
 
     fn stored_bytes(&self, row: usize, out: &mut Vec<u8>) {
-        let size = self.seg.layout.dim * self.seg.layout.datatype.size();
+        let size = self.seg.layout.header.dim * self.seg.layout.header.datatype.size();
         let bytes = self.seg.section(Section::Originals);
         out.extend_from_slice(bytes.get(row * size..(row + 1) * size).unwrap_or_default());
     }
@@ -223,14 +223,14 @@ impl Rows for SegmentRows<'_> {
         Some(ScalarCodes {
             params: self.seg.scalar.as_ref()?,
             codes: self.seg.section(Section::Codes),
-            stride: self.seg.layout.code_words * 8,
+            stride: self.seg.layout.code_words() * 8,
             norms: bytemuck::try_cast_slice(self.seg.section(Section::Norms)).unwrap_or_default(),
         })
     }
 
     fn code_words(&self) -> usize {
-        if self.seg.layout.code_kind.is_binary() {
-            self.seg.layout.code_words
+        if self.seg.layout.header.code_kind.is_binary() {
+            self.seg.layout.code_words()
         } else {
             0
         }
@@ -238,7 +238,7 @@ impl Rows for SegmentRows<'_> {
 
     fn originals(&self) -> Originals<'_> {
         let bytes = self.seg.section(Section::Originals);
-        match self.seg.layout.datatype {
+        match self.seg.layout.header.datatype {
             Datatype::F32 => Originals::F32(bytemuck::try_cast_slice(bytes).unwrap_or_default()),
             Datatype::F16 => Originals::F16(bytemuck::try_cast_slice(bytes).unwrap_or_default()),
             Datatype::U8 => Originals::U8(bytes),
