@@ -33,6 +33,19 @@ fn json(args: &[&str]) -> Value {
         .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
 }
 
+/// `vecsieve create DIR --dim D --distance DIST --json`, whose output it returns.
+fn create(dir: &Path, dim: usize, distance: &str) -> Value {
+    json(&[
+        "create",
+        s(dir),
+        "--dim",
+        &dim.to_string(),
+        "--distance",
+        distance,
+        "--json",
+    ])
+}
+
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -79,15 +92,7 @@ fn create_import_search_inspect_verify_corrupt_advise() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("c");
 
-    let created = json(&[
-        "create",
-        s(&dir),
-        "--dim",
-        "384",
-        "--distance",
-        "cosine",
-        "--json",
-    ]);
+    let created = create(&dir, 384, "cosine");
     assert_eq!(created["config"]["dim"], 384);
 
     // .fvecs: the first 6,000 rows (ids 0..6000), from a prefix of the bundled file.
@@ -261,15 +266,7 @@ fn create_import_search_inspect_verify_corrupt_advise() {
 fn a_malformed_line_names_its_line_and_keeps_only_whole_batches() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("c");
-    json(&[
-        "create",
-        s(&dir),
-        "--dim",
-        "3",
-        "--distance",
-        "dot",
-        "--json",
-    ]);
+    create(&dir, 3, "dot");
     let mut text = String::new();
     for i in 0..25 {
         text += &jsonl_line(&i.to_string(), &[1.0, i as f32, 0.5], "null");
@@ -332,15 +329,7 @@ fn a_malformed_line_names_its_line_and_keeps_only_whole_batches() {
 fn verify_notes_what_open_repairs_and_fails_on_a_damaged_wal() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("c");
-    json(&[
-        "create",
-        s(&dir),
-        "--dim",
-        "3",
-        "--distance",
-        "dot",
-        "--json",
-    ]);
+    create(&dir, 3, "dot");
     let input = tmp.path().join("p.jsonl");
     let text: String = (0..5)
         .map(|i| jsonl_line(&i.to_string(), &[1.0, i as f32, 0.5], "null"))

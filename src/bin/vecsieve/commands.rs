@@ -390,7 +390,7 @@ pub fn optimize(dir: &Path, json: bool) -> Result<()> {
         }
         worker
             .join()
-            .unwrap_or_else(|_| Err(Error::InvalidArgument("optimize panicked".into())))
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     });
     pb.finish_and_clear();
     let report = report?;
