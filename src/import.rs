@@ -2,10 +2,11 @@
 //! little-endian float32 or float16, C order) and JSONL (one object per line with `id`,
 //! `vector` and an optional `payload` object, stored as its JSON bytes).
 //!
-//! Files are streamed: one batch is in memory at a time. Every record is checked as it is
-//! read ([`Collection::check_point`]), so a malformed line or row is reported with its
-//! position before its batch is sent; each batch is one atomic upsert, so the collection
-//! holds exactly the batches before the bad one.
+//! Files are streamed: one batch is in memory at a time. Each batch is one atomic upsert,
+//! which checks every point before writing any: a record that cannot be parsed, or a batch
+//! that `upsert` refuses (whose records are then checked one by one with
+//! [`Collection::check_point`] to find the bad one), is reported with its line or row, and
+//! the collection holds exactly the batches before it.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -84,10 +85,28 @@ pub struct ImportProgress {
 trait Records {
     /// The next point, or `None` at the end; `Err(what)` for a malformed record.
     fn next_point(&mut self) -> std::result::Result<Option<Point>, String>;
-    /// Where the last record returned (or failed) is: `line N` or `row N`.
-    fn position(&self) -> String;
+    /// Where the last record returned (or failed) is.
+    fn position(&self) -> Position;
     /// Input bytes consumed.
     fn bytes_done(&self) -> u64;
+}
+
+/// Where a record is in its file.
+#[derive(Debug, Clone, Copy)]
+enum Position {
+    /// A JSONL line, from 1.
+    Line(u64),
+    /// A row of `.fvecs` or `.npy`, from 0.
+    Row(u64),
+}
+
+impl std::fmt::Display for Position {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Position::Line(n) => write!(f, "line {n}"),
+            Position::Row(n) => write!(f, "row {n}"),
+        }
+    }
 }
 
 /// Imports `path` into `collection`, calling `progress` after each batch.
@@ -112,15 +131,33 @@ pub fn import(
         batches: 0,
     };
     let mut batch = Vec::with_capacity(batch_size);
+    let mut positions = Vec::with_capacity(batch_size);
     loop {
-        let next = next_checked(&mut *records, collection, path, report.points)?;
+        let next = records
+            .next_point()
+            .map_err(|what| bad_input(path, records.position(), what, report.points))?;
         let end = next.is_none();
-        batch.extend(next);
+        if let Some(p) = next {
+            batch.push(p);
+            positions.push(records.position());
+        }
         if batch.len() == batch_size || (end && !batch.is_empty()) {
-            collection.upsert(&batch)?;
+            // `upsert` checks every point before it writes anything; only when it refuses
+            // the batch are the points checked one by one to name the bad record.
+            collection.upsert(&batch).map_err(|e| {
+                let bad = batch
+                    .iter()
+                    .zip(&positions)
+                    .find_map(|(p, at)| collection.check_point(p).err().map(|e| (*at, e)));
+                match bad {
+                    Some((at, e)) => bad_input(path, at, e.to_string(), report.points),
+                    None => e,
+                }
+            })?;
             report.points += batch.len() as u64;
             report.batches += 1;
             batch.clear();
+            positions.clear();
             progress(ImportProgress {
                 bytes_done: records.bytes_done(),
                 bytes_total,
@@ -144,32 +181,16 @@ pub fn read_points(
     let mut points = Vec::new();
     let mut records = open_records(collection, path, format, 0)?;
     while points.len() < max {
-        match next_checked(&mut *records, collection, path, 0)? {
-            Some(p) => points.push(p),
-            None => break,
-        }
+        let next = records
+            .next_point()
+            .map_err(|what| bad_input(path, records.position(), what, 0))?;
+        let Some(p) = next else { break };
+        collection
+            .check_point(&p)
+            .map_err(|e| bad_input(path, records.position(), e.to_string(), 0))?;
+        points.push(p);
     }
     Ok(points)
-}
-
-/// The next record, checked as `upsert` would; a malformed one is `Error::BadInput` at its
-/// position, with `imported` points written before it.
-fn next_checked(
-    records: &mut dyn Records,
-    collection: &Collection,
-    path: &Path,
-    imported: u64,
-) -> Result<Option<Point>> {
-    records
-        .next_point()
-        .and_then(|p| match p {
-            Some(p) => collection
-                .check_point(&p)
-                .map(|()| Some(p))
-                .map_err(|e| e.to_string()),
-            None => Ok(None),
-        })
-        .map_err(|what| bad_input(path, records.position(), what, imported))
 }
 
 fn open_records(
@@ -185,7 +206,7 @@ fn open_records(
         Format::Fvecs => Box::new(RowFile::fvecs(reader, dim, first_id)),
         Format::Npy => Box::new(
             RowFile::npy(reader, dim, first_id)
-                .map_err(|what| bad_input(path, "header".into(), what, 0))?,
+                .map_err(|what| bad_input(path, "header", what, 0))?,
         ),
         Format::Jsonl => Box::new(Jsonl {
             reader,
@@ -196,10 +217,10 @@ fn open_records(
     })
 }
 
-fn bad_input(file: &Path, at: String, what: String, imported: u64) -> Error {
+fn bad_input(file: &Path, at: impl std::fmt::Display, what: String, imported: u64) -> Error {
     Error::BadInput {
         file: PathBuf::from(file),
-        at,
+        at: at.to_string(),
         what,
         imported,
     }
@@ -231,7 +252,10 @@ struct RowFile<R> {
     /// `.npy`: the header's row count.
     rows: Option<u64>,
     half: bool,
+    /// The next row to read.
     row: u64,
+    /// The row last read or being read.
+    at: u64,
     first_id: u64,
     bytes: u64,
 }
@@ -246,6 +270,7 @@ impl<R: Read> RowFile<R> {
             rows: None,
             half: false,
             row: 0,
+            at: 0,
             first_id,
             bytes: 0,
         }
@@ -333,6 +358,7 @@ impl<R: Read> RowFile<R> {
 
 impl<R: Read> Records for RowFile<R> {
     fn next_point(&mut self) -> std::result::Result<Option<Point>, String> {
+        self.at = self.row;
         if self.length_prefix {
             let mut count = [0u8; 4];
             if !read_full(&mut self.reader, &mut count)? {
@@ -378,8 +404,8 @@ impl<R: Read> Records for RowFile<R> {
         Ok(Some(Point::new(id, vector)))
     }
 
-    fn position(&self) -> String {
-        format!("row {}", self.row)
+    fn position(&self) -> Position {
+        Position::Row(self.at)
     }
 
     fn bytes_done(&self) -> u64 {
@@ -458,8 +484,8 @@ impl<R: BufRead> Records for Jsonl<R> {
         }))
     }
 
-    fn position(&self) -> String {
-        format!("line {}", self.line)
+    fn position(&self) -> Position {
+        Position::Line(self.line)
     }
 
     fn bytes_done(&self) -> u64 {

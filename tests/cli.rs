@@ -323,6 +323,27 @@ fn a_malformed_line_names_its_line_and_keeps_only_whole_batches() {
         assert!(!out.status.success() && err.contains(want), "{name}: {err}");
     }
     assert_eq!(json(&["inspect", s(&dir), "--json"])["points"], 20);
+
+    // A NaN in row 5 of an .fvecs file: the batch holding it is refused and named by row.
+    let other = tmp.path().join("d");
+    create(&other, 3, "dot");
+    let mut fvecs = Vec::new();
+    for r in 0..7 {
+        fvecs.extend_from_slice(&3i32.to_le_bytes());
+        let x = if r == 5 { f32::NAN } else { r as f32 + 1.0 };
+        for v in [x, 1.0, 2.0] {
+            fvecs.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    let p = tmp.path().join("nan.fvecs");
+    std::fs::write(&p, fvecs).unwrap();
+    let out = vecsieve(&["import", s(&other), s(&p), "--batch", "2"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("row 5") && err.contains("4 points"),
+        "{err}"
+    );
+    assert_eq!(json(&["inspect", s(&other), "--json"])["points"], 4);
 }
 
 #[test]
