@@ -16,6 +16,7 @@ use crate::config::{CollectionConfig, Distance, Durability, SearchParams};
 use crate::error::{Error, Result};
 use crate::optimizer::OptimizerConfig;
 use crate::point::{Point, PointId};
+use crate::quant::binary;
 use crate::quant::stats::uniform_sample;
 
 /// What to measure.
@@ -185,7 +186,7 @@ pub fn advise(
         "copying {n} points into {} temporary collections",
         copies.len()
     ));
-    let mut queries: Vec<Vec<f32>> = Vec::new();
+    let mut held_queries: Vec<Vec<f32>> = Vec::new();
     let mut sampled: Vec<Vec<f32>> = Vec::new();
     let mut index = 0usize;
     let mut kept = Vec::with_capacity(1000);
@@ -196,7 +197,7 @@ pub fn advise(
                 sampled.push(p.vector.clone());
             }
             if held_out.binary_search(&index).is_ok() {
-                queries.push(p.vector.clone());
+                held_queries.push(p.vector.clone());
             } else {
                 kept.push(Point {
                     id: p.id,
@@ -211,9 +212,7 @@ pub fn advise(
         }
         Ok(())
     })?;
-    if let Some(given) = &opts.queries_given {
-        queries = given.clone();
-    }
+    let queries: &[Vec<f32>] = opts.queries_given.as_deref().unwrap_or(&held_queries);
     for (_, c) in &copies {
         c.seal()?;
     }
@@ -224,7 +223,7 @@ pub fn advise(
     let exact = SearchParams::default().with_exact(true);
     let mut truth: Vec<Vec<PointId>> = Vec::with_capacity(queries.len());
     let mut exact_lat = Vec::with_capacity(queries.len());
-    for q in &queries {
+    for q in queries {
         let t = Instant::now();
         let hits = reference.search(q, opts.limit, &exact)?;
         exact_lat.push(t.elapsed().as_secs_f64() * 1e3);
@@ -273,8 +272,10 @@ pub fn advise(
             other => std::slice::from_ref(other),
         };
         for &mode in modes {
-            // Query encodings of 1-bit codes change no segment: nothing is rewritten.
-            c.set_quantization(mode.quantization(None))?;
+            if mode != *family {
+                // A query encoding of 1-bit codes: no segment is rewritten.
+                c.set_quantization(mode.quantization(None))?;
+            }
             progress(&format!("measuring {}", mode.name()));
             if mode == BenchQuantization::Scalar8 {
                 measure(mode, c, 1.0, false, ram)?;
@@ -307,7 +308,7 @@ pub fn advise(
         .map(|(i, _)| i);
 
     progress("binarization check");
-    let suitability = suitability(&queries, &sampled, config.distance, config.datatype);
+    let suitability = suitability(queries, &sampled, config.distance, config.datatype);
     for (_, c) in copies {
         c.close()?;
     }
@@ -372,16 +373,25 @@ fn suitability(
     distance: Distance,
     datatype: crate::config::Datatype,
 ) -> Suitability {
-    let threshold = crate::quant::binary::threshold(datatype);
-    let bits = |v: &[f32]| -> Vec<bool> { v.iter().map(|&x| x > threshold).collect() };
-    let point_bits: Vec<Vec<bool>> = points.iter().map(|p| bits(p)).collect();
+    let threshold = binary::threshold(datatype);
+    let bits = |v: &[f32]| {
+        let mut code = vec![0u64; v.len().div_ceil(64)];
+        binary::encode_one_bit(v, threshold, &mut code);
+        code
+    };
+    let point_bits: Vec<Vec<u64>> = points.iter().map(|p| bits(p)).collect();
     let mut total = 0.0;
     let mut counted = 0usize;
     for q in queries.iter().take(SUITABILITY_QUERIES) {
         let qb = bits(q);
         let hamming: Vec<f64> = point_bits
             .iter()
-            .map(|pb| pb.iter().zip(&qb).filter(|(a, b)| a != b).count() as f64)
+            .map(|pb| {
+                pb.iter()
+                    .zip(&qb)
+                    .map(|(a, b)| (a ^ b).count_ones())
+                    .sum::<u32>() as f64
+            })
             .collect();
         // Lower is closer on both sides.
         let truth: Vec<f64> = points
