@@ -846,14 +846,7 @@ impl Collection {
             None
         } else {
             let dyn_views: Vec<&dyn Rows> = views.iter().map(|v| v as &dyn Rows).collect();
-            let written = self.write_segment_file(&dyn_views, &rows, id, true);
-            if written.is_err() {
-                // Abandon cleanly: `write_atomic_with` removed a partial temporary file; a
-                // file renamed before a later step failed goes too (best effort: one that
-                // cannot be removed now is unnamed and removed on the next open).
-                let _ = vfs.remove(&seg_dir.join(segment_file(id)));
-            }
-            Some(written?)
+            Some(self.write_segment_file(&dyn_views, &rows, id, true)?)
         };
         inner
             .optimizer
@@ -1007,10 +1000,25 @@ impl Collection {
             cancel: background.then_some(&rt.cancel),
         };
         let name = segment_file(id);
-        write_atomic_with(vfs, &seg_dir, &name, |file| {
+        let written = write_atomic_with(vfs, &seg_dir, &name, |file| {
             build.write(FileSink::new(file)).map(drop)
-        })?;
-        ImmutableSegment::open(vfs, &seg_dir.join(&name))
+        });
+        match written {
+            Err(Error::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::Interrupted
+                    && rt.cancel.load(Ordering::SeqCst) =>
+            {
+                return Err(Error::Closed);
+            }
+            written => written?,
+        }
+        let path = seg_dir.join(&name);
+        ImmutableSegment::open(vfs, &path).inspect_err(|_| {
+            // This build renamed the file into place: it is ours to remove (best effort: an
+            // unnamed file is removed by the next open). `write_atomic_with` removed a
+            // partial temporary file itself; nothing else is ever removed on failure.
+            let _ = vfs.remove(&path);
+        })
     }
 
     /// Runs the optimizer to a fixpoint: seals the live segment, then rewrites segments
@@ -1068,6 +1076,13 @@ impl Collection {
                 let output = self.with_writer(|w| Ok(self.reserve_segment_id(w)))?;
                 let prepared = self.build_rewrite(&inputs, output)?;
                 if rt.cancel.load(Ordering::SeqCst) {
+                    // Closing: the output this build wrote is never published, so it goes
+                    // now, while `close` still waits for `optimizing`.
+                    if prepared.seg.is_some() {
+                        let path = inner.dir.join(SEGMENTS_DIR).join(segment_file(output));
+                        drop(prepared);
+                        let _ = inner.vfs.remove(&path);
+                    }
                     return Err(Error::Closed);
                 }
                 self.with_writer(|w| {
@@ -1164,11 +1179,17 @@ impl Collection {
 
     /// Seals the live segment, commits, and releases the directory lock. Every clone of
     /// this handle is closed. Closing twice is not an error.
+    ///
+    /// Rewrites in progress (the background optimizer's, or an [`optimize`](Self::optimize)
+    /// on another thread, which then returns `Error::Closed`) are cancelled, and `close`
+    /// waits for them to stop: nothing of this handle touches the directory once it
+    /// returns.
     pub fn close(&self) -> Result<()> {
         let inner = &self.inner;
-        // Stop the background optimizer first: no rewrite may touch the directory after its
-        // lock is released.
+        // Cancel every rewrite and wait for it: each runs holding `optimizing`, and none may
+        // touch the directory after its lock is released.
         stop_optimizer(&inner.optimizer);
+        let _no_rewrite = inner.optimizing.lock();
         let mut guard = inner.writer.lock();
         let Some(w) = guard.as_mut() else {
             return Ok(());

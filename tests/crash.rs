@@ -1,7 +1,9 @@
 //! Process death: a child writes with `Durability::Sync` and prints every acknowledged
 //! operation; the parent SIGKILLs it at a random moment, reopens the collection, and checks
 //! that the state equals the model after some prefix of the operations that includes every
-//! acknowledged one (batches all-or-nothing, no resurrected deletes). Also: the lock of a
+//! acknowledged one (batches all-or-nothing, no resurrected deletes). Each trial kills the
+//! child only after its first acknowledgement, and counts acknowledgements only after the
+//! reader thread has forwarded every line of the dead child. Also: the lock of a
 //! killed process is free again, and a second process gets `Error::Locked`.
 //!
 //! The child is this test binary re-run on its ignored `child_*` tests with an environment
@@ -131,11 +133,23 @@ fn crash_loop() {
     for trial in 0..trials {
         let mut child = spawn_child("child_writer", &dir, next);
         let rx = lines(&mut child);
-        std::thread::sleep(Duration::from_millis(5 + rng.below(60)));
+        // Kill only after the first acknowledgement, so that every trial has something to
+        // lose; then at a random moment of the writes that follow.
+        let first = loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(60))
+                .unwrap_or_else(|e| panic!("trial {trial}: the child acknowledged nothing: {e}"));
+            if line.starts_with("ACK ") {
+                break line;
+            }
+        };
+        std::thread::sleep(Duration::from_millis(rng.below(40)));
         child.kill().unwrap();
         child.wait().unwrap();
-        let acked: Vec<u64> = rx
-            .try_iter()
+        // The child is dead, so its pipe ends: `iter` returns once the reader thread has
+        // forwarded every line the child printed.
+        let acked: Vec<u64> = std::iter::once(first)
+            .chain(rx.iter())
             .filter_map(|l| l.strip_prefix("ACK ").and_then(|n| n.parse().ok()))
             .collect();
         acked_total += acked.len();
