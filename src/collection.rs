@@ -29,7 +29,7 @@ use crate::segment::live::LiveSegment;
 use crate::segment::{Bitmap, Rows, deletes};
 use crate::simd::Kernels;
 use crate::wal::record::{self, MAX_RECORD_BODY, RecordKind, UpsertRow};
-use crate::wal::{self, GroupCommit, WalWriter};
+use crate::wal::{self, GroupCommit, RecoveryReport, WalWriter};
 
 pub(crate) const CONFIG_FILE: &str = "config.json";
 pub(crate) const MANIFEST_FILE: &str = "MANIFEST";
@@ -321,6 +321,8 @@ struct Inner {
     pool: rayon::ThreadPool,
     kernels: &'static Kernels,
     flusher_stop: Mutex<Option<mpsc::Sender<()>>>,
+    /// What WAL recovery did when this handle opened the collection.
+    recovery: RecoveryReport,
 }
 
 /// A collection of points in one directory.
@@ -489,14 +491,14 @@ impl Collection {
                 .and_then(|f| f.sync_data())
                 .map_err(|e| Error::io(path, e))?;
         }
-        let writer = WalWriter::create(
+        let writer = WalWriter::new(
             Arc::clone(&vfs),
             wal_dir,
             recovery.next_file_number,
             recovery.last_seq,
             config.wal_file_max_bytes,
             recovery.kept,
-        )?;
+        );
         let threads = if config.search_threads == 0 {
             std::thread::available_parallelism().map_or(1, usize::from)
         } else {
@@ -529,6 +531,7 @@ impl Collection {
             pool,
             kernels: Kernels::detect(),
             flusher_stop: Mutex::new(None),
+            recovery: recovery.report,
         });
         if inner.config.optimizer.background && options.background_optimizer {
             let weak = Arc::downgrade(&inner);
@@ -555,6 +558,16 @@ impl Collection {
             _token: Some(Arc::new(token)),
             inner,
         })
+    }
+
+    /// What WAL recovery did when this handle opened the collection: records replayed and
+    /// the tail it cut off, if any (kept in `wal/*.torn`; see [`DroppedTail`]). An
+    /// application that must not lose an acknowledged write checks `dropped` after open.
+    ///
+    /// [`DroppedTail`]: crate::DroppedTail
+    #[must_use]
+    pub fn recovery_report(&self) -> RecoveryReport {
+        self.inner.recovery.clone()
     }
 
     /// The collection's config, with its current quantization.
@@ -664,7 +677,9 @@ impl Collection {
         apply: impl FnOnce(&mut State, u64) -> usize,
     ) -> Result<(u64, usize)> {
         let inner = &self.inner;
-        let seq = w.append(kind, body).inspect_err(|_| self.poison())?;
+        let seq = w
+            .append(kind, body, inner.group.durable_seq())
+            .inspect_err(|_| self.poison())?;
         self.wake_optimizer();
         let (n, full) = {
             let mut st = inner.state.write();
@@ -709,7 +724,11 @@ impl Collection {
     fn sync_wal(&self, seq: u64) -> Result<()> {
         let inner = &self.inner;
         inner.group.sync_to(seq, &inner.poisoned, || {
-            inner.writer.lock().as_ref().map(WalWriter::sync_target)
+            inner
+                .writer
+                .lock()
+                .as_ref()
+                .and_then(WalWriter::sync_target)
         })
     }
 
@@ -1177,8 +1196,8 @@ impl Collection {
         f(w)
     }
 
-    /// Seals the live segment, commits, and releases the directory lock. Every clone of
-    /// this handle is closed. Closing twice is not an error.
+    /// Seals the live segment (when this handle wrote to it), commits, and releases the
+    /// directory lock. Every clone of this handle is closed. Closing twice is not an error.
     ///
     /// Rewrites in progress (the background optimizer's, or an [`optimize`](Self::optimize)
     /// on another thread, which then returns `Error::Closed`) are cancelled, and `close`
@@ -1194,10 +1213,14 @@ impl Collection {
         let Some(w) = guard.as_mut() else {
             return Ok(());
         };
+        // A handle that wrote nothing leaves the directory as open found it (recovered WAL
+        // records stay in the WAL), so read-only sessions change nothing on disk.
         let result = if inner.poisoned.load(Ordering::SeqCst) {
             Err(Error::Poisoned)
-        } else {
+        } else if w.wrote_since_checkpoint() {
             self.checkpoint(w).inspect_err(|_| self.poison())
+        } else {
+            Ok(())
         };
         inner.closed.store(true, Ordering::SeqCst);
         *guard = None;
@@ -1499,9 +1522,12 @@ impl Drop for Inner {
     fn drop(&mut self) {
         // Without close: the WAL holds everything; Buffered writes get a last sync.
         if self.config.durability == Durability::Buffered
-            && let Some(w) = self.writer.get_mut().as_ref()
+            && let Some((_, file, _)) = self
+                .writer
+                .get_mut()
+                .as_ref()
+                .and_then(WalWriter::sync_target)
         {
-            let (_, file, _) = w.sync_target();
             let _ = file.sync_data();
         }
     }

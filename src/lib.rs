@@ -86,6 +86,7 @@ pub use config::{
 pub use error::{Error, Result};
 pub use point::{Point, PointId, ScoredPoint};
 pub use wal::record::MAX_RECORD_BODY;
+pub use wal::{DroppedTail, RecoveryReport};
 
 /// Readers of the `fvecs`/`ivecs` evaluation formats and the benchmark behind `vecsieve bench`.
 pub mod eval;

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::format::{
-    DecodeError, MANIFEST_MAGIC, Reader, check_magic_and_version, crc32, put_magic_and_version,
-    slice,
+    DecodeError, FORMAT_VERSION, MANIFEST_MAGIC, Reader, check_magic_and_version, crc32,
+    put_magic_and_version, slice,
 };
 use crate::io::{Vfs, VfsFile};
 
@@ -48,7 +48,7 @@ impl Manifest {
     pub(crate) fn encode(&self) -> Vec<u8> {
         let body_len = 32 + self.segments.len() * 24;
         let mut out = Vec::with_capacity(16 + body_len + 4);
-        put_magic_and_version(&mut out, &MANIFEST_MAGIC);
+        put_magic_and_version(&mut out, &MANIFEST_MAGIC, FORMAT_VERSION);
         out.extend_from_slice(&(body_len as u32).to_le_bytes());
         out.extend_from_slice(&self.generation.to_le_bytes());
         out.extend_from_slice(&self.checkpoint_seq.to_le_bytes());
@@ -67,7 +67,7 @@ impl Manifest {
 
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
-        check_magic_and_version(&mut r, &MANIFEST_MAGIC, "MANIFEST")?;
+        check_magic_and_version(&mut r, &MANIFEST_MAGIC, "MANIFEST", FORMAT_VERSION)?;
         let body_len = r.len_u32(bytes.len(), "body_len")?;
         if bytes.len() != 16 + body_len + 4 {
             return Err(DecodeError::new(

@@ -164,11 +164,14 @@ pub fn verify_dir(path: impl AsRef<Path>) -> Result<VerifyReport> {
                 let p = wal_dir.join(name);
                 let status = if found.foreign.contains(&p) {
                     FileStatus::Note("not a WAL file name; the next open removes it".into())
-                } else if let Some((_, at)) = found.torn.as_ref().filter(|(t, _)| *t == p) {
-                    FileStatus::Note(format!(
-                        "torn tail at byte offset {at} (an unacknowledged write cut short by a \
-                         crash); the next open truncates it"
-                    ))
+                } else if found.kept_tails.contains(&p) {
+                    FileStatus::Note(
+                        "a WAL tail an earlier recovery cut off, kept as evidence; delete it \
+                         once you know what it held"
+                            .into(),
+                    )
+                } else if let Some(t) = found.torn.as_ref().filter(|t| t.file == p) {
+                    FileStatus::Note(format!("the next open will cut its tail: {t}"))
                 } else {
                     FileStatus::Ok
                 };

@@ -385,7 +385,7 @@ fn verify_notes_what_open_repairs_and_fails_on_a_damaged_wal() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(
-        text.contains("torn tail") && text.contains("seg.tmp"),
+        text.contains("the next open will cut its tail") && text.contains("seg.tmp"),
         "{text}"
     );
     // A flipped byte inside the first record (followed by valid ones) is damage.
@@ -405,4 +405,58 @@ fn verify_notes_what_open_repairs_and_fails_on_a_damaged_wal() {
     assert_eq!(damaged[0]["path"].as_str().unwrap(), s(&wal));
     // verify changed nothing.
     assert_eq!(std::fs::read(&wal).unwrap(), bad);
+}
+
+/// Every file under `dir` with its bytes, in name order.
+fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_dir() {
+            out.extend(tree(&p));
+        } else {
+            out.push((p.clone(), std::fs::read(&p).unwrap()));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The campaign's defect 8: `search` and `inspect` ended with a seal, a MANIFEST and a new
+/// WAL file. A command that only reads changes nothing on disk.
+#[test]
+fn read_only_commands_change_nothing_on_disk() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    create(&dir, 3, "dot");
+    let c = vecsieve::Collection::open(&dir).unwrap();
+    c.upsert(&[vecsieve::Point::new(1, vec![1.0, 0.0, 0.5])])
+        .unwrap();
+    c.seal().unwrap();
+    // Records left in the WAL, as after a crash.
+    c.upsert(&[vecsieve::Point::new(2, vec![0.0, 1.0, 0.5])])
+        .unwrap();
+    drop(c);
+    let before = tree(&dir);
+    for args in [
+        vec!["search", s(&dir), "--vector", "1,0,0"],
+        vec!["search", s(&dir), "--vector", "1,0,0", "--json"],
+        vec!["inspect", s(&dir)],
+        vec!["inspect", s(&dir), "--json"],
+        vec!["verify", s(&dir)],
+    ] {
+        let out = vecsieve(&args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(tree(&dir), before, "{args:?} changed the directory");
+    }
+    // A refused open changes nothing either.
+    let holder = vecsieve::Collection::open(&dir).unwrap();
+    let out = vecsieve(&["search", s(&dir), "--vector", "1,0,0"]);
+    assert!(!out.status.success());
+    drop(holder);
+    assert_eq!(tree(&dir), before);
 }

@@ -124,8 +124,8 @@ fn a_bad_record_before_valid_ones_is_corruption() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("c");
     let c = Collection::create(&dir, config()).unwrap();
-    let wal = files_in(&dir.join("wal")).pop().unwrap();
     c.upsert(&[point(0)]).unwrap();
+    let wal = files_in(&dir.join("wal")).pop().unwrap();
     let first_end = std::fs::metadata(&wal).unwrap().len() as usize;
     for id in 1..4 {
         c.upsert(&[point(id)]).unwrap();
@@ -373,6 +373,11 @@ fn an_io_error_while_opening_is_reported_and_harmless() {
     loop {
         let t = tempfile::tempdir().unwrap();
         copy_dir(&dir, t.path());
+        // A torn WAL tail, so that recovery has its full work to do (spec: WAL-5, WAL-7).
+        let wal = files_in(&t.path().join("wal")).pop().unwrap();
+        let mut bytes = std::fs::read(&wal).unwrap();
+        bytes.extend_from_slice(&[0x11; 13]);
+        std::fs::write(&wal, bytes).unwrap();
         let vfs = Arc::new(FaultyVfs::new(n));
         match Collection::open_with_vfs(t.path(), vfs.clone()) {
             Err(e) => assert!(matches!(e, Error::Io { .. }), "{e:?}"),

@@ -68,35 +68,41 @@ fn f32_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
-#[test]
-fn golden_wal_file() {
-    let salt = 0x0BAD_C0DE;
-    let (a, b) = (f32_bytes(&[1.0, -2.0]), f32_bytes(&[0.5, 0.25]));
+/// The two records of the golden WAL files: an upsert of two points, a delete of one.
+fn golden_wal_records() -> (Vec<u8>, Vec<u8>, [UpsertRow<'static>; 2]) {
+    const A: [u8; 8] = [0, 0, 0x80, 0x3f, 0, 0, 0, 0xc0]; // [1.0, -2.0]
+    const B: [u8; 8] = [0, 0, 0, 0x3f, 0, 0, 0x80, 0x3e]; // [0.5, 0.25]
     let rows = [
         UpsertRow {
             id: PointId::Num(7),
-            vector: &a,
+            vector: &A,
             payload: Some(b"hi"),
         },
         UpsertRow {
             id: PointId::Uuid(0x0123_4567_89ab_cdef_0011_2233_4455_6677),
-            vector: &b,
+            vector: &B,
             payload: None,
         },
     ];
-    let mut bytes = record::encode_file_header(1, salt);
     let upsert = record::encode_upsert(2, Datatype::F32, &rows);
-    let crc = record::encode_record(&mut bytes, salt, salt, 1, RecordKind::Upsert, &upsert);
     let delete = record::encode_delete(&[PointId::Num(7)]);
-    record::encode_record(&mut bytes, salt, crc, 2, RecordKind::Delete, &delete);
+    (upsert, delete, rows)
+}
 
-    let golden = check("wal-0000000000000001.hex", &bytes);
-    assert_eq!(record::parse_file_header(&golden), Ok((1, salt)));
-    let (recs, end) = record::scan(&golden, salt);
+/// Checks a golden WAL file's records against [`golden_wal_records`].
+fn check_wal_records(golden: &[u8], file: record::FileHeader, synced: [Option<u64>; 2]) {
+    let (_, _, rows) = golden_wal_records();
+    assert_eq!(record::parse_file_header(golden), Ok(file));
+    let (recs, end) = record::scan(golden, file);
     assert_eq!(end, ScanEnd::Clean);
     assert_eq!(
-        recs.iter().map(|r| (r.seq, r.kind)).collect::<Vec<_>>(),
-        [(1, RecordKind::Upsert), (2, RecordKind::Delete)]
+        recs.iter()
+            .map(|r| (r.seq, r.synced_seq, r.kind))
+            .collect::<Vec<_>>(),
+        [
+            (1, synced[0], RecordKind::Upsert),
+            (2, synced[1], RecordKind::Delete)
+        ]
     );
     assert_eq!(
         record::decode_upsert(recs[0].body, 2, Datatype::F32).unwrap(),
@@ -106,6 +112,56 @@ fn golden_wal_file() {
         record::decode_delete(recs[1].body).unwrap(),
         [PointId::Num(7)]
     );
+}
+
+/// spec: WAL-1, WAL-2, WAL-4. The current version: record 2 was written after record 1
+/// was synced.
+#[test]
+fn golden_wal_file() {
+    let salt = 0x0BAD_C0DE;
+    let (upsert, delete, _) = golden_wal_records();
+    let mut bytes = record::encode_file_header(1, salt);
+    let meta = |seq, synced_seq, kind| record::RecordMeta {
+        seq,
+        synced_seq,
+        kind,
+    };
+    let crc = record::encode_record(
+        &mut bytes,
+        salt,
+        salt,
+        meta(1, 0, RecordKind::Upsert),
+        &upsert,
+    );
+    record::encode_record(
+        &mut bytes,
+        salt,
+        crc,
+        meta(2, 1, RecordKind::Delete),
+        &delete,
+    );
+    let golden = check("wal-v2-0000000000000001.hex", &bytes);
+    let file = record::FileHeader {
+        number: 1,
+        salt,
+        version: 2,
+    };
+    check_wal_records(&golden, file, [Some(0), Some(1)]);
+}
+
+/// spec: WAL-1, WAL-2. A version 1 file (24-byte record headers), as the previous format
+/// wrote it: still read.
+#[test]
+fn golden_wal_file_version_1() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("format-spec/vectors/wal-v1-0000000000000001.hex");
+    let golden = parse_hex(&std::fs::read_to_string(path).unwrap());
+    let file = record::FileHeader {
+        number: 1,
+        salt: 0x0BAD_C0DE,
+        version: 1,
+    };
+    check_wal_records(&golden, file, [None, None]);
 }
 
 #[test]

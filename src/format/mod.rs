@@ -15,8 +15,11 @@ use std::path::Path;
 
 use crate::error::Error;
 
-/// The format version this build writes and the newest it reads.
+/// The format version of segment files, deletion sidecars and the MANIFEST this build
+/// writes, and the newest it reads.
 pub const FORMAT_VERSION: u16 = 1;
+/// The WAL file format version this build writes and the newest it reads (it reads 1 too).
+pub const WAL_FORMAT_VERSION: u16 = 2;
 
 /// Magic of WAL files (`format-spec/wal.md`).
 pub const WAL_MAGIC: [u8; 8] = *b"\x89VSW\r\n\x1a\n";
@@ -36,8 +39,8 @@ pub struct DecodeError {
     pub offset: u64,
     /// What was wrong.
     pub what: String,
-    /// The buffer's version was newer than this build reads.
-    pub unsupported_version: Option<u16>,
+    /// The buffer's version was newer than this build reads: `(found, newest readable)`.
+    pub unsupported_version: Option<(u16, u16)>,
 }
 
 impl DecodeError {
@@ -52,10 +55,10 @@ impl DecodeError {
     /// Attaches the file name.
     pub(crate) fn in_file(self, file: &Path) -> Error {
         match self.unsupported_version {
-            Some(found) => Error::UnsupportedVersion {
+            Some((found, max)) => Error::UnsupportedVersion {
                 file: file.to_path_buf(),
                 found,
-                max: FORMAT_VERSION,
+                max,
             },
             None => Error::corrupted(file, self.offset, self.what),
         }
@@ -149,12 +152,15 @@ fn bounded(at: usize, v: u64, max: usize, what: &str) -> Result<usize, DecodeErr
         .ok_or_else(|| DecodeError::new(at, format!("{what} is {v}, more than {max}")))
 }
 
-/// Checks a magic and the `read_version` / `write_version` pair that follows every magic.
+/// Checks a magic and the `read_version` / `write_version` pair that follows every magic
+/// against `max`, the newest version this build reads of that kind of file; returns the
+/// `read_version`.
 pub(crate) fn check_magic_and_version(
     r: &mut Reader<'_>,
     magic: &[u8; 8],
     what: &str,
-) -> Result<(), DecodeError> {
+    max: u16,
+) -> Result<u16, DecodeError> {
     let found = r.array::<8>("magic")?;
     if &found != magic {
         return Err(DecodeError::new(
@@ -168,19 +174,19 @@ pub(crate) fn check_magic_and_version(
     if read_version == 0 {
         return Err(DecodeError::new(at, "read_version is 0"));
     }
-    if read_version > FORMAT_VERSION {
+    if read_version > max {
         let mut e = DecodeError::new(at, "unsupported version");
-        e.unsupported_version = Some(read_version);
+        e.unsupported_version = Some((read_version, max));
         return Err(e);
     }
-    Ok(())
+    Ok(read_version)
 }
 
-/// Appends a magic and the current versions.
-pub(crate) fn put_magic_and_version(out: &mut Vec<u8>, magic: &[u8; 8]) {
+/// Appends a magic and `version` as both the read and the write version.
+pub(crate) fn put_magic_and_version(out: &mut Vec<u8>, magic: &[u8; 8], version: u16) {
     out.extend_from_slice(magic);
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&version.to_le_bytes());
+    out.extend_from_slice(&version.to_le_bytes());
 }
 
 /// `bytes[range]`, or a decode error naming `what` if the range is out of bounds.

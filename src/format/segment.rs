@@ -4,8 +4,8 @@ use std::io;
 use std::ops::Range;
 
 use super::{
-    DecodeError, Reader, SEGMENT_FOOTER_MAGIC, SEGMENT_MAGIC, check_magic_and_version, crc32,
-    put_magic_and_version, slice,
+    DecodeError, FORMAT_VERSION, Reader, SEGMENT_FOOTER_MAGIC, SEGMENT_MAGIC,
+    check_magic_and_version, crc32, put_magic_and_version, slice,
 };
 use crate::config::{Datatype, Distance, MAX_DIM};
 #[cfg(test)]
@@ -375,7 +375,7 @@ impl<S: Sink> SegmentWriter<S> {
         self.pos += table.len() as u64;
 
         let mut header = Vec::with_capacity(HEADER_LEN);
-        put_magic_and_version(&mut header, &SEGMENT_MAGIC);
+        put_magic_and_version(&mut header, &SEGMENT_MAGIC, FORMAT_VERSION);
         header.extend_from_slice(&(HEADER_LEN as u32).to_le_bytes());
         header.extend_from_slice(&h.segment_id.to_le_bytes());
         header.extend_from_slice(&(h.rows as u64).to_le_bytes());
@@ -556,7 +556,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Layout, DecodeError> {
         ));
     }
     let mut r = Reader::new(bytes);
-    check_magic_and_version(&mut r, &SEGMENT_MAGIC, "segment file")?;
+    check_magic_and_version(&mut r, &SEGMENT_MAGIC, "segment file", FORMAT_VERSION)?;
     let header_len = r.u32("header_len")?;
     let segment_id = r.u64("segment_id")?;
     let rows = r.len_u64(u32::MAX as usize, "row_count")?;

@@ -4,8 +4,8 @@
 #![deny(clippy::indexing_slicing)]
 
 use crate::format::{
-    DELETES_MAGIC, DecodeError, Reader, check_magic_and_version, crc32, put_magic_and_version,
-    slice,
+    DELETES_MAGIC, DecodeError, FORMAT_VERSION, Reader, check_magic_and_version, crc32,
+    put_magic_and_version, slice,
 };
 
 const HEADER_LEN: usize = 32;
@@ -13,7 +13,7 @@ const HEADER_LEN: usize = 32;
 /// Encodes the bitmap `words` of segment `segment_id` with `rows` rows.
 pub(crate) fn encode(segment_id: u64, rows: usize, words: &[u64]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + words.len() * 8 + 4);
-    put_magic_and_version(&mut out, &DELETES_MAGIC);
+    put_magic_and_version(&mut out, &DELETES_MAGIC, FORMAT_VERSION);
     out.extend_from_slice(&0u32.to_le_bytes());
     out.extend_from_slice(&segment_id.to_le_bytes());
     out.extend_from_slice(&(rows as u64).to_le_bytes());
@@ -37,7 +37,7 @@ pub(crate) fn decode(bytes: &[u8], segment_id: u64, rows: usize) -> Result<Vec<u
         ));
     }
     let mut r = Reader::new(bytes);
-    check_magic_and_version(&mut r, &DELETES_MAGIC, "deletion sidecar")?;
+    check_magic_and_version(&mut r, &DELETES_MAGIC, "deletion sidecar", FORMAT_VERSION)?;
     let _reserved = r.u32("reserved")?;
     if r.u64("segment_id")? != segment_id {
         return Err(DecodeError::new(16, "sidecar belongs to another segment"));

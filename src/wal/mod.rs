@@ -1,8 +1,8 @@
 //! The write-ahead log: framed records in small append-only files under `wal/`.
 //!
-//! [`record`] is the pure codec, [`recover`] replays the files on open, and [`Wal`] appends
-//! records and makes them durable with group commit: concurrent writers that wait for the
-//! same sync share one `fdatasync`.
+//! [`record`] is the pure codec, [`examine`] checks the files and [`recover`] replays and
+//! repairs them on open, [`WalWriter`] appends records, and [`GroupCommit`] makes them
+//! durable: concurrent writers that wait for the same sync share one `fdatasync`.
 
 pub(crate) mod record;
 
@@ -16,17 +16,32 @@ use parking_lot::{Condvar, Mutex};
 use crate::error::{Error, Result};
 use crate::format::DecodeError;
 use crate::io::{Vfs, VfsFile};
-use record::{FILE_HEADER_LEN, RecordKind, ScanEnd};
+use crate::manifest::write_atomic;
+use record::{FILE_HEADER_LEN, RecordKind, RecordMeta, ScanEnd};
 
 fn file_name(number: u64) -> String {
     format!("{number:016x}.wal")
 }
 
-fn parse_file_name(name: &str) -> Option<u64> {
-    let hex = name.strip_suffix(".wal")?;
+fn parse_hex16(hex: &str) -> Option<u64> {
     (hex.len() == 16)
         .then(|| u64::from_str_radix(hex, 16).ok())
         .flatten()
+}
+
+fn parse_file_name(name: &str) -> Option<u64> {
+    parse_hex16(name.strip_suffix(".wal")?)
+}
+
+/// `<N>-<offset>.torn`: the bytes recovery cut from WAL file `N` at `offset` [WAL-7].
+fn torn_file_name(number: u64, offset: u64) -> String {
+    format!("{number:016x}-{offset:016x}.torn")
+}
+
+fn is_torn_file_name(name: &str) -> bool {
+    name.strip_suffix(".torn")
+        .and_then(|stem| stem.split_once('-'))
+        .is_some_and(|(n, o)| parse_hex16(n).is_some() && parse_hex16(o).is_some())
 }
 
 /// A fresh salt for a new WAL file: only needs to differ from other files' salts.
@@ -40,6 +55,64 @@ fn new_salt(file_number: u64) -> u32 {
     (h.finish() >> 16) as u32
 }
 
+/// What recovery did when the collection was opened
+/// ([`Collection::recovery_report`](crate::Collection::recovery_report)).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// WAL records above the MANIFEST's checkpoint that were replayed.
+    pub replayed_records: u64,
+    /// The tail of the newest WAL file that recovery cut off, if any.
+    pub dropped: Option<DroppedTail>,
+}
+
+/// The tail of the newest WAL file that recovery cut off: from its first invalid record to
+/// the end of the file, past the last point the log proves was synced. After a crash this
+/// is a write that was cut short before it was acknowledged; it can also be acknowledged
+/// data lost to a truncation or damage of the file's end, which the log cannot tell apart,
+/// so the bytes are kept in [`saved_as`](Self::saved_as).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DroppedTail {
+    /// The WAL file.
+    pub file: PathBuf,
+    /// Offset of the first invalid record.
+    pub offset: u64,
+    /// Bytes cut off.
+    pub bytes: u64,
+    /// Records that started in the cut bytes: the invalid one (unless the bytes are all
+    /// zero) and the records after it that are whole and valid on their own.
+    pub records: u64,
+    /// Why the first of them is invalid.
+    pub reason: String,
+    /// The sequence number of the last record kept.
+    pub last_kept_seq: u64,
+    /// Every record up to this sequence number is proven durable by the log (a sync point
+    /// a later record recorded, or the checkpoint); the cut starts above it.
+    pub proven_synced_seq: u64,
+    /// Where the cut bytes were kept (`wal/<file>-<offset>.torn`).
+    pub saved_as: PathBuf,
+}
+
+impl std::fmt::Display for DroppedTail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} bytes ({} record{}) from byte {} of {} were cut off: {}. Records up to {} \
+             were proven synced and the cut starts after {}, so this is most likely a write a \
+             crash cut short before it was acknowledged; if the file was truncated or damaged \
+             instead, acknowledged writes were in it. The bytes are kept in {}",
+            self.bytes,
+            self.records,
+            if self.records == 1 { "" } else { "s" },
+            self.offset,
+            self.file.display(),
+            self.reason,
+            self.proven_synced_seq,
+            self.last_kept_seq,
+            self.saved_as.display()
+        )
+    }
+}
+
 /// What recovery found.
 #[derive(Debug)]
 pub(crate) struct Recovery {
@@ -49,6 +122,8 @@ pub(crate) struct Recovery {
     pub next_file_number: u64,
     /// WAL files kept: they hold records above the checkpoint (or are the newest).
     pub kept: Vec<PathBuf>,
+    /// What to tell the application.
+    pub report: RecoveryReport,
 }
 
 /// What [`examine`] found in the WAL directory, and what recovery must change.
@@ -62,17 +137,22 @@ pub(crate) struct Examined {
     pub kept: Vec<PathBuf>,
     /// WAL files wholly at or below the checkpoint, or a newest file with no header.
     pub obsolete: Vec<PathBuf>,
-    /// Files whose names are not WAL file names.
+    /// Files whose names are neither WAL file names nor kept tails.
     pub foreign: Vec<PathBuf>,
-    /// The newest file's torn tail: the file and the offset it is to be cut at.
-    pub torn: Option<(PathBuf, u64)>,
+    /// Tails cut off by earlier recoveries (`*.torn`), kept as evidence.
+    pub kept_tails: Vec<PathBuf>,
+    /// Records above the checkpoint.
+    pub replayed: u64,
+    /// The newest file's tail past its last synced record, which recovery cuts off.
+    pub torn: Option<DroppedTail>,
 }
 
 /// Checks every WAL file without changing anything, and passes every record above
 /// `checkpoint`, in order, to `apply`.
 ///
-/// Spec: `format-spec/wal.md` "Recovery". A torn tail of the newest file is reported in
-/// `torn`; an invalid record anywhere else, or one followed by a valid record, is
+/// Spec: `format-spec/wal.md` "Recovery" [WAL-5]. The newest file's tail from its first
+/// invalid record is reported in `torn` when no later record proves that record synced;
+/// an invalid record anywhere else, or one a later record proves synced, is
 /// `Error::Corrupted`.
 pub(crate) fn examine(
     vfs: &dyn Vfs,
@@ -82,25 +162,29 @@ pub(crate) fn examine(
 ) -> Result<Examined> {
     let mut files: Vec<(u64, PathBuf)> = Vec::new();
     let mut foreign = Vec::new();
+    let mut kept_tails = Vec::new();
     for name in vfs.list(dir).map_err(|e| Error::io(dir, e))? {
         let path = dir.join(&name);
         match parse_file_name(&name) {
             Some(n) => files.push((n, path)),
+            None if is_torn_file_name(&name) => kept_tails.push(path),
             None => foreign.push(path),
         }
     }
     files.sort_unstable();
+    kept_tails.sort();
     let mut last_seq = checkpoint;
     let mut obsolete = Vec::new();
     let mut kept = Vec::new();
     let mut torn = None;
+    let mut replayed = 0;
     let newest = files.last().map(|(n, _)| *n);
     for (number, path) in &files {
         let is_newest = Some(*number) == newest;
         let bytes = vfs.read(path).map_err(|e| Error::io(path, e))?;
         let header = bytes.get(..FILE_HEADER_LEN).map(record::parse_file_header);
-        let salt = match header {
-            Some(Ok((n, salt))) if n == *number => salt,
+        let file = match header {
+            Some(Ok(h)) if h.number == *number => h,
             Some(Ok(_)) => {
                 return Err(Error::corrupted(
                     path,
@@ -124,10 +208,12 @@ pub(crate) fn examine(
                 ));
             }
         };
-        let (records, end) = record::scan(&bytes, salt);
+        let (records, end) = record::scan(&bytes, file);
         let mut file_last = None;
+        let mut proven_synced = checkpoint;
         for rec in &records {
             file_last = Some(rec.seq);
+            proven_synced = proven_synced.max(rec.synced_seq.unwrap_or(0));
             if rec.seq <= checkpoint {
                 continue;
             }
@@ -147,17 +233,47 @@ pub(crate) fn examine(
                 Error::corrupted(path, at, format!("record {}: {}", rec.seq, e.what))
             })?;
             last_seq = rec.seq;
+            replayed += 1;
         }
         if let ScanEnd::Invalid {
             offset,
             reason,
-            valid_after,
+            beyond,
         } = end
         {
-            if !is_newest || valid_after {
+            // Every file but the newest was synced before the next one was created.
+            if !is_newest {
                 return Err(Error::corrupted(path, offset as u64, reason));
             }
-            torn = Some((path.clone(), offset as u64));
+            let kept_last = last_seq.max(file_last.unwrap_or(0));
+            let later_claim = beyond.max_synced_seq.unwrap_or(0);
+            if later_claim > kept_last {
+                return Err(Error::corrupted(
+                    path,
+                    offset as u64,
+                    format!(
+                        "{reason}, but a later record says every record up to {later_claim} \
+                         was synced before it was written: damage inside acknowledged data"
+                    ),
+                ));
+            }
+            // Version 1 records carry no sync point: any valid record after the bad one
+            // makes it damage in the middle rather than a torn write.
+            if file.version == 1 && beyond.records > 0 {
+                return Err(Error::corrupted(path, offset as u64, reason));
+            }
+            let tail = bytes.get(offset..).unwrap_or_default();
+            let records = beyond.records + u64::from(tail.iter().any(|&b| b != 0));
+            torn = Some(DroppedTail {
+                file: path.clone(),
+                offset: offset as u64,
+                bytes: tail.len() as u64,
+                records,
+                reason,
+                last_kept_seq: kept_last,
+                proven_synced_seq: proven_synced.max(later_claim),
+                saved_as: dir.join(torn_file_name(*number, offset as u64)),
+            });
         }
         if !is_newest && file_last.is_none_or(|s| s <= checkpoint) {
             obsolete.push(path.clone());
@@ -171,13 +287,15 @@ pub(crate) fn examine(
         kept,
         obsolete,
         foreign,
+        kept_tails,
+        replayed,
         torn,
     })
 }
 
 /// Replays every record above `checkpoint`, in order, through `apply` ([`examine`]), then
-/// repairs: foreign files are removed, a torn tail is truncated (and the truncation
-/// synced), and files wholly at or below the checkpoint are deleted.
+/// repairs: foreign files are removed, a torn tail is copied to its `.torn` file and then
+/// cut off (both synced), and files wholly at or below the checkpoint are deleted.
 pub(crate) fn recover(
     vfs: &dyn Vfs,
     dir: &Path,
@@ -188,8 +306,18 @@ pub(crate) fn recover(
     for path in &found.foreign {
         vfs.remove(path).map_err(|e| Error::io(path, e))?;
     }
-    if let Some((path, len)) = &found.torn {
-        vfs.truncate(path, *len).map_err(|e| Error::io(path, e))?;
+    if let Some(t) = &found.torn {
+        // Evidence first: a crash before the cut leaves the tail in place, and the next
+        // recovery writes the same `.torn` file again.
+        let bytes = vfs.read(&t.file).map_err(|e| Error::io(&t.file, e))?;
+        let tail = usize::try_from(t.offset)
+            .ok()
+            .and_then(|at| bytes.get(at..))
+            .unwrap_or_default();
+        let name = torn_file_name_of(&t.saved_as);
+        write_atomic(vfs, dir, &name, tail)?;
+        vfs.truncate(&t.file, t.offset)
+            .map_err(|e| Error::io(&t.file, e))?;
     }
     if !found.obsolete.is_empty() {
         for path in &found.obsolete {
@@ -201,13 +329,22 @@ pub(crate) fn recover(
         last_seq: found.last_seq,
         next_file_number: found.next_file_number,
         kept: found.kept,
+        report: RecoveryReport {
+            replayed_records: found.replayed,
+            dropped: found.torn,
+        },
     })
+}
+
+fn torn_file_name_of(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// The file currently appended to.
 #[derive(Debug)]
 struct WalFile {
-    number: u64,
     path: PathBuf,
     file: Arc<dyn VfsFile>,
     salt: u32,
@@ -216,41 +353,52 @@ struct WalFile {
 }
 
 /// Appends records; one per process-wide writer lock (the collection's write mutex).
+///
+/// The file is created by the first append, so a session that writes nothing leaves the
+/// WAL directory as recovery left it.
 #[derive(Debug)]
 pub(crate) struct WalWriter {
     vfs: Arc<dyn Vfs>,
     dir: PathBuf,
-    current: WalFile,
+    current: Option<WalFile>,
+    next_number: u64,
     max_file_bytes: u64,
     last_seq: u64,
+    /// Records up to this one are durable: synced when their file was rotated out, or
+    /// replayed and synced by recovery.
+    synced_floor: u64,
     /// Older files still needed until the next checkpoint.
     older: Vec<PathBuf>,
     buf: Vec<u8>,
 }
 
 impl WalWriter {
-    /// Starts a new file `number`; the next record gets `last_seq + 1`.
-    pub(crate) fn create(
+    /// A writer whose first record gets `last_seq + 1` in a new file `next_number`; the
+    /// files of `older` are durable up to `last_seq`.
+    pub(crate) fn new(
         vfs: Arc<dyn Vfs>,
         dir: PathBuf,
-        number: u64,
+        next_number: u64,
         last_seq: u64,
         max_file_bytes: u64,
         older: Vec<PathBuf>,
-    ) -> Result<Self> {
-        let current = Self::new_file(&*vfs, &dir, number)?;
-        Ok(WalWriter {
+    ) -> Self {
+        WalWriter {
             vfs,
             dir,
-            current,
+            current: None,
+            next_number,
             max_file_bytes,
             last_seq,
+            synced_floor: last_seq,
             older,
             buf: Vec::new(),
-        })
+        }
     }
 
-    fn new_file(vfs: &dyn Vfs, dir: &Path, number: u64) -> Result<WalFile> {
+    fn new_file(&mut self) -> Result<WalFile> {
+        let (vfs, dir) = (&*self.vfs, &self.dir);
+        let number = self.next_number;
         let path = dir.join(file_name(number));
         let salt = new_salt(number);
         let file = vfs.create(&path).map_err(|e| Error::io(&path, e))?;
@@ -258,8 +406,8 @@ impl WalWriter {
         file.write_all(&header).map_err(|e| Error::io(&path, e))?;
         file.sync_data().map_err(|e| Error::io(&path, e))?;
         vfs.sync_dir(dir).map_err(|e| Error::io(dir, e))?;
+        self.next_number += 1;
         Ok(WalFile {
-            number,
             path,
             file,
             salt,
@@ -273,46 +421,66 @@ impl WalWriter {
         self.last_seq
     }
 
-    /// Writes one record to the OS (not synced) and returns its sequence number. An error
-    /// leaves the file in an unknown state: the caller must poison the collection.
-    pub(crate) fn append(&mut self, kind: RecordKind, body: &[u8]) -> Result<u64> {
-        if self.current.len >= self.max_file_bytes {
+    /// True when this writer appended records that no checkpoint covers yet (a file is
+    /// open only from the first append after a checkpoint or the open).
+    pub(crate) fn wrote_since_checkpoint(&self) -> bool {
+        self.current.is_some()
+    }
+
+    /// Writes one record to the OS (not synced) and returns its sequence number. `durable`
+    /// is the highest sequence number known durable now; the record carries it as its
+    /// `synced_seq`. An error leaves the file in an unknown state: the caller must poison
+    /// the collection.
+    pub(crate) fn append(&mut self, kind: RecordKind, body: &[u8], durable: u64) -> Result<u64> {
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|c| c.len >= self.max_file_bytes)
+        {
             self.rotate()?;
         }
+        let mut c = match self.current.take() {
+            Some(c) => c,
+            None => self.new_file()?,
+        };
         let seq = self.last_seq + 1;
-        self.buf.clear();
-        let crc = record::encode_record(
-            &mut self.buf,
-            self.current.salt,
-            self.current.prev_crc,
+        let meta = RecordMeta {
             seq,
+            synced_seq: durable.max(self.synced_floor).min(self.last_seq),
             kind,
-            body,
-        );
-        let c = &mut self.current;
-        c.file
+        };
+        self.buf.clear();
+        let crc = record::encode_record(&mut self.buf, c.salt, c.prev_crc, meta, body);
+        let written = c
+            .file
             .write_all(&self.buf)
-            .map_err(|e| Error::io(&c.path, e))?;
-        c.prev_crc = crc;
-        c.len += self.buf.len() as u64;
+            .map_err(|e| Error::io(&c.path, e));
+        if written.is_ok() {
+            c.prev_crc = crc;
+            c.len += self.buf.len() as u64;
+        }
+        self.current = Some(c);
+        written?;
         self.last_seq = seq;
         Ok(seq)
     }
 
-    /// Syncs the current file and starts the next one.
+    /// Syncs the current file; the next append starts a new one.
     fn rotate(&mut self) -> Result<()> {
-        let c = &self.current;
-        c.file.sync_data().map_err(|e| Error::io(&c.path, e))?;
-        let next = Self::new_file(&*self.vfs, &self.dir, c.number + 1)?;
-        let old = std::mem::replace(&mut self.current, next);
-        self.older.push(old.path);
+        if let Some(c) = self.current.take() {
+            let synced = c.file.sync_data().map_err(|e| Error::io(&c.path, e));
+            self.older.push(c.path);
+            synced?;
+            self.synced_floor = self.last_seq;
+        }
         Ok(())
     }
 
-    /// After a checkpoint covering every record written so far: start a fresh file and
-    /// delete all older ones.
+    /// After a checkpoint covering every record written so far: sync the current file
+    /// and delete every file; the next append starts a new one.
     pub(crate) fn truncate_after_checkpoint(&mut self) -> Result<()> {
         self.rotate()?;
+        self.synced_floor = self.last_seq;
         for path in self.older.drain(..) {
             self.vfs.remove(&path).map_err(|e| Error::io(&path, e))?;
         }
@@ -322,13 +490,11 @@ impl WalWriter {
     }
 
     /// The file to sync for every record written so far (older files were synced when
-    /// they were rotated out).
-    pub(crate) fn sync_target(&self) -> (u64, Arc<dyn VfsFile>, PathBuf) {
-        (
-            self.last_seq,
-            Arc::clone(&self.current.file),
-            self.current.path.clone(),
-        )
+    /// they were rotated out); `None` when no file was written since.
+    pub(crate) fn sync_target(&self) -> Option<(u64, Arc<dyn VfsFile>, PathBuf)> {
+        self.current
+            .as_ref()
+            .map(|c| (self.last_seq, Arc::clone(&c.file), c.path.clone()))
     }
 }
 
@@ -357,6 +523,11 @@ impl GroupCommit {
         }
     }
 
+    /// The highest sequence number known durable.
+    pub(crate) fn durable_seq(&self) -> u64 {
+        self.state.lock().durable_seq
+    }
+
     /// Records that everything up to `seq` is durable by other means (a checkpoint).
     pub(crate) fn mark_durable(&self, seq: u64) {
         let mut st = self.state.lock();
@@ -365,8 +536,8 @@ impl GroupCommit {
     }
 
     /// Returns once `seq` is durable. `target` gives the writer's last sequence number and
-    /// the file to sync (`None` once closed); it is called by the one thread that leads
-    /// each sync. A failed sync
+    /// the file to sync (`None` once closed, or with no file written since everything was
+    /// durable); it is called by the one thread that leads each sync. A failed sync
     /// sets `poisoned` and wakes every waiter with `Error::Poisoned`.
     pub(crate) fn sync_to(
         &self,
@@ -390,7 +561,8 @@ impl GroupCommit {
         st.syncing = true;
         drop(st);
         let Some((upto, file, path)) = target() else {
-            // Closed meanwhile: the closing checkpoint may have made `seq` durable.
+            // Closed meanwhile (the closing checkpoint may have made `seq` durable), or
+            // nothing is left to sync.
             let mut st = self.state.lock();
             st.syncing = false;
             self.cv.notify_all();

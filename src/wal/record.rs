@@ -4,13 +4,15 @@
 
 use crate::config::Datatype;
 use crate::format::{
-    DecodeError, Reader, WAL_MAGIC, align_up, check_magic_and_version, crc32,
+    DecodeError, Reader, WAL_FORMAT_VERSION, WAL_MAGIC, align_up, check_magic_and_version, crc32,
     put_magic_and_version, slice,
 };
 use crate::point::PointId;
 
 pub(crate) const FILE_HEADER_LEN: usize = 32;
-pub(crate) const RECORD_HEADER_LEN: usize = 24;
+/// The record header of version 2 files (version 1 headers lack `synced_seq`: 24 bytes).
+pub(crate) const RECORD_HEADER_LEN: usize = 32;
+const V1_RECORD_HEADER_LEN: usize = 24;
 /// The largest record body: one `upsert` or `delete` batch must encode to at most this.
 pub const MAX_RECORD_BODY: usize = 256 << 20;
 
@@ -31,10 +33,30 @@ impl RecordKind {
     }
 }
 
-/// The 32-byte header that starts every WAL file.
+/// What a WAL file's header says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FileHeader {
+    pub number: u64,
+    pub salt: u32,
+    /// The format version of its records (1 or 2).
+    pub version: u16,
+}
+
+impl FileHeader {
+    /// Bytes of each record header in this file.
+    fn record_header_len(self) -> usize {
+        if self.version == 1 {
+            V1_RECORD_HEADER_LEN
+        } else {
+            RECORD_HEADER_LEN
+        }
+    }
+}
+
+/// The 32-byte header that starts every WAL file (written at the current version).
 pub(crate) fn encode_file_header(file_number: u64, salt: u32) -> Vec<u8> {
     let mut out = Vec::with_capacity(FILE_HEADER_LEN);
-    put_magic_and_version(&mut out, &WAL_MAGIC);
+    put_magic_and_version(&mut out, &WAL_MAGIC, WAL_FORMAT_VERSION);
     out.extend_from_slice(&0u32.to_le_bytes());
     out.extend_from_slice(&file_number.to_le_bytes());
     out.extend_from_slice(&salt.to_le_bytes());
@@ -43,10 +65,10 @@ pub(crate) fn encode_file_header(file_number: u64, salt: u32) -> Vec<u8> {
     out
 }
 
-/// Parses a WAL file header: `(file_number, salt)`.
-pub(crate) fn parse_file_header(bytes: &[u8]) -> Result<(u64, u32), DecodeError> {
+/// Parses a WAL file header (version 1 or 2).
+pub(crate) fn parse_file_header(bytes: &[u8]) -> Result<FileHeader, DecodeError> {
     let mut r = Reader::new(bytes);
-    check_magic_and_version(&mut r, &WAL_MAGIC, "WAL file")?;
+    let version = check_magic_and_version(&mut r, &WAL_MAGIC, "WAL file", WAL_FORMAT_VERSION)?;
     let _reserved = r.u32("reserved")?;
     let file_number = r.u64("file_number")?;
     let salt = r.u32("salt")?;
@@ -54,12 +76,18 @@ pub(crate) fn parse_file_header(bytes: &[u8]) -> Result<(u64, u32), DecodeError>
     if crc32(0, slice(bytes, 0..28, "WAL header")?) != crc {
         return Err(DecodeError::new(28, "WAL file header checksum mismatch"));
     }
-    Ok((file_number, salt))
+    Ok(FileHeader {
+        number: file_number,
+        salt,
+        version,
+    })
 }
 
-fn record_crc(salt: u32, header: &[u8; RECORD_HEADER_LEN], body: &[u8]) -> u32 {
-    let (len, rest) = header.split_at(4);
-    let (_crc, covered) = rest.split_at(4);
+/// The record CRC: seeded with the salt, over the header except its `crc` field, then the
+/// body (`format-spec/wal.md` [WAL-2]).
+fn record_crc(salt: u32, header: &[u8], body: &[u8]) -> u32 {
+    let (len, rest) = header.split_at(4.min(header.len()));
+    let (_crc, covered) = rest.split_at(4.min(rest.len()));
     let mut h = crc32fast::Hasher::new_with_initial(salt);
     h.update(len);
     h.update(covered);
@@ -67,15 +95,30 @@ fn record_crc(salt: u32, header: &[u8; RECORD_HEADER_LEN], body: &[u8]) -> u32 {
     h.finalize()
 }
 
-/// Appends one framed record to `out` and returns its CRC (the next record's `prev_crc`).
+/// The fields of a record's header besides its length and CRC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RecordMeta {
+    pub seq: u64,
+    /// Every record with a sequence number up to this one was durable (synced, or covered
+    /// by a checkpoint) before this record was written. Below `seq`.
+    pub synced_seq: u64,
+    pub kind: RecordKind,
+}
+
+/// Appends one framed record (current version) to `out` and returns its CRC (the next
+/// record's `prev_crc`).
 pub(crate) fn encode_record(
     out: &mut Vec<u8>,
     salt: u32,
     prev_crc: u32,
-    seq: u64,
-    kind: RecordKind,
+    meta: RecordMeta,
     body: &[u8],
 ) -> u32 {
+    let RecordMeta {
+        seq,
+        synced_seq,
+        kind,
+    } = meta;
     let header_with = |crc: u32| {
         let mut h = [0u8; RECORD_HEADER_LEN];
         let fields = (body.len() as u32)
@@ -84,7 +127,8 @@ pub(crate) fn encode_record(
             .chain(crc.to_le_bytes())
             .chain(seq.to_le_bytes())
             .chain([kind as u8, 0, 0, 0])
-            .chain(prev_crc.to_le_bytes());
+            .chain(prev_crc.to_le_bytes())
+            .chain(synced_seq.to_le_bytes());
         for (slot, byte) in h.iter_mut().zip(fields) {
             *slot = byte;
         }
@@ -102,8 +146,21 @@ pub(crate) fn encode_record(
 pub(crate) struct ScannedRecord<'a> {
     pub offset: usize,
     pub seq: u64,
+    /// `None` in version 1 files, which do not record it.
+    pub synced_seq: Option<u64>,
     pub kind: RecordKind,
     pub body: &'a [u8],
+}
+
+/// What follows the first invalid record of a file: records valid on their own
+/// ([WAL-4] conditions 1–3) at 8-aligned offsets after it, with a `seq` above the last
+/// valid record's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Beyond {
+    /// How many.
+    pub records: u64,
+    /// The highest `synced_seq` among them (version 2 files).
+    pub max_synced_seq: Option<u64>,
 }
 
 /// How a scan of one file ended.
@@ -111,28 +168,33 @@ pub(crate) struct ScannedRecord<'a> {
 pub(crate) enum ScanEnd {
     /// Every byte after the header belongs to a valid record.
     Clean,
-    /// The record at `offset` is invalid. `valid_after` tells whether a valid record with a
-    /// higher sequence number follows it (then this is corruption, not a torn tail).
+    /// The record at `offset` is invalid; `beyond` describes the records after it.
     Invalid {
         offset: usize,
         reason: String,
-        valid_after: bool,
+        beyond: Beyond,
     },
 }
 
-/// A record's framing checked on its own: its length fits, its CRC (seeded by the salt)
-/// matches and its kind is known. Returns `(seq, kind, prev_crc, crc, body, end)`.
-#[allow(clippy::type_complexity)]
-fn frame_at(
-    bytes: &[u8],
-    pos: usize,
-    salt: u32,
-) -> Result<(u64, RecordKind, u32, u32, &[u8], usize), String> {
-    let header: [u8; RECORD_HEADER_LEN] = bytes
-        .get(pos..pos + RECORD_HEADER_LEN)
-        .and_then(|h| h.try_into().ok())
+/// A record's framing, checked on its own.
+struct Frame<'a> {
+    seq: u64,
+    synced_seq: Option<u64>,
+    kind: RecordKind,
+    prev_crc: u32,
+    crc: u32,
+    body: &'a [u8],
+    end: usize,
+}
+
+/// A record checked on its own: its length fits, its CRC (seeded by the salt) matches, its
+/// kind is known and (version 2) its `synced_seq` is below its `seq`.
+fn frame_at(bytes: &[u8], pos: usize, file: FileHeader) -> Result<Frame<'_>, String> {
+    let header_len = file.record_header_len();
+    let header = bytes
+        .get(pos..pos + header_len)
         .ok_or("record header cut short")?;
-    let mut r = Reader::new(&header);
+    let mut r = Reader::new(header);
     let mut fields = || -> Result<_, DecodeError> {
         Ok((
             r.u32("body_len")? as usize,
@@ -141,13 +203,19 @@ fn frame_at(
             r.u8("kind")?,
             r.array::<3>("reserved")?,
             r.u32("prev_crc")?,
+            if file.version == 1 {
+                None
+            } else {
+                Some(r.u64("synced_seq")?)
+            },
         ))
     };
-    let (body_len, crc, seq, kind_code, reserved, prev_crc) = fields().map_err(|e| e.what)?;
+    let (body_len, crc, seq, kind_code, reserved, prev_crc, synced_seq) =
+        fields().map_err(|e| e.what)?;
     if body_len > MAX_RECORD_BODY {
         return Err(format!("record length {body_len} exceeds the maximum"));
     }
-    let body_start = pos + RECORD_HEADER_LEN;
+    let body_start = pos + header_len;
     let end = body_start + align_up(body_len, 8);
     let body = bytes
         .get(body_start..body_start + body_len)
@@ -157,55 +225,72 @@ fn frame_at(
     if reserved != [0; 3] || padding.iter().any(|&b| b != 0) {
         return Err("non-zero reserved or padding bytes".into());
     }
-    if record_crc(salt, &header, body) != crc {
+    if record_crc(file.salt, header, body) != crc {
         return Err("record checksum mismatch".into());
     }
     let kind = RecordKind::from_code(kind_code).ok_or("unknown record kind")?;
-    Ok((seq, kind, prev_crc, crc, body, end))
+    if synced_seq.is_some_and(|s| s >= seq) {
+        return Err(format!("synced_seq is not below seq {seq}"));
+    }
+    Ok(Frame {
+        seq,
+        synced_seq,
+        kind,
+        prev_crc,
+        crc,
+        body,
+        end,
+    })
 }
 
-/// Scans the records of a WAL file (header already parsed). Stops at the first record that
+/// Scans the records of a WAL file whose header is `file`. Stops at the first record that
 /// breaks the validity predicate of `format-spec/wal.md` [WAL-4].
-pub(crate) fn scan(bytes: &[u8], salt: u32) -> (Vec<ScannedRecord<'_>>, ScanEnd) {
+pub(crate) fn scan(bytes: &[u8], file: FileHeader) -> (Vec<ScannedRecord<'_>>, ScanEnd) {
     let mut records = Vec::new();
     let mut pos = FILE_HEADER_LEN;
-    let mut chain = salt;
+    let mut chain = file.salt;
     let mut last_seq: Option<u64> = None;
     while pos < bytes.len() {
-        let checked = frame_at(bytes, pos, salt).and_then(|(seq, kind, prev, crc, body, end)| {
-            if prev != chain {
+        let checked = frame_at(bytes, pos, file).and_then(|f| {
+            if f.prev_crc != chain {
                 return Err("record does not chain to the previous one".into());
             }
             if let Some(last) = last_seq
-                && Some(seq) != last.checked_add(1)
+                && Some(f.seq) != last.checked_add(1)
             {
-                return Err(format!("sequence {seq} does not follow {last}"));
+                return Err(format!("sequence {} does not follow {last}", f.seq));
             }
-            Ok((seq, kind, crc, body, end))
+            Ok(f)
         });
         match checked {
-            Ok((seq, kind, crc, body, end)) => {
+            Ok(f) => {
                 records.push(ScannedRecord {
                     offset: pos,
-                    seq,
-                    kind,
-                    body,
+                    seq: f.seq,
+                    synced_seq: f.synced_seq,
+                    kind: f.kind,
+                    body: f.body,
                 });
-                chain = crc;
-                last_seq = Some(seq);
-                pos = end;
+                chain = f.crc;
+                last_seq = Some(f.seq);
+                pos = f.end;
             }
             Err(reason) => {
-                let valid_after = (pos + 8..bytes.len()).step_by(8).any(|p| {
-                    frame_at(bytes, p, salt)
-                        .is_ok_and(|(seq, ..)| last_seq.is_none_or(|last| seq > last))
-                });
+                let mut beyond = Beyond::default();
+                for p in (pos + 8..bytes.len()).step_by(8) {
+                    if let Ok(f) = frame_at(bytes, p, file)
+                        && last_seq.is_none_or(|last| f.seq > last)
+                    {
+                        beyond.records += 1;
+                        beyond.max_synced_seq = beyond.max_synced_seq.max(f.synced_seq);
+                    }
+                }
                 return (
                     records,
                     ScanEnd::Invalid {
                         offset: pos,
                         reason,
-                        valid_after,
+                        beyond,
                     },
                 );
             }
@@ -337,59 +422,130 @@ pub(crate) fn decode_delete(body: &[u8]) -> Result<Vec<PointId>, DecodeError> {
 mod tests {
     use super::*;
 
-    fn file(records: &[(u64, &[u8])], salt: u32) -> Vec<u8> {
+    fn header(salt: u32) -> FileHeader {
+        FileHeader {
+            number: 7,
+            salt,
+            version: WAL_FORMAT_VERSION,
+        }
+    }
+
+    /// A file of upsert records `(seq, synced_seq, body)`.
+    fn file(records: &[(u64, u64, &[u8])], salt: u32) -> Vec<u8> {
         let mut out = encode_file_header(7, salt);
         let mut prev = salt;
-        for (seq, body) in records {
-            prev = encode_record(&mut out, salt, prev, *seq, RecordKind::Upsert, body);
+        for &(seq, synced_seq, body) in records {
+            let meta = RecordMeta {
+                seq,
+                synced_seq,
+                kind: RecordKind::Upsert,
+            };
+            prev = encode_record(&mut out, salt, prev, meta, body);
         }
         out
     }
 
     #[test]
     fn round_trip_and_clean_end() {
-        let bytes = file(&[(5, b"abc"), (6, b""), (7, &[9u8; 17])], 0xdead_beef);
-        assert_eq!(parse_file_header(&bytes), Ok((7, 0xdead_beef)));
-        let (recs, end) = scan(&bytes, 0xdead_beef);
+        let bytes = file(
+            &[(5, 4, b"abc"), (6, 4, b""), (7, 6, &[9u8; 17])],
+            0xdead_beef,
+        );
+        assert_eq!(parse_file_header(&bytes), Ok(header(0xdead_beef)));
+        let (recs, end) = scan(&bytes, header(0xdead_beef));
         assert_eq!(end, ScanEnd::Clean);
-        let got: Vec<_> = recs.iter().map(|r| (r.seq, r.body.to_vec())).collect();
+        let got: Vec<_> = recs
+            .iter()
+            .map(|r| (r.seq, r.synced_seq, r.body.to_vec()))
+            .collect();
         assert_eq!(
             got,
-            vec![(5, b"abc".to_vec()), (6, vec![]), (7, vec![9u8; 17])]
+            vec![
+                (5, Some(4), b"abc".to_vec()),
+                (6, Some(4), vec![]),
+                (7, Some(6), vec![9u8; 17])
+            ]
         );
         assert!(recs.iter().all(|r| r.offset % 8 == 0));
     }
 
     #[test]
     fn wrong_salt_is_invalid() {
-        let bytes = file(&[(1, b"abc")], 1);
-        let (recs, end) = scan(&bytes, 2);
+        let bytes = file(&[(1, 0, b"abc")], 1);
+        let (recs, end) = scan(&bytes, header(2));
         assert!(recs.is_empty());
         assert!(matches!(end, ScanEnd::Invalid { offset: 32, .. }));
     }
 
     #[test]
-    fn torn_tail_vs_middle_corruption() {
-        let bytes = file(&[(1, b"first"), (2, b"second"), (3, b"third")], 42);
-        let (recs, _) = scan(&bytes, 42);
+    fn what_follows_an_invalid_record_is_counted_with_its_sync_claims() {
+        // Record 3 was written after records up to 2 were synced.
+        let bytes = file(&[(1, 0, b"first"), (2, 0, b"second"), (3, 2, b"third")], 42);
+        let (recs, _) = scan(&bytes, header(42));
         let third = recs[2].offset;
-        // Torn: cut inside the last record.
-        let (recs_cut, end) = scan(&bytes[..bytes.len() - 3], 42);
+        // Cut inside the last record: nothing follows it.
+        let (recs_cut, end) = scan(&bytes[..bytes.len() - 3], header(42));
         assert_eq!(recs_cut.len(), 2);
-        assert!(
-            matches!(end, ScanEnd::Invalid { offset, valid_after: false, .. } if offset == third)
+        assert_eq!(
+            end,
+            ScanEnd::Invalid {
+                offset: third,
+                reason: "record body cut short".into(),
+                beyond: Beyond::default()
+            }
         );
-        // Middle: flip a byte of the second record's body; the third stays valid.
+        // Flip a byte of the second record's body: the third, valid on its own, follows
+        // and says that the second was synced before it was written.
         let mut bad = bytes.clone();
         bad[recs[1].offset + RECORD_HEADER_LEN] ^= 0x40;
-        let (recs_bad, end) = scan(&bad, 42);
+        let (recs_bad, end) = scan(&bad, header(42));
         assert_eq!(recs_bad.len(), 1);
         assert!(matches!(
             end,
             ScanEnd::Invalid {
-                valid_after: true,
+                beyond: Beyond {
+                    records: 1,
+                    max_synced_seq: Some(2)
+                },
                 ..
             }
+        ));
+    }
+
+    #[test]
+    fn version_1_files_still_scan() {
+        // A version 1 file: 24-byte record headers without `synced_seq`.
+        let salt = 9;
+        let mut bytes = encode_file_header(7, salt);
+        bytes[8..12].copy_from_slice(&[1, 0, 1, 0]);
+        let crc = crc32(0, &bytes[..28]);
+        bytes[28..32].copy_from_slice(&crc.to_le_bytes());
+        let body = b"abc";
+        let mut h = Vec::new();
+        h.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        h.extend_from_slice(&[0; 4]);
+        h.extend_from_slice(&5u64.to_le_bytes());
+        h.extend_from_slice(&[1, 0, 0, 0]);
+        h.extend_from_slice(&salt.to_le_bytes());
+        let crc = record_crc(salt, &h, body);
+        h[4..8].copy_from_slice(&crc.to_le_bytes());
+        bytes.extend_from_slice(&h);
+        bytes.extend_from_slice(body);
+        bytes.extend_from_slice(&[0; 5]);
+        let file = parse_file_header(&bytes).unwrap();
+        assert_eq!(file.version, 1);
+        let (recs, end) = scan(&bytes, file);
+        assert_eq!(end, ScanEnd::Clean);
+        assert_eq!((recs[0].seq, recs[0].synced_seq), (5, None));
+        assert_eq!(recs[0].body, body);
+    }
+
+    #[test]
+    fn a_sync_claim_at_or_above_its_own_seq_is_invalid() {
+        let bytes = file(&[(5, 5, b"abc")], 3);
+        assert!(matches!(
+            scan(&bytes, header(3)).1,
+            ScanEnd::Invalid { offset: 32, .. }
         ));
     }
 

@@ -15,12 +15,21 @@ use vecsieve::{
 
 /// Opens a collection for a command that only looks: no background optimizer.
 fn open_quiet(dir: &Path) -> Result<Collection> {
-    Collection::open_with_options(
+    let c = Collection::open_with_options(
         dir,
         OpenOptions {
             background_optimizer: false,
         },
-    )
+    )?;
+    warn_about_recovery(&c);
+    Ok(c)
+}
+
+/// Tells the user on stderr when opening cut a WAL tail off (the bytes are kept).
+fn warn_about_recovery(c: &Collection) {
+    if let Some(dropped) = c.recovery_report().dropped {
+        eprintln!("warning: WAL recovery: {dropped}");
+    }
 }
 
 fn print_json(v: &Value) {
@@ -115,6 +124,7 @@ pub fn import(
         None => Format::from_path(file)?,
     };
     let c = Collection::open(dir)?;
+    warn_about_recovery(&c);
     let size = std::fs::metadata(file).map_err(|e| Error::Io {
         path: file.to_path_buf(),
         source: e,
