@@ -24,7 +24,7 @@ use crate::point::{Point, PointId, ScoredPoint};
 use crate::quant;
 use crate::search::{self, Plan, PreparedQuery};
 use crate::segment::build::{self, Build, FileSink};
-use crate::segment::immutable::{ImmutableSegment, SegmentRows};
+use crate::segment::immutable::{ChecksumStatus, ImmutableSegment, SegmentRows};
 use crate::segment::live::LiveSegment;
 use crate::segment::{Bitmap, Rows, deletes};
 use crate::simd::Kernels;
@@ -92,12 +92,18 @@ pub struct OpenOptions {
     /// true). Tools that only look (inspect, search) turn it off so that they change
     /// nothing on disk beyond WAL recovery.
     pub background_optimizer: bool,
+    /// Check every segment's checksums before `open` returns (default false: a background
+    /// thread checks them after `open` returns, and reads are unchecked until it reaches
+    /// their segment). Either way a read that touches a segment found damaged returns
+    /// `Error::ChecksumMismatch` (or `Error::Corrupted`) instead of its data.
+    pub verify_segments_on_open: bool,
 }
 
 impl Default for OpenOptions {
     fn default() -> Self {
         OpenOptions {
             background_optimizer: true,
+            verify_segments_on_open: false,
         }
     }
 }
@@ -126,6 +132,8 @@ pub struct SegmentInfo {
     pub encoding: &'static str,
     /// Size of the file in bytes.
     pub bytes: u64,
+    /// What is known of its checksums (see [`OpenOptions::verify_segments_on_open`]).
+    pub checksums: ChecksumStatus,
 }
 
 /// What [`Collection::info`] reports.
@@ -323,6 +331,8 @@ struct Inner {
     flusher_stop: Mutex<Option<mpsc::Sender<()>>>,
     /// What WAL recovery did when this handle opened the collection.
     recovery: RecoveryReport,
+    /// Stops the background checksum check (set by `close` and the last handle's drop).
+    stop_checks: Arc<AtomicBool>,
 }
 
 /// A collection of points in one directory.
@@ -339,16 +349,31 @@ pub struct Collection {
     inner: Arc<Inner>,
 }
 
-/// Stops the background optimizer when the last application handle is dropped, so that
-/// the collection (and its directory lock) is released as the handle goes.
+/// Stops the background optimizer (and checksum check) when the last application handle
+/// is dropped, so that the collection (and its directory lock) is released as the handle
+/// goes.
 #[derive(Debug)]
 struct HandleToken {
     optimizer: Arc<OptimizerRuntime>,
+    stop_checks: Arc<AtomicBool>,
 }
 
 impl Drop for HandleToken {
     fn drop(&mut self) {
+        self.stop_checks.store(true, Ordering::SeqCst);
         stop_optimizer(&self.optimizer);
+    }
+}
+
+/// The background checksum check: verifies each segment open found, once, until `stop`.
+/// It holds the segments, never the collection, so it delays no close or drop.
+fn check_segments(segments: &[Arc<ImmutableSegment>], stop: &AtomicBool) {
+    for seg in segments {
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        // A failure is recorded in the segment, where every read finds it.
+        let _ = seg.verify_once();
     }
 }
 
@@ -470,6 +495,18 @@ impl Collection {
             points += s.seg.rows() - s.deleted.ones();
             sealed.push(s);
         }
+        let to_check: Vec<Arc<ImmutableSegment>> =
+            sealed.iter().map(|s| Arc::clone(&s.seg)).collect();
+        let stop_checks = Arc::new(AtomicBool::new(false));
+        if options.verify_segments_on_open {
+            check_segments(&to_check, &stop_checks);
+        } else if !to_check.is_empty() {
+            let stop = Arc::clone(&stop_checks);
+            std::thread::Builder::new()
+                .name("vecsieve-checksums".into())
+                .spawn(move || check_segments(&to_check, &stop))
+                .map_err(|e| Error::io(&dir, e))?;
+        }
         let mut state = State {
             live: LiveSegment::new(config.dim, config.datatype, code_words(&config)),
             sealed,
@@ -532,6 +569,7 @@ impl Collection {
             kernels: Kernels::detect(),
             flusher_stop: Mutex::new(None),
             recovery: recovery.report,
+            stop_checks: Arc::clone(&stop_checks),
         });
         if inner.config.optimizer.background && options.background_optimizer {
             let weak = Arc::downgrade(&inner);
@@ -553,6 +591,7 @@ impl Collection {
         }
         let token = HandleToken {
             optimizer: Arc::clone(&inner.optimizer),
+            stop_checks,
         };
         Ok(Collection {
             _token: Some(Arc::new(token)),
@@ -850,6 +889,13 @@ impl Collection {
             });
         }
         let snapshots = inner.state.read().snapshot(|id| inputs.contains(&id));
+        // Never launder damage: every input is checked now (a segment already known to be
+        // damaged fails at once), so a flipped bit fails the task with the input's file and
+        // section instead of being copied under fresh checksums.
+        for (seg, _) in &snapshots {
+            seg.checked()?;
+            seg.verify()?;
+        }
         let views: Vec<SegmentRows<'_>> = snapshots
             .iter()
             .map(|(seg, deleted)| SegmentRows { seg, deleted })
@@ -1032,12 +1078,15 @@ impl Collection {
             written => written?,
         }
         let path = seg_dir.join(&name);
-        ImmutableSegment::open(vfs, &path).inspect_err(|_| {
+        let seg = ImmutableSegment::open(vfs, &path).inspect_err(|_| {
             // This build renamed the file into place: it is ours to remove (best effort: an
             // unnamed file is removed by the next open). `write_atomic_with` removed a
             // partial temporary file itself; nothing else is ever removed on failure.
             let _ = vfs.remove(&path);
-        })
+        })?;
+        // Its checksums were computed from the bytes this build wrote.
+        seg.mark_verified();
+        Ok(seg)
     }
 
     /// Runs the optimizer to a fixpoint: seals the live segment, then rewrites segments
@@ -1207,6 +1256,7 @@ impl Collection {
         let inner = &self.inner;
         // Cancel every rewrite and wait for it: each runs holding `optimizing`, and none may
         // touch the directory after its lock is released.
+        inner.stop_checks.store(true, Ordering::SeqCst);
         stop_optimizer(&inner.optimizer);
         let _no_rewrite = inner.optimizing.lock();
         let mut guard = inner.writer.lock();
@@ -1258,7 +1308,10 @@ impl Collection {
         };
         Ok(Some(match loc {
             Loc::Live(row) => self.point_at(&st.live, row),
-            Loc::Sealed(i, row) => self.point_at(&st.sealed[i].rows(), row),
+            Loc::Sealed(i, row) => {
+                st.sealed[i].seg.checked()?;
+                self.point_at(&st.sealed[i].rows(), row)
+            }
         }))
     }
 
@@ -1283,6 +1336,9 @@ impl Collection {
                 .collect();
             (st.snapshot(|_| true), live)
         };
+        for (seg, _) in &snapshots {
+            seg.checked()?;
+        }
         let sealed = snapshots.iter().flat_map(|(seg, deleted)| {
             let view = SegmentRows { seg, deleted };
             (0..seg.rows())
@@ -1378,6 +1434,9 @@ impl Collection {
         };
         let st = inner.state.read();
         self.check_open()?;
+        for s in &st.sealed {
+            s.seg.checked()?;
+        }
         let sealed: Vec<SegmentRows<'_>> = st.sealed.iter().map(Sealed::rows).collect();
         let mut all: Vec<&dyn Rows> = Vec::with_capacity(sealed.len() + 1);
         all.push(&st.live);
@@ -1413,7 +1472,9 @@ impl Collection {
     }
 
     /// Checks every checksum of every segment file and that their ids are sorted and
-    /// unique. Slow (reads everything); `open` only checks headers and lengths.
+    /// unique, now. Slow (reads everything); `open` checks headers and lengths and leaves
+    /// the rest to a background check ([`OpenOptions::verify_segments_on_open`]). A
+    /// segment found damaged makes every later read that touches it fail.
     pub fn verify(&self) -> Result<()> {
         self.check_open()?;
         let st = self.inner.state.read();
@@ -1478,6 +1539,7 @@ impl Collection {
                     deleted: s.deleted.ones() as u64,
                     encoding: l.header.code_kind.name(),
                     bytes: s.seg.file_len(),
+                    checksums: s.seg.checksum_status(),
                 }
             })
             .collect();

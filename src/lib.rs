@@ -85,6 +85,7 @@ pub use config::{
 };
 pub use error::{Error, Result};
 pub use point::{Point, PointId, ScoredPoint};
+pub use segment::immutable::ChecksumStatus;
 pub use wal::record::MAX_RECORD_BODY;
 pub use wal::{DroppedTail, RecoveryReport};
 

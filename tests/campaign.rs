@@ -381,3 +381,139 @@ fn a_damaged_wal_end_is_kept_and_reported_and_proven_synced_damage_is_an_error()
         );
     }
 }
+
+/// The byte offset of point `id`'s stored vector in a segment file (Dot, f32: the vector
+/// as given, little-endian).
+fn vector_offset(seg: &[u8], id: u64) -> usize {
+    let pattern: Vec<u8> = common::vector_for(id, DIM)
+        .iter()
+        .flat_map(|x| x.to_le_bytes())
+        .collect();
+    seg.windows(pattern.len())
+        .position(|w| w == pattern)
+        .expect("the vector is in the segment")
+}
+
+fn segment_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir.join("segments"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Four sealed segments of 10 points each (one merge's worth), with point 0's vector in
+/// the first flipped by one bit on disk. Returns that segment's file.
+fn four_segments_with_a_flipped_vector(dir: &Path) -> PathBuf {
+    let c = Collection::create(dir, config()).unwrap();
+    for batch in 0..4u64 {
+        c.upsert(&(batch * 10..batch * 10 + 10).map(point).collect::<Vec<_>>())
+            .unwrap();
+        c.seal().unwrap();
+    }
+    c.close().unwrap();
+    let seg = segment_files(dir).remove(0);
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let at = vector_offset(&bytes, 0);
+    bytes[at + 1] ^= 0x04;
+    std::fs::write(&seg, bytes).unwrap();
+    seg
+}
+
+fn assert_originals_mismatch(e: &Error, seg: &Path, what: &str) {
+    match e {
+        Error::ChecksumMismatch { file, section, .. } => {
+            assert_eq!((file.as_path(), *section), (seg, "originals"), "{what}");
+        }
+        other => panic!("{what}: expected ChecksumMismatch, got {other:?}"),
+    }
+}
+
+/// Defect 3: a rewrite read its inputs without checking their CRCs and wrote fresh ones,
+/// so a merge turned a flipped bit into a segment `verify()` called clean. Inputs are now
+/// checked: the task fails naming the file and section, and nothing is published.
+#[test]
+fn a_rewrite_never_launders_a_damaged_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    let seg = four_segments_with_a_flipped_vector(&dir);
+    let before = listing(&dir.join("segments"));
+    let c = Collection::open(&dir).unwrap();
+    let e = c.optimize().unwrap_err();
+    assert_originals_mismatch(&e, &seg, "optimize");
+    assert_eq!(
+        listing(&dir.join("segments")),
+        before,
+        "a rewrite was published"
+    );
+    assert_originals_mismatch(&c.verify().unwrap_err(), &seg, "verify");
+    // Not poisoned: the healthy data stays writable and searchable... except the damaged
+    // segment, which every read refuses.
+    c.upsert(&[point(100)]).unwrap();
+    assert_eq!(
+        c.get(100).unwrap().unwrap().vector,
+        common::vector_for(100, DIM)
+    );
+    assert_originals_mismatch(&c.get(0).unwrap_err(), &seg, "get");
+}
+
+/// Defect 4: `open` checked headers and offsets but not section CRCs, so flipped originals
+/// were served by search and `get` until someone ran `verify()`. The background check finds
+/// the damage after open, and from then on reads that touch the segment fail.
+#[test]
+fn a_flipped_bit_is_found_after_open_and_never_served_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    let seg = four_segments_with_a_flipped_vector(&dir);
+    // In the background: wait for the check to reach every segment.
+    let c = Collection::open(&dir).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let statuses = loop {
+        let statuses: Vec<vecsieve::ChecksumStatus> = c
+            .info()
+            .unwrap()
+            .segment_list
+            .iter()
+            .map(|s| s.checksums)
+            .collect();
+        if !statuses.contains(&vecsieve::ChecksumStatus::Unchecked)
+            || std::time::Instant::now() > deadline
+        {
+            break statuses;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    use vecsieve::ChecksumStatus::{Damaged, Verified};
+    assert_eq!(statuses, [Damaged, Verified, Verified, Verified]);
+    let exact = vecsieve::SearchParams::default().with_exact(true);
+    let query = common::vector_for(0, DIM);
+    assert_originals_mismatch(&c.search(&query, 5, &exact).unwrap_err(), &seg, "search");
+    assert_originals_mismatch(
+        &c.search(&query, 5, &vecsieve::SearchParams::default())
+            .unwrap_err(),
+        &seg,
+        "quantized search",
+    );
+    assert_originals_mismatch(&c.get(0).unwrap_err(), &seg, "get");
+    assert_originals_mismatch(&c.get(5).unwrap_err(), &seg, "get of an intact row");
+    assert_originals_mismatch(
+        &c.for_each_point(100, |_| Ok(())).unwrap_err(),
+        &seg,
+        "for_each_point",
+    );
+    // Points of healthy segments are still readable one by one.
+    assert_eq!(
+        c.get(15).unwrap().unwrap().vector,
+        common::vector_for(15, DIM)
+    );
+    drop(c);
+    // Checked before open returns.
+    let options = vecsieve::OpenOptions {
+        verify_segments_on_open: true,
+        ..vecsieve::OpenOptions::default()
+    };
+    let c = Collection::open_with_options(&dir, options).unwrap();
+    assert_originals_mismatch(&c.get(0).unwrap_err(), &seg, "get after a checked open");
+}

@@ -1,6 +1,9 @@
 //! Immutable segment files: written once, renamed into place, then memory-mapped.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use parking_lot::Mutex;
 
 use super::{Bitmap, Originals, Rows, ScalarCodes};
 use crate::config::Datatype;
@@ -11,6 +14,39 @@ use crate::point::PointId;
 use crate::quant::binary::MultiBit;
 use crate::quant::scalar::ScalarParams;
 
+/// What is known of a segment file's checksums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChecksumStatus {
+    /// Not checked yet since the collection was opened (the background check is on its
+    /// way).
+    Unchecked,
+    /// Every section CRC, the padding and the id order were checked and hold, or this
+    /// process wrote the file.
+    Verified,
+    /// A check failed: reads that touch the segment return the error.
+    Damaged,
+}
+
+const UNCHECKED: u8 = 0;
+const VERIFIED: u8 = 1;
+const DAMAGED: u8 = 2;
+
+/// A failed check, kept so that every later read can report it.
+#[derive(Debug, Clone)]
+enum Damage {
+    Checksum {
+        section: &'static str,
+        offset: u64,
+        end: u64,
+        expected: u32,
+        got: u32,
+    },
+    Corrupted {
+        offset: u64,
+        what: String,
+    },
+}
+
 /// An open segment file. Cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub(crate) struct ImmutableSegment {
@@ -19,6 +55,9 @@ pub(crate) struct ImmutableSegment {
     layout: Layout,
     scalar: Option<ScalarParams>,
     multi_bit: Option<MultiBit>,
+    /// `UNCHECKED`, `VERIFIED` or `DAMAGED` (then `damage` says what failed).
+    checks: AtomicU8,
+    damage: Mutex<Option<Damage>>,
 }
 
 impl ImmutableSegment {
@@ -56,6 +95,8 @@ impl ImmutableSegment {
             layout,
             scalar,
             multi_bit,
+            checks: AtomicU8::new(UNCHECKED),
+            damage: Mutex::new(None),
         };
         // Typed views need natural alignment; sections are 64-aligned in a page-aligned map.
         let aligned = bytemuck::try_cast_slice::<u8, u64>(seg.section(Section::Codes)).is_ok()
@@ -76,22 +117,104 @@ impl ImmutableSegment {
         Ok(seg)
     }
 
-    /// Checks every section's CRC, the padding, and the ids (sorted, unique, well formed).
+    /// Checks every section's CRC, the padding, and the ids (sorted, unique, well formed),
+    /// now, and records the verdict ([`checked`](Self::checked) reports a failure from
+    /// then on).
     pub(crate) fn verify(&self) -> Result<()> {
-        self.layout
-            .verify(self.map.bytes())
-            .map_err(|(section, expected, got)| Error::ChecksumMismatch {
-                file: self.path.clone(),
+        match self.find_damage() {
+            None => {
+                let _ = self.checks.compare_exchange(
+                    UNCHECKED,
+                    VERIFIED,
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                );
+                Ok(())
+            }
+            Some(damage) => {
+                let error = self.error(&damage);
+                *self.damage.lock() = Some(damage);
+                self.checks.store(DAMAGED, Ordering::SeqCst);
+                Err(error)
+            }
+        }
+    }
+
+    /// [`verify`](Self::verify) unless a verdict is known: the background check, and the
+    /// input check of a rewrite once the segment is known damaged.
+    pub(crate) fn verify_once(&self) -> Result<()> {
+        match self.checks.load(Ordering::SeqCst) {
+            UNCHECKED => self.verify(),
+            _ => self.checked(),
+        }
+    }
+
+    /// `Err` (`ChecksumMismatch` or `Corrupted`) once a check found the file damaged: the
+    /// one atomic load every read of the segment pays.
+    pub(crate) fn checked(&self) -> Result<()> {
+        if self.checks.load(Ordering::SeqCst) != DAMAGED {
+            return Ok(());
+        }
+        match &*self.damage.lock() {
+            Some(damage) => Err(self.error(damage)),
+            None => Ok(()),
+        }
+    }
+
+    /// Marks a file this process just wrote (its CRCs were computed from these bytes).
+    pub(crate) fn mark_verified(&self) {
+        self.checks.store(VERIFIED, Ordering::SeqCst);
+    }
+
+    pub(crate) fn checksum_status(&self) -> ChecksumStatus {
+        match self.checks.load(Ordering::SeqCst) {
+            UNCHECKED => ChecksumStatus::Unchecked,
+            VERIFIED => ChecksumStatus::Verified,
+            _ => ChecksumStatus::Damaged,
+        }
+    }
+
+    fn find_damage(&self) -> Option<Damage> {
+        if let Err((section, expected, got)) = self.layout.verify(self.map.bytes()) {
+            let range = self.layout.range(section);
+            return Some(Damage::Checksum {
                 section: section.name(),
-                offset: self.layout.range(section).start as u64,
-                end: self.layout.range(section).end as u64,
+                offset: range.start as u64,
+                end: range.end as u64,
                 expected,
                 got,
-            })?;
-        if let Some(at) = self.layout.nonzero_padding(self.map.bytes()) {
-            return Err(Error::corrupted(&self.path, at as u64, "non-zero padding"));
+            });
         }
-        self.verify_ids()
+        if let Some(at) = self.layout.nonzero_padding(self.map.bytes()) {
+            return Some(Damage::Corrupted {
+                offset: at as u64,
+                what: "non-zero padding".into(),
+            });
+        }
+        self.misordered_id().map(|offset| Damage::Corrupted {
+            offset,
+            what: "ids not strictly increasing or malformed".into(),
+        })
+    }
+
+    fn error(&self, damage: &Damage) -> Error {
+        match damage.clone() {
+            Damage::Checksum {
+                section,
+                offset,
+                end,
+                expected,
+                got,
+            } => Error::ChecksumMismatch {
+                file: self.path.clone(),
+                section,
+                offset,
+                end,
+                expected,
+                got,
+            },
+            Damage::Corrupted { offset, what } => Error::corrupted(&self.path, offset, what),
+        }
     }
 
     /// The file's size in bytes.
@@ -151,20 +274,17 @@ impl ImmutableSegment {
     }
 
     /// Checks what `open` leaves to `verify`-time: ids sorted, unique and well formed.
-    fn verify_ids(&self) -> Result<()> {
+    /// Returns the file offset of the first bad id.
+    fn misordered_id(&self) -> Option<u64> {
         let mut prev: Option<(u8, u128)> = None;
         for row in 0..self.layout.header.rows {
             let key = (self.id_kind(row), self.id_value(row));
             if PointId::from_parts(key.0, key.1).is_none() || prev.is_some_and(|p| p >= key) {
-                return Err(Error::corrupted(
-                    &self.path,
-                    self.layout.range(Section::IdKinds).start as u64 + row as u64,
-                    "ids not strictly increasing or malformed",
-                ));
+                return Some(self.layout.range(Section::IdKinds).start as u64 + row as u64);
             }
             prev = Some(key);
         }
-        Ok(())
+        None
     }
 
     pub(crate) fn rows(&self) -> usize {

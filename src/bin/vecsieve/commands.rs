@@ -19,6 +19,7 @@ fn open_quiet(dir: &Path) -> Result<Collection> {
         dir,
         OpenOptions {
             background_optimizer: false,
+            ..OpenOptions::default()
         },
     )?;
     warn_about_recovery(&c);
