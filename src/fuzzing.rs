@@ -1,15 +1,104 @@
 //! Entry points for the `fuzz/` targets: each feeds arbitrary bytes to a decoder and checks
 //! that it returns an error, or a value that survives encode → decode unchanged (reserved
 //! fields are ignored on read, so bytes may differ there). Not a stable API.
+//!
+//! Each entry point decodes the bytes twice: as given, and with every checksum recomputed
+//! to match them (the `fix_*` functions), so that mutations reach the decoders behind the
+//! checksums instead of stopping at the first CRC.
+
+#![allow(clippy::indexing_slicing)]
 
 use crate::config::Datatype;
-use crate::format::segment;
+use crate::format::{crc32, segment};
 use crate::manifest::Manifest;
 use crate::segment::deletes;
 use crate::wal::record::{self, FILE_HEADER_LEN, ScanEnd};
 
-/// A WAL file: header, then records up to the first invalid one.
+fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+}
+
+fn u64_at(bytes: &[u8], at: usize) -> Option<usize> {
+    usize::try_from(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?)).ok()
+}
+
+/// Writes the CRC-32 of `bytes[range]` at `at`, where both are in bounds.
+fn put_crc(bytes: &mut [u8], range: std::ops::Range<usize>, at: usize) {
+    if let Some(crc) = bytes.get(range).map(|b| crc32(0, b))
+        && let Some(slot) = bytes.get_mut(at..at + 4)
+    {
+        slot.copy_from_slice(&crc.to_le_bytes());
+    }
+}
+
+/// A segment file with every section CRC, the table CRC, the header CRC and the footer
+/// CRC recomputed (`format-spec/segment.md` [SEG-1], [SEG-2]).
+#[must_use]
+pub fn fix_segment_crcs(bytes: &[u8]) -> Vec<u8> {
+    let mut b = bytes.to_vec();
+    let (Some(count), Some(table)) = (u32_at(&b, 44), u64_at(&b, 48)) else {
+        return b;
+    };
+    let count = (count as usize).min(64);
+    for entry in (0..count).map(|i| table.saturating_add(i * 32)) {
+        if let (Some(offset), Some(len)) = (u64_at(&b, entry + 8), u64_at(&b, entry + 16)) {
+            put_crc(&mut b, offset..offset.saturating_add(len), entry + 24);
+        }
+    }
+    put_crc(&mut b, table..table.saturating_add(count * 32), 56);
+    put_crc(&mut b, 0..60, 60);
+    let footer = b.len().saturating_sub(32);
+    put_crc(&mut b, footer..footer + 28, footer + 28);
+    b
+}
+
+/// A WAL file with its header CRC, and every record's `prev_crc` and CRC, recomputed
+/// front to back (`format-spec/wal.md` [WAL-1], [WAL-2]).
+#[must_use]
+pub fn fix_wal_crcs(bytes: &[u8]) -> Vec<u8> {
+    let mut b = bytes.to_vec();
+    put_crc(&mut b, 0..28, 28);
+    let (Some(salt), Some(version)) = (u32_at(&b, 24), b.get(8)) else {
+        return b;
+    };
+    let header_len = if *version == 1 { 24 } else { 32 };
+    let (mut pos, mut chain) = (FILE_HEADER_LEN, salt);
+    while let Some(body_len) = u32_at(&b, pos).map(|n| n as usize) {
+        let body_start = pos + header_len;
+        if body_len > record::MAX_RECORD_BODY || body_start + body_len > b.len() {
+            break;
+        }
+        b[pos + 20..pos + 24].copy_from_slice(&chain.to_le_bytes());
+        let crc = record::record_crc(
+            salt,
+            &b[pos..body_start],
+            &b[body_start..body_start + body_len],
+        );
+        b[pos + 4..pos + 8].copy_from_slice(&crc.to_le_bytes());
+        chain = crc;
+        pos = body_start + body_len.div_ceil(8) * 8;
+    }
+    b
+}
+
+/// A file whose last four bytes are the CRC-32 of the rest (MANIFEST, deletion sidecar),
+/// with that CRC recomputed.
+#[must_use]
+pub fn fix_trailing_crc(bytes: &[u8]) -> Vec<u8> {
+    let mut b = bytes.to_vec();
+    let end = b.len().saturating_sub(4);
+    put_crc(&mut b, 0..end, end);
+    b
+}
+
+/// A WAL file, as given and with its checksums fixed ([`fix_wal_crcs`]).
 pub fn wal_file(bytes: &[u8]) {
+    wal_file_once(bytes);
+    wal_file_once(&fix_wal_crcs(bytes));
+}
+
+/// A WAL file: header, then records up to the first invalid one.
+fn wal_file_once(bytes: &[u8]) {
     let Some(Ok(file)) = bytes.get(..FILE_HEADER_LEN).map(record::parse_file_header) else {
         return;
     };
@@ -56,8 +145,14 @@ pub fn wal_file(bytes: &[u8]) {
     }
 }
 
-/// A segment file: parse, verify, and read every row through the bounds-checked accessors.
+/// A segment file, as given and with its checksums fixed ([`fix_segment_crcs`]).
 pub fn segment_file(bytes: &[u8]) {
+    segment_file_once(bytes);
+    segment_file_once(&fix_segment_crcs(bytes));
+}
+
+/// A segment file: parse, verify, and read every row through the bounds-checked accessors.
+fn segment_file_once(bytes: &[u8]) {
     let Ok(layout) = segment::parse(bytes) else {
         return;
     };
@@ -87,20 +182,48 @@ pub fn segment_file(bytes: &[u8]) {
     }
 }
 
-/// A MANIFEST.
+/// A MANIFEST, as given and with its checksum fixed.
 pub fn manifest(bytes: &[u8]) {
-    if let Ok(m) = Manifest::decode(bytes) {
-        assert_eq!(Manifest::decode(&m.encode()), Ok(m));
+    for b in [bytes, &fix_trailing_crc(bytes)] {
+        if let Ok(m) = Manifest::decode(b) {
+            assert_eq!(Manifest::decode(&m.encode()), Ok(m));
+        }
     }
 }
 
-/// A deletion sidecar of segment 1 with `rows` rows.
+/// A deletion sidecar of a segment with `rows` rows, whose id is the one the sidecar names
+/// (so real sidecars decode), as given and with its checksum fixed.
 pub fn deletion_sidecar(bytes: &[u8], rows: u16) {
     let rows = usize::from(rows);
-    if let Ok(words) = deletes::decode(bytes, 1, rows) {
-        assert_eq!(
-            deletes::decode(&deletes::encode(1, rows, &words), 1, rows),
-            Ok(words)
-        );
+    let id = u64_at(bytes, 16).map_or(1, |id| id as u64);
+    for b in [bytes, &fix_trailing_crc(bytes)] {
+        if let Ok(words) = deletes::decode(b, id, rows) {
+            assert_eq!(
+                deletes::decode(&deletes::encode(id, rows, &words), id, rows),
+                Ok(words)
+            );
+        }
+    }
+}
+
+/// True when `bytes` is a whole, valid input of fuzz target `target` as given: every
+/// checksum matches and the decoder accepts it (the seed corpora are checked with it).
+#[must_use]
+pub fn decodes(target: &str, bytes: &[u8]) -> bool {
+    match target {
+        "wal_file" => bytes
+            .get(..FILE_HEADER_LEN)
+            .and_then(|h| record::parse_file_header(h).ok())
+            .is_some_and(|file| record::scan(bytes, file).1 == ScanEnd::Clean),
+        "segment_file" => segment::parse(bytes).is_ok_and(|l| l.verify(bytes).is_ok()),
+        "manifest" => Manifest::decode(bytes).is_ok(),
+        "deletion_sidecar" => match bytes {
+            [a, b, rest @ ..] => {
+                let id = u64_at(rest, 16).map_or(1, |id| id as u64);
+                deletes::decode(rest, id, usize::from(u16::from_le_bytes([*a, *b]))).is_ok()
+            }
+            _ => false,
+        },
+        _ => false,
     }
 }

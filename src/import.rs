@@ -364,7 +364,9 @@ impl<R: Read> Records for RowFile<R> {
             if !read_full(&mut self.reader, &mut count)? {
                 return Ok(None);
             }
-            let n = i32::from_le_bytes(count);
+            // The format says i32, but a count is never negative: read as u32, a prefix
+            // of 2^31 reads as what it is instead of a negative count.
+            let n = u32::from_le_bytes(count);
             if usize::try_from(n).ok() != Some(self.dim) {
                 return Err(format!(
                     "the row has {n} components but the collection's dimension is {}",

@@ -285,7 +285,8 @@ fn a_malformed_line_names_its_line_and_keeps_only_whole_batches() {
     let info = json(&["inspect", s(&dir), "--json"]);
     assert_eq!(info["points"], 20);
 
-    // Broken JSON, a bad id, a truncated .fvecs and a 3-D .npy are each reported.
+    // Broken JSON, a bad id, a truncated .fvecs, a huge length prefix and a 3-D .npy are
+    // each reported.
     for (name, content, want) in [
         (
             "a.jsonl",
@@ -301,6 +302,12 @@ fn a_malformed_line_names_its_line_and_keeps_only_whole_batches() {
             "c.fvecs",
             [3i32.to_le_bytes(), 1f32.to_le_bytes()].concat(),
             "row 0",
+        ),
+        (
+            // The campaign's defect 9: a length prefix of 2^31 read as a negative count.
+            "e.fvecs",
+            (1u32 << 31).to_le_bytes().to_vec(),
+            "row 0: the row has 2147483648 components",
         ),
         (
             "d.npy",

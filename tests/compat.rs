@@ -20,9 +20,12 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Results of the code that wrote the fixture: `(query id, [(id, score)])` for an exact
-/// search, a 1-bit search rescored at oversampling 2, and one without rescoring.
-const RECORDED: [(u64, [[(u64, f32); 5]; 3]); 3] = [
+/// The top 5 of one search: `(id, score)`.
+type Top5 = [(u64, f32); 5];
+
+/// Results of the code that wrote the fixture: per query id, the top 5 of an exact search,
+/// a 1-bit search rescored at oversampling 2, and one without rescoring.
+const RECORDED: [(u64, [Top5; 3]); 3] = [
     (
         0,
         [

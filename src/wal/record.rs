@@ -85,7 +85,7 @@ pub(crate) fn parse_file_header(bytes: &[u8]) -> Result<FileHeader, DecodeError>
 
 /// The record CRC: seeded with the salt, over the header except its `crc` field, then the
 /// body (`format-spec/wal.md` [WAL-2]).
-fn record_crc(salt: u32, header: &[u8], body: &[u8]) -> u32 {
+pub(crate) fn record_crc(salt: u32, header: &[u8], body: &[u8]) -> u32 {
     let (len, rest) = header.split_at(4.min(header.len()));
     let (_crc, covered) = rest.split_at(4.min(rest.len()));
     let mut h = crc32fast::Hasher::new_with_initial(salt);
