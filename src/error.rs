@@ -36,7 +36,9 @@ pub enum Error {
         what: String,
     },
 
-    /// A section's CRC32 does not match its bytes (found by `open` or `verify`).
+    /// A section's CRC32 does not match its bytes: found by `verify`, by the check every
+    /// segment gets after `open`, or by a rewrite checking its inputs. Every later read
+    /// that touches the segment returns this error; the rewrite is not published.
     #[error("{} section `{section}` (bytes {offset}..{end}) fails its checksum (stored {expected:#010x}, computed {got:#010x}); restore the collection from a backup", file.display())]
     ChecksumMismatch {
         /// The damaged file.

@@ -38,7 +38,15 @@
 //!   `fdatasync`ed; concurrent writers share one sync. A batch is atomic.
 //! - A failed WAL write or fsync poisons the collection ([`Error::Poisoned`]): it refuses
 //!   writes until reopened, and never retries a failed fsync.
-//! - One process owns a collection directory ([`Error::Locked`] for a second opener).
+//! - One process owns a collection directory ([`Error::Locked`] for a second opener);
+//!   [`Collection::close`] returns only after every rewrite in progress has stopped.
+//! - WAL recovery cuts only a tail past the last sync point the log records, keeps its
+//!   bytes in `wal/*.torn` and reports it ([`Collection::recovery_report`]); damage to
+//!   synced records is [`Error::Corrupted`].
+//! - Segment checksums are checked in the background after open
+//!   ([`OpenOptions::verify_segments_on_open`] to check first); reads of a damaged
+//!   segment return [`Error::ChecksumMismatch`], and no rewrite copies damaged input.
+//! - Reading changes nothing on disk: the WAL file is created by the first write.
 //! - Bad input is a typed [`Error`] and writes nothing.
 //!
 //! # Limits
