@@ -1108,18 +1108,24 @@ impl Collection {
         let rt = &inner.optimizer;
         let _busy = inner.optimizing.lock();
         let mut report = OptimizeReport::default();
-        let result = (|| loop {
-            let metas = {
+        let result = (|| 'plan: loop {
+            // Segments known to be damaged are left out: they cannot be rewritten, and the
+            // others must not wait for them. The damage is returned once the rest is done.
+            let (metas, damage) = {
                 let st = inner.state.read();
                 let config = inner.current_config();
-                st.sealed
+                let damage = st.sealed.iter().find_map(|s| s.seg.checked().err());
+                let metas = st
+                    .sealed
                     .iter()
+                    .filter(|s| s.seg.checked().is_ok())
                     .map(|s| segment_meta(s, &config))
-                    .collect::<Vec<_>>()
+                    .collect::<Vec<_>>();
+                (metas, damage)
             };
             let tasks = optimizer::plan(&metas, &inner.config.optimizer);
             if tasks.is_empty() {
-                return Ok(report.clone());
+                return damage.map_or_else(|| Ok(report.clone()), Err);
             }
             for (i, task) in tasks.iter().enumerate() {
                 if rt.cancel.load(Ordering::SeqCst) {
@@ -1142,7 +1148,14 @@ impl Collection {
                     status.queued = tasks.get(i + 1..).unwrap_or_default().to_vec();
                 }
                 let output = self.with_writer(|w| Ok(self.reserve_segment_id(w)))?;
-                let prepared = self.build_rewrite(&inputs, output)?;
+                let prepared = match self.build_rewrite(&inputs, output) {
+                    // An input failed its check (and is now known damaged): plan again
+                    // without it.
+                    Err(Error::ChecksumMismatch { .. } | Error::Corrupted { .. }) => {
+                        continue 'plan;
+                    }
+                    prepared => prepared?,
+                };
                 if rt.cancel.load(Ordering::SeqCst) {
                     // Closing: the output this build wrote is never published, so it goes
                     // now, while `close` still waits for `optimizing`.

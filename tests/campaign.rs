@@ -404,11 +404,11 @@ fn segment_files(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// Four sealed segments of 10 points each (one merge's worth), with point 0's vector in
-/// the first flipped by one bit on disk. Returns that segment's file.
-fn four_segments_with_a_flipped_vector(dir: &Path) -> PathBuf {
+/// Five sealed segments of 10 points each (one merge's worth and one more), with point 0's
+/// vector in the first flipped by one bit on disk. Returns that segment's file.
+fn five_segments_with_a_flipped_vector(dir: &Path) -> PathBuf {
     let c = Collection::create(dir, config()).unwrap();
-    for batch in 0..4u64 {
+    for batch in 0..5u64 {
         c.upsert(&(batch * 10..batch * 10 + 10).map(point).collect::<Vec<_>>())
             .unwrap();
         c.seal().unwrap();
@@ -433,21 +433,29 @@ fn assert_originals_mismatch(e: &Error, seg: &Path, what: &str) {
 
 /// Defect 3: a rewrite read its inputs without checking their CRCs and wrote fresh ones,
 /// so a merge turned a flipped bit into a segment `verify()` called clean. Inputs are now
-/// checked: the task fails naming the file and section, and nothing is published.
+/// checked: no rewrite takes the damaged segment, the healthy ones are still merged, and
+/// `optimize` reports the damage naming the file and section.
 #[test]
 fn a_rewrite_never_launders_a_damaged_input() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("c");
-    let seg = four_segments_with_a_flipped_vector(&dir);
-    let before = listing(&dir.join("segments"));
+    let seg = five_segments_with_a_flipped_vector(&dir);
+    let damaged = std::fs::read(&seg).unwrap();
     let c = Collection::open(&dir).unwrap();
     let e = c.optimize().unwrap_err();
     assert_originals_mismatch(&e, &seg, "optimize");
-    assert_eq!(
-        listing(&dir.join("segments")),
-        before,
-        "a rewrite was published"
-    );
+    // The damaged file is untouched and still the only home of its points; the other four
+    // were merged into one.
+    assert_eq!(std::fs::read(&seg).unwrap(), damaged);
+    assert_eq!(segment_files(&dir).len(), 2, "{:?}", segment_files(&dir));
+    assert_originals_mismatch(&c.optimize().unwrap_err(), &seg, "optimize again");
+    assert_eq!(segment_files(&dir).len(), 2);
+    for id in 10..50 {
+        assert_eq!(
+            c.get(id).unwrap().unwrap().vector,
+            common::vector_for(id, DIM)
+        );
+    }
     assert_originals_mismatch(&c.verify().unwrap_err(), &seg, "verify");
     // Not poisoned: the healthy data stays writable and searchable... except the damaged
     // segment, which every read refuses.
@@ -466,7 +474,7 @@ fn a_rewrite_never_launders_a_damaged_input() {
 fn a_flipped_bit_is_found_after_open_and_never_served_again() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("c");
-    let seg = four_segments_with_a_flipped_vector(&dir);
+    let seg = five_segments_with_a_flipped_vector(&dir);
     // In the background: wait for the check to reach every segment.
     let c = Collection::open(&dir).unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -486,7 +494,7 @@ fn a_flipped_bit_is_found_after_open_and_never_served_again() {
         std::thread::sleep(Duration::from_millis(5));
     };
     use vecsieve::ChecksumStatus::{Damaged, Verified};
-    assert_eq!(statuses, [Damaged, Verified, Verified, Verified]);
+    assert_eq!(statuses, [Damaged, Verified, Verified, Verified, Verified]);
     let exact = vecsieve::SearchParams::default().with_exact(true);
     let query = common::vector_for(0, DIM);
     assert_originals_mismatch(&c.search(&query, 5, &exact).unwrap_err(), &seg, "search");
