@@ -414,19 +414,15 @@ fn verify_notes_what_open_repairs_and_fails_on_a_damaged_wal() {
     assert_eq!(std::fs::read(&wal).unwrap(), bad);
 }
 
-/// Every file under `dir` with its bytes, in name order.
+/// Every file under `dir` with its bytes, in path order.
 fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let p = entry.unwrap().path();
-        if p.is_dir() {
-            out.extend(tree(&p));
-        } else {
-            out.push((p.clone(), std::fs::read(&p).unwrap()));
-        }
-    }
-    out.sort();
-    out
+    common::files_under(dir)
+        .into_iter()
+        .map(|p| {
+            let bytes = std::fs::read(&p).unwrap();
+            (p, bytes)
+        })
+        .collect()
 }
 
 /// The campaign's defect 8: `search` and `inspect` ended with a seal, a MANIFEST and a new

@@ -7,19 +7,6 @@ use std::path::Path;
 
 use vecsieve::{Collection, PointId, SearchParams};
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 /// The top 5 of one search: `(id, score)`.
 type Top5 = [(u64, f32); 5];
 
@@ -111,7 +98,7 @@ const RECORDED: [(u64, [Top5; 3]); 3] = [
 fn a_collection_with_a_version_1_wal_opens_and_searches_as_before() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("c");
-    copy_dir(
+    common::copy_dir(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1-collection"),
         &dir,
     );

@@ -30,19 +30,6 @@ fn config() -> CollectionConfig {
         })
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 fn files_in(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
@@ -87,7 +74,7 @@ fn torn_wal_tail_at_every_byte_loses_only_the_last_record() {
     for cut in before..=after {
         for zero_fill in [false, true] {
             let t = tempfile::tempdir().unwrap();
-            copy_dir(&dir, t.path());
+            common::copy_dir(&dir, t.path());
             let w = t.path().join("wal").join(&name);
             let mut bytes = std::fs::read(&w).unwrap();
             let original = bytes.clone();
@@ -254,7 +241,7 @@ fn flips_and_truncations(dir: &Path) {
                 ("truncate", original[..i].to_vec()),
             ] {
                 let t = tempfile::tempdir().unwrap();
-                copy_dir(&dir, t.path());
+                common::copy_dir(&dir, t.path());
                 std::fs::write(t.path().join(rel), &bytes).unwrap();
                 check_damaged(
                     t.path(),
@@ -372,7 +359,7 @@ fn an_io_error_while_opening_is_reported_and_harmless() {
     let mut n = 1;
     loop {
         let t = tempfile::tempdir().unwrap();
-        copy_dir(&dir, t.path());
+        common::copy_dir(&dir, t.path());
         // A torn WAL tail, so that recovery has its full work to do (spec: WAL-5, WAL-7).
         let wal = files_in(&t.path().join("wal")).pop().unwrap();
         let mut bytes = std::fs::read(&wal).unwrap();
@@ -399,7 +386,7 @@ fn an_io_error_during_set_quantization_loses_nothing_and_converges() {
     let mut n = 1;
     loop {
         let t = tempfile::tempdir().unwrap();
-        copy_dir(&dir, t.path());
+        common::copy_dir(&dir, t.path());
         // Operation `n` of open + set_quantization + optimize fails.
         let vfs = Arc::new(FaultyVfs::new(n));
         let result = Collection::open_with_vfs(t.path(), vfs.clone())
@@ -440,7 +427,7 @@ fn an_io_error_during_optimize_loses_nothing() {
     let mut n = 1;
     loop {
         let t = tempfile::tempdir().unwrap();
-        copy_dir(&dir, t.path());
+        common::copy_dir(&dir, t.path());
         let vfs = Arc::new(FaultyVfs::new(n));
         let result = Collection::open_with_vfs(t.path(), vfs.clone()).and_then(|c| c.optimize());
         if !vfs.has_failed() {

@@ -6,7 +6,9 @@
 //! run checks that every committed seed decodes cleanly, so that fuzzing starts past the
 //! magic numbers and checksums.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::PathBuf;
 
 use vecsieve::eval::read_fvecs;
 use vecsieve::optimizer::OptimizerConfig;
@@ -51,24 +53,10 @@ fn seed_for(name: &str, bytes: Vec<u8>) -> Option<(&'static str, Vec<u8>)> {
     }
 }
 
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(files(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out.sort();
-    out
-}
-
 /// Every seed: `(target, file name, bytes)`.
 fn make_seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     let mut seeds = Vec::new();
-    for path in files(&root().join("format-spec/vectors")) {
+    for path in common::files_under(&root().join("format-spec/vectors")) {
         let name = path.file_stem().unwrap().to_string_lossy().into_owned();
         let bytes = parse_hex(&std::fs::read_to_string(&path).unwrap());
         if let Some((target, input)) = seed_for(&name, bytes) {
@@ -122,7 +110,7 @@ fn make_seeds() -> Vec<(&'static str, String, Vec<u8>)> {
             .unwrap();
         c.delete(&[PointId::Num(101)]).unwrap();
         drop(c);
-        for path in files(&dir) {
+        for path in common::files_under(&dir) {
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
             if let Some((target, input)) = seed_for(&name, std::fs::read(&path).unwrap()) {
                 seeds.push((target, format!("{family}-{name}"), input));
@@ -146,7 +134,7 @@ fn seeds_decode_cleanly_and_match_what_the_generator_makes() {
         }
     }
     for target in TARGETS {
-        let committed = files(&seeds_dir.join(target));
+        let committed = common::files_under(&seeds_dir.join(target));
         assert!(committed.len() >= 5, "{target}: {} seeds", committed.len());
         for path in committed {
             let bytes = std::fs::read(&path).unwrap();
@@ -182,7 +170,7 @@ fn seeds_decode_cleanly_and_match_what_the_generator_makes() {
         .collect();
     let committed: Vec<usize> = TARGETS
         .iter()
-        .map(|t| files(&seeds_dir.join(t)).len())
+        .map(|t| common::files_under(&seeds_dir.join(t)).len())
         .collect();
     assert_eq!(
         counts, committed,
@@ -198,7 +186,7 @@ fn fixups_carry_a_mutation_past_the_checksums() {
     use vecsieve::fuzzing::{decodes, fix_segment_crcs, fix_trailing_crc, fix_wal_crcs};
     let seeds_dir = root().join("fuzz/seeds");
     for target in TARGETS {
-        for path in files(&seeds_dir.join(target)) {
+        for path in common::files_under(&seeds_dir.join(target)) {
             let mut bytes = std::fs::read(&path).unwrap();
             let u64_at =
                 |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
