@@ -14,18 +14,24 @@ use crate::manifest::Manifest;
 use crate::segment::deletes;
 use crate::wal::record::{self, FILE_HEADER_LEN, ScanEnd};
 
+/// `bytes[at..at + n]`, if in bounds (offsets come from the input: never overflow).
+fn field(bytes: &[u8], at: usize, n: usize) -> Option<&[u8]> {
+    bytes.get(at..at.checked_add(n)?)
+}
+
 fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+    Some(u32::from_le_bytes(field(bytes, at, 4)?.try_into().ok()?))
 }
 
 fn u64_at(bytes: &[u8], at: usize) -> Option<usize> {
-    usize::try_from(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?)).ok()
+    usize::try_from(u64::from_le_bytes(field(bytes, at, 8)?.try_into().ok()?)).ok()
 }
 
 /// Writes the CRC-32 of `bytes[range]` at `at`, where both are in bounds.
 fn put_crc(bytes: &mut [u8], range: std::ops::Range<usize>, at: usize) {
     if let Some(crc) = bytes.get(range).map(|b| crc32(0, b))
-        && let Some(slot) = bytes.get_mut(at..at + 4)
+        && let Some(end) = at.checked_add(4)
+        && let Some(slot) = bytes.get_mut(at..end)
     {
         slot.copy_from_slice(&crc.to_le_bytes());
     }
@@ -41,8 +47,16 @@ pub fn fix_segment_crcs(bytes: &[u8]) -> Vec<u8> {
     };
     let count = (count as usize).min(64);
     for entry in (0..count).map(|i| table.saturating_add(i * 32)) {
-        if let (Some(offset), Some(len)) = (u64_at(&b, entry + 8), u64_at(&b, entry + 16)) {
-            put_crc(&mut b, offset..offset.saturating_add(len), entry + 24);
+        let (offset, len) = (
+            u64_at(&b, entry.saturating_add(8)),
+            u64_at(&b, entry.saturating_add(16)),
+        );
+        if let (Some(offset), Some(len)) = (offset, len) {
+            put_crc(
+                &mut b,
+                offset..offset.saturating_add(len),
+                entry.saturating_add(24),
+            );
         }
     }
     put_crc(&mut b, table..table.saturating_add(count * 32), 56);
@@ -241,6 +255,16 @@ mod tests {
                     .map(|h| u8::from_str_radix(h, 16).unwrap())
             })
             .collect()
+    }
+
+    /// The second input the fuzzer found: a section table offset near `u64::MAX`, which
+    /// the segment fix-up once added to without a check.
+    #[test]
+    fn a_table_offset_near_the_end_of_the_address_space_is_handled() {
+        let mut bytes = golden("segment-0000000000000003.hex");
+        bytes[48..56].copy_from_slice(&(u64::MAX - 20).to_le_bytes());
+        segment_file(&bytes);
+        assert_eq!(fix_segment_crcs(&bytes).len(), bytes.len());
     }
 
     /// The first input the fuzzer found: a version 1 record with seq 0, which the harness
