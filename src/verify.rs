@@ -170,7 +170,7 @@ pub fn verify_dir(path: impl AsRef<Path>) -> Result<VerifyReport> {
                          once you know what it held"
                             .into(),
                     )
-                } else if let Some(t) = found.torn.as_ref().filter(|t| t.file == p) {
+                } else if let Some((t, _)) = found.torn.as_ref().filter(|(t, _)| t.file == p) {
                     FileStatus::Note(format!("the next open will cut its tail: {t}"))
                 } else {
                     FileStatus::Ok

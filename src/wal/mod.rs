@@ -143,8 +143,9 @@ pub(crate) struct Examined {
     pub kept_tails: Vec<PathBuf>,
     /// Records above the checkpoint.
     pub replayed: u64,
-    /// The newest file's tail past its last synced record, which recovery cuts off.
-    pub torn: Option<DroppedTail>,
+    /// The newest file's tail past its last synced record, which recovery cuts off, and
+    /// the name of the file (in the WAL directory) its bytes are kept in.
+    pub torn: Option<(DroppedTail, String)>,
 }
 
 /// Checks every WAL file without changing anything, and passes every record above
@@ -264,7 +265,8 @@ pub(crate) fn examine(
             }
             let tail = bytes.get(offset..).unwrap_or_default();
             let records = beyond.records + u64::from(tail.iter().any(|&b| b != 0));
-            torn = Some(DroppedTail {
+            let name = torn_file_name(*number, offset as u64);
+            let report = DroppedTail {
                 file: path.clone(),
                 offset: offset as u64,
                 bytes: tail.len() as u64,
@@ -272,8 +274,9 @@ pub(crate) fn examine(
                 reason,
                 last_kept_seq: kept_last,
                 proven_synced_seq: proven_synced.max(later_claim),
-                saved_as: dir.join(torn_file_name(*number, offset as u64)),
-            });
+                saved_as: dir.join(&name),
+            };
+            torn = Some((report, name));
         }
         if !is_newest && file_last.is_none_or(|s| s <= checkpoint) {
             obsolete.push(path.clone());
@@ -306,7 +309,7 @@ pub(crate) fn recover(
     for path in &found.foreign {
         vfs.remove(path).map_err(|e| Error::io(path, e))?;
     }
-    if let Some(t) = &found.torn {
+    if let Some((t, name)) = &found.torn {
         // Evidence first: a crash before the cut leaves the tail in place, and the next
         // recovery writes the same `.torn` file again.
         let bytes = vfs.read(&t.file).map_err(|e| Error::io(&t.file, e))?;
@@ -314,8 +317,7 @@ pub(crate) fn recover(
             .ok()
             .and_then(|at| bytes.get(at..))
             .unwrap_or_default();
-        let name = torn_file_name_of(&t.saved_as);
-        write_atomic(vfs, dir, &name, tail)?;
+        write_atomic(vfs, dir, name, tail)?;
         vfs.truncate(&t.file, t.offset)
             .map_err(|e| Error::io(&t.file, e))?;
     }
@@ -331,15 +333,9 @@ pub(crate) fn recover(
         kept: found.kept,
         report: RecoveryReport {
             replayed_records: found.replayed,
-            dropped: found.torn,
+            dropped: found.torn.map(|(t, _)| t),
         },
     })
-}
-
-fn torn_file_name_of(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }
 
 /// The file currently appended to.
