@@ -423,7 +423,7 @@ impl Collection {
             }
         }
         vfs.create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        let lock = DirLock::acquire(&dir)?;
+        let lock = DirLock::acquire(&*vfs, &dir)?;
         for sub in [WAL_DIR, SEGMENTS_DIR] {
             let p = dir.join(sub);
             vfs.create_dir_all(&p).map_err(|e| Error::io(&p, e))?;
@@ -474,7 +474,7 @@ impl Collection {
         if !names.iter().any(|n| n == MANIFEST_FILE) {
             return Err(Error::NotACollection(dir));
         }
-        let lock = DirLock::acquire(&dir)?;
+        let lock = DirLock::acquire(&*vfs, &dir)?;
         Self::open_locked(dir, lock, vfs, options)
     }
 

@@ -74,7 +74,7 @@ pub fn verify_dir(path: impl AsRef<Path>) -> Result<VerifyReport> {
     if !dir.join(MANIFEST_FILE).is_file() {
         return Err(Error::NotACollection(dir.to_path_buf()));
     }
-    let _lock = DirLock::acquire(dir)?;
+    let _lock = DirLock::acquire(&vfs, dir)?;
     let mut report = VerifyReport::default();
     let size = |p: &Path| vfs.file_size(p).unwrap_or(0);
     let add = |report: &mut VerifyReport, path: PathBuf, status: FileStatus| {

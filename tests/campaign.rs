@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use vecsieve::io::{MappedFile, StdVfs, Vfs, VfsFile};
+use vecsieve::io::{MappedFile, StdVfs, Vfs, VfsFile, VfsLock};
 use vecsieve::optimizer::OptimizerConfig;
 use vecsieve::{BinaryConfig, Collection, CollectionConfig, Distance, Error, Point, Quantization};
 
@@ -158,6 +158,9 @@ impl Vfs for StallVfs {
     }
     fn free_space(&self, dir: &Path) -> io::Result<u64> {
         StdVfs.free_space(dir)
+    }
+    fn lock(&self, dir: &Path) -> io::Result<VfsLock> {
+        StdVfs.lock(dir)
     }
 }
 

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use super::{MappedFile, StdVfs, Vfs, VfsFile};
+use super::{MappedFile, StdVfs, Vfs, VfsFile, VfsLock};
 
 /// Wraps [`StdVfs`] and makes the Nth mutating operation (create, write, positional write, sync, truncate,
 /// rename, remove, directory sync; counted from 1) and every one after it fail with an I/O
@@ -164,5 +164,10 @@ impl Vfs for FaultyVfs {
             Some(bytes) => Ok(bytes),
             None => StdVfs.free_space(dir),
         }
+    }
+
+    /// Not counted: the fault numbering covers the operations that change collection files.
+    fn lock(&self, dir: &Path) -> io::Result<VfsLock> {
+        StdVfs.lock(dir)
     }
 }

@@ -1,12 +1,14 @@
 //! The I/O seam: every file access of the engine goes through [`Vfs`].
 //!
 //! [`StdVfs`] is the real file system; [`FaultyVfs`] wraps it and fails the Nth mutating
-//! operation, which is what the fault-injection tests use. The directory lock lives in
-//! [`lock`] and the one memory map in [`mmap`].
+//! operation, which is what the fault-injection tests use; [`SimVfs`] is a file system in
+//! memory that loses power on cue, keeping only what was synced. The directory lock lives
+//! in `lock` and the one memory map in `mmap`.
 
 mod faulty;
 pub(crate) mod lock;
 pub(crate) mod mmap;
+mod sim;
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -16,6 +18,22 @@ use std::sync::Arc;
 
 pub use faulty::FaultyVfs;
 pub use mmap::MappedFile;
+pub use sim::{CrashImage, SimVfs};
+
+/// A held directory lock ([`Vfs::lock`]); dropping it releases the lock.
+#[derive(Debug)]
+pub struct VfsLock {
+    _held: Box<dyn fmt::Debug + Send + Sync>,
+}
+
+impl VfsLock {
+    /// A lock held for as long as `held` lives (an open locked file, a guard).
+    pub fn new(held: impl fmt::Debug + Send + Sync + 'static) -> Self {
+        VfsLock {
+            _held: Box::new(held),
+        }
+    }
+}
 
 /// A file opened for writing through a [`Vfs`]. Methods take `&self` so one handle can be
 /// written by the WAL writer while another thread syncs it (group commit).
@@ -57,6 +75,10 @@ pub trait Vfs: Send + Sync + fmt::Debug {
     fn map(&self, path: &Path) -> io::Result<MappedFile>;
     /// Bytes available to this process on the file system holding `dir`.
     fn free_space(&self, dir: &Path) -> io::Result<u64>;
+    /// Takes the exclusive lock of the collection directory `dir` (format-spec/directory.md
+    /// [DIR-1]) until the guard drops; `ErrorKind::WouldBlock` while another handle, in
+    /// this process or another, holds it.
+    fn lock(&self, dir: &Path) -> io::Result<VfsLock>;
 }
 
 /// The real file system (`std::fs` + `memmap2`).
@@ -168,5 +190,9 @@ impl Vfs for StdVfs {
     #[cfg(not(unix))]
     fn free_space(&self, _dir: &Path) -> io::Result<u64> {
         Ok(u64::MAX)
+    }
+
+    fn lock(&self, dir: &Path) -> io::Result<VfsLock> {
+        lock::flock(dir)
     }
 }
