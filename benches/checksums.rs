@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use vecsieve::eval::read_fvecs;
+use vecsieve::vecs::read_fvecs;
 use vecsieve::{
     BinaryConfig, ChecksumStatus, Collection, CollectionConfig, Distance, OpenOptions, Point,
     Quantization, SearchParams,

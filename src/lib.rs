@@ -71,7 +71,6 @@ mod error;
 mod format;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod import;
 pub mod io;
 mod manifest;
 pub mod optimizer;
@@ -80,6 +79,7 @@ mod quant;
 mod search;
 mod segment;
 pub mod simd;
+pub mod vecs;
 pub mod verify;
 mod wal;
 
@@ -97,10 +97,15 @@ pub use segment::immutable::ChecksumStatus;
 pub use wal::record::MAX_RECORD_BODY;
 pub use wal::{DroppedTail, RecoveryReport};
 
-/// Readers of the `fvecs`/`ivecs` evaluation formats and the benchmark behind `vecsieve bench`.
-pub mod eval;
-
 /// The README's code blocks, compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// Engine internals the `vecsieve` command line's advisor shares (the 1-bit encoder, the
+/// seeded sampler). Not a stable API.
+#[doc(hidden)]
+pub mod tooling {
+    pub use crate::quant::binary::{encode_one_bit, threshold};
+    pub use crate::quant::stats::uniform_sample;
+}

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use vecsieve::eval::read_fvecs;
 use vecsieve::optimizer::OptimizerConfig;
+use vecsieve::vecs::read_fvecs;
 use vecsieve::{
     BinaryConfig, BinaryEncoding, Collection, CollectionConfig, Distance, Point, Quantization,
     ScalarConfig, SearchParams,

@@ -10,8 +10,8 @@ mod common;
 
 use std::path::PathBuf;
 
-use vecsieve::eval::read_fvecs;
 use vecsieve::optimizer::OptimizerConfig;
+use vecsieve::vecs::read_fvecs;
 use vecsieve::{
     BinaryConfig, BinaryEncoding, Collection, CollectionConfig, Distance, Point, PointId,
     Quantization, QueryEncoding, ScalarConfig,

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use vecsieve::eval::{Matrix, read_fvecs, read_ivecs};
+use vecsieve::vecs::{Matrix, read_fvecs, read_ivecs};
 use vecsieve::{
     BinaryConfig, BinaryEncoding, Collection, CollectionConfig, Datatype, Distance, Point, PointId,
     Quantization, QueryEncoding, ScalarConfig, SearchParams,

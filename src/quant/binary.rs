@@ -78,7 +78,7 @@ impl MultiBit {
 
 /// The value above which a component's bit is 1: 0 for float data, 127 for `U8` data
 /// (whose components are `0..=255`, so 127 is their midpoint).
-pub(crate) fn threshold(datatype: Datatype) -> f32 {
+pub fn threshold(datatype: Datatype) -> f32 {
     match datatype {
         Datatype::U8 => 127.0,
         Datatype::F32 | Datatype::F16 => 0.0,
@@ -87,7 +87,7 @@ pub(crate) fn threshold(datatype: Datatype) -> f32 {
 
 /// Writes the 1-bit code of `v` to `out` (`ceil(dim/64)` words): bit `i % 64` of word
 /// `i / 64` is 1 iff `v[i] > threshold`. Tail bits are 0.
-pub(crate) fn encode_one_bit(v: &[f32], threshold: f32, out: &mut [u64]) {
+pub fn encode_one_bit(v: &[f32], threshold: f32, out: &mut [u64]) {
     out.fill(0);
     for (word, chunk) in out.iter_mut().zip(v.chunks(64)) {
         for (bit, &x) in chunk.iter().enumerate() {

@@ -4,7 +4,7 @@
 /// `k` distinct indices below `n` chosen uniformly (all of them when `n ≤ k`), sorted.
 /// Floyd's algorithm over a splitmix64 stream seeded with `seed`: deterministic for a given
 /// `(n, k, seed)` (the int8 training sample depends on it, `format-spec/quantization.md`).
-pub(crate) fn uniform_sample(n: usize, k: usize, seed: u64) -> Vec<usize> {
+pub fn uniform_sample(n: usize, k: usize, seed: u64) -> Vec<usize> {
     if n <= k {
         return (0..n).collect();
     }

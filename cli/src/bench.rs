@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
-use vecsieve::eval::{self, BenchOptions, BenchQuantization, BenchRow};
 use vecsieve::{Distance, Result};
+use vecsieve_cli::eval::{self, BenchOptions, BenchQuantization, BenchRow};
 
 use crate::commands::Phases;
 
@@ -141,7 +141,7 @@ pub fn bench(a: BenchArgs) -> Result<()> {
 pub fn demo(data: Option<PathBuf>, json: bool) -> Result<()> {
     let opts = BenchOptions {
         data: data.unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/debian-minilm-384-10k")
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../data/debian-minilm-384-10k")
         }),
         quantizations: BenchQuantization::ALL.to_vec(),
         oversampling: vec![1.0, 2.0, 3.0, 4.0, 8.0],

@@ -12,9 +12,9 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use crate::Collection;
-use crate::error::{Error, Result};
-use crate::point::{Point, PointId};
+use vecsieve::Collection;
+use vecsieve::{Error, Result};
+use vecsieve::{Point, PointId};
 
 /// An input file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,7 +122,7 @@ pub fn import(
     mut progress: impl FnMut(ImportProgress),
 ) -> Result<ImportReport> {
     let bytes_total = std::fs::metadata(path)
-        .map_err(|e| Error::io(path, e))?
+        .map_err(|e| crate::io_error(path, e))?
         .len();
     let mut records = open_records(collection, path, format, opts.first_id)?;
     let batch_size = opts.batch.max(1);
@@ -199,7 +199,7 @@ fn open_records(
     format: Format,
     first_id: u64,
 ) -> Result<Box<dyn Records>> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let file = File::open(path).map_err(|e| crate::io_error(path, e))?;
     let reader = BufReader::with_capacity(1 << 20, file);
     let dim = collection.config().dim;
     Ok(match format {

@@ -5,12 +5,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::read_fvecs;
-use crate::Collection;
-use crate::config::{
-    BinaryConfig, CollectionConfig, Distance, Durability, Quantization, SearchParams,
-};
-use crate::error::{Error, Result};
-use crate::point::{Point, PointId};
+use vecsieve::Collection;
+use vecsieve::{BinaryConfig, CollectionConfig, Distance, Durability, Quantization, SearchParams};
+use vecsieve::{Error, Result};
+use vecsieve::{Point, PointId};
 
 /// What `run_optimizer` measured.
 #[derive(Debug, Clone, PartialEq)]
@@ -96,7 +94,7 @@ pub fn run_optimizer(
             data.display()
         )));
     }
-    let tmp = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let tmp = tempfile::tempdir().map_err(|e| crate::io_error(std::env::temp_dir(), e))?;
     let config = CollectionConfig::new(base.dim, Distance::Cosine)
         .with_quantization(Quantization::Binary(BinaryConfig::default()))
         .with_durability(Durability::Sync)

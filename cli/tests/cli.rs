@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
-use vecsieve::eval::{Matrix, read_fvecs};
+use vecsieve_cli::eval::{Matrix, read_fvecs};
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/debian-minilm-384-10k")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/debian-minilm-384-10k")
 }
 
 fn vecsieve(args: &[&str]) -> Output {
@@ -365,11 +366,11 @@ fn verify_notes_what_open_repairs_and_fails_on_a_damaged_wal() {
     std::fs::write(&input, text).unwrap();
     // Without closing: the points stay in the WAL (a crash-like exit would do the same).
     let c = vecsieve::Collection::open(&dir).unwrap();
-    vecsieve::import::import(
+    vecsieve_cli::import::import(
         &c,
         &input,
-        vecsieve::import::Format::Jsonl,
-        vecsieve::import::ImportOptions {
+        vecsieve_cli::import::Format::Jsonl,
+        vecsieve_cli::import::ImportOptions {
             batch: 2,
             first_id: 0,
         },

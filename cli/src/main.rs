@@ -235,11 +235,11 @@ fn main() -> ExitCode {
             &dir,
             &file,
             format.map(|f| match f {
-                FormatArg::Fvecs => vecsieve::import::Format::Fvecs,
-                FormatArg::Npy => vecsieve::import::Format::Npy,
-                FormatArg::Jsonl => vecsieve::import::Format::Jsonl,
+                FormatArg::Fvecs => vecsieve_cli::import::Format::Fvecs,
+                FormatArg::Npy => vecsieve_cli::import::Format::Npy,
+                FormatArg::Jsonl => vecsieve_cli::import::Format::Jsonl,
             }),
-            vecsieve::import::ImportOptions { batch, first_id },
+            vecsieve_cli::import::ImportOptions { batch, first_id },
             json,
         ),
         Command::Search {
@@ -288,7 +288,7 @@ fn main() -> ExitCode {
             json,
         } => commands::advise(
             &dir,
-            vecsieve::eval::AdviseOptions {
+            vecsieve_cli::eval::AdviseOptions {
                 target_recall,
                 limit,
                 queries,

@@ -8,13 +8,13 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use super::{Matrix, read_fvecs, read_ivecs};
-use crate::Collection;
-use crate::config::{
+use vecsieve::Collection;
+use vecsieve::{
     BinaryConfig, BinaryEncoding, CollectionConfig, Distance, Durability, Quantization,
     QueryEncoding, ScalarConfig, SearchParams,
 };
-use crate::error::{Error, Result};
-use crate::point::{Point, PointId};
+use vecsieve::{Error, Result};
+use vecsieve::{Point, PointId};
 
 /// Which quantization a benchmark configuration uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,9 +88,11 @@ impl BenchQuantization {
             BenchQuantization::Binary2 => {
                 Quantization::Binary(binary.with_encoding(BinaryEncoding::TwoBits))
             }
-            BenchQuantization::Scalar8 => Quantization::Scalar(ScalarConfig {
-                quantile: scalar_quantile,
-            }),
+            BenchQuantization::Scalar8 => {
+                Quantization::Scalar(scalar_quantile.map_or_else(ScalarConfig::default, |q| {
+                    ScalarConfig::default().with_quantile(q)
+                }))
+            }
         }
     }
 }
@@ -220,7 +222,7 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<Vec<Be
     }
     let mut out = Vec::new();
     for &quant in &opts.quantizations {
-        let tmp = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+        let tmp = tempfile::tempdir().map_err(|e| crate::io_error(std::env::temp_dir(), e))?;
         let path = tmp.path().join("bench");
         let quantization = quant.quantization(opts.scalar_quantile);
         let mut config = CollectionConfig::new(base.dim, opts.distance)

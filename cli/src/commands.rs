@@ -5,13 +5,13 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
-use vecsieve::eval::{AdviseOptions, BenchQuantization};
-use vecsieve::import::{self, Format, ImportOptions};
 use vecsieve::verify::{self, FileStatus};
 use vecsieve::{
     Collection, CollectionConfig, Datatype, Distance, Error, OpenOptions, Quantization, Result,
     SearchParams,
 };
+use vecsieve_cli::eval::{AdviseOptions, BenchQuantization};
+use vecsieve_cli::import::{self, Format, ImportOptions};
 
 /// Opens a collection for a command that only looks: no background optimizer.
 fn open_quiet(dir: &Path) -> Result<Collection> {
@@ -438,19 +438,19 @@ pub fn advise(
         opts.queries_given = Some(points.into_iter().map(|p| p.vector).collect());
     }
     let phases = Phases::new();
-    let advice = vecsieve::eval::advise(&c, &opts, |line| phases.show(line));
+    let advice = vecsieve_cli::eval::advise(&c, &opts, |line| phases.show(line));
     phases.finish();
     let advice = advice?;
     c.close()?;
     if let Some(path) = plot {
-        std::fs::write(path, vecsieve::eval::plot_svg(&advice)).map_err(|e| Error::Io {
+        std::fs::write(path, vecsieve_cli::eval::plot_svg(&advice)).map_err(|e| Error::Io {
             path: path.to_path_buf(),
             source: e,
         })?;
     }
     let recommended = advice.recommended.and_then(|i| advice.rows.get(i));
     if json {
-        let row = |r: &vecsieve::eval::AdviseRow| {
+        let row = |r: &vecsieve_cli::eval::AdviseRow| {
             json!({
                 "mode": r.mode.name(),
                 "oversampling": r.oversampling,

@@ -11,13 +11,13 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use super::bench::{BenchQuantization, percentile};
-use crate::Collection;
-use crate::config::{CollectionConfig, Distance, Durability, SearchParams};
-use crate::error::{Error, Result};
-use crate::optimizer::OptimizerConfig;
-use crate::point::{Point, PointId};
-use crate::quant::binary;
-use crate::quant::stats::uniform_sample;
+use vecsieve::Collection;
+use vecsieve::optimizer::OptimizerConfig;
+use vecsieve::tooling as binary;
+use vecsieve::tooling::uniform_sample;
+use vecsieve::{CollectionConfig, Distance, Durability, SearchParams};
+use vecsieve::{Error, Result};
+use vecsieve::{Point, PointId};
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -158,8 +158,8 @@ pub fn advise(
     let suitability_rows = uniform_sample(n, SUITABILITY_POINTS, opts.seed ^ 0xa5a5);
 
     let tmp = match &opts.temp_dir {
-        Some(d) => tempfile::tempdir_in(d).map_err(|e| Error::io(d, e))?,
-        None => tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?,
+        Some(d) => tempfile::tempdir_in(d).map_err(|e| crate::io_error(d, e))?,
+        None => tempfile::tempdir().map_err(|e| crate::io_error(std::env::temp_dir(), e))?,
     };
     // One collection per code family; the query encodings of 1-bit codes share one.
     let families = [
@@ -371,7 +371,7 @@ fn suitability(
     queries: &[Vec<f32>],
     points: &[Vec<f32>],
     distance: Distance,
-    datatype: crate::config::Datatype,
+    datatype: vecsieve::Datatype,
 ) -> Suitability {
     let threshold = binary::threshold(datatype);
     let bits = |v: &[f32]| {

@@ -1,19 +1,10 @@
-//! The `fvecs` / `ivecs` formats of the evaluation sets, the benchmark and the
-//! quantization advisor.
+//! The `fvecs` / `ivecs` formats of ANN evaluation sets (SIFT, the bundled MiniLM sets).
 //!
 //! Both formats are a sequence of records: a little-endian `i32` count, then that many
 //! little-endian `f32` (fvecs) or `i32` (ivecs) values. All records of a file have the same
 //! count.
 
-mod advise;
-mod bench;
-mod optbench;
-
 use std::path::Path;
-
-pub use advise::{Advice, AdviseOptions, AdviseRow, Suitability, advise, plot_svg};
-pub use bench::{BenchOptions, BenchQuantization, BenchRow, run};
-pub use optbench::{OptimizerBench, run_optimizer};
 
 use crate::config::MAX_DIM;
 use crate::error::{Error, Result};
