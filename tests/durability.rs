@@ -225,12 +225,25 @@ fn flips_and_truncations(dir: &Path) {
             .iter()
             .any(|(p, _)| p.extension().is_some_and(|e| e == "seg"))
     );
+    // Every byte of small files and of the first and last 64 bytes of large ones (headers,
+    // tables, footers, tails), and one byte in `stride` of the rest at an offset that changes
+    // from run to run, so that the runs together cover every byte. VECSIEVE_FLIP_STRIDE=1
+    // checks every byte; VECSIEVE_FLIP_SEED replays a run.
+    let env = |name: &str| std::env::var(name).ok().and_then(|s| s.parse::<u64>().ok());
+    let seed = env("VECSIEVE_FLIP_SEED").unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    });
+    let stride = env("VECSIEVE_FLIP_STRIDE").unwrap_or(16).max(1) as usize;
+    let offset = (seed % stride as u64) as usize;
     let mut cases = 0;
     for (rel, wal) in &targets {
         let original = std::fs::read(dir.join(rel)).unwrap();
         let len = original.len();
-        let stride = if len > 2048 { 5 } else { 1 };
-        let positions = (0..len).filter(|i| i % stride == 0 || *i < 64 || *i + 64 >= len);
+        let stride = if len > 2048 { stride } else { 1 };
+        let positions =
+            (0..len).filter(|i| i % stride == offset % stride || *i < 64 || *i + 64 >= len);
         for i in positions {
             for (kind, bytes) in [
                 ("flip", {
@@ -245,7 +258,10 @@ fn flips_and_truncations(dir: &Path) {
                 std::fs::write(t.path().join(rel), &bytes).unwrap();
                 check_damaged(
                     t.path(),
-                    &format!("{kind} {} at {i}", rel.display()),
+                    &format!(
+                        "{kind} {} at {i} (VECSIEVE_FLIP_SEED={seed})",
+                        rel.display()
+                    ),
                     *wal,
                     &full,
                 );

@@ -224,7 +224,9 @@ fn run(config: CollectionConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-fn configs() -> Vec<CollectionConfig> {
+/// Every config of the model test, with the background optimizer `background` (off, a
+/// failing case replays exactly; on, it runs beside the operations).
+fn configs(background: bool) -> Vec<CollectionConfig> {
     let binary = Quantization::Binary(BinaryConfig::default());
     let scalar = Quantization::Scalar(ScalarConfig::default());
     let clipped = Quantization::Scalar(ScalarConfig::default().with_quantile(0.95));
@@ -266,6 +268,7 @@ fn configs() -> Vec<CollectionConfig> {
                 merge_factor: 2,
                 max_segments: 3,
                 vacuum_min_deleted: 1,
+                background,
                 ..OptimizerConfig::default()
             })
     })
@@ -282,7 +285,22 @@ proptest! {
     })]
 
     #[test]
-    fn engine_matches_oracle(config in prop::sample::select(configs()), ops in prop::collection::vec(op(), 1..60)) {
+    fn engine_matches_oracle(config in prop::sample::select(configs(false)), ops in prop::collection::vec(op(), 1..60)) {
+        run(config, ops)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 16,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// The same with the background optimizer merging and vacuuming beside the operations
+    /// (a failure here may not replay: its timing is the machine's).
+    #[test]
+    fn engine_matches_oracle_with_the_background_optimizer(config in prop::sample::select(configs(true)), ops in prop::collection::vec(op(), 1..60)) {
         run(config, ops)?;
     }
 }

@@ -103,17 +103,24 @@ fn writers_searchers_and_optimizer_together() {
     let start = Instant::now();
     std::thread::sleep(RUN);
     stop.store(true, Ordering::SeqCst);
+    let mut stopped = Vec::new();
     for _ in 0..handles.len() {
         let who = done_rx
             .recv_timeout(Duration::from_secs(60))
             .unwrap_or_else(|_| {
                 panic!(
-                    "deadlock: a thread did not stop {:?} after the run",
+                    "deadlock: only {stopped:?} stopped {:?} after the run",
                     start.elapsed()
                 )
             });
-        assert!(!who.is_empty());
+        stopped.push(who);
     }
+    stopped.sort_unstable();
+    assert_eq!(
+        stopped,
+        ["optimizer", "searcher", "searcher", "writer", "writer"],
+        "every thread stops once"
+    );
     for h in handles {
         h.join().unwrap();
     }
