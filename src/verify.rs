@@ -66,15 +66,24 @@ impl VerifyReport {
 /// (`Error::Locked` otherwise: close the application first). Damage is reported in the
 /// [`VerifyReport`], not as an error; errors are for directories that are not collections.
 pub fn verify_dir(path: impl AsRef<Path>) -> Result<VerifyReport> {
+    verify_dir_with_vfs(path, &StdVfs)
+}
+
+/// [`verify_dir`] through another [`Vfs`] (the power-loss simulator).
+#[doc(hidden)]
+pub fn verify_dir_with_vfs(path: impl AsRef<Path>, vfs: &dyn Vfs) -> Result<VerifyReport> {
     let dir = path.as_ref();
-    let vfs = StdVfs;
-    if !dir.is_dir() {
-        return Err(Error::NotFound(dir.to_path_buf()));
-    }
-    if !dir.join(MANIFEST_FILE).is_file() {
+    let names = match vfs.list(dir) {
+        Ok(names) => names,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::NotFound(dir.to_path_buf()));
+        }
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    if !names.iter().any(|n| n == MANIFEST_FILE) {
         return Err(Error::NotACollection(dir.to_path_buf()));
     }
-    let _lock = DirLock::acquire(&vfs, dir)?;
+    let _lock = DirLock::acquire(vfs, dir)?;
     let mut report = VerifyReport::default();
     let size = |p: &Path| vfs.file_size(p).unwrap_or(0);
     let add = |report: &mut VerifyReport, path: PathBuf, status: FileStatus| {
@@ -86,7 +95,7 @@ pub fn verify_dir(path: impl AsRef<Path>) -> Result<VerifyReport> {
         });
     };
 
-    let config = match read_config(&vfs, dir) {
+    let config = match read_config(vfs, dir) {
         Ok(c) => c,
         Err(e) => {
             add(&mut report, dir.join(CONFIG_FILE), FileStatus::Damaged(e));
@@ -94,7 +103,7 @@ pub fn verify_dir(path: impl AsRef<Path>) -> Result<VerifyReport> {
         }
     };
     add(&mut report, dir.join(CONFIG_FILE), FileStatus::Ok);
-    let manifest = match Manifest::read(&vfs, dir) {
+    let manifest = match Manifest::read(vfs, dir) {
         Ok(m) => m,
         Err(e) => {
             add(&mut report, dir.join(MANIFEST_FILE), FileStatus::Damaged(e));
@@ -108,7 +117,7 @@ pub fn verify_dir(path: impl AsRef<Path>) -> Result<VerifyReport> {
     for entry in &manifest.segments {
         let seg_path = seg_dir.join(segment_file(entry.id));
         named.push(segment_file(entry.id));
-        let checked = open_named_segment(&vfs, &seg_dir, entry, &config)
+        let checked = open_named_segment(vfs, &seg_dir, entry, &config)
             .and_then(|seg| seg.verify().map(|()| seg));
         let rows = match checked {
             Ok(seg) => {
@@ -122,7 +131,7 @@ pub fn verify_dir(path: impl AsRef<Path>) -> Result<VerifyReport> {
         };
         if entry.del_gen > 0 {
             let name = sidecar_file(entry.id, entry.del_gen);
-            let status = match rows.map(|r| read_deletions(&vfs, &seg_dir, entry, r)) {
+            let status = match rows.map(|r| read_deletions(vfs, &seg_dir, entry, r)) {
                 Some(Ok(_)) => FileStatus::Ok,
                 Some(Err(e)) => FileStatus::Damaged(e),
                 None => FileStatus::Note("not checked: its segment is damaged".into()),
@@ -145,7 +154,7 @@ pub fn verify_dir(path: impl AsRef<Path>) -> Result<VerifyReport> {
     }
 
     let wal_dir = dir.join(WAL_DIR);
-    let examined = wal::examine(&vfs, &wal_dir, manifest.checkpoint_seq, |_, kind, body| {
+    let examined = wal::examine(vfs, &wal_dir, manifest.checkpoint_seq, |_, kind, body| {
         match kind {
             record::RecordKind::Upsert => {
                 record::decode_upsert(body, config.dim, config.datatype)?;

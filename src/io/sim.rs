@@ -14,6 +14,8 @@
 //!   sector beyond the end extends the file with zeros). That operation and every later
 //!   one fails, as if the machine were gone; reads still see the volatile image.
 //! - [`SimVfs::from_image`] boots a crash image.
+//! - [`SimVfs::fail_reads_from`] makes the Nth read (`read`, `map`, `list`) and every later
+//!   one fail, like a disk that went bad under a running collection.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
@@ -86,6 +88,8 @@ struct Sim {
     ops: u64,
     crash: Option<(u64, u64)>,
     image: Option<CrashImage>,
+    reads: u64,
+    fail_reads_at: Option<u64>,
 }
 
 /// xorshift64*: the crash image's choices, reproducible from the seed.
@@ -130,6 +134,18 @@ impl Sim {
             return Err(gone());
         }
         Ok(())
+    }
+
+    /// Counts a read; fails it from the armed one on.
+    fn read_tick(&mut self) -> io::Result<()> {
+        self.reads += 1;
+        match self.fail_reads_at {
+            Some(at) if self.reads >= at => Err(io::Error::other(format!(
+                "simulated read error at read {}",
+                self.reads
+            ))),
+            _ => Ok(()),
+        }
     }
 
     fn crash_image(&self, seed: u64) -> CrashImage {
@@ -255,6 +271,37 @@ impl SimVfs {
         self.sim.lock().ops
     }
 
+    /// Makes read number `n` (counted from 1 since this file system was made: `read`,
+    /// `map`, `list`) and every later one fail.
+    pub fn fail_reads_from(&self, n: u64) {
+        self.sim.lock().fail_reads_at = Some(n);
+    }
+
+    /// Reads so far.
+    #[must_use]
+    pub fn reads(&self) -> u64 {
+        self.sim.lock().reads
+    }
+
+    /// What the running system sees now (every name and byte, synced or not): the
+    /// directory as a process that restarts would find it, with the machine still on.
+    #[must_use]
+    pub fn snapshot(&self) -> CrashImage {
+        let sim = self.sim.lock();
+        let files = sim.names.iter().map(|(path, ino)| {
+            let bytes = sim
+                .inodes
+                .get(ino)
+                .map(|i| i.data.clone())
+                .unwrap_or_default();
+            (path.clone(), bytes)
+        });
+        CrashImage {
+            dirs: sim.dirs.clone(),
+            files: files.collect(),
+        }
+    }
+
     /// The crash image, once the power loss happened.
     #[must_use]
     pub fn crash_image(&self) -> Option<CrashImage> {
@@ -310,7 +357,8 @@ impl Vfs for SimVfs {
     }
 
     fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
-        let sim = self.sim.lock();
+        let mut sim = self.sim.lock();
+        sim.read_tick()?;
         if !sim.dirs.contains(dir) {
             return Err(not_found(dir));
         }
@@ -325,7 +373,8 @@ impl Vfs for SimVfs {
     }
 
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-        let sim = self.sim.lock();
+        let mut sim = self.sim.lock();
+        sim.read_tick()?;
         let ino = sim.inode_of(path)?;
         Ok(sim
             .inodes
@@ -404,7 +453,8 @@ impl Vfs for SimVfs {
     }
 
     fn map(&self, path: &Path) -> io::Result<MappedFile> {
-        let sim = self.sim.lock();
+        let mut sim = self.sim.lock();
+        sim.read_tick()?;
         let ino = sim.inode_of(path)?;
         let bytes = sim
             .inodes
