@@ -666,7 +666,7 @@ impl Collection {
     /// Checks a point as [`upsert`](Self::upsert) would (dimension, finite components,
     /// datatype range, zero vectors with Cosine, payload size) without writing it: importers
     /// use it to name the bad record of a batch that `upsert` refused.
-    pub fn check_point(&self, point: &Point) -> Result<()> {
+    pub fn validate_point(&self, point: &Point) -> Result<()> {
         stored_point(&self.inner.config, point).map(drop)
     }
 

@@ -8,10 +8,14 @@
 
 #![allow(clippy::indexing_slicing)]
 
+use std::path::Path;
+
 use crate::config::Datatype;
 use crate::format::{crc32, segment};
+use crate::io::{SimVfs, Vfs};
 use crate::manifest::Manifest;
-use crate::segment::deletes;
+use crate::segment::immutable::{ImmutableSegment, SegmentRows};
+use crate::segment::{Bitmap, Rows, deletes};
 use crate::wal::record::{self, FILE_HEADER_LEN, ScanEnd};
 
 /// `bytes[at..at + n]`, if in bounds (offsets come from the input: never overflow).
@@ -161,7 +165,8 @@ pub fn segment_file(bytes: &[u8]) {
     segment_file_once(&fix_segment_crcs(bytes));
 }
 
-/// A segment file: parse, verify, and read every row through the bounds-checked accessors.
+/// A segment file: parse, verify, then open it as the engine does (through a file system in
+/// memory) and read every row through the bounds-checked accessors search and `get` use.
 fn segment_file_once(bytes: &[u8]) {
     let Ok(layout) = segment::parse(bytes) else {
         return;
@@ -190,6 +195,40 @@ fn segment_file_once(bytes: &[u8]) {
     for s in segment::SECTIONS {
         assert!(layout.range(s).end <= bytes.len());
     }
+    read_every_row(bytes);
+}
+
+fn read_every_row(bytes: &[u8]) {
+    let vfs = SimVfs::new();
+    let (dir, path) = (Path::new("/f"), Path::new("/f/s.seg"));
+    let written = vfs
+        .create_dir_all(dir)
+        .and_then(|()| vfs.create(path))
+        .and_then(|f| f.write_all(bytes));
+    let Ok(seg) = written
+        .map_err(drop)
+        .and_then(|()| ImmutableSegment::open(&vfs, path).map_err(drop))
+    else {
+        return;
+    };
+    let _ = seg.verify();
+    let deleted = Bitmap::with_len(seg.rows());
+    let rows = SegmentRows {
+        seg: &seg,
+        deleted: &deleted,
+    };
+    let mut vector = Vec::new();
+    for r in 0..rows.len() {
+        let _ = (rows.id(r), rows.version(r), rows.payload(r));
+        vector.clear();
+        rows.stored_bytes(r, &mut vector);
+        assert!(vector.len() <= bytes.len());
+    }
+    let _ = (
+        rows.codes().len(),
+        rows.scalar().is_some(),
+        rows.multi_bit().is_some(),
+    );
 }
 
 /// A MANIFEST, as given and with its checksum fixed.

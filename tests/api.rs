@@ -57,6 +57,7 @@ fn handles_are_clone_send_sync() {
     assert_error::<Error>();
 }
 
+/// spec: DIR-1, DIR-3.
 #[test]
 fn lifecycle_errors() {
     let dir = tempfile::tempdir().unwrap();
@@ -343,6 +344,7 @@ fn concurrent_writers_and_readers() {
     assert_eq!(c.len(), 800);
 }
 
+/// spec: DIR-2.
 #[test]
 fn config_json_is_validated() {
     let dir = tempfile::tempdir().unwrap();
@@ -413,6 +415,7 @@ fn search_results_are_ordered_and_payloads_optional() {
     );
 }
 
+/// spec: DIR-5.
 #[test]
 fn set_quantization_rebuilds_segments_and_keeps_every_point() {
     let dir = tempfile::tempdir().unwrap();

@@ -118,6 +118,7 @@ fn child_holder() {
     std::thread::sleep(Duration::from_secs(60));
 }
 
+/// spec: WAL-5, WAL-6, MAN-3.
 #[test]
 fn crash_loop() {
     let trials: u64 = std::env::var("VECSIEVE_CRASH_TRIALS")
@@ -194,6 +195,7 @@ fn state_matches(c: &Collection, model: &std::collections::BTreeMap<u64, u64>, o
     })
 }
 
+/// spec: DIR-1.
 #[test]
 fn lock_is_per_process_and_freed_by_death() {
     let tmp = tempfile::tempdir().unwrap();

@@ -57,6 +57,7 @@ fn contents(c: &Collection, max_id: u64) -> BTreeMap<u64, Vec<f32>> {
         .collect()
 }
 
+/// spec: WAL-4, WAL-5, WAL-7.
 #[test]
 fn torn_wal_tail_at_every_byte_loses_only_the_last_record() {
     let tmp = tempfile::tempdir().unwrap();
@@ -106,6 +107,7 @@ fn torn_wal_tail_at_every_byte_loses_only_the_last_record() {
     }
 }
 
+/// spec: WAL-3, WAL-5 (the later records prove the bad one synced).
 #[test]
 fn a_bad_record_before_valid_ones_is_corruption() {
     let tmp = tempfile::tempdir().unwrap();
@@ -184,6 +186,7 @@ fn check_damaged(dir: &Path, what: &str, wal: bool, full: &BTreeMap<u64, Vec<f32
     }
 }
 
+/// spec: SEG-5, SEG-6, SEG-7, MAN-2, WAL-4, WAL-5.
 #[test]
 fn every_file_kind_survives_flips_and_truncations_without_panics() {
     let (_tmp, dir) = populated_tmp();
@@ -272,6 +275,7 @@ fn flips_and_truncations(dir: &Path) {
     println!("RELIABILITY {{\"test\":\"flips_and_truncations\",\"cases\":{cases}}}");
 }
 
+/// spec: DIR-2.
 #[test]
 fn config_json_truncations_are_invalid_config() {
     let (_tmp, dir) = populated_tmp();
@@ -327,6 +331,7 @@ fn model(ops: u64) -> BTreeMap<u64, Vec<f32>> {
     m
 }
 
+/// spec: WAL-6, MAN-1, MAN-3.
 #[test]
 fn an_io_error_at_any_operation_poisons_and_loses_nothing_acknowledged() {
     const OPS: u64 = 30;
@@ -394,6 +399,7 @@ fn an_io_error_while_opening_is_reported_and_harmless() {
     assert!(n > 3);
 }
 
+/// spec: DIR-2, DIR-5.
 #[test]
 fn an_io_error_during_set_quantization_loses_nothing_and_converges() {
     let (_tmp, dir) = populated_tmp();

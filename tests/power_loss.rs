@@ -175,6 +175,7 @@ fn one_crash(seed: u64, durability: Durability) -> u64 {
     acked
 }
 
+/// spec: WAL-5, WAL-6, MAN-1, MAN-3, DIR-4.
 #[test]
 fn sync_writes_survive_any_power_loss() {
     let n = crashes(300);

@@ -5,7 +5,7 @@
 //! Files are streamed: one batch is in memory at a time. Each batch is one atomic upsert,
 //! which checks every point before writing any: a record that cannot be parsed, or a batch
 //! that `upsert` refuses (whose records are then checked one by one with
-//! [`Collection::check_point`] to find the bad one), is reported with its line or row, and
+//! [`Collection::validate_point`] to find the bad one), is reported with its line or row, and
 //! the collection holds exactly the batches before it.
 
 use std::fs::File;
@@ -148,7 +148,7 @@ pub fn import(
                 let bad = batch
                     .iter()
                     .zip(&positions)
-                    .find_map(|(p, at)| collection.check_point(p).err().map(|e| (*at, e)));
+                    .find_map(|(p, at)| collection.validate_point(p).err().map(|e| (*at, e)));
                 match bad {
                     Some((at, e)) => bad_input(path, at, e.to_string(), report.points),
                     None => e,
@@ -186,7 +186,7 @@ pub fn read_points(
             .map_err(|what| bad_input(path, records.position(), what, 0))?;
         let Some(p) = next else { break };
         collection
-            .check_point(&p)
+            .validate_point(&p)
             .map_err(|e| bad_input(path, records.position(), e.to_string(), 0))?;
         points.push(p);
     }
