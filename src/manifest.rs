@@ -2,16 +2,14 @@
 
 #![deny(clippy::indexing_slicing)]
 
-use std::io;
 use std::path::Path;
-use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::format::{
     DecodeError, FORMAT_VERSION, MANIFEST_MAGIC, Reader, check_magic_and_version, crc32,
     put_magic_and_version, slice,
 };
-use crate::io::{Vfs, VfsFile};
+use crate::io::{Vfs, write_atomic};
 
 /// The largest number of segments a manifest may list.
 const MAX_SEGMENTS: usize = 1 << 20;
@@ -132,33 +130,6 @@ impl Manifest {
     pub(crate) fn write(&self, vfs: &dyn Vfs, dir: &Path) -> Result<()> {
         write_atomic(vfs, dir, "MANIFEST", &self.encode())
     }
-}
-
-/// Writes `dir/name` atomically (tmp + fsync + rename + fsync dir).
-pub(crate) fn write_atomic(vfs: &dyn Vfs, dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
-    write_atomic_with(vfs, dir, name, |file| file.write_all(bytes))
-}
-
-/// [`write_atomic`] with the contents written by `fill` (which may stream them). If
-/// writing or syncing the temporary file fails, it is removed (best effort: one left
-/// behind is unnamed and removed on the next open).
-pub(crate) fn write_atomic_with(
-    vfs: &dyn Vfs,
-    dir: &Path,
-    name: &str,
-    fill: impl FnOnce(Arc<dyn VfsFile>) -> io::Result<()>,
-) -> Result<()> {
-    let tmp = dir.join(format!("{name}.tmp"));
-    let path = dir.join(name);
-    let file = vfs.create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    let written = fill(Arc::clone(&file)).and_then(|()| file.sync_all());
-    drop(file);
-    if let Err(e) = written {
-        let _ = vfs.remove(&tmp);
-        return Err(Error::io(&tmp, e));
-    }
-    vfs.rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
-    vfs.sync_dir(dir).map_err(|e| Error::io(dir, e))
 }
 
 #[cfg(test)]

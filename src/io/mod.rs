@@ -5,6 +5,7 @@
 //! memory that loses power on cue, keeping only what was synced. The directory lock lives
 //! in `lock` and the one memory map in `mmap`.
 
+mod atomic;
 mod faulty;
 pub(crate) mod lock;
 pub(crate) mod mmap;
@@ -16,6 +17,7 @@ use std::io::{self, Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 
+pub(crate) use atomic::{write_atomic, write_atomic_with};
 pub use faulty::FaultyVfs;
 pub use mmap::MappedFile;
 pub use sim::{CrashImage, SimVfs};

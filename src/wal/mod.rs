@@ -15,8 +15,8 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Error, Result};
 use crate::format::DecodeError;
+use crate::io::write_atomic;
 use crate::io::{Vfs, VfsFile};
-use crate::manifest::write_atomic;
 use record::{FILE_HEADER_LEN, RecordKind, RecordMeta, ScanEnd};
 
 fn file_name(number: u64) -> String {

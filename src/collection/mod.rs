@@ -1,89 +1,56 @@
 //! [`Collection`]: the handle applications use.
+//!
+//! The handle, the write path, checkpoints and rewrites live here; the directory's files in
+//! [`directory`], point validation in [`validate`], the background threads in [`worker`],
+//! and what `info` reports in [`info`].
+
+mod directory;
+mod info;
+mod validate;
+mod worker;
+
+pub(crate) use directory::{
+    CONFIG_FILE, MANIFEST_FILE, SEGMENTS_DIR, WAL_DIR, open_named_segment, read_config,
+    read_deletions, segment_file, sidecar_file,
+};
+pub use info::{CollectionInfo, DiskUsage, RamUsage, SegmentInfo};
+
+use directory::{collect_garbage, write_config};
+use validate::{in_point, query_vector, stored_point};
+use worker::{
+    OptimizerRuntime, background_optimizer, background_sync, check_segments, optimizer_pool,
+    stop_optimizer,
+};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak, mpsc};
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use crate::config::{
-    CollectionConfig, Datatype, Distance, Durability, MAX_LIMIT, MAX_OVERSAMPLING,
-    MAX_PAYLOAD_BYTES, Quantization, SearchParams,
+    CollectionConfig, Durability, MAX_LIMIT, MAX_OVERSAMPLING, Quantization, SearchParams,
 };
 use crate::error::{Error, Result};
 use crate::format::DecodeError;
 use crate::format::segment::CodeKind;
 use crate::io::lock::DirLock;
 use crate::io::{StdVfs, Vfs};
-use crate::manifest::{Manifest, SegmentEntry, write_atomic, write_atomic_with};
+use crate::io::{write_atomic, write_atomic_with};
+use crate::manifest::{Manifest, SegmentEntry};
 use crate::optimizer::{self, OptimizerStatus, SegmentMeta, Task};
 use crate::point::{Point, PointId, ScoredPoint};
 use crate::quant;
 use crate::search::{self, Plan, PreparedQuery};
 use crate::segment::build::{self, Build, FileSink};
-use crate::segment::immutable::{ChecksumStatus, ImmutableSegment, SegmentRows};
+use crate::segment::immutable::{ImmutableSegment, SegmentRows};
 use crate::segment::live::LiveSegment;
 use crate::segment::{Bitmap, Rows, deletes};
 use crate::simd::Kernels;
 use crate::wal::record::{self, MAX_RECORD_BODY, RecordKind, UpsertRow};
 use crate::wal::{self, GroupCommit, RecoveryReport, WalWriter};
-
-pub(crate) const CONFIG_FILE: &str = "config.json";
-pub(crate) const MANIFEST_FILE: &str = "MANIFEST";
-pub(crate) const WAL_DIR: &str = "wal";
-pub(crate) const SEGMENTS_DIR: &str = "segments";
-
-pub(crate) fn segment_file(id: u64) -> String {
-    format!("{id:016x}.seg")
-}
-
-pub(crate) fn sidecar_file(id: u64, generation: u64) -> String {
-    format!("{id:016x}-{generation:016x}.del")
-}
-
-/// `config.json`: the collection's config plus the version of this file's schema.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ConfigFile {
-    format_version: u16,
-    config: CollectionConfig,
-}
-
-/// Bytes on disk, by component.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DiskUsage {
-    /// Point ids and versions in segment files.
-    pub ids: u64,
-    /// Original vectors in segment files.
-    pub originals: u64,
-    /// Quantized codes in segment files.
-    pub codes: u64,
-    /// Payloads (flags, offsets, bytes) in segment files.
-    pub payloads: u64,
-    /// Deletion sidecar files.
-    pub deletions: u64,
-    /// WAL files.
-    pub wal: u64,
-    /// Headers, section tables, alignment padding, config, manifest, lock.
-    pub other: u64,
-    /// Everything in the collection directory.
-    pub total: u64,
-}
-
-/// Heap bytes held by the collection (memory-mapped segment files are not counted: the OS
-/// page cache holds them and can drop them under pressure).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RamUsage {
-    /// The live segment: originals, codes, ids, payloads and its id index.
-    pub live_segment: u64,
-    /// Deletion bitmaps of the immutable segments.
-    pub deletion_bitmaps: u64,
-    /// The sum.
-    pub total: u64,
-}
 
 /// Options of one open handle (not stored in the collection).
 #[derive(Debug, Clone, Copy)]
@@ -119,44 +86,6 @@ pub struct OptimizeReport {
     pub requantized: usize,
 }
 
-/// One immutable segment, as [`Collection::info`] reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SegmentInfo {
-    /// The segment's id (its file is `segments/<id as 16 hex digits>.seg`).
-    pub id: u64,
-    /// Rows in the file.
-    pub rows: u64,
-    /// Rows marked deleted (deleted or overwritten points).
-    pub deleted: u64,
-    /// Its codes: `none`, `binary1`, `binary1.5`, `binary2` or `scalar8`.
-    pub encoding: &'static str,
-    /// Size of the file in bytes.
-    pub bytes: u64,
-    /// What is known of its checksums (see [`OpenOptions::verify_segments_on_open`]).
-    pub checksums: ChecksumStatus,
-}
-
-/// What [`Collection::info`] reports.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CollectionInfo {
-    /// Points currently stored (deleted and overwritten copies not counted).
-    pub points: usize,
-    /// Immutable segment files.
-    pub segments: usize,
-    /// Each immutable segment, oldest first.
-    pub segment_list: Vec<SegmentInfo>,
-    /// Points in the live (not yet sealed) segment.
-    pub live_points: usize,
-    /// Bytes on disk by component.
-    pub disk: DiskUsage,
-    /// Bytes in RAM by component.
-    pub ram: RamUsage,
-    /// The SIMD kernels in use (`scalar`, `avx2`, `avx512`, `neon`, `neon-dotprod`).
-    pub kernels: &'static str,
-    /// The collection's config.
-    pub config: CollectionConfig,
-}
-
 #[derive(Debug)]
 struct Sealed {
     seg: Arc<ImmutableSegment>,
@@ -171,34 +100,6 @@ impl Sealed {
             deleted: &self.deleted,
         }
     }
-}
-
-/// The background optimizer's shared state.
-#[derive(Debug, Default)]
-struct OptimizerRuntime {
-    /// Set by writes, cleared by the worker when it wakes.
-    pending: Mutex<bool>,
-    wake: parking_lot::Condvar,
-    /// Set by `close`: the worker stops before its next step.
-    cancel: AtomicBool,
-    status: Mutex<OptimizerStatus>,
-    /// Points written by the running task.
-    progress: std::sync::atomic::AtomicU64,
-    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
-    /// Encodes the codes of rewrites when `OptimizerConfig::threads` > 1.
-    pool: Option<rayon::ThreadPool>,
-}
-
-fn optimizer_pool(dir: &Path, threads: usize) -> Result<Option<rayon::ThreadPool>> {
-    if threads <= 1 {
-        return Ok(None);
-    }
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("vecsieve-optimizer-{i}"))
-        .build()
-        .map(Some)
-        .map_err(|e| Error::io(dir, std::io::Error::other(e)))
 }
 
 /// A rewrite built by `build_rewrite`, waiting for `publish_rewrite`.
@@ -365,31 +266,6 @@ impl Drop for HandleToken {
     }
 }
 
-/// The background checksum check: verifies each segment open found, once, until `stop`.
-/// It holds the segments, never the collection, so it delays no close or drop.
-fn check_segments(segments: &[Arc<ImmutableSegment>], stop: &AtomicBool) {
-    for seg in segments {
-        if stop.load(Ordering::SeqCst) {
-            return;
-        }
-        // A failure is recorded in the segment, where every read finds it.
-        let _ = seg.verify_once();
-    }
-}
-
-/// Cancels the background optimizer and waits for it to stop (its current step aborts or
-/// finishes; nothing is left half-published).
-fn stop_optimizer(rt: &OptimizerRuntime) {
-    rt.cancel.store(true, Ordering::SeqCst);
-    rt.wake.notify_all();
-    let worker = rt.thread.lock().take();
-    if let Some(handle) = worker
-        && handle.thread().id() != std::thread::current().id()
-    {
-        let _ = handle.join();
-    }
-}
-
 impl Collection {
     /// Creates a collection in `path` (created if missing; it must be empty).
     ///
@@ -428,13 +304,7 @@ impl Collection {
             let p = dir.join(sub);
             vfs.create_dir_all(&p).map_err(|e| Error::io(&p, e))?;
         }
-        let file = ConfigFile {
-            format_version: 1,
-            config,
-        };
-        let json = serde_json::to_vec_pretty(&file)
-            .map_err(|e| Error::InvalidArgument(format!("config cannot be serialized: {e}")))?;
-        write_atomic(&*vfs, &dir, CONFIG_FILE, &json)?;
+        write_config(&*vfs, &dir, config)?;
         Manifest::empty().write(&*vfs, &dir)?;
         if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
             vfs.sync_dir(parent).map_err(|e| Error::io(parent, e))?;
@@ -1224,13 +1094,7 @@ impl Collection {
         self.check_writable()?;
         let result = (|| {
             self.checkpoint(w)?;
-            let file = ConfigFile {
-                format_version: 1,
-                config,
-            };
-            let json = serde_json::to_vec_pretty(&file)
-                .map_err(|e| Error::InvalidArgument(format!("config cannot be serialized: {e}")))?;
-            write_atomic(&*inner.vfs, &inner.dir, CONFIG_FILE, &json)?;
+            write_config(&*inner.vfs, &inner.dir, config)?;
             *inner.quantization.write() = quantization;
             Ok(())
         })();
@@ -1496,81 +1360,6 @@ impl Collection {
         }
         Ok(())
     }
-
-    /// Counts, bytes on disk and bytes in RAM, by component.
-    pub fn info(&self) -> Result<CollectionInfo> {
-        self.check_open()?;
-        let inner = &self.inner;
-        let vfs = &*inner.vfs;
-        let st = inner.state.read();
-        let mut disk = DiskUsage::default();
-        for s in &st.sealed {
-            let (ids, originals, codes, payloads) = s.seg.section_bytes();
-            disk.ids += ids;
-            disk.originals += originals;
-            disk.codes += codes;
-            disk.payloads += payloads;
-        }
-        let size = |p: &Path| vfs.file_size(p).unwrap_or(0);
-        let seg_dir = inner.dir.join(SEGMENTS_DIR);
-        let wal_dir = inner.dir.join(WAL_DIR);
-        let mut total = 0;
-        for name in vfs.list(&seg_dir).map_err(|e| Error::io(&seg_dir, e))? {
-            let bytes = size(&seg_dir.join(&name));
-            total += bytes;
-            if name.ends_with(".del") {
-                disk.deletions += bytes;
-            }
-        }
-        for name in vfs.list(&wal_dir).map_err(|e| Error::io(&wal_dir, e))? {
-            let bytes = size(&wal_dir.join(&name));
-            total += bytes;
-            disk.wal += bytes;
-        }
-        for name in vfs.list(&inner.dir).map_err(|e| Error::io(&inner.dir, e))? {
-            total +=
-                size(&inner.dir.join(&name)) * u64::from(name != WAL_DIR && name != SEGMENTS_DIR);
-        }
-        disk.total = total;
-        disk.other = total.saturating_sub(
-            disk.ids + disk.originals + disk.codes + disk.payloads + disk.deletions + disk.wal,
-        );
-        let live = st.live.heap_bytes();
-        let bitmaps: u64 = st
-            .sealed
-            .iter()
-            .map(|s| s.deleted.heap_bytes() as u64)
-            .sum();
-        let segment_list = st
-            .sealed
-            .iter()
-            .map(|s| {
-                let l = s.seg.layout();
-                SegmentInfo {
-                    id: l.header.segment_id,
-                    rows: l.header.rows as u64,
-                    deleted: s.deleted.ones() as u64,
-                    encoding: l.header.code_kind.name(),
-                    bytes: s.seg.file_len(),
-                    checksums: s.seg.checksum_status(),
-                }
-            })
-            .collect();
-        Ok(CollectionInfo {
-            points: st.points,
-            segments: st.sealed.len(),
-            segment_list,
-            live_points: st.live.live_count(),
-            disk,
-            ram: RamUsage {
-                live_segment: live,
-                deletion_bitmaps: bitmaps,
-                total: live + bitmaps,
-            },
-            kernels: inner.kernels.isa().name(),
-            config: inner.current_config(),
-        })
-    }
 }
 
 impl Inner {
@@ -1608,161 +1397,12 @@ impl Drop for Inner {
     }
 }
 
-/// The background optimizer: sleeps until a write wakes it (or a second passes), then
-/// plans and runs tasks. It holds the collection only while working.
-fn background_optimizer(inner: &Weak<Inner>, rt: &OptimizerRuntime) {
-    loop {
-        {
-            let mut pending = rt.pending.lock();
-            if !*pending && !rt.cancel.load(Ordering::SeqCst) {
-                rt.wake.wait_for(&mut pending, Duration::from_secs(1));
-            }
-            *pending = false;
-        }
-        if rt.cancel.load(Ordering::SeqCst) {
-            return;
-        }
-        let Some(strong) = inner.upgrade() else {
-            return;
-        };
-        let handle = Collection {
-            _token: None,
-            inner: strong,
-        };
-        if handle.check_writable().is_err() {
-            return;
-        }
-        // Errors are left for the next round (a failed build changed nothing; a failed
-        // publication poisoned the collection and the check above ends the loop).
-        let _ = handle.run_plan();
-    }
-}
-
-fn background_sync(inner: &Weak<Inner>, stop: &mpsc::Receiver<()>, interval: Duration) {
-    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(interval) {
-        let Some(inner) = inner.upgrade() else {
-            return;
-        };
-        let handle = Collection {
-            _token: None,
-            inner,
-        };
-        if handle.flush().is_err() {
-            return;
-        }
-    }
-}
-
 /// Candidates taken from the quantized scan: `ceil(limit × oversampling)` above 1.
 fn candidates(limit: usize, oversampling: f32) -> usize {
     if oversampling > 1.0 {
         (limit as f64 * f64::from(oversampling)).ceil() as usize
     } else {
         limit
-    }
-}
-
-fn in_point(e: Error, index: usize, id: PointId) -> Error {
-    match e {
-        Error::InvalidVector(m) => Error::InvalidVector(format!("point {index} (id {id}): {m}")),
-        Error::InvalidArgument(m) => {
-            Error::InvalidArgument(format!("point {index} (id {id}): {m}"))
-        }
-        other => other,
-    }
-}
-
-/// A point's vector in stored form, after every check of `upsert`.
-fn stored_point(config: &CollectionConfig, p: &Point) -> Result<Vec<u8>> {
-    let bytes = stored_vector(config, &p.vector)?;
-    if let Some(payload) = &p.payload
-        && payload.len() > MAX_PAYLOAD_BYTES
-    {
-        return Err(Error::InvalidArgument(format!(
-            "payload is {} bytes, the maximum is {MAX_PAYLOAD_BYTES}",
-            payload.len()
-        )));
-    }
-    Ok(bytes)
-}
-
-fn check_components(config: &CollectionConfig, v: &[f32]) -> Result<()> {
-    if v.len() != config.dim {
-        return Err(Error::DimensionMismatch {
-            expected: config.dim,
-            got: v.len(),
-        });
-    }
-    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-        return Err(Error::InvalidVector(format!(
-            "component {i} is {}; every component must be finite",
-            v[i]
-        )));
-    }
-    Ok(())
-}
-
-fn normalized(v: &[f32]) -> Result<Vec<f32>> {
-    let norm = v
-        .iter()
-        .map(|&x| f64::from(x) * f64::from(x))
-        .sum::<f64>()
-        .sqrt();
-    if norm == 0.0 || !norm.is_finite() {
-        return Err(Error::InvalidVector(
-            "a zero vector has no direction, so it cannot be used with Cosine".into(),
-        ));
-    }
-    Ok(v.iter().map(|&x| (f64::from(x) / norm) as f32).collect())
-}
-
-/// Validates a vector and converts it to its stored bytes.
-fn stored_vector(config: &CollectionConfig, v: &[f32]) -> Result<Vec<u8>> {
-    check_components(config, v)?;
-    let owned;
-    let v = if config.distance == Distance::Cosine {
-        owned = normalized(v)?;
-        &owned
-    } else {
-        v
-    };
-    Ok(match config.datatype {
-        Datatype::F32 => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        Datatype::F16 => {
-            let mut out = Vec::with_capacity(v.len() * 2);
-            for (i, &x) in v.iter().enumerate() {
-                let h = half::f16::from_f32(x);
-                if !h.is_finite() {
-                    return Err(Error::InvalidVector(format!(
-                        "component {i} is {x}, beyond the F16 range (±65504); use F32"
-                    )));
-                }
-                out.extend_from_slice(&h.to_bits().to_le_bytes());
-            }
-            out
-        }
-        Datatype::U8 => {
-            let mut out = Vec::with_capacity(v.len());
-            for (i, &x) in v.iter().enumerate() {
-                if !(0.0..=255.0).contains(&x) || x.fract() != 0.0 {
-                    return Err(Error::InvalidVector(format!(
-                        "component {i} is {x}; U8 collections take whole numbers in 0..=255"
-                    )));
-                }
-                out.push(x as u8);
-            }
-            out
-        }
-    })
-}
-
-/// Validates a query and normalizes it for Cosine.
-fn query_vector(config: &CollectionConfig, v: &[f32]) -> Result<Vec<f32>> {
-    check_components(config, v)?;
-    if config.distance == Distance::Cosine {
-        normalized(v)
-    } else {
-        Ok(v.to_vec())
     }
 }
 
@@ -1779,28 +1419,6 @@ fn segment_meta(s: &Sealed, config: &CollectionConfig) -> SegmentMeta {
     }
 }
 
-/// Reads and validates `dir/config.json`.
-pub(crate) fn read_config(vfs: &dyn Vfs, dir: &Path) -> Result<CollectionConfig> {
-    let config_path = dir.join(CONFIG_FILE);
-    let bytes = vfs
-        .read(&config_path)
-        .map_err(|e| Error::io(&config_path, e))?;
-    let invalid = |message: String| Error::InvalidConfig {
-        path: config_path.clone(),
-        message,
-    };
-    let file: ConfigFile = serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
-    if file.format_version != 1 {
-        return Err(invalid(format!(
-            "format_version {} is not supported (this build reads 1)",
-            file.format_version
-        )));
-    }
-    let config = file.config;
-    config.validate().map_err(|e| invalid(e.to_string()))?;
-    Ok(config)
-}
-
 /// Opens a segment named by the manifest and loads its deletion bitmap.
 fn open_sealed(
     vfs: &dyn Vfs,
@@ -1815,79 +1433,4 @@ fn open_sealed(
         deleted,
         dirty: false,
     })
-}
-
-/// Opens the segment file of a manifest entry and checks it against the entry (id, rows)
-/// and the collection (dim, distance, datatype).
-pub(crate) fn open_named_segment(
-    vfs: &dyn Vfs,
-    seg_dir: &Path,
-    entry: &SegmentEntry,
-    config: &CollectionConfig,
-) -> Result<ImmutableSegment> {
-    let path = seg_dir.join(segment_file(entry.id));
-    let seg = ImmutableSegment::open(vfs, &path)?;
-    let l = seg.layout();
-    let mismatch =
-        |what: &str| Error::corrupted(&path, 0, format!("{what} differs from the collection's"));
-    if l.header.segment_id != entry.id || l.header.rows as u64 != entry.rows {
-        return Err(mismatch("segment id or row count (per MANIFEST)"));
-    }
-    if l.header.dim != config.dim
-        || l.header.distance != config.distance
-        || l.header.datatype != config.datatype
-    {
-        return Err(mismatch("dim, distance or datatype"));
-    }
-    Ok(seg)
-}
-
-/// The deletion bitmap of a manifest entry (from its sidecar, or empty) over `rows`, the
-/// row count of its opened segment (bounded by that file's size, never by a field alone).
-pub(crate) fn read_deletions(
-    vfs: &dyn Vfs,
-    seg_dir: &Path,
-    entry: &SegmentEntry,
-    rows: usize,
-) -> Result<Bitmap> {
-    if entry.del_gen == 0 {
-        return Ok(Bitmap::with_len(rows));
-    }
-    let p = seg_dir.join(sidecar_file(entry.id, entry.del_gen));
-    let bytes = vfs.read(&p).map_err(|e| Error::io(&p, e))?;
-    let words = deletes::decode(&bytes, entry.id, rows).map_err(|e| e.in_file(&p))?;
-    Bitmap::from_words(words, rows)
-        .ok_or_else(|| Error::corrupted(&p, 32, "bits set past the segment's rows"))
-}
-
-/// Removes files the manifest does not name: interrupted segment and sidecar writes,
-/// superseded sidecars, temporary files.
-fn collect_garbage(vfs: &dyn Vfs, dir: &Path, manifest: &Manifest) -> Result<()> {
-    let seg_dir = dir.join(SEGMENTS_DIR);
-    let mut keep: Vec<String> = Vec::new();
-    for s in &manifest.segments {
-        keep.push(segment_file(s.id));
-        if s.del_gen > 0 {
-            keep.push(sidecar_file(s.id, s.del_gen));
-        }
-    }
-    let mut removed = false;
-    for name in vfs.list(&seg_dir).map_err(|e| Error::io(&seg_dir, e))? {
-        if !keep.contains(&name) {
-            let p = seg_dir.join(&name);
-            vfs.remove(&p).map_err(|e| Error::io(&p, e))?;
-            removed = true;
-        }
-    }
-    if removed {
-        vfs.sync_dir(&seg_dir).map_err(|e| Error::io(&seg_dir, e))?;
-    }
-    let names = vfs.list(dir).map_err(|e| Error::io(dir, e))?;
-    for tmp in ["MANIFEST.tmp", "config.json.tmp"] {
-        if names.iter().any(|n| n == tmp) {
-            let p = dir.join(tmp);
-            vfs.remove(&p).map_err(|e| Error::io(&p, e))?;
-        }
-    }
-    Ok(())
 }

@@ -1,0 +1,157 @@
+//! What [`Collection::info`](super::Collection::info) reports: counts, each segment, bytes
+//! on disk and in RAM.
+
+use std::path::Path;
+
+use super::{Collection, SEGMENTS_DIR, WAL_DIR};
+use crate::config::CollectionConfig;
+use crate::error::{Error, Result};
+use crate::segment::immutable::ChecksumStatus;
+
+/// Bytes on disk, by component.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DiskUsage {
+    /// Point ids and versions in segment files.
+    pub ids: u64,
+    /// Original vectors in segment files.
+    pub originals: u64,
+    /// Quantized codes in segment files.
+    pub codes: u64,
+    /// Payloads (flags, offsets, bytes) in segment files.
+    pub payloads: u64,
+    /// Deletion sidecar files.
+    pub deletions: u64,
+    /// WAL files.
+    pub wal: u64,
+    /// Headers, section tables, alignment padding, config, manifest, lock.
+    pub other: u64,
+    /// Everything in the collection directory.
+    pub total: u64,
+}
+
+/// Heap bytes held by the collection (memory-mapped segment files are not counted: the OS
+/// page cache holds them and can drop them under pressure).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RamUsage {
+    /// The live segment: originals, codes, ids, payloads and its id index.
+    pub live_segment: u64,
+    /// Deletion bitmaps of the immutable segments.
+    pub deletion_bitmaps: u64,
+    /// The sum.
+    pub total: u64,
+}
+
+/// One immutable segment, as [`Collection::info`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentInfo {
+    /// The segment's id (its file is `segments/<id as 16 hex digits>.seg`).
+    pub id: u64,
+    /// Rows in the file.
+    pub rows: u64,
+    /// Rows marked deleted (deleted or overwritten points).
+    pub deleted: u64,
+    /// Its codes: `none`, `binary1`, `binary1.5`, `binary2` or `scalar8`.
+    pub encoding: &'static str,
+    /// Size of the file in bytes.
+    pub bytes: u64,
+    /// What is known of its checksums (see [`OpenOptions::verify_segments_on_open`]).
+    pub checksums: ChecksumStatus,
+}
+
+/// What [`Collection::info`] reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CollectionInfo {
+    /// Points currently stored (deleted and overwritten copies not counted).
+    pub points: usize,
+    /// Immutable segment files.
+    pub segments: usize,
+    /// Each immutable segment, oldest first.
+    pub segment_list: Vec<SegmentInfo>,
+    /// Points in the live (not yet sealed) segment.
+    pub live_points: usize,
+    /// Bytes on disk by component.
+    pub disk: DiskUsage,
+    /// Bytes in RAM by component.
+    pub ram: RamUsage,
+    /// The SIMD kernels in use (`scalar`, `avx2`, `avx512`, `neon`, `neon-dotprod`).
+    pub kernels: &'static str,
+    /// The collection's config.
+    pub config: CollectionConfig,
+}
+
+impl Collection {
+    /// Counts, bytes on disk and bytes in RAM, by component.
+    pub fn info(&self) -> Result<CollectionInfo> {
+        self.check_open()?;
+        let inner = &self.inner;
+        let vfs = &*inner.vfs;
+        let st = inner.state.read();
+        let mut disk = DiskUsage::default();
+        for s in &st.sealed {
+            let (ids, originals, codes, payloads) = s.seg.section_bytes();
+            disk.ids += ids;
+            disk.originals += originals;
+            disk.codes += codes;
+            disk.payloads += payloads;
+        }
+        let size = |p: &Path| vfs.file_size(p).unwrap_or(0);
+        let seg_dir = inner.dir.join(SEGMENTS_DIR);
+        let wal_dir = inner.dir.join(WAL_DIR);
+        let mut total = 0;
+        for name in vfs.list(&seg_dir).map_err(|e| Error::io(&seg_dir, e))? {
+            let bytes = size(&seg_dir.join(&name));
+            total += bytes;
+            if name.ends_with(".del") {
+                disk.deletions += bytes;
+            }
+        }
+        for name in vfs.list(&wal_dir).map_err(|e| Error::io(&wal_dir, e))? {
+            let bytes = size(&wal_dir.join(&name));
+            total += bytes;
+            disk.wal += bytes;
+        }
+        for name in vfs.list(&inner.dir).map_err(|e| Error::io(&inner.dir, e))? {
+            total +=
+                size(&inner.dir.join(&name)) * u64::from(name != WAL_DIR && name != SEGMENTS_DIR);
+        }
+        disk.total = total;
+        disk.other = total.saturating_sub(
+            disk.ids + disk.originals + disk.codes + disk.payloads + disk.deletions + disk.wal,
+        );
+        let live = st.live.heap_bytes();
+        let bitmaps: u64 = st
+            .sealed
+            .iter()
+            .map(|s| s.deleted.heap_bytes() as u64)
+            .sum();
+        let segment_list = st
+            .sealed
+            .iter()
+            .map(|s| {
+                let l = s.seg.layout();
+                SegmentInfo {
+                    id: l.header.segment_id,
+                    rows: l.header.rows as u64,
+                    deleted: s.deleted.ones() as u64,
+                    encoding: l.header.code_kind.name(),
+                    bytes: s.seg.file_len(),
+                    checksums: s.seg.checksum_status(),
+                }
+            })
+            .collect();
+        Ok(CollectionInfo {
+            points: st.points,
+            segments: st.sealed.len(),
+            segment_list,
+            live_points: st.live.live_count(),
+            disk,
+            ram: RamUsage {
+                live_segment: live,
+                deletion_bitmaps: bitmaps,
+                total: live + bitmaps,
+            },
+            kernels: inner.kernels.isa().name(),
+            config: inner.current_config(),
+        })
+    }
+}
