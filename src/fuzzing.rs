@@ -109,6 +109,17 @@ pub fn fix_trailing_crc(bytes: &[u8]) -> Vec<u8> {
     b
 }
 
+/// The bytes of a hex dump as `format-spec/vectors/*.hex` holds them (`offset: xx xx ...`
+/// per line); what is not a hex byte is skipped.
+#[must_use]
+pub fn parse_hex_dump(text: &str) -> Vec<u8> {
+    text.lines()
+        .filter_map(|l| l.split_once(": "))
+        .flat_map(|(_, hex)| hex.split_whitespace())
+        .filter_map(|h| u8::from_str_radix(h, 16).ok())
+        .collect()
+}
+
 /// A WAL file, as given and with its checksums fixed ([`fix_wal_crcs`]).
 pub fn wal_file(bytes: &[u8]) {
     wal_file_once(bytes);
@@ -285,15 +296,7 @@ mod tests {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("format-spec/vectors")
             .join(name);
-        std::fs::read_to_string(path)
-            .unwrap()
-            .lines()
-            .filter_map(|l| l.split_once(": "))
-            .flat_map(|(_, hex)| {
-                hex.split_whitespace()
-                    .map(|h| u8::from_str_radix(h, 16).unwrap())
-            })
-            .collect()
+        parse_hex_dump(&std::fs::read_to_string(path).unwrap())
     }
 
     /// The second input the fuzzer found: a section table offset near `u64::MAX`, which

@@ -23,16 +23,6 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn parse_hex(text: &str) -> Vec<u8> {
-    text.lines()
-        .filter_map(|l| l.split_once(": "))
-        .flat_map(|(_, hex)| {
-            hex.split_whitespace()
-                .map(|h| u8::from_str_radix(h, 16).unwrap())
-        })
-        .collect()
-}
-
 /// The target a collection file or golden file seeds, and its input (a sidecar's input
 /// starts with the row count of its segment, as the target reads it: the count the
 /// sidecar itself records, spec: SEG-7).
@@ -58,7 +48,7 @@ fn make_seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     let mut seeds = Vec::new();
     for path in common::files_under(&root().join("format-spec/vectors")) {
         let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-        let bytes = parse_hex(&std::fs::read_to_string(&path).unwrap());
+        let bytes = vecsieve::fuzzing::parse_hex_dump(&std::fs::read_to_string(&path).unwrap());
         if let Some((target, input)) = seed_for(&name, bytes) {
             seeds.push((target, format!("golden-{name}"), input));
         }

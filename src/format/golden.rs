@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use crate::config::{Datatype, Distance};
 use crate::format::segment::{self, CodeKind, SegmentColumns};
+use crate::fuzzing::parse_hex_dump as parse_hex;
 use crate::manifest::{Manifest, SegmentEntry};
 use crate::point::PointId;
 use crate::quant::binary::{MultiBit, encode_one_bit};
@@ -24,16 +25,6 @@ fn hex_dump(bytes: &[u8]) -> String {
         out.push_str(&format!("{:08x}: {}\n", i * 16, hex.join(" ")));
     }
     out
-}
-
-fn parse_hex(text: &str) -> Vec<u8> {
-    text.lines()
-        .filter_map(|l| l.split_once(": "))
-        .flat_map(|(_, hex)| {
-            hex.split_whitespace()
-                .map(|h| u8::from_str_radix(h, 16).unwrap())
-        })
-        .collect()
 }
 
 fn check(name: &str, bytes: &[u8]) -> Vec<u8> {
