@@ -1,5 +1,6 @@
-//! Power loss, simulated: a collection on `SimVfs` runs random operations until the power
-//! fails at a random I/O operation; the machine boots the crash image (what was synced,
+//! Power loss, simulated: a collection on `SimVfs` runs random operations (a proptest
+//! strategy, so a failure shrinks to a short history) until the power fails at a random
+//! I/O operation; the machine boots the crash image (what was synced,
 //! plus any subset of the rest, torn at 512-byte boundaries) and reopens the collection.
 //! It must open, pass `verify`, and hold the model's state after some prefix of the
 //! operations that includes every durable acknowledged one (with `Durability::Sync`, every
@@ -15,6 +16,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use proptest::prelude::*;
 use vecsieve::io::SimVfs;
 use vecsieve::optimizer::OptimizerConfig;
 use vecsieve::{
@@ -62,15 +64,23 @@ enum Op {
     Requantize(u64),
 }
 
+/// An operation; an upsert's vectors are versioned by its position in the history.
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        10 => (0..IDS, 1..=3u64).prop_map(|(first, n)| Op::Upsert(first, n, 0)),
+        4 => (0..IDS, 1..=3u64).prop_map(|(first, n)| Op::Delete(first, n)),
+        2 => Just(Op::Flush),
+        2 => Just(Op::Seal),
+        1 => Just(Op::Optimize),
+        1 => (0..3u64).prop_map(Op::Requantize),
+    ]
+}
+
 impl Op {
-    fn random(rng: &mut common::Rng, version: u64) -> Op {
-        match rng.below(20) {
-            0..=9 => Op::Upsert(rng.below(IDS), 1 + rng.below(3), version),
-            10..=13 => Op::Delete(rng.below(IDS), 1 + rng.below(3)),
-            14..=15 => Op::Flush,
-            16..=17 => Op::Seal,
-            18 => Op::Optimize,
-            _ => Op::Requantize(rng.below(3)),
+    fn at_position(self, version: u64) -> Op {
+        match self {
+            Op::Upsert(first, n, _) => Op::Upsert(first, n, version),
+            other => other,
         }
     }
 
@@ -128,30 +138,38 @@ fn contents(c: &Collection) -> BTreeMap<u64, Vec<f32>> {
         .collect()
 }
 
-/// One simulated crash; returns the operations acknowledged before it.
-fn one_crash(seed: u64, durability: Durability) -> u64 {
+/// One simulated crash: `ops` run until the power fails at I/O operation `crash_at` after
+/// the collection was created (or just after the last op); the crash image's unsynced part
+/// is chosen by `seed`. Returns the operations acknowledged before it.
+fn one_crash(
+    ops: &[Op],
+    crash_at: u64,
+    seed: u64,
+    durability: Durability,
+) -> Result<u64, TestCaseError> {
     let dir = Path::new("/sim/c");
     let vfs = Arc::new(SimVfs::new());
-    let mut rng = common::Rng::new(seed);
     let c = Collection::create_with_vfs(dir, config(durability), vfs.clone()).unwrap();
-    vfs.crash_at(vfs.ops() + 1 + rng.below(400), seed);
+    vfs.crash_at(vfs.ops() + crash_at, seed);
     // states[k]: the model after k operations.
     let mut states = vec![BTreeMap::new()];
     let (mut acked, mut durable) = (0, 0);
-    for version in 1.. {
-        let op = Op::random(&mut rng, version);
+    let last = Op::Upsert(0, 1, ops.len() as u64 + 1);
+    for (i, &op) in ops.iter().chain([&last]).enumerate() {
+        let op = op.at_position(i as u64 + 1);
+        if i == ops.len() && vfs.crash_image().is_none() {
+            // The history ended first: the power fails during one more write.
+            vfs.crash_at(vfs.ops() + 1, seed);
+        }
         let mut next = states.last().cloned().unwrap();
         op.apply(&mut next);
         states.push(next);
-        if op.run(&c).is_err() {
+        if op.run(&c).is_err() || vfs.crash_image().is_some() {
             break;
         }
         acked += 1;
         if durability == Durability::Sync || op.syncs() {
             durable = acked;
-        }
-        if vfs.crash_image().is_some() {
-            break;
         }
     }
     let image = vfs.crash_image().expect("the power failed");
@@ -159,43 +177,63 @@ fn one_crash(seed: u64, durability: Durability) -> u64 {
     let booted = Arc::new(SimVfs::from_image(&image));
     // verify, before anything repairs the image, agrees that nothing is damaged.
     let report = vecsieve::verify::verify_dir_with_vfs(dir, &*booted)
-        .unwrap_or_else(|e| panic!("seed {seed}: verify_dir after the crash: {e}"));
-    assert!(report.is_ok(), "seed {seed}: {report:?}");
+        .map_err(|e| TestCaseError::fail(format!("verify_dir after the crash: {e}")))?;
+    prop_assert!(report.is_ok(), "{:?}", report);
     let c = Collection::open_with_vfs(dir, booted)
-        .unwrap_or_else(|e| panic!("seed {seed}: reopen after the crash failed: {e}"));
+        .map_err(|e| TestCaseError::fail(format!("reopen after the crash failed: {e}")))?;
     c.verify()
-        .unwrap_or_else(|e| panic!("seed {seed}: verify after the crash: {e}"));
+        .map_err(|e| TestCaseError::fail(format!("verify after the crash: {e}")))?;
     let got = contents(&c);
     let attempted = states.len() - 1;
-    assert!(
+    prop_assert!(
         (durable as usize..=attempted).any(|p| states[p] == got),
-        "seed {seed}: the state is not the model after any of operations \
-         {durable}..={attempted} ({acked} acknowledged, {durability:?})"
+        "the state is not the model after any of operations {}..={} ({} acknowledged, {:?})",
+        durable,
+        attempted,
+        acked,
+        durability
     );
-    acked
+    Ok(acked)
+}
+
+/// Runs `crashes(300)` cases of random histories, crash points and seeds through
+/// [`one_crash`] with proptest (a failure shrinks to a short history), and reports the
+/// acknowledged operations.
+fn campaign(test: &str, durability: Durability) {
+    let n = crashes(300);
+    let config = ProptestConfig {
+        cases: u32::try_from(n).unwrap_or(u32::MAX),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
+    let acked = std::cell::Cell::new(0u64);
+    let strategy = (prop::collection::vec(op(), 1..60), 1..250u64, any::<u64>());
+    proptest::test_runner::TestRunner::new(config)
+        .run(&strategy, |(ops, crash_at, seed)| {
+            acked.set(acked.get() + one_crash(&ops, crash_at, seed, durability)?);
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{test}: {e}"));
+    assert!(
+        acked.get() > n,
+        "too few acknowledged operations: {}",
+        acked.get()
+    );
+    println!(
+        "RELIABILITY {{\"test\":\"{test}\",\"crashes\":{n},\"acked\":{},\"acked_lost\":0,\"failed_reopens\":0}}",
+        acked.get()
+    );
 }
 
 /// spec: WAL-5, WAL-6, MAN-1, MAN-3, DIR-4.
 #[test]
 fn sync_writes_survive_any_power_loss() {
-    let n = crashes(300);
-    let acked: u64 = (0..n).map(|seed| one_crash(seed, Durability::Sync)).sum();
-    assert!(acked > n, "too few acknowledged operations: {acked}");
-    println!(
-        "RELIABILITY {{\"test\":\"power_loss_sync\",\"crashes\":{n},\"acked\":{acked},\"acked_lost\":0,\"failed_reopens\":0}}"
-    );
+    campaign("power_loss_sync", Durability::Sync);
 }
 
 #[test]
 fn buffered_writes_survive_up_to_their_last_flush() {
-    let n = crashes(300);
-    let acked: u64 = (0..n)
-        .map(|seed| one_crash(1_000_000 + seed, Durability::Buffered))
-        .sum();
-    assert!(acked > n, "too few acknowledged operations: {acked}");
-    println!(
-        "RELIABILITY {{\"test\":\"power_loss_buffered\",\"crashes\":{n},\"acked\":{acked},\"acked_lost\":0,\"failed_reopens\":0}}"
-    );
+    campaign("power_loss_buffered", Durability::Buffered);
 }
 
 /// Defect 2 at scale: three `Sync` writers share group commits, so several unsynced
