@@ -300,6 +300,10 @@ fn a_torn_unsynced_record_before_a_persisted_one_ends_the_log() {
         &bytes[offsets[1]..],
         "the cut bytes are kept"
     );
+    assert_eq!(
+        c.info().unwrap().kept_wal_tails,
+        std::slice::from_ref(&dropped.saved_as)
+    );
     // Writable again, and the next open sees the same state plus the new write.
     c.upsert(&[point(50)]).unwrap();
     drop(c);

@@ -248,6 +248,7 @@ pub fn inspect(dir: &Path, json: bool) -> Result<()> {
                 "deleted": s.deleted,
                 "encoding": s.encoding,
                 "bytes": s.bytes,
+                "checksums": format!("{:?}", s.checksums).to_lowercase(),
             })
         })
         .collect();
@@ -261,6 +262,7 @@ pub fn inspect(dir: &Path, json: bool) -> Result<()> {
             "kernels": info.kernels,
             "config": info.config,
             "segments": segments,
+            "kept_wal_tails": info.kept_wal_tails,
             "disk": {
                 "ids": d.ids, "originals": d.originals, "codes": d.codes,
                 "payloads": d.payloads, "deletions": d.deletions, "wal": d.wal,
@@ -293,18 +295,28 @@ pub fn inspect(dir: &Path, json: bool) -> Result<()> {
     );
     println!("\nsegments ({}):", info.segment_list.len());
     println!(
-        "  {:>18} {:>10} {:>10} {:>10} {:>12}",
+        "  {:>18} {:>10} {:>10} {:>10} {:>12}  checksums",
         "id", "rows", "deleted", "encoding", "bytes"
     );
     for s in &info.segment_list {
         println!(
-            "  {:>18} {:>10} {:>10} {:>10} {:>12}",
+            "  {:>18} {:>10} {:>10} {:>10} {:>12}  {}",
             format!("{:016x}", s.id),
             s.rows,
             s.deleted,
             s.encoding,
-            s.bytes
+            s.bytes,
+            format!("{:?}", s.checksums).to_lowercase()
         );
+    }
+    if !info.kept_wal_tails.is_empty() {
+        println!(
+            "\nWAL tails recovery cut off and kept ({}; look at them, then delete them):",
+            info.kept_wal_tails.len()
+        );
+        for p in &info.kept_wal_tails {
+            println!("  {}", p.display());
+        }
     }
     let mib = |b: u64| b as f64 / f64::from(1u32 << 20);
     println!("\ndisk (MiB):");

@@ -396,6 +396,21 @@ fn verify_notes_what_open_repairs_and_fails_on_a_damaged_wal() {
         text.contains("the next open will cut its tail") && text.contains("seg.tmp"),
         "{text}"
     );
+    // inspect opens it: recovery cuts the tail, says so on stderr, and lists the kept bytes.
+    let out = vecsieve(&["inspect", s(&dir), "--json"]);
+    assert!(out.status.success());
+    let warning = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        warning.contains("WAL recovery") && warning.contains(".torn"),
+        "{warning}"
+    );
+    let info: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        info["kept_wal_tails"].as_array().map(Vec::len),
+        Some(1),
+        "{info}"
+    );
+    assert_eq!(std::fs::read(&wal).unwrap(), clean, "the tail was cut");
     // A flipped byte inside the first record (followed by valid ones) is damage.
     let mut bad = clean.clone();
     bad[40] ^= 1;

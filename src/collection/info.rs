@@ -1,7 +1,7 @@
 //! What [`Collection::info`](super::Collection::info) reports: counts, each segment, bytes
 //! on disk and in RAM.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{Collection, SEGMENTS_DIR, WAL_DIR};
 use crate::config::CollectionConfig;
@@ -77,6 +77,10 @@ pub struct CollectionInfo {
     pub kernels: &'static str,
     /// The collection's config.
     pub config: CollectionConfig,
+    /// WAL tails that recovery cut off and kept (`wal/<file>-<offset>.torn`, in name
+    /// order): evidence of writes a crash, a truncation or damage cut short
+    /// ([`RecoveryReport`](crate::RecoveryReport)). Look at them, then delete them.
+    pub kept_wal_tails: Vec<PathBuf>,
 }
 
 impl Collection {
@@ -105,11 +109,16 @@ impl Collection {
                 disk.deletions += bytes;
             }
         }
+        let mut kept_wal_tails = Vec::new();
         for name in vfs.list(&wal_dir).map_err(|e| Error::io(&wal_dir, e))? {
             let bytes = size(&wal_dir.join(&name));
             total += bytes;
             disk.wal += bytes;
+            if name.ends_with(".torn") {
+                kept_wal_tails.push(wal_dir.join(&name));
+            }
         }
+        kept_wal_tails.sort();
         for name in vfs.list(&inner.dir).map_err(|e| Error::io(&inner.dir, e))? {
             total +=
                 size(&inner.dir.join(&name)) * u64::from(name != WAL_DIR && name != SEGMENTS_DIR);
@@ -152,6 +161,7 @@ impl Collection {
             },
             kernels: inner.kernels.isa().name(),
             config: inner.current_config(),
+            kept_wal_tails,
         })
     }
 }
