@@ -71,6 +71,9 @@ mod error;
 mod format;
 #[doc(hidden)]
 pub mod fuzzing;
+#[cfg(test)]
+#[allow(clippy::indexing_slicing)]
+mod golden;
 pub mod io;
 mod manifest;
 pub mod optimizer;

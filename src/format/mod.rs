@@ -6,9 +6,6 @@
 
 #![deny(clippy::indexing_slicing)]
 
-#[cfg(test)]
-#[allow(clippy::indexing_slicing)]
-mod golden;
 pub(crate) mod segment;
 
 use std::path::Path;
