@@ -68,7 +68,7 @@ impl Manifest {
         check_magic_and_version(&mut r, &MANIFEST_MAGIC, "MANIFEST", FORMAT_VERSION)?;
         let body_len = r.len_u32(bytes.len(), "body_len")?;
         if bytes.len() != 16 + body_len + 4 {
-            return Err(DecodeError::new(
+            return Err(DecodeError::invalid(
                 12,
                 format!(
                     "body_len {body_len} does not match the file size {}",
@@ -79,7 +79,7 @@ impl Manifest {
         let crc_at = 16 + body_len;
         let stored = Reader::new(slice(bytes, crc_at..crc_at + 4, "crc")?).u32("crc")?;
         if crc32(0, slice(bytes, 0..crc_at, "body")?) != stored {
-            return Err(DecodeError::new(crc_at, "MANIFEST checksum mismatch"));
+            return Err(DecodeError::checksum(crc_at, "MANIFEST"));
         }
         let generation = r.u64("generation")?;
         let checkpoint_seq = r.u64("checkpoint_seq")?;
@@ -87,7 +87,7 @@ impl Manifest {
         let count = r.len_u32(MAX_SEGMENTS, "segment_count")?;
         let _reserved = r.u32("reserved")?;
         if body_len != 32 + count * 24 {
-            return Err(DecodeError::new(
+            return Err(DecodeError::invalid(
                 40,
                 "segment_count does not match body_len",
             ));
@@ -102,7 +102,7 @@ impl Manifest {
                 del_gen: r.u64("deletion generation")?,
             };
             if entry.id <= prev || entry.id >= next_segment_id {
-                return Err(DecodeError::new(
+                return Err(DecodeError::invalid(
                     at,
                     "segment ids not increasing below next_segment_id",
                 ));

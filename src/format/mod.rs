@@ -29,35 +29,113 @@ pub const DELETES_MAGIC: [u8; 8] = *b"\x89VSD\r\n\x1a\n";
 /// Magic of the MANIFEST (`format-spec/manifest.md`).
 pub const MANIFEST_MAGIC: [u8; 8] = *b"\x89VSM\r\n\x1a\n";
 
-/// A decoding failure in a byte buffer, before the file name is known.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DecodeError {
-    /// Offset in the buffer of the field that failed.
-    pub offset: u64,
-    /// What was wrong.
-    pub what: String,
-    /// The buffer's version was newer than this build reads: `(found, newest readable)`.
-    pub unsupported_version: Option<(u16, u16)>,
+/// A decoding failure in a byte buffer, before the file name is known. Every offset is
+/// the byte offset in the buffer of the field that failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The buffer ends inside a field.
+    #[error("{field}: needs {needed} bytes, {remaining} remain (truncated?)")]
+    Truncated {
+        /// Where the field starts.
+        offset: u64,
+        /// The field.
+        field: String,
+        /// Bytes the field needs.
+        needed: usize,
+        /// Bytes left in the buffer.
+        remaining: usize,
+    },
+    /// A checksum does not match the bytes it covers.
+    #[error("{what} checksum mismatch")]
+    Checksum {
+        /// Where the stored checksum (or the covered structure) is.
+        offset: u64,
+        /// What it covers.
+        what: &'static str,
+    },
+    /// A length or count larger than the format or this build allows.
+    #[error("{field} is {value}, more than {max}")]
+    TooLarge {
+        /// Where the field is.
+        offset: u64,
+        /// The field.
+        field: String,
+        /// Its value.
+        value: u64,
+        /// The largest allowed.
+        max: u64,
+    },
+    /// The buffer was written by a newer format version than this build reads.
+    #[error("unsupported version {found} (this build reads up to {max})")]
+    UnsupportedVersion {
+        /// Where the read version is.
+        offset: u64,
+        /// The version found.
+        found: u16,
+        /// The newest this build reads.
+        max: u16,
+    },
+    /// Any other rule of the format broken.
+    #[error("{what}")]
+    Invalid {
+        /// Where.
+        offset: u64,
+        /// What is wrong.
+        what: String,
+    },
 }
 
 impl DecodeError {
-    pub(crate) fn new(offset: usize, what: impl Into<String>) -> Self {
-        DecodeError {
+    /// A rule of the format broken at `offset`.
+    pub(crate) fn invalid(offset: usize, what: impl Into<String>) -> Self {
+        DecodeError::Invalid {
             offset: offset as u64,
             what: what.into(),
-            unsupported_version: None,
         }
+    }
+
+    /// A checksum over `what` that does not match, stored at `offset`.
+    pub(crate) fn checksum(offset: usize, what: &'static str) -> Self {
+        DecodeError::Checksum {
+            offset: offset as u64,
+            what,
+        }
+    }
+
+    /// Where the failing field is.
+    #[must_use]
+    pub fn offset(&self) -> u64 {
+        match self {
+            DecodeError::Truncated { offset, .. }
+            | DecodeError::Checksum { offset, .. }
+            | DecodeError::TooLarge { offset, .. }
+            | DecodeError::UnsupportedVersion { offset, .. }
+            | DecodeError::Invalid { offset, .. } => *offset,
+        }
+    }
+
+    /// The same failure in a buffer that starts `base` bytes into a larger one.
+    #[must_use]
+    pub(crate) fn shifted(mut self, base: u64) -> Self {
+        match &mut self {
+            DecodeError::Truncated { offset, .. }
+            | DecodeError::Checksum { offset, .. }
+            | DecodeError::TooLarge { offset, .. }
+            | DecodeError::UnsupportedVersion { offset, .. }
+            | DecodeError::Invalid { offset, .. } => *offset += base,
+        }
+        self
     }
 
     /// Attaches the file name.
     pub(crate) fn in_file(self, file: &Path) -> Error {
-        match self.unsupported_version {
-            Some((found, max)) => Error::UnsupportedVersion {
+        match self {
+            DecodeError::UnsupportedVersion { found, max, .. } => Error::UnsupportedVersion {
                 file: file.to_path_buf(),
                 found,
                 max,
             },
-            None => Error::corrupted(file, self.offset, self.what),
+            other => Error::corrupted(file, other.offset(), other.to_string()),
         }
     }
 }
@@ -87,14 +165,11 @@ impl<'a> Reader<'a> {
             .pos
             .checked_add(n)
             .filter(|&end| end <= self.buf.len())
-            .ok_or_else(|| {
-                DecodeError::new(
-                    self.pos,
-                    format!(
-                        "{what}: needs {n} bytes, {} remain (truncated?)",
-                        self.remaining()
-                    ),
-                )
+            .ok_or_else(|| DecodeError::Truncated {
+                offset: self.pos as u64,
+                field: what.to_owned(),
+                needed: n,
+                remaining: self.remaining(),
             })?;
         let out = self.buf.get(self.pos..end).unwrap_or_default();
         self.pos = end;
@@ -146,7 +221,12 @@ fn bounded(at: usize, v: u64, max: usize, what: &str) -> Result<usize, DecodeErr
     usize::try_from(v)
         .ok()
         .filter(|&v| v <= max)
-        .ok_or_else(|| DecodeError::new(at, format!("{what} is {v}, more than {max}")))
+        .ok_or_else(|| DecodeError::TooLarge {
+            offset: at as u64,
+            field: what.to_owned(),
+            value: v,
+            max: max as u64,
+        })
 }
 
 /// Checks a magic and the `read_version` / `write_version` pair that follows every magic
@@ -160,7 +240,7 @@ pub(crate) fn check_magic_and_version(
 ) -> Result<u16, DecodeError> {
     let found = r.array::<8>("magic")?;
     if &found != magic {
-        return Err(DecodeError::new(
+        return Err(DecodeError::invalid(
             0,
             format!("not a vecsieve {what} (bad magic)"),
         ));
@@ -169,12 +249,14 @@ pub(crate) fn check_magic_and_version(
     let read_version = r.u16("read_version")?;
     let _write_version = r.u16("write_version")?;
     if read_version == 0 {
-        return Err(DecodeError::new(at, "read_version is 0"));
+        return Err(DecodeError::invalid(at, "read_version is 0"));
     }
     if read_version > max {
-        let mut e = DecodeError::new(at, "unsupported version");
-        e.unsupported_version = Some((read_version, max));
-        return Err(e);
+        return Err(DecodeError::UnsupportedVersion {
+            offset: at as u64,
+            found: read_version,
+            max,
+        });
     }
     Ok(read_version)
 }
@@ -195,7 +277,7 @@ pub(crate) fn slice<'a>(
     let start = range.start;
     bytes
         .get(range)
-        .ok_or_else(|| DecodeError::new(start, format!("{what} out of bounds")))
+        .ok_or_else(|| DecodeError::invalid(start, format!("{what} out of bounds")))
 }
 
 /// Rounds `x` up to a multiple of `align` (a power of two).
@@ -214,6 +296,53 @@ pub(crate) fn crc32(init: u32, bytes: &[u8]) -> u32 {
 #[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decode_errors_are_typed_and_keep_their_messages() {
+        let mut r = Reader::new(&[1, 2, 3]);
+        let e = r.u32("body_len").unwrap_err();
+        assert_eq!(
+            e,
+            DecodeError::Truncated {
+                offset: 0,
+                field: "body_len".into(),
+                needed: 4,
+                remaining: 3
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            "body_len: needs 4 bytes, 3 remain (truncated?)"
+        );
+        let mut r = Reader::new(&[9, 0, 0, 0]);
+        let e = r.len_u32(8, "count").unwrap_err();
+        assert!(matches!(
+            e,
+            DecodeError::TooLarge {
+                value: 9,
+                max: 8,
+                ..
+            }
+        ));
+        assert_eq!(e.shifted(100).offset(), 100);
+        let mut newer = WAL_MAGIC.to_vec();
+        newer.extend_from_slice(&[9, 0, 9, 0]);
+        let e = check_magic_and_version(&mut Reader::new(&newer), &WAL_MAGIC, "WAL file", 2)
+            .unwrap_err();
+        assert!(matches!(
+            e.clone().in_file(Path::new("x")),
+            Error::UnsupportedVersion {
+                found: 9,
+                max: 2,
+                ..
+            }
+        ));
+        assert_eq!(e.offset(), 8);
+        assert_eq!(
+            DecodeError::checksum(60, "header").to_string(),
+            "header checksum mismatch"
+        );
+    }
 
     #[test]
     fn crc_check_value() {

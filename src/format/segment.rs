@@ -173,7 +173,7 @@ pub(crate) fn decode_binary_stats(
     two_bits: bool,
 ) -> Result<MultiBit, DecodeError> {
     if bytes.len() != 8 * dim {
-        return Err(DecodeError::new(
+        return Err(DecodeError::invalid(
             0,
             "binary statistics have the wrong length",
         ));
@@ -186,7 +186,10 @@ pub(crate) fn decode_binary_stats(
         .collect();
     let (mean, std) = values.split_at(dim);
     if values.iter().any(|v| !v.is_finite()) || std.iter().any(|&s| s < 0.0) {
-        return Err(DecodeError::new(0, "non-finite mean or negative deviation"));
+        return Err(DecodeError::invalid(
+            0,
+            "non-finite mean or negative deviation",
+        ));
     }
     Ok(MultiBit {
         two_bits,
@@ -215,14 +218,14 @@ pub(crate) fn encode_scalar_params(p: &ScalarParams) -> Vec<u8> {
 /// Decodes and checks a parameters section for `dim` components.
 pub(crate) fn decode_scalar_params(bytes: &[u8], dim: usize) -> Result<ScalarParams, DecodeError> {
     if bytes.len() != PARAMS_FIXED + 8 * dim {
-        return Err(DecodeError::new(
+        return Err(DecodeError::invalid(
             0,
             "quantizer parameters have the wrong length",
         ));
     }
     let mut r = Reader::new(bytes);
     let design = RangeDesign::from_code(r.u8("range design")?)
-        .ok_or_else(|| DecodeError::new(0, "unknown range design"))?;
+        .ok_or_else(|| DecodeError::invalid(0, "unknown range design"))?;
     let _reserved = r.bytes(3, "reserved")?;
     let sample_size = r.u32("sample size")?;
     let seed = r.u64("seed")?;
@@ -235,14 +238,14 @@ pub(crate) fn decode_scalar_params(bytes: &[u8], dim: usize) -> Result<ScalarPar
                 let v = f32::from_le_bytes(r.array(what)?);
                 v.is_finite()
                     .then_some(v)
-                    .ok_or_else(|| DecodeError::new(at, format!("{what} is not finite")))
+                    .ok_or_else(|| DecodeError::invalid(at, format!("{what} is not finite")))
             })
             .collect()
     };
     let lo = floats("range start")?;
     let scale = floats("range step")?;
     if scale.iter().any(|&s| s < 0.0) || !(0.5..=1.0).contains(&quantile) {
-        return Err(DecodeError::new(
+        return Err(DecodeError::invalid(
             16,
             "negative range step or quantile outside 0.5..=1",
         ));
@@ -540,14 +543,14 @@ impl Layout {
 
 fn mul(a: usize, b: usize, at: usize) -> Result<usize, DecodeError> {
     a.checked_mul(b)
-        .ok_or_else(|| DecodeError::new(at, "size overflows"))
+        .ok_or_else(|| DecodeError::invalid(at, "size overflows"))
 }
 
 /// Parses the header, footer and section table, and checks every length and offset against
 /// the file size and the row count. Cheap: reads no section body except payload offsets.
 pub(crate) fn parse(bytes: &[u8]) -> Result<Layout, DecodeError> {
     if bytes.len() < HEADER_LEN + FOOTER_LEN {
-        return Err(DecodeError::new(
+        return Err(DecodeError::invalid(
             0,
             format!(
                 "file is {} bytes, shorter than header + footer",
@@ -562,11 +565,11 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Layout, DecodeError> {
     let rows = r.len_u64(u32::MAX as usize, "row_count")?;
     let dim = r.len_u32(MAX_DIM, "dim")?;
     let distance = Distance::from_code(r.u8("distance")?)
-        .ok_or_else(|| DecodeError::new(36, "unknown distance code"))?;
+        .ok_or_else(|| DecodeError::invalid(36, "unknown distance code"))?;
     let datatype = Datatype::from_code(r.u8("datatype")?)
-        .ok_or_else(|| DecodeError::new(37, "unknown datatype code"))?;
+        .ok_or_else(|| DecodeError::invalid(37, "unknown datatype code"))?;
     let code_kind = CodeKind::from_code(r.u8("code_kind")?)
-        .ok_or_else(|| DecodeError::new(38, "unknown code kind"))?;
+        .ok_or_else(|| DecodeError::invalid(38, "unknown code kind"))?;
     let _reserved = r.u8("reserved")?;
     let code_words = r.len_u32(MAX_DIM, "code_words")?;
     let section_count = r.len_u32(MAX_SECTIONS, "section_count")?;
@@ -574,23 +577,23 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Layout, DecodeError> {
     let table_crc = r.u32("table_crc")?;
     let header_crc = r.u32("header_crc")?;
     if crc32(0, slice(bytes, 0..60, "header")?) != header_crc {
-        return Err(DecodeError::new(60, "header checksum mismatch"));
+        return Err(DecodeError::checksum(60, "header"));
     }
     if header_len as usize != HEADER_LEN {
-        return Err(DecodeError::new(12, "header_len is not 64"));
+        return Err(DecodeError::invalid(12, "header_len is not 64"));
     }
     if dim == 0 {
-        return Err(DecodeError::new(32, "dim is 0"));
+        return Err(DecodeError::invalid(32, "dim is 0"));
     }
     if code_words != code_kind.words(dim) {
-        return Err(DecodeError::new(40, "code_words does not match dim"));
+        return Err(DecodeError::invalid(40, "code_words does not match dim"));
     }
 
     let footer_at = bytes.len() - FOOTER_LEN;
     let mut f = Reader::new(slice(bytes, footer_at..bytes.len(), "footer")?);
-    let fat = |e: DecodeError| DecodeError::new(footer_at + e.offset as usize, e.what);
+    let fat = |e: DecodeError| e.shifted(footer_at as u64);
     if f.array::<8>("footer magic").map_err(fat)? != SEGMENT_FOOTER_MAGIC {
-        return Err(DecodeError::new(
+        return Err(DecodeError::invalid(
             footer_at,
             "bad footer magic (truncated file?)",
         ));
@@ -600,16 +603,16 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Layout, DecodeError> {
     let _reserved = f.u32("reserved").map_err(fat)?;
     let footer_crc = f.u32("footer_crc").map_err(fat)?;
     if crc32(0, slice(bytes, footer_at..footer_at + 28, "footer")?) != footer_crc {
-        return Err(DecodeError::new(footer_at + 28, "footer checksum mismatch"));
+        return Err(DecodeError::checksum(footer_at + 28, "footer"));
     }
     if file_len != bytes.len() as u64 {
-        return Err(DecodeError::new(
+        return Err(DecodeError::invalid(
             footer_at + 8,
             format!("footer says {file_len} bytes, file has {}", bytes.len()),
         ));
     }
     if footer_table != table_offset as u64 {
-        return Err(DecodeError::new(
+        return Err(DecodeError::invalid(
             footer_at + 16,
             "footer and header disagree on table offset",
         ));
@@ -617,13 +620,10 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Layout, DecodeError> {
     let table_end = table_offset
         .checked_add(section_count * ENTRY_LEN)
         .filter(|&end| end <= footer_at && table_offset >= HEADER_LEN)
-        .ok_or_else(|| DecodeError::new(48, "section table out of bounds"))?;
+        .ok_or_else(|| DecodeError::invalid(48, "section table out of bounds"))?;
     let table = slice(bytes, table_offset..table_end, "section table")?;
     if crc32(0, table) != table_crc {
-        return Err(DecodeError::new(
-            table_offset,
-            "section table checksum mismatch",
-        ));
+        return Err(DecodeError::checksum(table_offset, "section table"));
     }
 
     let mut sections: [Option<SectionEntry>; SECTIONS.len()] = Default::default();
@@ -637,24 +637,24 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Layout, DecodeError> {
         let crc = t.u32("section crc")?;
         let _reserved = t.u32("reserved")?;
         let kind = Section::from_code(kind_code)
-            .ok_or_else(|| DecodeError::new(at, format!("unknown section kind {kind_code}")))?;
+            .ok_or_else(|| DecodeError::invalid(at, format!("unknown section kind {kind_code}")))?;
         let end = offset
             .checked_add(length)
             .filter(|&end| end <= table_offset && offset >= HEADER_LEN)
             .ok_or_else(|| {
-                DecodeError::new(at, format!("section {} out of bounds", kind.name()))
+                DecodeError::invalid(at, format!("section {} out of bounds", kind.name()))
             })?;
         if offset % SECTION_ALIGN != 0 {
-            return Err(DecodeError::new(
+            return Err(DecodeError::invalid(
                 at,
                 format!("section {} misaligned", kind.name()),
             ));
         }
         let slot = sections
             .get_mut(kind.index())
-            .ok_or_else(|| DecodeError::new(at, "section kind out of range"))?;
+            .ok_or_else(|| DecodeError::invalid(at, "section kind out of range"))?;
         if slot.is_some() {
-            return Err(DecodeError::new(
+            return Err(DecodeError::invalid(
                 at,
                 format!("section {} twice", kind.name()),
             ));
@@ -692,7 +692,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Layout, DecodeError> {
         };
         if !required {
             if entry.is_some() {
-                return Err(DecodeError::new(
+                return Err(DecodeError::invalid(
                     38,
                     format!("section {} without its code kind", s.name()),
                 ));
@@ -700,12 +700,12 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Layout, DecodeError> {
             continue;
         }
         let entry = entry.ok_or_else(|| {
-            DecodeError::new(table_offset, format!("section {} missing", s.name()))
+            DecodeError::invalid(table_offset, format!("section {} missing", s.name()))
         })?;
         if let Some(len) = expected(s)?
             && entry.range.len() != len
         {
-            return Err(DecodeError::new(
+            return Err(DecodeError::invalid(
                 table_offset,
                 format!(
                     "section {} is {} bytes, expected {len}",
@@ -723,7 +723,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Layout, DecodeError> {
         .windows(2)
         .any(|w| matches!(w, [a, b] if a.end > b.start))
     {
-        return Err(DecodeError::new(table_offset, "sections overlap"));
+        return Err(DecodeError::invalid(table_offset, "sections overlap"));
     }
     let layout = Layout {
         header: SegmentHeader {
@@ -744,7 +744,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Layout, DecodeError> {
     for (i, word) in offsets.as_chunks::<8>().0.iter().enumerate() {
         let off = u64::from_le_bytes(*word);
         if off < prev || off > blob_len || (i == 0 && off != 0) {
-            return Err(DecodeError::new(
+            return Err(DecodeError::invalid(
                 offsets_range.start + i * 8,
                 "payload offsets not increasing within the blob",
             ));
@@ -752,7 +752,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Layout, DecodeError> {
         prev = off;
     }
     if prev != blob_len {
-        return Err(DecodeError::new(
+        return Err(DecodeError::invalid(
             offsets_range.end,
             "payload blob length mismatch",
         ));

@@ -31,7 +31,7 @@ pub(crate) fn decode(bytes: &[u8], segment_id: u64, rows: usize) -> Result<Vec<u
     let words = rows.div_ceil(64);
     let expected = HEADER_LEN + words * 8 + 4;
     if bytes.len() != expected {
-        return Err(DecodeError::new(
+        return Err(DecodeError::invalid(
             0,
             format!("sidecar is {} bytes, expected {expected}", bytes.len()),
         ));
@@ -40,10 +40,13 @@ pub(crate) fn decode(bytes: &[u8], segment_id: u64, rows: usize) -> Result<Vec<u
     check_magic_and_version(&mut r, &DELETES_MAGIC, "deletion sidecar", FORMAT_VERSION)?;
     let _reserved = r.u32("reserved")?;
     if r.u64("segment_id")? != segment_id {
-        return Err(DecodeError::new(16, "sidecar belongs to another segment"));
+        return Err(DecodeError::invalid(
+            16,
+            "sidecar belongs to another segment",
+        ));
     }
     if r.u64("row_count")? != rows as u64 {
-        return Err(DecodeError::new(
+        return Err(DecodeError::invalid(
             24,
             "sidecar row count differs from its segment",
         ));
@@ -54,7 +57,7 @@ pub(crate) fn decode(bytes: &[u8], segment_id: u64, rows: usize) -> Result<Vec<u
     }
     let at = r.pos();
     if r.u32("crc")? != crc32(0, slice(bytes, 0..at, "sidecar")?) {
-        return Err(DecodeError::new(at, "sidecar checksum mismatch"));
+        return Err(DecodeError::checksum(at, "sidecar"));
     }
     Ok(out)
 }

@@ -71,7 +71,7 @@ impl ImmutableSegment {
                 let range = layout.range(Section::QuantParams);
                 let bytes = map.bytes().get(range.clone()).unwrap_or_default();
                 let params = segment::decode_scalar_params(bytes, layout.header.dim)
-                    .map_err(|e| Error::corrupted(path, range.start as u64 + e.offset, e.what))?;
+                    .map_err(|e| e.shifted(range.start as u64).in_file(path))?;
                 Some(params)
             }
             CodeKind::None | CodeKind::OneBit | CodeKind::TwoBits | CodeKind::OneAndHalfBits => {
@@ -84,7 +84,7 @@ impl ImmutableSegment {
                 let bytes = map.bytes().get(range.clone()).unwrap_or_default();
                 let two_bits = layout.header.code_kind == CodeKind::TwoBits;
                 let stats = segment::decode_binary_stats(bytes, layout.header.dim, two_bits)
-                    .map_err(|e| Error::corrupted(path, range.start as u64 + e.offset, e.what))?;
+                    .map_err(|e| e.shifted(range.start as u64).in_file(path))?;
                 Some(stats)
             }
             CodeKind::None | CodeKind::OneBit | CodeKind::ScalarInt8 => None,

@@ -230,8 +230,8 @@ pub(crate) fn examine(
                 ));
             }
             apply(rec.seq, rec.kind, rec.body).map_err(|e| {
-                let at = rec.offset as u64 + record::RECORD_HEADER_LEN as u64 + e.offset;
-                Error::corrupted(path, at, format!("record {}: {}", rec.seq, e.what))
+                let at = rec.offset as u64 + record::RECORD_HEADER_LEN as u64 + e.offset();
+                Error::corrupted(path, at, format!("record {}: {e}", rec.seq))
             })?;
             last_seq = rec.seq;
             replayed += 1;

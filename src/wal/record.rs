@@ -74,7 +74,7 @@ pub(crate) fn parse_file_header(bytes: &[u8]) -> Result<FileHeader, DecodeError>
     let salt = r.u32("salt")?;
     let crc = r.u32("header_crc")?;
     if crc32(0, slice(bytes, 0..28, "WAL header")?) != crc {
-        return Err(DecodeError::new(28, "WAL file header checksum mismatch"));
+        return Err(DecodeError::checksum(28, "WAL file header"));
     }
     Ok(FileHeader {
         number: file_number,
@@ -211,7 +211,7 @@ fn frame_at(bytes: &[u8], pos: usize, file: FileHeader) -> Result<Frame<'_>, Str
         ))
     };
     let (body_len, crc, seq, kind_code, reserved, prev_crc, synced_seq) =
-        fields().map_err(|e| e.what)?;
+        fields().map_err(|e| e.to_string())?;
     if body_len > MAX_RECORD_BODY {
         return Err(format!("record length {body_len} exceeds the maximum"));
     }
@@ -342,7 +342,7 @@ pub(crate) fn decode_upsert(
     let body_type = r.u8("datatype")?;
     let _reserved = r.bytes(3, "reserved")?;
     if body_dim != dim || body_type != datatype.code() {
-        return Err(DecodeError::new(
+        return Err(DecodeError::invalid(
             4,
             "record written for another dim or datatype",
         ));
@@ -357,12 +357,12 @@ pub(crate) fn decode_upsert(
         let payload_len = r.u32("payload length")? as usize;
         let id_value = r.u128("id value")?;
         let id = PointId::from_parts(id_kind, id_value)
-            .ok_or_else(|| DecodeError::new(at, "invalid point id"))?;
+            .ok_or_else(|| DecodeError::invalid(at, "invalid point id"))?;
         let vector = r.bytes(vector_len, "vector")?;
         let payload = match has_payload {
             0 if payload_len == 0 => None,
             1 => Some(r.bytes(payload_len, "payload")?),
-            _ => return Err(DecodeError::new(at + 1, "invalid payload flag")),
+            _ => return Err(DecodeError::invalid(at + 1, "invalid payload flag")),
         };
         rows.push(UpsertRow {
             id,
@@ -371,7 +371,7 @@ pub(crate) fn decode_upsert(
         });
     }
     if r.remaining() != 0 {
-        return Err(DecodeError::new(
+        return Err(DecodeError::invalid(
             r.pos(),
             "trailing bytes after the last row",
         ));
@@ -405,11 +405,11 @@ pub(crate) fn decode_delete(body: &[u8]) -> Result<Vec<PointId>, DecodeError> {
         let value = r.u128("id value")?;
         ids.push(
             PointId::from_parts(kind, value)
-                .ok_or_else(|| DecodeError::new(at, "invalid point id"))?,
+                .ok_or_else(|| DecodeError::invalid(at, "invalid point id"))?,
         );
     }
     if r.remaining() != 0 {
-        return Err(DecodeError::new(
+        return Err(DecodeError::invalid(
             r.pos(),
             "trailing bytes after the last id",
         ));
