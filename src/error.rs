@@ -128,20 +128,6 @@ pub enum Error {
     )]
     Poisoned,
 
-    /// An input file being imported is malformed at `at` (a line or row number). Every
-    /// batch before the one holding it was written; nothing after.
-    #[error("{} {at}: {what}; {imported} points before it were imported, fix the input and import the rest", file.display())]
-    BadInput {
-        /// The input file.
-        file: PathBuf,
-        /// Where: `line N` (JSONL, from 1) or `row N` (fvecs, npy, from 0).
-        at: String,
-        /// What is wrong.
-        what: String,
-        /// Points imported before the failing batch.
-        imported: u64,
-    },
-
     /// The collection was closed through another clone of its handle.
     #[error("the collection is closed; open it again")]
     Closed,
@@ -154,8 +140,7 @@ impl Error {
         match self {
             Error::Corrupted { file, .. }
             | Error::ChecksumMismatch { file, .. }
-            | Error::UnsupportedVersion { file, .. }
-            | Error::BadInput { file, .. } => Some(file),
+            | Error::UnsupportedVersion { file, .. } => Some(file),
             Error::Io { path, .. } | Error::InvalidConfig { path, .. } => Some(path),
             Error::AlreadyExists(p)
             | Error::NotFound(p)

@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
-use vecsieve::{Distance, Result};
+use vecsieve::Distance;
+use vecsieve_cli::Result;
 use vecsieve_cli::eval::{self, BenchOptions, BenchQuantization, BenchRow};
 
 use crate::commands::Phases;

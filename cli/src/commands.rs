@@ -7,9 +7,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 use vecsieve::verify::{self, FileStatus};
 use vecsieve::{
-    Collection, CollectionConfig, Datatype, Distance, Error, OpenOptions, Quantization, Result,
+    Collection, CollectionConfig, Datatype, Distance, Error, OpenOptions, Quantization,
     SearchParams,
 };
+use vecsieve_cli::Result;
 use vecsieve_cli::eval::{AdviseOptions, BenchQuantization};
 use vecsieve_cli::import::{self, Format, ImportOptions};
 
@@ -179,12 +180,14 @@ fn query_vector(c: &Collection, q: &Query) -> Result<Vec<f32>> {
                     ))
                 })
             })
-            .collect();
+            .collect::<std::result::Result<_, _>>()
+            .map_err(Into::into);
     }
     let Some(path) = &q.vector_file else {
         return Err(Error::InvalidArgument(
             "give the query with --vector 0.1,0.2,... or --vector-file FILE".into(),
-        ));
+        )
+        .into());
     };
     let points = import::read_points(c, path, Format::from_path(path)?, q.row + 1)?;
     let n = points.len();
@@ -198,6 +201,7 @@ fn query_vector(c: &Collection, q: &Query) -> Result<Vec<f32>> {
                 q.row,
                 path.display()
             ))
+            .into()
         })
 }
 
@@ -231,7 +235,7 @@ pub fn search(dir: &Path, q: &Query, limit: usize, params: SearchParams, json: b
         }
         println!("{} hits in {ms:.3} ms", hits.len());
     }
-    c.close()
+    Ok(c.close()?)
 }
 
 pub fn inspect(dir: &Path, json: bool) -> Result<()> {
@@ -281,7 +285,7 @@ pub fn inspect(dir: &Path, json: bool) -> Result<()> {
                 "completed": status.completed,
             },
         }));
-        return c.close();
+        return Ok(c.close()?);
     }
     let cfg = &info.config;
     println!("collection {}", dir.display());
@@ -353,7 +357,7 @@ pub fn inspect(dir: &Path, json: bool) -> Result<()> {
             None => "idle".into(),
         }
     );
-    c.close()
+    Ok(c.close()?)
 }
 
 pub fn verify(dir: &Path, json: bool) -> Result<bool> {

@@ -12,8 +12,8 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
+use crate::{Error, Result};
 use vecsieve::Collection;
-use vecsieve::{Error, Result};
 use vecsieve::{Point, PointId};
 
 /// An input file format.
@@ -34,11 +34,12 @@ impl Format {
             Some("fvecs") => Ok(Format::Fvecs),
             Some("npy") => Ok(Format::Npy),
             Some("jsonl" | "ndjson") => Ok(Format::Jsonl),
-            _ => Err(Error::InvalidArgument(format!(
+            _ => Err(vecsieve::Error::InvalidArgument(format!(
                 "cannot tell the format of {} from its extension; use .fvecs, .npy or .jsonl \
                  (or name the format)",
                 path.display()
-            ))),
+            ))
+            .into()),
         }
     }
 }
@@ -111,7 +112,7 @@ impl std::fmt::Display for Position {
 
 /// Imports `path` into `collection`, calling `progress` after each batch.
 ///
-/// Errors: `Error::BadInput` names the line or row of the first malformed record (the
+/// Errors: [`Error::BadInput`] names the line or row of the first malformed record (the
 /// batches before it are written); any error of `upsert` (the collection is unchanged by
 /// the failed batch).
 pub fn import(
@@ -151,7 +152,7 @@ pub fn import(
                     .find_map(|(p, at)| collection.validate_point(p).err().map(|e| (*at, e)));
                 match bad {
                     Some((at, e)) => bad_input(path, at, e.to_string(), report.points),
-                    None => e,
+                    None => e.into(),
                 }
             })?;
             report.points += batch.len() as u64;

@@ -4,14 +4,37 @@
 
 use std::path::PathBuf;
 
-use vecsieve::Error;
-
 pub mod eval;
 pub mod import;
 
+/// `Result` with the command line's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What can go wrong in a command: an engine error, or a malformed input file.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The engine refused (its message says what to do).
+    #[error(transparent)]
+    Engine(#[from] vecsieve::Error),
+
+    /// An input file being imported is malformed at `at` (a line or row number). Every
+    /// batch before the one holding it was written; nothing after.
+    #[error("{} {at}: {what}; {imported} points before it were imported, fix the input and import the rest", file.display())]
+    BadInput {
+        /// The input file.
+        file: PathBuf,
+        /// Where: `line N` (JSONL, from 1), `row N` (fvecs, npy, from 0) or `header`.
+        at: String,
+        /// What is wrong.
+        what: String,
+        /// Points imported before the failing batch.
+        imported: u64,
+    },
+}
+
 /// An I/O error on `path`, in the engine's error type.
-pub(crate) fn io_error(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
-    Error::Io {
+pub(crate) fn io_error(path: impl Into<PathBuf>, source: std::io::Error) -> vecsieve::Error {
+    vecsieve::Error::Io {
         path: path.into(),
         source,
     }
