@@ -4,11 +4,12 @@
 
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::format::{
     DecodeError, FORMAT_VERSION, MANIFEST_MAGIC, Reader, check_magic_and_version, crc32,
     put_magic_and_version, slice,
 };
+use crate::io::Fs;
 use crate::io::{Vfs, write_atomic};
 
 /// The largest number of segments a manifest may list.
@@ -121,7 +122,7 @@ impl Manifest {
     /// Reads `dir/MANIFEST`.
     pub(crate) fn read(vfs: &dyn Vfs, dir: &Path) -> Result<Self> {
         let path = dir.join("MANIFEST");
-        let bytes = vfs.read(&path).map_err(|e| Error::io(&path, e))?;
+        let bytes = vfs.read_file(&path)?;
         Manifest::decode(&bytes).map_err(|e| e.in_file(&path))
     }
 

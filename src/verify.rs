@@ -8,6 +8,7 @@ use crate::collection::{
     read_deletions, segment_file, sidecar_file,
 };
 use crate::error::{Error, Result};
+use crate::io::Fs;
 use crate::io::lock::DirLock;
 use crate::io::{StdVfs, Vfs};
 use crate::manifest::Manifest;
@@ -140,7 +141,7 @@ pub fn verify_dir_with_vfs(path: impl AsRef<Path>, vfs: &dyn Vfs) -> Result<Veri
             named.push(name);
         }
     }
-    let mut others = vfs.list(&seg_dir).map_err(|e| Error::io(&seg_dir, e))?;
+    let mut others = vfs.list_dir(&seg_dir)?;
     others.retain(|n| !named.contains(n));
     others.sort();
     for name in others {
@@ -165,7 +166,7 @@ pub fn verify_dir_with_vfs(path: impl AsRef<Path>, vfs: &dyn Vfs) -> Result<Veri
         }
         Ok(())
     });
-    let mut wal_files = vfs.list(&wal_dir).map_err(|e| Error::io(&wal_dir, e))?;
+    let mut wal_files = vfs.list_dir(&wal_dir)?;
     wal_files.sort();
     match examined {
         Ok(found) => {

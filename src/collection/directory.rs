@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::CollectionConfig;
 use crate::error::{Error, Result};
+use crate::io::Fs;
 use crate::io::Vfs;
 use crate::io::write_atomic;
 use crate::manifest::{Manifest, SegmentEntry};
@@ -38,9 +39,7 @@ struct ConfigFile {
 /// Reads and validates `dir/config.json`.
 pub(crate) fn read_config(vfs: &dyn Vfs, dir: &Path) -> Result<CollectionConfig> {
     let config_path = dir.join(CONFIG_FILE);
-    let bytes = vfs
-        .read(&config_path)
-        .map_err(|e| Error::io(&config_path, e))?;
+    let bytes = vfs.read_file(&config_path)?;
     let invalid = |message: String| Error::InvalidConfig {
         path: config_path.clone(),
         message,
@@ -94,7 +93,7 @@ pub(crate) fn read_deletions(
         return Ok(Bitmap::with_len(rows));
     }
     let p = seg_dir.join(sidecar_file(entry.id, entry.del_gen));
-    let bytes = vfs.read(&p).map_err(|e| Error::io(&p, e))?;
+    let bytes = vfs.read_file(&p)?;
     let words = deletes::decode(&bytes, entry.id, rows).map_err(|e| e.in_file(&p))?;
     Bitmap::from_words(words, rows)
         .ok_or_else(|| Error::corrupted(&p, 32, "bits set past the segment's rows"))
@@ -112,21 +111,21 @@ pub(super) fn collect_garbage(vfs: &dyn Vfs, dir: &Path, manifest: &Manifest) ->
         }
     }
     let mut removed = false;
-    for name in vfs.list(&seg_dir).map_err(|e| Error::io(&seg_dir, e))? {
+    for name in vfs.list_dir(&seg_dir)? {
         if !keep.contains(&name) {
             let p = seg_dir.join(&name);
-            vfs.remove(&p).map_err(|e| Error::io(&p, e))?;
+            vfs.remove_file(&p)?;
             removed = true;
         }
     }
     if removed {
-        vfs.sync_dir(&seg_dir).map_err(|e| Error::io(&seg_dir, e))?;
+        vfs.sync_directory(&seg_dir)?;
     }
-    let names = vfs.list(dir).map_err(|e| Error::io(dir, e))?;
+    let names = vfs.list_dir(dir)?;
     for tmp in ["MANIFEST.tmp", "config.json.tmp"] {
         if names.iter().any(|n| n == tmp) {
             let p = dir.join(tmp);
-            vfs.remove(&p).map_err(|e| Error::io(&p, e))?;
+            vfs.remove_file(&p)?;
         }
     }
     Ok(())

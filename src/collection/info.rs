@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use super::{Collection, SEGMENTS_DIR, WAL_DIR};
 use crate::config::CollectionConfig;
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::io::Fs;
 use crate::segment::immutable::ChecksumStatus;
 
 /// Bytes on disk, by component.
@@ -102,7 +103,7 @@ impl Collection {
         let seg_dir = inner.dir.join(SEGMENTS_DIR);
         let wal_dir = inner.dir.join(WAL_DIR);
         let mut total = 0;
-        for name in vfs.list(&seg_dir).map_err(|e| Error::io(&seg_dir, e))? {
+        for name in vfs.list_dir(&seg_dir)? {
             let bytes = size(&seg_dir.join(&name));
             total += bytes;
             if name.ends_with(".del") {
@@ -110,7 +111,7 @@ impl Collection {
             }
         }
         let mut kept_wal_tails = Vec::new();
-        for name in vfs.list(&wal_dir).map_err(|e| Error::io(&wal_dir, e))? {
+        for name in vfs.list_dir(&wal_dir)? {
             let bytes = size(&wal_dir.join(&name));
             total += bytes;
             disk.wal += bytes;
@@ -119,7 +120,7 @@ impl Collection {
             }
         }
         kept_wal_tails.sort();
-        for name in vfs.list(&inner.dir).map_err(|e| Error::io(&inner.dir, e))? {
+        for name in vfs.list_dir(&inner.dir)? {
             total +=
                 size(&inner.dir.join(&name)) * u64::from(name != WAL_DIR && name != SEGMENTS_DIR);
         }

@@ -36,6 +36,7 @@ use crate::config::{
 use crate::error::{Error, Result};
 use crate::format::DecodeError;
 use crate::format::segment::CodeKind;
+use crate::io::Fs;
 use crate::io::lock::DirLock;
 use crate::io::{StdVfs, Vfs};
 use crate::io::{write_atomic, write_atomic_with};
@@ -298,16 +299,16 @@ impl Collection {
                 return Err(Error::AlreadyExists(dir));
             }
         }
-        vfs.create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        vfs.create_dirs(&dir)?;
         let lock = DirLock::acquire(&*vfs, &dir)?;
         for sub in [WAL_DIR, SEGMENTS_DIR] {
             let p = dir.join(sub);
-            vfs.create_dir_all(&p).map_err(|e| Error::io(&p, e))?;
+            vfs.create_dirs(&p)?;
         }
         write_config(&*vfs, &dir, config)?;
         Manifest::empty().write(&*vfs, &dir)?;
         if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-            vfs.sync_dir(parent).map_err(|e| Error::io(parent, e))?;
+            vfs.sync_directory(parent)?;
         }
         Self::open_locked(dir, lock, vfs, OpenOptions::default())
     }
@@ -394,8 +395,8 @@ impl Collection {
         // nothing replayed there is nothing to make durable.
         let replayed = recovery.last_seq > manifest.checkpoint_seq;
         for path in recovery.kept.iter().filter(|_| replayed) {
-            vfs.open_append(path)
-                .and_then(|f| f.sync_data())
+            vfs.append_to(path)?
+                .sync_data()
                 .map_err(|e| Error::io(path, e))?;
         }
         let writer = WalWriter::new(
@@ -720,7 +721,7 @@ impl Collection {
         w.truncate_after_checkpoint()?;
         for name in garbage {
             let p = seg_dir.join(name);
-            vfs.remove(&p).map_err(|e| Error::io(&p, e))?;
+            vfs.remove_file(&p)?;
         }
         Ok(())
     }
@@ -748,9 +749,7 @@ impl Collection {
             .iter()
             .map(|&i| vfs.file_size(&seg_dir.join(segment_file(i))).unwrap_or(0))
             .sum();
-        let available = vfs
-            .free_space(&seg_dir)
-            .map_err(|e| Error::io(&seg_dir, e))?;
+        let available = vfs.free_space_at(&seg_dir)?;
         if available < needed {
             return Err(Error::InsufficientSpace {
                 dir: seg_dir,
@@ -883,7 +882,7 @@ impl Collection {
             }
             for name in garbage {
                 let path = seg_dir.join(name);
-                vfs.remove(&path).map_err(|err| Error::io(&path, err))?;
+                vfs.remove_file(&path)?;
             }
         }
         Ok(())

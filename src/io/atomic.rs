@@ -5,7 +5,7 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{Vfs, VfsFile};
+use super::{Fs, Vfs, VfsFile};
 use crate::error::{Error, Result};
 
 /// Writes `dir/name` atomically (tmp + fsync + rename + fsync dir).
@@ -24,13 +24,13 @@ pub(crate) fn write_atomic_with(
 ) -> Result<()> {
     let tmp = dir.join(format!("{name}.tmp"));
     let path = dir.join(name);
-    let file = vfs.create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let file = vfs.create_file(&tmp)?;
     let written = fill(Arc::clone(&file)).and_then(|()| file.sync_all());
     drop(file);
     if let Err(e) = written {
         let _ = vfs.remove(&tmp);
         return Err(Error::io(&tmp, e));
     }
-    vfs.rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
-    vfs.sync_dir(dir).map_err(|e| Error::io(dir, e))
+    vfs.rename_file(&tmp, &path)?;
+    vfs.sync_directory(dir)
 }

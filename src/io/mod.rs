@@ -9,6 +9,7 @@ mod atomic;
 mod faulty;
 pub(crate) mod lock;
 pub(crate) mod mmap;
+mod named;
 mod sim;
 
 use std::fmt;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 pub(crate) use atomic::{write_atomic, write_atomic_with};
 pub use faulty::FaultyVfs;
 pub use mmap::MappedFile;
+pub(crate) use named::Fs;
 pub use sim::{CrashImage, SimVfs};
 
 /// A held directory lock ([`Vfs::lock`]); dropping it releases the lock.

@@ -9,6 +9,7 @@ use super::{Bitmap, Originals, Rows, ScalarCodes};
 use crate::config::Datatype;
 use crate::error::{Error, Result};
 use crate::format::segment::{self, CodeKind, Layout, Section};
+use crate::io::Fs;
 use crate::io::{MappedFile, Vfs};
 use crate::point::PointId;
 use crate::quant::binary::MultiBit;
@@ -64,7 +65,7 @@ impl ImmutableSegment {
     /// Maps the file and checks header, footer, section table and every length against the
     /// file size. Section CRCs are checked by [`verify`](Self::verify).
     pub(crate) fn open(vfs: &dyn Vfs, path: &Path) -> Result<Self> {
-        let map = vfs.map(path).map_err(|e| Error::io(path, e))?;
+        let map = vfs.map_file(path)?;
         let layout = segment::parse(map.bytes()).map_err(|e| e.in_file(path))?;
         let scalar = match layout.header.code_kind {
             CodeKind::ScalarInt8 => {

@@ -15,6 +15,7 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Error, Result};
 use crate::format::DecodeError;
+use crate::io::Fs;
 use crate::io::write_atomic;
 use crate::io::{Vfs, VfsFile};
 use record::{FILE_HEADER_LEN, RecordKind, RecordMeta, ScanEnd};
@@ -164,7 +165,7 @@ pub(crate) fn examine(
     let mut files: Vec<(u64, PathBuf)> = Vec::new();
     let mut foreign = Vec::new();
     let mut kept_tails = Vec::new();
-    for name in vfs.list(dir).map_err(|e| Error::io(dir, e))? {
+    for name in vfs.list_dir(dir)? {
         let path = dir.join(&name);
         match parse_file_name(&name) {
             Some(n) => files.push((n, path)),
@@ -182,7 +183,7 @@ pub(crate) fn examine(
     let newest = files.last().map(|(n, _)| *n);
     for (number, path) in &files {
         let is_newest = Some(*number) == newest;
-        let bytes = vfs.read(path).map_err(|e| Error::io(path, e))?;
+        let bytes = vfs.read_file(path)?;
         let header = bytes.get(..FILE_HEADER_LEN).map(record::parse_file_header);
         let file = match header {
             Some(Ok(h)) if h.number == *number => h,
@@ -307,25 +308,24 @@ pub(crate) fn recover(
 ) -> Result<Recovery> {
     let found = examine(vfs, dir, checkpoint, apply)?;
     for path in &found.foreign {
-        vfs.remove(path).map_err(|e| Error::io(path, e))?;
+        vfs.remove_file(path)?;
     }
     if let Some((t, name)) = &found.torn {
         // Evidence first: a crash before the cut leaves the tail in place, and the next
         // recovery writes the same `.torn` file again.
-        let bytes = vfs.read(&t.file).map_err(|e| Error::io(&t.file, e))?;
+        let bytes = vfs.read_file(&t.file)?;
         let tail = usize::try_from(t.offset)
             .ok()
             .and_then(|at| bytes.get(at..))
             .unwrap_or_default();
         write_atomic(vfs, dir, name, tail)?;
-        vfs.truncate(&t.file, t.offset)
-            .map_err(|e| Error::io(&t.file, e))?;
+        vfs.truncate_file(&t.file, t.offset)?;
     }
     if !found.obsolete.is_empty() {
         for path in &found.obsolete {
-            vfs.remove(path).map_err(|e| Error::io(path, e))?;
+            vfs.remove_file(path)?;
         }
-        vfs.sync_dir(dir).map_err(|e| Error::io(dir, e))?;
+        vfs.sync_directory(dir)?;
     }
     Ok(Recovery {
         last_seq: found.last_seq,
@@ -397,11 +397,11 @@ impl WalWriter {
         let number = self.next_number;
         let path = dir.join(file_name(number));
         let salt = new_salt(number);
-        let file = vfs.create(&path).map_err(|e| Error::io(&path, e))?;
+        let file = vfs.create_file(&path)?;
         let header = record::encode_file_header(number, salt);
         file.write_all(&header).map_err(|e| Error::io(&path, e))?;
         file.sync_data().map_err(|e| Error::io(&path, e))?;
-        vfs.sync_dir(dir).map_err(|e| Error::io(dir, e))?;
+        vfs.sync_directory(dir)?;
         self.next_number += 1;
         Ok(WalFile {
             path,
@@ -478,11 +478,9 @@ impl WalWriter {
         self.rotate()?;
         self.synced_floor = self.last_seq;
         for path in self.older.drain(..) {
-            self.vfs.remove(&path).map_err(|e| Error::io(&path, e))?;
+            self.vfs.remove_file(&path)?;
         }
-        self.vfs
-            .sync_dir(&self.dir)
-            .map_err(|e| Error::io(&self.dir, e))
+        self.vfs.sync_directory(&self.dir)
     }
 
     /// The file to sync for every record written so far (older files were synced when
