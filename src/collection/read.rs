@@ -1,0 +1,198 @@
+//! The read path: `get`, `for_each_point` and `search` over the live segment and every
+//! sealed one (refusing a segment whose checksum check failed).
+
+use rayon::prelude::*;
+
+use super::validate::query_vector;
+use super::{Collection, Loc, Sealed, code_words};
+use crate::config::{MAX_LIMIT, MAX_OVERSAMPLING, Quantization, SearchParams};
+use crate::error::{Error, Result};
+use crate::point::{Point, PointId, ScoredPoint};
+use crate::quant;
+use crate::search::{self, Plan, PreparedQuery};
+use crate::segment::Rows;
+use crate::segment::immutable::SegmentRows;
+
+impl Collection {
+    /// The point with `id`, as stored (normalized for Cosine, rounded for F16).
+    pub fn get(&self, id: impl Into<PointId>) -> Result<Option<Point>> {
+        self.check_open()?;
+        let id = id.into();
+        let st = self.inner.state.read();
+        let Some(loc) = st.locate(id) else {
+            return Ok(None);
+        };
+        Ok(Some(match loc {
+            Loc::Live(row) => self.point_at(&st.live, row),
+            Loc::Sealed(i, row) => {
+                st.sealed[i].seg.checked()?;
+                self.point_at(&st.sealed[i].rows(), row)
+            }
+        }))
+    }
+
+    /// Calls `f` with every stored point, `batch` at a time (vectors as stored: normalized
+    /// for Cosine, rounded for F16), segment by segment in id order, then the live
+    /// segment's. A consistent snapshot: writes made meanwhile are not seen, and `f` may
+    /// write to the collection. Stops at the first error of `f`.
+    pub fn for_each_point(
+        &self,
+        batch: usize,
+        mut f: impl FnMut(&[Point]) -> Result<()>,
+    ) -> Result<()> {
+        self.check_open()?;
+        let batch = batch.max(1);
+        let (snapshots, live) = {
+            let st = self.inner.state.read();
+            let live: Vec<Point> = st
+                .live
+                .sorted_live_rows()
+                .into_iter()
+                .map(|r| self.point_at(&st.live, r))
+                .collect();
+            (st.snapshot(|_| true), live)
+        };
+        for (seg, _) in &snapshots {
+            seg.checked()?;
+        }
+        let sealed = snapshots.iter().flat_map(|(seg, deleted)| {
+            let view = SegmentRows { seg, deleted };
+            (0..seg.rows())
+                .filter(|&r| !deleted.get(r))
+                .map(move |r| self.point_at(&view, r))
+        });
+        let mut points = Vec::with_capacity(batch);
+        for p in sealed.chain(live) {
+            points.push(p);
+            if points.len() == batch {
+                f(&points)?;
+                points.clear();
+            }
+        }
+        if !points.is_empty() {
+            f(&points)?;
+        }
+        Ok(())
+    }
+
+    fn point_at(&self, rows: &dyn Rows, row: usize) -> Point {
+        let mut vector = Vec::new();
+        rows.originals()
+            .row_into(row, rows.dim(), self.inner.kernels, &mut vector);
+        Point {
+            id: rows.id(row),
+            vector,
+            payload: rows.payload(row).map(<[u8]>::to_vec),
+        }
+    }
+
+    /// The `limit` points nearest to `query`, best first.
+    ///
+    /// With binary quantization the codes are scanned first and the best
+    /// `ceil(limit × oversampling)` are rescored with the originals (unless `rescore` is
+    /// off); `exact` or `ignore_quantization` scan the originals of every point.
+    ///
+    /// Errors: `Error::DimensionMismatch`, `Error::InvalidVector` (NaN, infinite, zero with
+    /// Cosine), `Error::InvalidArgument` (`limit` 0 or over `MAX_LIMIT`, oversampling below
+    /// 1, above `MAX_OVERSAMPLING` or not finite), `Error::Closed`.
+    pub fn search(
+        &self,
+        query: &[f32],
+        limit: usize,
+        params: &SearchParams,
+    ) -> Result<Vec<ScoredPoint>> {
+        self.check_open()?;
+        let inner = &self.inner;
+        let config = &inner.current_config();
+        if limit == 0 || limit > MAX_LIMIT {
+            return Err(Error::InvalidArgument(format!(
+                "limit is {limit}; it must be in 1..={MAX_LIMIT}"
+            )));
+        }
+        let oversampling = params.oversampling.unwrap_or(1.0);
+        if !oversampling.is_finite() || !(1.0..=MAX_OVERSAMPLING).contains(&oversampling) {
+            return Err(Error::InvalidArgument(format!(
+                "oversampling is {oversampling}; it must be a finite number in 1..={MAX_OVERSAMPLING}"
+            )));
+        }
+        let vector = query_vector(config, query)?;
+        let plan = match config.quantization {
+            Quantization::Binary(_) if !params.exact && !params.ignore_quantization => {
+                Plan::Binary {
+                    candidates: candidates(limit, oversampling),
+                    rescore: params.rescore.unwrap_or(true),
+                }
+            }
+            Quantization::Scalar(_) if !params.exact && !params.ignore_quantization => {
+                Plan::Scalar {
+                    candidates: candidates(limit, oversampling),
+                    rescore: params.rescore.unwrap_or(false),
+                }
+            }
+            _ => Plan::Exact,
+        };
+        let mut code = vec![0u64; code_words(config)];
+        quant::binary::encode_one_bit(
+            &vector,
+            quant::binary::threshold(config.datatype),
+            &mut code,
+        );
+        let asym_bits = match config.quantization {
+            Quantization::Binary(b) => b.query_encoding.bits(),
+            _ => 0,
+        };
+        let q = PreparedQuery {
+            vector,
+            code,
+            asym_bits,
+            distance: config.distance,
+            kernels: inner.kernels,
+        };
+        let st = inner.state.read();
+        self.check_open()?;
+        for s in &st.sealed {
+            s.seg.checked()?;
+        }
+        let sealed: Vec<SegmentRows<'_>> = st.sealed.iter().map(Sealed::rows).collect();
+        let mut all: Vec<&dyn Rows> = Vec::with_capacity(sealed.len() + 1);
+        all.push(&st.live);
+        all.extend(sealed.iter().map(|s| s as &dyn Rows));
+        let non_empty = all.iter().filter(|r| r.len() > 0).count();
+        let lists: Vec<_> = if inner.pool.current_num_threads() == 1 || non_empty <= 1 {
+            // Waking a pool thread costs more than it saves for one segment.
+            all.iter()
+                .enumerate()
+                .filter(|(_, r)| r.len() > 0)
+                .map(|(i, r)| search::search_segment(*r, i, &q, limit, plan))
+                .collect()
+        } else {
+            inner.pool.install(|| {
+                all.par_iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.len() > 0)
+                    .map(|(i, r)| search::search_segment(*r, i, &q, limit, plan))
+                    .collect()
+            })
+        };
+        Ok(search::merge(lists, limit)
+            .into_iter()
+            .map(|h| ScoredPoint {
+                id: h.id,
+                score: h.score,
+                payload: params
+                    .with_payload
+                    .then(|| all[h.seg].payload(h.row).map(<[u8]>::to_vec))
+                    .flatten(),
+            })
+            .collect())
+    }
+}
+
+/// Candidates taken from the quantized scan: `ceil(limit × oversampling)` above 1.
+fn candidates(limit: usize, oversampling: f32) -> usize {
+    if oversampling > 1.0 {
+        (limit as f64 * f64::from(oversampling)).ceil() as usize
+    } else {
+        limit
+    }
+}
