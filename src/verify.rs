@@ -180,7 +180,12 @@ pub fn verify_dir_with_vfs(path: impl AsRef<Path>, vfs: &dyn Vfs) -> Result<Veri
                          once you know what it held"
                             .into(),
                     )
-                } else if let Some((t, _)) = found.torn.as_ref().filter(|(t, _)| t.file == p) {
+                } else if let Some(t) = found
+                    .torn
+                    .as_ref()
+                    .map(|cut| &cut.report)
+                    .filter(|t| t.file == p)
+                {
                     FileStatus::Note(format!("the next open will cut its tail: {t}"))
                 } else {
                     FileStatus::Ok

@@ -144,9 +144,17 @@ pub(crate) struct Examined {
     pub kept_tails: Vec<PathBuf>,
     /// Records above the checkpoint.
     pub replayed: u64,
-    /// The newest file's tail past its last synced record, which recovery cuts off, and
-    /// the name of the file (in the WAL directory) its bytes are kept in.
-    pub torn: Option<(DroppedTail, String)>,
+    /// The newest file's tail past its last synced record, which recovery cuts off.
+    pub torn: Option<CutTail>,
+}
+
+/// A tail [`examine`] found to cut: what is reported, the name of the file (in the WAL
+/// directory) its bytes are kept in, and the bytes.
+#[derive(Debug)]
+pub(crate) struct CutTail {
+    pub report: DroppedTail,
+    pub name: String,
+    pub bytes: Vec<u8>,
 }
 
 /// Checks every WAL file without changing anything, and passes every record above
@@ -277,7 +285,11 @@ pub(crate) fn examine(
                 proven_synced_seq: proven_synced.max(later_claim),
                 saved_as: dir.join(&name),
             };
-            torn = Some((report, name));
+            torn = Some(CutTail {
+                report,
+                name,
+                bytes: tail.to_vec(),
+            });
         }
         if !is_newest && file_last.is_none_or(|s| s <= checkpoint) {
             obsolete.push(path.clone());
@@ -310,16 +322,11 @@ pub(crate) fn recover(
     for path in &found.foreign {
         vfs.remove_file(path)?;
     }
-    if let Some((t, name)) = &found.torn {
+    if let Some(cut) = &found.torn {
         // Evidence first: a crash before the cut leaves the tail in place, and the next
         // recovery writes the same `.torn` file again.
-        let bytes = vfs.read_file(&t.file)?;
-        let tail = usize::try_from(t.offset)
-            .ok()
-            .and_then(|at| bytes.get(at..))
-            .unwrap_or_default();
-        write_atomic(vfs, dir, name, tail)?;
-        vfs.truncate_file(&t.file, t.offset)?;
+        write_atomic(vfs, dir, &cut.name, &cut.bytes)?;
+        vfs.truncate_file(&cut.report.file, cut.report.offset)?;
     }
     if !found.obsolete.is_empty() {
         for path in &found.obsolete {
@@ -333,7 +340,7 @@ pub(crate) fn recover(
         kept: found.kept,
         report: RecoveryReport {
             replayed_records: found.replayed,
-            dropped: found.torn.map(|(t, _)| t),
+            dropped: found.torn.map(|cut| cut.report),
         },
     })
 }
