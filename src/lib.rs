@@ -87,7 +87,8 @@ pub mod verify;
 mod wal;
 
 pub use collection::{
-    Collection, CollectionInfo, DiskUsage, OpenOptions, OptimizeReport, RamUsage, SegmentInfo,
+    Collection, CollectionInfo, DiskUsage, MAX_FROZEN_SEGMENTS, OpenOptions, OptimizeReport,
+    RamUsage, SegmentInfo,
 };
 pub use config::{
     BinaryConfig, BinaryEncoding, CollectionConfig, Datatype, Distance, Durability, MAX_DIM,

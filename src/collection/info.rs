@@ -34,7 +34,8 @@ pub struct DiskUsage {
 /// page cache holds them and can drop them under pressure).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RamUsage {
-    /// The live segment: originals, codes, ids, payloads and its id index.
+    /// The live segment and the frozen ones: originals, codes, ids, payloads and id
+    /// indexes.
     pub live_segment: u64,
     /// Deletion bitmaps of the immutable segments.
     pub deletion_bitmaps: u64,
@@ -68,8 +69,12 @@ pub struct CollectionInfo {
     pub segments: usize,
     /// Each immutable segment, oldest first.
     pub segment_list: Vec<SegmentInfo>,
-    /// Points in the live (not yet sealed) segment.
+    /// Points in memory, not yet in a segment file: the live segment and the frozen ones.
     pub live_points: usize,
+    /// Full live segments frozen and waiting for the background sealer to write them
+    /// (still searched; at most [`MAX_FROZEN_SEGMENTS`](crate::MAX_FROZEN_SEGMENTS)
+    /// before writers wait).
+    pub frozen_segments: usize,
     /// Bytes on disk by component.
     pub disk: DiskUsage,
     /// Bytes in RAM by component.
@@ -90,7 +95,7 @@ impl Collection {
         self.check_open()?;
         let inner = &self.inner;
         let vfs = &*inner.vfs;
-        let st = inner.state.read();
+        let st = self.version();
         let mut disk = DiskUsage::default();
         for s in &st.sealed {
             let (ids, originals, codes, payloads) = s.seg.section_bytes();
@@ -128,7 +133,8 @@ impl Collection {
         disk.other = total.saturating_sub(
             disk.ids + disk.originals + disk.codes + disk.payloads + disk.deletions + disk.wal,
         );
-        let live = st.live.heap_bytes();
+        let live =
+            st.live.heap_bytes() + st.frozen.iter().map(|f| f.live.heap_bytes()).sum::<u64>();
         let bitmaps: u64 = st
             .sealed
             .iter()
@@ -153,7 +159,9 @@ impl Collection {
             points: st.points,
             segments: st.sealed.len(),
             segment_list,
-            live_points: st.live.live_count(),
+            live_points: st.live.live_count()
+                + st.frozen.iter().map(|f| f.live.live_count()).sum::<usize>(),
+            frozen_segments: st.frozen.len(),
             disk,
             ram: RamUsage {
                 live_segment: live,

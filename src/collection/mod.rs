@@ -9,45 +9,43 @@ mod info;
 mod read;
 mod rewrite;
 mod validate;
+mod version;
 mod worker;
+mod write;
 
 pub(crate) use directory::{
     CONFIG_FILE, MANIFEST_FILE, SEGMENTS_DIR, WAL_DIR, open_named_segment, read_config,
     read_deletions, segment_file, sidecar_file,
 };
 pub use info::{CollectionInfo, DiskUsage, RamUsage, SegmentInfo};
+pub use version::MAX_FROZEN_SEGMENTS;
 
 use directory::{collect_garbage, write_config};
-use validate::{in_point, stored_point};
+use version::{Sealed, Version};
 use worker::{
-    OptimizerRuntime, background_optimizer, background_sync, check_segments, optimizer_pool,
-    stop_optimizer,
+    OptimizerRuntime, SealerRuntime, background_optimizer, background_sealer, background_sync,
+    check_segments, optimizer_pool, stop_optimizer, stop_sealer,
 };
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::config::{CollectionConfig, Durability, Quantization};
 use crate::error::{Error, Result};
-use crate::format::DecodeError;
 use crate::format::segment::CodeKind;
 use crate::io::Fs;
 use crate::io::lock::DirLock;
 use crate::io::{StdVfs, Vfs};
-use crate::io::{write_atomic, write_atomic_with};
-use crate::manifest::{Manifest, SegmentEntry};
+use crate::manifest::Manifest;
 use crate::optimizer::{OptimizerStatus, SegmentMeta};
-use crate::point::{Point, PointId};
-use crate::segment::build::{self, Build, FileSink};
-use crate::segment::immutable::{ImmutableSegment, SegmentRows};
+use crate::segment::build;
+use crate::segment::immutable::ImmutableSegment;
 use crate::segment::live::LiveSegment;
-use crate::segment::{Bitmap, Rows, deletes};
 use crate::simd::Kernels;
-use crate::wal::record::{self, MAX_RECORD_BODY, RecordKind, UpsertRow};
 use crate::wal::{self, GroupCommit, RecoveryReport, WalWriter};
 
 /// Options of one open handle (not stored in the collection).
@@ -84,108 +82,6 @@ pub struct OptimizeReport {
     pub requantized: usize,
 }
 
-#[derive(Debug)]
-struct Sealed {
-    seg: Arc<ImmutableSegment>,
-    deleted: Bitmap,
-    dirty: bool,
-}
-
-impl Sealed {
-    fn rows(&self) -> SegmentRows<'_> {
-        SegmentRows {
-            seg: &self.seg,
-            deleted: &self.deleted,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Loc {
-    Live(usize),
-    Sealed(usize, usize),
-}
-
-/// Everything readers see. Mutated only by the holder of the writer lock.
-#[derive(Debug)]
-struct State {
-    live: LiveSegment,
-    /// In manifest order (oldest first).
-    sealed: Vec<Sealed>,
-    manifest: Manifest,
-    points: usize,
-}
-
-impl State {
-    /// The sealed segments whose id passes `keep`, each with a copy of its deletion bitmap:
-    /// what a reader that runs without the state lock works on.
-    fn snapshot(&self, keep: impl Fn(u64) -> bool) -> Vec<(Arc<ImmutableSegment>, Bitmap)> {
-        self.sealed
-            .iter()
-            .filter(|s| keep(s.seg.layout().header.segment_id))
-            .map(|s| (Arc::clone(&s.seg), s.deleted.clone()))
-            .collect()
-    }
-
-    fn locate(&self, id: PointId) -> Option<Loc> {
-        if let Some(row) = self.live.find(id) {
-            return Some(Loc::Live(row));
-        }
-        self.sealed.iter().enumerate().rev().find_map(|(i, s)| {
-            s.seg
-                .find(id)
-                .filter(|&row| !s.deleted.get(row))
-                .map(|row| Loc::Sealed(i, row))
-        })
-    }
-
-    /// Marks the current copy of `id` deleted; true if there was one.
-    fn remove(&mut self, id: PointId) -> bool {
-        let removed = match self.locate(id) {
-            Some(Loc::Live(_)) => self.live.delete(id),
-            Some(Loc::Sealed(i, row)) => {
-                let s = &mut self.sealed[i];
-                s.dirty = true;
-                s.deleted.set(row)
-            }
-            None => false,
-        };
-        self.points -= usize::from(removed);
-        removed
-    }
-
-    fn apply_upsert(&mut self, seq: u64, rows: &[UpsertRow<'_>]) {
-        for row in rows {
-            self.remove(row.id);
-            self.live.push(seq, row.id, row.vector, row.payload);
-            self.points += 1;
-        }
-    }
-
-    fn apply_delete(&mut self, ids: &[PointId]) -> usize {
-        ids.iter().filter(|&&id| self.remove(id)).count()
-    }
-
-    fn apply_record(
-        &mut self,
-        config: &CollectionConfig,
-        seq: u64,
-        kind: RecordKind,
-        body: &[u8],
-    ) -> Result<(), DecodeError> {
-        match kind {
-            RecordKind::Upsert => {
-                let rows = record::decode_upsert(body, config.dim, config.datatype)?;
-                self.apply_upsert(seq, &rows);
-            }
-            RecordKind::Delete => {
-                self.apply_delete(&record::decode_delete(body)?);
-            }
-        }
-        Ok(())
-    }
-}
-
 /// 1-bit code words per row of the live segment (scalar collections keep none there: the
 /// live segment is scanned exactly).
 fn code_words(config: &CollectionConfig) -> usize {
@@ -204,13 +100,27 @@ struct Inner {
     quantization: RwLock<Quantization>,
     vfs: Arc<dyn Vfs>,
     lock: Mutex<Option<DirLock>>,
-    state: RwLock<State>,
-    /// The write lock: held while appending to the WAL, applying to the state and sealing.
+    /// The current version; held only to clone or replace the `Arc`.
+    version: RwLock<Arc<Version>>,
+    /// The write lock: held while appending to the WAL and publishing the version that
+    /// applies it, and by a commit while it publishes its version.
     writer: Mutex<Option<WalWriter>>,
-    /// Held while segments are rewritten (one rewrite at a time). Lock order: `optimizing`,
-    /// then `writer`, then `state`; code holding `writer` only ever `try_lock`s it.
+    /// Signalled (with `writer`) when a commit removed a frozen segment, the collection
+    /// was poisoned or it is closing: writers held back by [`MAX_FROZEN_SEGMENTS`] wait on
+    /// it.
+    frozen_written: Condvar,
+    /// Held by each commit (one at a time).
+    commit: Mutex<()>,
+    /// Held while frozen segments are written (by one thread at a time, oldest first).
+    sealing: Mutex<()>,
+    /// Held while segments are rewritten (one rewrite at a time). Lock order:
+    /// `optimizing`, `sealing`, `commit`, `writer`, `version`; nothing that holds
+    /// `writer` waits for another of them.
     optimizing: Mutex<()>,
+    /// The next segment id to reserve (every MANIFEST written covers it).
+    next_segment_id: AtomicU64,
     optimizer: Arc<OptimizerRuntime>,
+    sealer: Arc<SealerRuntime>,
     group: GroupCommit,
     poisoned: AtomicBool,
     closed: AtomicBool,
@@ -237,12 +147,14 @@ pub struct Collection {
     inner: Arc<Inner>,
 }
 
-/// Stops the background optimizer (and checksum check) when the last application handle
-/// is dropped, so that the collection (and its directory lock) is released as the handle
-/// goes.
+/// Stops the background optimizer, sealer and checksum check when the last application
+/// handle is dropped, so that the collection (and its directory lock) is released as the
+/// handle goes. Frozen segments not yet written stay in the WAL, which the next open
+/// replays.
 #[derive(Debug)]
 struct HandleToken {
     optimizer: Arc<OptimizerRuntime>,
+    sealer: Arc<SealerRuntime>,
     stop_checks: Arc<AtomicBool>,
 }
 
@@ -250,6 +162,7 @@ impl Drop for HandleToken {
     fn drop(&mut self) {
         self.stop_checks.store(true, Ordering::SeqCst);
         stop_optimizer(&self.optimizer);
+        stop_sealer(&self.sealer);
     }
 }
 
@@ -348,9 +261,10 @@ impl Collection {
         let mut sealed = Vec::with_capacity(manifest.segments.len());
         let mut points = 0;
         for entry in &manifest.segments {
-            let s = open_sealed(&*vfs, &seg_dir, entry, &config)?;
-            points += s.seg.rows() - s.deleted.ones();
-            sealed.push(s);
+            let seg = open_named_segment(&*vfs, &seg_dir, entry, &config)?;
+            let deleted = read_deletions(&*vfs, &seg_dir, entry, seg.rows())?;
+            points += seg.rows() - deleted.ones();
+            sealed.push(Sealed::new(seg, deleted));
         }
         let to_check: Vec<Arc<ImmutableSegment>> =
             sealed.iter().map(|s| Arc::clone(&s.seg)).collect();
@@ -364,18 +278,15 @@ impl Collection {
                 .spawn(move || check_segments(&to_check, &stop))
                 .map_err(|e| Error::io(&dir, e))?;
         }
-        let mut state = State {
-            live: LiveSegment::new(config.dim, config.datatype, code_words(&config)),
-            sealed,
-            manifest: manifest.clone(),
-            points,
-        };
+        let live = LiveSegment::new(config.dim, config.datatype, code_words(&config));
+        let next_segment_id = manifest.next_segment_id;
+        let mut version = Version::new(live, sealed, manifest.clone(), points);
         let wal_dir = dir.join(WAL_DIR);
         let recovery = wal::recover(
             &*vfs,
             &wal_dir,
             manifest.checkpoint_seq,
-            |seq, kind, body| state.apply_record(&config, seq, kind, body),
+            |seq, kind, body| version.apply_record(&config, seq, kind, body),
         )?;
         // Replayed records may sit only in the page cache of a process that crashed; with
         // nothing replayed there is nothing to make durable.
@@ -412,13 +323,18 @@ impl Collection {
             config,
             vfs,
             lock: Mutex::new(Some(lock)),
-            state: RwLock::new(state),
+            version: RwLock::new(Arc::new(version)),
             writer: Mutex::new(Some(writer)),
+            frozen_written: Condvar::new(),
+            commit: Mutex::new(()),
+            sealing: Mutex::new(()),
             optimizing: Mutex::new(()),
+            next_segment_id: AtomicU64::new(next_segment_id),
             optimizer: Arc::new(OptimizerRuntime {
                 pool: optimizer_pool,
                 ..OptimizerRuntime::default()
             }),
+            sealer: Arc::new(SealerRuntime::default()),
             group: GroupCommit::new(recovery.last_seq),
             poisoned: AtomicBool::new(false),
             closed: AtomicBool::new(false),
@@ -437,6 +353,15 @@ impl Collection {
                 .map_err(|e| Error::io(&inner.dir, e))?;
             *inner.optimizer.thread.lock() = Some(handle);
         }
+        {
+            let weak = Arc::downgrade(&inner);
+            let rt = Arc::clone(&inner.sealer);
+            let handle = std::thread::Builder::new()
+                .name("vecsieve-sealer".into())
+                .spawn(move || background_sealer(&weak, &rt))
+                .map_err(|e| Error::io(&inner.dir, e))?;
+            *inner.sealer.thread.lock() = Some(handle);
+        }
         if durability == Durability::Buffered {
             let (tx, rx) = mpsc::channel::<()>();
             let weak = Arc::downgrade(&inner);
@@ -448,6 +373,7 @@ impl Collection {
         }
         let token = HandleToken {
             optimizer: Arc::clone(&inner.optimizer),
+            sealer: Arc::clone(&inner.sealer),
             stop_checks,
         };
         Ok(Collection {
@@ -478,310 +404,6 @@ impl Collection {
         &self.inner.dir
     }
 
-    /// Inserts or replaces points. The batch is atomic: after a crash either all of it or
-    /// none of it is there. Returns once durable per the collection's [`Durability`].
-    ///
-    /// Errors (nothing is written): `Error::DimensionMismatch`, `Error::InvalidVector` (NaN,
-    /// infinite, a zero vector with Cosine, out of range for the datatype),
-    /// `Error::InvalidArgument` (payload over `MAX_PAYLOAD_BYTES`, batch over 256 MiB
-    /// encoded), `Error::Poisoned`, `Error::Closed`.
-    pub fn upsert(&self, points: &[Point]) -> Result<()> {
-        self.check_writable()?;
-        if points.is_empty() {
-            return Ok(());
-        }
-        let config = &self.inner.config;
-        let mut stored = Vec::with_capacity(points.len());
-        for (i, p) in points.iter().enumerate() {
-            stored.push(stored_point(config, p).map_err(|e| in_point(e, i, p.id))?);
-        }
-        let rows: Vec<UpsertRow<'_>> = points
-            .iter()
-            .zip(&stored)
-            .map(|(p, v)| UpsertRow {
-                id: p.id,
-                vector: v,
-                payload: p.payload.as_deref(),
-            })
-            .collect();
-        let body = record::encode_upsert(config.dim, config.datatype, &rows);
-        if body.len() > MAX_RECORD_BODY {
-            return Err(Error::InvalidArgument(format!(
-                "the batch encodes to {} bytes, over the {MAX_RECORD_BODY}-byte limit; split it",
-                body.len()
-            )));
-        }
-        let seq = self
-            .write(RecordKind::Upsert, &body, |st, seq| {
-                st.apply_upsert(seq, &rows);
-                0
-            })?
-            .0;
-        self.wait_durable(seq)
-    }
-
-    /// Checks a point as [`upsert`](Self::upsert) would (dimension, finite components,
-    /// datatype range, zero vectors with Cosine, payload size) without writing it: importers
-    /// use it to name the bad record of a batch that `upsert` refused.
-    pub fn validate_point(&self, point: &Point) -> Result<()> {
-        stored_point(&self.inner.config, point).map(drop)
-    }
-
-    /// Deletes points by id and returns how many existed. Unknown ids are not an error.
-    pub fn delete(&self, ids: &[PointId]) -> Result<usize> {
-        let written = self.with_writer(|w| {
-            let present: Vec<PointId> = {
-                let st = self.inner.state.read();
-                let mut seen = std::collections::HashSet::new();
-                ids.iter()
-                    .copied()
-                    .filter(|&id| seen.insert(id) && st.locate(id).is_some())
-                    .collect()
-            };
-            if present.is_empty() {
-                return Ok(None);
-            }
-            let body = record::encode_delete(&present);
-            let (seq, n) = self.append_and_apply(w, RecordKind::Delete, &body, |st, _| {
-                st.apply_delete(&present)
-            })?;
-            Ok(Some((seq, n)))
-        })?;
-        let Some((seq, n)) = written else {
-            return Ok(0);
-        };
-        self.wait_durable(seq)?;
-        Ok(n)
-    }
-
-    fn write(
-        &self,
-        kind: RecordKind,
-        body: &[u8],
-        apply: impl FnOnce(&mut State, u64) -> usize,
-    ) -> Result<(u64, usize)> {
-        self.with_writer(|w| self.append_and_apply(w, kind, body, apply))
-    }
-
-    /// Appends a record, applies it, and seals the live segment if it is full. Any I/O
-    /// error poisons the collection.
-    fn append_and_apply(
-        &self,
-        w: &mut WalWriter,
-        kind: RecordKind,
-        body: &[u8],
-        apply: impl FnOnce(&mut State, u64) -> usize,
-    ) -> Result<(u64, usize)> {
-        let inner = &self.inner;
-        let seq = w
-            .append(kind, body, inner.group.durable_seq())
-            .inspect_err(|_| self.poison())?;
-        self.wake_optimizer();
-        let (n, full) = {
-            let mut st = inner.state.write();
-            let n = apply(&mut st, seq);
-            (
-                n,
-                st.live.data_bytes() >= inner.config.live_segment_max_bytes,
-            )
-        };
-        if full {
-            self.checkpoint(w).inspect_err(|_| self.poison())?;
-        }
-        Ok((seq, n))
-    }
-
-    fn poison(&self) {
-        self.inner.poisoned.store(true, Ordering::SeqCst);
-    }
-
-    fn check_open(&self) -> Result<()> {
-        if self.inner.closed.load(Ordering::SeqCst) {
-            return Err(Error::Closed);
-        }
-        Ok(())
-    }
-
-    fn check_writable(&self) -> Result<()> {
-        self.check_open()?;
-        if self.inner.poisoned.load(Ordering::SeqCst) {
-            return Err(Error::Poisoned);
-        }
-        Ok(())
-    }
-
-    fn wait_durable(&self, seq: u64) -> Result<()> {
-        match self.inner.config.durability {
-            Durability::Sync => self.sync_wal(seq),
-            Durability::Buffered => Ok(()),
-        }
-    }
-
-    fn sync_wal(&self, seq: u64) -> Result<()> {
-        let inner = &self.inner;
-        inner.group.sync_to(seq, &inner.poisoned, || {
-            inner
-                .writer
-                .lock()
-                .as_ref()
-                .and_then(WalWriter::sync_target)
-        })
-    }
-
-    /// Makes every acknowledged write durable (syncs the WAL).
-    pub fn flush(&self) -> Result<()> {
-        self.check_writable()?;
-        let seq = match self.inner.writer.lock().as_ref() {
-            Some(w) => w.last_seq(),
-            None => return Err(Error::Closed),
-        };
-        self.sync_wal(seq)
-    }
-
-    /// Seals the live segment into a segment file, persists deletions and commits a new
-    /// MANIFEST; the WAL is then emptied. The caller holds the writer lock.
-    fn checkpoint(&self, w: &mut WalWriter) -> Result<()> {
-        let inner = &self.inner;
-        let vfs = &*inner.vfs;
-        let seg_dir = inner.dir.join(SEGMENTS_DIR);
-        let checkpoint_seq = w.last_seq();
-        let (new_seg, sidecars, manifest) = {
-            let st = inner.state.read();
-            if st.manifest.checkpoint_seq == checkpoint_seq {
-                return Ok(());
-            }
-            let mut manifest = st.manifest.clone();
-            manifest.generation += 1;
-            manifest.checkpoint_seq = checkpoint_seq;
-            let mut sidecars = Vec::new();
-            for (i, s) in st.sealed.iter().enumerate().filter(|(_, s)| s.dirty) {
-                let id = manifest.segments[i].id;
-                let bytes = deletes::encode(id, s.seg.rows(), s.deleted.words());
-                write_atomic(
-                    vfs,
-                    &seg_dir,
-                    &sidecar_file(id, manifest.generation),
-                    &bytes,
-                )?;
-                manifest.segments[i].del_gen = manifest.generation;
-                sidecars.push(i);
-            }
-            let new_seg = if st.live.live_count() > 0 {
-                let rows: Vec<(usize, usize)> = st
-                    .live
-                    .sorted_live_rows()
-                    .into_iter()
-                    .map(|r| (0, r))
-                    .collect();
-                Some(self.write_segment(&[&st.live], &rows, &mut manifest)?)
-            } else {
-                None
-            };
-            (new_seg, sidecars, manifest)
-        };
-        manifest.write(vfs, &inner.dir)?;
-        let mut garbage = Vec::new();
-        {
-            let mut st = inner.state.write();
-            for i in sidecars {
-                // The sidecar the committed manifest replaced is garbage now.
-                let old = st.manifest.segments[i];
-                if old.del_gen > 0 {
-                    garbage.push(sidecar_file(old.id, old.del_gen));
-                }
-                st.sealed[i].dirty = false;
-            }
-            if let Some(seg) = new_seg {
-                let rows = seg.rows();
-                st.sealed.push(Sealed {
-                    seg: Arc::new(seg),
-                    deleted: Bitmap::with_len(rows),
-                    dirty: false,
-                });
-            }
-            let c = inner.current_config();
-            st.live = LiveSegment::new(c.dim, c.datatype, code_words(&c));
-            st.manifest = manifest;
-        }
-        inner.group.mark_durable(checkpoint_seq);
-        w.truncate_after_checkpoint()?;
-        for name in garbage {
-            let p = seg_dir.join(name);
-            vfs.remove_file(&p)?;
-        }
-        Ok(())
-    }
-
-    /// Writes `rows` of `sources` (sorted by id) as a new segment file with the current
-    /// codes (tmp + fsync + rename + fsync dir), maps it, and adds it to `manifest`, which
-    /// the caller then commits.
-    fn write_segment(
-        &self,
-        sources: &[&dyn Rows],
-        rows: &[(usize, usize)],
-        manifest: &mut Manifest,
-    ) -> Result<ImmutableSegment> {
-        let id = manifest.next_segment_id;
-        manifest.next_segment_id += 1;
-        let seg = self.write_segment_file(sources, rows, id, false)?;
-        manifest.segments.push(SegmentEntry {
-            id,
-            rows: seg.rows() as u64,
-            del_gen: 0,
-        });
-        Ok(seg)
-    }
-
-    /// Streams segment file `id` (tmp + fsync + rename + fsync dir) and maps it. A
-    /// rewrite (`background`) encodes on the optimizer's pool, reports progress and stops
-    /// when the optimizer is cancelled.
-    fn write_segment_file(
-        &self,
-        sources: &[&dyn Rows],
-        rows: &[(usize, usize)],
-        id: u64,
-        background: bool,
-    ) -> Result<ImmutableSegment> {
-        let inner = &self.inner;
-        let vfs = &*inner.vfs;
-        let seg_dir = inner.dir.join(SEGMENTS_DIR);
-        let rt = &inner.optimizer;
-        let config = inner.current_config();
-        let build = Build {
-            sources,
-            rows,
-            id,
-            config: &config,
-            kernels: inner.kernels,
-            pool: rt.pool.as_ref().filter(|_| background),
-            progress: background.then_some(&rt.progress),
-            cancel: background.then_some(&rt.cancel),
-        };
-        let name = segment_file(id);
-        let written = write_atomic_with(vfs, &seg_dir, &name, |file| {
-            build.write(FileSink::new(file)).map(drop)
-        });
-        match written {
-            Err(Error::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::Interrupted
-                    && rt.cancel.load(Ordering::SeqCst) =>
-            {
-                return Err(Error::Closed);
-            }
-            written => written?,
-        }
-        let path = seg_dir.join(&name);
-        let seg = ImmutableSegment::open(vfs, &path).inspect_err(|_| {
-            // This build renamed the file into place: it is ours to remove (best effort: an
-            // unnamed file is removed by the next open). `write_atomic_with` removed a
-            // partial temporary file itself; nothing else is ever removed on failure.
-            let _ = vfs.remove(&path);
-        })?;
-        // Its checksums were computed from the bytes this build wrote.
-        seg.mark_verified();
-        Ok(seg)
-    }
-
     /// What the optimizer is doing: the running task with its progress (points written of
     /// the task's total) and the tasks queued after it.
     #[must_use]
@@ -790,12 +412,6 @@ impl Collection {
         let mut status = rt.status.lock().clone();
         status.points_done = rt.progress.load(Ordering::SeqCst).min(status.points_total);
         status
-    }
-
-    fn wake_optimizer(&self) {
-        let rt = &self.inner.optimizer;
-        *rt.pending.lock() = true;
-        rt.wake.notify_one();
     }
 
     /// Changes the collection's quantization: seals the live segment, replaces
@@ -812,39 +428,19 @@ impl Collection {
         let mut config = inner.current_config();
         config.quantization = quantization;
         config.validate()?;
-        let mut guard = inner.writer.lock();
-        let Some(w) = guard.as_mut() else {
-            return Err(Error::Closed);
-        };
-        self.check_writable()?;
-        let result = (|| {
-            self.checkpoint(w)?;
-            write_config(&*inner.vfs, &inner.dir, config)?;
+        self.with_writer(|_| {
+            self.freeze_live();
+            write_config(&*inner.vfs, &inner.dir, config.clone()).inspect_err(|_| self.poison())?;
             *inner.quantization.write() = quantization;
+            // The live segment is empty now: the next one keeps the new codes' 1-bit words.
+            let mut next = Version::clone(&self.version());
+            next.live = LiveSegment::new(config.dim, config.datatype, code_words(&config));
+            self.install(next);
             Ok(())
-        })();
-        result.inspect_err(|_| self.poison())?;
-        drop(guard);
+        })?;
+        self.seal_frozen().inspect_err(|_| self.poison())?;
         self.wake_optimizer();
         Ok(())
-    }
-
-    /// Seals the live segment into an immutable segment file now (it is also sealed when
-    /// full and on close), persisting deletions and emptying the WAL.
-    pub fn seal(&self) -> Result<()> {
-        self.with_writer(|w| self.checkpoint(w).inspect_err(|_| self.poison()))
-    }
-
-    /// Runs `f` holding the writer lock, after checking (before and under the lock) that
-    /// the collection is open and not poisoned.
-    fn with_writer<T>(&self, f: impl FnOnce(&mut WalWriter) -> Result<T>) -> Result<T> {
-        self.check_writable()?;
-        let mut guard = self.inner.writer.lock();
-        let Some(w) = guard.as_mut() else {
-            return Err(Error::Closed);
-        };
-        self.check_writable()?;
-        f(w)
     }
 
     /// Seals the live segment (when this handle wrote to it), commits, and releases the
@@ -861,28 +457,35 @@ impl Collection {
         inner.stop_checks.store(true, Ordering::SeqCst);
         stop_optimizer(&inner.optimizer);
         let _no_rewrite = inner.optimizing.lock();
-        let mut guard = inner.writer.lock();
-        let Some(w) = guard.as_mut() else {
-            return Ok(());
+        let result = {
+            let mut guard = inner.writer.lock();
+            let Some(w) = guard.as_mut() else {
+                return Ok(());
+            };
+            // From here every write and read gets `Closed`.
+            inner.closed.store(true, Ordering::SeqCst);
+            inner.frozen_written.notify_all();
+            // A handle that wrote nothing leaves the directory as open found it (recovered
+            // WAL records stay in the WAL), so read-only sessions change nothing on disk.
+            if inner.poisoned.load(Ordering::SeqCst) {
+                Err(Error::Poisoned)
+            } else if w.wrote_since_checkpoint() || !self.version().frozen.is_empty() {
+                self.freeze_live();
+                drop(guard);
+                self.seal_frozen().inspect_err(|_| self.poison())
+            } else {
+                Ok(())
+            }
         };
-        // A handle that wrote nothing leaves the directory as open found it (recovered WAL
-        // records stay in the WAL), so read-only sessions change nothing on disk.
-        let result = if inner.poisoned.load(Ordering::SeqCst) {
-            Err(Error::Poisoned)
-        } else if w.wrote_since_checkpoint() {
-            self.checkpoint(w).inspect_err(|_| self.poison())
-        } else {
-            Ok(())
-        };
-        inner.closed.store(true, Ordering::SeqCst);
-        *guard = None;
-        {
-            let mut st = inner.state.write();
-            st.sealed.clear();
-            let c = inner.current_config();
-            st.live = LiveSegment::new(c.dim, c.datatype, code_words(&c));
-            st.points = 0;
-        }
+        stop_sealer(&inner.sealer);
+        *inner.writer.lock() = None;
+        let v = self.version();
+        self.install(Version::new(
+            v.live.empty_like(),
+            Vec::new(),
+            Manifest::clone(&v.manifest),
+            0,
+        ));
         inner.flusher_stop.lock().take();
         inner.lock.lock().take();
         result
@@ -891,7 +494,7 @@ impl Collection {
     /// Number of points stored.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.inner.state.read().points
+        self.version().points
     }
 
     /// True when no point is stored.
@@ -906,8 +509,7 @@ impl Collection {
     /// segment found damaged makes every later read that touches it fail.
     pub fn verify(&self) -> Result<()> {
         self.check_open()?;
-        let st = self.inner.state.read();
-        for s in &st.sealed {
+        for s in &self.version().sealed {
             s.seg.verify()?;
         }
         Ok(())
@@ -954,26 +556,10 @@ fn segment_meta(s: &Sealed, config: &CollectionConfig) -> SegmentMeta {
     let rows = s.seg.rows() as u64;
     let (ids, originals, codes, payloads) = s.seg.section_bytes();
     SegmentMeta {
-        id: s.seg.layout().header.segment_id,
+        id: s.id(),
         rows,
         deleted: s.deleted.ones() as u64,
         row_bytes: (ids + originals + codes + payloads).div_ceil(rows.max(1)),
         codes_match: codes_match(&s.seg, config),
     }
-}
-
-/// Opens a segment named by the manifest and loads its deletion bitmap.
-fn open_sealed(
-    vfs: &dyn Vfs,
-    seg_dir: &Path,
-    entry: &SegmentEntry,
-    config: &CollectionConfig,
-) -> Result<Sealed> {
-    let seg = open_named_segment(vfs, seg_dir, entry, config)?;
-    let deleted = read_deletions(vfs, seg_dir, entry, seg.rows())?;
-    Ok(Sealed {
-        seg: Arc::new(seg),
-        deleted,
-        dirty: false,
-    })
 }

@@ -4,30 +4,31 @@
 use rayon::prelude::*;
 
 use super::validate::query_vector;
-use super::{Collection, Loc, Sealed, code_words};
+use super::version::Loc;
+use super::{Collection, code_words};
 use crate::config::{MAX_LIMIT, MAX_OVERSAMPLING, Quantization, SearchParams};
 use crate::error::{Error, Result};
 use crate::point::{Point, PointId, ScoredPoint};
 use crate::quant;
 use crate::search::{self, Plan, PreparedQuery};
 use crate::segment::Rows;
-use crate::segment::immutable::SegmentRows;
 
 impl Collection {
     /// The point with `id`, as stored (normalized for Cosine, rounded for F16).
     pub fn get(&self, id: impl Into<PointId>) -> Result<Option<Point>> {
         self.check_open()?;
         let id = id.into();
-        let st = self.inner.state.read();
-        let Some(loc) = st.locate(id) else {
+        let v = self.version();
+        let Some(loc) = v.locate(id) else {
             return Ok(None);
         };
-        Ok(Some(match loc {
-            Loc::Live(row) => self.point_at(&st.live, row),
-            Loc::Sealed(i, row) => {
-                st.sealed[i].seg.checked()?;
-                self.point_at(&st.sealed[i].rows(), row)
+        Ok(Some(match (loc, v.live_rows(loc)) {
+            (_, Some((rows, row))) => self.point_at(&rows, row),
+            (Loc::Sealed(i, row), None) => {
+                v.sealed[i].seg.checked()?;
+                self.point_at(&v.sealed[i].rows(), row)
             }
+            (Loc::Live(..) | Loc::Frozen(..), None) => return Ok(None),
         }))
     }
 
@@ -42,27 +43,29 @@ impl Collection {
     ) -> Result<()> {
         self.check_open()?;
         let batch = batch.max(1);
-        let (snapshots, live) = {
-            let st = self.inner.state.read();
-            let live: Vec<Point> = st
-                .live
-                .sorted_live_rows()
-                .into_iter()
-                .map(|r| self.point_at(&st.live, r))
-                .collect();
-            (st.snapshot(|_| true), live)
-        };
-        for (seg, _) in &snapshots {
-            seg.checked()?;
+        let v = self.version();
+        for s in &v.sealed {
+            s.seg.checked()?;
         }
-        let sealed = snapshots.iter().flat_map(|(seg, deleted)| {
-            let view = SegmentRows { seg, deleted };
-            (0..seg.rows())
-                .filter(|&r| !deleted.get(r))
+        let sealed = v.sealed.iter().flat_map(|s| {
+            let view = s.rows();
+            (0..s.seg.rows())
+                .filter(|&r| !s.deleted.get(r))
                 .map(move |r| self.point_at(&view, r))
         });
+        // Frozen and live rows, by id (at most one live copy of an id among them).
+        let mut in_memory: Vec<Point> = Vec::new();
+        for live in v.frozen.iter().map(|f| &f.live).chain([&v.live]) {
+            let views = live.views();
+            in_memory.extend(
+                live.sorted_live_rows()
+                    .into_iter()
+                    .map(|(p, r)| self.point_at(&views[p], r)),
+            );
+        }
+        in_memory.sort_by_key(|p| p.id);
         let mut points = Vec::with_capacity(batch);
-        for p in sealed.chain(live) {
+        for p in sealed.chain(in_memory) {
             points.push(p);
             if points.len() == batch {
                 f(&points)?;
@@ -148,15 +151,13 @@ impl Collection {
             distance: config.distance,
             kernels: inner.kernels,
         };
-        let st = inner.state.read();
+        let v = self.version();
         self.check_open()?;
-        for s in &st.sealed {
+        for s in &v.sealed {
             s.seg.checked()?;
         }
-        let sealed: Vec<SegmentRows<'_>> = st.sealed.iter().map(Sealed::rows).collect();
-        let mut all: Vec<&dyn Rows> = Vec::with_capacity(sealed.len() + 1);
-        all.push(&st.live);
-        all.extend(sealed.iter().map(|s| s as &dyn Rows));
+        let views = v.views();
+        let all = views.all();
         let non_empty = all.iter().filter(|r| r.len() > 0).count();
         let lists: Vec<_> = if inner.pool.current_num_threads() == 1 || non_empty <= 1 {
             // Waking a pool thread costs more than it saves for one segment.

@@ -5,27 +5,19 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::{
-    Collection, OptimizeReport, SEGMENTS_DIR, Sealed, segment_file, segment_meta, sidecar_file,
-};
+use super::version::{Edit, Output};
+use super::{Collection, OptimizeReport, SEGMENTS_DIR, segment_file, segment_meta};
 use crate::error::{Error, Result};
-use crate::io::{Fs, write_atomic};
-use crate::manifest::SegmentEntry;
+use crate::io::Fs;
 use crate::optimizer::{self, Task};
 use crate::point::PointId;
 use crate::segment::immutable::{ImmutableSegment, SegmentRows};
-use crate::segment::{Bitmap, Rows, deletes};
-use crate::wal::WalWriter;
+use crate::segment::{Bitmap, Rows};
 
-/// A rewrite built by `build_rewrite`, waiting for `publish_rewrite`.
+/// A rewrite built by `build_rewrite`, waiting for its commit.
 struct PreparedRewrite {
     inputs: Vec<u64>,
-    /// Each input and the deletion bitmap the build saw.
-    snapshots: Vec<(Arc<ImmutableSegment>, Bitmap)>,
-    /// The output (`None` when no row was live).
-    seg: Option<ImmutableSegment>,
-    /// The output's id, reserved when the build started.
-    id: u64,
+    output: Option<Output>,
 }
 
 impl Collection {
@@ -38,7 +30,7 @@ impl Collection {
     /// lock briefly. A failed build is abandoned (the collection stays usable) and the
     /// error returned; a failed publication poisons the collection.
     pub fn optimize(&self) -> Result<OptimizeReport> {
-        self.with_writer(|w| self.checkpoint(w).inspect_err(|_| self.poison()))?;
+        self.seal()?;
         self.run_plan()
     }
 
@@ -52,7 +44,7 @@ impl Collection {
             // Segments known to be damaged are left out: they cannot be rewritten, and the
             // others must not wait for them. The damage is returned once the rest is done.
             let (metas, damage) = {
-                let st = inner.state.read();
+                let st = self.version();
                 let config = inner.current_config();
                 let damage = st.sealed.iter().find_map(|s| s.seg.checked().err());
                 let metas = st
@@ -87,7 +79,8 @@ impl Collection {
                     status.points_total = total;
                     status.queued = tasks.get(i + 1..).unwrap_or_default().to_vec();
                 }
-                let output = self.with_writer(|w| Ok(self.reserve_segment_id(w)))?;
+                self.check_writable()?;
+                let output = self.reserve_segment_id();
                 let prepared = match self.build_rewrite(&inputs, output) {
                     // An input failed its check (and is now known damaged): plan again
                     // without it.
@@ -99,17 +92,19 @@ impl Collection {
                 if rt.cancel.load(Ordering::SeqCst) {
                     // Closing: the output this build wrote is never published, so it goes
                     // now, while `close` still waits for `optimizing`.
-                    if prepared.seg.is_some() {
+                    if prepared.output.is_some() {
                         let path = inner.dir.join(SEGMENTS_DIR).join(segment_file(output));
                         drop(prepared);
                         let _ = inner.vfs.remove(&path);
                     }
                     return Err(Error::Closed);
                 }
-                self.with_writer(|w| {
-                    self.publish_rewrite(w, prepared)
-                        .inspect_err(|_| self.poison())
-                })?;
+                self.check_writable()?;
+                self.commit(Edit::Rewrite {
+                    inputs: prepared.inputs,
+                    output: prepared.output,
+                })
+                .inspect_err(|_| self.poison())?;
                 rt.status.lock().completed += 1;
                 match task {
                     Task::Requantize(_) => report.requantized += 1,
@@ -125,15 +120,6 @@ impl Collection {
         status.points_total = 0;
         drop(status);
         result
-    }
-
-    /// Reserves a segment id. Only holders of the writer lock (`_w`) may change the
-    /// manifest in memory: a checkpoint clones it and writes its clone back.
-    fn reserve_segment_id(&self, _w: &mut WalWriter) -> u64 {
-        let mut st = self.inner.state.write();
-        let id = st.manifest.next_segment_id;
-        st.manifest.next_segment_id += 1;
-        id
     }
 
     /// Builds the replacement of segments `inputs` (their live rows, sorted by id, with
@@ -158,7 +144,13 @@ impl Collection {
                 available,
             });
         }
-        let snapshots = inner.state.read().snapshot(|id| inputs.contains(&id));
+        let snapshots: Vec<(Arc<ImmutableSegment>, Arc<Bitmap>)> = self
+            .version()
+            .sealed
+            .iter()
+            .filter(|s| inputs.contains(&s.id()))
+            .map(|s| (Arc::clone(&s.seg), Arc::clone(&s.deleted)))
+            .collect();
         // Never launder damage: every input is checked now (a segment already known to be
         // damaged fails at once), so a flipped bit fails the task with the input's file and
         // section instead of being copied under fresh checksums.
@@ -189,103 +181,14 @@ impl Collection {
             .store(rows.len() as u64, Ordering::SeqCst);
         drop(views);
         Ok(PreparedRewrite {
-            inputs: inputs.to_vec(),
-            snapshots,
-            seg,
-            id,
-        })
-    }
-
-    /// Publishes a rewrite: deletions and overwrites that reached the inputs during the
-    /// build are re-applied to the output (and written to its deletion sidecar in the same
-    /// commit, so no checkpoint can have dropped them from the WAL first), one MANIFEST
-    /// commit swaps the segments, then the old files are removed (open searches keep their
-    /// mapping). The caller holds the writer lock (`_w`).
-    fn publish_rewrite(&self, _w: &mut WalWriter, p: PreparedRewrite) -> Result<()> {
-        let inner = &self.inner;
-        let vfs = &*inner.vfs;
-        let seg_dir = inner.dir.join(SEGMENTS_DIR);
-        let (old, manifest, sealed) = {
-            let st = inner.state.read();
-            let rows = p.seg.as_ref().map_or(0, ImmutableSegment::rows);
-            let mut deleted = Bitmap::with_len(rows);
-            if let Some(seg) = &p.seg {
-                for (input, before) in &p.snapshots {
-                    let input_id = input.layout().header.segment_id;
-                    let Some(now) = st
-                        .sealed
-                        .iter()
-                        .find(|s| s.seg.layout().header.segment_id == input_id)
-                    else {
-                        continue;
-                    };
-                    let view = SegmentRows {
-                        seg: input,
-                        deleted: before,
-                    };
-                    for r in (0..input.rows()).filter(|&r| now.deleted.get(r) && !before.get(r)) {
-                        if let Some(row) = seg.find(view.id(r)) {
-                            deleted.set(row);
-                        }
-                    }
-                }
-            }
-            let mut manifest = st.manifest.clone();
-            manifest.generation += 1;
-            let old: Vec<SegmentEntry> = manifest
-                .segments
+            inputs: snapshots
                 .iter()
-                .filter(|e| p.inputs.contains(&e.id))
-                .copied()
-                .collect();
-            manifest.segments.retain(|e| !p.inputs.contains(&e.id));
-            let sealed = match p.seg {
-                Some(seg) => {
-                    let del_gen = if deleted.ones() > 0 {
-                        let bytes = deletes::encode(p.id, seg.rows(), deleted.words());
-                        let name = sidecar_file(p.id, manifest.generation);
-                        write_atomic(vfs, &seg_dir, &name, &bytes)?;
-                        manifest.generation
-                    } else {
-                        0
-                    };
-                    manifest.segments.push(SegmentEntry {
-                        id: p.id,
-                        rows: seg.rows() as u64,
-                        del_gen,
-                    });
-                    manifest.segments.sort_by_key(|e| e.id);
-                    Some(Sealed {
-                        seg: Arc::new(seg),
-                        deleted,
-                        dirty: false,
-                    })
-                }
-                None => None,
-            };
-            (old, manifest, sealed)
-        };
-        manifest.write(vfs, &inner.dir)?;
-        {
-            let mut st = inner.state.write();
-            st.sealed
-                .retain(|s| !p.inputs.contains(&s.seg.layout().header.segment_id));
-            if let Some(s) = sealed {
-                st.sealed.push(s);
-                st.sealed.sort_by_key(|s| s.seg.layout().header.segment_id);
-            }
-            st.manifest = manifest;
-        }
-        for e in old {
-            let mut garbage = vec![segment_file(e.id)];
-            if e.del_gen > 0 {
-                garbage.push(sidecar_file(e.id, e.del_gen));
-            }
-            for name in garbage {
-                let path = seg_dir.join(name);
-                vfs.remove_file(&path)?;
-            }
-        }
-        Ok(())
+                .map(|(seg, _)| seg.layout().header.segment_id)
+                .collect(),
+            output: seg.map(|seg| Output {
+                seg,
+                before: snapshots.iter().map(|(_, d)| Arc::clone(d)).collect(),
+            }),
+        })
     }
 }

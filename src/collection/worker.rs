@@ -1,5 +1,5 @@
-//! The collection's background threads: the optimizer worker, the Buffered-mode WAL
-//! sync, and the checksum check after open.
+//! The collection's background threads: the sealer (writes frozen live segments), the
+//! optimizer worker, the Buffered-mode WAL sync, and the checksum check after open.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,6 +27,65 @@ pub(super) struct OptimizerRuntime {
     pub(super) thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Encodes the codes of rewrites when `OptimizerConfig::threads` > 1.
     pub(super) pool: Option<rayon::ThreadPool>,
+}
+
+/// The sealer's shared state.
+#[derive(Debug, Default)]
+pub(super) struct SealerRuntime {
+    /// Set when a live segment is frozen, cleared by the sealer when it wakes.
+    pub(super) pending: Mutex<bool>,
+    pub(super) wake: parking_lot::Condvar,
+    /// Set by `close` and the last handle's drop.
+    stop: AtomicBool,
+    pub(super) thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// The sealer: sleeps until a write freezes the live segment, then writes and commits
+/// every frozen segment. It holds the collection only while working. A failure poisons
+/// the collection (the frozen rows stay in the WAL, which the next open replays).
+pub(super) fn background_sealer(inner: &Weak<Inner>, rt: &SealerRuntime) {
+    loop {
+        {
+            let mut pending = rt.pending.lock();
+            while !*pending && !rt.stop.load(Ordering::SeqCst) {
+                rt.wake.wait(&mut pending);
+            }
+            *pending = false;
+        }
+        if rt.stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let Some(strong) = inner.upgrade() else {
+            return;
+        };
+        let handle = Collection {
+            _token: None,
+            inner: strong,
+        };
+        if handle.check_writable().is_err() {
+            return;
+        }
+        if handle.seal_frozen().is_err() {
+            handle.poison();
+            return;
+        }
+    }
+}
+
+/// Stops the sealer and waits for it (a segment it is writing is finished and committed
+/// first).
+pub(super) fn stop_sealer(rt: &SealerRuntime) {
+    rt.stop.store(true, Ordering::SeqCst);
+    {
+        let _pending = rt.pending.lock();
+        rt.wake.notify_all();
+    }
+    let worker = rt.thread.lock().take();
+    if let Some(handle) = worker
+        && handle.thread().id() != std::thread::current().id()
+    {
+        let _ = handle.join();
+    }
 }
 
 pub(super) fn optimizer_pool(dir: &Path, threads: usize) -> Result<Option<rayon::ThreadPool>> {

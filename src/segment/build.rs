@@ -453,7 +453,8 @@ mod tests {
     use crate::format::segment::{SegmentColumns, encode};
     use crate::point::PointId;
     use crate::quant::scalar::{RangeDesign, code_stride, train};
-    use crate::segment::live::LiveSegment;
+    use crate::segment::Bitmap;
+    use crate::segment::live::{LiveChunk, LiveRows};
 
     const DIM: usize = 24;
     const ROWS: usize = 2 * CHUNK_ROWS + 77;
@@ -542,8 +543,8 @@ mod tests {
         .unwrap()
     }
 
-    fn live_segment() -> LiveSegment {
-        let mut live = LiveSegment::new(DIM, Datatype::F32, CodeKind::OneBit.words(DIM));
+    fn live_chunk() -> LiveChunk {
+        let mut live = LiveChunk::new(DIM, Datatype::F32, CodeKind::OneBit.words(DIM));
         for i in 0..ROWS {
             let bytes: Vec<u8> = vector(i).iter().flat_map(|x| x.to_le_bytes()).collect();
             live.push(
@@ -558,7 +559,12 @@ mod tests {
 
     #[test]
     fn streaming_build_equals_the_in_memory_encoding_across_chunks() {
-        let live = live_segment();
+        let chunk = live_chunk();
+        let none = Bitmap::default();
+        let live = LiveRows {
+            chunk: &chunk,
+            deleted: &none,
+        };
         let rows: Vec<(usize, usize)> = (0..ROWS).map(|r| (0, r)).collect();
         let quantizations = [
             Quantization::Binary(BinaryConfig::default()),
@@ -592,7 +598,12 @@ mod tests {
 
     #[test]
     fn a_cancelled_build_stops_with_interrupted() {
-        let live = live_segment();
+        let chunk = live_chunk();
+        let none = Bitmap::default();
+        let live = LiveRows {
+            chunk: &chunk,
+            deleted: &none,
+        };
         let rows: Vec<(usize, usize)> = (0..ROWS).map(|r| (0, r)).collect();
         let config = CollectionConfig::new(DIM, Distance::Dot)
             .with_quantization(Quantization::Binary(BinaryConfig::default()));

@@ -1,24 +1,40 @@
-//! The live segment: an in-memory table that takes every write after the WAL.
+//! The live segment: the in-memory rows that take every write after the WAL.
 //!
-//! It keeps originals in the stored datatype (so sealing changes no score), ids, versions,
-//! payloads and the 1-bit codes, updated on every insert. Its durability comes from the WAL.
+//! It is a list of chunks that never change once a version of the collection that holds
+//! them is published: readers search a version's chunks with no lock while the writer
+//! builds the next version. A write appends to the last chunk only when no published
+//! version holds it yet (a fresh chunk of this write), else starts a new chunk; small
+//! chunks at the tail are then merged, each no more than twice the size of the one after
+//! it (and the two fit in one chunk), so a live segment of `r` rows has at most about
+//! `2r / chunk_rows + log2(chunk_rows)` chunks and each row is copied `O(log chunk_rows)`
+//! times however small the writes are. Deleted
+//! rows are marked in a bitmap per chunk (copied on write, `rows / 8` bytes) and dropped
+//! when their chunk is merged.
+//!
+//! Chunks keep originals in the stored datatype (so sealing changes no score), ids,
+//! versions, payloads and the 1-bit codes. Durability comes from the WAL.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::{Bitmap, Originals, Rows, decode_stored};
 use crate::config::Datatype;
 use crate::point::PointId;
 use crate::quant;
 
-#[derive(Debug)]
+/// Bytes of originals and codes a chunk holds at most (at least 16 rows).
+const CHUNK_BYTES: usize = 1 << 20;
+
+#[derive(Debug, Clone)]
 enum OriginalsBuf {
     F32(Vec<f32>),
     F16(Vec<u16>),
     U8(Vec<u8>),
 }
 
-#[derive(Debug)]
-pub(crate) struct LiveSegment {
+/// Rows appended together; immutable once a published version holds it.
+#[derive(Debug, Clone)]
+pub(crate) struct LiveChunk {
     dim: usize,
     datatype: Datatype,
     code_words: usize,
@@ -27,15 +43,14 @@ pub(crate) struct LiveSegment {
     originals: OriginalsBuf,
     codes: Vec<u64>,
     payloads: Vec<Option<Box<[u8]>>>,
-    deleted: Bitmap,
-    /// Row of the current copy of each id.
+    /// Row of the newest copy of each id in this chunk (it may be deleted).
     index: HashMap<PointId, u32>,
     payload_bytes: usize,
 }
 
-impl LiveSegment {
+impl LiveChunk {
     pub(crate) fn new(dim: usize, datatype: Datatype, code_words: usize) -> Self {
-        LiveSegment {
+        LiveChunk {
             dim,
             datatype,
             code_words,
@@ -48,14 +63,16 @@ impl LiveSegment {
             },
             codes: Vec::new(),
             payloads: Vec::new(),
-            deleted: Bitmap::default(),
             index: HashMap::new(),
             payload_bytes: 0,
         }
     }
 
-    /// Appends a point whose vector is `dim` components in the stored datatype. The caller
-    /// has already deleted any older copy of the id.
+    pub(crate) fn rows(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Appends a point whose vector is `dim` components in the stored datatype.
     pub(crate) fn push(&mut self, seq: u64, id: PointId, vector: &[u8], payload: Option<&[u8]>) {
         let row = self.ids.len();
         let floats = decode_stored(vector, self.datatype);
@@ -77,6 +94,26 @@ impl LiveSegment {
                 &mut self.codes[start..],
             );
         }
+        self.push_encoded(seq, id, row, payload);
+    }
+
+    /// Appends row `row` of `from` (same layout), codes included.
+    fn copy_row(&mut self, from: &LiveChunk, row: usize) {
+        let (dim, words) = (self.dim, self.code_words);
+        let range = row * dim..(row + 1) * dim;
+        match (&mut self.originals, &from.originals) {
+            (OriginalsBuf::F32(to), OriginalsBuf::F32(v)) => to.extend_from_slice(&v[range]),
+            (OriginalsBuf::F16(to), OriginalsBuf::F16(v)) => to.extend_from_slice(&v[range]),
+            (OriginalsBuf::U8(to), OriginalsBuf::U8(v)) => to.extend_from_slice(&v[range]),
+            _ => unreachable!("chunks of one live segment share a datatype"),
+        }
+        self.codes
+            .extend_from_slice(&from.codes[row * words..(row + 1) * words]);
+        let at = self.ids.len();
+        self.push_encoded(from.versions[row], from.ids[row], at, from.payload(row));
+    }
+
+    fn push_encoded(&mut self, seq: u64, id: PointId, row: usize, payload: Option<&[u8]>) {
         self.ids.push(id);
         self.versions.push(seq);
         self.payload_bytes += payload.map_or(0, <[u8]>::len);
@@ -84,73 +121,211 @@ impl LiveSegment {
         self.index.insert(id, row as u32);
     }
 
-    pub(crate) fn find(&self, id: PointId) -> Option<usize> {
-        self.index.get(&id).map(|&r| r as usize)
+    fn payload(&self, row: usize) -> Option<&[u8]> {
+        self.payloads.get(row).and_then(|p| p.as_deref())
     }
 
-    /// Marks the current copy of `id` deleted; true if there was one.
-    pub(crate) fn delete(&mut self, id: PointId) -> bool {
-        match self.index.remove(&id) {
-            Some(row) => self.deleted.set(row as usize),
-            None => false,
-        }
-    }
-
-    pub(crate) fn live_count(&self) -> usize {
-        self.index.len()
-    }
-
-    /// Bytes of originals, codes and payloads held (what the seal threshold counts).
-    pub(crate) fn data_bytes(&self) -> u64 {
-        let per_row = self.dim * self.datatype.size() + self.code_words * 8 + 16 + 8;
-        (self.ids.len() * per_row + self.payload_bytes) as u64
-    }
-
-    /// Heap bytes in use, including the id index.
-    pub(crate) fn heap_bytes(&self) -> u64 {
+    fn heap_bytes(&self) -> usize {
         let originals = match &self.originals {
             OriginalsBuf::F32(v) => v.capacity() * 4,
             OriginalsBuf::F16(v) => v.capacity() * 2,
             OriginalsBuf::U8(v) => v.capacity(),
         };
         let index = self.index.capacity() * (std::mem::size_of::<(PointId, u32)>() + 1);
-        (originals
+        originals
             + self.codes.capacity() * 8
             + self.ids.capacity() * std::mem::size_of::<PointId>()
             + self.versions.capacity() * 8
             + self.payloads.capacity() * std::mem::size_of::<Option<Box<[u8]>>>()
             + self.payload_bytes
-            + self.deleted.heap_bytes()
-            + index) as u64
-    }
-
-    /// Live rows sorted by id: the row order of the segment this one seals into.
-    pub(crate) fn sorted_live_rows(&self) -> Vec<usize> {
-        let mut rows: Vec<usize> = self.index.values().map(|&r| r as usize).collect();
-        rows.sort_unstable_by_key(|&r| self.ids[r]);
-        rows
+            + index
     }
 }
 
-impl Rows for LiveSegment {
+/// One chunk of a live segment with its deleted rows.
+#[derive(Debug, Clone)]
+struct Part {
+    chunk: Arc<LiveChunk>,
+    deleted: Arc<Bitmap>,
+}
+
+/// What search and builds read of a chunk: its rows and the deleted ones.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LiveRows<'a> {
+    pub chunk: &'a LiveChunk,
+    pub deleted: &'a Bitmap,
+}
+
+/// A live (or frozen) segment as one version of the collection sees it. Cloning it shares
+/// every chunk.
+#[derive(Debug, Clone)]
+pub(crate) struct LiveSegment {
+    dim: usize,
+    datatype: Datatype,
+    code_words: usize,
+    chunk_rows: usize,
+    parts: Vec<Part>,
+    live: usize,
+    data_bytes: u64,
+}
+
+impl LiveSegment {
+    pub(crate) fn new(dim: usize, datatype: Datatype, code_words: usize) -> Self {
+        let row_bytes = dim * datatype.size() + code_words * 8;
+        LiveSegment {
+            dim,
+            datatype,
+            code_words,
+            chunk_rows: (CHUNK_BYTES / row_bytes.max(1)).max(16),
+            parts: Vec::new(),
+            live: 0,
+            data_bytes: 0,
+        }
+    }
+
+    /// A segment of the same layout with no rows.
+    pub(crate) fn empty_like(&self) -> Self {
+        LiveSegment::new(self.dim, self.datatype, self.code_words)
+    }
+
+    /// Appends a point whose vector is `dim` components in the stored datatype. The caller
+    /// has already deleted any older copy of the id. Call [`finish_write`](Self::finish_write)
+    /// after the last point of a write.
+    pub(crate) fn push(&mut self, seq: u64, id: PointId, vector: &[u8], payload: Option<&[u8]>) {
+        let chunk_rows = self.chunk_rows;
+        let writable = self
+            .parts
+            .last_mut()
+            .and_then(|p| Arc::get_mut(&mut p.chunk))
+            .is_some_and(|c| c.rows() < chunk_rows);
+        if !writable {
+            self.parts.push(Part {
+                chunk: Arc::new(LiveChunk::new(self.dim, self.datatype, self.code_words)),
+                deleted: Arc::new(Bitmap::default()),
+            });
+        }
+        if let Some(chunk) = self
+            .parts
+            .last_mut()
+            .and_then(|p| Arc::get_mut(&mut p.chunk))
+        {
+            chunk.push(seq, id, vector, payload);
+        }
+        self.live += 1;
+        self.data_bytes += self.row_data_bytes() + payload.map_or(0, |p| p.len() as u64);
+    }
+
+    /// Bytes one row adds to [`data_bytes`](Self::data_bytes) besides its payload.
+    fn row_data_bytes(&self) -> u64 {
+        (self.dim * self.datatype.size() + self.code_words * 8 + 16 + 8) as u64
+    }
+
+    /// Merges small chunks at the tail while one is at most twice the size of the next,
+    /// dropping their deleted rows.
+    pub(crate) fn finish_write(&mut self) {
+        while let [.., a, b] = self.parts.as_slice() {
+            let (ra, rb) = (a.chunk.rows(), b.chunk.rows());
+            if ra > 2 * rb || ra + rb > self.chunk_rows {
+                break;
+            }
+            let tail = self.parts.split_off(self.parts.len() - 2);
+            let mut merged = LiveChunk::new(self.dim, self.datatype, self.code_words);
+            for p in &tail {
+                for row in (0..p.chunk.rows()).filter(|&r| !p.deleted.get(r)) {
+                    merged.copy_row(&p.chunk, row);
+                }
+            }
+            self.parts.push(Part {
+                chunk: Arc::new(merged),
+                deleted: Arc::new(Bitmap::default()),
+            });
+        }
+    }
+
+    /// The chunk and row of the current copy of `id`.
+    pub(crate) fn find(&self, id: PointId) -> Option<(usize, usize)> {
+        self.parts.iter().enumerate().rev().find_map(|(i, p)| {
+            let row = *p.chunk.index.get(&id)? as usize;
+            (!p.deleted.get(row)).then_some((i, row))
+        })
+    }
+
+    /// Marks row `row` of chunk `part` deleted; true if it was not.
+    pub(crate) fn delete_at(&mut self, part: usize, row: usize) -> bool {
+        let Some(p) = self.parts.get_mut(part) else {
+            return false;
+        };
+        let removed = Arc::make_mut(&mut p.deleted).set(row);
+        self.live -= usize::from(removed);
+        removed
+    }
+
+    /// Rows not deleted.
+    pub(crate) fn live_count(&self) -> usize {
+        self.live
+    }
+
+    /// Bytes of originals, codes and payloads held (what the seal threshold counts).
+    pub(crate) fn data_bytes(&self) -> u64 {
+        self.data_bytes
+    }
+
+    /// Heap bytes in use, including the id indexes.
+    pub(crate) fn heap_bytes(&self) -> u64 {
+        self.parts
+            .iter()
+            .map(|p| (p.chunk.heap_bytes() + p.deleted.heap_bytes()) as u64)
+            .sum()
+    }
+
+    /// Each chunk with its deleted rows, oldest first.
+    pub(crate) fn views(&self) -> Vec<LiveRows<'_>> {
+        self.parts
+            .iter()
+            .map(|p| LiveRows {
+                chunk: &p.chunk,
+                deleted: &p.deleted,
+            })
+            .collect()
+    }
+
+    /// Each chunk's deleted rows, in the order of [`views`](Self::views).
+    pub(crate) fn deletions(&self) -> Vec<Arc<Bitmap>> {
+        self.parts.iter().map(|p| Arc::clone(&p.deleted)).collect()
+    }
+
+    /// `(chunk, row)` of every live row, sorted by id: the row order of the segment this
+    /// one seals into.
+    pub(crate) fn sorted_live_rows(&self) -> Vec<(usize, usize)> {
+        let mut rows: Vec<(PointId, usize, usize)> = Vec::with_capacity(self.live);
+        for (i, p) in self.parts.iter().enumerate() {
+            let live = (0..p.chunk.rows()).filter(|&r| !p.deleted.get(r));
+            rows.extend(live.map(|r| (p.chunk.ids[r], i, r)));
+        }
+        rows.sort_unstable_by_key(|&(id, ..)| id);
+        rows.into_iter().map(|(_, i, r)| (i, r)).collect()
+    }
+}
+
+impl Rows for LiveRows<'_> {
     fn len(&self) -> usize {
-        self.ids.len()
+        self.chunk.ids.len()
     }
 
     fn dim(&self) -> usize {
-        self.dim
+        self.chunk.dim
     }
 
     fn codes(&self) -> &[u64] {
-        &self.codes
+        &self.chunk.codes
     }
 
     fn code_words(&self) -> usize {
-        self.code_words
+        self.chunk.code_words
     }
 
     fn originals(&self) -> Originals<'_> {
-        match &self.originals {
+        match &self.chunk.originals {
             OriginalsBuf::F32(v) => Originals::F32(v),
             OriginalsBuf::F16(v) => Originals::F16(v),
             OriginalsBuf::U8(v) => Originals::U8(v),
@@ -158,27 +333,97 @@ impl Rows for LiveSegment {
     }
 
     fn deleted(&self) -> &Bitmap {
-        &self.deleted
+        self.deleted
     }
 
     fn id(&self, row: usize) -> PointId {
-        self.ids[row]
+        self.chunk.ids[row]
     }
 
     fn payload(&self, row: usize) -> Option<&[u8]> {
-        self.payloads.get(row).and_then(|p| p.as_deref())
+        self.chunk.payload(row)
     }
 
     fn version(&self, row: usize) -> u64 {
-        self.versions[row]
+        self.chunk.versions[row]
     }
 
     fn stored_bytes(&self, row: usize, out: &mut Vec<u8>) {
-        let range = row * self.dim..(row + 1) * self.dim;
-        match &self.originals {
+        let range = row * self.chunk.dim..(row + 1) * self.chunk.dim;
+        match &self.chunk.originals {
             OriginalsBuf::F32(v) => out.extend(v[range].iter().flat_map(|x| x.to_le_bytes())),
             OriginalsBuf::F16(v) => out.extend(v[range].iter().flat_map(|x| x.to_le_bytes())),
             OriginalsBuf::U8(v) => out.extend_from_slice(&v[range]),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vector(i: u64) -> Vec<u8> {
+        [i as f32, 1.0]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect()
+    }
+
+    fn write(seg: &mut LiveSegment, ids: std::ops::Range<u64>) {
+        for i in ids {
+            if let Some((p, r)) = seg.find(PointId::Num(i % 50)) {
+                seg.delete_at(p, r);
+            }
+            seg.push(i + 1, PointId::Num(i % 50), &vector(i), None);
+        }
+        seg.finish_write();
+    }
+
+    #[test]
+    fn published_chunks_never_change_and_tail_chunks_stay_logarithmic() {
+        let mut seg = LiveSegment::new(2, Datatype::F32, 1);
+        assert_eq!(seg.chunk_rows, CHUNK_BYTES / 16);
+        seg.chunk_rows = 64;
+        let mut copies: Vec<LiveSegment> = Vec::new();
+        for w in 0..400u64 {
+            write(&mut seg, w * 3..w * 3 + 3);
+            copies.push(seg.clone());
+            let rows: usize = seg.parts.iter().map(|p| p.chunk.rows()).sum();
+            let bound = 2 * rows / 64 + 7;
+            assert!(
+                seg.parts.len() <= bound,
+                "{} chunks of {rows} rows after write {w}",
+                seg.parts.len()
+            );
+        }
+        // One-row writes of distinct ids: the tail stays logarithmic while rows pile up.
+        let mut grow = LiveSegment::new(2, Datatype::F32, 1);
+        grow.chunk_rows = 64;
+        let mut published = grow.clone();
+        for i in 0..2000u64 {
+            grow.push(i + 1, PointId::Num(1000 + i), &vector(i), None);
+            grow.finish_write();
+            assert_eq!(published.live_count() + 1, grow.live_count());
+            published = grow.clone();
+            let bound = 2 * (i as usize + 1) / 64 + 7;
+            assert!(
+                grow.parts.len() <= bound,
+                "{} chunks after {i}",
+                grow.parts.len()
+            );
+        }
+        // Every earlier version still sees exactly what it saw when it was published.
+        for (w, old) in copies.iter().enumerate() {
+            let last = w as u64 * 3 + 2;
+            let seen: Vec<u64> = old
+                .sorted_live_rows()
+                .iter()
+                .map(|&(p, r)| old.views()[p].version(r) - 1)
+                .collect();
+            let mut expected: Vec<u64> = (0..=last).rev().take(50.min(last as usize + 1)).collect();
+            expected.sort_unstable_by_key(|i| i % 50);
+            assert_eq!(seen, expected, "version after write {w}");
+            assert_eq!(old.live_count(), expected.len());
         }
     }
 }

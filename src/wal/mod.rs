@@ -370,8 +370,8 @@ pub(crate) struct WalWriter {
     /// Records up to this one are durable: synced when their file was rotated out, or
     /// replayed and synced by recovery.
     synced_floor: u64,
-    /// Older files still needed until the next checkpoint.
-    older: Vec<PathBuf>,
+    /// Older files still needed, each with its last record, until a checkpoint covers it.
+    older: Vec<(PathBuf, u64)>,
     buf: Vec<u8>,
 }
 
@@ -394,7 +394,7 @@ impl WalWriter {
             max_file_bytes,
             last_seq,
             synced_floor: last_seq,
-            older,
+            older: older.into_iter().map(|p| (p, last_seq)).collect(),
             buf: Vec::new(),
         }
     }
@@ -472,22 +472,31 @@ impl WalWriter {
     fn rotate(&mut self) -> Result<()> {
         if let Some(c) = self.current.take() {
             let synced = c.file.sync_data().map_err(|e| Error::io(&c.path, e));
-            self.older.push(c.path);
+            self.older.push((c.path, self.last_seq));
             synced?;
             self.synced_floor = self.last_seq;
         }
         Ok(())
     }
 
-    /// After a checkpoint covering every record written so far: sync the current file
-    /// and delete every file; the next append starts a new one.
-    pub(crate) fn truncate_after_checkpoint(&mut self) -> Result<()> {
-        self.rotate()?;
-        self.synced_floor = self.last_seq;
-        for path in self.older.drain(..) {
+    /// After a checkpoint covering every record up to `seq`: deletes the files holding no
+    /// later record (the current one too, if so; the next append then starts a new one).
+    /// The deletions need no directory sync: a file that comes back after a crash holds
+    /// only records the checkpoint covers, which recovery skips and deletes.
+    pub(crate) fn release_through(&mut self, seq: u64) -> Result<()> {
+        self.synced_floor = self.synced_floor.max(seq.min(self.last_seq));
+        if self.last_seq <= seq
+            && let Some(c) = self.current.take()
+        {
+            self.older.push((c.path, self.last_seq));
+        }
+        let (gone, kept): (Vec<_>, Vec<_>) =
+            self.older.drain(..).partition(|&(_, last)| last <= seq);
+        self.older = kept;
+        for (path, _) in gone {
             self.vfs.remove_file(&path)?;
         }
-        self.vfs.sync_directory(&self.dir)
+        Ok(())
     }
 
     /// The file to sync for every record written so far (older files were synced when

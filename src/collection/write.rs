@@ -1,0 +1,307 @@
+//! The write path: validate, append to the WAL, apply to a new version, publish; freeze a
+//! full live segment (a fresh one takes the next write at once) for the sealer to write
+//! and commit; wait while too many frozen segments are waiting (back-pressure).
+
+use std::sync::atomic::Ordering;
+
+use super::validate::{in_point, stored_point};
+use super::version::{Edit, MAX_FROZEN_SEGMENTS, Output, Version};
+use super::{Collection, SEGMENTS_DIR, segment_file};
+use crate::config::Durability;
+use crate::error::{Error, Result};
+use crate::io::write_atomic_with;
+use crate::point::{Point, PointId};
+use crate::segment::Rows;
+use crate::segment::build::{Build, FileSink};
+use crate::segment::immutable::ImmutableSegment;
+use crate::wal::WalWriter;
+use crate::wal::record::{self, MAX_RECORD_BODY, RecordKind, UpsertRow};
+
+impl Collection {
+    /// Inserts or replaces points. The batch is atomic: after a crash either all of it or
+    /// none of it is there. Returns once durable per the collection's [`Durability`].
+    ///
+    /// When the live segment fills, it is frozen (still searched) and written by a
+    /// background thread while writes go on; if [`MAX_FROZEN_SEGMENTS`] are already
+    /// waiting to be written, `upsert` waits for one (back-pressure).
+    ///
+    /// Errors (nothing is written): `Error::DimensionMismatch`, `Error::InvalidVector` (NaN,
+    /// infinite, a zero vector with Cosine, out of range for the datatype),
+    /// `Error::InvalidArgument` (payload over `MAX_PAYLOAD_BYTES`, batch over 256 MiB
+    /// encoded), `Error::Poisoned`, `Error::Closed`.
+    pub fn upsert(&self, points: &[Point]) -> Result<()> {
+        self.check_writable()?;
+        if points.is_empty() {
+            return Ok(());
+        }
+        let config = &self.inner.config;
+        let mut stored = Vec::with_capacity(points.len());
+        for (i, p) in points.iter().enumerate() {
+            stored.push(stored_point(config, p).map_err(|e| in_point(e, i, p.id))?);
+        }
+        let rows: Vec<UpsertRow<'_>> = points
+            .iter()
+            .zip(&stored)
+            .map(|(p, v)| UpsertRow {
+                id: p.id,
+                vector: v,
+                payload: p.payload.as_deref(),
+            })
+            .collect();
+        let body = record::encode_upsert(config.dim, config.datatype, &rows);
+        if body.len() > MAX_RECORD_BODY {
+            return Err(Error::InvalidArgument(format!(
+                "the batch encodes to {} bytes, over the {MAX_RECORD_BODY}-byte limit; split it",
+                body.len()
+            )));
+        }
+        let seq = self
+            .with_writer(|w| {
+                self.append_and_apply(w, RecordKind::Upsert, &body, |v, seq| {
+                    v.apply_upsert(seq, &rows);
+                    0
+                })
+            })?
+            .0;
+        self.wait_durable(seq)
+    }
+
+    /// Checks a point as [`upsert`](Self::upsert) would (dimension, finite components,
+    /// datatype range, zero vectors with Cosine, payload size) without writing it: importers
+    /// use it to name the bad record of a batch that `upsert` refused.
+    pub fn validate_point(&self, point: &Point) -> Result<()> {
+        stored_point(&self.inner.config, point).map(drop)
+    }
+
+    /// Deletes points by id and returns how many existed. Unknown ids are not an error.
+    pub fn delete(&self, ids: &[PointId]) -> Result<usize> {
+        let written = self.with_writer(|w| {
+            let present: Vec<PointId> = {
+                let v = self.version();
+                let mut seen = std::collections::HashSet::new();
+                ids.iter()
+                    .copied()
+                    .filter(|&id| seen.insert(id) && v.locate(id).is_some())
+                    .collect()
+            };
+            if present.is_empty() {
+                return Ok(None);
+            }
+            let body = record::encode_delete(&present);
+            let (seq, n) = self.append_and_apply(w, RecordKind::Delete, &body, |v, seq| {
+                v.apply_delete(seq, &present)
+            })?;
+            Ok(Some((seq, n)))
+        })?;
+        let Some((seq, n)) = written else {
+            return Ok(0);
+        };
+        self.wait_durable(seq)?;
+        Ok(n)
+    }
+
+    /// Appends a record, applies it to a copy of the current version, freezes the live
+    /// segment if it is full, and publishes the copy. Any I/O error poisons the collection.
+    fn append_and_apply(
+        &self,
+        w: &mut WalWriter,
+        kind: RecordKind,
+        body: &[u8],
+        apply: impl FnOnce(&mut Version, u64) -> usize,
+    ) -> Result<(u64, usize)> {
+        let inner = &self.inner;
+        let seq = w
+            .append(kind, body, inner.group.durable_seq())
+            .inspect_err(|_| self.poison())?;
+        self.wake_optimizer();
+        let mut next = Version::clone(&self.version());
+        let n = apply(&mut next, seq);
+        let full = next.live.data_bytes() >= inner.config.live_segment_max_bytes;
+        if full {
+            next.freeze();
+        }
+        self.install(next);
+        if full {
+            self.wake_sealer();
+        }
+        Ok((seq, n))
+    }
+
+    pub(super) fn poison(&self) {
+        self.inner.poisoned.store(true, Ordering::SeqCst);
+        // Writers waiting for the sealer must not wait for a sealer that stopped.
+        self.inner.frozen_written.notify_all();
+    }
+
+    pub(super) fn check_open(&self) -> Result<()> {
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    pub(super) fn check_writable(&self) -> Result<()> {
+        self.check_open()?;
+        if self.inner.poisoned.load(Ordering::SeqCst) {
+            return Err(Error::Poisoned);
+        }
+        Ok(())
+    }
+
+    fn wait_durable(&self, seq: u64) -> Result<()> {
+        match self.inner.config.durability {
+            Durability::Sync => self.sync_wal(seq),
+            Durability::Buffered => Ok(()),
+        }
+    }
+
+    pub(super) fn sync_wal(&self, seq: u64) -> Result<()> {
+        let inner = &self.inner;
+        inner.group.sync_to(seq, &inner.poisoned, || {
+            inner
+                .writer
+                .lock()
+                .as_ref()
+                .and_then(WalWriter::sync_target)
+        })
+    }
+
+    /// Makes every acknowledged write durable (syncs the WAL).
+    pub fn flush(&self) -> Result<()> {
+        self.check_writable()?;
+        let seq = match self.inner.writer.lock().as_ref() {
+            Some(w) => w.last_seq(),
+            None => return Err(Error::Closed),
+        };
+        self.sync_wal(seq)
+    }
+
+    /// Seals the live segment into an immutable segment file now (it is also sealed when
+    /// full and on close), persisting deletions and emptying the WAL of what it covers.
+    /// Returns once every frozen segment is written and committed.
+    pub fn seal(&self) -> Result<()> {
+        self.with_writer(|_| {
+            self.freeze_live();
+            Ok(())
+        })?;
+        self.seal_frozen().inspect_err(|_| self.poison())
+    }
+
+    /// Freezes the live segment (if it holds anything no checkpoint covers). The caller
+    /// holds the writer lock.
+    pub(super) fn freeze_live(&self) {
+        let mut next = Version::clone(&self.version());
+        if next.freeze() {
+            self.install(next);
+        }
+    }
+
+    /// Writes and commits the frozen segments, oldest first, until none is left. One
+    /// thread at a time (the sealer, or `seal`, `close`, `optimize` and
+    /// `set_quantization` on the caller's thread). The caller poisons on error.
+    pub(super) fn seal_frozen(&self) -> Result<()> {
+        let _one = self.inner.sealing.lock();
+        loop {
+            let v = self.version();
+            let Some(frozen) = v.frozen.first() else {
+                return Ok(());
+            };
+            let rows = frozen.live.sorted_live_rows();
+            let output = if rows.is_empty() {
+                None
+            } else {
+                let views = frozen.live.views();
+                let sources: Vec<&dyn Rows> = views.iter().map(|r| r as &dyn Rows).collect();
+                let id = self.reserve_segment_id();
+                Some(Output {
+                    seg: self.write_segment_file(&sources, &rows, id, false)?,
+                    before: frozen.live.deletions(),
+                })
+            };
+            self.commit(Edit::Seal {
+                seq: frozen.seq,
+                output,
+            })?;
+        }
+    }
+
+    /// Streams segment file `id` (tmp + fsync + rename + fsync dir) and maps it. A
+    /// rewrite (`background`) encodes on the optimizer's pool, reports progress and stops
+    /// when the optimizer is cancelled.
+    pub(super) fn write_segment_file(
+        &self,
+        sources: &[&dyn Rows],
+        rows: &[(usize, usize)],
+        id: u64,
+        background: bool,
+    ) -> Result<ImmutableSegment> {
+        let inner = &self.inner;
+        let vfs = &*inner.vfs;
+        let seg_dir = inner.dir.join(SEGMENTS_DIR);
+        let rt = &inner.optimizer;
+        let config = inner.current_config();
+        let build = Build {
+            sources,
+            rows,
+            id,
+            config: &config,
+            kernels: inner.kernels,
+            pool: rt.pool.as_ref().filter(|_| background),
+            progress: background.then_some(&rt.progress),
+            cancel: background.then_some(&rt.cancel),
+        };
+        let name = segment_file(id);
+        let written = write_atomic_with(vfs, &seg_dir, &name, |file| {
+            build.write(FileSink::new(file)).map(drop)
+        });
+        match written {
+            Err(Error::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::Interrupted
+                    && rt.cancel.load(Ordering::SeqCst) =>
+            {
+                return Err(Error::Closed);
+            }
+            written => written?,
+        }
+        let path = seg_dir.join(&name);
+        let seg = ImmutableSegment::open(vfs, &path).inspect_err(|_| {
+            // This build renamed the file into place: it is ours to remove (best effort: an
+            // unnamed file is removed by the next open). `write_atomic_with` removed a
+            // partial temporary file itself; nothing else is ever removed on failure.
+            let _ = vfs.remove(&path);
+        })?;
+        // Its checksums were computed from the bytes this build wrote.
+        seg.mark_verified();
+        Ok(seg)
+    }
+
+    pub(super) fn wake_optimizer(&self) {
+        let rt = &self.inner.optimizer;
+        *rt.pending.lock() = true;
+        rt.wake.notify_one();
+    }
+
+    fn wake_sealer(&self) {
+        let rt = &self.inner.sealer;
+        *rt.pending.lock() = true;
+        rt.wake.notify_one();
+    }
+
+    /// Runs `f` holding the writer lock, after checking (before and under the lock) that
+    /// the collection is open and not poisoned, and after waiting while
+    /// [`MAX_FROZEN_SEGMENTS`] frozen segments wait for the sealer.
+    pub(super) fn with_writer<T>(&self, f: impl FnOnce(&mut WalWriter) -> Result<T>) -> Result<T> {
+        self.check_writable()?;
+        let mut guard = self.inner.writer.lock();
+        self.check_writable()?;
+        while self.version().frozen.len() >= MAX_FROZEN_SEGMENTS {
+            self.wake_sealer();
+            self.inner.frozen_written.wait(&mut guard);
+            self.check_writable()?;
+        }
+        let Some(w) = guard.as_mut() else {
+            return Err(Error::Closed);
+        };
+        f(w)
+    }
+}
