@@ -3,14 +3,15 @@
 
 mod common;
 
+use common::stall::StallVfs;
+
 use std::collections::BTreeMap;
-use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use vecsieve::io::{MappedFile, StdVfs, Vfs, VfsFile, VfsLock};
+use vecsieve::io::StdVfs;
 use vecsieve::optimizer::OptimizerConfig;
 use vecsieve::{BinaryConfig, Collection, CollectionConfig, Distance, Error, Point, Quantization};
 
@@ -51,119 +52,6 @@ fn listing(dir: &Path) -> Vec<(String, u64)> {
     v
 }
 
-/// A gate a thread can be held at: `wait_entered` sees it arrive, `open` lets it through.
-#[derive(Debug, Default)]
-struct Gate {
-    state: Mutex<(bool, bool)>,
-    cv: Condvar,
-}
-
-impl Gate {
-    fn pass(&self) {
-        let mut st = self.state.lock().unwrap();
-        st.0 = true;
-        self.cv.notify_all();
-        while !st.1 {
-            st = self.cv.wait(st).unwrap();
-        }
-    }
-
-    fn wait_entered(&self) {
-        let mut st = self.state.lock().unwrap();
-        while !st.0 {
-            st = self.cv.wait(st).unwrap();
-        }
-    }
-
-    fn open(&self) {
-        self.state.lock().unwrap().1 = true;
-        self.cv.notify_all();
-    }
-}
-
-/// The real file system, except that once armed, the first write into a `*.seg.tmp` file
-/// waits at the gate.
-#[derive(Debug, Default)]
-struct StallVfs {
-    armed: AtomicBool,
-    gate: Arc<Gate>,
-}
-
-#[derive(Debug)]
-struct StallFile {
-    inner: Arc<dyn VfsFile>,
-    gate: Option<Arc<Gate>>,
-    stalled: AtomicBool,
-}
-
-impl VfsFile for StallFile {
-    fn write_all(&self, buf: &[u8]) -> io::Result<()> {
-        if let Some(gate) = &self.gate
-            && !self.stalled.swap(true, Ordering::SeqCst)
-        {
-            gate.pass();
-        }
-        self.inner.write_all(buf)
-    }
-    fn write_at(&self, offset: u64, buf: &[u8]) -> io::Result<()> {
-        self.inner.write_at(offset, buf)
-    }
-    fn sync_data(&self) -> io::Result<()> {
-        self.inner.sync_data()
-    }
-    fn sync_all(&self) -> io::Result<()> {
-        self.inner.sync_all()
-    }
-}
-
-impl Vfs for StallVfs {
-    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
-        StdVfs.create_dir_all(path)
-    }
-    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
-        StdVfs.list(dir)
-    }
-    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-        StdVfs.read(path)
-    }
-    fn file_size(&self, path: &Path) -> io::Result<u64> {
-        StdVfs.file_size(path)
-    }
-    fn create(&self, path: &Path) -> io::Result<Arc<dyn VfsFile>> {
-        let stall = path.to_string_lossy().ends_with(".seg.tmp")
-            && self.armed.swap(false, Ordering::SeqCst);
-        Ok(Arc::new(StallFile {
-            inner: StdVfs.create(path)?,
-            gate: stall.then(|| Arc::clone(&self.gate)),
-            stalled: AtomicBool::new(false),
-        }))
-    }
-    fn open_append(&self, path: &Path) -> io::Result<Arc<dyn VfsFile>> {
-        StdVfs.open_append(path)
-    }
-    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
-        StdVfs.truncate(path, len)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        StdVfs.rename(from, to)
-    }
-    fn remove(&self, path: &Path) -> io::Result<()> {
-        StdVfs.remove(path)
-    }
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        StdVfs.sync_dir(dir)
-    }
-    fn map(&self, path: &Path) -> io::Result<MappedFile> {
-        StdVfs.map(path)
-    }
-    fn free_space(&self, dir: &Path) -> io::Result<u64> {
-        StdVfs.free_space(dir)
-    }
-    fn lock(&self, dir: &Path) -> io::Result<VfsLock> {
-        StdVfs.lock(dir)
-    }
-}
-
 /// Defects 1 and 7: `close()` returned while an `optimize()` on a clone was still building;
 /// the next owner reused the build's output id, and the cancelled build's cleanup removed
 /// the new owner's published segment. A cancelled build was reported as an I/O error.
@@ -171,7 +59,7 @@ impl Vfs for StallVfs {
 fn close_waits_for_a_build_on_another_thread_and_the_build_removes_only_its_own_files() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("c");
-    let vfs = Arc::new(StallVfs::default());
+    let vfs = Arc::new(StallVfs::new(Arc::new(StdVfs)));
     let a = Collection::create_with_vfs(&dir, config(), vfs.clone()).unwrap();
     for batch in 0..8u64 {
         a.upsert(&(batch * 10..batch * 10 + 10).map(point).collect::<Vec<_>>())

@@ -150,9 +150,16 @@ impl Sim {
 
     fn crash_image(&self, seed: u64) -> CrashImage {
         let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        self.image_with(|n| rng.below(n))
+    }
+
+    /// The durable image plus what `land` keeps of the unsynced state: of `n + 1` choices
+    /// for a directory's `n` name operations (how many of them, in order), and of 2 for
+    /// each sector of an unsynced write (1 keeps it).
+    fn image_with(&self, mut land: impl FnMut(u64) -> u64) -> CrashImage {
         let mut names = self.durable_names.clone();
         for ops in self.unsynced_names.values() {
-            let landed = rng.below(ops.len() as u64 + 1) as usize;
+            let landed = land(ops.len() as u64 + 1) as usize;
             for op in ops.iter().take(landed) {
                 op.apply(&mut names);
             }
@@ -168,7 +175,7 @@ impl Sim {
                 let end = offset + data.len() as u64;
                 while at < end {
                     let piece_end = ((at / SECTOR + 1) * SECTOR).min(end);
-                    if rng.below(2) == 1 {
+                    if land(2) == 1 {
                         let (from, to) = ((at - offset) as usize, (piece_end - offset) as usize);
                         if bytes.len() < piece_end as usize {
                             bytes.resize(piece_end as usize, 0);
@@ -300,6 +307,13 @@ impl SimVfs {
             dirs: sim.dirs.clone(),
             files: files.collect(),
         }
+    }
+
+    /// The image a power loss now would leave if nothing unsynced landed: only what was
+    /// synced (files by `fsync`, names by a directory sync). The machine stays on.
+    #[must_use]
+    pub fn durable_image(&self) -> CrashImage {
+        self.sim.lock().image_with(|_| 0)
     }
 
     /// The crash image, once the power loss happened.

@@ -1,6 +1,8 @@
 //! Shared test helpers: a seeded RNG, temp dirs, and the brute-force oracle.
 #![allow(dead_code)]
 
+pub mod stall;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
