@@ -36,13 +36,12 @@ use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::config::{CollectionConfig, Durability, Quantization};
 use crate::error::{Error, Result};
-use crate::format::segment::CodeKind;
 use crate::io::Fs;
 use crate::io::lock::DirLock;
 use crate::io::{StdVfs, Vfs};
 use crate::manifest::Manifest;
 use crate::optimizer::{OptimizerStatus, SegmentMeta};
-use crate::segment::build;
+use crate::quant;
 use crate::segment::immutable::ImmutableSegment;
 use crate::segment::live::LiveSegment;
 use crate::simd::Kernels;
@@ -80,15 +79,6 @@ pub struct OptimizeReport {
     pub vacuumed: usize,
     /// Segments rewritten with the collection's current codes.
     pub requantized: usize,
-}
-
-/// 1-bit code words per row of the live segment (scalar collections keep none there: the
-/// live segment is scanned exactly).
-fn code_words(config: &CollectionConfig) -> usize {
-    match config.quantization {
-        Quantization::Binary(_) => CodeKind::OneBit.words(config.dim),
-        Quantization::None | Quantization::Scalar(_) => 0,
-    }
 }
 
 #[derive(Debug)]
@@ -278,7 +268,7 @@ impl Collection {
                 .spawn(move || check_segments(&to_check, &stop))
                 .map_err(|e| Error::io(&dir, e))?;
         }
-        let live = LiveSegment::new(config.dim, config.datatype, code_words(&config));
+        let live = LiveSegment::new(config.dim, config.datatype, quant::live_code_words(&config));
         let next_segment_id = manifest.next_segment_id;
         let mut version = Version::new(live, sealed, manifest.clone(), points);
         let wal_dir = dir.join(WAL_DIR);
@@ -434,7 +424,8 @@ impl Collection {
             *inner.quantization.write() = quantization;
             // The live segment is empty now: the next one keeps the new codes' 1-bit words.
             let mut next = Version::clone(&self.version());
-            next.live = LiveSegment::new(config.dim, config.datatype, code_words(&config));
+            next.live =
+                LiveSegment::new(config.dim, config.datatype, quant::live_code_words(&config));
             self.install(next);
             Ok(())
         })?;
@@ -524,18 +515,6 @@ impl Inner {
     }
 }
 
-/// True when a segment's codes are the ones `config` asks for.
-fn codes_match(seg: &ImmutableSegment, config: &CollectionConfig) -> bool {
-    let kind = seg.layout().header.code_kind;
-    if kind != build::code_kind(config) {
-        return false;
-    }
-    match (config.quantization, seg.scalar_params()) {
-        (Quantization::Scalar(sc), Some(p)) => p.quantile == sc.quantile.unwrap_or(1.0),
-        _ => true,
-    }
-}
-
 impl Drop for Inner {
     fn drop(&mut self) {
         // Without close: the WAL holds everything; Buffered writes get a last sync.
@@ -560,6 +539,10 @@ fn segment_meta(s: &Sealed, config: &CollectionConfig) -> SegmentMeta {
         rows,
         deleted: s.deleted.ones() as u64,
         row_bytes: (ids + originals + codes + payloads).div_ceil(rows.max(1)),
-        codes_match: codes_match(&s.seg, config),
+        codes_match: quant::codes_match(
+            s.seg.layout().header.code_kind,
+            s.seg.scalar_params(),
+            &config.quantization,
+        ),
     }
 }

@@ -3,9 +3,9 @@
 
 use rayon::prelude::*;
 
+use super::Collection;
 use super::validate::query_vector;
 use super::version::Loc;
-use super::{Collection, code_words};
 use crate::config::{MAX_LIMIT, MAX_OVERSAMPLING, Quantization, SearchParams};
 use crate::error::{Error, Result};
 use crate::point::{Point, PointId, ScoredPoint};
@@ -134,16 +134,7 @@ impl Collection {
             }
             _ => Plan::Exact,
         };
-        let mut code = vec![0u64; code_words(config)];
-        quant::binary::encode_one_bit(
-            &vector,
-            quant::binary::threshold(config.datatype),
-            &mut code,
-        );
-        let asym_bits = match config.quantization {
-            Quantization::Binary(b) => b.query_encoding.bits(),
-            _ => 0,
-        };
+        let (code, asym_bits) = quant::query_codes(config, &vector);
         let q = PreparedQuery {
             vector,
             code,

@@ -10,8 +10,9 @@ use super::{
 use crate::config::{Datatype, Distance, MAX_DIM};
 #[cfg(test)]
 use crate::point::PointId;
+pub(crate) use crate::quant::CodeKind;
 use crate::quant::binary::MultiBit;
-use crate::quant::scalar::{RangeDesign, ScalarParams, code_stride};
+use crate::quant::scalar::{RangeDesign, ScalarParams};
 
 pub(crate) const HEADER_LEN: usize = 64;
 pub(crate) const FOOTER_LEN: usize = 32;
@@ -19,22 +20,7 @@ pub(crate) const ENTRY_LEN: usize = 32;
 pub(crate) const SECTION_ALIGN: usize = 64;
 const MAX_SECTIONS: usize = 64;
 
-/// What the codes section holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CodeKind {
-    /// No codes section.
-    None,
-    /// One bit per component, `ceil(dim/64)` little-endian u64 words per row.
-    OneBit,
-    /// One byte per component, rows padded to a multiple of 64 bytes, with a quantizer
-    /// parameters section and a per-row norms section.
-    ScalarInt8,
-    /// Three levels per component in two planes, with a statistics section.
-    TwoBits,
-    /// Like `TwoBits` with the upper plane shared by pairs of components.
-    OneAndHalfBits,
-}
-
+/// The code kind byte of the segment header (format-spec/segment.md).
 impl CodeKind {
     fn code(self) -> u8 {
         match self {
@@ -55,36 +41,6 @@ impl CodeKind {
             4 => Some(CodeKind::OneAndHalfBits),
             _ => None,
         }
-    }
-
-    /// Code size per row in 8-byte words.
-    pub(crate) fn words(self, dim: usize) -> usize {
-        match self {
-            CodeKind::None => 0,
-            CodeKind::OneBit => dim.div_ceil(64),
-            CodeKind::ScalarInt8 => code_stride(dim) / 8,
-            CodeKind::TwoBits => MultiBit::words(true, dim),
-            CodeKind::OneAndHalfBits => MultiBit::words(false, dim),
-        }
-    }
-
-    /// The name `Collection::info` reports.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            CodeKind::None => "none",
-            CodeKind::OneBit => "binary1",
-            CodeKind::ScalarInt8 => "scalar8",
-            CodeKind::TwoBits => "binary2",
-            CodeKind::OneAndHalfBits => "binary1.5",
-        }
-    }
-
-    /// True for the binary kinds (scanned with Hamming distances).
-    pub(crate) fn is_binary(self) -> bool {
-        matches!(
-            self,
-            CodeKind::OneBit | CodeKind::TwoBits | CodeKind::OneAndHalfBits
-        )
     }
 }
 

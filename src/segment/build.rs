@@ -12,15 +12,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use rayon::prelude::*;
 
-use crate::config::{BinaryEncoding, CollectionConfig, Quantization};
+use crate::config::{CollectionConfig, Quantization};
 use crate::format::segment::{
     CodeKind, Section, SegmentHeader, SegmentWriter, Sink, encode_scalar_params,
 };
 use crate::io::VfsFile;
-use crate::quant;
 use crate::quant::binary::MultiBit;
-use crate::quant::scalar::{ScalarParams, Trainer};
+use crate::quant::scalar::Trainer;
 use crate::quant::stats::Welford;
+use crate::quant::{self, Encoder};
 use crate::segment::Rows;
 use crate::simd::Kernels;
 
@@ -37,19 +37,6 @@ const PASS_BUFFER: usize = 64 << 10;
 
 /// Bytes a [`FileSink`] buffers before writing.
 const FILE_BUFFER: usize = 1 << 20;
-
-/// The codes a configuration asks for in segment files.
-pub(crate) fn code_kind(config: &CollectionConfig) -> CodeKind {
-    match config.quantization {
-        Quantization::Binary(b) => match b.encoding {
-            BinaryEncoding::OneBit => CodeKind::OneBit,
-            BinaryEncoding::TwoBits => CodeKind::TwoBits,
-            BinaryEncoding::OneAndHalfBits => CodeKind::OneAndHalfBits,
-        },
-        Quantization::Scalar(_) => CodeKind::ScalarInt8,
-        Quantization::None => CodeKind::None,
-    }
-}
 
 /// What to build: `rows` (`(source, row)` pairs, sorted by id) of `sources` as segment
 /// `id`, with the codes `config` asks for.
@@ -158,7 +145,7 @@ impl Build<'_> {
 
     /// Writes the segment into `sink` and returns it.
     pub(crate) fn write<S: Sink>(&self, sink: S) -> io::Result<S> {
-        let kind = code_kind(self.config);
+        let kind = quant::code_kind(&self.config.quantization);
         let multi_bit = matches!(kind, CodeKind::TwoBits | CodeKind::OneAndHalfBits);
         let mut progress = Progress {
             counter: self.progress,
@@ -265,9 +252,7 @@ impl Build<'_> {
         let mut scratch = Vec::new();
         Ok(match (kind, self.config.quantization) {
             (CodeKind::None, _) | (_, Quantization::None) => None,
-            (CodeKind::OneBit, _) => Some(Encoder::OneBit(quant::binary::threshold(
-                self.config.datatype,
-            ))),
+            (CodeKind::OneBit, _) => Some(Encoder::one_bit(self.config.datatype)),
             (_, Quantization::Binary(_)) => {
                 let mut welford = Welford::new(dim);
                 for (i, chunk) in self.rows.chunks(CHUNK_ROWS).enumerate() {
@@ -390,48 +375,6 @@ impl Build<'_> {
     }
 }
 
-/// A trained code writer.
-enum Encoder {
-    /// The 1-bit threshold.
-    OneBit(f32),
-    MultiBit(MultiBit),
-    Scalar(ScalarParams),
-}
-
-impl Encoder {
-    /// Code bytes per row.
-    fn stride(&self, dim: usize) -> usize {
-        match self {
-            Encoder::OneBit(_) => 8 * CodeKind::OneBit.words(dim),
-            Encoder::MultiBit(m) => 8 * MultiBit::words(m.two_bits, dim),
-            Encoder::Scalar(_) => quant::scalar::code_stride(dim),
-        }
-    }
-
-    /// Encodes `v` into `out` (`stride` bytes, `words` as scratch); returns `‖v‖²` for
-    /// scalar codes, 0 otherwise.
-    fn encode(&self, v: &[f32], out: &mut [u8], words: &mut Vec<u64>) -> f32 {
-        words.clear();
-        words.resize(out.len() / 8, 0);
-        match self {
-            Encoder::OneBit(threshold) => {
-                quant::binary::encode_one_bit(v, *threshold, words);
-                put_words(words, out);
-                0.0
-            }
-            Encoder::MultiBit(m) => {
-                m.encode(v, words);
-                put_words(words, out);
-                0.0
-            }
-            Encoder::Scalar(p) => {
-                p.encode(v, out);
-                v.iter().map(|x| f64::from(*x) * f64::from(*x)).sum::<f64>() as f32
-            }
-        }
-    }
-}
-
 /// Per-thread buffers of the codes pass.
 #[derive(Default)]
 struct Scratch {
@@ -439,17 +382,11 @@ struct Scratch {
     words: Vec<u64>,
 }
 
-fn put_words(words: &[u64], out: &mut [u8]) {
-    for (w, o) in words.iter().zip(out.as_chunks_mut::<8>().0) {
-        *o = w.to_le_bytes();
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
-    use crate::config::{BinaryConfig, Datatype, Distance, ScalarConfig};
+    use crate::config::{BinaryConfig, BinaryEncoding, Datatype, Distance, ScalarConfig};
     use crate::format::segment::{SegmentColumns, encode};
     use crate::point::PointId;
     use crate::quant::scalar::{RangeDesign, code_stride, train};
@@ -481,7 +418,7 @@ mod tests {
             .collect();
         let payloads: Vec<Option<Vec<u8>>> = (0..ROWS).map(payload).collect();
         let payload_refs: Vec<Option<&[u8]>> = payloads.iter().map(|p| p.as_deref()).collect();
-        let kind = code_kind(config);
+        let kind = quant::code_kind(&config.quantization);
         let mut codes = Vec::new();
         let mut stats = None;
         let mut scalar = None;
