@@ -6,6 +6,8 @@
 use std::io;
 use std::path::PathBuf;
 
+use crate::point::PointId;
+
 /// `Result` with [`Error`] as the default error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -67,18 +69,19 @@ pub enum Error {
     },
 
     /// A vector does not have the collection's dimension.
-    #[error("vector has {got} components but the collection's dimension is {expected}")]
+    #[error("{}vector has {got} components but the collection's dimension is {expected}", BatchPoint::prefix(point.as_ref()))]
     DimensionMismatch {
         /// The collection's dimension.
         expected: usize,
         /// The vector's length.
         got: usize,
+        /// The point of an `upsert` batch it belongs to (`None` for a query).
+        point: Option<BatchPoint>,
     },
 
-    /// A vector cannot be stored or searched as given (NaN, infinite, zero with Cosine, a
-    /// component out of range for the datatype).
+    /// A vector cannot be stored or searched as given: which one, and why.
     #[error("invalid vector: {0}")]
-    InvalidVector(String),
+    InvalidVector(InvalidVector),
 
     /// An argument is out of its documented range.
     #[error("invalid argument: {0}")]
@@ -131,6 +134,77 @@ pub enum Error {
     /// The collection was closed through another clone of its handle.
     #[error("the collection is closed; open it again")]
     Closed,
+}
+
+/// The point of an `upsert` batch an error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchPoint {
+    /// Its position in the batch.
+    pub index: usize,
+    /// Its id.
+    pub id: PointId,
+}
+
+impl BatchPoint {
+    /// `point <index> (id <id>): `, or nothing.
+    pub(crate) fn prefix(point: Option<&BatchPoint>) -> String {
+        point.map_or_else(String::new, |p| {
+            format!("point {} (id {}): ", p.index, p.id)
+        })
+    }
+}
+
+/// A vector that cannot be stored or searched ([`Error::InvalidVector`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InvalidVector {
+    /// The point of an `upsert` batch it belongs to (`None` for a query).
+    pub point: Option<BatchPoint>,
+    /// What is wrong with it.
+    pub reason: VectorProblem,
+}
+
+impl std::fmt::Display for InvalidVector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}{}",
+            BatchPoint::prefix(self.point.as_ref()),
+            self.reason
+        )
+    }
+}
+
+/// Why a vector is invalid.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum VectorProblem {
+    /// A component is NaN or infinite.
+    #[error("component {component} is {value}; every component must be finite")]
+    NotFinite {
+        /// Its index.
+        component: usize,
+        /// Its value.
+        value: f32,
+    },
+    /// The vector is zero (or its norm overflows) and the distance is Cosine.
+    #[error("a zero vector has no direction, so it cannot be used with Cosine")]
+    ZeroWithCosine,
+    /// A component is beyond the F16 range.
+    #[error("component {component} is {value}, beyond the F16 range (±65504); use F32")]
+    BeyondF16 {
+        /// Its index.
+        component: usize,
+        /// Its value.
+        value: f32,
+    },
+    /// A component is not a whole number in `0..=255` in a U8 collection.
+    #[error("component {component} is {value}; U8 collections take whole numbers in 0..=255")]
+    NotU8 {
+        /// Its index.
+        component: usize,
+        /// Its value.
+        value: f32,
+    },
 }
 
 impl Error {

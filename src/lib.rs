@@ -95,7 +95,7 @@ pub use config::{
     MAX_LIMIT, MAX_OVERSAMPLING, MAX_PAYLOAD_BYTES, Quantization, QueryEncoding, ScalarConfig,
     SearchParams,
 };
-pub use error::{Error, Result};
+pub use error::{BatchPoint, Error, InvalidVector, Result, VectorProblem};
 pub use point::{Point, PointId, ScoredPoint};
 pub use segment::immutable::ChecksumStatus;
 pub use wal::record::MAX_RECORD_BODY;

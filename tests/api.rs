@@ -172,6 +172,99 @@ fn bad_input_is_a_typed_error_and_writes_nothing() {
     assert_eq!(c.len(), 1);
 }
 
+/// Issue 10: an invalid point's error is typed: the point's index in the batch, its id
+/// and the reason; a query's names no point.
+#[test]
+fn invalid_points_name_their_index_id_and_reason() {
+    use vecsieve::{BatchPoint, InvalidVector, PointId, VectorProblem};
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collection::create(dir.path().join("c"), binary(3, Distance::Cosine)).unwrap();
+    let at = |index, id| {
+        Some(BatchPoint {
+            index,
+            id: PointId::Num(id),
+        })
+    };
+    let upsert_error = |v: Vec<f32>| {
+        let batch = [Point::new(2, vec![0.0, 1.0, 0.0]), Point::new(7, v)];
+        c.upsert(&batch).unwrap_err()
+    };
+    match upsert_error(vec![0.0, f32::NAN, 1.0]) {
+        Error::InvalidVector(InvalidVector {
+            point,
+            reason:
+                VectorProblem::NotFinite {
+                    component: 1,
+                    value,
+                },
+        }) => {
+            assert_eq!(point, at(1, 7));
+            assert!(value.is_nan());
+        }
+        other => panic!("{other:?}"),
+    }
+    match upsert_error(vec![0.0; 3]) {
+        Error::InvalidVector(e) => {
+            assert_eq!(e.point, at(1, 7));
+            assert_eq!(e.reason, VectorProblem::ZeroWithCosine);
+            assert_eq!(
+                e.to_string(),
+                "point 1 (id 7): a zero vector has no direction, so it cannot be used with Cosine"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    match upsert_error(vec![1.0; 4]) {
+        Error::DimensionMismatch {
+            expected: 3,
+            got: 4,
+            point,
+        } => assert_eq!(point, at(1, 7)),
+        other => panic!("{other:?}"),
+    }
+    match c.search(&[f32::INFINITY, 0.0, 0.0], 1, &SearchParams::default()) {
+        Err(Error::InvalidVector(e)) => assert_eq!(e.point, None),
+        other => panic!("{other:?}"),
+    }
+    let u8c = Collection::create(
+        dir.path().join("u8"),
+        CollectionConfig::new(2, Distance::Euclid).with_datatype(Datatype::U8),
+    )
+    .unwrap();
+    match u8c.upsert(&[Point::new(4, vec![0.0, 1.5])]) {
+        Err(Error::InvalidVector(e)) => {
+            assert_eq!(e.point, at(0, 4));
+            assert_eq!(
+                e.reason,
+                VectorProblem::NotU8 {
+                    component: 1,
+                    value: 1.5
+                }
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let f16c = Collection::create(
+        dir.path().join("f16"),
+        CollectionConfig::new(2, Distance::Dot).with_datatype(Datatype::F16),
+    )
+    .unwrap();
+    match f16c.validate_point(&Point::new(5, vec![1e6, 0.0])) {
+        Err(Error::InvalidVector(e)) => {
+            assert_eq!(e.point, None);
+            assert_eq!(
+                e.reason,
+                VectorProblem::BeyondF16 {
+                    component: 0,
+                    value: 1e6
+                }
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.len(), 0, "no bad batch wrote anything");
+}
+
 #[test]
 fn datatype_range_errors() {
     let dir = tempfile::tempdir().unwrap();

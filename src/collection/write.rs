@@ -4,11 +4,11 @@
 
 use std::sync::atomic::Ordering;
 
-use super::validate::{in_point, stored_point};
+use super::validate::stored_point;
 use super::version::{Edit, MAX_FROZEN_SEGMENTS, Output, Version};
 use super::{Collection, SEGMENTS_DIR, segment_file};
 use crate::config::Durability;
-use crate::error::{Error, Result};
+use crate::error::{BatchPoint, Error, Result};
 use crate::io::write_atomic_with;
 use crate::point::{Point, PointId};
 use crate::segment::Rows;
@@ -25,10 +25,12 @@ impl Collection {
     /// background thread while writes go on; if [`MAX_FROZEN_SEGMENTS`] are already
     /// waiting to be written, `upsert` waits for one (back-pressure).
     ///
-    /// Errors (nothing is written): `Error::DimensionMismatch`, `Error::InvalidVector` (NaN,
-    /// infinite, a zero vector with Cosine, out of range for the datatype),
-    /// `Error::InvalidArgument` (payload over `MAX_PAYLOAD_BYTES`, batch over 256 MiB
-    /// encoded), `Error::Poisoned`, `Error::Closed`.
+    /// Errors (nothing is written): `Error::DimensionMismatch` and `Error::InvalidVector`
+    /// ([`VectorProblem`](crate::VectorProblem): NaN, infinite, a zero vector with Cosine,
+    /// out of range for the datatype), each naming the point's index in the batch and its
+    /// id ([`BatchPoint`](crate::BatchPoint)); `Error::InvalidArgument` (payload over
+    /// `MAX_PAYLOAD_BYTES`, batch over 256 MiB encoded), `Error::Poisoned`,
+    /// `Error::Closed`.
     pub fn upsert(&self, points: &[Point]) -> Result<()> {
         self.check_writable()?;
         if points.is_empty() {
@@ -37,7 +39,8 @@ impl Collection {
         let config = &self.inner.config;
         let mut stored = Vec::with_capacity(points.len());
         for (i, p) in points.iter().enumerate() {
-            stored.push(stored_point(config, p).map_err(|e| in_point(e, i, p.id))?);
+            let point = BatchPoint { index: i, id: p.id };
+            stored.push(stored_point(config, Some(point), p)?);
         }
         let rows: Vec<UpsertRow<'_>> = points
             .iter()
@@ -70,7 +73,7 @@ impl Collection {
     /// datatype range, zero vectors with Cosine, payload size) without writing it: importers
     /// use it to name the bad record of a batch that `upsert` refused.
     pub fn validate_point(&self, point: &Point) -> Result<()> {
-        stored_point(&self.inner.config, point).map(drop)
+        stored_point(&self.inner.config, None, point).map(drop)
     }
 
     /// Deletes points by id and returns how many existed. Unknown ids are not an error.
