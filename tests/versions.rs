@@ -174,3 +174,50 @@ fn a_commit_never_persists_a_deletion_whose_record_a_power_loss_could_take() {
         "the flushed filler was lost"
     );
 }
+
+/// The sealer's write fails while a writer waits for it (back-pressure): the collection is
+/// poisoned, the waiting writer gets `Error::Poisoned` at once instead of waiting forever,
+/// and every acknowledged point is still there after a reopen (the frozen rows were in the
+/// WAL).
+#[test]
+fn a_failed_background_seal_poisons_and_releases_waiting_writers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    let vfs = Arc::new(StallVfs::new(Arc::new(StdVfs)));
+    let c = Collection::create_with_vfs(&dir, config(Durability::Sync), vfs.clone()).unwrap();
+    vfs.armed.store(true, Ordering::SeqCst);
+    vfs.fail.store(true, Ordering::SeqCst);
+    let acked = Arc::new(AtomicUsize::new(0));
+    let writer = {
+        let (c, acked) = (c.clone(), Arc::clone(&acked));
+        std::thread::spawn(move || {
+            for b in 0.. {
+                let points: Vec<Point> =
+                    (b * FILL..(b + 1) * FILL).map(|id| point(id, 0)).collect();
+                if let Err(e) = c.upsert(&points) {
+                    return e;
+                }
+                acked.fetch_add(1, Ordering::SeqCst);
+            }
+            unreachable!()
+        })
+    };
+    vfs.gate.wait_entered();
+    wait_until("the writer waits", || {
+        c.info().unwrap().frozen_segments == MAX_FROZEN_SEGMENTS
+    });
+    vfs.gate.open();
+    let err = writer.join().unwrap();
+    assert!(matches!(err, vecsieve::Error::Poisoned), "{err}");
+    let acked = acked.load(Ordering::SeqCst) as u64;
+    drop(c);
+    let c = Collection::open(&dir).unwrap();
+    let got = contents(&c, 0..(acked + 1) * FILL);
+    assert!(
+        got.len() as u64 >= acked * FILL,
+        "{} of {} acknowledged points",
+        got.len(),
+        acked * FILL
+    );
+    assert_eq!(got.len() as u64 % FILL, 0, "batches are atomic");
+}

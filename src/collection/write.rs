@@ -3,6 +3,7 @@
 //! and commit; wait while too many frozen segments are waiting (back-pressure).
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use super::validate::stored_point;
 use super::version::{Edit, MAX_FROZEN_SEGMENTS, Output, Version};
@@ -299,7 +300,12 @@ impl Collection {
         self.check_writable()?;
         while self.version().frozen.len() >= MAX_FROZEN_SEGMENTS {
             self.wake_sealer();
-            self.inner.frozen_written.wait(&mut guard);
+            // A commit changes the version under this lock, so its signal cannot be
+            // missed; a poisoning (which may happen on a thread that holds this lock, so
+            // it signals without it) is seen at the latest one timeout later.
+            self.inner
+                .frozen_written
+                .wait_for(&mut guard, Duration::from_millis(20));
             self.check_writable()?;
         }
         let Some(w) = guard.as_mut() else {

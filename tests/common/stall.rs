@@ -38,12 +38,13 @@ impl Gate {
 }
 
 /// Another file system, except that once armed, the first write into a `*.seg.tmp` file
-/// waits at the gate.
+/// waits at the gate (and fails once through it when `fail` is set).
 #[derive(Debug)]
 pub struct StallVfs {
     inner: Arc<dyn Vfs>,
     pub armed: AtomicBool,
     pub gate: Arc<Gate>,
+    pub fail: Arc<AtomicBool>,
 }
 
 impl StallVfs {
@@ -52,6 +53,7 @@ impl StallVfs {
             inner,
             armed: AtomicBool::new(false),
             gate: Arc::default(),
+            fail: Arc::default(),
         }
     }
 }
@@ -61,6 +63,7 @@ struct StallFile {
     inner: Arc<dyn VfsFile>,
     gate: Option<Arc<Gate>>,
     stalled: AtomicBool,
+    fail: Arc<AtomicBool>,
 }
 
 impl VfsFile for StallFile {
@@ -69,6 +72,9 @@ impl VfsFile for StallFile {
             && !self.stalled.swap(true, Ordering::SeqCst)
         {
             gate.pass();
+            if self.fail.load(Ordering::SeqCst) {
+                return Err(io::Error::other("injected: the disk failed"));
+            }
         }
         self.inner.write_all(buf)
     }
@@ -103,6 +109,7 @@ impl Vfs for StallVfs {
             inner: self.inner.create(path)?,
             gate: stall.then(|| Arc::clone(&self.gate)),
             stalled: AtomicBool::new(false),
+            fail: Arc::clone(&self.fail),
         }))
     }
     fn open_append(&self, path: &Path) -> io::Result<Arc<dyn VfsFile>> {
