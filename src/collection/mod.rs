@@ -282,9 +282,7 @@ impl Collection {
         // nothing replayed there is nothing to make durable.
         let replayed = recovery.last_seq > manifest.checkpoint_seq;
         for path in recovery.kept.iter().filter(|_| replayed) {
-            vfs.append_to(path)?
-                .sync_data()
-                .map_err(|e| Error::io(path, e))?;
+            vfs.append_to(path)?.sync_data()?;
         }
         let writer = WalWriter::new(
             Arc::clone(&vfs),
@@ -519,7 +517,7 @@ impl Drop for Inner {
     fn drop(&mut self) {
         // Without close: the WAL holds everything; Buffered writes get a last sync.
         if self.config.durability == Durability::Buffered
-            && let Some((_, file, _)) = self
+            && let Some((_, file)) = self
                 .writer
                 .get_mut()
                 .as_ref()

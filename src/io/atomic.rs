@@ -25,12 +25,14 @@ pub(crate) fn write_atomic_with(
     let tmp = dir.join(format!("{name}.tmp"));
     let path = dir.join(name);
     let file = vfs.create_file(&tmp)?;
-    let written = fill(Arc::clone(&file)).and_then(|()| file.sync_all());
+    let written = fill(file.handle())
+        .map_err(|e| Error::io(file.path(), e))
+        .and_then(|()| file.sync_all());
     drop(file);
-    if let Err(e) = written {
+    if written.is_err() {
         let _ = vfs.remove(&tmp);
-        return Err(Error::io(&tmp, e));
     }
+    written?;
     vfs.rename_file(&tmp, &path)?;
     vfs.sync_directory(dir)
 }

@@ -21,7 +21,7 @@ use std::sync::Arc;
 pub(crate) use atomic::{write_atomic, write_atomic_with};
 pub use faulty::FaultyVfs;
 pub use mmap::MappedFile;
-pub(crate) use named::Fs;
+pub(crate) use named::{Fs, NamedFile};
 pub use sim::{CrashImage, SimVfs};
 
 /// A held directory lock ([`Vfs::lock`]); dropping it releases the lock.

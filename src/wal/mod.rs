@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::format::DecodeError;
 use crate::io::Fs;
 use crate::io::write_atomic;
-use crate::io::{Vfs, VfsFile};
+use crate::io::{NamedFile, Vfs};
 use record::{FILE_HEADER_LEN, RecordKind, RecordMeta, ScanEnd};
 
 fn file_name(number: u64) -> String {
@@ -348,8 +348,7 @@ pub(crate) fn recover(
 /// The file currently appended to.
 #[derive(Debug)]
 struct WalFile {
-    path: PathBuf,
-    file: Arc<dyn VfsFile>,
+    file: NamedFile,
     salt: u32,
     prev_crc: u32,
     len: u64,
@@ -406,12 +405,11 @@ impl WalWriter {
         let salt = new_salt(number);
         let file = vfs.create_file(&path)?;
         let header = record::encode_file_header(number, salt);
-        file.write_all(&header).map_err(|e| Error::io(&path, e))?;
-        file.sync_data().map_err(|e| Error::io(&path, e))?;
+        file.write_all(&header)?;
+        file.sync_data()?;
         vfs.sync_directory(dir)?;
         self.next_number += 1;
         Ok(WalFile {
-            path,
             file,
             salt,
             prev_crc: salt,
@@ -454,10 +452,7 @@ impl WalWriter {
         };
         self.buf.clear();
         let crc = record::encode_record(&mut self.buf, c.salt, c.prev_crc, meta, body);
-        let written = c
-            .file
-            .write_all(&self.buf)
-            .map_err(|e| Error::io(&c.path, e));
+        let written = c.file.write_all(&self.buf);
         if written.is_ok() {
             c.prev_crc = crc;
             c.len += self.buf.len() as u64;
@@ -471,8 +466,8 @@ impl WalWriter {
     /// Syncs the current file; the next append starts a new one.
     fn rotate(&mut self) -> Result<()> {
         if let Some(c) = self.current.take() {
-            let synced = c.file.sync_data().map_err(|e| Error::io(&c.path, e));
-            self.older.push((c.path, self.last_seq));
+            let synced = c.file.sync_data();
+            self.older.push((c.file.path().to_path_buf(), self.last_seq));
             synced?;
             self.synced_floor = self.last_seq;
         }
@@ -488,7 +483,7 @@ impl WalWriter {
         if self.last_seq <= seq
             && let Some(c) = self.current.take()
         {
-            self.older.push((c.path, self.last_seq));
+            self.older.push((c.file.path().to_path_buf(), self.last_seq));
         }
         let (gone, kept): (Vec<_>, Vec<_>) =
             self.older.drain(..).partition(|&(_, last)| last <= seq);
@@ -501,10 +496,10 @@ impl WalWriter {
 
     /// The file to sync for every record written so far (older files were synced when
     /// they were rotated out); `None` when no file was written since.
-    pub(crate) fn sync_target(&self) -> Option<(u64, Arc<dyn VfsFile>, PathBuf)> {
+    pub(crate) fn sync_target(&self) -> Option<(u64, NamedFile)> {
         self.current
             .as_ref()
-            .map(|c| (self.last_seq, Arc::clone(&c.file), c.path.clone()))
+            .map(|c| (self.last_seq, c.file.clone()))
     }
 }
 
@@ -553,7 +548,7 @@ impl GroupCommit {
         &self,
         seq: u64,
         poisoned: &AtomicBool,
-        target: impl Fn() -> Option<(u64, Arc<dyn VfsFile>, PathBuf)>,
+        target: impl Fn() -> Option<(u64, NamedFile)>,
     ) -> Result<()> {
         let mut st = self.state.lock();
         loop {
@@ -570,7 +565,7 @@ impl GroupCommit {
         }
         st.syncing = true;
         drop(st);
-        let Some((upto, file, path)) = target() else {
+        let Some((upto, file)) = target() else {
             // Closed meanwhile (the closing checkpoint may have made `seq` durable), or
             // nothing is left to sync.
             let mut st = self.state.lock();
@@ -592,7 +587,7 @@ impl GroupCommit {
             }
             Err(e) => {
                 poisoned.store(true, Ordering::SeqCst);
-                Err(Error::io(path, e))
+                Err(e)
             }
         };
         self.cv.notify_all();
