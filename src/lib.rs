@@ -71,9 +71,6 @@ mod error;
 mod format;
 #[doc(hidden)]
 pub mod fuzzing;
-#[cfg(test)]
-#[allow(clippy::indexing_slicing)]
-mod golden;
 pub mod io;
 mod manifest;
 pub mod optimizer;
@@ -105,6 +102,39 @@ pub use wal::{DroppedTail, RecoveryReport};
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// The codec of every file kind, for the conformance test against the golden files
+/// (`tests/golden.rs`). Not a stable API.
+#[doc(hidden)]
+pub mod codec {
+    pub use crate::manifest::{Manifest, SegmentEntry};
+    pub use crate::segment::deletes;
+
+    /// Segment files (format-spec/segment.md).
+    pub mod segment {
+        pub use crate::format::segment::{
+            Layout, Section, SegmentColumns, decode_binary_stats, decode_scalar_params, encode,
+            parse,
+        };
+        pub use crate::quant::CodeKind;
+    }
+
+    /// WAL files and records (format-spec/wal.md).
+    pub mod wal {
+        pub use crate::wal::record::{
+            FileHeader, RecordKind, RecordMeta, ScanEnd, UpsertRow, decode_delete, decode_upsert,
+            encode_delete, encode_file_header, encode_record, encode_upsert, parse_file_header,
+            scan,
+        };
+    }
+
+    /// The quantizers whose parameters segment files carry (format-spec/quantization.md).
+    pub mod quant {
+        pub use crate::quant::binary::{MultiBit, encode_one_bit};
+        pub use crate::quant::scalar::{RangeDesign, ScalarParams, code_stride, train};
+        pub use crate::quant::stats::Welford;
+    }
+}
 
 /// Engine internals the `vecsieve` command line's advisor shares (the 1-bit encoder, the
 /// seeded sampler). Not a stable API.

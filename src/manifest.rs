@@ -17,8 +17,10 @@ const MAX_SEGMENTS: usize = 1 << 20;
 
 /// One immutable segment named by the manifest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct SegmentEntry {
+pub struct SegmentEntry {
+    /// The segment id (its file name).
     pub id: u64,
+    /// Rows in the segment file.
     pub rows: u64,
     /// Generation of its deletion sidecar; 0 means no sidecar (nothing deleted).
     pub del_gen: u64,
@@ -26,16 +28,20 @@ pub(crate) struct SegmentEntry {
 
 /// The committed state of a collection.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Manifest {
+pub struct Manifest {
+    /// Increases with every commit; names the sidecars it writes.
     pub generation: u64,
     /// Every WAL record with a sequence number up to this one is reflected in the segments.
     pub checkpoint_seq: u64,
+    /// The next segment id to hand out.
     pub next_segment_id: u64,
+    /// The segments, by id.
     pub segments: Vec<SegmentEntry>,
 }
 
 impl Manifest {
-    pub(crate) fn empty() -> Self {
+    /// The manifest of a new collection.
+    pub fn empty() -> Self {
         Manifest {
             generation: 1,
             checkpoint_seq: 0,
@@ -44,7 +50,8 @@ impl Manifest {
         }
     }
 
-    pub(crate) fn encode(&self) -> Vec<u8> {
+    /// The MANIFEST file's bytes.
+    pub fn encode(&self) -> Vec<u8> {
         let body_len = 32 + self.segments.len() * 24;
         let mut out = Vec::with_capacity(16 + body_len + 4);
         put_magic_and_version(&mut out, &MANIFEST_MAGIC, FORMAT_VERSION);
@@ -64,7 +71,8 @@ impl Manifest {
         out
     }
 
-    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+    /// Reads a MANIFEST file's bytes.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
         check_magic_and_version(&mut r, &MANIFEST_MAGIC, "MANIFEST", FORMAT_VERSION)?;
         let body_len = r.len_u32(bytes.len(), "body_len")?;
@@ -120,7 +128,7 @@ impl Manifest {
     }
 
     /// Reads `dir/MANIFEST`.
-    pub(crate) fn read(vfs: &dyn Vfs, dir: &Path) -> Result<Self> {
+    pub fn read(vfs: &dyn Vfs, dir: &Path) -> Result<Self> {
         let path = dir.join("MANIFEST");
         let bytes = vfs.read_file(&path)?;
         Manifest::decode(&bytes).map_err(|e| e.in_file(&path))
@@ -128,7 +136,7 @@ impl Manifest {
 
     /// Replaces `dir/MANIFEST` atomically: write a temporary file, fsync it, rename it over
     /// the old one, fsync the directory.
-    pub(crate) fn write(&self, vfs: &dyn Vfs, dir: &Path) -> Result<()> {
+    pub fn write(&self, vfs: &dyn Vfs, dir: &Path) -> Result<()> {
         write_atomic(vfs, dir, "MANIFEST", &self.encode())
     }
 }

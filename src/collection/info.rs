@@ -56,7 +56,8 @@ pub struct SegmentInfo {
     pub encoding: &'static str,
     /// Size of the file in bytes.
     pub bytes: u64,
-    /// What is known of its checksums (see [`OpenOptions::verify_segments_on_open`]).
+    /// What is known of its checksums (see
+    /// [`OpenOptions::verify_segments_on_open`](crate::OpenOptions::verify_segments_on_open)).
     pub checksums: ChecksumStatus,
 }
 

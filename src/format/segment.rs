@@ -8,16 +8,15 @@ use super::{
     check_magic_and_version, crc32, put_magic_and_version, slice,
 };
 use crate::config::{Datatype, Distance, MAX_DIM};
-#[cfg(test)]
 use crate::point::PointId;
-pub(crate) use crate::quant::CodeKind;
+pub use crate::quant::CodeKind;
 use crate::quant::binary::MultiBit;
 use crate::quant::scalar::{RangeDesign, ScalarParams};
 
-pub(crate) const HEADER_LEN: usize = 64;
-pub(crate) const FOOTER_LEN: usize = 32;
-pub(crate) const ENTRY_LEN: usize = 32;
-pub(crate) const SECTION_ALIGN: usize = 64;
+pub const HEADER_LEN: usize = 64;
+pub const FOOTER_LEN: usize = 32;
+pub const ENTRY_LEN: usize = 32;
+pub const SECTION_ALIGN: usize = 64;
 const MAX_SECTIONS: usize = 64;
 
 /// The code kind byte of the segment header (format-spec/segment.md).
@@ -46,21 +45,32 @@ impl CodeKind {
 
 /// Section kinds, in the order they are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Section {
+pub enum Section {
+    /// Point id kinds (0 numeric, 1 UUID), one byte per row.
     IdKinds = 1,
+    /// Point id values, 16 bytes per row.
     IdValues = 2,
+    /// WAL sequence number of each row's write.
     Versions = 3,
+    /// Original vectors in the stored datatype, row-major.
     Originals = 4,
+    /// The codes, `code_kind` per row.
     Codes = 5,
+    /// Which rows have a payload, one bit per row.
     PayloadPresent = 6,
+    /// Payload end offsets, one u64 per row after a leading 0.
     PayloadOffsets = 7,
+    /// Payload bytes, concatenated.
     PayloadBlob = 8,
+    /// Scalar int8 quantizer parameters.
     QuantParams = 9,
+    /// `‖x‖²` of each row's original (scalar codes).
     Norms = 10,
+    /// Per-dimension mean and deviation (multi-bit binary codes).
     BinaryStats = 11,
 }
 
-pub(crate) const SECTIONS: [Section; 11] = [
+pub const SECTIONS: [Section; 11] = [
     Section::IdKinds,
     Section::IdValues,
     Section::Versions,
@@ -75,7 +85,8 @@ pub(crate) const SECTIONS: [Section; 11] = [
 ];
 
 impl Section {
-    pub(crate) fn name(self) -> &'static str {
+    /// Its name in errors and reports.
+    pub fn name(self) -> &'static str {
         match self {
             Section::IdKinds => "id_kinds",
             Section::IdValues => "id_values",
@@ -101,20 +112,27 @@ impl Section {
 }
 
 /// The columns of a segment, rows sorted by id.
-#[cfg(test)]
 #[derive(Debug)]
-pub(crate) struct SegmentColumns<'a> {
+pub struct SegmentColumns<'a> {
+    /// The segment id (its file name).
     pub segment_id: u64,
+    /// Components per vector.
     pub dim: usize,
+    /// The collection's distance.
     pub distance: Distance,
+    /// How originals are stored.
     pub datatype: Datatype,
+    /// What the codes section holds.
     pub code_kind: CodeKind,
+    /// Point ids, sorted.
     pub ids: &'a [PointId],
+    /// WAL sequence number of each row's write.
     pub versions: &'a [u64],
     /// Row-major originals, `dim × datatype.size()` little-endian bytes per row.
     pub originals: &'a [u8],
     /// Row-major codes, `8 · code_kind.words(dim)` bytes per row.
     pub codes: &'a [u8],
+    /// Each row's payload.
     pub payloads: &'a [Option<&'a [u8]>],
     /// The quantizer and each row's `‖x‖²`, for `CodeKind::ScalarInt8`.
     pub scalar: Option<(&'a ScalarParams, &'a [f32])>,
@@ -123,7 +141,7 @@ pub(crate) struct SegmentColumns<'a> {
 }
 
 /// Decodes a statistics section: `dim` f32 means, then `dim` f32 standard deviations.
-pub(crate) fn decode_binary_stats(
+pub fn decode_binary_stats(
     bytes: &[u8],
     dim: usize,
     two_bits: bool,
@@ -157,7 +175,7 @@ pub(crate) fn decode_binary_stats(
 const PARAMS_FIXED: usize = 24;
 
 /// Encodes a scalar quantizer's parameters section.
-pub(crate) fn encode_scalar_params(p: &ScalarParams) -> Vec<u8> {
+pub fn encode_scalar_params(p: &ScalarParams) -> Vec<u8> {
     let mut out = Vec::with_capacity(PARAMS_FIXED + 8 * p.lo.len());
     out.push(p.design as u8);
     out.extend_from_slice(&[0; 3]);
@@ -172,7 +190,7 @@ pub(crate) fn encode_scalar_params(p: &ScalarParams) -> Vec<u8> {
 }
 
 /// Decodes and checks a parameters section for `dim` components.
-pub(crate) fn decode_scalar_params(bytes: &[u8], dim: usize) -> Result<ScalarParams, DecodeError> {
+pub fn decode_scalar_params(bytes: &[u8], dim: usize) -> Result<ScalarParams, DecodeError> {
     if bytes.len() != PARAMS_FIXED + 8 * dim {
         return Err(DecodeError::invalid(
             0,
@@ -218,7 +236,7 @@ pub(crate) fn decode_scalar_params(bytes: &[u8], dim: usize) -> Result<ScalarPar
 
 /// Where a [`SegmentWriter`] puts its bytes: appended in order, except the header, which
 /// is known last and written over the placeholder at offset 0.
-pub(crate) trait Sink {
+pub trait Sink {
     fn append(&mut self, bytes: &[u8]) -> io::Result<()>;
     fn write_header(&mut self, header: &[u8]) -> io::Result<()>;
 }
@@ -238,7 +256,7 @@ impl Sink for Vec<u8> {
 
 /// The header fields of a segment.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct SegmentHeader {
+pub struct SegmentHeader {
     pub segment_id: u64,
     pub rows: usize,
     pub dim: usize,
@@ -251,7 +269,7 @@ pub(crate) struct SegmentHeader {
 /// computed as its bytes go by), then the section table and footer; the header, which
 /// holds the table's offset and CRC, is written last over a placeholder. Memory use is the
 /// table (32 bytes per section), whatever the file's size.
-pub(crate) struct SegmentWriter<S> {
+pub struct SegmentWriter<S> {
     sink: S,
     pos: u64,
     table: Vec<u8>,
@@ -269,7 +287,7 @@ const ZEROS: [u8; SECTION_ALIGN] = [0; SECTION_ALIGN];
 
 impl<S: Sink> SegmentWriter<S> {
     /// Starts a file: writes the header placeholder.
-    pub(crate) fn new(mut sink: S) -> io::Result<Self> {
+    pub fn new(mut sink: S) -> io::Result<Self> {
         sink.append(&[0; HEADER_LEN])?;
         Ok(SegmentWriter {
             sink,
@@ -288,7 +306,7 @@ impl<S: Sink> SegmentWriter<S> {
     }
 
     /// Ends the open section (if any) and starts `kind`, 64-byte aligned.
-    pub(crate) fn section(&mut self, kind: Section) -> io::Result<()> {
+    pub fn section(&mut self, kind: Section) -> io::Result<()> {
         self.close_section();
         self.pad_to(SECTION_ALIGN as u64)?;
         self.open = Some(OpenSection {
@@ -300,7 +318,7 @@ impl<S: Sink> SegmentWriter<S> {
     }
 
     /// Appends bytes to the open section.
-    pub(crate) fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
+    pub fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
         if let Some(open) = &mut self.open {
             open.crc.update(bytes);
         }
@@ -325,7 +343,7 @@ impl<S: Sink> SegmentWriter<S> {
     }
 
     /// Ends the last section, writes the table, the footer and the header; returns the sink.
-    pub(crate) fn finish(mut self, h: &SegmentHeader) -> io::Result<S> {
+    pub fn finish(mut self, h: &SegmentHeader) -> io::Result<S> {
         self.close_section();
         self.pad_to(8)?;
         let table_offset = self.pos;
@@ -365,8 +383,7 @@ impl<S: Sink> SegmentWriter<S> {
 }
 
 /// Encodes a whole segment file from in-memory columns (the golden files' writer).
-#[cfg(test)]
-pub(crate) fn encode(c: &SegmentColumns<'_>) -> io::Result<Vec<u8>> {
+pub fn encode(c: &SegmentColumns<'_>) -> io::Result<Vec<u8>> {
     let rows = c.ids.len();
     let kinds: Vec<u8> = c.ids.iter().map(|id| id.kind_code()).collect();
     let values: Vec<u8> = c
@@ -432,14 +449,15 @@ pub(crate) fn encode(c: &SegmentColumns<'_>) -> io::Result<Vec<u8>> {
 
 /// One section as found in the table.
 #[derive(Debug, Clone)]
-pub(crate) struct SectionEntry {
+pub struct SectionEntry {
     pub range: Range<usize>,
     pub crc: u32,
 }
 
 /// A parsed and bounds-checked segment file.
 #[derive(Debug, Clone)]
-pub(crate) struct Layout {
+pub struct Layout {
+    /// The fixed header.
     pub header: SegmentHeader,
     table_offset: usize,
     sections: [Option<SectionEntry>; SECTIONS.len()],
@@ -447,17 +465,17 @@ pub(crate) struct Layout {
 
 impl Layout {
     /// Code size per row in 8-byte words.
-    pub(crate) fn code_words(&self) -> usize {
+    pub fn code_words(&self) -> usize {
         self.header.code_kind.words(self.header.dim)
     }
 
     /// The byte range of a section (empty for an absent optional section).
-    pub(crate) fn range(&self, s: Section) -> Range<usize> {
+    pub fn range(&self, s: Section) -> Range<usize> {
         self.entry(s).map_or(0..0, |e| e.range.clone())
     }
 
     /// Checks every section's CRC; on a mismatch returns the section, stored and computed CRC.
-    pub(crate) fn verify(&self, bytes: &[u8]) -> Result<(), (Section, u32, u32)> {
+    pub fn verify(&self, bytes: &[u8]) -> Result<(), (Section, u32, u32)> {
         for s in SECTIONS {
             if let Some(e) = self.entry(s) {
                 let got = crc32(0, bytes.get(e.range.clone()).unwrap_or_default());
@@ -475,7 +493,7 @@ impl Layout {
 
     /// The offset of the first non-zero byte in the padding between header, sections and
     /// section table (padding MUST be zero, and no CRC covers it).
-    pub(crate) fn nonzero_padding(&self, bytes: &[u8]) -> Option<usize> {
+    pub fn nonzero_padding(&self, bytes: &[u8]) -> Option<usize> {
         let mut used: Vec<Range<usize>> = self
             .sections
             .iter()
@@ -504,7 +522,7 @@ fn mul(a: usize, b: usize, at: usize) -> Result<usize, DecodeError> {
 
 /// Parses the header, footer and section table, and checks every length and offset against
 /// the file size and the row count. Cheap: reads no section body except payload offsets.
-pub(crate) fn parse(bytes: &[u8]) -> Result<Layout, DecodeError> {
+pub fn parse(bytes: &[u8]) -> Result<Layout, DecodeError> {
     if bytes.len() < HEADER_LEN + FOOTER_LEN {
         return Err(DecodeError::invalid(
             0,

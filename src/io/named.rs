@@ -98,7 +98,9 @@ impl NamedFile {
     }
 
     pub(crate) fn write_all(&self, buf: &[u8]) -> Result<()> {
-        self.file.write_all(buf).map_err(|e| Error::io(&self.path, e))
+        self.file
+            .write_all(buf)
+            .map_err(|e| Error::io(&self.path, e))
     }
 
     pub(crate) fn sync_data(&self) -> Result<()> {

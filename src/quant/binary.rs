@@ -6,20 +6,23 @@ use crate::config::{Datatype, Distance};
 /// Where the level boundaries sit, in standard deviations from the mean. Measured on the
 /// 60k MiniLM set (recall@10 at oversampling 1, 2-bit / 1.5-bit): 0.43σ 0.9376 / 0.8902,
 /// 0.5σ 0.9399 / 0.8976, 2/3σ (Qdrant's) 0.9332 / 0.8889, 0.8σ 0.9134 / 0.8703.
-pub(crate) const LEVEL_SIGMAS: f32 = 0.5;
+pub const LEVEL_SIGMAS: f32 = 0.5;
 
 /// A multi-bit binary encoder: the segment's per-dimension statistics.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct MultiBit {
+pub struct MultiBit {
+    /// Two bits per component (else one and a half).
     pub two_bits: bool,
+    /// Per-dimension mean of the segment's vectors.
     pub mean: Vec<f32>,
+    /// Per-dimension standard deviation.
     pub std: Vec<f32>,
 }
 
 impl MultiBit {
     /// Words of code per row: a plane of `ceil(dim/64)` words for level ≥ 1, then one of
     /// `ceil(dim/64)` words (2-bit) or `ceil(ceil(dim/2)/64)` words (1.5-bit) for level 2.
-    pub(crate) fn words(two_bits: bool, dim: usize) -> usize {
+    pub fn words(two_bits: bool, dim: usize) -> usize {
         let plane = dim.div_ceil(64);
         plane
             + if two_bits {
@@ -30,7 +33,7 @@ impl MultiBit {
     }
 
     /// Bits that can differ between two codes.
-    pub(crate) fn bits(two_bits: bool, dim: usize) -> usize {
+    pub fn bits(two_bits: bool, dim: usize) -> usize {
         dim + if two_bits { dim } else { dim.div_ceil(2) }
     }
 
@@ -55,7 +58,7 @@ impl MultiBit {
 
     /// Writes the code of `v`: the Hamming distance of two codes is the sum of their level
     /// differences (2-bit), or that with each pair's upper level shared (1.5-bit).
-    pub(crate) fn encode(&self, v: &[f32], out: &mut [u64]) {
+    pub fn encode(&self, v: &[f32], out: &mut [u64]) {
         out.fill(0);
         let plane = v.len().div_ceil(64);
         let (low, high) = out.split_at_mut(plane.min(out.len()));
@@ -99,7 +102,7 @@ pub fn encode_one_bit(v: &[f32], threshold: f32, out: &mut [u64]) {
 /// A query coded against binary codes asymmetrically: `bits` planes of `stride` words,
 /// plane `b` holding bit `b` of every code position's quantized query weight.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct AsymQuery {
+pub struct AsymQuery {
     pub bits: u32,
     pub planes: Vec<u64>,
 }
@@ -114,7 +117,7 @@ impl AsymQuery {
     /// `m = max|w_j|`; unused positions get 0. Then
     /// `Σ_b 2^b·popcount(code XOR plane_b)` ranks like `−Σ_j w_j·(2·bit_j − 1)`: the query
     /// against the code's ±1 (1-bit) or level (multi-bit) values.
-    pub(crate) fn new(q: &[f32], multi_bit: Option<&MultiBit>, stride: usize, bits: u32) -> Self {
+    pub fn new(q: &[f32], multi_bit: Option<&MultiBit>, stride: usize, bits: u32) -> Self {
         let dim = q.len();
         let mut weights = vec![None::<f32>; stride * 64];
         match multi_bit {
@@ -163,13 +166,13 @@ impl AsymQuery {
     }
 
     /// Plane `b` (`stride` words).
-    pub(crate) fn plane(&self, b: u32, stride: usize) -> &[u64] {
+    pub fn plane(&self, b: u32, stride: usize) -> &[u64] {
         let start = b as usize * stride;
         self.planes.get(start..start + stride).unwrap_or_default()
     }
 
     /// The top of the weighted distance's range, `2^bits − 1`.
-    pub(crate) fn levels(&self) -> u32 {
+    pub fn levels(&self) -> u32 {
         (1 << self.bits) - 1
     }
 }
@@ -181,7 +184,7 @@ impl AsymQuery {
 /// estimate); Cosine and Dot report `cos θ`, Euclid the unit-vector chord `2·sin(θ/2)`,
 /// Manhattan `h` itself. Each is monotone in `h` in the distance's own direction, so order
 /// is always right (higher-is-better scores fall as `h` grows, distances rise).
-pub(crate) fn estimate_score(distance: Distance, h: f32, bits: usize) -> f32 {
+pub fn estimate_score(distance: Distance, h: f32, bits: usize) -> f32 {
     let theta = std::f32::consts::PI * h / bits.max(1) as f32;
     match distance {
         Distance::Cosine | Distance::Dot => theta.cos(),

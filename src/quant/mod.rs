@@ -14,7 +14,7 @@ use scalar::{ScalarParams, code_stride};
 
 /// What the codes section holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CodeKind {
+pub enum CodeKind {
     /// No codes section.
     None,
     /// One bit per component, `ceil(dim/64)` little-endian u64 words per row.

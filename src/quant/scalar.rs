@@ -18,11 +18,11 @@ use crate::config::Distance;
 use crate::quant::stats::uniform_sample;
 
 /// At most this many vectors are sampled to train a segment's ranges.
-pub(crate) const SAMPLE_MAX: usize = 10_000;
+pub const SAMPLE_MAX: usize = 10_000;
 
 /// How the ranges are chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RangeDesign {
+pub enum RangeDesign {
     /// One `lo_i, s_i` per dimension.
     PerDimension = 0,
     /// One range for every component (required by Manhattan).
@@ -30,7 +30,8 @@ pub(crate) enum RangeDesign {
 }
 
 impl RangeDesign {
-    pub(crate) fn from_code(code: u8) -> Option<Self> {
+    /// The design stored as `code`, if known.
+    pub fn from_code(code: u8) -> Option<Self> {
         match code {
             0 => Some(RangeDesign::PerDimension),
             1 => Some(RangeDesign::Global),
@@ -39,7 +40,7 @@ impl RangeDesign {
     }
 
     /// The design a distance uses.
-    pub(crate) fn for_distance(distance: Distance) -> Self {
+    pub fn for_distance(distance: Distance) -> Self {
         match distance {
             Distance::Manhattan => RangeDesign::Global,
             Distance::Cosine | Distance::Dot | Distance::Euclid => RangeDesign::PerDimension,
@@ -49,7 +50,8 @@ impl RangeDesign {
 
 /// A segment's trained quantizer.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct ScalarParams {
+pub struct ScalarParams {
+    /// How the ranges were chosen.
     pub design: RangeDesign,
     /// Vectors in the training sample.
     pub sample_size: u32,
@@ -57,18 +59,20 @@ pub(crate) struct ScalarParams {
     pub seed: u64,
     /// The clipping quantile (1.0: min..max).
     pub quantile: f32,
+    /// Lower end of each dimension's range.
     pub lo: Vec<f32>,
+    /// Width of one code step in each dimension (0: the dimension is constant).
     pub scale: Vec<f32>,
 }
 
 /// Bytes of code per row: the dimension rounded up to 64 (zero padding scores 0).
-pub(crate) fn code_stride(dim: usize) -> usize {
+pub fn code_stride(dim: usize) -> usize {
     dim.div_ceil(64) * 64
 }
 
 /// The rows to train on: all of them up to `SAMPLE_MAX`, else a seeded uniform sample
 /// (sorted). Deterministic for a given `(n, seed)`.
-pub(crate) fn sample_rows(n: usize, seed: u64) -> Vec<usize> {
+pub fn sample_rows(n: usize, seed: u64) -> Vec<usize> {
     uniform_sample(n, SAMPLE_MAX, seed)
 }
 
@@ -89,9 +93,8 @@ fn clipped_range(values: &mut [f32], quantile: f32) -> (f32, f32) {
 }
 
 /// Trains on `sample` (`sample.len() / dim` row-major vectors) with every value in
-/// memory: the oracle of [`Trainer`].
-#[cfg(test)]
-pub(crate) fn train(
+/// memory: the oracle of the streaming `Trainer` and the golden files' trainer.
+pub fn train(
     dim: usize,
     sample: &[f32],
     quantile: Option<f32>,
@@ -156,7 +159,7 @@ fn params_from_ranges(
 /// Trains a quantizer on sample vectors fed one at a time. Without clipping (quantile 1)
 /// it keeps only running minima and maxima; clipping needs the values, so it keeps the
 /// sample (at most `SAMPLE_MAX` vectors).
-pub(crate) struct Trainer {
+pub struct Trainer {
     dim: usize,
     quantile: f32,
     design: RangeDesign,
@@ -170,7 +173,7 @@ pub(crate) struct Trainer {
 
 impl Trainer {
     /// A trainer for `rows` sample vectors (the capacity it reserves when it keeps them).
-    pub(crate) fn new(
+    pub fn new(
         dim: usize,
         quantile: Option<f32>,
         design: RangeDesign,
@@ -195,7 +198,7 @@ impl Trainer {
     }
 
     /// Adds one sample vector (`dim` components).
-    pub(crate) fn add(&mut self, v: &[f32]) {
+    pub fn add(&mut self, v: &[f32]) {
         self.rows += 1;
         if self.quantile < 1.0 {
             self.kept.extend_from_slice(v);
@@ -230,7 +233,7 @@ impl Trainer {
     }
 
     /// The quantizer: ranges over the sample, clipped at the quantile.
-    pub(crate) fn finish(mut self) -> ScalarParams {
+    pub fn finish(mut self) -> ScalarParams {
         let dim = self.dim;
         let ranges = if self.quantile < 1.0 {
             sample_ranges(dim, &mut self.kept, self.quantile, self.design)
@@ -250,7 +253,7 @@ impl Trainer {
 
 impl ScalarParams {
     /// Writes the codes of `v` to `out` (`code_stride(dim)` bytes, zero padded).
-    pub(crate) fn encode(&self, v: &[f32], out: &mut [u8]) {
+    pub fn encode(&self, v: &[f32], out: &mut [u8]) {
         out.fill(0);
         for (((o, &x), &lo), &s) in out.iter_mut().zip(v).zip(&self.lo).zip(&self.scale) {
             if s > 0.0 {
@@ -267,7 +270,7 @@ impl ScalarParams {
     /// `Σ w_i·c_i ≈ alpha·(256·Σ hi_i·c_i + Σ lo_i·c_i)`. (An 8-bit query made the query's
     /// rounding error several times larger than the data's: recall@10 0.986 instead of
     /// 0.994 on the 60k MiniLM set.)
-    pub(crate) fn prepare(&self, q: &[f32], distance: Distance, stride: usize) -> ScalarQuery {
+    pub fn prepare(&self, q: &[f32], distance: Distance, stride: usize) -> ScalarQuery {
         let mut hi = vec![0i8; stride];
         let mut lo = vec![0i8; stride];
         let mut l1_codes = vec![0u8; stride];
@@ -321,7 +324,7 @@ const QUERY_LEVELS: f32 = 32_000.0;
 
 /// A query encoded for one segment's quantizer.
 #[derive(Debug, Clone)]
-pub(crate) struct ScalarQuery {
+pub struct ScalarQuery {
     /// High bytes of the 16-bit query codes (Cosine, Dot, Euclid).
     pub hi: Vec<i8>,
     /// Low bytes, as signed values in `-128..=127`.
@@ -338,13 +341,13 @@ pub(crate) struct ScalarQuery {
 
 impl ScalarQuery {
     /// Combines the two kernel passes: `256·hi + lo`.
-    pub(crate) fn combine(hi: i32, lo: i32) -> i64 {
+    pub fn combine(hi: i32, lo: i32) -> i64 {
         256 * i64::from(hi) + i64::from(lo)
     }
 
     /// The estimated score, on the distance's own scale: `raw` is the integer dot product
     /// (or L1 sum for Manhattan), `norm2` the stored `‖x‖²` of the vector.
-    pub(crate) fn score(&self, distance: Distance, raw: i64, norm2: f32) -> f32 {
+    pub fn score(&self, distance: Distance, raw: i64, norm2: f32) -> f32 {
         match distance {
             Distance::Cosine | Distance::Dot => self.base + self.alpha * raw as f32,
             Distance::Euclid => {

@@ -28,14 +28,15 @@ pub fn uniform_sample(n: usize, k: usize, seed: u64) -> Vec<usize> {
 
 /// Streaming per-dimension statistics.
 #[derive(Debug, Clone)]
-pub(crate) struct Welford {
+pub struct Welford {
     n: u64,
     mean: Vec<f64>,
     m2: Vec<f64>,
 }
 
 impl Welford {
-    pub(crate) fn new(dim: usize) -> Self {
+    /// Statistics of `dim`-component vectors, none added yet.
+    pub fn new(dim: usize) -> Self {
         Welford {
             n: 0,
             mean: vec![0.0; dim],
@@ -44,7 +45,7 @@ impl Welford {
     }
 
     /// Adds one vector (extra or missing components are ignored).
-    pub(crate) fn add(&mut self, v: &[f32]) {
+    pub fn add(&mut self, v: &[f32]) {
         self.n += 1;
         let n = self.n as f64;
         for ((mean, m2), &x) in self.mean.iter_mut().zip(self.m2.iter_mut()).zip(v) {
@@ -57,7 +58,7 @@ impl Welford {
 
     /// `(mean, sample standard deviation)` per dimension, as f32; the deviation is 0 for
     /// fewer than two vectors.
-    pub(crate) fn finish(&self) -> (Vec<f32>, Vec<f32>) {
+    pub fn finish(&self) -> (Vec<f32>, Vec<f32>) {
         let std = self
             .m2
             .iter()

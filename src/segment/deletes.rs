@@ -11,7 +11,7 @@ use crate::format::{
 const HEADER_LEN: usize = 32;
 
 /// Encodes the bitmap `words` of segment `segment_id` with `rows` rows.
-pub(crate) fn encode(segment_id: u64, rows: usize, words: &[u64]) -> Vec<u8> {
+pub fn encode(segment_id: u64, rows: usize, words: &[u64]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + words.len() * 8 + 4);
     put_magic_and_version(&mut out, &DELETES_MAGIC, FORMAT_VERSION);
     out.extend_from_slice(&0u32.to_le_bytes());
@@ -27,7 +27,7 @@ pub(crate) fn encode(segment_id: u64, rows: usize, words: &[u64]) -> Vec<u8> {
 
 /// Decodes a sidecar that must belong to `segment_id` with `rows` rows (both known from the
 /// already validated segment file, so nothing here is sized by the sidecar's own bytes).
-pub(crate) fn decode(bytes: &[u8], segment_id: u64, rows: usize) -> Result<Vec<u64>, DecodeError> {
+pub fn decode(bytes: &[u8], segment_id: u64, rows: usize) -> Result<Vec<u64>, DecodeError> {
     let words = rows.div_ceil(64);
     let expected = HEADER_LEN + words * 8 + 4;
     if bytes.len() != expected {

@@ -4,7 +4,7 @@
 //! segment kind.
 
 pub(crate) mod build;
-pub(crate) mod deletes;
+pub mod deletes;
 pub(crate) mod immutable;
 pub(crate) mod live;
 

@@ -467,7 +467,8 @@ impl WalWriter {
     fn rotate(&mut self) -> Result<()> {
         if let Some(c) = self.current.take() {
             let synced = c.file.sync_data();
-            self.older.push((c.file.path().to_path_buf(), self.last_seq));
+            self.older
+                .push((c.file.path().to_path_buf(), self.last_seq));
             synced?;
             self.synced_floor = self.last_seq;
         }
@@ -483,7 +484,8 @@ impl WalWriter {
         if self.last_seq <= seq
             && let Some(c) = self.current.take()
         {
-            self.older.push((c.file.path().to_path_buf(), self.last_seq));
+            self.older
+                .push((c.file.path().to_path_buf(), self.last_seq));
         }
         let (gone, kept): (Vec<_>, Vec<_>) =
             self.older.drain(..).partition(|&(_, last)| last <= seq);

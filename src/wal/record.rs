@@ -9,17 +9,19 @@ use crate::format::{
 };
 use crate::point::PointId;
 
-pub(crate) const FILE_HEADER_LEN: usize = 32;
+pub const FILE_HEADER_LEN: usize = 32;
 /// The record header of version 2 files (version 1 headers lack `synced_seq`: 24 bytes).
-pub(crate) const RECORD_HEADER_LEN: usize = 32;
+pub const RECORD_HEADER_LEN: usize = 32;
 const V1_RECORD_HEADER_LEN: usize = 24;
 /// The largest record body: one `upsert` or `delete` batch must encode to at most this.
 pub const MAX_RECORD_BODY: usize = 256 << 20;
 
 /// Record kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RecordKind {
+pub enum RecordKind {
+    /// Inserts or replaces points.
     Upsert = 1,
+    /// Deletes points by id.
     Delete = 2,
 }
 
@@ -35,8 +37,10 @@ impl RecordKind {
 
 /// What a WAL file's header says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct FileHeader {
+pub struct FileHeader {
+    /// The file's number (its name).
     pub number: u64,
+    /// Random per file; seeds every record CRC.
     pub salt: u32,
     /// The format version of its records (1 or 2).
     pub version: u16,
@@ -54,7 +58,7 @@ impl FileHeader {
 }
 
 /// The 32-byte header that starts every WAL file (written at the current version).
-pub(crate) fn encode_file_header(file_number: u64, salt: u32) -> Vec<u8> {
+pub fn encode_file_header(file_number: u64, salt: u32) -> Vec<u8> {
     let mut out = Vec::with_capacity(FILE_HEADER_LEN);
     put_magic_and_version(&mut out, &WAL_MAGIC, WAL_FORMAT_VERSION);
     out.extend_from_slice(&0u32.to_le_bytes());
@@ -66,7 +70,7 @@ pub(crate) fn encode_file_header(file_number: u64, salt: u32) -> Vec<u8> {
 }
 
 /// Parses a WAL file header (version 1 or 2).
-pub(crate) fn parse_file_header(bytes: &[u8]) -> Result<FileHeader, DecodeError> {
+pub fn parse_file_header(bytes: &[u8]) -> Result<FileHeader, DecodeError> {
     let mut r = Reader::new(bytes);
     let version = check_magic_and_version(&mut r, &WAL_MAGIC, "WAL file", WAL_FORMAT_VERSION)?;
     let _reserved = r.u32("reserved")?;
@@ -85,7 +89,7 @@ pub(crate) fn parse_file_header(bytes: &[u8]) -> Result<FileHeader, DecodeError>
 
 /// The record CRC: seeded with the salt, over the header except its `crc` field, then the
 /// body (`format-spec/wal.md` [WAL-2]).
-pub(crate) fn record_crc(salt: u32, header: &[u8], body: &[u8]) -> u32 {
+pub fn record_crc(salt: u32, header: &[u8], body: &[u8]) -> u32 {
     let (len, rest) = header.split_at(4.min(header.len()));
     let (_crc, covered) = rest.split_at(4.min(rest.len()));
     let mut h = crc32fast::Hasher::new_with_initial(salt);
@@ -97,17 +101,19 @@ pub(crate) fn record_crc(salt: u32, header: &[u8], body: &[u8]) -> u32 {
 
 /// The fields of a record's header besides its length and CRC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct RecordMeta {
+pub struct RecordMeta {
+    /// The record's sequence number.
     pub seq: u64,
     /// Every record with a sequence number up to this one was durable (synced, or covered
     /// by a checkpoint) before this record was written. Below `seq`.
     pub synced_seq: u64,
+    /// What the body holds.
     pub kind: RecordKind,
 }
 
 /// Appends one framed record (current version) to `out` and returns its CRC (the next
 /// record's `prev_crc`).
-pub(crate) fn encode_record(
+pub fn encode_record(
     out: &mut Vec<u8>,
     salt: u32,
     prev_crc: u32,
@@ -143,7 +149,7 @@ pub(crate) fn encode_record(
 
 /// One valid record found by [`scan`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ScannedRecord<'a> {
+pub struct ScannedRecord<'a> {
     pub offset: usize,
     pub seq: u64,
     /// `None` in version 1 files, which do not record it.
@@ -156,7 +162,7 @@ pub(crate) struct ScannedRecord<'a> {
 /// ([WAL-4] conditions 1–3) at 8-aligned offsets after it, with a `seq` above the last
 /// valid record's.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Beyond {
+pub struct Beyond {
     /// How many.
     pub records: u64,
     /// The highest `synced_seq` among them (version 2 files).
@@ -165,13 +171,16 @@ pub(crate) struct Beyond {
 
 /// How a scan of one file ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum ScanEnd {
+pub enum ScanEnd {
     /// Every byte after the header belongs to a valid record.
     Clean,
     /// The record at `offset` is invalid; `beyond` describes the records after it.
     Invalid {
+        /// Byte offset of the bad record.
         offset: usize,
+        /// What is wrong with it.
         reason: String,
+        /// What follows it.
         beyond: Beyond,
     },
 }
@@ -245,7 +254,7 @@ fn frame_at(bytes: &[u8], pos: usize, file: FileHeader) -> Result<Frame<'_>, Str
 
 /// Scans the records of a WAL file whose header is `file`. Stops at the first record that
 /// breaks the validity predicate of `format-spec/wal.md` [WAL-4].
-pub(crate) fn scan(bytes: &[u8], file: FileHeader) -> (Vec<ScannedRecord<'_>>, ScanEnd) {
+pub fn scan(bytes: &[u8], file: FileHeader) -> (Vec<ScannedRecord<'_>>, ScanEnd) {
     let mut records = Vec::new();
     let mut pos = FILE_HEADER_LEN;
     let mut chain = file.salt;
@@ -301,17 +310,19 @@ pub(crate) fn scan(bytes: &[u8], file: FileHeader) -> (Vec<ScannedRecord<'_>>, S
 
 /// One point of an upsert record, with its vector already in the stored datatype.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct UpsertRow<'a> {
+pub struct UpsertRow<'a> {
+    /// The point's id.
     pub id: PointId,
     /// `dim × datatype.size()` little-endian bytes.
     pub vector: &'a [u8],
+    /// Its payload, if any.
     pub payload: Option<&'a [u8]>,
 }
 
 const UPSERT_ROW_FIXED: usize = 24;
 
 /// Encodes an upsert batch body.
-pub(crate) fn encode_upsert(dim: usize, datatype: Datatype, rows: &[UpsertRow<'_>]) -> Vec<u8> {
+pub fn encode_upsert(dim: usize, datatype: Datatype, rows: &[UpsertRow<'_>]) -> Vec<u8> {
     let per_row = UPSERT_ROW_FIXED + dim * datatype.size();
     let mut out = Vec::with_capacity(12 + rows.len() * per_row);
     out.extend_from_slice(&(rows.len() as u32).to_le_bytes());
@@ -331,7 +342,7 @@ pub(crate) fn encode_upsert(dim: usize, datatype: Datatype, rows: &[UpsertRow<'_
 }
 
 /// Decodes an upsert batch body written for a collection of `dim` and `datatype`.
-pub(crate) fn decode_upsert(
+pub fn decode_upsert(
     body: &[u8],
     dim: usize,
     datatype: Datatype,
@@ -380,7 +391,7 @@ pub(crate) fn decode_upsert(
 }
 
 /// Encodes a delete batch body.
-pub(crate) fn encode_delete(ids: &[PointId]) -> Vec<u8> {
+pub fn encode_delete(ids: &[PointId]) -> Vec<u8> {
     let mut out = Vec::with_capacity(8 + ids.len() * 24);
     out.extend_from_slice(&(ids.len() as u32).to_le_bytes());
     out.extend_from_slice(&0u32.to_le_bytes());
@@ -393,7 +404,7 @@ pub(crate) fn encode_delete(ids: &[PointId]) -> Vec<u8> {
 }
 
 /// Decodes a delete batch body.
-pub(crate) fn decode_delete(body: &[u8]) -> Result<Vec<PointId>, DecodeError> {
+pub fn decode_delete(body: &[u8]) -> Result<Vec<PointId>, DecodeError> {
     let mut r = Reader::new(body);
     let count = r.u32("id count")? as usize;
     let _reserved = r.u32("reserved")?;

@@ -5,18 +5,16 @@
 //! the fields. `VECSIEVE_BLESS=1 cargo test golden` rewrites the files (only after a
 //! deliberate format change, with a new format version and a CHANGELOG entry).
 
+#![allow(clippy::indexing_slicing)]
+
 use std::path::PathBuf;
 
-use crate::config::{Datatype, Distance};
-use crate::format::segment::{self, CodeKind, SegmentColumns};
-use crate::fuzzing::parse_hex_dump as parse_hex;
-use crate::manifest::{Manifest, SegmentEntry};
-use crate::point::PointId;
-use crate::quant::binary::{MultiBit, encode_one_bit};
-use crate::quant::scalar::{RangeDesign, code_stride, train};
-use crate::quant::stats::Welford;
-use crate::segment::deletes;
-use crate::wal::record::{self, RecordKind, ScanEnd, UpsertRow};
+use vecsieve::codec::quant::{MultiBit, RangeDesign, Welford, code_stride, encode_one_bit, train};
+use vecsieve::codec::segment::{self, CodeKind, SegmentColumns};
+use vecsieve::codec::wal::{self as record, RecordKind, ScanEnd, UpsertRow};
+use vecsieve::codec::{Manifest, SegmentEntry, deletes};
+use vecsieve::fuzzing::parse_hex_dump as parse_hex;
+use vecsieve::{Datatype, Distance, PointId};
 
 fn hex_dump(bytes: &[u8]) -> String {
     let mut out = String::new();
