@@ -1,14 +1,17 @@
-//! The immutable segment file codec. Layout: `format-spec/segment.md`.
+//! The immutable segment file codec: parsing and checking ([`parse`], [`Layout`]) here,
+//! writing in [`write`]. Layout: `format-spec/segment.md`.
 
-use std::io;
+mod write;
+
+pub use write::{SegmentColumns, SegmentWriter, Sink, encode};
+
 use std::ops::Range;
 
 use super::{
     DecodeError, FORMAT_VERSION, Reader, SEGMENT_FOOTER_MAGIC, SEGMENT_MAGIC,
-    check_magic_and_version, crc32, put_magic_and_version, slice,
+    check_magic_and_version, crc32, slice,
 };
 use crate::config::{Datatype, Distance, MAX_DIM};
-use crate::point::PointId;
 pub use crate::quant::CodeKind;
 use crate::quant::binary::MultiBit;
 use crate::quant::scalar::{RangeDesign, ScalarParams};
@@ -111,35 +114,6 @@ impl Section {
     }
 }
 
-/// The columns of a segment, rows sorted by id.
-#[derive(Debug)]
-pub struct SegmentColumns<'a> {
-    /// The segment id (its file name).
-    pub segment_id: u64,
-    /// Components per vector.
-    pub dim: usize,
-    /// The collection's distance.
-    pub distance: Distance,
-    /// How originals are stored.
-    pub datatype: Datatype,
-    /// What the codes section holds.
-    pub code_kind: CodeKind,
-    /// Point ids, sorted.
-    pub ids: &'a [PointId],
-    /// WAL sequence number of each row's write.
-    pub versions: &'a [u64],
-    /// Row-major originals, `dim × datatype.size()` little-endian bytes per row.
-    pub originals: &'a [u8],
-    /// Row-major codes, `8 · code_kind.words(dim)` bytes per row.
-    pub codes: &'a [u8],
-    /// Each row's payload.
-    pub payloads: &'a [Option<&'a [u8]>],
-    /// The quantizer and each row's `‖x‖²`, for `CodeKind::ScalarInt8`.
-    pub scalar: Option<(&'a ScalarParams, &'a [f32])>,
-    /// Per-dimension statistics, for `CodeKind::TwoBits` and `OneAndHalfBits`.
-    pub binary_stats: Option<&'a MultiBit>,
-}
-
 /// Decodes a statistics section: `dim` f32 means, then `dim` f32 standard deviations.
 pub fn decode_binary_stats(
     bytes: &[u8],
@@ -234,26 +208,6 @@ pub fn decode_scalar_params(bytes: &[u8], dim: usize) -> Result<ScalarParams, De
     })
 }
 
-/// Where a [`SegmentWriter`] puts its bytes: appended in order, except the header, which
-/// is known last and written over the placeholder at offset 0.
-pub trait Sink {
-    fn append(&mut self, bytes: &[u8]) -> io::Result<()>;
-    fn write_header(&mut self, header: &[u8]) -> io::Result<()>;
-}
-
-impl Sink for Vec<u8> {
-    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.extend_from_slice(bytes);
-        Ok(())
-    }
-
-    fn write_header(&mut self, header: &[u8]) -> io::Result<()> {
-        let n = header.len().min(self.len());
-        self.splice(..n, header.iter().copied());
-        Ok(())
-    }
-}
-
 /// The header fields of a segment.
 #[derive(Debug, Clone, Copy)]
 pub struct SegmentHeader {
@@ -263,188 +217,6 @@ pub struct SegmentHeader {
     pub distance: Distance,
     pub datatype: Datatype,
     pub code_kind: CodeKind,
-}
-
-/// Writes a segment file front to back in one pass: sections are streamed (each CRC is
-/// computed as its bytes go by), then the section table and footer; the header, which
-/// holds the table's offset and CRC, is written last over a placeholder. Memory use is the
-/// table (32 bytes per section), whatever the file's size.
-pub struct SegmentWriter<S> {
-    sink: S,
-    pos: u64,
-    table: Vec<u8>,
-    sections: u32,
-    open: Option<OpenSection>,
-}
-
-struct OpenSection {
-    kind: Section,
-    start: u64,
-    crc: crc32fast::Hasher,
-}
-
-const ZEROS: [u8; SECTION_ALIGN] = [0; SECTION_ALIGN];
-
-impl<S: Sink> SegmentWriter<S> {
-    /// Starts a file: writes the header placeholder.
-    pub fn new(mut sink: S) -> io::Result<Self> {
-        sink.append(&[0; HEADER_LEN])?;
-        Ok(SegmentWriter {
-            sink,
-            pos: HEADER_LEN as u64,
-            table: Vec::with_capacity(SECTIONS.len() * ENTRY_LEN),
-            sections: 0,
-            open: None,
-        })
-    }
-
-    fn pad_to(&mut self, align: u64) -> io::Result<()> {
-        let pad = (self.pos.div_ceil(align) * align - self.pos) as usize;
-        self.sink.append(ZEROS.get(..pad).unwrap_or_default())?;
-        self.pos += pad as u64;
-        Ok(())
-    }
-
-    /// Ends the open section (if any) and starts `kind`, 64-byte aligned.
-    pub fn section(&mut self, kind: Section) -> io::Result<()> {
-        self.close_section();
-        self.pad_to(SECTION_ALIGN as u64)?;
-        self.open = Some(OpenSection {
-            kind,
-            start: self.pos,
-            crc: crc32fast::Hasher::new(),
-        });
-        Ok(())
-    }
-
-    /// Appends bytes to the open section.
-    pub fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
-        if let Some(open) = &mut self.open {
-            open.crc.update(bytes);
-        }
-        self.sink.append(bytes)?;
-        self.pos += bytes.len() as u64;
-        Ok(())
-    }
-
-    fn close_section(&mut self) {
-        if let Some(open) = self.open.take() {
-            self.table
-                .extend_from_slice(&(open.kind as u32).to_le_bytes());
-            self.table.extend_from_slice(&0u32.to_le_bytes());
-            self.table.extend_from_slice(&open.start.to_le_bytes());
-            self.table
-                .extend_from_slice(&(self.pos - open.start).to_le_bytes());
-            self.table
-                .extend_from_slice(&open.crc.finalize().to_le_bytes());
-            self.table.extend_from_slice(&0u32.to_le_bytes());
-            self.sections += 1;
-        }
-    }
-
-    /// Ends the last section, writes the table, the footer and the header; returns the sink.
-    pub fn finish(mut self, h: &SegmentHeader) -> io::Result<S> {
-        self.close_section();
-        self.pad_to(8)?;
-        let table_offset = self.pos;
-        let table = std::mem::take(&mut self.table);
-        self.sink.append(&table)?;
-        self.pos += table.len() as u64;
-
-        let mut header = Vec::with_capacity(HEADER_LEN);
-        put_magic_and_version(&mut header, &SEGMENT_MAGIC, FORMAT_VERSION);
-        header.extend_from_slice(&(HEADER_LEN as u32).to_le_bytes());
-        header.extend_from_slice(&h.segment_id.to_le_bytes());
-        header.extend_from_slice(&(h.rows as u64).to_le_bytes());
-        header.extend_from_slice(&(h.dim as u32).to_le_bytes());
-        header.push(h.distance.code());
-        header.push(h.datatype.code());
-        header.push(h.code_kind.code());
-        header.push(0);
-        header.extend_from_slice(&(h.code_kind.words(h.dim) as u32).to_le_bytes());
-        header.extend_from_slice(&self.sections.to_le_bytes());
-        header.extend_from_slice(&table_offset.to_le_bytes());
-        header.extend_from_slice(&crc32(0, &table).to_le_bytes());
-        let header_crc = crc32(0, &header);
-        header.extend_from_slice(&header_crc.to_le_bytes());
-
-        let file_len = self.pos + FOOTER_LEN as u64;
-        let mut footer = Vec::with_capacity(FOOTER_LEN);
-        footer.extend_from_slice(&SEGMENT_FOOTER_MAGIC);
-        footer.extend_from_slice(&file_len.to_le_bytes());
-        footer.extend_from_slice(&table_offset.to_le_bytes());
-        footer.extend_from_slice(&0u32.to_le_bytes());
-        let footer_crc = crc32(0, &footer);
-        footer.extend_from_slice(&footer_crc.to_le_bytes());
-        self.sink.append(&footer)?;
-        self.sink.write_header(&header)?;
-        Ok(self.sink)
-    }
-}
-
-/// Encodes a whole segment file from in-memory columns (the golden files' writer).
-pub fn encode(c: &SegmentColumns<'_>) -> io::Result<Vec<u8>> {
-    let rows = c.ids.len();
-    let kinds: Vec<u8> = c.ids.iter().map(|id| id.kind_code()).collect();
-    let values: Vec<u8> = c
-        .ids
-        .iter()
-        .flat_map(|id| id.value().to_le_bytes())
-        .collect();
-    let versions: Vec<u8> = c.versions.iter().flat_map(|v| v.to_le_bytes()).collect();
-    let mut present = vec![0u64; rows.div_ceil(64)];
-    let mut offsets = Vec::with_capacity((rows + 1) * 8);
-    let mut blob = Vec::new();
-    offsets.extend_from_slice(&0u64.to_le_bytes());
-    for (row, p) in c.payloads.iter().enumerate() {
-        if let Some(p) = p {
-            if let Some(word) = present.get_mut(row / 64) {
-                *word |= 1 << (row % 64);
-            }
-            blob.extend_from_slice(p);
-        }
-        offsets.extend_from_slice(&(blob.len() as u64).to_le_bytes());
-    }
-    let present: Vec<u8> = present.iter().flat_map(|w| w.to_le_bytes()).collect();
-    let mut bodies: Vec<(Section, Vec<u8>)> = vec![
-        (Section::IdKinds, kinds),
-        (Section::IdValues, values),
-        (Section::Versions, versions),
-        (Section::Originals, c.originals.to_vec()),
-    ];
-    if c.code_kind != CodeKind::None {
-        bodies.push((Section::Codes, c.codes.to_vec()));
-    }
-    bodies.push((Section::PayloadPresent, present));
-    bodies.push((Section::PayloadOffsets, offsets));
-    bodies.push((Section::PayloadBlob, blob));
-    if let Some(stats) = c.binary_stats {
-        let values = stats.mean.iter().chain(&stats.std);
-        bodies.push((
-            Section::BinaryStats,
-            values.flat_map(|v| v.to_le_bytes()).collect(),
-        ));
-    }
-    if let Some((params, norms)) = c.scalar {
-        bodies.push((Section::QuantParams, encode_scalar_params(params)));
-        bodies.push((
-            Section::Norms,
-            norms.iter().flat_map(|n| n.to_le_bytes()).collect(),
-        ));
-    }
-    let mut w = SegmentWriter::new(Vec::new())?;
-    for (kind, body) in &bodies {
-        w.section(*kind)?;
-        w.put(body)?;
-    }
-    w.finish(&SegmentHeader {
-        segment_id: c.segment_id,
-        rows,
-        dim: c.dim,
-        distance: c.distance,
-        datatype: c.datatype,
-        code_kind: c.code_kind,
-    })
 }
 
 /// One section as found in the table.
