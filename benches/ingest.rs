@@ -11,7 +11,7 @@
 //! 3. the same searches on the finished collection, nothing else running (idle).
 //!
 //! Uses only the public API, so the same file builds against older versions of the crate
-//! for side-by-side runs (`scripts/ingest-side-by-side.sh`).
+//! for side-by-side runs (`benches/ingest-side-by-side.sh`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

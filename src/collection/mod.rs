@@ -23,8 +23,8 @@ pub use version::MAX_FROZEN_SEGMENTS;
 use directory::{collect_garbage, write_config};
 use version::{Sealed, Version};
 use worker::{
-    OptimizerRuntime, SealerRuntime, background_optimizer, background_sealer, background_sync,
-    check_segments, optimizer_pool, stop_optimizer, stop_sealer,
+    OptimizerRuntime, Worker, background_sync, check_segments, optimize_step, optimizer_pool,
+    seal_step,
 };
 
 use std::path::{Path, PathBuf};
@@ -109,8 +109,8 @@ struct Inner {
     optimizing: Mutex<()>,
     /// The next segment id to reserve (every MANIFEST written covers it).
     next_segment_id: AtomicU64,
-    optimizer: Arc<OptimizerRuntime>,
-    sealer: Arc<SealerRuntime>,
+    optimizer: OptimizerRuntime,
+    sealer: Arc<Worker>,
     group: GroupCommit,
     poisoned: AtomicBool,
     closed: AtomicBool,
@@ -143,16 +143,16 @@ pub struct Collection {
 /// replays.
 #[derive(Debug)]
 struct HandleToken {
-    optimizer: Arc<OptimizerRuntime>,
-    sealer: Arc<SealerRuntime>,
+    optimizer: Arc<Worker>,
+    sealer: Arc<Worker>,
     stop_checks: Arc<AtomicBool>,
 }
 
 impl Drop for HandleToken {
     fn drop(&mut self) {
         self.stop_checks.store(true, Ordering::SeqCst);
-        stop_optimizer(&self.optimizer);
-        stop_sealer(&self.sealer);
+        self.optimizer.stop();
+        self.sealer.stop();
     }
 }
 
@@ -318,11 +318,11 @@ impl Collection {
             sealing: Mutex::new(()),
             optimizing: Mutex::new(()),
             next_segment_id: AtomicU64::new(next_segment_id),
-            optimizer: Arc::new(OptimizerRuntime {
+            optimizer: OptimizerRuntime {
                 pool: optimizer_pool,
                 ..OptimizerRuntime::default()
-            }),
-            sealer: Arc::new(SealerRuntime::default()),
+            },
+            sealer: Arc::default(),
             group: GroupCommit::new(recovery.last_seq),
             poisoned: AtomicBool::new(false),
             closed: AtomicBool::new(false),
@@ -333,23 +333,17 @@ impl Collection {
             stop_checks: Arc::clone(&stop_checks),
         });
         if inner.config.optimizer.background && options.background_optimizer {
-            let weak = Arc::downgrade(&inner);
-            let rt = Arc::clone(&inner.optimizer);
-            let handle = std::thread::Builder::new()
-                .name("vecsieve-optimizer".into())
-                .spawn(move || background_optimizer(&weak, &rt))
-                .map_err(|e| Error::io(&inner.dir, e))?;
-            *inner.optimizer.thread.lock() = Some(handle);
+            let every_second = Some(Duration::from_secs(1));
+            (inner.optimizer.worker).start(
+                "vecsieve-optimizer",
+                &inner,
+                every_second,
+                optimize_step,
+            )?;
         }
-        {
-            let weak = Arc::downgrade(&inner);
-            let rt = Arc::clone(&inner.sealer);
-            let handle = std::thread::Builder::new()
-                .name("vecsieve-sealer".into())
-                .spawn(move || background_sealer(&weak, &rt))
-                .map_err(|e| Error::io(&inner.dir, e))?;
-            *inner.sealer.thread.lock() = Some(handle);
-        }
+        inner
+            .sealer
+            .start("vecsieve-sealer", &inner, None, seal_step)?;
         if durability == Durability::Buffered {
             let (tx, rx) = mpsc::channel::<()>();
             let weak = Arc::downgrade(&inner);
@@ -360,7 +354,7 @@ impl Collection {
             *inner.flusher_stop.lock() = Some(tx);
         }
         let token = HandleToken {
-            optimizer: Arc::clone(&inner.optimizer),
+            optimizer: Arc::clone(&inner.optimizer.worker),
             sealer: Arc::clone(&inner.sealer),
             stop_checks,
         };
@@ -444,7 +438,7 @@ impl Collection {
         // Cancel every rewrite and wait for it: each runs holding `optimizing`, and none may
         // touch the directory after its lock is released.
         inner.stop_checks.store(true, Ordering::SeqCst);
-        stop_optimizer(&inner.optimizer);
+        inner.optimizer.worker.stop();
         let _no_rewrite = inner.optimizing.lock();
         let result = {
             let mut guard = inner.writer.lock();
@@ -466,7 +460,7 @@ impl Collection {
                 Ok(())
             }
         };
-        stop_sealer(&inner.sealer);
+        inner.sealer.stop();
         *inner.writer.lock() = None;
         let v = self.version();
         self.install(Version::new(

@@ -22,13 +22,13 @@ impl Collection {
         let Some(loc) = v.locate(id) else {
             return Ok(None);
         };
-        Ok(Some(match (loc, v.live_rows(loc)) {
-            (_, Some((rows, row))) => self.point_at(&rows, row),
-            (Loc::Sealed(i, row), None) => {
+        Ok(Some(match loc {
+            Loc::Sealed(i, row) => {
                 v.sealed[i].seg.checked()?;
                 self.point_at(&v.sealed[i].rows(), row)
             }
-            (Loc::Live(..) | Loc::Frozen(..), None) => return Ok(None),
+            Loc::Live(part, row) => self.point_at(&v.live.views()[part], row),
+            Loc::Frozen(f, part, row) => self.point_at(&v.frozen[f].live.views()[part], row),
         }))
     }
 

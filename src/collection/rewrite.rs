@@ -60,7 +60,7 @@ impl Collection {
                 return damage.map_or_else(|| Ok(report.clone()), Err);
             }
             for (i, task) in tasks.iter().enumerate() {
-                if rt.cancel.load(Ordering::SeqCst) {
+                if rt.worker.stop.load(Ordering::SeqCst) {
                     return Err(Error::Closed);
                 }
                 let inputs = match task {
@@ -89,7 +89,7 @@ impl Collection {
                     }
                     prepared => prepared?,
                 };
-                if rt.cancel.load(Ordering::SeqCst) {
+                if rt.worker.stop.load(Ordering::SeqCst) {
                     // Closing: the output this build wrote is never published, so it goes
                     // now, while `close` still waits for `optimizing`.
                     if prepared.output.is_some() {

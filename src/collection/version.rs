@@ -96,8 +96,8 @@ pub(super) enum Loc {
     Sealed(usize, usize),
 }
 
-/// Every row source of a version, for search and `get`: live chunks, frozen chunks, then
-/// sealed segments.
+/// Every row source of a version, for search: the frozen segments' chunks (oldest first),
+/// the live segment's, then the sealed segments.
 pub(super) struct Views<'a> {
     live: Vec<LiveRows<'a>>,
     sealed: Vec<SegmentRows<'a>>,
@@ -137,15 +137,6 @@ impl Version {
         Views {
             live,
             sealed: self.sealed.iter().map(Sealed::rows).collect(),
-        }
-    }
-
-    /// The live segment's rows of `loc` (live or frozen) as a row source.
-    pub(super) fn live_rows(&self, loc: Loc) -> Option<(LiveRows<'_>, usize)> {
-        match loc {
-            Loc::Live(p, r) => Some((self.live.views()[p], r)),
-            Loc::Frozen(f, p, r) => Some((self.frozen[f].live.views()[p], r)),
-            Loc::Sealed(..) => None,
         }
     }
 

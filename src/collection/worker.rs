@@ -4,88 +4,130 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak, mpsc};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use super::{Collection, Inner};
 use crate::error::{Error, Result};
 use crate::optimizer::OptimizerStatus;
 use crate::segment::immutable::ImmutableSegment;
 
+/// A background thread: how to wake it, how to stop it, and its handle.
+#[derive(Debug, Default)]
+pub(super) struct Worker {
+    /// Set by [`wake`](Self::wake), cleared by the thread when it wakes.
+    pending: Mutex<bool>,
+    signal: Condvar,
+    /// Set by `close` and the last handle's drop: the thread stops before its next step
+    /// (and the optimizer's running build at its next chunk).
+    pub(super) stop: AtomicBool,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Worker {
+    pub(super) fn wake(&self) {
+        *self.pending.lock() = true;
+        self.signal.notify_one();
+    }
+
+    /// Starts thread `name`: each time it is woken (or `idle` passes), it runs `step` on a
+    /// handle of the collection, until `step` returns false, the worker is stopped, the
+    /// collection is gone or it no longer takes writes. It holds the collection only
+    /// while `step` runs, so an idle worker keeps nothing open.
+    pub(super) fn start(
+        self: &Arc<Self>,
+        name: &str,
+        inner: &Arc<Inner>,
+        idle: Option<Duration>,
+        step: fn(&Collection) -> bool,
+    ) -> Result<()> {
+        let (worker, weak) = (Arc::clone(self), Arc::downgrade(inner));
+        let handle = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || worker.run(&weak, idle, step))
+            .map_err(|e| Error::io(&inner.dir, e))?;
+        *self.thread.lock() = Some(handle);
+        Ok(())
+    }
+
+    fn run(&self, inner: &Weak<Inner>, idle: Option<Duration>, step: fn(&Collection) -> bool) {
+        loop {
+            {
+                let mut pending = self.pending.lock();
+                if !*pending && !self.stop.load(Ordering::SeqCst) {
+                    match idle {
+                        Some(timeout) => {
+                            self.signal.wait_for(&mut pending, timeout);
+                        }
+                        None => self.signal.wait(&mut pending),
+                    }
+                }
+                *pending = false;
+            }
+            if self.stop.load(Ordering::SeqCst) {
+                return;
+            }
+            let Some(strong) = inner.upgrade() else {
+                return;
+            };
+            let handle = Collection {
+                _token: None,
+                inner: strong,
+            };
+            if handle.check_writable().is_err() || !step(&handle) {
+                return;
+            }
+        }
+    }
+
+    /// Stops the thread and waits for it (its current step finishes or, for a rewrite,
+    /// aborts; nothing is left half-published).
+    pub(super) fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        {
+            let _pending = self.pending.lock();
+            self.signal.notify_all();
+        }
+        let worker = self.thread.lock().take();
+        if let Some(handle) = worker
+            && handle.thread().id() != std::thread::current().id()
+        {
+            let _ = handle.join();
+        }
+    }
+}
+
 /// The background optimizer's shared state.
 #[derive(Debug, Default)]
 pub(super) struct OptimizerRuntime {
-    /// Set by writes, cleared by the worker when it wakes.
-    pub(super) pending: Mutex<bool>,
-    pub(super) wake: parking_lot::Condvar,
-    /// Set by `close`: the worker stops before its next step.
-    pub(super) cancel: AtomicBool,
+    /// Woken by writes; its `stop` also cancels the running build.
+    pub(super) worker: Arc<Worker>,
     pub(super) status: Mutex<OptimizerStatus>,
     /// Points written by the running task.
     pub(super) progress: std::sync::atomic::AtomicU64,
-    pub(super) thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Encodes the codes of rewrites when `OptimizerConfig::threads` > 1.
     pub(super) pool: Option<rayon::ThreadPool>,
 }
 
-/// The sealer's shared state.
-#[derive(Debug, Default)]
-pub(super) struct SealerRuntime {
-    /// Set when a live segment is frozen, cleared by the sealer when it wakes.
-    pub(super) pending: Mutex<bool>,
-    pub(super) wake: parking_lot::Condvar,
-    /// Set by `close` and the last handle's drop.
-    stop: AtomicBool,
-    pub(super) thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+/// The sealer's step: writes and commits every frozen segment. A failure poisons the
+/// collection (the frozen rows stay in the WAL, which the next open replays) and ends the
+/// thread.
+pub(super) fn seal_step(handle: &Collection) -> bool {
+    let sealed = handle.seal_frozen();
+    if sealed.is_err() {
+        handle.poison();
+    }
+    sealed.is_ok()
 }
 
-/// The sealer: sleeps until a write freezes the live segment, then writes and commits
-/// every frozen segment. It holds the collection only while working. A failure poisons
-/// the collection (the frozen rows stay in the WAL, which the next open replays).
-pub(super) fn background_sealer(inner: &Weak<Inner>, rt: &SealerRuntime) {
-    loop {
-        {
-            let mut pending = rt.pending.lock();
-            while !*pending && !rt.stop.load(Ordering::SeqCst) {
-                rt.wake.wait(&mut pending);
-            }
-            *pending = false;
-        }
-        if rt.stop.load(Ordering::SeqCst) {
-            return;
-        }
-        let Some(strong) = inner.upgrade() else {
-            return;
-        };
-        let handle = Collection {
-            _token: None,
-            inner: strong,
-        };
-        if handle.check_writable().is_err() {
-            return;
-        }
-        if handle.seal_frozen().is_err() {
-            handle.poison();
-            return;
-        }
-    }
-}
-
-/// Stops the sealer and waits for it (a segment it is writing is finished and committed
-/// first).
-pub(super) fn stop_sealer(rt: &SealerRuntime) {
-    rt.stop.store(true, Ordering::SeqCst);
-    {
-        let _pending = rt.pending.lock();
-        rt.wake.notify_all();
-    }
-    let worker = rt.thread.lock().take();
-    if let Some(handle) = worker
-        && handle.thread().id() != std::thread::current().id()
-    {
-        let _ = handle.join();
-    }
+/// The optimizer's step: plans and runs tasks. Errors are left for the next round (a
+/// failed build changed nothing; a failed publication poisoned the collection, which ends
+/// the thread).
+pub(super) fn optimize_step(handle: &Collection) -> bool {
+    let _ = handle.run_plan();
+    true
 }
 
 pub(super) fn optimizer_pool(dir: &Path, threads: usize) -> Result<Option<rayon::ThreadPool>> {
@@ -109,49 +151,6 @@ pub(super) fn check_segments(segments: &[Arc<ImmutableSegment>], stop: &AtomicBo
         }
         // A failure is recorded in the segment, where every read finds it.
         let _ = seg.verify_once();
-    }
-}
-
-/// Cancels the background optimizer and waits for it to stop (its current step aborts or
-/// finishes; nothing is left half-published).
-pub(super) fn stop_optimizer(rt: &OptimizerRuntime) {
-    rt.cancel.store(true, Ordering::SeqCst);
-    rt.wake.notify_all();
-    let worker = rt.thread.lock().take();
-    if let Some(handle) = worker
-        && handle.thread().id() != std::thread::current().id()
-    {
-        let _ = handle.join();
-    }
-}
-
-/// The background optimizer: sleeps until a write wakes it (or a second passes), then
-/// plans and runs tasks. It holds the collection only while working.
-pub(super) fn background_optimizer(inner: &Weak<Inner>, rt: &OptimizerRuntime) {
-    loop {
-        {
-            let mut pending = rt.pending.lock();
-            if !*pending && !rt.cancel.load(Ordering::SeqCst) {
-                rt.wake.wait_for(&mut pending, Duration::from_secs(1));
-            }
-            *pending = false;
-        }
-        if rt.cancel.load(Ordering::SeqCst) {
-            return;
-        }
-        let Some(strong) = inner.upgrade() else {
-            return;
-        };
-        let handle = Collection {
-            _token: None,
-            inner: strong,
-        };
-        if handle.check_writable().is_err() {
-            return;
-        }
-        // Errors are left for the next round (a failed build changed nothing; a failed
-        // publication poisoned the collection and the check above ends the loop).
-        let _ = handle.run_plan();
     }
 }
 

@@ -252,7 +252,7 @@ impl Collection {
             kernels: inner.kernels,
             pool: rt.pool.as_ref().filter(|_| background),
             progress: background.then_some(&rt.progress),
-            cancel: background.then_some(&rt.cancel),
+            cancel: background.then_some(&rt.worker.stop),
         };
         let name = segment_file(id);
         let written = write_atomic_with(vfs, &seg_dir, &name, |file| {
@@ -261,7 +261,7 @@ impl Collection {
         match written {
             Err(Error::Io { source, .. })
                 if source.kind() == std::io::ErrorKind::Interrupted
-                    && rt.cancel.load(Ordering::SeqCst) =>
+                    && rt.worker.stop.load(Ordering::SeqCst) =>
             {
                 return Err(Error::Closed);
             }
@@ -280,15 +280,11 @@ impl Collection {
     }
 
     pub(super) fn wake_optimizer(&self) {
-        let rt = &self.inner.optimizer;
-        *rt.pending.lock() = true;
-        rt.wake.notify_one();
+        self.inner.optimizer.worker.wake();
     }
 
     fn wake_sealer(&self) {
-        let rt = &self.inner.sealer;
-        *rt.pending.lock() = true;
-        rt.wake.notify_one();
+        self.inner.sealer.wake();
     }
 
     /// Runs `f` holding the writer lock, after checking (before and under the lock) that
