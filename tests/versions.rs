@@ -221,3 +221,63 @@ fn a_failed_background_seal_poisons_and_releases_waiting_writers() {
     );
     assert_eq!(got.len() as u64 % FILL, 0, "batches are atomic");
 }
+
+/// Readers see whole batches: a writer overwrites the same 64 points in every batch (each
+/// point's payload is the batch number) while the live segment fills, freezes and is
+/// sealed again and again; every search and every walk of the points sees one batch
+/// number on all 64 points, never a mix.
+#[test]
+fn readers_see_each_batch_whole_while_segments_freeze_and_seal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = Collection::create(tmp.path().join("c"), config(Durability::Buffered)).unwrap();
+    let batch = |b: u64| -> Vec<Point> {
+        (0..64)
+            .map(|id| point(id, b).with_payload(b.to_le_bytes().to_vec()))
+            .collect()
+    };
+    c.upsert(&batch(0)).unwrap();
+    let batches = 300;
+    let reads = Arc::new(AtomicUsize::new(0));
+    let writer = {
+        let (c, reads) = (c.clone(), Arc::clone(&reads));
+        std::thread::spawn(move || {
+            for b in 1..=batches {
+                // Interleave: at least one read per 20 batches, however the threads run.
+                wait_until("a read", || reads.load(Ordering::SeqCst) as u64 >= b / 20);
+                c.upsert(&batch(b)).unwrap();
+            }
+        })
+    };
+    let number = |payload: &[u8]| u64::from_le_bytes(payload.try_into().unwrap());
+    let params = SearchParams::default().with_exact(true).with_payload(true);
+    let mut seen = Vec::new();
+    while !writer.is_finished() {
+        let hits = c.search(&common::vector_for(1, DIM), 64, &params).unwrap();
+        let found: Vec<u64> = hits
+            .iter()
+            .map(|h| number(h.payload.as_deref().unwrap()))
+            .collect();
+        assert_eq!(found.len(), 64);
+        assert!(
+            found.iter().all(|&b| b == found[0]),
+            "a search saw batches {found:?}"
+        );
+        let mut walked = Vec::new();
+        c.for_each_point(16, |points| {
+            walked.extend(points.iter().map(|p| number(p.payload.as_deref().unwrap())));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(walked.len(), 64);
+        assert!(
+            walked.iter().all(|&b| b == walked[0]),
+            "a walk saw batches {walked:?}"
+        );
+        seen.push(found[0]);
+        reads.fetch_add(1, Ordering::SeqCst);
+    }
+    writer.join().unwrap();
+    assert!(seen.len() >= 15, "{} reads", seen.len());
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "versions went back");
+    assert!(c.info().unwrap().segments > 0 || c.info().unwrap().frozen_segments > 0);
+}
