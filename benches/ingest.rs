@@ -7,7 +7,8 @@
 //! one the seals made):
 //! 1. ingest alone: points/s and upsert latency p50/p99/max;
 //! 2. ingest with a search thread (limit 10, default parameters, the set's own queries in
-//!    a loop): search p50/p99 while the ingest runs;
+//!    a loop): search p50/p99 while the ingest runs, and p99 over the searches made once
+//!    half the points were in (the collection is smaller before, so searches are faster);
 //! 3. the same searches on the finished collection, nothing else running (idle).
 //!
 //! Uses only the public API, so the same file builds against older versions of the crate
@@ -66,13 +67,14 @@ fn ingest(c: &Collection, base: &Matrix<f32>) -> (Vec<f64>, Duration) {
     (latencies, started.elapsed())
 }
 
-/// Searches the queries in a loop until `stop` (or `rounds` passes when `stop` is `None`).
+/// Searches the queries in a loop until `stop` (or `rounds` passes when `stop` is `None`);
+/// returns each search's latency (ms) and the points the collection held when it began.
 fn search_loop(
     c: &Collection,
     queries: &Matrix<f32>,
     stop: Option<&AtomicBool>,
     rounds: usize,
-) -> Vec<f64> {
+) -> Vec<(f64, usize)> {
     let params = SearchParams::default();
     let mut latencies = Vec::new();
     for round in 0.. {
@@ -83,9 +85,10 @@ fn search_loop(
             if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
                 return latencies;
             }
+            let points = c.len();
             let t = Instant::now();
             c.search(queries.row(q), 10, &params).unwrap();
-            latencies.push(ms(t.elapsed()));
+            latencies.push((ms(t.elapsed()), points));
         }
     }
     latencies
@@ -130,13 +133,18 @@ fn main() {
     };
     let (mut upserts, wall) = ingest(&c, &base);
     stop.store(true, Ordering::SeqCst);
-    let mut busy = searcher.join().unwrap();
-    let mut idle = search_loop(
-        &c,
-        &queries,
-        None,
-        busy.len().div_ceil(queries.rows()).max(1),
-    );
+    let busy = searcher.join().unwrap();
+    let rounds = busy.len().div_ceil(queries.rows()).max(1);
+    let mut idle: Vec<f64> = search_loop(&c, &queries, None, rounds)
+        .into_iter()
+        .map(|(l, _)| l)
+        .collect();
+    let mut late: Vec<f64> = busy
+        .iter()
+        .filter(|&&(_, points)| points >= base.rows() / 2)
+        .map(|&(l, _)| l)
+        .collect();
+    let mut busy: Vec<f64> = busy.into_iter().map(|(l, _)| l).collect();
     println!(
         "ingest with searches: {:.0} points/s, upsert p50 {:.2} ms, p99 {:.2} ms",
         base.rows() as f64 / wall.as_secs_f64(),
@@ -144,15 +152,19 @@ fn main() {
         quantile(&mut upserts, 0.99),
     );
     let (busy_p99, idle_p99) = (quantile(&mut busy, 0.99), quantile(&mut idle, 0.99));
+    let late_p99 = quantile(&mut late, 0.99);
     println!(
-        "search during ingest: {} searches, p50 {:.3} ms, p99 {:.3} ms; idle: {} searches, p50 {:.3} ms, p99 {:.3} ms (p99 ratio {:.2})",
+        "search during ingest: {} searches, p50 {:.3} ms, p99 {:.3} ms; in its second half: {} searches, p99 {:.3} ms; idle: {} searches, p50 {:.3} ms, p99 {:.3} ms (p99 ratios {:.2}, second half {:.2})",
         busy.len(),
         quantile(&mut busy, 0.5),
         busy_p99,
+        late.len(),
+        late_p99,
         idle.len(),
         quantile(&mut idle, 0.5),
         idle_p99,
         busy_p99 / idle_p99,
+        late_p99 / idle_p99,
     );
     c.close().unwrap();
 }
