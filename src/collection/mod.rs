@@ -1,8 +1,10 @@
 //! [`Collection`]: the handle applications use.
 //!
-//! The handle, the write path, checkpoints and rewrites live here; the directory's files in
-//! [`directory`], point validation in [`validate`], the background threads in [`worker`],
-//! and what `info` reports in [`info`].
+//! The handle (create, open, close, `set_quantization`, verify) lives here; versions and
+//! the one commit function in [`version`], the write path in [`write`](mod@write), reads in [`read`],
+//! the optimizer's rewrites in [`rewrite`], the directory's files in [`directory`], point
+//! validation in [`validate`], the background threads in [`worker`], and what `info`
+//! reports in [`info`].
 
 mod directory;
 mod info;

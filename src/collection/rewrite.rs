@@ -25,10 +25,10 @@ impl Collection {
     /// whose codes differ from the quantization, vacuums segments with many deleted rows,
     /// and merges small segments, per `CollectionConfig::optimizer`.
     ///
-    /// Each new segment is built without blocking writes or searches; only its publication
-    /// (one MANIFEST commit, re-applying deletes that arrived meanwhile) takes the write
-    /// lock briefly. A failed build is abandoned (the collection stays usable) and the
-    /// error returned; a failed publication poisons the collection.
+    /// Each new segment is built without blocking writes or searches and published by one
+    /// commit, which re-applies deletes that arrived meanwhile; only the commit's final
+    /// swap takes the write lock, briefly. A failed build is abandoned (the collection
+    /// stays usable) and the error returned; a failed commit poisons the collection.
     pub fn optimize(&self) -> Result<OptimizeReport> {
         self.seal()?;
         self.run_plan()
@@ -123,10 +123,9 @@ impl Collection {
     }
 
     /// Builds the replacement of segments `inputs` (their live rows, sorted by id, with
-    /// the current codes) as segment `id` (reserved by the caller) without holding the
-    /// writer lock: the inputs are snapshotted (shared segment, copy of the deletion
-    /// bitmap) under a short state lock. The caller holds `optimizing`. An error leaves
-    /// only an unnamed file, removed on the next open.
+    /// the current codes) as segment `id` (reserved by the caller) with no lock held: the
+    /// inputs and their deletion bitmaps come from the current version. The caller holds
+    /// `optimizing`. An error leaves only an unnamed file, removed on the next open.
     fn build_rewrite(&self, inputs: &[u64], id: u64) -> Result<PreparedRewrite> {
         let inner = &self.inner;
         let vfs = &*inner.vfs;

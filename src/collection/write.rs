@@ -29,7 +29,7 @@ impl Collection {
     /// Errors (nothing is written): `Error::DimensionMismatch` and `Error::InvalidVector`
     /// ([`VectorProblem`](crate::VectorProblem): NaN, infinite, a zero vector with Cosine,
     /// out of range for the datatype), each naming the point's index in the batch and its
-    /// id ([`BatchPoint`](crate::BatchPoint)); `Error::InvalidArgument` (payload over
+    /// id ([`BatchPoint`]); `Error::InvalidArgument` (payload over
     /// `MAX_PAYLOAD_BYTES`, batch over 256 MiB encoded), `Error::Poisoned`,
     /// `Error::Closed`.
     pub fn upsert(&self, points: &[Point]) -> Result<()> {

@@ -1,5 +1,5 @@
 //! The immutable segment file codec: parsing and checking ([`parse`], [`Layout`]) here,
-//! writing in [`write`]. Layout: `format-spec/segment.md`.
+//! writing in [`write`](mod@write). Layout: `format-spec/segment.md`.
 
 mod write;
 
