@@ -1,5 +1,7 @@
 //! A proptest state machine: random upserts, overwrites, deletes, searches, flushes, seals
 //! and reopens (clean and by drop) against a brute-force in-memory oracle.
+//! `VECSIEVE_MODEL_CASES=2000 cargo nextest run --release --profile campaign --test model`
+//! runs a longer campaign.
 //!
 //! Vectors have small whole-number components, so Dot, Euclid and Manhattan scores are exact
 //! in f32 and exact search must return the oracle's ids in the oracle's order. Cosine
@@ -275,9 +277,17 @@ fn configs(background: bool) -> Vec<CollectionConfig> {
     .collect()
 }
 
+/// Cases per model test: `default`, or `VECSIEVE_MODEL_CASES` for a longer campaign.
+fn cases(default: u32) -> u32 {
+    std::env::var("VECSIEVE_MODEL_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 48,
+        cases: cases(48),
         failure_persistence: Some(Box::new(
             proptest::test_runner::FileFailurePersistence::Direct("tests/proptest-regressions/model.txt"),
         )),
@@ -292,7 +302,7 @@ proptest! {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 16,
+        cases: cases(16),
         failure_persistence: None,
         ..ProptestConfig::default()
     })]
