@@ -1,6 +1,8 @@
 //! The read path: `get`, `for_each_point` and `search` over the live segment and every
 //! sealed one (refusing a segment whose checksum check failed).
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 use super::Collection;
@@ -149,22 +151,25 @@ impl Collection {
         }
         let views = v.views();
         let all = views.all();
-        let non_empty = all.iter().filter(|r| r.len() > 0).count();
-        let lists: Vec<_> = if inner.pool.current_num_threads() == 1 || non_empty <= 1 {
-            // Waking a pool thread costs more than it saves for one segment.
-            all.iter()
-                .enumerate()
-                .filter(|(_, r)| r.len() > 0)
-                .map(|(i, r)| search::search_segment(*r, i, &q, limit, plan))
-                .collect()
-        } else {
-            inner.pool.install(|| {
-                all.par_iter()
-                    .enumerate()
-                    .filter(|(_, r)| r.len() > 0)
-                    .map(|(i, r)| search::search_segment(*r, i, &q, limit, plan))
-                    .collect()
+        // Each segment is one group of sources: a sealed one is one, a live or frozen one
+        // is its chunks, searched with one candidate pool.
+        let groups: Vec<Range<usize>> = views
+            .groups()
+            .into_iter()
+            .filter(|g| {
+                all.get(g.clone())
+                    .is_some_and(|b| b.iter().any(|r| r.len() > 0))
             })
+            .collect();
+        let run = |g: &Range<usize>| {
+            let blocks = all.get(g.clone()).unwrap_or_default();
+            search::search_blocks(blocks, g.start, &q, limit, plan)
+        };
+        let lists: Vec<_> = if inner.pool.current_num_threads() == 1 || groups.len() <= 1 {
+            // Waking a pool thread costs more than it saves for one segment.
+            groups.iter().map(run).collect()
+        } else {
+            inner.pool.install(|| groups.par_iter().map(run).collect())
         };
         Ok(search::merge(lists, limit)
             .into_iter()

@@ -100,6 +100,8 @@ pub(super) enum Loc {
 /// the live segment's, then the sealed segments.
 pub(super) struct Views<'a> {
     live: Vec<LiveRows<'a>>,
+    /// Chunks of each frozen segment and of the live one, in `live`.
+    chunks_per_segment: Vec<usize>,
     sealed: Vec<SegmentRows<'a>>,
 }
 
@@ -108,6 +110,18 @@ impl Views<'_> {
         let live = self.live.iter().map(|v| v as &dyn Rows);
         live.chain(self.sealed.iter().map(|v| v as &dyn Rows))
             .collect()
+    }
+
+    /// The sources of each segment, as ranges of [`all`](Self::all).
+    pub(super) fn groups(&self) -> Vec<std::ops::Range<usize>> {
+        let mut groups = Vec::with_capacity(self.chunks_per_segment.len() + self.sealed.len());
+        let mut at = 0;
+        for &n in &self.chunks_per_segment {
+            groups.push(at..at + n);
+            at += n;
+        }
+        groups.extend((at..at + self.sealed.len()).map(|i| i..i + 1));
+        groups
     }
 }
 
@@ -130,12 +144,15 @@ impl Version {
 
     pub(super) fn views(&self) -> Views<'_> {
         let mut live = Vec::new();
-        for f in &self.frozen {
-            live.extend(f.live.views());
+        let mut chunks_per_segment = Vec::with_capacity(self.frozen.len() + 1);
+        for segment in self.frozen.iter().map(|f| &f.live).chain([&self.live]) {
+            let chunks = segment.views();
+            chunks_per_segment.push(chunks.len());
+            live.extend(chunks);
         }
-        live.extend(self.live.views());
         Views {
             live,
+            chunks_per_segment,
             sealed: self.sealed.iter().map(Sealed::rows).collect(),
         }
     }

@@ -147,49 +147,9 @@ pub(crate) fn search_segment(
             candidates,
             rescore,
         } if rows.code_words() > 0 => {
-            let multi_bit = rows.multi_bit();
-            let segment_code;
-            let code: &[u64] = match multi_bit {
-                Some(enc) => {
-                    let mut c = vec![0u64; rows.code_words()];
-                    enc.encode(&q.vector, &mut c);
-                    segment_code = c;
-                    &segment_code
-                }
-                None => &q.code,
-            };
-            let picked: Vec<(f32, usize)> = if q.asym_bits == 0 {
-                let picked = binary_candidates(rows, code, q, candidates);
-                picked.into_iter().map(|(h, r)| (h as f32, r)).collect()
-            } else {
-                let pool = candidates.saturating_mul(ASYM_POOL_FACTOR);
-                let pool = binary_candidates(rows, code, q, pool);
-                asym_rerank(rows, q, &pool, candidates)
-            };
-            if rescore {
-                rescore_rows(rows, seg, q, limit, picked.into_iter().map(|(_, r)| r))
-            } else {
-                let bits = match multi_bit {
-                    Some(enc) => MultiBit::bits(enc.two_bits, rows.dim()),
-                    None => rows.dim(),
-                };
-                let mut hits: Vec<Hit> = picked
-                    .into_iter()
-                    .map(|(h, row)| {
-                        let score = estimate_score(q.distance, h, bits);
-                        Hit {
-                            key: q.key(score),
-                            score,
-                            id: rows.id(row),
-                            seg,
-                            row,
-                        }
-                    })
-                    .collect();
-                hits.sort_unstable_by(Hit::cmp);
-                hits.truncate(limit);
-                hits
-            }
+            let (picked, bits) = binary_picks(rows, q, candidates);
+            let picked = picked.into_iter().map(|(d, row)| (d, 0, row)).collect();
+            finish_binary(&[rows], seg, q, limit, rescore, bits, picked)
         }
         Plan::Scalar {
             candidates,
@@ -218,6 +178,119 @@ pub(crate) fn search_segment(
             best_by_key(rows, seg, q, &keys, limit)
         }
     }
+}
+
+/// The best `limit` hits of one segment held as several blocks of rows (the chunks of a
+/// live or frozen segment, `seg`, `seg + 1`, … in the search's list), searched as if they
+/// were one: binary candidates are drawn from one pool across the blocks, so no more rows
+/// are rescored than for a single block.
+pub(crate) fn search_blocks(
+    blocks: &[&dyn Rows],
+    seg: usize,
+    q: &PreparedQuery,
+    limit: usize,
+    plan: Plan,
+) -> Vec<Hit> {
+    match plan {
+        Plan::Binary {
+            candidates,
+            rescore,
+        } if blocks
+            .iter()
+            .all(|b| b.code_words() > 0 && b.multi_bit().is_none()) =>
+        {
+            let mut picked = Vec::new();
+            for (block, rows) in blocks.iter().enumerate() {
+                let (mine, _) = binary_picks(*rows, q, candidates);
+                picked.extend(mine.into_iter().map(|(d, row)| (d, block, row)));
+            }
+            // Nearest first, ties in row order across the blocks, as in one block.
+            picked.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then((a.1, a.2).cmp(&(b.1, b.2))));
+            picked.truncate(candidates);
+            let bits = blocks.first().map_or(0, |b| b.dim());
+            finish_binary(blocks, seg, q, limit, rescore, bits, picked)
+        }
+        _ => merge(
+            blocks
+                .iter()
+                .enumerate()
+                .map(|(block, rows)| search_segment(*rows, seg + block, q, limit, plan))
+                .collect(),
+            limit,
+        ),
+    }
+}
+
+/// The binary candidates of one block, nearest first as `(distance, row)`: by Hamming
+/// distance, or re-ranked with the asymmetric query; and the bits its codes compare.
+fn binary_picks(
+    rows: &dyn Rows,
+    q: &PreparedQuery,
+    candidates: usize,
+) -> (Vec<(f32, usize)>, usize) {
+    let multi_bit = rows.multi_bit();
+    let segment_code;
+    let code: &[u64] = match multi_bit {
+        Some(enc) => {
+            let mut c = vec![0u64; rows.code_words()];
+            enc.encode(&q.vector, &mut c);
+            segment_code = c;
+            &segment_code
+        }
+        None => &q.code,
+    };
+    let picked: Vec<(f32, usize)> = if q.asym_bits == 0 {
+        let picked = binary_candidates(rows, code, q, candidates);
+        picked.into_iter().map(|(h, r)| (h as f32, r)).collect()
+    } else {
+        let pool = candidates.saturating_mul(ASYM_POOL_FACTOR);
+        let pool = binary_candidates(rows, code, q, pool);
+        asym_rerank(rows, q, &pool, candidates)
+    };
+    let bits = match multi_bit {
+        Some(enc) => MultiBit::bits(enc.two_bits, rows.dim()),
+        None => rows.dim(),
+    };
+    (picked, bits)
+}
+
+/// The best `limit` hits among binary candidates `(distance, block, row)`: rescored with
+/// the originals, or ranked by the estimate their codes give (`bits` per code).
+fn finish_binary(
+    blocks: &[&dyn Rows],
+    seg: usize,
+    q: &PreparedQuery,
+    limit: usize,
+    rescore: bool,
+    bits: usize,
+    picked: Vec<(f32, usize, usize)>,
+) -> Vec<Hit> {
+    let picked = picked
+        .into_iter()
+        .filter_map(|(d, block, row)| Some((d, block, *blocks.get(block)?, row)));
+    if rescore {
+        return rescore_picks(
+            seg,
+            q,
+            limit,
+            picked.map(|(_, block, rows, row)| (block, rows, row)),
+        );
+    }
+    let mut hits: Vec<Hit> = picked
+        .map(|(h, block, rows, row)| {
+            let score = estimate_score(q.distance, h, bits);
+            Hit {
+                key: q.key(score),
+                score,
+                id: rows.id(row),
+                seg: seg + block,
+                row,
+            }
+        })
+        .collect();
+    hits.sort_unstable_by(Hit::cmp);
+    hits.truncate(limit);
+    hits
 }
 
 /// The `keep` live rows with the smallest keys (ties broken by id), best first. Linear:
@@ -304,17 +377,27 @@ fn rescore_rows(
     limit: usize,
     which: impl Iterator<Item = usize>,
 ) -> Vec<Hit> {
-    let originals = rows.originals();
-    let dim = rows.dim();
+    rescore_picks(seg, q, limit, which.map(|row| (0, rows, row)))
+}
+
+/// The best `limit` of `(block, rows, row)` by the score of the originals; block `b` is
+/// `seg + b` in the search's list.
+fn rescore_picks<'a>(
+    seg: usize,
+    q: &PreparedQuery,
+    limit: usize,
+    which: impl Iterator<Item = (usize, &'a dyn Rows, usize)>,
+) -> Vec<Hit> {
     let mut scratch = Vec::new();
     let mut top = TopK::new(limit);
-    for row in which {
-        let score = q.score(originals.row(row, dim, q.kernels, &mut scratch));
+    for (block, rows, row) in which {
+        let originals = rows.originals();
+        let score = q.score(originals.row(row, rows.dim(), q.kernels, &mut scratch));
         top.push(Hit {
             key: q.key(score),
             score,
             id: rows.id(row),
-            seg,
+            seg: seg + block,
             row,
         });
     }

@@ -5,9 +5,9 @@
 //! builds the next version. A write appends to the last chunk only when no published
 //! version holds it yet (a fresh chunk of this write), else starts a new chunk; small
 //! chunks at the tail are then merged, each no more than twice the size of the one after
-//! it (and the two fit in one chunk), so a live segment of `r` rows has at most about
-//! `2r / chunk_rows + log2(chunk_rows)` chunks and each row is copied `O(log chunk_rows)`
-//! times however small the writes are. Deleted
+//! it (rows past a full chunk go on in a new one), so a live segment of `r` rows has at
+//! most about `r / chunk_rows + log2(chunk_rows)` chunks and each row is copied
+//! `O(log chunk_rows)` times however small the writes are. Deleted
 //! rows are marked in a bitmap per chunk (copied on write, `rows / 8` bytes) and dropped
 //! when their chunk is merged.
 //!
@@ -23,7 +23,7 @@ use crate::point::PointId;
 use crate::quant;
 
 /// Bytes of originals and codes a chunk holds at most (at least 16 rows).
-const CHUNK_BYTES: usize = 1 << 20;
+const CHUNK_BYTES: usize = 4 << 20;
 
 #[derive(Debug, Clone)]
 enum OriginalsBuf {
@@ -50,20 +50,26 @@ pub(crate) struct LiveChunk {
 
 impl LiveChunk {
     pub(crate) fn new(dim: usize, datatype: Datatype, code_words: usize) -> Self {
+        Self::with_capacity(dim, datatype, code_words, 0)
+    }
+
+    /// A chunk with room for `rows` rows.
+    fn with_capacity(dim: usize, datatype: Datatype, code_words: usize, rows: usize) -> Self {
+        let values = rows * dim;
         LiveChunk {
             dim,
             datatype,
             code_words,
-            ids: Vec::new(),
-            versions: Vec::new(),
+            ids: Vec::with_capacity(rows),
+            versions: Vec::with_capacity(rows),
             originals: match datatype {
-                Datatype::F32 => OriginalsBuf::F32(Vec::new()),
-                Datatype::F16 => OriginalsBuf::F16(Vec::new()),
-                Datatype::U8 => OriginalsBuf::U8(Vec::new()),
+                Datatype::F32 => OriginalsBuf::F32(Vec::with_capacity(values)),
+                Datatype::F16 => OriginalsBuf::F16(Vec::with_capacity(values)),
+                Datatype::U8 => OriginalsBuf::U8(Vec::with_capacity(values)),
             },
-            codes: Vec::new(),
-            payloads: Vec::new(),
-            index: HashMap::new(),
+            codes: Vec::with_capacity(rows * code_words),
+            payloads: Vec::with_capacity(rows),
+            index: HashMap::with_capacity(rows),
             payload_bytes: 0,
         }
     }
@@ -220,25 +226,39 @@ impl LiveSegment {
         (self.dim * self.datatype.size() + self.code_words * 8 + 16 + 8) as u64
     }
 
-    /// Merges small chunks at the tail while one is at most twice the size of the next,
-    /// dropping their deleted rows.
+    /// Merges small chunks at the tail while one is not full and at most twice the size of
+    /// the next, dropping their deleted rows; rows past a full chunk go on in a new one.
     pub(crate) fn finish_write(&mut self) {
+        let cap = self.chunk_rows;
         while let [.., a, b] = self.parts.as_slice() {
             let (ra, rb) = (a.chunk.rows(), b.chunk.rows());
-            if ra > 2 * rb || ra + rb > self.chunk_rows {
+            if ra >= cap || ra > 2 * rb {
                 break;
             }
             let tail = self.parts.split_off(self.parts.len() - 2);
-            let mut merged = LiveChunk::new(self.dim, self.datatype, self.code_words);
+            let mut left: usize = tail.iter().map(|p| p.chunk.rows() - p.deleted.ones()).sum();
+            let mut merged: Vec<LiveChunk> = Vec::new();
             for p in &tail {
                 for row in (0..p.chunk.rows()).filter(|&r| !p.deleted.get(r)) {
-                    merged.copy_row(&p.chunk, row);
+                    if merged.last().is_none_or(|c| c.rows() == cap) {
+                        let (dim, datatype, words) = (self.dim, self.datatype, self.code_words);
+                        merged.push(LiveChunk::with_capacity(
+                            dim,
+                            datatype,
+                            words,
+                            left.min(cap),
+                        ));
+                    }
+                    if let Some(chunk) = merged.last_mut() {
+                        chunk.copy_row(&p.chunk, row);
+                        left -= 1;
+                    }
                 }
             }
-            self.parts.push(Part {
-                chunk: Arc::new(merged),
+            self.parts.extend(merged.into_iter().map(|chunk| Part {
+                chunk: Arc::new(chunk),
                 deleted: Arc::new(Bitmap::default()),
-            });
+            }));
         }
     }
 
@@ -389,7 +409,7 @@ mod tests {
             write(&mut seg, w * 3..w * 3 + 3);
             copies.push(seg.clone());
             let rows: usize = seg.parts.iter().map(|p| p.chunk.rows()).sum();
-            let bound = 2 * rows / 64 + 7;
+            let bound = rows / 64 + 8;
             assert!(
                 seg.parts.len() <= bound,
                 "{} chunks of {rows} rows after write {w}",
@@ -405,7 +425,7 @@ mod tests {
             grow.finish_write();
             assert_eq!(published.live_count() + 1, grow.live_count());
             published = grow.clone();
-            let bound = 2 * (i as usize + 1) / 64 + 7;
+            let bound = (i as usize + 1) / 64 + 8;
             assert!(
                 grow.parts.len() <= bound,
                 "{} chunks after {i}",
