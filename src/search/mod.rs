@@ -147,8 +147,7 @@ pub(crate) fn search_segment(
             candidates,
             rescore,
         } if rows.code_words() > 0 => {
-            let (picked, bits) = binary_picks(rows, q, candidates);
-            let picked = picked.into_iter().map(|(d, row)| (d, 0, row)).collect();
+            let (picked, bits) = binary_picks(&[rows], q, candidates);
             finish_binary(&[rows], seg, q, limit, rescore, bits, picked)
         }
         Plan::Scalar {
@@ -199,15 +198,7 @@ pub(crate) fn search_blocks(
             .iter()
             .all(|b| b.code_words() > 0 && b.multi_bit().is_none()) =>
         {
-            let mut picked = Vec::new();
-            for (block, rows) in blocks.iter().enumerate() {
-                let (mine, _) = binary_picks(*rows, q, candidates);
-                picked.extend(mine.into_iter().map(|(d, row)| (d, block, row)));
-            }
-            // Nearest first, ties in row order across the blocks, as in one block.
-            picked.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then((a.1, a.2).cmp(&(b.1, b.2))));
-            picked.truncate(candidates);
-            let bits = blocks.first().map_or(0, |b| b.dim());
+            let (picked, bits) = binary_picks(blocks, q, candidates);
             finish_binary(blocks, seg, q, limit, rescore, bits, picked)
         }
         _ => merge(
@@ -221,35 +212,42 @@ pub(crate) fn search_blocks(
     }
 }
 
-/// The binary candidates of one block, nearest first as `(distance, row)`: by Hamming
-/// distance, or re-ranked with the asymmetric query; and the bits its codes compare.
+/// The binary candidates of `blocks` (one segment: one block, or chunks that share one
+/// encoding), nearest first as `(distance, block, row)`: by Hamming distance, or re-ranked
+/// with the asymmetric query; and the bits their codes compare.
 fn binary_picks(
-    rows: &dyn Rows,
+    blocks: &[&dyn Rows],
     q: &PreparedQuery,
     candidates: usize,
-) -> (Vec<(f32, usize)>, usize) {
-    let multi_bit = rows.multi_bit();
+) -> (Vec<(f32, usize, usize)>, usize) {
+    let Some(first) = blocks.first() else {
+        return (Vec::new(), 0);
+    };
+    let multi_bit = first.multi_bit();
     let segment_code;
     let code: &[u64] = match multi_bit {
         Some(enc) => {
-            let mut c = vec![0u64; rows.code_words()];
+            let mut c = vec![0u64; first.code_words()];
             enc.encode(&q.vector, &mut c);
             segment_code = c;
             &segment_code
         }
         None => &q.code,
     };
-    let picked: Vec<(f32, usize)> = if q.asym_bits == 0 {
-        let picked = binary_candidates(rows, code, q, candidates);
-        picked.into_iter().map(|(h, r)| (h as f32, r)).collect()
+    let picked = if q.asym_bits == 0 {
+        let picked = binary_candidates(blocks, code, q, candidates);
+        picked
+            .into_iter()
+            .map(|(h, b, r)| (h as f32, b, r))
+            .collect()
     } else {
         let pool = candidates.saturating_mul(ASYM_POOL_FACTOR);
-        let pool = binary_candidates(rows, code, q, pool);
-        asym_rerank(rows, q, &pool, candidates)
+        let pool = binary_candidates(blocks, code, q, pool);
+        asym_rerank(blocks, q, &pool, candidates)
     };
     let bits = match multi_bit {
-        Some(enc) => MultiBit::bits(enc.two_bits, rows.dim()),
-        None => rows.dim(),
+        Some(enc) => MultiBit::bits(enc.two_bits, first.dim()),
+        None => first.dim(),
     };
     (picked, bits)
 }
@@ -405,29 +403,33 @@ fn rescore_picks<'a>(
 }
 
 /// Scores `pool` with the asymmetric query and keeps the best `keep`, as
-/// `(distance / (2^bits − 1), row)`, nearest first (ties: lower row first).
+/// `(distance / (2^bits − 1), block, row)`, nearest first (ties: earlier block, then lower
+/// row, first).
 ///
 /// A cascade: the symmetric scan picked `pool` (`ASYM_POOL_FACTOR` × the candidates); its
 /// codes are gathered and each query bit plane is one Hamming pass over them, so the
 /// weighted popcounts cost a few passes over a few hundred rows instead of `bits` passes
 /// over the segment. With a pool of every row it is the full asymmetric scan.
 fn asym_rerank(
-    rows: &dyn Rows,
+    blocks: &[&dyn Rows],
     q: &PreparedQuery,
-    pool: &[(u32, usize)],
+    pool: &[(u32, usize, usize)],
     keep: usize,
-) -> Vec<(f32, usize)> {
-    let words = rows.code_words();
-    let codes = rows.codes();
+) -> Vec<(f32, usize, usize)> {
+    let Some(first) = blocks.first() else {
+        return Vec::new();
+    };
+    let words = first.code_words();
     let mut gathered = Vec::with_capacity(pool.len() * words);
-    for &(_, row) in pool {
+    for &(_, block, row) in pool {
+        let codes = blocks.get(block).map(|b| b.codes()).unwrap_or_default();
         gathered.extend_from_slice(
             codes
                 .get(row * words..(row + 1) * words)
                 .unwrap_or_default(),
         );
     }
-    let asym = AsymQuery::new(&q.vector, rows.multi_bit(), words, q.asym_bits);
+    let asym = AsymQuery::new(&q.vector, first.multi_bit(), words, q.asym_bits);
     let mut total = vec![0u32; pool.len()];
     let mut pass = vec![0u32; pool.len()];
     for b in 0..asym.bits {
@@ -437,37 +439,59 @@ fn asym_rerank(
             *t += p << b;
         }
     }
-    let mut scored: Vec<(u32, usize)> = total.into_iter().zip(pool.iter().map(|p| p.1)).collect();
+    let mut scored: Vec<(u32, usize, usize)> = total
+        .into_iter()
+        .zip(pool)
+        .map(|(d, &(_, block, row))| (d, block, row))
+        .collect();
     scored.sort_unstable();
     scored.truncate(keep);
     let levels = asym.levels() as f32;
     scored
         .into_iter()
-        .map(|(d, r)| (d as f32 / levels, r))
+        .map(|(d, block, row)| (d as f32 / levels, block, row))
         .collect()
 }
 
-/// The `candidates` live rows nearest in Hamming distance (ties: lower row first), as
-/// `(distance, row)`. Linear: one pass for distances, one histogram, one collection pass.
+/// The `candidates` live rows of `blocks` nearest in Hamming distance (ties: earlier
+/// block, then lower row, first), as `(distance, block, row)`. Linear: one pass for
+/// distances, one histogram, one collection pass, however many blocks.
 fn binary_candidates(
-    rows: &dyn Rows,
+    blocks: &[&dyn Rows],
     code: &[u64],
     q: &PreparedQuery,
     candidates: usize,
-) -> Vec<(u32, usize)> {
-    let n = rows.len();
-    let deleted = rows.deleted();
+) -> Vec<(u32, usize, usize)> {
+    let n: usize = blocks.iter().map(|b| b.len()).sum();
+    let words = blocks.first().map_or(0, |b| b.code_words());
     let mut dist = vec![0u32; n];
-    q.kernels.hamming_many(code, rows.codes(), &mut dist);
-    let is_deleted = |row: usize| deleted.ones() > 0 && deleted.get(row);
-    let mut hist = vec![0usize; rows.code_words() * 64 + 1];
-    for (row, &d) in dist.iter().enumerate() {
-        if !is_deleted(row)
-            && let Some(slot) = hist.get_mut(d as usize)
-        {
+    let mut at = 0;
+    for b in blocks {
+        if let Some(out) = dist.get_mut(at..at + b.len()) {
+            q.kernels.hamming_many(code, b.codes(), out);
+        }
+        at += b.len();
+    }
+    // Every row in block order, with its distance, skipping deleted ones.
+    let each_live = |f: &mut dyn FnMut(u32, usize, usize)| {
+        let mut at = 0;
+        for (block, b) in blocks.iter().enumerate() {
+            let deleted = b.deleted();
+            let mine = dist.get(at..at + b.len()).unwrap_or_default();
+            for (row, &d) in mine.iter().enumerate() {
+                if deleted.ones() == 0 || !deleted.get(row) {
+                    f(d, block, row);
+                }
+            }
+            at += b.len();
+        }
+    };
+    let mut hist = vec![0usize; words * 64 + 1];
+    each_live(&mut |d, _, _| {
+        if let Some(slot) = hist.get_mut(d as usize) {
             *slot += 1;
         }
-    }
+    });
     let mut below = 0;
     let mut threshold = hist.len();
     for (d, &count) in hist.iter().enumerate() {
@@ -479,17 +503,14 @@ fn binary_candidates(
     }
     let mut at_threshold = candidates.saturating_sub(below);
     let mut out = Vec::with_capacity(candidates.min(n));
-    for (row, &d) in dist.iter().enumerate() {
-        if d as usize > threshold || is_deleted(row) {
-            continue;
-        }
+    each_live(&mut |d, block, row| {
         if (d as usize) < threshold {
-            out.push((d, row));
-        } else if at_threshold > 0 {
+            out.push((d, block, row));
+        } else if d as usize == threshold && at_threshold > 0 {
             at_threshold -= 1;
-            out.push((d, row));
+            out.push((d, block, row));
         }
-    }
+    });
     out
 }
 
@@ -499,4 +520,97 @@ pub(crate) fn merge(lists: Vec<Vec<Hit>>, limit: usize) -> Vec<Hit> {
     all.sort_unstable_by(Hit::cmp);
     all.truncate(limit);
     all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Datatype;
+    use crate::quant::binary::{encode_one_bit, threshold};
+    use crate::segment::Bitmap;
+    use crate::segment::live::{LiveChunk, LiveRows};
+
+    const DIM: usize = 64;
+
+    fn vector(seed: u64) -> Vec<f32> {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..DIM)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x % 2001) as f32 / 1000.0 - 1.0
+            })
+            .collect()
+    }
+
+    fn chunk(rows: std::ops::Range<u64>) -> LiveChunk {
+        let mut c = LiveChunk::new(DIM, Datatype::F32, 1);
+        for i in rows {
+            let bytes: Vec<u8> = vector(i).iter().flat_map(|x| x.to_le_bytes()).collect();
+            c.push(i + 1, PointId::Num(i), &bytes, None);
+        }
+        c
+    }
+
+    /// Searching a segment's rows as many blocks (chunks) gives the hits of searching them
+    /// as one block: the same candidates, the same order, the same scores.
+    #[test]
+    fn blocks_search_like_one_segment() {
+        let cuts = [0u64, 1, 8, 308, 320, 1000];
+        let chunks: Vec<LiveChunk> = cuts.windows(2).map(|w| chunk(w[0]..w[1])).collect();
+        let whole = chunk(0..1000);
+        // Every 7th row is deleted, in the chunks and in the whole.
+        let deleted_in = |from: u64, to: u64| {
+            let mut b = Bitmap::default();
+            for i in (from..to).filter(|i| i % 7 == 3) {
+                b.set((i - from) as usize);
+            }
+            b
+        };
+        let chunk_deleted: Vec<Bitmap> = cuts.windows(2).map(|w| deleted_in(w[0], w[1])).collect();
+        let whole_deleted = deleted_in(0, 1000);
+        let blocks: Vec<LiveRows<'_>> = chunks
+            .iter()
+            .zip(&chunk_deleted)
+            .map(|(chunk, deleted)| LiveRows { chunk, deleted })
+            .collect();
+        let blocks: Vec<&dyn Rows> = blocks.iter().map(|b| b as &dyn Rows).collect();
+        let one = LiveRows {
+            chunk: &whole,
+            deleted: &whole_deleted,
+        };
+        for (asym_bits, rescore, candidates) in
+            [(0, true, 40), (0, false, 40), (4, true, 25), (0, true, 1)]
+        {
+            for seed in 5000..5020 {
+                let v = vector(seed);
+                let mut code = vec![0u64; 1];
+                encode_one_bit(&v, threshold(Datatype::F32), &mut code);
+                let q = PreparedQuery {
+                    vector: v,
+                    code,
+                    asym_bits,
+                    distance: Distance::Dot,
+                    kernels: crate::simd::Kernels::detect(),
+                };
+                let plan = Plan::Binary {
+                    candidates,
+                    rescore,
+                };
+                let split: Vec<(PointId, f32)> = search_blocks(&blocks, 0, &q, 10, plan)
+                    .iter()
+                    .map(|h| (h.id, h.score))
+                    .collect();
+                let single: Vec<(PointId, f32)> = search_segment(&one, 0, &q, 10, plan)
+                    .iter()
+                    .map(|h| (h.id, h.score))
+                    .collect();
+                assert_eq!(
+                    split, single,
+                    "asym {asym_bits} rescore {rescore} query {seed}"
+                );
+            }
+        }
+    }
 }

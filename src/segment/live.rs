@@ -3,13 +3,14 @@
 //! It is a list of chunks that never change once a version of the collection that holds
 //! them is published: readers search a version's chunks with no lock while the writer
 //! builds the next version. A write appends to the last chunk only when no published
-//! version holds it yet (a fresh chunk of this write), else starts a new chunk; small
-//! chunks at the tail are then merged, each no more than twice the size of the one after
-//! it (rows past a full chunk go on in a new one), so a live segment of `r` rows has at
-//! most about `r / chunk_rows + log2(chunk_rows)` chunks and each row is copied
-//! `O(log chunk_rows)` times however small the writes are. Deleted
-//! rows are marked in a bitmap per chunk (copied on write, `rows / 8` bytes) and dropped
-//! when their chunk is merged.
+//! version holds it yet (a fresh chunk of this write), else starts a new chunk. Chunks
+//! under an eighth of the capacity are then merged at the tail, each no more than twice
+//! the size of the one after it (rows past a full chunk go on in a new one), so a live
+//! segment of `r` rows has at most about `8r / chunk_rows + log2(chunk_rows)` chunks, each
+//! row is copied `O(log chunk_rows)` times however small the writes are, and rows of
+//! large writes are not copied at all. Search draws one candidate pool across a
+//! segment's chunks, so their number costs little. Deleted rows are marked in a bitmap
+//! per chunk (copied on write, `rows / 8` bytes) and dropped when their chunk is merged.
 //!
 //! Chunks keep originals in the stored datatype (so sealing changes no score), ids,
 //! versions, payloads and the 1-bit codes. Durability comes from the WAL.
@@ -227,12 +228,14 @@ impl LiveSegment {
     }
 
     /// Merges small chunks at the tail while one is not full and at most twice the size of
-    /// the next, dropping their deleted rows; rows past a full chunk go on in a new one.
+    /// the next, and the next is under an eighth of the capacity, dropping their deleted
+    /// rows; rows past a full chunk go on in a new one.
     pub(crate) fn finish_write(&mut self) {
         let cap = self.chunk_rows;
         while let [.., a, b] = self.parts.as_slice() {
             let (ra, rb) = (a.chunk.rows(), b.chunk.rows());
-            if ra >= cap || ra > 2 * rb {
+            // A chunk of an eighth of the capacity is big enough to search on its own.
+            if ra >= cap || ra > 2 * rb || rb >= cap / 8 {
                 break;
             }
             let tail = self.parts.split_off(self.parts.len() - 2);
@@ -409,7 +412,7 @@ mod tests {
             write(&mut seg, w * 3..w * 3 + 3);
             copies.push(seg.clone());
             let rows: usize = seg.parts.iter().map(|p| p.chunk.rows()).sum();
-            let bound = rows / 64 + 8;
+            let bound = 8 * rows / 64 + 8;
             assert!(
                 seg.parts.len() <= bound,
                 "{} chunks of {rows} rows after write {w}",
@@ -425,7 +428,7 @@ mod tests {
             grow.finish_write();
             assert_eq!(published.live_count() + 1, grow.live_count());
             published = grow.clone();
-            let bound = (i as usize + 1) / 64 + 8;
+            let bound = 8 * (i as usize + 1) / 64 + 8;
             assert!(
                 grow.parts.len() <= bound,
                 "{} chunks after {i}",
