@@ -403,27 +403,31 @@ impl Collection {
                     s.persisted = bitmap;
                 }
             }
-            match edit {
+            let (checkpoint, output) = match edit {
                 Edit::Seal { seq, output } => {
-                    next.frozen.remove(0);
-                    if let Some(out) = output {
-                        next.sealed.push(sealed_output(out, carried, now));
+                    // The frozen segment this edit wrote is the oldest (seals are serialized).
+                    if next.frozen.first().is_some_and(|f| f.seq == seq) {
+                        next.frozen.remove(0);
                     }
-                    inner.group.mark_durable(seq);
-                    if let Some(w) = writer.as_mut() {
-                        w.release_through(seq)?;
-                    }
+                    (Some(seq), output)
                 }
                 Edit::Rewrite { inputs, output } => {
                     next.sealed.retain(|s| !inputs.contains(&s.id()));
-                    if let Some(out) = output {
-                        next.sealed.push(sealed_output(out, carried, now));
-                    }
+                    (None, output)
                 }
+            };
+            if let Some(out) = output {
+                next.sealed.push(sealed_output(out, carried, now));
             }
             next.sealed.sort_by_key(Sealed::id);
             next.manifest = Arc::new(manifest);
             self.install(next);
+            if let Some(seq) = checkpoint {
+                inner.group.mark_durable(seq);
+                if let Some(w) = writer.as_mut() {
+                    w.release_through(seq)?;
+                }
+            }
         }
         inner.frozen_written.notify_all();
         for name in garbage {
