@@ -1,8 +1,9 @@
 //! vecsieve: an embedded vector storage engine.
 //!
 //! A collection is a directory. Points (an id, a vector, optional payload bytes) are
-//! written through a WAL into an in-memory live segment, which is sealed into immutable,
-//! memory-mapped segment files. Search is two-stage: a SIMD scan of compact binary codes
+//! written through a WAL into an in-memory live segment; a full one is frozen (still
+//! searched) and written by a background thread as an immutable, memory-mapped segment
+//! file. Search is two-stage: a SIMD scan of compact binary codes
 //! picks `limit × oversampling` candidates, which are rescored with the original vectors.
 //!
 //! ```
@@ -46,6 +47,9 @@
 //! - Segment checksums are checked in the background after open
 //!   ([`OpenOptions::verify_segments_on_open`] to check first); reads of a damaged
 //!   segment return [`Error::ChecksumMismatch`], and no rewrite copies damaged input.
+//! - A search works on one immutable version of the collection and holds no lock: it sees
+//!   every batch whole and never waits for a write, a seal or a rewrite. Writers wait only
+//!   while [`MAX_FROZEN_SEGMENTS`] full live segments wait to be written (back-pressure).
 //! - Reading changes nothing on disk: the WAL file is created by the first write.
 //! - Bad input is a typed [`Error`] and writes nothing.
 //!
