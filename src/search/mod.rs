@@ -134,8 +134,9 @@ impl TopK {
     }
 }
 
-/// The best `limit` hits of one segment.
-pub(crate) fn search_segment(
+/// The best `limit` hits of one block by its scalar codes, or by its originals (the plans
+/// [`search_blocks`] does not draw from binary codes).
+fn search_block(
     rows: &dyn Rows,
     seg: usize,
     q: &PreparedQuery,
@@ -143,13 +144,6 @@ pub(crate) fn search_segment(
     plan: Plan,
 ) -> Vec<Hit> {
     match plan {
-        Plan::Binary {
-            candidates,
-            rescore,
-        } if rows.code_words() > 0 => {
-            let (picked, bits) = binary_picks(&[rows], q, candidates);
-            finish_binary(&[rows], seg, q, limit, rescore, bits, picked)
-        }
         Plan::Scalar {
             candidates,
             rescore,
@@ -179,8 +173,8 @@ pub(crate) fn search_segment(
     }
 }
 
-/// The best `limit` hits of one segment held as several blocks of rows (the chunks of a
-/// live or frozen segment, `seg`, `seg + 1`, … in the search's list), searched as if they
+/// The best `limit` hits of one segment: a sealed one is one block of rows, a live or
+/// frozen one its chunks (`seg`, `seg + 1`, … in the search's list), searched as if they
 /// were one: binary candidates are drawn from one pool across the blocks, so no more rows
 /// are rescored than for a single block.
 pub(crate) fn search_blocks(
@@ -194,21 +188,23 @@ pub(crate) fn search_blocks(
         Plan::Binary {
             candidates,
             rescore,
-        } if blocks
-            .iter()
-            .all(|b| b.code_words() > 0 && b.multi_bit().is_none()) =>
+        } if blocks.iter().all(|b| b.code_words() > 0)
+            && (blocks.len() == 1 || blocks.iter().all(|b| b.multi_bit().is_none())) =>
         {
             let (picked, bits) = binary_picks(blocks, q, candidates);
             finish_binary(blocks, seg, q, limit, rescore, bits, picked)
         }
-        _ => merge(
-            blocks
-                .iter()
-                .enumerate()
-                .map(|(block, rows)| search_segment(*rows, seg + block, q, limit, plan))
-                .collect(),
-            limit,
-        ),
+        _ => match blocks {
+            [rows] => search_block(*rows, seg, q, limit, plan),
+            _ => merge(
+                blocks
+                    .iter()
+                    .enumerate()
+                    .map(|(block, rows)| search_blocks(&[*rows], seg + block, q, limit, plan))
+                    .collect(),
+                limit,
+            ),
+        },
     }
 }
 
@@ -602,7 +598,7 @@ mod tests {
                     .iter()
                     .map(|h| (h.id, h.score))
                     .collect();
-                let single: Vec<(PointId, f32)> = search_segment(&one, 0, &q, 10, plan)
+                let single: Vec<(PointId, f32)> = search_blocks(&[&one], 0, &q, 10, plan)
                     .iter()
                     .map(|h| (h.id, h.score))
                     .collect();
