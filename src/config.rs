@@ -1,5 +1,7 @@
 //! Collection configuration and search parameters.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -13,6 +15,12 @@ pub const MAX_LIMIT: usize = 100_000;
 pub const MAX_OVERSAMPLING: f32 = 1_000.0;
 /// The largest payload one point may carry, in bytes.
 pub const MAX_PAYLOAD_BYTES: usize = 16 << 20;
+/// The most vectors one multivector may hold (a ColPali page has about 1,030).
+pub const MAX_MULTIVECTOR_LEN: usize = 8192;
+/// The most named vectors a collection may declare.
+pub const MAX_NAMED_VECTORS: usize = 64;
+/// The longest vector name, in bytes.
+pub const MAX_VECTOR_NAME_BYTES: usize = 255;
 
 /// How two vectors are compared.
 ///
@@ -215,6 +223,157 @@ pub enum Quantization {
     Scalar(ScalarConfig),
 }
 
+/// How the vectors of one multivector are compared with a query's (Qdrant's
+/// `MultiVectorComparator`).
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MultiVectorComparator {
+    /// Late interaction (ColBERT, ColPali): each query vector is matched with its best
+    /// document vector, and the matches are summed. For Cosine and Dot the score is
+    /// `Σ_i max_j sim(q_i, d_j)` (higher is better); for Euclid and Manhattan it is
+    /// `Σ_i min_j dist(q_i, d_j)`, the sum of each query vector's nearest distance (lower is
+    /// better), on the same scale single-vector searches report.
+    #[default]
+    MaxSim,
+}
+
+/// Marks a vector as a multivector: each point holds `1..=MAX_MULTIVECTOR_LEN` vectors of
+/// the declared dimension (Qdrant's `MultiVectorConfig`).
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MultiVectorConfig {
+    /// How a query's vectors meet a point's.
+    pub comparator: MultiVectorComparator,
+}
+
+/// One named vector of a collection (Qdrant's `VectorParams`): its own dimension, distance,
+/// storage, quantization and, for a multivector, its comparator.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VectorParams {
+    /// Components per vector, `1..=MAX_DIM`.
+    pub dim: usize,
+    /// How vectors are compared.
+    pub distance: Distance,
+    /// How the originals are stored.
+    #[serde(default = "default_datatype")]
+    pub datatype: Datatype,
+    /// How vectors are quantized for the first search stage.
+    #[serde(default)]
+    pub quantization: Quantization,
+    /// `Some` for a multivector.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multivector: Option<MultiVectorConfig>,
+}
+
+fn default_datatype() -> Datatype {
+    Datatype::F32
+}
+
+impl VectorParams {
+    /// A dense vector of `dim` components compared by `distance`, stored as `F32`, without
+    /// quantization.
+    #[must_use]
+    pub fn new(dim: usize, distance: Distance) -> Self {
+        VectorParams {
+            dim,
+            distance,
+            datatype: Datatype::F32,
+            quantization: Quantization::None,
+            multivector: None,
+        }
+    }
+
+    /// Sets how the originals are stored.
+    #[must_use]
+    pub fn with_datatype(mut self, datatype: Datatype) -> Self {
+        self.datatype = datatype;
+        self
+    }
+
+    /// Sets the quantization.
+    #[must_use]
+    pub fn with_quantization(mut self, quantization: Quantization) -> Self {
+        self.quantization = quantization;
+        self
+    }
+
+    /// Makes it a multivector compared with `MaxSim`.
+    #[must_use]
+    pub fn with_multivector(mut self) -> Self {
+        self.multivector = Some(MultiVectorConfig::default());
+        self
+    }
+}
+
+impl VectorParams {
+    /// Checks the vector's fields; errors name the vector (`name`, `""` for the default one).
+    fn validate(&self, name: &str) -> Result<()> {
+        let which = |field: &str| {
+            if name.is_empty() {
+                field.to_string()
+            } else {
+                format!("{field} of vector {name:?}")
+            }
+        };
+        if name.len() > MAX_VECTOR_NAME_BYTES || name.chars().any(char::is_control) {
+            return Err(Error::InvalidArgument(format!(
+                "vector name {name:?} must be at most {MAX_VECTOR_NAME_BYTES} bytes without \
+                 control characters"
+            )));
+        }
+        if self.dim == 0 || self.dim > MAX_DIM {
+            return Err(Error::InvalidArgument(format!(
+                "{} is {}; it must be in 1..={MAX_DIM}",
+                which("dim"),
+                self.dim
+            )));
+        }
+        if self.datatype == Datatype::U8 && self.distance == Distance::Cosine {
+            return Err(Error::InvalidArgument(format!(
+                "{} is U8 with Cosine, but Cosine vectors are normalized and cannot be stored \
+                 as U8; use F16 or F32, or normalize them yourself and use Dot",
+                which("datatype")
+            )));
+        }
+        if let Quantization::Scalar(ScalarConfig { quantile: Some(q) }) = self.quantization
+            && !(0.5..=1.0).contains(&q)
+        {
+            return Err(Error::InvalidArgument(format!(
+                "{} is {q}; it must be in 0.5..=1.0 (or None for min..max)",
+                which("scalar quantile")
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// One vector of a collection as the engine sees it: the default one (name `""`) or a
+/// named one. Slot 0 is the default vector, then the named ones in name order.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct VectorSlot {
+    pub name: String,
+    pub params: VectorParams,
+}
+
+impl VectorSlot {
+    pub(crate) fn is_multi(&self) -> bool {
+        self.params.multivector.is_some()
+    }
+}
+
+/// `the default vector` or `vector "name"`.
+pub(crate) fn describe_vector(name: &str) -> String {
+    if name.is_empty() {
+        "the default vector".into()
+    } else {
+        format!("vector {name:?}")
+    }
+}
+
 /// Everything fixed when a collection is created. Stored as `config.json` in its directory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -242,6 +401,14 @@ pub struct CollectionConfig {
     /// Thresholds of `Collection::optimize`.
     #[serde(default)]
     pub optimizer: OptimizerConfig,
+    /// `Some` when the default vector is a multivector.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multivector: Option<MultiVectorConfig>,
+    /// Named vectors beside the default one (Qdrant's `vectors_config` map). Searches name
+    /// the one they use; every vector is optional on a point of a collection that has
+    /// named vectors (a point needs at least one).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub vectors: BTreeMap<String, VectorParams>,
 }
 
 impl CollectionConfig {
@@ -260,6 +427,82 @@ impl CollectionConfig {
             buffered_sync_interval_ms: 200,
             search_threads: 0,
             optimizer: OptimizerConfig::default(),
+            multivector: None,
+            vectors: BTreeMap::new(),
+        }
+    }
+
+    /// Makes the default vector a multivector compared with `MaxSim`.
+    #[must_use]
+    pub fn with_multivector(mut self) -> Self {
+        self.multivector = Some(MultiVectorConfig::default());
+        self
+    }
+
+    /// Declares a named vector (replacing one of the same name).
+    #[must_use]
+    pub fn with_vector(mut self, name: impl Into<String>, params: VectorParams) -> Self {
+        self.vectors.insert(name.into(), params);
+        self
+    }
+
+    /// The default vector's parameters.
+    #[must_use]
+    pub fn default_vector(&self) -> VectorParams {
+        VectorParams {
+            dim: self.dim,
+            distance: self.distance,
+            datatype: self.datatype,
+            quantization: self.quantization,
+            multivector: self.multivector,
+        }
+    }
+
+    /// True when every point holds just one dense vector (the layout of every collection
+    /// before named vectors and multivectors): segments keep format version 1.
+    pub(crate) fn is_single_dense(&self) -> bool {
+        self.multivector.is_none() && self.vectors.is_empty()
+    }
+
+    /// The default vector, then the named ones in name order.
+    pub(crate) fn slots(&self) -> Vec<VectorSlot> {
+        std::iter::once(VectorSlot {
+            name: String::new(),
+            params: self.default_vector(),
+        })
+        .chain(self.vectors.iter().map(|(name, params)| VectorSlot {
+            name: name.clone(),
+            params: *params,
+        }))
+        .collect()
+    }
+
+    /// The slot of the vector called `name` (`""`: the default one).
+    pub(crate) fn slot_of(&self, name: &str) -> Result<usize> {
+        if name.is_empty() {
+            return Ok(0);
+        }
+        match self.vectors.keys().position(|k| k == name) {
+            Some(i) => Ok(i + 1),
+            None => Err(Error::UnknownVector {
+                name: name.to_string(),
+                known: self.vectors.keys().cloned().collect(),
+            }),
+        }
+    }
+
+    /// This config with the default vector replaced by slot `slot`'s parameters: what the
+    /// single-vector machinery (validation, quantizers, builds) reads for that vector.
+    pub(crate) fn for_slot(&self, slot: &VectorSlot) -> CollectionConfig {
+        let p = slot.params;
+        CollectionConfig {
+            dim: p.dim,
+            distance: p.distance,
+            datatype: p.datatype,
+            quantization: p.quantization,
+            multivector: p.multivector,
+            vectors: BTreeMap::new(),
+            ..self.clone()
         }
     }
 
@@ -312,27 +555,21 @@ impl CollectionConfig {
         self
     }
 
-    /// Checks every field; the message names the field and its valid range.
+    /// Checks every field; the message names the field (and the vector) and its valid range.
     pub fn validate(&self) -> Result<()> {
-        if self.dim == 0 || self.dim > MAX_DIM {
+        if self.vectors.len() > MAX_NAMED_VECTORS {
             return Err(Error::InvalidArgument(format!(
-                "dim is {}; it must be in 1..={MAX_DIM}",
-                self.dim
+                "{} named vectors are declared; at most {MAX_NAMED_VECTORS} are allowed",
+                self.vectors.len()
             )));
         }
-        if self.datatype == Datatype::U8 && self.distance == Distance::Cosine {
+        if self.vectors.contains_key("") {
             return Err(Error::InvalidArgument(
-                "Cosine vectors are normalized and cannot be stored as U8; use F16 or F32, \
-                 or normalize them yourself and use Dot"
-                    .into(),
+                "a named vector needs a non-empty name (\"\" is the default vector)".into(),
             ));
         }
-        if let Quantization::Scalar(ScalarConfig { quantile: Some(q) }) = self.quantization
-            && !(0.5..=1.0).contains(&q)
-        {
-            return Err(Error::InvalidArgument(format!(
-                "scalar quantile is {q}; it must be in 0.5..=1.0 (or None for min..max)"
-            )));
+        for slot in self.slots() {
+            slot.params.validate(&slot.name)?;
         }
         if self.live_segment_max_bytes < 4096 {
             return Err(Error::InvalidArgument(format!(

@@ -69,14 +69,28 @@ pub enum Error {
     },
 
     /// A vector does not have the collection's dimension.
-    #[error("{}vector has {got} components but the collection's dimension is {expected}", BatchPoint::prefix(point.as_ref()))]
+    #[error("{}{}", BatchPoint::prefix(point.as_ref()), dimension_message(vector.as_deref(), *expected, *got))]
     DimensionMismatch {
-        /// The collection's dimension.
+        /// The vector's declared dimension.
         expected: usize,
         /// The vector's length.
         got: usize,
         /// The point of an `upsert` batch it belongs to (`None` for a query).
         point: Option<BatchPoint>,
+        /// Which named vector or sub-vector (`None`: the default dense vector).
+        vector: Option<Box<VectorAt>>,
+    },
+
+    /// A point or a search names a vector the collection does not declare.
+    #[error(
+        "the collection has no vector named {name:?}; its vectors are: {}",
+        known_vectors(known)
+    )]
+    UnknownVector {
+        /// The name given.
+        name: String,
+        /// The names the collection declares (the default vector is `""`).
+        known: Vec<String>,
     },
 
     /// A vector cannot be stored or searched as given: which one, and why.
@@ -154,20 +168,63 @@ impl BatchPoint {
     }
 }
 
+fn dimension_message(at: Option<&VectorAt>, expected: usize, got: usize) -> String {
+    match at {
+        None => format!("vector has {got} components but the collection's dimension is {expected}"),
+        Some(_) => format!(
+            "{}{got} components given, but its dimension is {expected}",
+            VectorAt::prefix(at)
+        ),
+    }
+}
+
+fn known_vectors(known: &[String]) -> String {
+    std::iter::once("the default vector (\"\")".to_string())
+        .chain(known.iter().map(|k| format!("{k:?}")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Which vector of a point or query an error is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VectorAt {
+    /// The vector's name (`""`: the default vector).
+    pub name: String,
+    /// The position of the sub-vector in a multivector.
+    pub sub_vector: Option<usize>,
+}
+
+impl VectorAt {
+    /// `vector "name", sub-vector 3: `, or nothing for the default dense vector.
+    pub(crate) fn prefix(at: Option<&VectorAt>) -> String {
+        let Some(at) = at else {
+            return String::new();
+        };
+        let name = crate::config::describe_vector(&at.name);
+        match at.sub_vector {
+            Some(i) => format!("{name}, sub-vector {i}: "),
+            None => format!("{name}: "),
+        }
+    }
+}
+
 /// A vector that cannot be stored or searched ([`Error::InvalidVector`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct InvalidVector {
     /// The point of an `upsert` batch it belongs to (`None` for a query).
     pub point: Option<BatchPoint>,
+    /// Which named vector or sub-vector (`None`: the default dense vector).
+    pub vector: Option<Box<VectorAt>>,
     /// What is wrong with it.
     pub reason: VectorProblem,
 }
 
 impl std::fmt::Display for InvalidVector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let at = VectorAt::prefix(self.vector.as_deref());
         write!(
             f,
-            "{}{}",
+            "{}{at}{}",
             BatchPoint::prefix(self.point.as_ref()),
             self.reason
         )
@@ -205,6 +262,26 @@ pub enum VectorProblem {
         /// Its value.
         value: f32,
     },
+    /// A multivector holds no vector.
+    #[error("the multivector is empty; it must hold at least one vector")]
+    EmptyMultivector,
+    /// A multivector holds more vectors than allowed.
+    #[error("the multivector holds {count} vectors; at most {max} are allowed")]
+    TooManyVectors {
+        /// Vectors given.
+        count: usize,
+        /// [`MAX_MULTIVECTOR_LEN`](crate::MAX_MULTIVECTOR_LEN).
+        max: usize,
+    },
+    /// A dense vector was given for a multivector.
+    #[error("it is a multivector; give a list of vectors (Vector::Multi)")]
+    ExpectedMultivector,
+    /// A multivector was given for a dense vector.
+    #[error("it is a dense vector; give one vector (Vector::Dense), not a multivector")]
+    ExpectedDense,
+    /// A point of a collection with named vectors carries none.
+    #[error("the point has no vector; give at least one of the collection's vectors")]
+    NoVectors,
 }
 
 impl Error {
@@ -222,6 +299,7 @@ impl Error {
             | Error::Locked(p) => Some(p),
             Error::InsufficientSpace { dir, .. } => Some(dir),
             Error::DimensionMismatch { .. }
+            | Error::UnknownVector { .. }
             | Error::InvalidVector(_)
             | Error::InvalidArgument(_)
             | Error::Poisoned

@@ -93,11 +93,12 @@ pub use collection::{
 };
 pub use config::{
     BinaryConfig, BinaryEncoding, CollectionConfig, Datatype, Distance, Durability, MAX_DIM,
-    MAX_LIMIT, MAX_OVERSAMPLING, MAX_PAYLOAD_BYTES, Quantization, QueryEncoding, ScalarConfig,
-    SearchParams,
+    MAX_LIMIT, MAX_MULTIVECTOR_LEN, MAX_NAMED_VECTORS, MAX_OVERSAMPLING, MAX_PAYLOAD_BYTES,
+    MAX_VECTOR_NAME_BYTES, MultiVectorComparator, MultiVectorConfig, Quantization, QueryEncoding,
+    ScalarConfig, SearchParams, VectorParams,
 };
-pub use error::{BatchPoint, Error, InvalidVector, Result, VectorProblem};
-pub use point::{Point, PointId, ScoredPoint};
+pub use error::{BatchPoint, Error, InvalidVector, Result, VectorAt, VectorProblem};
+pub use point::{Point, PointId, ScoredPoint, Vector, VectorRef};
 pub use segment::immutable::ChecksumStatus;
 pub use wal::record::MAX_RECORD_BODY;
 pub use wal::{DroppedTail, RecoveryReport};

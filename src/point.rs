@@ -1,5 +1,6 @@
-//! Points, their ids, and search hits.
+//! Points, their ids, their vectors, and search hits.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// A point's id: a `u64` or a UUID (as its 128-bit value).
@@ -88,25 +89,115 @@ impl std::str::FromStr for PointId {
     }
 }
 
-/// A point: an id, a vector, and optional payload bytes.
+/// One vector of a point or a query: a dense vector, or a multivector (Qdrant's
+/// `[[...], [...]]`) of vectors of the same dimension.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Vector {
+    /// One vector.
+    Dense(Vec<f32>),
+    /// `1..=MAX_MULTIVECTOR_LEN` vectors, compared by the vector's comparator (`MaxSim`).
+    Multi(Vec<Vec<f32>>),
+}
+
+impl From<Vec<f32>> for Vector {
+    fn from(v: Vec<f32>) -> Self {
+        Vector::Dense(v)
+    }
+}
+
+impl From<Vec<Vec<f32>>> for Vector {
+    fn from(v: Vec<Vec<f32>>) -> Self {
+        Vector::Multi(v)
+    }
+}
+
+/// A borrowed [`Vector`]: what a search takes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum VectorRef<'a> {
+    /// One vector.
+    Dense(&'a [f32]),
+    /// A multivector.
+    Multi(&'a [Vec<f32>]),
+}
+
+impl<'a> From<&'a Vector> for VectorRef<'a> {
+    fn from(v: &'a Vector) -> Self {
+        match v {
+            Vector::Dense(d) => VectorRef::Dense(d),
+            Vector::Multi(m) => VectorRef::Multi(m),
+        }
+    }
+}
+
+impl<'a> From<&'a [f32]> for VectorRef<'a> {
+    fn from(v: &'a [f32]) -> Self {
+        VectorRef::Dense(v)
+    }
+}
+
+impl<'a> From<&'a Vec<f32>> for VectorRef<'a> {
+    fn from(v: &'a Vec<f32>) -> Self {
+        VectorRef::Dense(v)
+    }
+}
+
+impl<'a> From<&'a [Vec<f32>]> for VectorRef<'a> {
+    fn from(v: &'a [Vec<f32>]) -> Self {
+        VectorRef::Multi(v)
+    }
+}
+
+impl<'a> From<&'a Vec<Vec<f32>>> for VectorRef<'a> {
+    fn from(v: &'a Vec<Vec<f32>>) -> Self {
+        VectorRef::Multi(v)
+    }
+}
+
+/// A point: an id, its vectors, and optional payload bytes.
+///
+/// The default vector, when dense, is `vector`; named vectors, and the default vector when
+/// the collection declares it a multivector, are in `vectors` (the default one under the
+/// name `""`). In a collection with named vectors every vector is optional, so a point may
+/// carry any of them (at least one).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Point {
     /// The id. Upserting an existing id replaces the point.
     pub id: PointId,
-    /// The vector. `get` returns it as stored: normalized for Cosine, rounded for F16.
+    /// The default dense vector (empty when the point has none). `get` returns it as
+    /// stored: normalized for Cosine, rounded for F16.
     pub vector: Vec<f32>,
+    /// Named vectors, and a default multivector under `""`.
+    pub vectors: BTreeMap<String, Vector>,
     /// Opaque bytes stored with the point (JSON is a common choice).
     pub payload: Option<Vec<u8>>,
 }
 
 impl Point {
-    /// A point without payload.
+    /// A point with a default dense vector and no payload.
     pub fn new(id: impl Into<PointId>, vector: Vec<f32>) -> Self {
         Point {
             id: id.into(),
             vector,
+            vectors: BTreeMap::new(),
             payload: None,
         }
+    }
+
+    /// A point with a default multivector (the collection's default vector must be one).
+    pub fn new_multi(id: impl Into<PointId>, vectors: Vec<Vec<f32>>) -> Self {
+        Point::without_vectors(id).with_vector("", vectors)
+    }
+
+    /// A point with no vector yet: add named ones with [`with_vector`](Self::with_vector).
+    pub fn without_vectors(id: impl Into<PointId>) -> Self {
+        Point::new(id, Vec::new())
+    }
+
+    /// Adds (or replaces) the vector called `name` (`""`: a default multivector).
+    #[must_use]
+    pub fn with_vector(mut self, name: impl Into<String>, vector: impl Into<Vector>) -> Self {
+        self.vectors.insert(name.into(), vector.into());
+        self
     }
 
     /// Attaches payload bytes.
@@ -114,6 +205,16 @@ impl Point {
     pub fn with_payload(mut self, payload: Vec<u8>) -> Self {
         self.payload = Some(payload);
         self
+    }
+
+    /// The vector called `name` (`""`: the default vector, dense or multi), if the point
+    /// has it.
+    #[must_use]
+    pub fn get_vector(&self, name: &str) -> Option<VectorRef<'_>> {
+        if name.is_empty() && !self.vector.is_empty() {
+            return Some(VectorRef::Dense(&self.vector));
+        }
+        self.vectors.get(name).map(VectorRef::from)
     }
 }
 

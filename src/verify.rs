@@ -160,6 +160,9 @@ pub fn verify_dir_with_vfs(path: impl AsRef<Path>, vfs: &dyn Vfs) -> Result<Veri
             record::RecordKind::Upsert => {
                 record::decode_upsert(body, config.dim, config.datatype)?;
             }
+            record::RecordKind::UpsertVectors => {
+                record::decode_upsert_vectors(body, &record::SlotShape::of(&config))?;
+            }
             record::RecordKind::Delete => {
                 record::decode_delete(body)?;
             }

@@ -192,6 +192,7 @@ fn invalid_points_name_their_index_id_and_reason() {
     match upsert_error(vec![0.0, f32::NAN, 1.0]) {
         Error::InvalidVector(InvalidVector {
             point,
+            vector: None,
             reason:
                 VectorProblem::NotFinite {
                     component: 1,
@@ -219,6 +220,7 @@ fn invalid_points_name_their_index_id_and_reason() {
             expected: 3,
             got: 4,
             point,
+            vector: None,
         } => assert_eq!(point, at(1, 7)),
         other => panic!("{other:?}"),
     }

@@ -480,11 +480,9 @@ impl<R: BufRead> Records for Jsonl<R> {
             }
             Some(other) => return Err(format!("payload {other} must be a JSON object")),
         };
-        Ok(Some(Point {
-            id,
-            vector: p.vector,
-            payload,
-        }))
+        let mut point = Point::new(id, p.vector);
+        point.payload = payload;
+        Ok(Some(point))
     }
 
     fn position(&self) -> Position {

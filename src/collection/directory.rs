@@ -78,6 +78,23 @@ pub(crate) fn open_named_segment(
     {
         return Err(mismatch("dim, distance or datatype"));
     }
+    // A single-vector collection holds version 1 segments, one with named vectors or
+    // multivectors version 2 segments with the same vectors in the same slots.
+    let slots = config.slots();
+    let same_slots = l.has_slots() != config.is_single_dense()
+        && l.slots.len() == slots.len()
+        && l.slots.iter().zip(&slots).all(|(a, b)| {
+            a.name == b.name
+                && a.dim == b.params.dim
+                && a.distance == b.params.distance
+                && a.datatype == b.params.datatype
+                && a.multi == b.is_multi()
+        });
+    if !same_slots {
+        return Err(mismatch(
+            "set of vectors (names, dims, distances, datatypes, kinds)",
+        ));
+    }
     Ok(seg)
 }
 

@@ -270,7 +270,7 @@ impl Collection {
                 .spawn(move || check_segments(&to_check, &stop))
                 .map_err(|e| Error::io(&dir, e))?;
         }
-        let live = LiveSegment::new(config.dim, config.datatype, quant::live_code_words(&config));
+        let live = LiveSegment::new(quant::live_shapes(&config));
         let next_segment_id = manifest.next_segment_id;
         let mut version = Version::new(live, sealed, manifest.clone(), points);
         let wal_dir = dir.join(WAL_DIR);
@@ -418,8 +418,7 @@ impl Collection {
             *inner.quantization.write() = quantization;
             // The live segment is empty now: the next one keeps the new codes' 1-bit words.
             let mut next = Version::clone(&self.version());
-            next.live =
-                LiveSegment::new(config.dim, config.datatype, quant::live_code_words(&config));
+            next.live = LiveSegment::new(quant::live_shapes(&config));
             self.install(next);
             Ok(())
         })?;
@@ -533,10 +532,14 @@ fn segment_meta(s: &Sealed, config: &CollectionConfig) -> SegmentMeta {
         rows,
         deleted: s.deleted.ones() as u64,
         row_bytes: (ids + originals + codes + payloads).div_ceil(rows.max(1)),
-        codes_match: quant::codes_match(
-            s.seg.layout().header.code_kind,
-            s.seg.scalar_params(),
-            &config.quantization,
-        ),
+        codes_match: config.slots().iter().enumerate().all(|(n, slot)| {
+            s.seg.layout().slots.get(n).is_some_and(|l| {
+                quant::codes_match(
+                    l.code_kind,
+                    s.seg.scalar_params(n),
+                    &slot.params.quantization,
+                )
+            })
+        }),
     }
 }

@@ -6,12 +6,13 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::Collection;
-use super::validate::query_vector;
+use super::validate::query_vectors;
 use super::version::Loc;
 use crate::config::{MAX_LIMIT, MAX_OVERSAMPLING, Quantization, SearchParams};
 use crate::error::{Error, Result};
-use crate::point::{Point, PointId, ScoredPoint};
+use crate::point::{Point, PointId, ScoredPoint, Vector, VectorRef};
 use crate::quant;
+use crate::search::multi::{self, SlotQuery};
 use crate::search::{self, Plan, PreparedQuery};
 use crate::segment::Rows;
 
@@ -81,28 +82,72 @@ impl Collection {
     }
 
     fn point_at(&self, rows: &dyn Rows, row: usize) -> Point {
-        let mut vector = Vec::new();
-        rows.originals()
-            .row_into(row, rows.dim(), self.inner.kernels, &mut vector);
-        Point {
-            id: rows.id(row),
-            vector,
-            payload: rows.payload(row).map(<[u8]>::to_vec),
+        let mut point = Point::without_vectors(rows.id(row));
+        point.payload = rows.payload(row).map(<[u8]>::to_vec);
+        let kernels = self.inner.kernels;
+        for (n, slot) in self.inner.config.slots().into_iter().enumerate() {
+            let Some(column) = rows.column(n) else {
+                continue;
+            };
+            let mut vectors: Vec<Vec<f32>> = column
+                .range(row)
+                .map(|i| {
+                    let mut v = Vec::new();
+                    column.originals.row_into(i, column.dim, kernels, &mut v);
+                    v
+                })
+                .collect();
+            if slot.is_multi() {
+                if !vectors.is_empty() {
+                    point.vectors.insert(slot.name, Vector::Multi(vectors));
+                }
+            } else if let Some(v) = vectors.pop() {
+                if n == 0 {
+                    point.vector = v;
+                } else {
+                    point.vectors.insert(slot.name, Vector::Dense(v));
+                }
+            }
         }
+        point
     }
 
-    /// The `limit` points nearest to `query`, best first.
+    /// The `limit` points nearest to `query` by the default vector, best first.
     ///
     /// With binary quantization the codes are scanned first and the best
     /// `ceil(limit × oversampling)` are rescored with the originals (unless `rescore` is
     /// off); `exact` or `ignore_quantization` scan the originals of every point.
     ///
     /// Errors: `Error::DimensionMismatch`, `Error::InvalidVector` (NaN, infinite, zero with
-    /// Cosine), `Error::InvalidArgument` (`limit` 0 or over `MAX_LIMIT`, oversampling below
-    /// 1, above `MAX_OVERSAMPLING` or not finite), `Error::Closed`.
+    /// Cosine, a dense query for a default multivector), `Error::InvalidArgument` (`limit`
+    /// 0 or over `MAX_LIMIT`, oversampling below 1, above `MAX_OVERSAMPLING` or not
+    /// finite), `Error::Closed`.
     pub fn search(
         &self,
         query: &[f32],
+        limit: usize,
+        params: &SearchParams,
+    ) -> Result<Vec<ScoredPoint>> {
+        self.search_using("", query, limit, params)
+    }
+
+    /// The `limit` points nearest to `query` by the vector called `using` (Qdrant's
+    /// `using`; `""` is the default vector), best first. Points without that vector are
+    /// not among the results.
+    ///
+    /// A multivector is searched with a multivector query and scored with `MaxSim`
+    /// ([`MultiVectorComparator`](crate::MultiVectorComparator)): on the quantized codes
+    /// first, then the best `ceil(limit × oversampling)` points are rescored with the
+    /// originals, with the same defaults as single vectors.
+    ///
+    /// Errors: as [`search`](Self::search), plus `Error::UnknownVector`, and
+    /// `Error::InvalidVector` for a dense query to a multivector or the reverse, an empty
+    /// multivector, or more than [`MAX_MULTIVECTOR_LEN`](crate::MAX_MULTIVECTOR_LEN)
+    /// vectors.
+    pub fn search_using<'q>(
+        &self,
+        using: &str,
+        query: impl Into<VectorRef<'q>>,
         limit: usize,
         params: &SearchParams,
     ) -> Result<Vec<ScoredPoint>> {
@@ -120,8 +165,12 @@ impl Collection {
                 "oversampling is {oversampling}; it must be a finite number in 1..={MAX_OVERSAMPLING}"
             )));
         }
-        let vector = query_vector(config, query)?;
-        let plan = match config.quantization {
+        let slot_index = config.slot_of(using)?;
+        let slots = config.slots();
+        let slot = &slots[slot_index];
+        let mut vectors = query_vectors(slot, query.into())?;
+        let slot_config = config.for_slot(slot);
+        let plan = match slot.params.quantization {
             Quantization::Binary(_) if !params.exact && !params.ignore_quantization => {
                 Plan::Binary {
                     candidates: candidates(limit, oversampling),
@@ -136,12 +185,33 @@ impl Collection {
             }
             _ => Plan::Exact,
         };
-        let (code, asym_bits) = quant::query_codes(config, &vector);
-        let q = PreparedQuery {
-            vector,
-            code,
+        let single = config.is_single_dense();
+        let dense = if single {
+            let vector = vectors.pop().unwrap_or_default();
+            let (code, asym_bits) = quant::query_codes(&slot_config, &vector);
+            Some(PreparedQuery {
+                vector,
+                code,
+                asym_bits,
+                distance: config.distance,
+                kernels: inner.kernels,
+            })
+        } else {
+            None
+        };
+        let live_words = quant::live_code_words(&slot_config);
+        let mut codes = Vec::with_capacity(vectors.len() * live_words);
+        let mut asym_bits = 0;
+        for v in &vectors {
+            let (code, bits) = quant::query_codes(&slot_config, v);
+            codes.extend_from_slice(&code);
+            asym_bits = bits;
+        }
+        let slot_query = SlotQuery {
+            vectors,
+            codes,
             asym_bits,
-            distance: config.distance,
+            distance: slot.params.distance,
             kernels: inner.kernels,
         };
         let v = self.version();
@@ -163,7 +233,10 @@ impl Collection {
             .collect();
         let run = |g: &Range<usize>| {
             let blocks = all.get(g.clone()).unwrap_or_default();
-            search::search_blocks(blocks, g.start, &q, limit, plan)
+            match &dense {
+                Some(q) => search::search_blocks(blocks, g.start, q, limit, plan),
+                None => multi::search_slot(blocks, g.start, slot_index, &slot_query, limit, plan),
+            }
         };
         let lists: Vec<_> = if inner.pool.current_num_threads() == 1 || groups.len() <= 1 {
             // Waking a pool thread costs more than it saves for one segment.

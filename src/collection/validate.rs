@@ -1,9 +1,12 @@
 //! Point and query validation, and the stored form of a vector (normalized for Cosine,
 //! rounded for F16, whole numbers for U8).
 
-use crate::config::{CollectionConfig, Datatype, Distance, MAX_PAYLOAD_BYTES};
-use crate::error::{BatchPoint, Error, InvalidVector, Result, VectorProblem};
-use crate::point::Point;
+use crate::config::{
+    CollectionConfig, Datatype, Distance, MAX_MULTIVECTOR_LEN, MAX_PAYLOAD_BYTES, VectorParams,
+    VectorSlot,
+};
+use crate::error::{BatchPoint, Error, InvalidVector, Result, VectorAt, VectorProblem};
+use crate::point::{Point, VectorRef};
 
 /// A vector that fails a check, before the point it belongs to is known.
 enum Invalid {
@@ -12,26 +15,31 @@ enum Invalid {
 }
 
 impl Invalid {
-    fn into_error(self, point: Option<BatchPoint>) -> Error {
+    fn into_error(self, point: Option<BatchPoint>, vector: Option<Box<VectorAt>>) -> Error {
         match self {
             Invalid::Dimension { expected, got } => Error::DimensionMismatch {
                 expected,
                 got,
                 point,
+                vector,
             },
-            Invalid::Vector(reason) => Error::InvalidVector(InvalidVector { point, reason }),
+            Invalid::Vector(reason) => Error::InvalidVector(InvalidVector {
+                point,
+                vector,
+                reason,
+            }),
         }
     }
 }
 
-/// A point's vector in stored form, after every check of `upsert`; errors name `point`
-/// (its place in a batch) when given.
+/// A point's vectors in stored form, one entry per vector slot of the collection (empty:
+/// the point has no such vector; a multivector's vectors back to back), after every check
+/// of `upsert`; errors name `point` (its place in a batch) when given.
 pub(super) fn stored_point(
     config: &CollectionConfig,
     point: Option<BatchPoint>,
     p: &Point,
-) -> Result<Vec<u8>> {
-    let bytes = stored_vector(config, &p.vector).map_err(|e| e.into_error(point))?;
+) -> Result<Vec<Vec<u8>>> {
     if let Some(payload) = &p.payload
         && payload.len() > MAX_PAYLOAD_BYTES
     {
@@ -41,13 +49,96 @@ pub(super) fn stored_point(
             payload.len()
         )));
     }
-    Ok(bytes)
+    let slots = config.slots();
+    let mut out = vec![Vec::new(); slots.len()];
+    if config.is_single_dense() {
+        if let Some(name) = p.vectors.keys().next() {
+            let slot = config.slot_of(name)?;
+            return Err(Invalid::Vector(VectorProblem::ExpectedDense)
+                .into_error(point, at(&slots[slot], None)));
+        }
+        out[0] = stored_vector(config.default_vector(), &p.vector)
+            .map_err(|e| e.into_error(point, None))?;
+        return Ok(out);
+    }
+    let mut given = 0;
+    if !p.vector.is_empty() {
+        if p.vectors.contains_key("") {
+            return Err(Error::InvalidArgument(format!(
+                "{}the default vector is given twice (in `vector` and under \"\" in `vectors`)",
+                BatchPoint::prefix(point.as_ref())
+            )));
+        }
+        out[0] = stored(&slots[0], point, VectorRef::Dense(&p.vector))?;
+        given += 1;
+    }
+    for (name, v) in &p.vectors {
+        let s = config.slot_of(name)?;
+        out[s] = stored(&slots[s], point, v.into())?;
+        given += 1;
+    }
+    if given == 0 {
+        return Err(Error::InvalidVector(InvalidVector {
+            point,
+            vector: None,
+            reason: VectorProblem::NoVectors,
+        }));
+    }
+    Ok(out)
 }
 
-fn check_components(config: &CollectionConfig, v: &[f32]) -> Result<(), Invalid> {
-    if v.len() != config.dim {
+/// Where in a point an error is: `None` for the default dense vector (as before named
+/// vectors existed).
+fn at(slot: &VectorSlot, sub_vector: Option<usize>) -> Option<Box<VectorAt>> {
+    (!slot.name.is_empty() || slot.is_multi()).then(|| {
+        Box::new(VectorAt {
+            name: slot.name.clone(),
+            sub_vector,
+        })
+    })
+}
+
+/// Checks the kind (dense or multi), size and every component of `v` given for `slot`.
+fn check_shape<'v>(
+    slot: &VectorSlot,
+    point: Option<BatchPoint>,
+    v: VectorRef<'v>,
+) -> Result<Vec<&'v [f32]>> {
+    let shape_error = |problem| Invalid::Vector(problem).into_error(point, at(slot, None));
+    match (slot.is_multi(), v) {
+        (false, VectorRef::Dense(d)) => Ok(vec![d]),
+        (true, VectorRef::Multi([])) => {
+            Err(shape_error(VectorProblem::EmptyMultivector))
+        }
+        (true, VectorRef::Multi(m)) if m.len() > MAX_MULTIVECTOR_LEN => {
+            Err(shape_error(VectorProblem::TooManyVectors {
+                count: m.len(),
+                max: MAX_MULTIVECTOR_LEN,
+            }))
+        }
+        (true, VectorRef::Multi(m)) => Ok(m.iter().map(Vec::as_slice).collect()),
+        (true, VectorRef::Dense(_)) => Err(shape_error(VectorProblem::ExpectedMultivector)),
+        (false, VectorRef::Multi(_)) => Err(shape_error(VectorProblem::ExpectedDense)),
+    }
+}
+
+/// The stored bytes of `v` given for `slot`.
+fn stored(slot: &VectorSlot, point: Option<BatchPoint>, v: VectorRef<'_>) -> Result<Vec<u8>> {
+    let parts = check_shape(slot, point, v)?;
+    let multi = slot.is_multi();
+    let mut out = Vec::new();
+    for (i, d) in parts.iter().enumerate() {
+        let bytes = stored_vector(slot.params, d)
+            .map_err(|e| e.into_error(point, at(slot, multi.then_some(i))))?;
+        out.extend_from_slice(&bytes);
+    }
+    Ok(out)
+}
+
+fn check_components(params: VectorParams, v: &[f32]) -> Result<(), Invalid> {
+    if v.len() != params.dim {
         return Err(Invalid::Dimension {
-            expected: config.dim,
+            expected: params.dim,
             got: v.len(),
         });
     }
@@ -73,16 +164,16 @@ fn normalized(v: &[f32]) -> Result<Vec<f32>, Invalid> {
 }
 
 /// Validates a vector and converts it to its stored bytes.
-fn stored_vector(config: &CollectionConfig, v: &[f32]) -> Result<Vec<u8>, Invalid> {
-    check_components(config, v)?;
+fn stored_vector(params: VectorParams, v: &[f32]) -> Result<Vec<u8>, Invalid> {
+    check_components(params, v)?;
     let owned;
-    let v = if config.distance == Distance::Cosine {
+    let v = if params.distance == Distance::Cosine {
         owned = normalized(v)?;
         &owned
     } else {
         v
     };
-    Ok(match config.datatype {
+    Ok(match params.datatype {
         Datatype::F32 => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
         Datatype::F16 => {
             let mut out = Vec::with_capacity(v.len() * 2);
@@ -114,12 +205,25 @@ fn stored_vector(config: &CollectionConfig, v: &[f32]) -> Result<Vec<u8>, Invali
     })
 }
 
-/// Validates a query and normalizes it for Cosine.
-pub(super) fn query_vector(config: &CollectionConfig, v: &[f32]) -> Result<Vec<f32>> {
-    check_components(config, v).map_err(|e| e.into_error(None))?;
-    if config.distance == Distance::Cosine {
-        normalized(v).map_err(|e| e.into_error(None))
+fn query_part(params: VectorParams, v: &[f32]) -> Result<Vec<f32>, Invalid> {
+    check_components(params, v)?;
+    if params.distance == Distance::Cosine {
+        normalized(v)
     } else {
         Ok(v.to_vec())
     }
+}
+
+/// Validates a query for `slot` (dense, or a multivector for a multivector slot), each
+/// vector normalized for Cosine.
+pub(super) fn query_vectors(slot: &VectorSlot, v: VectorRef<'_>) -> Result<Vec<Vec<f32>>> {
+    let parts = check_shape(slot, None, v)?;
+    let multi = slot.is_multi();
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            query_part(slot.params, d).map_err(|e| e.into_error(None, at(slot, multi.then_some(i))))
+        })
+        .collect()
 }

@@ -24,7 +24,7 @@ use crate::point::PointId;
 use crate::segment::immutable::{ImmutableSegment, SegmentRows};
 use crate::segment::live::{LiveRows, LiveSegment};
 use crate::segment::{Bitmap, Rows, deletes};
-use crate::wal::record::{self, RecordKind, UpsertRow};
+use crate::wal::record::{self, RecordKind, SlotShape, VectorsRow};
 
 /// Frozen segments allowed to wait for their write before writers wait (back-pressure):
 /// at most this many full live segments are held in memory besides the live one.
@@ -186,10 +186,10 @@ impl Version {
         removed
     }
 
-    pub(super) fn apply_upsert(&mut self, seq: u64, rows: &[UpsertRow<'_>]) {
+    pub(super) fn apply_upsert(&mut self, seq: u64, rows: &[VectorsRow<'_>]) {
         for row in rows {
             self.remove(row.id);
-            self.live.push(seq, row.id, row.vector, row.payload);
+            self.live.push(seq, row.id, &row.vectors, row.payload);
             self.points += 1;
         }
         self.live.finish_write();
@@ -212,6 +212,11 @@ impl Version {
         match kind {
             RecordKind::Upsert => {
                 let rows = record::decode_upsert(body, config.dim, config.datatype)?;
+                let rows: Vec<VectorsRow<'_>> = rows.iter().map(VectorsRow::from).collect();
+                self.apply_upsert(seq, &rows);
+            }
+            RecordKind::UpsertVectors => {
+                let rows = record::decode_upsert_vectors(body, &SlotShape::of(config))?;
                 self.apply_upsert(seq, &rows);
             }
             RecordKind::Delete => {

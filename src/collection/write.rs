@@ -16,7 +16,7 @@ use crate::segment::Rows;
 use crate::segment::build::{Build, FileSink};
 use crate::segment::immutable::ImmutableSegment;
 use crate::wal::WalWriter;
-use crate::wal::record::{self, MAX_RECORD_BODY, RecordKind, UpsertRow};
+use crate::wal::record::{self, MAX_RECORD_BODY, RecordKind, SlotShape, UpsertRow, VectorsRow};
 
 impl Collection {
     /// Inserts or replaces points. The batch is atomic: after a crash either all of it or
@@ -43,16 +43,31 @@ impl Collection {
             let point = BatchPoint { index: i, id: p.id };
             stored.push(stored_point(config, Some(point), p)?);
         }
-        let rows: Vec<UpsertRow<'_>> = points
+        let rows: Vec<VectorsRow<'_>> = points
             .iter()
             .zip(&stored)
-            .map(|(p, v)| UpsertRow {
+            .map(|(p, v)| VectorsRow {
                 id: p.id,
-                vector: v,
+                vectors: v.iter().map(Vec::as_slice).collect(),
                 payload: p.payload.as_deref(),
             })
             .collect();
-        let body = record::encode_upsert(config.dim, config.datatype, &rows);
+        // A single-vector collection keeps the version 1 record (kind 1).
+        let (kind, body) = if config.is_single_dense() {
+            let legacy: Vec<UpsertRow<'_>> = rows
+                .iter()
+                .map(|r| UpsertRow {
+                    id: r.id,
+                    vector: r.vectors.first().copied().unwrap_or_default(),
+                    payload: r.payload,
+                })
+                .collect();
+            let body = record::encode_upsert(config.dim, config.datatype, &legacy);
+            (RecordKind::Upsert, body)
+        } else {
+            let body = record::encode_upsert_vectors(&SlotShape::of(config), &rows);
+            (RecordKind::UpsertVectors, body)
+        };
         if body.len() > MAX_RECORD_BODY {
             return Err(Error::InvalidArgument(format!(
                 "the batch encodes to {} bytes, over the {MAX_RECORD_BODY}-byte limit; split it",
@@ -61,7 +76,7 @@ impl Collection {
         }
         let seq = self
             .with_writer(|w| {
-                self.append_and_apply(w, RecordKind::Upsert, &body, |v, seq| {
+                self.append_and_apply(w, kind, &body, |v, seq| {
                     v.apply_upsert(seq, &rows);
                     0
                 })

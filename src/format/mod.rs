@@ -15,6 +15,9 @@ use crate::error::Error;
 /// The format version of segment files, deletion sidecars and the MANIFEST this build
 /// writes, and the newest it reads.
 pub const FORMAT_VERSION: u16 = 1;
+/// The segment file format version of segments with vector slots (named vectors,
+/// multivectors); single-vector segments are still written as version 1.
+pub const SEGMENT_FORMAT_VERSION: u16 = 2;
 /// The WAL file format version this build writes and the newest it reads (it reads 1 too).
 pub const WAL_FORMAT_VERSION: u16 = 2;
 

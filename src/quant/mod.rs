@@ -9,6 +9,7 @@ pub(crate) mod scalar;
 pub(crate) mod stats;
 
 use crate::config::{BinaryEncoding, CollectionConfig, Datatype, Quantization};
+use crate::segment::live::ColumnShape;
 use binary::MultiBit;
 use scalar::{ScalarParams, code_stride};
 
@@ -80,6 +81,22 @@ pub(crate) fn live_code_words(config: &CollectionConfig) -> usize {
         Quantization::Binary(_) => CodeKind::OneBit.words(config.dim),
         Quantization::None | Quantization::Scalar(_) => 0,
     }
+}
+
+/// The layout of the live segment's rows: the one dense vector of a single-vector
+/// collection, else every vector slot located through offsets.
+pub(crate) fn live_shapes(config: &CollectionConfig) -> Vec<ColumnShape> {
+    let offsets = !config.is_single_dense();
+    config
+        .slots()
+        .iter()
+        .map(|slot| ColumnShape {
+            dim: slot.params.dim,
+            datatype: slot.params.datatype,
+            code_words: live_code_words(&config.for_slot(slot)),
+            offsets,
+        })
+        .collect()
 }
 
 /// True when a segment whose codes are `kind` (with scalar parameters `scalar`) has the

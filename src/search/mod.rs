@@ -4,6 +4,8 @@
 //! smaller is always better) and then by point id, so ties are broken the same way in every
 //! segment and in every run.
 
+pub(crate) mod multi;
+
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
@@ -524,7 +526,7 @@ mod tests {
     use crate::config::Datatype;
     use crate::quant::binary::{encode_one_bit, threshold};
     use crate::segment::Bitmap;
-    use crate::segment::live::{LiveChunk, LiveRows};
+    use crate::segment::live::{ColumnShape, LiveChunk, LiveRows};
 
     const DIM: usize = 64;
 
@@ -541,10 +543,15 @@ mod tests {
     }
 
     fn chunk(rows: std::ops::Range<u64>) -> LiveChunk {
-        let mut c = LiveChunk::new(DIM, Datatype::F32, 1);
+        let mut c = LiveChunk::new(&[ColumnShape {
+            dim: DIM,
+            datatype: Datatype::F32,
+            code_words: 1,
+            offsets: false,
+        }]);
         for i in rows {
             let bytes: Vec<u8> = vector(i).iter().flat_map(|x| x.to_le_bytes()).collect();
-            c.push(i + 1, PointId::Num(i), &bytes, None);
+            c.push(i + 1, PointId::Num(i), &[&bytes], None);
         }
         c
     }

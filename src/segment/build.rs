@@ -12,16 +12,18 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use rayon::prelude::*;
 
-use crate::config::{CollectionConfig, Quantization};
+use crate::config::{CollectionConfig, Quantization, VectorSlot};
 use crate::format::segment::{
-    CodeKind, Section, SegmentHeader, SegmentWriter, Sink, encode_scalar_params,
+    CodeKind, Section, SegmentHeader, SegmentWriter, Sink, SlotLayout, encode_scalar_params,
+    encode_slots,
 };
 use crate::io::VfsFile;
+use crate::point::PointId;
 use crate::quant::binary::MultiBit;
 use crate::quant::scalar::Trainer;
 use crate::quant::stats::Welford;
 use crate::quant::{self, Encoder};
-use crate::segment::Rows;
+use crate::segment::{Bitmap, Column, Originals, Rows};
 use crate::simd::Kernels;
 
 /// Rows per chunk: the unit of encoding, progress, yielding and cancellation. A multiple
@@ -53,6 +55,77 @@ pub(crate) struct Build<'a> {
     pub progress: Option<&'a AtomicU64>,
     /// Checked between chunks: once set, the build stops with `ErrorKind::Interrupted`.
     pub cancel: Option<&'a AtomicBool>,
+}
+
+/// What a slot's codes were trained to.
+struct Trained {
+    kind: CodeKind,
+    binary_stats: Option<MultiBit>,
+    scalar: Option<(crate::quant::scalar::ScalarParams, Vec<f32>)>,
+}
+
+/// The vectors of one slot of a source as rows of their own (row `i` is vector `i`): what
+/// a slot's originals and codes are built from.
+struct VectorRows<'a> {
+    column: Option<Column<'a>>,
+    none: Bitmap,
+}
+
+impl<'a> VectorRows<'a> {
+    fn new(column: Option<Column<'a>>) -> Self {
+        VectorRows {
+            column: column.map(|c| Column { offsets: None, ..c }),
+            none: Bitmap::default(),
+        }
+    }
+}
+
+impl Rows for VectorRows<'_> {
+    fn len(&self) -> usize {
+        self.column.map_or(0, |c| c.originals.len() / c.dim.max(1))
+    }
+
+    fn dim(&self) -> usize {
+        self.column.map_or(0, |c| c.dim)
+    }
+
+    fn codes(&self) -> &[u64] {
+        self.column.map_or(&[], |c| c.codes)
+    }
+
+    fn code_words(&self) -> usize {
+        self.column.map_or(0, |c| c.code_words)
+    }
+
+    fn originals(&self) -> Originals<'_> {
+        self.column.map_or(Originals::F32(&[]), |c| c.originals)
+    }
+
+    fn deleted(&self) -> &Bitmap {
+        &self.none
+    }
+
+    fn id(&self, _: usize) -> PointId {
+        PointId::Num(0)
+    }
+
+    fn payload(&self, _: usize) -> Option<&[u8]> {
+        None
+    }
+
+    fn version(&self, _: usize) -> u64 {
+        0
+    }
+
+    fn stored_bytes(&self, row: usize, out: &mut Vec<u8>) {
+        if let Some(c) = self.column {
+            c.stored_bytes(row, out);
+        }
+    }
+
+    fn column(&self, _: usize) -> Option<Column<'_>> {
+        None
+    }
 }
 
 /// Buffers appends to a file; the header goes through a positional write.
@@ -147,11 +220,12 @@ impl Build<'_> {
     pub(crate) fn write<S: Sink>(&self, sink: S) -> io::Result<S> {
         let kind = quant::code_kind(&self.config.quantization);
         let multi_bit = matches!(kind, CodeKind::TwoBits | CodeKind::OneAndHalfBits);
+        let single = self.config.is_single_dense();
         let mut progress = Progress {
             counter: self.progress,
             cancel: self.cancel,
             rows: self.rows.len() as u64,
-            passes: 2 + u64::from(multi_bit),
+            passes: if single { 2 + u64::from(multi_bit) } else { 1 },
             pass: 0,
         };
         let mut w = SegmentWriter::new(sink)?;
@@ -169,43 +243,20 @@ impl Build<'_> {
             w.section(section)?;
             self.per_row(&mut w, &mut buf, put_row, None)?;
         }
-        w.section(Section::Originals)?;
-        self.per_row(
-            &mut w,
-            &mut buf,
-            |s, r, out| s.stored_bytes(r, out),
-            Some(&progress),
-        )?;
-        progress.next_pass();
-
-        let mut binary_stats = None;
-        let mut scalar = None;
-        if let Some(encoder) = self.encoder(kind, &mut progress)? {
-            w.section(Section::Codes)?;
-            let norms = self.write_codes(&mut w, &encoder, &progress)?;
-            match encoder {
-                Encoder::MultiBit(m) => binary_stats = Some(m),
-                Encoder::Scalar(p) => scalar = Some((p, norms)),
-                Encoder::OneBit(_) => {}
+        if single {
+            // Version 1: the one dense vector's sections are row-aligned.
+            let trained = self.write_vectors(&mut w, 0, &mut progress)?;
+            self.write_payloads(&mut w, &mut buf)?;
+            self.write_trained(&mut w, 0, trained, &mut buf)?;
+        } else {
+            self.write_payloads(&mut w, &mut buf)?;
+            let mut slots = Vec::new();
+            for (n, slot) in self.config.slots().iter().enumerate() {
+                slots.push(self.write_slot(&mut w, n, slot, &mut buf)?);
+                progress.chunk(self.rows.len() * (n + 1) / self.config.slots().len())?;
             }
-        }
-
-        self.write_payloads(&mut w, &mut buf)?;
-        if let Some(stats) = binary_stats {
-            w.section(Section::BinaryStats)?;
-            for v in stats.mean.iter().chain(&stats.std) {
-                w.put(&v.to_le_bytes())?;
-            }
-        }
-        if let Some((params, norms)) = scalar {
-            w.section(Section::QuantParams)?;
-            w.put(&encode_scalar_params(&params))?;
-            w.section(Section::Norms)?;
-            for chunk in norms.chunks(CHUNK_ROWS) {
-                buf.clear();
-                buf.extend(chunk.iter().flat_map(|n| n.to_le_bytes()));
-                w.put(&buf)?;
-            }
+            w.section(Section::VectorSlots)?;
+            w.put(&encode_slots(&slots))?;
         }
         w.finish(&SegmentHeader {
             segment_id: self.id,
@@ -217,7 +268,128 @@ impl Build<'_> {
         })
     }
 
-    /// One pass writing `put_row`'s bytes for every row, a chunk at a time.
+    /// Writes vector slot `n` (version 2): each row's vector offsets, then the slot's
+    /// vectors built as rows of their own (originals, codes, quantizer).
+    fn write_slot<S: Sink>(
+        &self,
+        w: &mut SegmentWriter<S>,
+        n: usize,
+        slot: &VectorSlot,
+        buf: &mut Vec<u8>,
+    ) -> io::Result<SlotLayout> {
+        let columns: Vec<Option<Column<'_>>> = self.sources.iter().map(|s| s.column(n)).collect();
+        let mut vectors: Vec<(usize, usize)> = Vec::new();
+        w.section_at(Section::VectorOffsets, n)?;
+        buf.clear();
+        buf.extend_from_slice(&0u64.to_le_bytes());
+        for &(s, r) in self.rows {
+            if let Some(Some(c)) = columns.get(s) {
+                vectors.extend(c.range(r).map(|i| (s, i)));
+            }
+            buf.extend_from_slice(&(vectors.len() as u64).to_le_bytes());
+            if buf.len() >= PASS_BUFFER {
+                w.put(buf)?;
+                buf.clear();
+            }
+        }
+        w.put(buf)?;
+        buf.clear();
+        let adapters: Vec<VectorRows<'_>> = columns.iter().map(|c| VectorRows::new(*c)).collect();
+        let sources: Vec<&dyn Rows> = adapters.iter().map(|a| a as &dyn Rows).collect();
+        let config = self.config.for_slot(slot);
+        let sub = Build {
+            sources: &sources,
+            rows: &vectors,
+            id: self.id,
+            config: &config,
+            kernels: self.kernels,
+            pool: self.pool,
+            progress: None,
+            cancel: self.cancel,
+        };
+        let mut progress = Progress {
+            counter: None,
+            cancel: self.cancel,
+            rows: vectors.len() as u64,
+            passes: 1,
+            pass: 0,
+        };
+        let trained = sub.write_vectors(w, n, &mut progress)?;
+        let code_kind = trained.kind;
+        sub.write_trained(w, n, trained, buf)?;
+        Ok(SlotLayout {
+            name: slot.name.clone(),
+            dim: slot.params.dim,
+            distance: slot.params.distance,
+            datatype: slot.params.datatype,
+            code_kind,
+            multi: slot.is_multi(),
+            vectors: vectors.len(),
+        })
+    }
+
+    /// Writes the originals and codes of `self.rows` as slot `n`'s sections; returns what
+    /// the codes were trained to, for [`write_trained`](Self::write_trained).
+    fn write_vectors<S: Sink>(
+        &self,
+        w: &mut SegmentWriter<S>,
+        n: usize,
+        progress: &mut Progress<'_>,
+    ) -> io::Result<Trained> {
+        let kind = quant::code_kind(&self.config.quantization);
+        let mut buf = Vec::new();
+        w.section_at(Section::Originals, n)?;
+        self.per_row(
+            w,
+            &mut buf,
+            |s, r, out| s.stored_bytes(r, out),
+            Some(progress),
+        )?;
+        progress.next_pass();
+        let mut trained = Trained {
+            kind,
+            binary_stats: None,
+            scalar: None,
+        };
+        if let Some(encoder) = self.encoder(kind, progress)? {
+            w.section_at(Section::Codes, n)?;
+            let norms = self.write_codes(w, &encoder, progress)?;
+            match encoder {
+                Encoder::MultiBit(m) => trained.binary_stats = Some(m),
+                Encoder::Scalar(p) => trained.scalar = Some((p, norms)),
+                Encoder::OneBit(_) => {}
+            }
+        }
+        Ok(trained)
+    }
+
+    /// Writes the quantizer sections of slot `n`.
+    fn write_trained<S: Sink>(
+        &self,
+        w: &mut SegmentWriter<S>,
+        n: usize,
+        trained: Trained,
+        buf: &mut Vec<u8>,
+    ) -> io::Result<()> {
+        if let Some(stats) = trained.binary_stats {
+            w.section_at(Section::BinaryStats, n)?;
+            for v in stats.mean.iter().chain(&stats.std) {
+                w.put(&v.to_le_bytes())?;
+            }
+        }
+        if let Some((params, norms)) = trained.scalar {
+            w.section_at(Section::QuantParams, n)?;
+            w.put(&encode_scalar_params(&params))?;
+            w.section_at(Section::Norms, n)?;
+            for chunk in norms.chunks(CHUNK_ROWS) {
+                buf.clear();
+                buf.extend(chunk.iter().flat_map(|n| n.to_le_bytes()));
+                w.put(buf)?;
+            }
+        }
+        Ok(())
+    }
+
     fn per_row<S: Sink>(
         &self,
         w: &mut SegmentWriter<S>,
@@ -390,8 +562,7 @@ mod tests {
     use crate::format::segment::{SegmentColumns, encode};
     use crate::point::PointId;
     use crate::quant::scalar::{RangeDesign, code_stride, train};
-    use crate::segment::Bitmap;
-    use crate::segment::live::{LiveChunk, LiveRows};
+    use crate::segment::live::{ColumnShape, LiveChunk, LiveRows};
 
     const DIM: usize = 24;
     const ROWS: usize = 2 * CHUNK_ROWS + 77;
@@ -481,13 +652,18 @@ mod tests {
     }
 
     fn live_chunk() -> LiveChunk {
-        let mut live = LiveChunk::new(DIM, Datatype::F32, CodeKind::OneBit.words(DIM));
+        let mut live = LiveChunk::new(&[ColumnShape {
+            dim: DIM,
+            datatype: Datatype::F32,
+            code_words: CodeKind::OneBit.words(DIM),
+            offsets: false,
+        }]);
         for i in 0..ROWS {
             let bytes: Vec<u8> = vector(i).iter().flat_map(|x| x.to_le_bytes()).collect();
             live.push(
                 i as u64 + 1,
                 PointId::Num(i as u64),
-                &bytes,
+                &[&bytes],
                 payload(i).as_deref(),
             );
         }

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use parking_lot::Mutex;
 
-use super::{Bitmap, Originals, Rows, ScalarCodes};
+use super::{Bitmap, Column, Originals, Rows, ScalarCodes};
 use crate::config::Datatype;
 use crate::error::{Error, Result};
 use crate::format::segment::{self, CodeKind, Layout, Section};
@@ -48,14 +48,21 @@ enum Damage {
     },
 }
 
+/// The quantizer parameters of one vector slot.
+#[derive(Debug)]
+struct SlotParams {
+    scalar: Option<ScalarParams>,
+    multi_bit: Option<MultiBit>,
+}
+
 /// An open segment file. Cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub(crate) struct ImmutableSegment {
     path: PathBuf,
     map: MappedFile,
     layout: Layout,
-    scalar: Option<ScalarParams>,
-    multi_bit: Option<MultiBit>,
+    /// The trained quantizer of each vector slot.
+    params: Vec<SlotParams>,
     /// `UNCHECKED`, `VERIFIED` or `DAMAGED` (then `damage` says what failed).
     checks: AtomicU8,
     damage: Mutex<Option<Damage>>,
@@ -67,51 +74,59 @@ impl ImmutableSegment {
     pub(crate) fn open(vfs: &dyn Vfs, path: &Path) -> Result<Self> {
         let map = vfs.map_file(path)?;
         let layout = segment::parse(map.bytes()).map_err(|e| e.in_file(path))?;
-        let scalar = match layout.header.code_kind {
-            CodeKind::ScalarInt8 => {
-                let range = layout.range(Section::QuantParams);
-                let bytes = map.bytes().get(range.clone()).unwrap_or_default();
-                let params = segment::decode_scalar_params(bytes, layout.header.dim)
-                    .map_err(|e| e.shifted(range.start as u64).in_file(path))?;
-                Some(params)
-            }
-            CodeKind::None | CodeKind::OneBit | CodeKind::TwoBits | CodeKind::OneAndHalfBits => {
-                None
-            }
-        };
-        let multi_bit = match layout.header.code_kind {
-            CodeKind::TwoBits | CodeKind::OneAndHalfBits => {
-                let range = layout.range(Section::BinaryStats);
-                let bytes = map.bytes().get(range.clone()).unwrap_or_default();
-                let two_bits = layout.header.code_kind == CodeKind::TwoBits;
-                let stats = segment::decode_binary_stats(bytes, layout.header.dim, two_bits)
-                    .map_err(|e| e.shifted(range.start as u64).in_file(path))?;
-                Some(stats)
-            }
-            CodeKind::None | CodeKind::OneBit | CodeKind::ScalarInt8 => None,
-        };
+        let mut params = Vec::with_capacity(layout.slots.len());
+        for (n, slot) in layout.slots.iter().enumerate() {
+            let scalar = match slot.code_kind {
+                CodeKind::ScalarInt8 => {
+                    let range = layout.range_at(Section::QuantParams, n);
+                    let bytes = map.bytes().get(range.clone()).unwrap_or_default();
+                    let params = segment::decode_scalar_params(bytes, slot.dim)
+                        .map_err(|e| e.shifted(range.start as u64).in_file(path))?;
+                    Some(params)
+                }
+                CodeKind::None
+                | CodeKind::OneBit
+                | CodeKind::TwoBits
+                | CodeKind::OneAndHalfBits => None,
+            };
+            let multi_bit = match slot.code_kind {
+                CodeKind::TwoBits | CodeKind::OneAndHalfBits => {
+                    let range = layout.range_at(Section::BinaryStats, n);
+                    let bytes = map.bytes().get(range.clone()).unwrap_or_default();
+                    let two_bits = slot.code_kind == CodeKind::TwoBits;
+                    let stats = segment::decode_binary_stats(bytes, slot.dim, two_bits)
+                        .map_err(|e| e.shifted(range.start as u64).in_file(path))?;
+                    Some(stats)
+                }
+                CodeKind::None | CodeKind::OneBit | CodeKind::ScalarInt8 => None,
+            };
+            params.push(SlotParams { scalar, multi_bit });
+        }
         let seg = ImmutableSegment {
             path: path.to_path_buf(),
             map,
             layout,
-            scalar,
-            multi_bit,
+            params,
             checks: AtomicU8::new(UNCHECKED),
             damage: Mutex::new(None),
         };
         // Typed views need natural alignment; sections are 64-aligned in a page-aligned map.
-        let aligned = bytemuck::try_cast_slice::<u8, u64>(seg.section(Section::Codes)).is_ok()
-            && bytemuck::try_cast_slice::<u8, f32>(seg.section(Section::Norms)).is_ok()
-            && bytemuck::try_cast_slice::<u8, u64>(seg.section(Section::Versions)).is_ok()
-            && match seg.layout.header.datatype {
-                Datatype::F32 => {
-                    bytemuck::try_cast_slice::<u8, f32>(seg.section(Section::Originals)).is_ok()
-                }
-                Datatype::F16 => {
-                    bytemuck::try_cast_slice::<u8, u16>(seg.section(Section::Originals)).is_ok()
-                }
-                Datatype::U8 => true,
-            };
+        let aligned = bytemuck::try_cast_slice::<u8, u64>(seg.section(Section::Versions)).is_ok()
+            && seg.layout.slots.iter().enumerate().all(|(n, slot)| {
+                let at = |s| seg.section_at(s, n);
+                bytemuck::try_cast_slice::<u8, u64>(at(Section::Codes)).is_ok()
+                    && bytemuck::try_cast_slice::<u8, f32>(at(Section::Norms)).is_ok()
+                    && bytemuck::try_cast_slice::<u8, u64>(at(Section::VectorOffsets)).is_ok()
+                    && match slot.datatype {
+                        Datatype::F32 => {
+                            bytemuck::try_cast_slice::<u8, f32>(at(Section::Originals)).is_ok()
+                        }
+                        Datatype::F16 => {
+                            bytemuck::try_cast_slice::<u8, u16>(at(Section::Originals)).is_ok()
+                        }
+                        Datatype::U8 => true,
+                    }
+            });
         if !aligned {
             return Err(Error::corrupted(path, 0, "section not aligned in memory"));
         }
@@ -176,8 +191,7 @@ impl ImmutableSegment {
     }
 
     fn find_damage(&self) -> Option<Damage> {
-        if let Err((section, expected, got)) = self.layout.verify(self.map.bytes()) {
-            let range = self.layout.range(section);
+        if let Err((section, range, expected, got)) = self.layout.verify(self.map.bytes()) {
             return Some(Damage::Checksum {
                 section: section.name(),
                 offset: range.start as u64,
@@ -228,19 +242,32 @@ impl ImmutableSegment {
     }
 
     fn section(&self, s: Section) -> &[u8] {
+        self.section_at(s, 0)
+    }
+
+    fn section_at(&self, s: Section, slot: usize) -> &[u8] {
         self.map
             .bytes()
-            .get(self.layout.range(s))
+            .get(self.layout.range_at(s, slot))
             .unwrap_or_default()
     }
 
-    /// Bytes of each part of the file: `(ids + versions, originals, codes, payloads)`.
+    /// Bytes of each part of the file: `(ids + versions + vector offsets, originals,
+    /// codes, payloads)`, over every vector slot.
     pub(crate) fn section_bytes(&self) -> (u64, u64, u64, u64) {
         let len = |s| self.layout.range(s).len() as u64;
+        let slots = |s| {
+            (0..self.layout.slots.len())
+                .map(|n| self.layout.range_at(s, n).len() as u64)
+                .sum::<u64>()
+        };
         (
-            len(Section::IdKinds) + len(Section::IdValues) + len(Section::Versions),
-            len(Section::Originals),
-            len(Section::Codes),
+            len(Section::IdKinds)
+                + len(Section::IdValues)
+                + len(Section::Versions)
+                + slots(Section::VectorOffsets),
+            slots(Section::Originals),
+            slots(Section::Codes),
             len(Section::PayloadPresent) + len(Section::PayloadOffsets) + len(Section::PayloadBlob),
         )
     }
@@ -292,9 +319,47 @@ impl ImmutableSegment {
         self.layout.header.rows
     }
 
-    /// The scalar quantizer, for scalar int8 segments.
-    pub(crate) fn scalar_params(&self) -> Option<&ScalarParams> {
-        self.scalar.as_ref()
+    /// The scalar quantizer of slot `slot`, for scalar int8 codes.
+    pub(crate) fn scalar_params(&self, slot: usize) -> Option<&ScalarParams> {
+        self.params.get(slot)?.scalar.as_ref()
+    }
+
+    /// Vector slot `slot` as search reads it.
+    fn column(&self, n: usize) -> Option<Column<'_>> {
+        let slot = self.layout.slots.get(n)?;
+        let params = self.params.get(n)?;
+        let at = |s| self.section_at(s, n);
+        let binary = slot.code_kind.is_binary();
+        let bytes = at(Section::Originals);
+        Some(Column {
+            dim: slot.dim,
+            originals: match slot.datatype {
+                Datatype::F32 => {
+                    Originals::F32(bytemuck::try_cast_slice(bytes).unwrap_or_default())
+                }
+                Datatype::F16 => {
+                    Originals::F16(bytemuck::try_cast_slice(bytes).unwrap_or_default())
+                }
+                Datatype::U8 => Originals::U8(bytes),
+            },
+            codes: if binary {
+                bytemuck::try_cast_slice(at(Section::Codes)).unwrap_or_default()
+            } else {
+                &[]
+            },
+            code_words: if binary { slot.code_words() } else { 0 },
+            scalar: params.scalar.as_ref().map(|p| ScalarCodes {
+                params: p,
+                codes: at(Section::Codes),
+                stride: slot.code_words() * 8,
+                norms: bytemuck::try_cast_slice(at(Section::Norms)).unwrap_or_default(),
+            }),
+            multi_bit: params.multi_bit.as_ref(),
+            offsets: self
+                .layout
+                .has_slots()
+                .then(|| bytemuck::try_cast_slice(at(Section::VectorOffsets)).unwrap_or_default()),
+        })
     }
 }
 
@@ -315,11 +380,7 @@ impl Rows for SegmentRows<'_> {
     }
 
     fn codes(&self) -> &[u64] {
-        if self.seg.layout.header.code_kind.is_binary() {
-            bytemuck::try_cast_slice(self.seg.section(Section::Codes)).unwrap_or_default()
-        } else {
-            &[]
-        }
+        self.seg.column(0).map_or(&[], |c| c.codes)
     }
 
     fn version(&self, row: usize) -> u64 {
@@ -331,39 +392,27 @@ impl Rows for SegmentRows<'_> {
     }
 
     fn stored_bytes(&self, row: usize, out: &mut Vec<u8>) {
-        let size = self.seg.layout.header.dim * self.seg.layout.header.datatype.size();
-        let bytes = self.seg.section(Section::Originals);
-        out.extend_from_slice(bytes.get(row * size..(row + 1) * size).unwrap_or_default());
+        if let Some(c) = self.seg.column(0) {
+            c.stored_bytes(row, out);
+        }
     }
 
     fn multi_bit(&self) -> Option<&MultiBit> {
-        self.seg.multi_bit.as_ref()
+        self.seg.params.first()?.multi_bit.as_ref()
     }
 
     fn scalar(&self) -> Option<ScalarCodes<'_>> {
-        Some(ScalarCodes {
-            params: self.seg.scalar.as_ref()?,
-            codes: self.seg.section(Section::Codes),
-            stride: self.seg.layout.code_words() * 8,
-            norms: bytemuck::try_cast_slice(self.seg.section(Section::Norms)).unwrap_or_default(),
-        })
+        self.seg.column(0)?.scalar
     }
 
     fn code_words(&self) -> usize {
-        if self.seg.layout.header.code_kind.is_binary() {
-            self.seg.layout.code_words()
-        } else {
-            0
-        }
+        self.seg.column(0).map_or(0, |c| c.code_words)
     }
 
     fn originals(&self) -> Originals<'_> {
-        let bytes = self.seg.section(Section::Originals);
-        match self.seg.layout.header.datatype {
-            Datatype::F32 => Originals::F32(bytemuck::try_cast_slice(bytes).unwrap_or_default()),
-            Datatype::F16 => Originals::F16(bytemuck::try_cast_slice(bytes).unwrap_or_default()),
-            Datatype::U8 => Originals::U8(bytes),
-        }
+        self.seg
+            .column(0)
+            .map_or(Originals::F32(&[]), |c| c.originals)
     }
 
     fn deleted(&self) -> &Bitmap {
@@ -389,5 +438,9 @@ impl Rows for SegmentRows<'_> {
         };
         let (start, end) = (at(row)?, at(row + 1)?);
         self.seg.section(Section::PayloadBlob).get(start..end)
+    }
+
+    fn column(&self, slot: usize) -> Option<Column<'_>> {
+        self.seg.column(slot)
     }
 }

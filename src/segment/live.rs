@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{Bitmap, Originals, Rows, decode_stored};
+use super::{Bitmap, Column, Originals, Rows, decode_stored};
 use crate::config::Datatype;
 use crate::point::PointId;
 use crate::quant;
@@ -33,16 +33,161 @@ enum OriginalsBuf {
     U8(Vec<u8>),
 }
 
+impl OriginalsBuf {
+    fn with_capacity(datatype: Datatype, values: usize) -> Self {
+        match datatype {
+            Datatype::F32 => OriginalsBuf::F32(Vec::with_capacity(values)),
+            Datatype::F16 => OriginalsBuf::F16(Vec::with_capacity(values)),
+            Datatype::U8 => OriginalsBuf::U8(Vec::with_capacity(values)),
+        }
+    }
+
+    fn view(&self) -> Originals<'_> {
+        match self {
+            OriginalsBuf::F32(v) => Originals::F32(v),
+            OriginalsBuf::F16(v) => Originals::F16(v),
+            OriginalsBuf::U8(v) => Originals::U8(v),
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            OriginalsBuf::F32(v) => v.capacity() * 4,
+            OriginalsBuf::F16(v) => v.capacity() * 2,
+            OriginalsBuf::U8(v) => v.capacity(),
+        }
+    }
+}
+
+/// The layout of one vector slot in the live segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ColumnShape {
+    pub dim: usize,
+    pub datatype: Datatype,
+    /// 1-bit code words per vector (0: no codes).
+    pub code_words: usize,
+    /// False for the one dense vector of a single-vector collection (row `r` is vector
+    /// `r`); true when vectors are located through offsets (named vectors, multivectors).
+    pub offsets: bool,
+}
+
+impl ColumnShape {
+    fn vector_bytes(self) -> usize {
+        self.dim * self.datatype.size() + self.code_words * 8
+    }
+}
+
+/// One vector slot of a chunk: originals and 1-bit codes of its vectors, and for an
+/// offsets column where each row's vectors start.
+#[derive(Debug, Clone)]
+struct LiveColumn {
+    shape: ColumnShape,
+    originals: OriginalsBuf,
+    codes: Vec<u64>,
+    /// `rows + 1` entries: row `r`'s vectors are `offsets[r]..offsets[r + 1]`.
+    offsets: Vec<u64>,
+}
+
+impl LiveColumn {
+    fn with_capacity(shape: ColumnShape, vectors: usize) -> Self {
+        LiveColumn {
+            shape,
+            originals: OriginalsBuf::with_capacity(shape.datatype, vectors * shape.dim),
+            codes: Vec::with_capacity(vectors * shape.code_words),
+            offsets: if shape.offsets { vec![0] } else { Vec::new() },
+        }
+    }
+
+    fn vectors(&self) -> usize {
+        let values = match &self.originals {
+            OriginalsBuf::F32(v) => v.len(),
+            OriginalsBuf::F16(v) => v.len(),
+            OriginalsBuf::U8(v) => v.len(),
+        };
+        values / self.shape.dim.max(1)
+    }
+
+    /// Appends one row's vectors: `bytes` holds 0 or more vectors in the stored datatype
+    /// (exactly one for a column without offsets).
+    fn push(&mut self, bytes: &[u8]) {
+        let (dim, datatype, words) = (self.shape.dim, self.shape.datatype, self.shape.code_words);
+        for vector in bytes.chunks_exact(dim * datatype.size()) {
+            let floats = decode_stored(vector, datatype);
+            match &mut self.originals {
+                OriginalsBuf::F32(v) => v.extend_from_slice(&floats),
+                OriginalsBuf::F16(v) => v.extend(
+                    vector
+                        .chunks_exact(2)
+                        .map(|c| u16::from_le_bytes([c[0], c[1]])),
+                ),
+                OriginalsBuf::U8(v) => v.extend_from_slice(vector),
+            }
+            if words > 0 {
+                let start = self.codes.len();
+                self.codes.resize(start + words, 0);
+                quant::binary::encode_one_bit(
+                    &floats,
+                    quant::binary::threshold(datatype),
+                    &mut self.codes[start..],
+                );
+            }
+        }
+        if self.shape.offsets {
+            self.offsets.push(self.vectors() as u64);
+        }
+    }
+
+    /// The vectors of row `row`.
+    fn range(&self, row: usize) -> std::ops::Range<usize> {
+        if self.shape.offsets {
+            let at = |i: usize| self.offsets.get(i).map_or(0, |&o| o as usize);
+            at(row)..at(row + 1)
+        } else {
+            row..row + 1
+        }
+    }
+
+    /// Appends row `row` of `from` (same shape), codes included.
+    fn copy_row(&mut self, from: &LiveColumn, row: usize) {
+        let (dim, words) = (self.shape.dim, self.shape.code_words);
+        let vectors = from.range(row);
+        let range = vectors.start * dim..vectors.end * dim;
+        match (&mut self.originals, &from.originals) {
+            (OriginalsBuf::F32(to), OriginalsBuf::F32(v)) => to.extend_from_slice(&v[range]),
+            (OriginalsBuf::F16(to), OriginalsBuf::F16(v)) => to.extend_from_slice(&v[range]),
+            (OriginalsBuf::U8(to), OriginalsBuf::U8(v)) => to.extend_from_slice(&v[range]),
+            _ => unreachable!("chunks of one live segment share a datatype"),
+        }
+        self.codes
+            .extend_from_slice(&from.codes[vectors.start * words..vectors.end * words]);
+        if self.shape.offsets {
+            self.offsets.push(self.vectors() as u64);
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.originals.heap_bytes() + self.codes.capacity() * 8 + self.offsets.capacity() * 8
+    }
+
+    fn view(&self) -> Column<'_> {
+        Column {
+            dim: self.shape.dim,
+            originals: self.originals.view(),
+            codes: &self.codes,
+            code_words: self.shape.code_words,
+            scalar: None,
+            multi_bit: None,
+            offsets: self.shape.offsets.then_some(self.offsets.as_slice()),
+        }
+    }
+}
+
 /// Rows appended together; immutable once a published version holds it.
 #[derive(Debug, Clone)]
 pub(crate) struct LiveChunk {
-    dim: usize,
-    datatype: Datatype,
-    code_words: usize,
+    columns: Vec<LiveColumn>,
     ids: Vec<PointId>,
     versions: Vec<u64>,
-    originals: OriginalsBuf,
-    codes: Vec<u64>,
     payloads: Vec<Option<Box<[u8]>>>,
     /// Row of the newest copy of each id in this chunk (it may be deleted).
     index: HashMap<PointId, u32>,
@@ -50,25 +195,19 @@ pub(crate) struct LiveChunk {
 }
 
 impl LiveChunk {
-    pub(crate) fn new(dim: usize, datatype: Datatype, code_words: usize) -> Self {
-        Self::with_capacity(dim, datatype, code_words, 0)
+    pub(crate) fn new(shapes: &[ColumnShape]) -> Self {
+        Self::with_capacity(shapes, 0)
     }
 
-    /// A chunk with room for `rows` rows.
-    fn with_capacity(dim: usize, datatype: Datatype, code_words: usize, rows: usize) -> Self {
-        let values = rows * dim;
+    /// A chunk with room for `rows` rows (of one vector per slot).
+    fn with_capacity(shapes: &[ColumnShape], rows: usize) -> Self {
         LiveChunk {
-            dim,
-            datatype,
-            code_words,
+            columns: shapes
+                .iter()
+                .map(|&shape| LiveColumn::with_capacity(shape, rows))
+                .collect(),
             ids: Vec::with_capacity(rows),
             versions: Vec::with_capacity(rows),
-            originals: match datatype {
-                Datatype::F32 => OriginalsBuf::F32(Vec::with_capacity(values)),
-                Datatype::F16 => OriginalsBuf::F16(Vec::with_capacity(values)),
-                Datatype::U8 => OriginalsBuf::U8(Vec::with_capacity(values)),
-            },
-            codes: Vec::with_capacity(rows * code_words),
             payloads: Vec::with_capacity(rows),
             index: HashMap::with_capacity(rows),
             payload_bytes: 0,
@@ -79,43 +218,26 @@ impl LiveChunk {
         self.ids.len()
     }
 
-    /// Appends a point whose vector is `dim` components in the stored datatype.
-    pub(crate) fn push(&mut self, seq: u64, id: PointId, vector: &[u8], payload: Option<&[u8]>) {
+    /// Appends a point whose vectors (one entry per slot) are in the stored datatype.
+    pub(crate) fn push(
+        &mut self,
+        seq: u64,
+        id: PointId,
+        vectors: &[&[u8]],
+        payload: Option<&[u8]>,
+    ) {
         let row = self.ids.len();
-        let floats = decode_stored(vector, self.datatype);
-        match &mut self.originals {
-            OriginalsBuf::F32(v) => v.extend_from_slice(&floats),
-            OriginalsBuf::F16(v) => v.extend(
-                vector
-                    .chunks_exact(2)
-                    .map(|c| u16::from_le_bytes([c[0], c[1]])),
-            ),
-            OriginalsBuf::U8(v) => v.extend_from_slice(vector),
-        }
-        if self.code_words > 0 {
-            let start = self.codes.len();
-            self.codes.resize(start + self.code_words, 0);
-            quant::binary::encode_one_bit(
-                &floats,
-                quant::binary::threshold(self.datatype),
-                &mut self.codes[start..],
-            );
+        for (column, bytes) in self.columns.iter_mut().zip(vectors) {
+            column.push(bytes);
         }
         self.push_encoded(seq, id, row, payload);
     }
 
     /// Appends row `row` of `from` (same layout), codes included.
     fn copy_row(&mut self, from: &LiveChunk, row: usize) {
-        let (dim, words) = (self.dim, self.code_words);
-        let range = row * dim..(row + 1) * dim;
-        match (&mut self.originals, &from.originals) {
-            (OriginalsBuf::F32(to), OriginalsBuf::F32(v)) => to.extend_from_slice(&v[range]),
-            (OriginalsBuf::F16(to), OriginalsBuf::F16(v)) => to.extend_from_slice(&v[range]),
-            (OriginalsBuf::U8(to), OriginalsBuf::U8(v)) => to.extend_from_slice(&v[range]),
-            _ => unreachable!("chunks of one live segment share a datatype"),
+        for (to, column) in self.columns.iter_mut().zip(&from.columns) {
+            to.copy_row(column, row);
         }
-        self.codes
-            .extend_from_slice(&from.codes[row * words..(row + 1) * words]);
         let at = self.ids.len();
         self.push_encoded(from.versions[row], from.ids[row], at, from.payload(row));
     }
@@ -132,20 +254,28 @@ impl LiveChunk {
         self.payloads.get(row).and_then(|p| p.as_deref())
     }
 
+    fn vector_bytes(&self) -> usize {
+        self.columns
+            .iter()
+            .map(|c| c.vectors() * c.shape.vector_bytes())
+            .sum()
+    }
+
     fn heap_bytes(&self) -> usize {
-        let originals = match &self.originals {
-            OriginalsBuf::F32(v) => v.capacity() * 4,
-            OriginalsBuf::F16(v) => v.capacity() * 2,
-            OriginalsBuf::U8(v) => v.capacity(),
-        };
         let index = self.index.capacity() * (std::mem::size_of::<(PointId, u32)>() + 1);
-        originals
-            + self.codes.capacity() * 8
+        self.columns
+            .iter()
+            .map(LiveColumn::heap_bytes)
+            .sum::<usize>()
             + self.ids.capacity() * std::mem::size_of::<PointId>()
             + self.versions.capacity() * 8
             + self.payloads.capacity() * std::mem::size_of::<Option<Box<[u8]>>>()
             + self.payload_bytes
             + index
+    }
+
+    fn first(&self) -> Option<&LiveColumn> {
+        self.columns.first()
     }
 }
 
@@ -167,9 +297,7 @@ pub(crate) struct LiveRows<'a> {
 /// every chunk.
 #[derive(Debug, Clone)]
 pub(crate) struct LiveSegment {
-    dim: usize,
-    datatype: Datatype,
-    code_words: usize,
+    shapes: Vec<ColumnShape>,
     chunk_rows: usize,
     parts: Vec<Part>,
     live: usize,
@@ -177,12 +305,11 @@ pub(crate) struct LiveSegment {
 }
 
 impl LiveSegment {
-    pub(crate) fn new(dim: usize, datatype: Datatype, code_words: usize) -> Self {
-        let row_bytes = dim * datatype.size() + code_words * 8;
+    /// A segment whose rows hold one vector per slot of `shapes`.
+    pub(crate) fn new(shapes: Vec<ColumnShape>) -> Self {
+        let row_bytes: usize = shapes.iter().map(|s| s.vector_bytes()).sum();
         LiveSegment {
-            dim,
-            datatype,
-            code_words,
+            shapes,
             chunk_rows: (CHUNK_BYTES / row_bytes.max(1)).max(16),
             parts: Vec::new(),
             live: 0,
@@ -192,22 +319,28 @@ impl LiveSegment {
 
     /// A segment of the same layout with no rows.
     pub(crate) fn empty_like(&self) -> Self {
-        LiveSegment::new(self.dim, self.datatype, self.code_words)
+        LiveSegment::new(self.shapes.clone())
     }
 
-    /// Appends a point whose vector is `dim` components in the stored datatype. The caller
-    /// has already deleted any older copy of the id. Call [`finish_write`](Self::finish_write)
-    /// after the last point of a write.
-    pub(crate) fn push(&mut self, seq: u64, id: PointId, vector: &[u8], payload: Option<&[u8]>) {
+    /// Appends a point whose vectors (one entry per slot, a multivector's back to back) are
+    /// in the stored datatype. The caller has already deleted any older copy of the id.
+    /// Call [`finish_write`](Self::finish_write) after the last point of a write.
+    pub(crate) fn push(
+        &mut self,
+        seq: u64,
+        id: PointId,
+        vectors: &[&[u8]],
+        payload: Option<&[u8]>,
+    ) {
         let chunk_rows = self.chunk_rows;
         let writable = self
             .parts
             .last_mut()
             .and_then(|p| Arc::get_mut(&mut p.chunk))
-            .is_some_and(|c| c.rows() < chunk_rows);
+            .is_some_and(|c| c.rows() < chunk_rows && c.vector_bytes() < CHUNK_BYTES);
         if !writable {
             self.parts.push(Part {
-                chunk: Arc::new(LiveChunk::new(self.dim, self.datatype, self.code_words)),
+                chunk: Arc::new(LiveChunk::new(&self.shapes)),
                 deleted: Arc::new(Bitmap::default()),
             });
         }
@@ -216,15 +349,19 @@ impl LiveSegment {
             .last_mut()
             .and_then(|p| Arc::get_mut(&mut p.chunk))
         {
-            chunk.push(seq, id, vector, payload);
+            chunk.push(seq, id, vectors, payload);
         }
         self.live += 1;
-        self.data_bytes += self.row_data_bytes() + payload.map_or(0, |p| p.len() as u64);
-    }
-
-    /// Bytes one row adds to [`data_bytes`](Self::data_bytes) besides its payload.
-    fn row_data_bytes(&self) -> u64 {
-        (self.dim * self.datatype.size() + self.code_words * 8 + 16 + 8) as u64
+        let vector_bytes: usize = self
+            .shapes
+            .iter()
+            .zip(vectors)
+            .map(|(shape, v)| {
+                let count = v.len() / (shape.dim * shape.datatype.size()).max(1);
+                v.len() + count * shape.code_words * 8
+            })
+            .sum();
+        self.data_bytes += (vector_bytes + 16 + 8 + payload.map_or(0, <[u8]>::len)) as u64;
     }
 
     /// Merges small chunks at the tail while one is not full and at most twice the size of
@@ -244,13 +381,7 @@ impl LiveSegment {
             for p in &tail {
                 for row in (0..p.chunk.rows()).filter(|&r| !p.deleted.get(r)) {
                     if merged.last().is_none_or(|c| c.rows() == cap) {
-                        let (dim, datatype, words) = (self.dim, self.datatype, self.code_words);
-                        merged.push(LiveChunk::with_capacity(
-                            dim,
-                            datatype,
-                            words,
-                            left.min(cap),
-                        ));
+                        merged.push(LiveChunk::with_capacity(&self.shapes, left.min(cap)));
                     }
                     if let Some(chunk) = merged.last_mut() {
                         chunk.copy_row(&p.chunk, row);
@@ -336,23 +467,21 @@ impl Rows for LiveRows<'_> {
     }
 
     fn dim(&self) -> usize {
-        self.chunk.dim
+        self.chunk.first().map_or(0, |c| c.shape.dim)
     }
 
     fn codes(&self) -> &[u64] {
-        &self.chunk.codes
+        self.chunk.first().map_or(&[], |c| &c.codes)
     }
 
     fn code_words(&self) -> usize {
-        self.chunk.code_words
+        self.chunk.first().map_or(0, |c| c.shape.code_words)
     }
 
     fn originals(&self) -> Originals<'_> {
-        match &self.chunk.originals {
-            OriginalsBuf::F32(v) => Originals::F32(v),
-            OriginalsBuf::F16(v) => Originals::F16(v),
-            OriginalsBuf::U8(v) => Originals::U8(v),
-        }
+        self.chunk
+            .first()
+            .map_or(Originals::F32(&[]), |c| c.originals.view())
     }
 
     fn deleted(&self) -> &Bitmap {
@@ -372,18 +501,26 @@ impl Rows for LiveRows<'_> {
     }
 
     fn stored_bytes(&self, row: usize, out: &mut Vec<u8>) {
-        let range = row * self.chunk.dim..(row + 1) * self.chunk.dim;
-        match &self.chunk.originals {
-            OriginalsBuf::F32(v) => out.extend(v[range].iter().flat_map(|x| x.to_le_bytes())),
-            OriginalsBuf::F16(v) => out.extend(v[range].iter().flat_map(|x| x.to_le_bytes())),
-            OriginalsBuf::U8(v) => out.extend_from_slice(&v[range]),
+        if let Some(c) = self.chunk.first() {
+            c.view().stored_bytes(row, out);
         }
+    }
+
+    fn column(&self, slot: usize) -> Option<Column<'_>> {
+        self.chunk.columns.get(slot).map(LiveColumn::view)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const SHAPE: ColumnShape = ColumnShape {
+        dim: 2,
+        datatype: Datatype::F32,
+        code_words: 1,
+        offsets: false,
+    };
 
     fn vector(i: u64) -> Vec<u8> {
         [i as f32, 1.0]
@@ -397,14 +534,14 @@ mod tests {
             if let Some((p, r)) = seg.find(PointId::Num(i % 50)) {
                 seg.delete_at(p, r);
             }
-            seg.push(i + 1, PointId::Num(i % 50), &vector(i), None);
+            seg.push(i + 1, PointId::Num(i % 50), &[&vector(i)], None);
         }
         seg.finish_write();
     }
 
     #[test]
     fn published_chunks_never_change_and_tail_chunks_stay_logarithmic() {
-        let mut seg = LiveSegment::new(2, Datatype::F32, 1);
+        let mut seg = LiveSegment::new(vec![SHAPE]);
         assert_eq!(seg.chunk_rows, CHUNK_BYTES / 16);
         seg.chunk_rows = 64;
         let mut copies: Vec<LiveSegment> = Vec::new();
@@ -420,11 +557,11 @@ mod tests {
             );
         }
         // One-row writes of distinct ids: the tail stays logarithmic while rows pile up.
-        let mut grow = LiveSegment::new(2, Datatype::F32, 1);
+        let mut grow = LiveSegment::new(vec![SHAPE]);
         grow.chunk_rows = 64;
         let mut published = grow.clone();
         for i in 0..2000u64 {
-            grow.push(i + 1, PointId::Num(1000 + i), &vector(i), None);
+            grow.push(i + 1, PointId::Num(1000 + i), &[&vector(i)], None);
             grow.finish_write();
             assert_eq!(published.live_count() + 1, grow.live_count());
             published = grow.clone();

@@ -94,6 +94,15 @@ pub(crate) enum Originals<'a> {
 }
 
 impl Originals<'_> {
+    /// Components held.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Originals::F32(v) => v.len(),
+            Originals::F16(v) => v.len(),
+            Originals::U8(v) => v.len(),
+        }
+    }
+
     /// Row `row` as f32, written into `out` (copied for F32, converted otherwise).
     pub(crate) fn row_into(&self, row: usize, dim: usize, kernels: &Kernels, out: &mut Vec<f32>) {
         let range = row * dim..(row + 1) * dim;
@@ -131,6 +140,58 @@ impl Originals<'_> {
     }
 }
 
+/// One vector slot of a segment: its vectors' originals and codes, and which vectors
+/// each row holds.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Column<'a> {
+    pub dim: usize,
+    /// Every vector's original, row-major.
+    pub originals: Originals<'a>,
+    /// Binary codes, `code_words` per vector (empty without binary codes).
+    pub codes: &'a [u64],
+    pub code_words: usize,
+    pub scalar: Option<ScalarCodes<'a>>,
+    pub multi_bit: Option<&'a MultiBit>,
+    /// `rows + 1` offsets: row `r` holds vectors `offsets[r]..offsets[r + 1]`; `None` when
+    /// row `r` is vector `r` (the one dense vector of a single-vector collection).
+    pub offsets: Option<&'a [u64]>,
+}
+
+impl Column<'_> {
+    /// The vectors row `row` holds.
+    pub(crate) fn range(&self, row: usize) -> std::ops::Range<usize> {
+        match self.offsets {
+            Some(o) => {
+                let at = |i: usize| o.get(i).map_or(0, |&v| usize::try_from(v).unwrap_or(0));
+                let (start, end) = (at(row), at(row + 1));
+                start..end.max(start)
+            }
+            None => row..row + 1,
+        }
+    }
+
+    /// Appends the stored bytes (little-endian, stored datatype) of row `row`'s vectors.
+    pub(crate) fn stored_bytes(&self, row: usize, out: &mut Vec<u8>) {
+        let range = self.range(row);
+        let values = range.start * self.dim..range.end * self.dim;
+        match self.originals {
+            Originals::F32(v) => out.extend(
+                v.get(values)
+                    .unwrap_or_default()
+                    .iter()
+                    .flat_map(|x| x.to_le_bytes()),
+            ),
+            Originals::F16(v) => out.extend(
+                v.get(values)
+                    .unwrap_or_default()
+                    .iter()
+                    .flat_map(|x| x.to_le_bytes()),
+            ),
+            Originals::U8(v) => out.extend_from_slice(v.get(values).unwrap_or_default()),
+        }
+    }
+}
+
 /// What search needs from a segment.
 pub(crate) trait Rows: Sync {
     fn len(&self) -> usize;
@@ -155,6 +216,9 @@ pub(crate) trait Rows: Sync {
     fn multi_bit(&self) -> Option<&MultiBit> {
         None
     }
+    /// Vector slot `slot` (slot 0 of a single-vector segment is the methods above, without
+    /// offsets); `None` for a slot the segment does not have.
+    fn column(&self, slot: usize) -> Option<Column<'_>>;
 }
 
 /// Decodes one stored vector (datatype bytes, little-endian) to f32.

@@ -23,6 +23,8 @@ pub enum RecordKind {
     Upsert = 1,
     /// Deletes points by id.
     Delete = 2,
+    /// Inserts or replaces points of a collection with named vectors or multivectors.
+    UpsertVectors = 3,
 }
 
 impl RecordKind {
@@ -30,6 +32,7 @@ impl RecordKind {
         match code {
             1 => Some(RecordKind::Upsert),
             2 => Some(RecordKind::Delete),
+            3 => Some(RecordKind::UpsertVectors),
             _ => None,
         }
     }
@@ -378,6 +381,168 @@ pub fn decode_upsert(
         rows.push(UpsertRow {
             id,
             vector,
+            payload,
+        });
+    }
+    if r.remaining() != 0 {
+        return Err(DecodeError::invalid(
+            r.pos(),
+            "trailing bytes after the last row",
+        ));
+    }
+    Ok(rows)
+}
+
+/// The shape of one vector slot of a collection, as an upsert-vectors record states it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotShape {
+    /// Components per vector.
+    pub dim: usize,
+    /// How components are stored.
+    pub datatype: Datatype,
+    /// True for a multivector (`1..=MAX_MULTIVECTOR_LEN` vectors); a dense slot holds 0 or 1.
+    pub multi: bool,
+}
+
+impl SlotShape {
+    /// The slots of `config`, in slot order.
+    pub(crate) fn of(config: &crate::config::CollectionConfig) -> Vec<SlotShape> {
+        config
+            .slots()
+            .iter()
+            .map(|s| SlotShape {
+                dim: s.params.dim,
+                datatype: s.params.datatype,
+                multi: s.is_multi(),
+            })
+            .collect()
+    }
+
+    fn vector_bytes(self) -> usize {
+        self.dim * self.datatype.size()
+    }
+}
+
+/// One point of an upsert-vectors record: its vectors per slot (empty: absent; a
+/// multivector's vectors back to back), already in stored form.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VectorsRow<'a> {
+    /// The point's id.
+    pub id: PointId,
+    /// One entry per slot.
+    pub vectors: Vec<&'a [u8]>,
+    /// Its payload, if any.
+    pub payload: Option<&'a [u8]>,
+}
+
+impl<'a> From<&UpsertRow<'a>> for VectorsRow<'a> {
+    fn from(row: &UpsertRow<'a>) -> Self {
+        VectorsRow {
+            id: row.id,
+            vectors: vec![row.vector],
+            payload: row.payload,
+        }
+    }
+}
+
+/// Encodes an upsert-vectors batch body (kind 3) for a collection whose slots are
+/// `shapes`.
+pub fn encode_upsert_vectors(shapes: &[SlotShape], rows: &[VectorsRow<'_>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&(rows.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(shapes.len() as u16).to_le_bytes());
+    out.extend_from_slice(&[0u8; 2]);
+    for shape in shapes {
+        out.extend_from_slice(&(shape.dim as u32).to_le_bytes());
+        out.push(shape.datatype.code());
+        out.push(u8::from(shape.multi));
+        out.extend_from_slice(&[0u8; 2]);
+    }
+    for row in rows {
+        out.push(row.id.kind_code());
+        out.push(u8::from(row.payload.is_some()));
+        out.extend_from_slice(&[0u8; 2]);
+        out.extend_from_slice(&(row.payload.map_or(0, <[u8]>::len) as u32).to_le_bytes());
+        out.extend_from_slice(&row.id.value().to_le_bytes());
+        for (shape, v) in shapes.iter().zip(&row.vectors) {
+            let count = v.len() / shape.vector_bytes().max(1);
+            out.extend_from_slice(&(count as u32).to_le_bytes());
+        }
+        for v in &row.vectors {
+            out.extend_from_slice(v);
+        }
+        out.extend_from_slice(row.payload.unwrap_or_default());
+    }
+    out
+}
+
+/// Decodes an upsert-vectors batch body written for a collection whose slots are `shapes`.
+pub fn decode_upsert_vectors<'a>(
+    body: &'a [u8],
+    shapes: &[SlotShape],
+) -> Result<Vec<VectorsRow<'a>>, DecodeError> {
+    let mut r = Reader::new(body);
+    let count = r.u32("row count")? as usize;
+    let slot_count = usize::from(r.u16("slot count")?);
+    let _reserved = r.bytes(2, "reserved")?;
+    if slot_count != shapes.len() {
+        return Err(DecodeError::invalid(
+            4,
+            "record written for another set of vectors",
+        ));
+    }
+    for shape in shapes {
+        let at = r.pos();
+        let dim = r.u32("dim")? as usize;
+        let datatype = r.u8("datatype")?;
+        let multi = r.u8("multivector flag")?;
+        let _reserved = r.bytes(2, "reserved")?;
+        if dim != shape.dim || datatype != shape.datatype.code() || multi != u8::from(shape.multi) {
+            return Err(DecodeError::invalid(
+                at,
+                "record written for another dim, datatype or vector kind",
+            ));
+        }
+    }
+    let min_row = UPSERT_ROW_FIXED + 4 * slot_count;
+    let mut rows = Vec::with_capacity(count.min(r.remaining() / min_row.max(1)));
+    for _ in 0..count {
+        let at = r.pos();
+        let id_kind = r.u8("id kind")?;
+        let has_payload = r.u8("payload flag")?;
+        let _reserved = r.bytes(2, "reserved")?;
+        let payload_len = r.u32("payload length")? as usize;
+        let id_value = r.u128("id value")?;
+        let id = PointId::from_parts(id_kind, id_value)
+            .ok_or_else(|| DecodeError::invalid(at, "invalid point id"))?;
+        let mut counts = Vec::with_capacity(slot_count);
+        for shape in shapes {
+            let c = r.u32("vector count")? as usize;
+            let max = if shape.multi {
+                crate::config::MAX_MULTIVECTOR_LEN
+            } else {
+                1
+            };
+            if c > max {
+                return Err(DecodeError::invalid(r.pos() - 4, "too many vectors"));
+            }
+            counts.push(c);
+        }
+        if counts.iter().all(|&c| c == 0) {
+            return Err(DecodeError::invalid(at, "a point without any vector"));
+        }
+        let mut vectors = Vec::with_capacity(slot_count);
+        for (shape, &c) in shapes.iter().zip(&counts) {
+            vectors.push(r.bytes(c * shape.vector_bytes(), "vectors")?);
+        }
+        let payload = match has_payload {
+            0 if payload_len == 0 => None,
+            1 => Some(r.bytes(payload_len, "payload")?),
+            _ => return Err(DecodeError::invalid(at + 1, "invalid payload flag")),
+        };
+        rows.push(VectorsRow {
+            id,
+            vectors,
             payload,
         });
     }

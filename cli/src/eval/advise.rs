@@ -199,11 +199,7 @@ pub fn advise(
             if held_out.binary_search(&index).is_ok() {
                 held_queries.push(p.vector.clone());
             } else {
-                kept.push(Point {
-                    id: p.id,
-                    vector: p.vector.clone(),
-                    payload: None,
-                });
+                kept.push(Point::new(p.id, p.vector.clone()));
             }
             index += 1;
         }

@@ -8,10 +8,12 @@ pub use write::{SegmentColumns, SegmentWriter, Sink, encode};
 use std::ops::Range;
 
 use super::{
-    DecodeError, FORMAT_VERSION, Reader, SEGMENT_FOOTER_MAGIC, SEGMENT_MAGIC,
+    DecodeError, Reader, SEGMENT_FOOTER_MAGIC, SEGMENT_FORMAT_VERSION, SEGMENT_MAGIC,
     check_magic_and_version, crc32, slice,
 };
-use crate::config::{Datatype, Distance, MAX_DIM};
+use crate::config::{
+    Datatype, Distance, MAX_DIM, MAX_MULTIVECTOR_LEN, MAX_NAMED_VECTORS, MAX_VECTOR_NAME_BYTES,
+};
 pub use crate::quant::CodeKind;
 use crate::quant::binary::MultiBit;
 use crate::quant::scalar::{RangeDesign, ScalarParams};
@@ -71,9 +73,13 @@ pub enum Section {
     Norms = 10,
     /// Per-dimension mean and deviation (multi-bit binary codes).
     BinaryStats = 11,
+    /// Where each row's vectors of a slot start (version 2).
+    VectorOffsets = 12,
+    /// The vector slots: name, shape and code kind of each (version 2).
+    VectorSlots = 13,
 }
 
-pub const SECTIONS: [Section; 11] = [
+pub const SECTIONS: [Section; 13] = [
     Section::IdKinds,
     Section::IdValues,
     Section::Versions,
@@ -85,6 +91,8 @@ pub const SECTIONS: [Section; 11] = [
     Section::QuantParams,
     Section::Norms,
     Section::BinaryStats,
+    Section::VectorOffsets,
+    Section::VectorSlots,
 ];
 
 impl Section {
@@ -102,6 +110,8 @@ impl Section {
             Section::QuantParams => "quant_params",
             Section::Norms => "norms",
             Section::BinaryStats => "binary_stats",
+            Section::VectorOffsets => "vector_offsets",
+            Section::VectorSlots => "vector_slots",
         }
     }
 
@@ -109,9 +119,120 @@ impl Section {
         SECTIONS.into_iter().find(|s| *s as u32 == code)
     }
 
-    fn index(self) -> usize {
-        self as usize - 1
+    /// True for the sections a version 2 file has once per vector slot (the slot number
+    /// is the table entry's `flags`).
+    pub fn per_slot(self) -> bool {
+        matches!(
+            self,
+            Section::Originals
+                | Section::Codes
+                | Section::QuantParams
+                | Section::Norms
+                | Section::BinaryStats
+                | Section::VectorOffsets
+        )
     }
+}
+
+/// One vector slot of a segment file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlotLayout {
+    /// The vector's name (`""`: the default vector).
+    pub name: String,
+    pub dim: usize,
+    pub distance: Distance,
+    pub datatype: Datatype,
+    pub code_kind: CodeKind,
+    /// True for a multivector.
+    pub multi: bool,
+    /// Vectors stored (rows of its originals section).
+    pub vectors: usize,
+}
+
+impl SlotLayout {
+    /// Code size per vector in 8-byte words.
+    pub fn code_words(&self) -> usize {
+        self.code_kind.words(self.dim)
+    }
+}
+
+const SLOT_FIXED: usize = 24;
+
+/// Encodes the `vector_slots` section.
+pub fn encode_slots(slots: &[SlotLayout]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&(slots.len() as u32).to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    for s in slots {
+        out.extend_from_slice(&(s.vectors as u64).to_le_bytes());
+        out.extend_from_slice(&(s.dim as u32).to_le_bytes());
+        out.push(s.distance.code());
+        out.push(s.datatype.code());
+        out.push(s.code_kind.code());
+        out.push(u8::from(s.multi));
+        out.extend_from_slice(&(s.name.len() as u32).to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(s.name.as_bytes());
+    }
+    out
+}
+
+/// Decodes the `vector_slots` section (offsets relative to it).
+pub fn decode_slots(bytes: &[u8]) -> Result<Vec<SlotLayout>, DecodeError> {
+    let mut r = Reader::new(bytes);
+    let count = r.len_u32(MAX_NAMED_VECTORS + 1, "slot count")?;
+    let _reserved = r.u32("reserved")?;
+    let mut slots: Vec<SlotLayout> = Vec::with_capacity(count.min(r.remaining() / SLOT_FIXED));
+    for i in 0..count {
+        let at = r.pos();
+        let vectors = r.len_u64(u32::MAX as usize, "vector count")?;
+        let dim = r.len_u32(MAX_DIM, "dim")?;
+        let distance = Distance::from_code(r.u8("distance")?)
+            .ok_or_else(|| DecodeError::invalid(at + 12, "unknown distance code"))?;
+        let datatype = Datatype::from_code(r.u8("datatype")?)
+            .ok_or_else(|| DecodeError::invalid(at + 13, "unknown datatype code"))?;
+        let code_kind = CodeKind::from_code(r.u8("code_kind")?)
+            .ok_or_else(|| DecodeError::invalid(at + 14, "unknown code kind"))?;
+        let multi = match r.u8("multivector flag")? {
+            0 => false,
+            1 => true,
+            _ => return Err(DecodeError::invalid(at + 15, "invalid multivector flag")),
+        };
+        let name_len = r.len_u32(MAX_VECTOR_NAME_BYTES, "name length")?;
+        let _reserved = r.u32("reserved")?;
+        let name = std::str::from_utf8(r.bytes(name_len, "name")?)
+            .map_err(|_| DecodeError::invalid(at + SLOT_FIXED, "vector name is not UTF-8"))?
+            .to_string();
+        if dim == 0 {
+            return Err(DecodeError::invalid(at + 8, "dim is 0"));
+        }
+        let ordered = match slots.last() {
+            None => name.is_empty(),
+            Some(prev) => i > 0 && !name.is_empty() && prev.name < name,
+        };
+        if !ordered {
+            return Err(DecodeError::invalid(
+                at + SLOT_FIXED,
+                "vector names not in order (the default one first, then by name)",
+            ));
+        }
+        slots.push(SlotLayout {
+            name,
+            dim,
+            distance,
+            datatype,
+            code_kind,
+            multi,
+            vectors,
+        });
+    }
+    if r.remaining() != 0 {
+        return Err(DecodeError::invalid(
+            r.pos(),
+            "trailing bytes after the last slot",
+        ));
+    }
+    Ok(slots)
 }
 
 /// Decodes a statistics section: `dim` f32 means, then `dim` f32 standard deviations.
@@ -231,8 +352,14 @@ pub struct SectionEntry {
 pub struct Layout {
     /// The fixed header.
     pub header: SegmentHeader,
+    /// The format version the file needs (1: one dense vector per row; 2: vector slots).
+    pub version: u16,
+    /// The vector slots: for version 1, one slot made from the header (row `r` is
+    /// vector `r`, without offsets).
+    pub slots: Vec<SlotLayout>,
     table_offset: usize,
-    sections: [Option<SectionEntry>; SECTIONS.len()],
+    /// `(kind, slot, entry)` in table order.
+    sections: Vec<(Section, usize, SectionEntry)>,
 }
 
 impl Layout {
@@ -241,26 +368,39 @@ impl Layout {
         self.header.code_kind.words(self.header.dim)
     }
 
-    /// The byte range of a section (empty for an absent optional section).
+    /// The byte range of a section of slot 0 or of the segment (empty for an absent
+    /// optional section).
     pub fn range(&self, s: Section) -> Range<usize> {
-        self.entry(s).map_or(0..0, |e| e.range.clone())
+        self.range_at(s, 0)
     }
 
-    /// Checks every section's CRC; on a mismatch returns the section, stored and computed CRC.
-    pub fn verify(&self, bytes: &[u8]) -> Result<(), (Section, u32, u32)> {
-        for s in SECTIONS {
-            if let Some(e) = self.entry(s) {
-                let got = crc32(0, bytes.get(e.range.clone()).unwrap_or_default());
-                if got != e.crc {
-                    return Err((s, e.crc, got));
-                }
+    /// The byte range of section `s` of vector slot `slot`.
+    pub fn range_at(&self, s: Section, slot: usize) -> Range<usize> {
+        self.entry(s, slot).map_or(0..0, |e| e.range.clone())
+    }
+
+    /// True when rows locate their vectors through offsets (version 2).
+    pub fn has_slots(&self) -> bool {
+        self.version >= 2
+    }
+
+    /// Checks every section's CRC; on a mismatch returns the section, its byte range, and
+    /// the stored and computed CRC.
+    pub fn verify(&self, bytes: &[u8]) -> Result<(), (Section, Range<usize>, u32, u32)> {
+        for (s, _, e) in &self.sections {
+            let got = crc32(0, bytes.get(e.range.clone()).unwrap_or_default());
+            if got != e.crc {
+                return Err((*s, e.range.clone(), e.crc, got));
             }
         }
         Ok(())
     }
 
-    fn entry(&self, s: Section) -> Option<&SectionEntry> {
-        self.sections.get(s.index()).and_then(Option::as_ref)
+    fn entry(&self, s: Section, slot: usize) -> Option<&SectionEntry> {
+        self.sections
+            .iter()
+            .find(|(k, n, _)| *k == s && *n == slot)
+            .map(|(_, _, e)| e)
     }
 
     /// The offset of the first non-zero byte in the padding between header, sections and
@@ -269,8 +409,7 @@ impl Layout {
         let mut used: Vec<Range<usize>> = self
             .sections
             .iter()
-            .flatten()
-            .map(|e| e.range.clone())
+            .map(|(_, _, e)| e.range.clone())
             .collect();
         used.sort_by_key(|r| r.start);
         let mut pos = HEADER_LEN;
@@ -305,7 +444,12 @@ pub fn parse(bytes: &[u8]) -> Result<Layout, DecodeError> {
         ));
     }
     let mut r = Reader::new(bytes);
-    check_magic_and_version(&mut r, &SEGMENT_MAGIC, "segment file", FORMAT_VERSION)?;
+    let version = check_magic_and_version(
+        &mut r,
+        &SEGMENT_MAGIC,
+        "segment file",
+        SEGMENT_FORMAT_VERSION,
+    )?;
     let header_len = r.u32("header_len")?;
     let segment_id = r.u64("segment_id")?;
     let rows = r.len_u64(u32::MAX as usize, "row_count")?;
@@ -372,17 +516,18 @@ pub fn parse(bytes: &[u8]) -> Result<Layout, DecodeError> {
         return Err(DecodeError::checksum(table_offset, "section table"));
     }
 
-    let mut sections: [Option<SectionEntry>; SECTIONS.len()] = Default::default();
+    let mut sections: Vec<(Section, usize, SectionEntry)> = Vec::with_capacity(section_count);
     let mut t = Reader::new(table);
     for i in 0..section_count {
         let at = table_offset + i * ENTRY_LEN;
         let kind_code = t.u32("section kind")?;
-        let _flags = t.u32("section flags")?;
+        let flags = t.u32("section flags")? as usize;
         let offset = t.len_u64(bytes.len(), "section offset")?;
         let length = t.len_u64(bytes.len(), "section length")?;
         let crc = t.u32("section crc")?;
         let _reserved = t.u32("reserved")?;
         let kind = Section::from_code(kind_code)
+            .filter(|k| version >= 2 || !matches!(k, Section::VectorOffsets | Section::VectorSlots))
             .ok_or_else(|| DecodeError::invalid(at, format!("unknown section kind {kind_code}")))?;
         let end = offset
             .checked_add(length)
@@ -396,74 +541,152 @@ pub fn parse(bytes: &[u8]) -> Result<Layout, DecodeError> {
                 format!("section {} misaligned", kind.name()),
             ));
         }
-        let slot = sections
-            .get_mut(kind.index())
-            .ok_or_else(|| DecodeError::invalid(at, "section kind out of range"))?;
-        if slot.is_some() {
+        // Version 1 readers ignored flags; only version 2 gives them a meaning.
+        let slot = if version >= 2 { flags } else { 0 };
+        if slot > 0 && !kind.per_slot() || slot > MAX_NAMED_VECTORS {
+            return Err(DecodeError::invalid(
+                at + 4,
+                format!("section {} has an invalid slot {slot}", kind.name()),
+            ));
+        }
+        if sections.iter().any(|(k, n, _)| *k == kind && *n == slot) {
             return Err(DecodeError::invalid(
                 at,
                 format!("section {} twice", kind.name()),
             ));
         }
-        *slot = Some(SectionEntry {
-            range: offset..end,
-            crc,
-        });
+        sections.push((
+            kind,
+            slot,
+            SectionEntry {
+                range: offset..end,
+                crc,
+            },
+        ));
     }
+    let find = |s: Section, slot: usize| {
+        sections
+            .iter()
+            .find(|(k, n, _)| *k == s && *n == slot)
+            .map(|(_, _, e)| e)
+    };
 
-    let expected = |s: Section| -> Result<Option<usize>, DecodeError> {
+    let slots = if version >= 2 {
+        let entry = find(Section::VectorSlots, 0)
+            .ok_or_else(|| DecodeError::invalid(table_offset, "section vector_slots missing"))?;
+        let range = entry.range.clone();
+        let slots = decode_slots(slice(bytes, range.clone(), "vector slots")?)
+            .map_err(|e| e.shifted(range.start as u64))?;
+        let Some(first) = slots.first() else {
+            return Err(DecodeError::invalid(range.start, "no vector slot"));
+        };
+        if (first.dim, first.distance, first.datatype, first.code_kind)
+            != (dim, distance, datatype, code_kind)
+        {
+            return Err(DecodeError::invalid(
+                range.start,
+                "slot 0 disagrees with the header",
+            ));
+        }
+        slots
+    } else {
+        vec![SlotLayout {
+            name: String::new(),
+            dim,
+            distance,
+            datatype,
+            code_kind,
+            multi: false,
+            vectors: rows,
+        }]
+    };
+
+    let segment_sections = [
+        Section::IdKinds,
+        Section::IdValues,
+        Section::Versions,
+        Section::PayloadPresent,
+        Section::PayloadOffsets,
+        Section::PayloadBlob,
+    ];
+    let expected_len = |s: Section| -> Result<Option<usize>, DecodeError> {
         Ok(match s {
             Section::IdKinds => Some(rows),
             Section::IdValues => Some(mul(rows, 16, 24)?),
             Section::Versions => Some(mul(rows, 8, 24)?),
-            Section::Originals => Some(mul(mul(rows, dim, 24)?, datatype.size(), 24)?),
-            Section::Codes => Some(mul(mul(rows, code_words, 24)?, 8, 24)?),
             Section::PayloadPresent => Some(mul(rows.div_ceil(64), 8, 24)?),
             Section::PayloadOffsets => Some(mul(rows + 1, 8, 24)?),
-            Section::PayloadBlob => None,
-            Section::QuantParams => Some(PARAMS_FIXED + 8 * dim),
-            Section::Norms => Some(mul(rows, 4, 24)?),
-            Section::BinaryStats => Some(mul(dim, 8, 32)?),
+            _ => None,
         })
     };
-    for s in SECTIONS {
-        let entry = sections.get(s.index()).and_then(Option::as_ref);
-        let required = match s {
-            Section::Codes => code_kind != CodeKind::None,
-            Section::QuantParams | Section::Norms => code_kind == CodeKind::ScalarInt8,
-            Section::BinaryStats => {
-                matches!(code_kind, CodeKind::TwoBits | CodeKind::OneAndHalfBits)
-            }
-            _ => true,
-        };
+    let check = |s: Section, slot: usize, required: bool, len: Option<usize>| {
+        let entry = find(s, slot);
         if !required {
-            if entry.is_some() {
-                return Err(DecodeError::invalid(
+            return match entry {
+                Some(_) => Err(DecodeError::invalid(
                     38,
                     format!("section {} without its code kind", s.name()),
-                ));
-            }
-            continue;
+                )),
+                None => Ok(()),
+            };
         }
         let entry = entry.ok_or_else(|| {
             DecodeError::invalid(table_offset, format!("section {} missing", s.name()))
         })?;
-        if let Some(len) = expected(s)?
-            && entry.range.len() != len
-        {
-            return Err(DecodeError::invalid(
+        match len {
+            Some(len) if entry.range.len() != len => Err(DecodeError::invalid(
                 table_offset,
                 format!(
                     "section {} is {} bytes, expected {len}",
                     s.name(),
                     entry.range.len()
                 ),
-            ));
+            )),
+            _ => Ok(()),
         }
+    };
+    for s in segment_sections {
+        check(s, 0, true, expected_len(s)?)?;
+    }
+    for (n, slot) in slots.iter().enumerate() {
+        let (v, d, kind) = (slot.vectors, slot.dim, slot.code_kind);
+        let scalar = kind == CodeKind::ScalarInt8;
+        let words = kind.words(d);
+        check(
+            Section::Originals,
+            n,
+            true,
+            Some(mul(mul(v, d, 24)?, slot.datatype.size(), 24)?),
+        )?;
+        check(
+            Section::Codes,
+            n,
+            kind != CodeKind::None,
+            Some(mul(mul(v, words, 24)?, 8, 24)?),
+        )?;
+        check(Section::QuantParams, n, scalar, Some(PARAMS_FIXED + 8 * d))?;
+        check(Section::Norms, n, scalar, Some(mul(v, 4, 24)?))?;
+        check(
+            Section::BinaryStats,
+            n,
+            matches!(kind, CodeKind::TwoBits | CodeKind::OneAndHalfBits),
+            Some(mul(d, 8, 32)?),
+        )?;
+        check(
+            Section::VectorOffsets,
+            n,
+            version >= 2,
+            Some(mul(rows + 1, 8, 24)?),
+        )?;
+    }
+    if let Some((k, n, _)) = sections.iter().find(|(_, n, _)| *n >= slots.len()) {
+        return Err(DecodeError::invalid(
+            table_offset,
+            format!("section {} of slot {n}, which is not declared", k.name()),
+        ));
     }
 
-    let mut ranges: Vec<Range<usize>> =
-        sections.iter().flatten().map(|e| e.range.clone()).collect();
+    let mut ranges: Vec<Range<usize>> = sections.iter().map(|(_, _, e)| e.range.clone()).collect();
     ranges.sort_by_key(|r| r.start);
     if ranges
         .windows(2)
@@ -480,9 +703,38 @@ pub fn parse(bytes: &[u8]) -> Result<Layout, DecodeError> {
             datatype,
             code_kind,
         },
+        version,
+        slots,
         table_offset,
         sections,
     };
+    for (n, slot) in layout
+        .slots
+        .iter()
+        .enumerate()
+        .filter(|_| layout.has_slots())
+    {
+        let range = layout.range_at(Section::VectorOffsets, n);
+        let offsets = slice(bytes, range.clone(), "vector offsets")?;
+        let max_run = if slot.multi { MAX_MULTIVECTOR_LEN } else { 1 } as u64;
+        let mut prev = 0u64;
+        for (i, word) in offsets.as_chunks::<8>().0.iter().enumerate() {
+            let off = u64::from_le_bytes(*word);
+            if off < prev || off - prev > max_run || (i == 0 && off != 0) {
+                return Err(DecodeError::invalid(
+                    range.start + i * 8,
+                    "vector offsets not increasing, or a row with too many vectors",
+                ));
+            }
+            prev = off;
+        }
+        if prev != slot.vectors as u64 {
+            return Err(DecodeError::invalid(
+                range.end,
+                "vector offsets do not end at the slot's vector count",
+            ));
+        }
+    }
     let offsets_range = layout.range(Section::PayloadOffsets);
     let blob_len = layout.range(Section::PayloadBlob).len() as u64;
     let mut prev = 0u64;

@@ -4,7 +4,8 @@
 use std::io;
 
 use super::super::{
-    FORMAT_VERSION, SEGMENT_FOOTER_MAGIC, SEGMENT_MAGIC, crc32, put_magic_and_version,
+    FORMAT_VERSION, SEGMENT_FOOTER_MAGIC, SEGMENT_FORMAT_VERSION, SEGMENT_MAGIC, crc32,
+    put_magic_and_version,
 };
 use super::{
     CodeKind, ENTRY_LEN, FOOTER_LEN, HEADER_LEN, SECTION_ALIGN, SECTIONS, Section, SegmentHeader,
@@ -74,10 +75,13 @@ pub struct SegmentWriter<S> {
     table: Vec<u8>,
     sections: u32,
     open: Option<OpenSection>,
+    /// 1, or 2 once a `vector_slots` section is written.
+    version: u16,
 }
 
 struct OpenSection {
     kind: Section,
+    slot: u32,
     start: u64,
     crc: crc32fast::Hasher,
 }
@@ -94,6 +98,7 @@ impl<S: Sink> SegmentWriter<S> {
             table: Vec::with_capacity(SECTIONS.len() * ENTRY_LEN),
             sections: 0,
             open: None,
+            version: FORMAT_VERSION,
         })
     }
 
@@ -106,10 +111,20 @@ impl<S: Sink> SegmentWriter<S> {
 
     /// Ends the open section (if any) and starts `kind`, 64-byte aligned.
     pub fn section(&mut self, kind: Section) -> io::Result<()> {
+        self.section_at(kind, 0)
+    }
+
+    /// Starts section `kind` of vector slot `slot` (version 2; slot 0 is also the
+    /// version 1 section). Writing a `vector_slots` section makes the file version 2.
+    pub fn section_at(&mut self, kind: Section, slot: usize) -> io::Result<()> {
         self.close_section();
         self.pad_to(SECTION_ALIGN as u64)?;
+        if kind == Section::VectorSlots {
+            self.version = SEGMENT_FORMAT_VERSION;
+        }
         self.open = Some(OpenSection {
             kind,
+            slot: slot as u32,
             start: self.pos,
             crc: crc32fast::Hasher::new(),
         });
@@ -130,7 +145,7 @@ impl<S: Sink> SegmentWriter<S> {
         if let Some(open) = self.open.take() {
             self.table
                 .extend_from_slice(&(open.kind as u32).to_le_bytes());
-            self.table.extend_from_slice(&0u32.to_le_bytes());
+            self.table.extend_from_slice(&open.slot.to_le_bytes());
             self.table.extend_from_slice(&open.start.to_le_bytes());
             self.table
                 .extend_from_slice(&(self.pos - open.start).to_le_bytes());
@@ -151,7 +166,7 @@ impl<S: Sink> SegmentWriter<S> {
         self.pos += table.len() as u64;
 
         let mut header = Vec::with_capacity(HEADER_LEN);
-        put_magic_and_version(&mut header, &SEGMENT_MAGIC, FORMAT_VERSION);
+        put_magic_and_version(&mut header, &SEGMENT_MAGIC, self.version);
         header.extend_from_slice(&(HEADER_LEN as u32).to_le_bytes());
         header.extend_from_slice(&h.segment_id.to_le_bytes());
         header.extend_from_slice(&(h.rows as u64).to_le_bytes());

@@ -1,0 +1,303 @@
+//! Search over one vector slot located through offsets: named vectors and multivectors.
+//!
+//! A row's score is `MaxSim`: for each query vector its best match among the row's
+//! vectors, summed (a dense named vector is the case of one query vector and one row
+//! vector, where this is the plain score). The quantized plans compute the same sum on the
+//! codes' estimates, keep `candidates` rows, and rescore them with the originals.
+//!
+//! Work per row is `query vectors × row vectors` pair scores. The row's codes are read
+//! from memory once and stay in L1 while every query vector is compared with them.
+
+use super::{Hit, Plan, TopK};
+use crate::config::Distance;
+use crate::quant::binary::{AsymQuery, MultiBit, estimate_score};
+use crate::quant::scalar::ScalarQuery;
+use crate::segment::{Column, Rows, ScalarCodes};
+use crate::simd::Kernels;
+
+/// A query for one slot: one or more vectors (normalized for Cosine) and their 1-bit codes.
+#[derive(Debug)]
+pub(crate) struct SlotQuery {
+    pub vectors: Vec<Vec<f32>>,
+    /// The 1-bit code of each query vector, back to back (empty without binary codes).
+    pub codes: Vec<u64>,
+    /// Bits per component of the asymmetric form (0: symmetric Hamming).
+    pub asym_bits: u32,
+    pub distance: Distance,
+    pub kernels: &'static Kernels,
+}
+
+impl SlotQuery {
+    fn pair(&self, q: &[f32], v: &[f32]) -> f32 {
+        let k = self.kernels;
+        match self.distance {
+            Distance::Cosine | Distance::Dot => k.dot(q, v),
+            Distance::Euclid => k.l2sq(q, v).sqrt(),
+            Distance::Manhattan => k.l1(q, v),
+        }
+    }
+
+    fn key(&self, score: f32) -> f32 {
+        if self.distance.higher_is_better() {
+            -score
+        } else {
+            score
+        }
+    }
+
+    /// The better of two pair scores.
+    fn better(&self, a: f32, b: f32) -> f32 {
+        if self.distance.higher_is_better() {
+            a.max(b)
+        } else {
+            a.min(b)
+        }
+    }
+
+    fn worst(&self) -> f32 {
+        if self.distance.higher_is_better() {
+            f32::NEG_INFINITY
+        } else {
+            f32::INFINITY
+        }
+    }
+
+    /// Exact `MaxSim` of the query with vectors `range` of `column`: each row vector is
+    /// converted once and compared with every query vector.
+    pub(crate) fn exact(&self, column: &Column<'_>, range: std::ops::Range<usize>) -> f32 {
+        let mut best = vec![self.worst(); self.vectors.len()];
+        let mut scratch = Vec::new();
+        for j in range {
+            let v = column
+                .originals
+                .row(j, column.dim, self.kernels, &mut scratch);
+            for (b, q) in best.iter_mut().zip(&self.vectors) {
+                *b = self.better(*b, self.pair(q, v));
+            }
+        }
+        best.iter().sum()
+    }
+}
+
+/// How a block's codes are scored for one query.
+enum CodeScorer<'a> {
+    /// Binary codes: per query vector its code (or bit planes, asymmetric), and the bits
+    /// per code the estimate divides by.
+    Binary {
+        codes: Vec<u64>,
+        words: usize,
+        asym: Vec<AsymQuery>,
+        bits: usize,
+    },
+    Scalar {
+        codes: ScalarCodes<'a>,
+        queries: Vec<ScalarQuery>,
+    },
+}
+
+impl<'a> CodeScorer<'a> {
+    fn new(q: &SlotQuery, column: &Column<'a>, plan: Plan) -> Option<Self> {
+        match plan {
+            Plan::Binary { .. } if column.code_words > 0 => {
+                let words = column.code_words;
+                let codes = match column.multi_bit {
+                    Some(enc) => {
+                        let mut c = vec![0u64; q.vectors.len() * words];
+                        for (v, out) in q.vectors.iter().zip(c.chunks_exact_mut(words)) {
+                            enc.encode(v, out);
+                        }
+                        c
+                    }
+                    None => q.codes.clone(),
+                };
+                let asym = if q.asym_bits > 0 {
+                    q.vectors
+                        .iter()
+                        .map(|v| AsymQuery::new(v, column.multi_bit, words, q.asym_bits))
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                let bits = match column.multi_bit {
+                    Some(enc) => MultiBit::bits(enc.two_bits, column.dim),
+                    None => column.dim,
+                };
+                Some(CodeScorer::Binary {
+                    codes,
+                    words,
+                    asym,
+                    bits,
+                })
+            }
+            Plan::Scalar { .. } if let Some(codes) = column.scalar => Some(CodeScorer::Scalar {
+                queries: q
+                    .vectors
+                    .iter()
+                    .map(|v| codes.params.prepare(v, q.distance, codes.stride))
+                    .collect(),
+                codes,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The estimated `MaxSim` of the query with vectors `range` of `column`.
+    fn estimate(
+        &self,
+        q: &SlotQuery,
+        column: &Column<'_>,
+        range: std::ops::Range<usize>,
+        scratch: &mut Scratch,
+    ) -> f32 {
+        let n = range.len();
+        match self {
+            CodeScorer::Binary {
+                codes,
+                words,
+                asym,
+                bits,
+            } => {
+                let w = *words;
+                let row_codes = column
+                    .codes
+                    .get(range.start * w..range.end * w)
+                    .unwrap_or_default();
+                scratch.dist.resize(n, 0);
+                let mut total = 0.0;
+                if asym.is_empty() {
+                    for code in codes.chunks_exact(w) {
+                        q.kernels.hamming_many(code, row_codes, &mut scratch.dist);
+                        let h = scratch.dist.iter().copied().min().unwrap_or(0);
+                        total += estimate_score(q.distance, h as f32, *bits);
+                    }
+                } else {
+                    scratch.pass.resize(n, 0);
+                    for a in asym {
+                        scratch.dist.fill(0);
+                        for b in 0..a.bits {
+                            q.kernels
+                                .hamming_many(a.plane(b, w), row_codes, &mut scratch.pass);
+                            for (t, p) in scratch.dist.iter_mut().zip(&scratch.pass) {
+                                *t += p << b;
+                            }
+                        }
+                        let d = scratch.dist.iter().copied().min().unwrap_or(0);
+                        let h = d as f32 / a.levels() as f32;
+                        total += estimate_score(q.distance, h, *bits);
+                    }
+                }
+                total
+            }
+            CodeScorer::Scalar { codes, queries } => {
+                let stride = codes.stride;
+                let row_codes = codes
+                    .codes
+                    .get(range.start * stride..range.end * stride)
+                    .unwrap_or_default();
+                let norm = |j: usize| codes.norms.get(range.start + j).copied().unwrap_or(0.0);
+                let mut total = 0.0;
+                for sq in queries {
+                    let mut best = q.worst();
+                    if q.distance == Distance::Manhattan {
+                        scratch.dist.resize(n, 0);
+                        q.kernels
+                            .l1_u8_many(&sq.l1_codes, row_codes, &mut scratch.dist);
+                        for (j, &r) in scratch.dist.iter().enumerate() {
+                            best = q.better(best, sq.score(q.distance, i64::from(r), norm(j)));
+                        }
+                    } else {
+                        scratch.dots.resize(n, [0; 2]);
+                        q.kernels
+                            .dot_u8i8x2_many(&sq.hi, &sq.lo, row_codes, &mut scratch.dots);
+                        for (j, &[h, l]) in scratch.dots.iter().enumerate() {
+                            let raw = ScalarQuery::combine(h, l);
+                            best = q.better(best, sq.score(q.distance, raw, norm(j)));
+                        }
+                    }
+                    total += best;
+                }
+                total
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Scratch {
+    dist: Vec<u32>,
+    pass: Vec<u32>,
+    dots: Vec<[i32; 2]>,
+}
+
+/// The best `limit` rows of one segment (`blocks`: a sealed one, or a live segment's
+/// chunks, `seg`, `seg + 1`, … in the search's list) by `MaxSim` on slot `slot`. Rows
+/// without a vector in the slot are skipped.
+pub(crate) fn search_slot(
+    blocks: &[&dyn Rows],
+    seg: usize,
+    slot: usize,
+    q: &SlotQuery,
+    limit: usize,
+    plan: Plan,
+) -> Vec<Hit> {
+    let (candidates, rescore) = match plan {
+        Plan::Exact => (limit, true),
+        Plan::Binary {
+            candidates,
+            rescore,
+        }
+        | Plan::Scalar {
+            candidates,
+            rescore,
+        } => (candidates, rescore),
+    };
+    let mut scratch = Scratch::default();
+    let mut exact = TopK::new(limit);
+    let mut estimated = TopK::new(if rescore { candidates } else { limit });
+    let mut any_estimate = false;
+    for (block, rows) in blocks.iter().enumerate() {
+        let Some(column) = rows.column(slot) else {
+            continue;
+        };
+        let scorer = CodeScorer::new(q, &column, plan);
+        let deleted = rows.deleted();
+        for row in 0..rows.len() {
+            let range = column.range(row);
+            if range.is_empty() || deleted.ones() > 0 && deleted.get(row) {
+                continue;
+            }
+            let (score, into) = match &scorer {
+                Some(s) => (s.estimate(q, &column, range, &mut scratch), &mut estimated),
+                None => (q.exact(&column, range), &mut exact),
+            };
+            any_estimate |= scorer.is_some();
+            into.push(Hit {
+                key: q.key(score),
+                score,
+                id: rows.id(row),
+                seg: seg + block,
+                row,
+            });
+        }
+    }
+    if any_estimate {
+        for hit in estimated.into_sorted() {
+            let hit = if rescore {
+                let Some(column) = blocks.get(hit.seg - seg).and_then(|rows| rows.column(slot))
+                else {
+                    continue;
+                };
+                let score = q.exact(&column, column.range(hit.row));
+                Hit {
+                    key: q.key(score),
+                    score,
+                    ..hit
+                }
+            } else {
+                hit
+            };
+            exact.push(hit);
+        }
+    }
+    exact.into_sorted()
+}
