@@ -118,8 +118,8 @@ pub mod codec {
     /// Segment files (format-spec/segment.md).
     pub mod segment {
         pub use crate::format::segment::{
-            Layout, Section, SegmentColumns, decode_binary_stats, decode_scalar_params, encode,
-            parse,
+            Layout, Section, SegmentColumns, SlotColumns, SlotLayout, decode_binary_stats,
+            decode_scalar_params, decode_slots, encode, encode_with_slots, parse,
         };
         pub use crate::quant::CodeKind;
     }
@@ -127,9 +127,9 @@ pub mod codec {
     /// WAL files and records (format-spec/wal.md).
     pub mod wal {
         pub use crate::wal::record::{
-            FileHeader, RecordKind, RecordMeta, ScanEnd, UpsertRow, decode_delete, decode_upsert,
-            encode_delete, encode_file_header, encode_record, encode_upsert, parse_file_header,
-            scan,
+            FileHeader, RecordKind, RecordMeta, ScanEnd, SlotShape, UpsertRow, VectorsRow,
+            decode_delete, decode_upsert, decode_upsert_vectors, encode_delete, encode_file_header,
+            encode_record, encode_upsert, encode_upsert_vectors, parse_file_header, scan,
         };
     }
 

@@ -333,3 +333,139 @@ fn golden_manifest_and_sidecar() {
     );
     assert_eq!(deletes::decode(&golden, 3, 3), Ok(vec![0b010]));
 }
+
+/// spec: WAL-3 (kind 3). An upsert of two points of a collection with a default dense
+/// vector (2-d f32) and a multivector "m" (2-d f16): the first has both, the second only
+/// two vectors of "m".
+#[test]
+fn golden_wal_upsert_vectors_record() {
+    let salt = 0x0BAD_C0DE;
+    let shapes = [
+        record::SlotShape {
+            dim: 2,
+            datatype: Datatype::F32,
+            multi: false,
+        },
+        record::SlotShape {
+            dim: 2,
+            datatype: Datatype::F16,
+            multi: true,
+        },
+    ];
+    let dense = f32_bytes(&[1.0, -2.0]);
+    let f16 = |v: &[f32]| -> Vec<u8> {
+        v.iter()
+            .flat_map(|x| half::f16::from_f32(*x).to_bits().to_le_bytes())
+            .collect()
+    };
+    let one = f16(&[0.5, 0.25]);
+    let two = f16(&[1.0, 0.0, -1.0, 2.0]);
+    let rows = [
+        record::VectorsRow {
+            id: PointId::Num(7),
+            vectors: vec![&dense, &one],
+            payload: Some(b"hi"),
+        },
+        record::VectorsRow {
+            id: PointId::Uuid(0x0123_4567_89ab_cdef_0011_2233_4455_6677),
+            vectors: vec![&[], &two],
+            payload: None,
+        },
+    ];
+    let body = record::encode_upsert_vectors(&shapes, &rows);
+    let mut bytes = record::encode_file_header(1, salt);
+    record::encode_record(
+        &mut bytes,
+        salt,
+        salt,
+        record::RecordMeta {
+            seq: 1,
+            synced_seq: 0,
+            kind: RecordKind::UpsertVectors,
+        },
+        &body,
+    );
+    let golden = check("wal-v2-vectors-0000000000000001.hex", &bytes);
+    let file = record::parse_file_header(&golden).unwrap();
+    let (recs, end) = record::scan(&golden, file);
+    assert_eq!(end, ScanEnd::Clean);
+    assert_eq!(recs[0].kind, RecordKind::UpsertVectors);
+    assert_eq!(
+        record::decode_upsert_vectors(recs[0].body, &shapes).unwrap(),
+        rows
+    );
+    // A record written for other vectors is refused, not misread.
+    let mut other = shapes;
+    other[1].multi = false;
+    assert!(record::decode_upsert_vectors(recs[0].body, &other).is_err());
+}
+
+/// spec: SEG-3 (version 2), SEG-9. Three points with a default dense vector (4-d, Dot,
+/// one-bit codes) and a multivector "m" (4-d, Euclid, f32, no codes): point 5 has no
+/// default vector, point 9 no "m".
+#[test]
+fn golden_segment_file_with_vector_slots() {
+    let ids = [PointId::Num(1), PointId::Num(5), PointId::Uuid(9)];
+    let payloads: [Option<&[u8]>; 3] = [Some(b"a"), None, Some(b"xyz")];
+    let dense = [VECTORS[0], VECTORS[2]];
+    let mut codes = vec![0u64; 2];
+    for (v, c) in dense.iter().zip(codes.iter_mut()) {
+        encode_one_bit(v, 0.0, std::slice::from_mut(c));
+    }
+    let codes: Vec<u8> = codes.iter().flat_map(|w| w.to_le_bytes()).collect();
+    let dense_originals = originals(&dense);
+    let multi = [VECTORS[1], VECTORS[2], VECTORS[0]];
+    let multi_originals = originals(&multi);
+    let slot = |name: &str, distance, code_kind, multi, vectors| segment::SlotLayout {
+        name: name.into(),
+        dim: 4,
+        distance,
+        datatype: Datatype::F32,
+        code_kind,
+        multi,
+        vectors,
+    };
+    let slots = [
+        segment::SlotColumns {
+            layout: slot("", Distance::Dot, CodeKind::OneBit, false, 2),
+            offsets: &[0, 1, 1, 2],
+            originals: &dense_originals,
+            codes: &codes,
+            scalar: None,
+            binary_stats: None,
+        },
+        segment::SlotColumns {
+            layout: slot("m", Distance::Euclid, CodeKind::None, true, 3),
+            offsets: &[0, 2, 3, 3],
+            originals: &multi_originals,
+            codes: &[],
+            scalar: None,
+            binary_stats: None,
+        },
+    ];
+    let bytes = segment::encode_with_slots(6, &ids, &[10, 11, 12], &payloads, &slots).unwrap();
+    let golden = check("segment-v2-0000000000000006.hex", &bytes);
+    let layout = segment::parse(&golden).unwrap();
+    assert_eq!((layout.version, layout.header.rows), (2, 3));
+    assert_eq!(
+        layout.slots,
+        slots.iter().map(|s| s.layout.clone()).collect::<Vec<_>>()
+    );
+    assert_eq!(layout.verify(&golden), Ok(()));
+    assert_eq!(layout.nonzero_padding(&golden), None);
+    let at = |s, n| &golden[layout.range_at(s, n)];
+    assert_eq!(at(segment::Section::Originals, 1), multi_originals.as_slice());
+    assert_eq!(at(segment::Section::Codes, 0), codes.as_slice());
+    assert_eq!(
+        at(segment::Section::VectorOffsets, 1),
+        [0u64, 2, 3, 3]
+            .iter()
+            .flat_map(|o| o.to_le_bytes())
+            .collect::<Vec<u8>>()
+    );
+    // Readers reject offsets that decrease, or a dense slot row with two vectors.
+    let offsets_at = layout.range_at(segment::Section::VectorOffsets, 0).start;
+    let mut bad = golden.clone();
+    bad[offsets_at + 8] = 2;
+    assert!(segment::parse(&bad).is_err());
+}

@@ -734,4 +734,106 @@ mod tests {
         let err = build.write(Vec::new()).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::Interrupted);
     }
+
+    /// A slot's sections in a version 2 build are exactly what a version 1 build of the
+    /// slot's vectors, as rows of their own, writes: the slot path reuses the one
+    /// single-vector encoder, including its training sample and quantizer.
+    #[test]
+    fn each_slot_builds_like_a_segment_of_its_vectors() {
+        use crate::format::segment::{self, Section};
+        let offsets_shape = |dim| ColumnShape {
+            dim,
+            datatype: Datatype::F32,
+            code_words: CodeKind::OneBit.words(dim),
+            offsets: true,
+        };
+        let mut chunk = LiveChunk::new(&[offsets_shape(DIM), offsets_shape(DIM)]);
+        let mut flat: [Vec<Vec<f32>>; 2] = [Vec::new(), Vec::new()];
+        let bytes = |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
+        for i in 0..ROWS {
+            let dense: Vec<Vec<f32>> = (i % 3 != 0).then(|| vector(i)).into_iter().collect();
+            let multi: Vec<Vec<f32>> = (0..i % 4).map(|j| vector(i * 7 + j)).collect();
+            let encoded: [Vec<u8>; 2] = [
+                dense.iter().flat_map(|v| bytes(v)).collect(),
+                multi.iter().flat_map(|v| bytes(v)).collect(),
+            ];
+            chunk.push(
+                i as u64 + 1,
+                PointId::Num(i as u64),
+                &[&encoded[0], &encoded[1]],
+                None,
+            );
+            flat[0].extend(dense);
+            flat[1].extend(multi);
+        }
+        let none = Bitmap::default();
+        let live = LiveRows {
+            chunk: &chunk,
+            deleted: &none,
+        };
+        let rows: Vec<(usize, usize)> = (0..ROWS).map(|r| (0, r)).collect();
+        let quantizations = [
+            Quantization::Binary(BinaryConfig::default()),
+            Quantization::Binary(
+                BinaryConfig::default().with_encoding(BinaryEncoding::OneAndHalfBits),
+            ),
+            Quantization::Scalar(ScalarConfig::default().with_quantile(0.99)),
+        ];
+        for quantization in quantizations {
+            let params = crate::config::VectorParams::new(DIM, Distance::Dot)
+                .with_quantization(quantization);
+            let config = CollectionConfig::new(DIM, Distance::Dot)
+                .with_quantization(quantization)
+                .with_vector("m", params.with_multivector());
+            let build = |config: &CollectionConfig, sources: &[&dyn Rows], rows: &[(usize, usize)]| {
+                Build {
+                    sources,
+                    rows,
+                    id: 9,
+                    config,
+                    kernels: Kernels::detect(),
+                    pool: None,
+                    progress: None,
+                    cancel: None,
+                }
+                .write(Vec::new())
+                .unwrap()
+            };
+            let v2 = build(&config, &[&live], &rows);
+            let layout = segment::parse(&v2).unwrap();
+            assert_eq!(layout.version, 2);
+            for (n, vectors) in flat.iter().enumerate() {
+                let mut single = LiveChunk::new(&[ColumnShape {
+                    offsets: false,
+                    ..offsets_shape(DIM)
+                }]);
+                for (i, v) in vectors.iter().enumerate() {
+                    single.push(1, PointId::Num(i as u64), &[&bytes(v)], None);
+                }
+                let single = LiveRows {
+                    chunk: &single,
+                    deleted: &none,
+                };
+                let rows: Vec<(usize, usize)> = (0..vectors.len()).map(|r| (0, r)).collect();
+                let one = CollectionConfig::new(DIM, Distance::Dot).with_quantization(quantization);
+                let v1 = build(&one, &[&single], &rows);
+                let v1_layout = segment::parse(&v1).unwrap();
+                assert_eq!(layout.slots[n].vectors, vectors.len());
+                for s in [
+                    Section::Originals,
+                    Section::Codes,
+                    Section::QuantParams,
+                    Section::Norms,
+                    Section::BinaryStats,
+                ] {
+                    assert_eq!(
+                        &v2[layout.range_at(s, n)],
+                        &v1[v1_layout.range(s)],
+                        "{quantization:?} slot {n} {}",
+                        s.name()
+                    );
+                }
+            }
+        }
+    }
 }

@@ -3,7 +3,7 @@
 
 mod write;
 
-pub use write::{SegmentColumns, SegmentWriter, Sink, encode};
+pub use write::{SegmentColumns, SegmentWriter, Sink, SlotColumns, encode, encode_with_slots};
 
 use std::ops::Range;
 
@@ -139,9 +139,13 @@ impl Section {
 pub struct SlotLayout {
     /// The vector's name (`""`: the default vector).
     pub name: String,
+    /// Components per vector.
     pub dim: usize,
+    /// How its vectors are compared.
     pub distance: Distance,
+    /// How its originals are stored.
     pub datatype: Datatype,
+    /// What its codes section holds.
     pub code_kind: CodeKind,
     /// True for a multivector.
     pub multi: bool,

@@ -9,7 +9,7 @@ use super::super::{
 };
 use super::{
     CodeKind, ENTRY_LEN, FOOTER_LEN, HEADER_LEN, SECTION_ALIGN, SECTIONS, Section, SegmentHeader,
-    encode_scalar_params,
+    SlotLayout, encode_scalar_params, encode_slots,
 };
 use crate::config::{Datatype, Distance};
 use crate::point::PointId;
@@ -40,6 +40,23 @@ pub struct SegmentColumns<'a> {
     /// Each row's payload.
     pub payloads: &'a [Option<&'a [u8]>],
     /// The quantizer and each row's `‖x‖²`, for `CodeKind::ScalarInt8`.
+    pub scalar: Option<(&'a ScalarParams, &'a [f32])>,
+    /// Per-dimension statistics, for `CodeKind::TwoBits` and `OneAndHalfBits`.
+    pub binary_stats: Option<&'a MultiBit>,
+}
+
+/// One vector slot of a version 2 segment, in memory (the golden files' writer).
+#[derive(Debug)]
+pub struct SlotColumns<'a> {
+    /// Name, shape, code kind and vector count.
+    pub layout: SlotLayout,
+    /// `rows + 1` offsets into the slot's vectors.
+    pub offsets: &'a [u64],
+    /// Every vector's original, `dim × datatype.size()` bytes each.
+    pub originals: &'a [u8],
+    /// Every vector's code, `8 · code_kind.words(dim)` bytes each.
+    pub codes: &'a [u8],
+    /// The quantizer and each vector's `‖x‖²`, for `CodeKind::ScalarInt8`.
     pub scalar: Option<(&'a ScalarParams, &'a [f32])>,
     /// Per-dimension statistics, for `CodeKind::TwoBits` and `OneAndHalfBits`.
     pub binary_stats: Option<&'a MultiBit>,
@@ -196,21 +213,22 @@ impl<S: Sink> SegmentWriter<S> {
     }
 }
 
-/// Encodes a whole segment file from in-memory columns (the golden files' writer).
-pub fn encode(c: &SegmentColumns<'_>) -> io::Result<Vec<u8>> {
-    let rows = c.ids.len();
-    let kinds: Vec<u8> = c.ids.iter().map(|id| id.kind_code()).collect();
-    let values: Vec<u8> = c
-        .ids
-        .iter()
-        .flat_map(|id| id.value().to_le_bytes())
-        .collect();
-    let versions: Vec<u8> = c.versions.iter().flat_map(|v| v.to_le_bytes()).collect();
+/// The `id_kinds`, `id_values`, `versions` and payload sections of `ids`, `versions` and
+/// `payloads`, in file order.
+fn row_sections(
+    ids: &[PointId],
+    versions: &[u64],
+    payloads: &[Option<&[u8]>],
+) -> [(Section, Vec<u8>); 6] {
+    let rows = ids.len();
+    let kinds: Vec<u8> = ids.iter().map(|id| id.kind_code()).collect();
+    let values: Vec<u8> = ids.iter().flat_map(|id| id.value().to_le_bytes()).collect();
+    let versions: Vec<u8> = versions.iter().flat_map(|v| v.to_le_bytes()).collect();
     let mut present = vec![0u64; rows.div_ceil(64)];
     let mut offsets = Vec::with_capacity((rows + 1) * 8);
     let mut blob = Vec::new();
     offsets.extend_from_slice(&0u64.to_le_bytes());
-    for (row, p) in c.payloads.iter().enumerate() {
+    for (row, p) in payloads.iter().enumerate() {
         if let Some(p) = p {
             if let Some(word) = present.get_mut(row / 64) {
                 *word |= 1 << (row % 64);
@@ -220,32 +238,100 @@ pub fn encode(c: &SegmentColumns<'_>) -> io::Result<Vec<u8>> {
         offsets.extend_from_slice(&(blob.len() as u64).to_le_bytes());
     }
     let present: Vec<u8> = present.iter().flat_map(|w| w.to_le_bytes()).collect();
-    let mut bodies: Vec<(Section, Vec<u8>)> = vec![
+    [
         (Section::IdKinds, kinds),
         (Section::IdValues, values),
         (Section::Versions, versions),
+        (Section::PayloadPresent, present),
+        (Section::PayloadOffsets, offsets),
+        (Section::PayloadBlob, blob),
+    ]
+}
+
+/// The quantizer sections of one slot, in file order.
+fn quantizer_sections(
+    scalar: Option<(&ScalarParams, &[f32])>,
+    binary_stats: Option<&MultiBit>,
+) -> Vec<(Section, Vec<u8>)> {
+    let mut out = Vec::new();
+    if let Some(stats) = binary_stats {
+        let values = stats.mean.iter().chain(&stats.std);
+        out.push((
+            Section::BinaryStats,
+            values.flat_map(|v| v.to_le_bytes()).collect(),
+        ));
+    }
+    if let Some((params, norms)) = scalar {
+        out.push((Section::QuantParams, encode_scalar_params(params)));
+        out.push((
+            Section::Norms,
+            norms.iter().flat_map(|n| n.to_le_bytes()).collect(),
+        ));
+    }
+    out
+}
+
+/// Encodes a whole version 2 segment file (vector slots) from in-memory columns: the
+/// rows' sections, then per slot its offsets, originals, codes and quantizer, then the
+/// slot table. The header describes slot 0.
+pub fn encode_with_slots(
+    segment_id: u64,
+    ids: &[PointId],
+    versions: &[u64],
+    payloads: &[Option<&[u8]>],
+    slots: &[SlotColumns<'_>],
+) -> io::Result<Vec<u8>> {
+    let mut w = SegmentWriter::new(Vec::new())?;
+    for (kind, body) in row_sections(ids, versions, payloads) {
+        w.section(kind)?;
+        w.put(&body)?;
+    }
+    for (n, slot) in slots.iter().enumerate() {
+        let offsets: Vec<u8> = slot.offsets.iter().flat_map(|o| o.to_le_bytes()).collect();
+        let mut bodies = vec![
+            (Section::VectorOffsets, offsets),
+            (Section::Originals, slot.originals.to_vec()),
+        ];
+        if slot.layout.code_kind != CodeKind::None {
+            bodies.push((Section::Codes, slot.codes.to_vec()));
+        }
+        bodies.extend(quantizer_sections(slot.scalar, slot.binary_stats));
+        for (kind, body) in bodies {
+            w.section_at(kind, n)?;
+            w.put(&body)?;
+        }
+    }
+    let layouts: Vec<SlotLayout> = slots.iter().map(|s| s.layout.clone()).collect();
+    w.section(Section::VectorSlots)?;
+    w.put(&encode_slots(&layouts))?;
+    let first = layouts.first().ok_or_else(|| {
+        io::Error::new(io::ErrorKind::InvalidInput, "a segment needs a vector slot")
+    })?;
+    w.finish(&SegmentHeader {
+        segment_id,
+        rows: ids.len(),
+        dim: first.dim,
+        distance: first.distance,
+        datatype: first.datatype,
+        code_kind: first.code_kind,
+    })
+}
+
+/// Encodes a whole segment file from in-memory columns (the golden files' writer).
+pub fn encode(c: &SegmentColumns<'_>) -> io::Result<Vec<u8>> {
+    let [kinds, values, versions, present, offsets, blob] =
+        row_sections(c.ids, c.versions, c.payloads);
+    let mut bodies: Vec<(Section, Vec<u8>)> = vec![
+        kinds,
+        values,
+        versions,
         (Section::Originals, c.originals.to_vec()),
     ];
     if c.code_kind != CodeKind::None {
         bodies.push((Section::Codes, c.codes.to_vec()));
     }
-    bodies.push((Section::PayloadPresent, present));
-    bodies.push((Section::PayloadOffsets, offsets));
-    bodies.push((Section::PayloadBlob, blob));
-    if let Some(stats) = c.binary_stats {
-        let values = stats.mean.iter().chain(&stats.std);
-        bodies.push((
-            Section::BinaryStats,
-            values.flat_map(|v| v.to_le_bytes()).collect(),
-        ));
-    }
-    if let Some((params, norms)) = c.scalar {
-        bodies.push((Section::QuantParams, encode_scalar_params(params)));
-        bodies.push((
-            Section::Norms,
-            norms.iter().flat_map(|n| n.to_le_bytes()).collect(),
-        ));
-    }
+    bodies.extend([present, offsets, blob]);
+    bodies.extend(quantizer_sections(c.scalar, c.binary_stats));
     let mut w = SegmentWriter::new(Vec::new())?;
     for (kind, body) in &bodies {
         w.section(*kind)?;
@@ -253,7 +339,7 @@ pub fn encode(c: &SegmentColumns<'_>) -> io::Result<Vec<u8>> {
     }
     w.finish(&SegmentHeader {
         segment_id: c.segment_id,
-        rows,
+        rows: c.ids.len(),
         dim: c.dim,
         distance: c.distance,
         datatype: c.datatype,
