@@ -241,11 +241,28 @@ pub enum MultiVectorComparator {
 /// Marks a vector as a multivector: each point holds `1..=MAX_MULTIVECTOR_LEN` vectors of
 /// the declared dimension (Qdrant's `MultiVectorConfig`).
 #[non_exhaustive]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MultiVectorConfig {
     /// How a query's vectors meet a point's.
     pub comparator: MultiVectorComparator,
+    /// Beyond Qdrant, for Cosine and Dot (ignored otherwise, and by exact searches or
+    /// `ignore_quantization`): before the code scan, keep this fraction (`0 < f ≤ 1`) of the
+    /// points by the mean-pooled score `(Σ_i q_i) · mean_j(d_j)` (at least the candidates)
+    /// and scan the codes of those alone. `None` (the default) scans every point, as
+    /// Qdrant does. On debian-minilm-tokens, 0.2 keeps 99.8 % of the true top 10 while
+    /// scanning 5× fewer vectors (README).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pooled_prefilter: Option<f32>,
+}
+
+impl MultiVectorConfig {
+    /// Sets the fraction of points the mean-pooled first stage keeps.
+    #[must_use]
+    pub fn with_pooled_prefilter(mut self, fraction: f32) -> Self {
+        self.pooled_prefilter = Some(fraction);
+        self
+    }
 }
 
 /// One named vector of a collection (Qdrant's `VectorParams`): its own dimension, distance,
@@ -307,6 +324,16 @@ impl VectorParams {
         self.multivector = Some(MultiVectorConfig::default());
         self
     }
+
+    /// Makes it a multivector (if it is not one) whose code scan keeps `fraction` of the
+    /// points by their mean-pooled score
+    /// ([`MultiVectorConfig::pooled_prefilter`]).
+    #[must_use]
+    pub fn with_pooled_prefilter(mut self, fraction: f32) -> Self {
+        let m = self.multivector.unwrap_or_default();
+        self.multivector = Some(m.with_pooled_prefilter(fraction));
+        self
+    }
 }
 
 impl VectorParams {
@@ -345,6 +372,17 @@ impl VectorParams {
             return Err(Error::InvalidArgument(format!(
                 "{} is {q}; it must be in 0.5..=1.0 (or None for min..max)",
                 which("scalar quantile")
+            )));
+        }
+        if let Some(MultiVectorConfig {
+            pooled_prefilter: Some(f),
+            ..
+        }) = self.multivector
+            && !(f > 0.0 && f <= 1.0)
+        {
+            return Err(Error::InvalidArgument(format!(
+                "{} is {f}; it must be in (0, 1] (or None to scan every point)",
+                which("pooled_prefilter")
             )));
         }
         Ok(())

@@ -408,7 +408,7 @@ fn golden_segment_file_with_vector_slots() {
     let ids = [PointId::Num(1), PointId::Num(5), PointId::Uuid(9)];
     let payloads: [Option<&[u8]>; 3] = [Some(b"a"), None, Some(b"xyz")];
     let dense = [VECTORS[0], VECTORS[2]];
-    let mut codes = vec![0u64; 2];
+    let mut codes = [0u64; 2];
     for (v, c) in dense.iter().zip(codes.iter_mut()) {
         encode_one_bit(v, 0.0, std::slice::from_mut(c));
     }
@@ -416,6 +416,13 @@ fn golden_segment_file_with_vector_slots() {
     let dense_originals = originals(&dense);
     let multi = [VECTORS[1], VECTORS[2], VECTORS[0]];
     let multi_originals = originals(&multi);
+    let mean = |a: [f32; 4], b: [f32; 4]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x + y) / 2.0)
+            .collect::<Vec<f32>>()
+    };
+    let means: Vec<f32> = [mean(multi[0], multi[1]), multi[2].to_vec(), vec![0.0; 4]].concat();
     let slot = |name: &str, distance, code_kind, multi, vectors| segment::SlotLayout {
         name: name.into(),
         dim: 4,
@@ -429,6 +436,7 @@ fn golden_segment_file_with_vector_slots() {
         segment::SlotColumns {
             layout: slot("", Distance::Dot, CodeKind::OneBit, false, 2),
             offsets: &[0, 1, 1, 2],
+            means: &[],
             originals: &dense_originals,
             codes: &codes,
             scalar: None,
@@ -437,6 +445,7 @@ fn golden_segment_file_with_vector_slots() {
         segment::SlotColumns {
             layout: slot("m", Distance::Euclid, CodeKind::None, true, 3),
             offsets: &[0, 2, 3, 3],
+            means: &means,
             originals: &multi_originals,
             codes: &[],
             scalar: None,
@@ -454,8 +463,15 @@ fn golden_segment_file_with_vector_slots() {
     assert_eq!(layout.verify(&golden), Ok(()));
     assert_eq!(layout.nonzero_padding(&golden), None);
     let at = |s, n| &golden[layout.range_at(s, n)];
-    assert_eq!(at(segment::Section::Originals, 1), multi_originals.as_slice());
+    assert_eq!(
+        at(segment::Section::Originals, 1),
+        multi_originals.as_slice()
+    );
     assert_eq!(at(segment::Section::Codes, 0), codes.as_slice());
+    assert_eq!(
+        at(segment::Section::VectorMeans, 1),
+        f32_bytes(&means).as_slice()
+    );
     assert_eq!(
         at(segment::Section::VectorOffsets, 1),
         [0u64, 2, 3, 3]

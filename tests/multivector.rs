@@ -163,6 +163,7 @@ fn config_with(quantization: Quantization) -> (CollectionConfig, Vec<(String, Ve
             "tokens".to_string(),
             VectorParams::new(70, Distance::Dot)
                 .with_multivector()
+                .with_pooled_prefilter(0.5)
                 .with_quantization(quantization),
         ),
     ];
@@ -512,18 +513,28 @@ fn token_embeddings_recall_in_every_code_family_live_and_sealed() {
             Some(false),
             0.97,
         ),
+        (
+            "binary1-pooled",
+            Quantization::Binary(BinaryConfig::default()),
+            2.0,
+            None,
+            0.95,
+        ),
     ];
     for (case, (name, quantization, oversampling, rescore, bar)) in cases.into_iter().enumerate() {
+        // The last case adds the mean-pooled first stage (a fifth of the points scanned).
+        let prefilter = (case == cases.len() - 1).then_some(0.2);
         let dir = tempfile::tempdir().unwrap();
+        let mut tokens = VectorParams::new(384, Distance::Cosine)
+            .with_datatype(Datatype::F16)
+            .with_multivector()
+            .with_quantization(quantization);
+        if let Some(f) = prefilter {
+            tokens = tokens.with_pooled_prefilter(f);
+        }
         let config = CollectionConfig::new(384, Distance::Cosine)
             .with_datatype(Datatype::F16)
-            .with_vector(
-                "tokens",
-                VectorParams::new(384, Distance::Cosine)
-                    .with_datatype(Datatype::F16)
-                    .with_multivector()
-                    .with_quantization(quantization),
-            );
+            .with_vector("tokens", tokens);
         let c = Collection::create(dir.path().join(name), config).unwrap();
         let points: Vec<Point> = (0..t.docs.len())
             .map(|i| {

@@ -33,7 +33,9 @@ pub enum DistanceArg {
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
-    /// Folder with base.fvecs, query.fvecs and groundtruth.ivecs.
+    /// Folder with base.fvecs, query.fvecs and groundtruth.ivecs, or a multivector set
+    /// (base_vectors.npy + base_offsets.npy, query_vectors.npy + query_offsets.npy,
+    /// groundtruth.ivecs), searched with MaxSim.
     #[arg(long)]
     data: PathBuf,
     /// Configurations to measure.
@@ -64,6 +66,10 @@ pub struct BenchArgs {
     /// Seal segments at this many MiB (default 32; large puts everything in one segment).
     #[arg(long)]
     segment_mib: Option<u64>,
+    /// Multivector sets: also measure each quantized configuration with the mean-pooled
+    /// first stage keeping this fraction of the points (0 < F ≤ 1; Cosine and Dot)
+    #[arg(long, value_name = "F")]
+    pooled_prefilter: Option<f32>,
     /// One JSON object per configuration per line instead of a table.
     #[arg(long)]
     json: bool,
@@ -134,6 +140,7 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         threads: a.threads,
         scalar_quantile: a.scalar_quantile,
         segment_bytes: a.segment_mib.map(|m| m << 20),
+        pooled_prefilter: a.pooled_prefilter,
     };
     run(&opts, a.json)
 }
@@ -152,6 +159,7 @@ pub fn demo(data: Option<PathBuf>, json: bool) -> Result<()> {
         threads: 1,
         scalar_quantile: None,
         segment_bytes: None,
+        pooled_prefilter: None,
     };
     run(&opts, json)
 }

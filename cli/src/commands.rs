@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use vecsieve::verify::{self, FileStatus};
 use vecsieve::{
     Collection, CollectionConfig, Datatype, Distance, Error, OpenOptions, Quantization,
-    SearchParams,
+    SearchParams, Vector, VectorParams, VectorRef,
 };
 use vecsieve_cli::Result;
 use vecsieve_cli::eval::{AdviseOptions, BenchQuantization};
@@ -85,17 +85,104 @@ fn payload_value(p: Option<&[u8]>) -> Value {
     }
 }
 
-pub fn create(
-    dir: &Path,
-    dim: usize,
-    distance: Distance,
-    datatype: Datatype,
-    quantization: Quantization,
-    json: bool,
-) -> Result<()> {
-    let config = CollectionConfig::new(dim, distance)
+/// The default vector `create` declares.
+pub struct DefaultVector {
+    pub dim: usize,
+    pub distance: Distance,
+    pub datatype: Datatype,
+    pub quantization: Quantization,
+    pub multivector: bool,
+    pub pooled_prefilter: Option<f32>,
+}
+
+/// Parses a `--vector` spec: `name=..,dim=..,distance=..[,datatype=..][,quantization=..]
+/// [,scalar-quantile=..][,multivector][,pooled-prefilter=..]`.
+fn vector_spec(spec: &str) -> Result<(String, VectorParams)> {
+    let bad = |what: String| -> vecsieve_cli::Error {
+        Error::InvalidArgument(format!(
+            "--vector {spec:?}: {what}; write name=NAME,dim=N,distance=cosine|dot|euclid|manhattan \
+             and optionally datatype=f32|f16|u8, quantization=none|binary1|binary1-q4|binary1-q8|\
+             binary1.5|binary2|scalar8, scalar-quantile=Q, multivector, pooled-prefilter=F"
+        ))
+        .into()
+    };
+    let (mut name, mut dim, mut distance) = (None, None, None);
+    let (mut datatype, mut quant, mut quantile) = (Datatype::F32, BenchQuantization::None, None);
+    let (mut multi, mut prefilter) = (false, None);
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (key, value) = part.split_once('=').unwrap_or((part, ""));
+        let number = |v: &str| {
+            v.parse::<f32>()
+                .map_err(|_| bad(format!("{key}={v} is not a number")))
+        };
+        match key {
+            "name" => name = Some(value.to_string()),
+            "dim" => {
+                dim = Some(
+                    value
+                        .parse::<usize>()
+                        .map_err(|_| bad(format!("dim={value} is not a whole number")))?,
+                )
+            }
+            "distance" => {
+                distance = Some(match value {
+                    "cosine" => Distance::Cosine,
+                    "dot" => Distance::Dot,
+                    "euclid" => Distance::Euclid,
+                    "manhattan" => Distance::Manhattan,
+                    other => return Err(bad(format!("unknown distance {other}"))),
+                });
+            }
+            "datatype" => {
+                datatype = match value {
+                    "f32" => Datatype::F32,
+                    "f16" => Datatype::F16,
+                    "u8" => Datatype::U8,
+                    other => return Err(bad(format!("unknown datatype {other}"))),
+                };
+            }
+            "quantization" => {
+                quant = BenchQuantization::from_name(value)
+                    .ok_or_else(|| bad(format!("unknown quantization {value}")))?;
+            }
+            "scalar-quantile" => quantile = Some(number(value)?),
+            "multivector" => multi = true,
+            "pooled-prefilter" => {
+                multi = true;
+                prefilter = Some(number(value)?);
+            }
+            other => return Err(bad(format!("unknown key {other}"))),
+        }
+    }
+    let name = name.ok_or_else(|| bad("name is missing".into()))?;
+    let dim = dim.ok_or_else(|| bad("dim is missing".into()))?;
+    let distance = distance.ok_or_else(|| bad("distance is missing".into()))?;
+    let mut params = VectorParams::new(dim, distance)
         .with_datatype(datatype)
-        .with_quantization(quantization);
+        .with_quantization(quant.quantization(quantile));
+    if multi {
+        params = params.with_multivector();
+    }
+    if let Some(f) = prefilter {
+        params = params.with_pooled_prefilter(f);
+    }
+    Ok((name, params))
+}
+
+pub fn create(dir: &Path, default: DefaultVector, vectors: &[String], json: bool) -> Result<()> {
+    let mut config = CollectionConfig::new(default.dim, default.distance)
+        .with_datatype(default.datatype)
+        .with_quantization(default.quantization);
+    if default.multivector {
+        config = config.with_multivector();
+        if let Some(f) = default.pooled_prefilter {
+            config.multivector = config.multivector.map(|m| m.with_pooled_prefilter(f));
+        }
+    }
+    for spec in vectors {
+        let (name, params) = vector_spec(spec)?;
+        config = config.with_vector(name, params);
+    }
     let c = Collection::create(dir, config)?;
     let config = c.config();
     c.close()?;
@@ -103,13 +190,24 @@ pub fn create(
         print_json(&json!({ "created": dir, "config": config }));
     } else {
         println!(
-            "created {}: dim {}, {:?}, {:?} originals, {:?}",
+            "created {}: dim {}, {:?}, {:?} originals, {:?}{}",
             dir.display(),
             config.dim,
             config.distance,
             config.datatype,
-            config.quantization
+            config.quantization,
+            multi_note(config.multivector)
         );
+        for (name, p) in &config.vectors {
+            println!(
+                "  vector {name:?}: dim {}, {:?}, {:?} originals, {:?}{}",
+                p.dim,
+                p.distance,
+                p.datatype,
+                p.quantization,
+                multi_note(p.multivector)
+            );
+        }
     }
     Ok(())
 }
@@ -162,15 +260,41 @@ pub fn import(
     Ok(())
 }
 
+/// `, multivector (MaxSim)` (with its pooled first stage), or nothing.
+fn multi_note(m: Option<vecsieve::MultiVectorConfig>) -> String {
+    match m {
+        None => String::new(),
+        Some(m) => match m.pooled_prefilter {
+            Some(f) => format!(", multivector (MaxSim, pooled first stage keeps {f})"),
+            None => ", multivector (MaxSim)".into(),
+        },
+    }
+}
+
 /// Where the query comes from.
 pub struct Query {
     pub vector: Option<String>,
     pub vector_file: Option<PathBuf>,
     pub row: usize,
+    pub offsets: Option<PathBuf>,
+    pub using: String,
 }
 
-fn query_vector(c: &Collection, q: &Query) -> Result<Vec<f32>> {
+fn query_vector(c: &Collection, q: &Query) -> Result<Vector> {
     if let Some(text) = &q.vector {
+        if text.trim_start().starts_with('[') {
+            let value: Value = serde_json::from_str(text).map_err(|e| {
+                Error::InvalidArgument(format!(
+                    "--vector is not JSON ({e}); pass [0.1, 0.2, ..] or [[..], [..]]"
+                ))
+            })?;
+            let mut point = vecsieve::Point::without_vectors(0);
+            import::json_vectors(&mut point, value).map_err(Error::InvalidArgument)?;
+            return point
+                .get_vector("")
+                .map(owned)
+                .ok_or_else(|| Error::InvalidArgument("--vector is empty".into()).into());
+        }
         return text
             .split(',')
             .map(|s| {
@@ -180,7 +304,8 @@ fn query_vector(c: &Collection, q: &Query) -> Result<Vec<f32>> {
                     ))
                 })
             })
-            .collect::<std::result::Result<_, _>>()
+            .collect::<std::result::Result<Vec<f32>, _>>()
+            .map(Vector::Dense)
             .map_err(Into::into);
     }
     let Some(path) = &q.vector_file else {
@@ -189,27 +314,43 @@ fn query_vector(c: &Collection, q: &Query) -> Result<Vec<f32>> {
         )
         .into());
     };
-    let points = import::read_points(c, path, Format::from_path(path)?, q.row + 1)?;
+    let opts = ImportOptions {
+        using: (!q.using.is_empty()).then(|| q.using.clone()),
+        offsets: q.offsets.clone(),
+        ..ImportOptions::default()
+    };
+    let points = import::read_points(c, path, Format::from_path(path)?, q.row + 1, &opts)?;
     let n = points.len();
-    points
-        .into_iter()
-        .nth(q.row)
-        .map(|p| p.vector)
-        .ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "--row {} but {} holds {n} vectors",
-                q.row,
-                path.display()
-            ))
-            .into()
-        })
+    let point = points.into_iter().nth(q.row).ok_or_else(|| {
+        Error::InvalidArgument(format!(
+            "--row {} but {} holds {n} vectors",
+            q.row,
+            path.display()
+        ))
+    })?;
+    point.get_vector(&q.using).map(owned).ok_or_else(|| {
+        Error::InvalidArgument(format!(
+            "row {} of {} has no vector {:?}",
+            q.row,
+            path.display(),
+            q.using
+        ))
+        .into()
+    })
+}
+
+fn owned(v: VectorRef<'_>) -> Vector {
+    match v {
+        VectorRef::Dense(d) => Vector::Dense(d.to_vec()),
+        VectorRef::Multi(m) => Vector::Multi(m.to_vec()),
+    }
 }
 
 pub fn search(dir: &Path, q: &Query, limit: usize, params: SearchParams, json: bool) -> Result<()> {
     let c = open_quiet(dir)?;
     let vector = query_vector(&c, q)?;
     let start = Instant::now();
-    let hits = c.search(&vector, limit, &params)?;
+    let hits = c.search_using(&q.using, &vector, limit, &params)?;
     let ms = start.elapsed().as_secs_f64() * 1e3;
     if json {
         let hits: Vec<Value> = hits
@@ -290,9 +431,25 @@ pub fn inspect(dir: &Path, json: bool) -> Result<()> {
     let cfg = &info.config;
     println!("collection {}", dir.display());
     println!(
-        "  dim {}, {:?}, {:?} originals, {:?}, {:?} durability, kernels {}",
-        cfg.dim, cfg.distance, cfg.datatype, cfg.quantization, cfg.durability, info.kernels
+        "  dim {}, {:?}, {:?} originals, {:?}, {:?} durability, kernels {}{}",
+        cfg.dim,
+        cfg.distance,
+        cfg.datatype,
+        cfg.quantization,
+        cfg.durability,
+        info.kernels,
+        multi_note(cfg.multivector)
     );
+    for (name, p) in &cfg.vectors {
+        println!(
+            "  vector {name:?}: dim {}, {:?}, {:?} originals, {:?}{}",
+            p.dim,
+            p.distance,
+            p.datatype,
+            p.quantization,
+            multi_note(p.multivector)
+        );
+    }
     println!(
         "  {} points ({} in the live segment, not yet sealed)",
         info.points, info.live_points
@@ -445,13 +602,25 @@ pub fn advise(
     dir: &Path,
     mut opts: AdviseOptions,
     query_file: Option<&Path>,
+    query_offsets: Option<&Path>,
     plot: Option<&Path>,
     json: bool,
 ) -> Result<()> {
     let c = open_quiet(dir)?;
     if let Some(path) = query_file {
-        let points = import::read_points(&c, path, Format::from_path(path)?, usize::MAX)?;
-        opts.queries_given = Some(points.into_iter().map(|p| p.vector).collect());
+        let read = ImportOptions {
+            using: (!opts.using.is_empty()).then(|| opts.using.clone()),
+            offsets: query_offsets.map(Path::to_path_buf),
+            ..ImportOptions::default()
+        };
+        let points = import::read_points(&c, path, Format::from_path(path)?, usize::MAX, &read)?;
+        let using = opts.using.clone();
+        opts.queries_given = Some(
+            points
+                .iter()
+                .filter_map(|p| p.get_vector(&using).map(owned))
+                .collect(),
+        );
     }
     let phases = Phases::new();
     let advice = vecsieve_cli::eval::advise(&c, &opts, |line| phases.show(line));

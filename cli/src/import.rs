@@ -1,6 +1,10 @@
 //! Importing points from the files embedding pipelines produce: `.fvecs`, `.npy` (2-D,
 //! little-endian float32 or float16, C order) and JSONL (one object per line with `id`,
-//! `vector` and an optional `payload` object, stored as its JSON bytes).
+//! `vector` and an optional `payload` object, stored as its JSON bytes). `vector` takes
+//! Qdrant's forms: `[..]` (the default vector), `[[..], [..]]` (a default multivector) or
+//! `{"name": [..] or [[..], ..]}` (named vectors; `""` is the default one). Rows of
+//! `.fvecs`/`.npy` go to the default vector or the one named by `using`, and with an
+//! offsets `.npy` (int64, `items + 1` entries) consecutive rows form multivectors.
 //!
 //! Files are streamed: one batch is in memory at a time. Each batch is one atomic upsert,
 //! which checks every point before writing any: a record that cannot be parsed, or a batch
@@ -14,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use crate::{Error, Result};
 use vecsieve::Collection;
-use vecsieve::{Point, PointId};
+use vecsieve::{Point, PointId, Vector};
 
 /// An input file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,12 +49,17 @@ impl Format {
 }
 
 /// How to import.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ImportOptions {
     /// Points per upsert (one WAL record, one fsync).
     pub batch: usize,
-    /// Id of the first row for `.fvecs` and `.npy` (row `r` gets `first_id + r`).
+    /// Id of the first row (or item, with `offsets`) of `.fvecs` and `.npy`.
     pub first_id: u64,
+    /// The vector rows of `.fvecs` and `.npy` go to (`None`: the default vector).
+    pub using: Option<String>,
+    /// An int64 `.npy` of `items + 1` row offsets: item `i` is the multivector of rows
+    /// `offsets[i]..offsets[i+1]` of `.fvecs`/`.npy` (the shape of ColBERT/ColPali dumps).
+    pub offsets: Option<PathBuf>,
 }
 
 impl Default for ImportOptions {
@@ -58,6 +67,8 @@ impl Default for ImportOptions {
         ImportOptions {
             batch: 1000,
             first_id: 0,
+            using: None,
+            offsets: None,
         }
     }
 }
@@ -125,7 +136,7 @@ pub fn import(
     let bytes_total = std::fs::metadata(path)
         .map_err(|e| crate::io_error(path, e))?
         .len();
-    let mut records = open_records(collection, path, format, opts.first_id)?;
+    let mut records = open_records(collection, path, format, &opts)?;
     let batch_size = opts.batch.max(1);
     let mut report = ImportReport {
         points: 0,
@@ -178,9 +189,10 @@ pub fn read_points(
     path: &Path,
     format: Format,
     max: usize,
+    opts: &ImportOptions,
 ) -> Result<Vec<Point>> {
     let mut points = Vec::new();
-    let mut records = open_records(collection, path, format, 0)?;
+    let mut records = open_records(collection, path, format, opts)?;
     while points.len() < max {
         let next = records
             .next_point()
@@ -198,24 +210,195 @@ fn open_records(
     collection: &Collection,
     path: &Path,
     format: Format,
-    first_id: u64,
+    opts: &ImportOptions,
 ) -> Result<Box<dyn Records>> {
     let file = File::open(path).map_err(|e| crate::io_error(path, e))?;
     let reader = BufReader::with_capacity(1 << 20, file);
-    let dim = collection.config().dim;
-    Ok(match format {
-        Format::Fvecs => Box::new(RowFile::fvecs(reader, dim, first_id)),
+    let config = collection.config();
+    let using = opts.using.clone().unwrap_or_default();
+    let dim = if using.is_empty() {
+        config.dim
+    } else {
+        config
+            .vectors
+            .get(&using)
+            .ok_or_else(|| vecsieve::Error::UnknownVector {
+                name: using.clone(),
+                known: config.vectors.keys().cloned().collect(),
+            })?
+            .dim
+    };
+    let grouped = opts.offsets.is_some();
+    let first_row_id = if grouped { 0 } else { opts.first_id };
+    let rows: Box<dyn Records> = match format {
+        Format::Fvecs => Box::new(RowFile::fvecs(reader, dim, first_row_id)),
         Format::Npy => Box::new(
-            RowFile::npy(reader, dim, first_id)
+            RowFile::npy(reader, dim, first_row_id)
                 .map_err(|what| bad_input(path, "header", what, 0))?,
         ),
-        Format::Jsonl => Box::new(Jsonl {
-            reader,
-            line: 0,
-            bytes: 0,
-            text: String::new(),
-        }),
+        Format::Jsonl => {
+            if grouped || !using.is_empty() {
+                return Err(vecsieve::Error::InvalidArgument(
+                    "--offsets and --using apply to .fvecs and .npy rows; JSONL lines name                      their vectors themselves"
+                        .into(),
+                )
+                .into());
+            }
+            return Ok(Box::new(Jsonl {
+                reader,
+                line: 0,
+                bytes: 0,
+                text: String::new(),
+            }));
+        }
+    };
+    Ok(match &opts.offsets {
+        Some(offsets_path) => {
+            let offsets = vecsieve::vecs::read_npy_i64(offsets_path)?;
+            Box::new(Grouped {
+                rows,
+                offsets,
+                item: 0,
+                first_id: opts.first_id,
+                using,
+            })
+        }
+        None => Box::new(Retarget { rows, using }),
     })
+}
+
+/// Rows of the default vector moved to the vector called `using` (unchanged for `""`).
+struct Retarget {
+    rows: Box<dyn Records>,
+    using: String,
+}
+
+impl Records for Retarget {
+    fn next_point(&mut self) -> std::result::Result<Option<Point>, String> {
+        Ok(self.rows.next_point()?.map(|p| {
+            if self.using.is_empty() {
+                p
+            } else {
+                Point::without_vectors(p.id).with_vector(self.using.clone(), p.vector)
+            }
+        }))
+    }
+
+    fn position(&self) -> Position {
+        self.rows.position()
+    }
+
+    fn bytes_done(&self) -> u64 {
+        self.rows.bytes_done()
+    }
+}
+
+/// Consecutive rows grouped into multivectors by an offsets array.
+struct Grouped {
+    rows: Box<dyn Records>,
+    offsets: Vec<i64>,
+    item: usize,
+    first_id: u64,
+    using: String,
+}
+
+impl Records for Grouped {
+    fn next_point(&mut self) -> std::result::Result<Option<Point>, String> {
+        let (Some(&start), Some(&end)) =
+            (self.offsets.get(self.item), self.offsets.get(self.item + 1))
+        else {
+            return match self.rows.next_point()? {
+                None => Ok(None),
+                Some(_) => Err(format!(
+                    "the file holds more rows than the offsets' last entry ({})",
+                    self.offsets.last().copied().unwrap_or(0)
+                )),
+            };
+        };
+        if (self.item == 0 && start != 0) || end < start {
+            return Err(format!(
+                "offsets {start}..{end} of item {} do not start at 0 or decrease",
+                self.item
+            ));
+        }
+        let mut vectors = Vec::new();
+        for _ in start..end {
+            match self.rows.next_point()? {
+                Some(p) => vectors.push(p.vector),
+                None => {
+                    return Err(format!(
+                        "the file ends before row {end} that item {} needs",
+                        self.item
+                    ));
+                }
+            }
+        }
+        let id = self.first_id.saturating_add(self.item as u64);
+        self.item += 1;
+        Ok(Some(
+            Point::without_vectors(id).with_vector(self.using.clone(), vectors),
+        ))
+    }
+
+    fn position(&self) -> Position {
+        self.rows.position()
+    }
+
+    fn bytes_done(&self) -> u64 {
+        self.rows.bytes_done()
+    }
+}
+
+fn from_json_vector(v: serde_json::Value) -> std::result::Result<Vector, String> {
+    let bad = || {
+        "a vector must be a list of numbers or, for a multivector, a list of lists of numbers"
+            .to_string()
+    };
+    let list = match v {
+        serde_json::Value::Array(list) => list,
+        _ => return Err(bad()),
+    };
+    let numbers = |items: Vec<serde_json::Value>| -> std::result::Result<Vec<f32>, String> {
+        items
+            .into_iter()
+            .map(|x| x.as_f64().map(|f| f as f32).ok_or_else(bad))
+            .collect()
+    };
+    if list.first().is_some_and(serde_json::Value::is_array) {
+        list.into_iter()
+            .map(|row| match row {
+                serde_json::Value::Array(items) => numbers(items),
+                _ => Err(bad()),
+            })
+            .collect::<std::result::Result<_, _>>()
+            .map(Vector::Multi)
+    } else {
+        numbers(list).map(Vector::Dense)
+    }
+}
+
+/// Sets `point`'s vectors from a JSON `vector` field in Qdrant's forms: `[..]`,
+/// `[[..], ..]` or `{"name": ..}`.
+pub fn json_vectors(point: &mut Point, v: serde_json::Value) -> std::result::Result<(), String> {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (name, v) in map {
+                match from_json_vector(v)? {
+                    Vector::Dense(d) if name.is_empty() => point.vector = d,
+                    other => {
+                        point.vectors.insert(name, other);
+                    }
+                }
+            }
+        }
+        other => match from_json_vector(other)? {
+            Vector::Dense(d) => point.vector = d,
+            multi => {
+                point.vectors.insert(String::new(), multi);
+            }
+        },
+    }
+    Ok(())
 }
 
 fn bad_input(file: &Path, at: impl std::fmt::Display, what: String, imported: u64) -> Error {
@@ -432,7 +615,7 @@ struct Jsonl<R> {
 #[serde(deny_unknown_fields)]
 struct JsonPoint {
     id: serde_json::Value,
-    vector: Vec<f32>,
+    vector: serde_json::Value,
     #[serde(default)]
     payload: Option<serde_json::Value>,
 }
@@ -461,8 +644,8 @@ impl<R: BufRead> Records for Jsonl<R> {
         }
         let p: JsonPoint = serde_json::from_str(&self.text).map_err(|e| {
             format!(
-                "{e} (each line must be an object {{\"id\": 7 or \"<uuid>\", \"vector\": [..], \
-                 \"payload\": {{..}}}})"
+                "{e} (each line must be an object {{\"id\": 7 or \"<uuid>\", \"vector\": [..] \
+                 or [[..], ..] or {{\"name\": ..}}, \"payload\": {{..}}}})"
             )
         })?;
         let id = match &p.id {
@@ -480,7 +663,8 @@ impl<R: BufRead> Records for Jsonl<R> {
             }
             Some(other) => return Err(format!("payload {other} must be a JSON object")),
         };
-        let mut point = Point::new(id, p.vector);
+        let mut point = Point::without_vectors(id);
+        json_vectors(&mut point, p.vector)?;
         point.payload = payload;
         Ok(Some(point))
     }

@@ -61,16 +61,31 @@ enum Command {
         /// Clip scalar8 ranges to this central fraction of the values (0.5..=1).
         #[arg(long)]
         scalar_quantile: Option<f32>,
+        /// Make the default vector a multivector (ColBERT/ColPali), scored with MaxSim.
+        #[arg(long)]
+        multivector: bool,
+        /// Multivectors: scan the codes of only this fraction of the points, chosen by
+        /// their mean-pooled score (0 < F ≤ 1; Cosine and Dot).
+        #[arg(long, value_name = "F")]
+        pooled_prefilter: Option<f32>,
+        /// Declare a named vector, e.g. `name=colbert,dim=128,distance=dot,datatype=f16,
+        /// quantization=scalar8,multivector` (keys: name, dim, distance; optional datatype,
+        /// quantization, scalar-quantile, multivector, pooled-prefilter). Repeatable.
+        #[arg(long = "vector", value_name = "SPEC")]
+        vectors: Vec<String>,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
     },
     /// Load points from a .fvecs, .npy (2-D float32/float16) or JSONL file, in batches.
     ///
-    /// JSONL lines are objects {"id": 7 or "<uuid>", "vector": [...], "payload": {...}}
-    /// (payload optional, stored as JSON bytes). Rows of .fvecs and .npy get ids
-    /// first-id, first-id + 1, ... A malformed line or row stops the import with its
-    /// position; the batches before it are stored, nothing after.
+    /// JSONL lines are objects {"id": 7 or "<uuid>", "vector": ..., "payload": {...}}
+    /// (payload optional, stored as JSON bytes), where "vector" is [..] (the default
+    /// vector), [[..], [..]] (a default multivector) or {"name": [..] or [[..], ..]} (named
+    /// vectors), as Qdrant writes them. Rows of .fvecs and .npy get ids first-id,
+    /// first-id + 1, ... (with --offsets, each group of rows is one multivector point). A
+    /// malformed line or row stops the import with its position; the batches before it
+    /// are stored, nothing after.
     Import {
         /// The collection directory.
         dir: PathBuf,
@@ -82,26 +97,40 @@ enum Command {
         /// Points per batch (each batch is one atomic, durable write).
         #[arg(long, default_value_t = 1000)]
         batch: usize,
-        /// Id of the first row of .fvecs and .npy files.
+        /// Id of the first row of .fvecs and .npy files (of the first item with --offsets).
         #[arg(long, default_value_t = 0)]
         first_id: u64,
+        /// The named vector the rows of .fvecs and .npy go to (default: the default vector).
+        #[arg(long)]
+        using: Option<String>,
+        /// An int64 .npy of items + 1 row offsets: item i is the multivector of rows
+        /// offsets[i]..offsets[i+1] of the .fvecs/.npy file.
+        #[arg(long)]
+        offsets: Option<PathBuf>,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
     },
-    /// Find the points nearest to a vector and print id, score and payload.
+    /// Find the points nearest to a vector (or multivector) and print id, score and payload.
     Search {
         /// The collection directory.
         dir: PathBuf,
-        /// The query's components, comma-separated.
+        /// The query: comma-separated components, or JSON: [..] or, for a multivector,
+        /// [[..], [..]].
         #[arg(long, allow_hyphen_values = true, conflicts_with = "vector_file")]
         vector: Option<String>,
         /// A file holding the query (.fvecs, .npy or .jsonl; see --row).
         #[arg(long)]
         vector_file: Option<PathBuf>,
-        /// Which vector of --vector-file to use (from 0).
+        /// Which vector (or item, with --offsets) of --vector-file to use (from 0).
         #[arg(long, default_value_t = 0)]
         row: usize,
+        /// An int64 .npy of row offsets grouping --vector-file's rows into multivectors.
+        #[arg(long)]
+        offsets: Option<PathBuf>,
+        /// The vector to search (Qdrant's `using`; default: the default vector).
+        #[arg(long)]
+        using: Option<String>,
         /// Results to return.
         #[arg(long, default_value_t = 10)]
         limit: usize,
@@ -163,6 +192,13 @@ enum Command {
         /// Queries from a file (.fvecs, .npy or .jsonl) instead of held-out points.
         #[arg(long)]
         query_file: Option<PathBuf>,
+        /// An int64 .npy of row offsets grouping --query-file's rows into multivectors.
+        #[arg(long)]
+        query_offsets: Option<PathBuf>,
+        /// The vector to advise on (default: the default vector); a multivector is measured
+        /// with MaxSim.
+        #[arg(long)]
+        using: Option<String>,
         /// Oversampling factors to try.
         #[arg(long, value_delimiter = ',', default_values = ["1", "2", "3", "4", "5", "6", "7", "8"])]
         oversampling: Vec<f32>,
@@ -211,17 +247,25 @@ fn main() -> ExitCode {
             datatype,
             quantization,
             scalar_quantile,
+            multivector,
+            pooled_prefilter,
+            vectors,
             json,
         } => commands::create(
             &dir,
-            dim,
-            distance.distance(),
-            match datatype {
-                DatatypeArg::F32 => vecsieve::Datatype::F32,
-                DatatypeArg::F16 => vecsieve::Datatype::F16,
-                DatatypeArg::U8 => vecsieve::Datatype::U8,
+            commands::DefaultVector {
+                dim,
+                distance: distance.distance(),
+                datatype: match datatype {
+                    DatatypeArg::F32 => vecsieve::Datatype::F32,
+                    DatatypeArg::F16 => vecsieve::Datatype::F16,
+                    DatatypeArg::U8 => vecsieve::Datatype::U8,
+                },
+                quantization: quantization.mode().quantization(scalar_quantile),
+                multivector: multivector || pooled_prefilter.is_some(),
+                pooled_prefilter,
             },
-            quantization.mode().quantization(scalar_quantile),
+            &vectors,
             json,
         ),
         Command::Import {
@@ -230,6 +274,8 @@ fn main() -> ExitCode {
             format,
             batch,
             first_id,
+            using,
+            offsets,
             json,
         } => commands::import(
             &dir,
@@ -239,7 +285,12 @@ fn main() -> ExitCode {
                 FormatArg::Npy => vecsieve_cli::import::Format::Npy,
                 FormatArg::Jsonl => vecsieve_cli::import::Format::Jsonl,
             }),
-            vecsieve_cli::import::ImportOptions { batch, first_id },
+            vecsieve_cli::import::ImportOptions {
+                batch,
+                first_id,
+                using,
+                offsets,
+            },
             json,
         ),
         Command::Search {
@@ -247,6 +298,8 @@ fn main() -> ExitCode {
             vector,
             vector_file,
             row,
+            offsets,
+            using,
             limit,
             oversampling,
             rescore,
@@ -258,6 +311,8 @@ fn main() -> ExitCode {
                 vector,
                 vector_file,
                 row,
+                offsets,
+                using: using.unwrap_or_default(),
             },
             limit,
             vecsieve::SearchParams {
@@ -282,6 +337,8 @@ fn main() -> ExitCode {
             limit,
             queries,
             query_file,
+            query_offsets,
+            using,
             oversampling,
             plot,
             temp_dir,
@@ -293,11 +350,13 @@ fn main() -> ExitCode {
                 limit,
                 queries,
                 queries_given: None,
+                using: using.unwrap_or_default(),
                 oversampling,
                 temp_dir,
                 ..Default::default()
             },
             query_file.as_deref(),
+            query_offsets.as_deref(),
             plot.as_deref(),
             json,
         ),

@@ -372,7 +372,7 @@ fn verify_notes_what_open_repairs_and_fails_on_a_damaged_wal() {
         vecsieve_cli::import::Format::Jsonl,
         vecsieve_cli::import::ImportOptions {
             batch: 2,
-            first_id: 0,
+            ..Default::default()
         },
         |_| {},
     )
@@ -478,4 +478,137 @@ fn read_only_commands_change_nothing_on_disk() {
     assert!(!out.status.success());
     drop(holder);
     assert_eq!(tree(&dir), before);
+}
+
+/// Multivectors end to end on the bundled token cut: `create --multivector`, `import` of
+/// `.npy` vectors + offsets, `search` with a multivector query (from the file, and as
+/// JSON), exact results equal to the ground truth; then named vectors from Qdrant-style
+/// JSONL (`{"name": [[..]]}`), searched with `--using`.
+#[test]
+fn multivectors_import_from_npy_and_jsonl_and_search_with_using() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/debian-minilm-tokens-200");
+    let f = |name: &str| data.join(name).to_str().unwrap().to_string();
+    let dir = tmp.path().join("tokens");
+    json(&[
+        "create",
+        s(&dir),
+        "--dim",
+        "384",
+        "--distance",
+        "cosine",
+        "--datatype",
+        "f16",
+        "--multivector",
+        "--quantization",
+        "binary1",
+        "--json",
+    ]);
+    let imported = json(&[
+        "import",
+        s(&dir),
+        &f("base_vectors.npy"),
+        "--offsets",
+        &f("base_offsets.npy"),
+        "--batch",
+        "64",
+        "--json",
+    ]);
+    assert_eq!(imported["points"], 200);
+    let truth = vecsieve::vecs::read_ivecs(&data.join("groundtruth.ivecs")).unwrap();
+    for row in [0usize, 7] {
+        let hits = json(&[
+            "search",
+            s(&dir),
+            "--vector-file",
+            &f("query_vectors.npy"),
+            "--offsets",
+            &f("query_offsets.npy"),
+            "--row",
+            &row.to_string(),
+            "--exact",
+            "--limit",
+            "5",
+            "--json",
+        ]);
+        let ids: Vec<String> = hits["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["id"].as_str().unwrap().to_string())
+            .collect();
+        let want: Vec<String> = truth.row(row)[..5].iter().map(|i| i.to_string()).collect();
+        assert_eq!(ids, want, "query {row}");
+    }
+    // A dense query to a multivector is refused with the vector named.
+    let out = vecsieve(&["search", s(&dir), "--vector", "1,0"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("it is a multivector"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let named = tmp.path().join("named");
+    json(&[
+        "create",
+        s(&named),
+        "--dim",
+        "3",
+        "--distance",
+        "cosine",
+        "--vector",
+        "name=colbert,dim=2,distance=dot,quantization=scalar8,multivector",
+        "--json",
+    ]);
+    let lines = tmp.path().join("points.jsonl");
+    std::fs::write(
+        &lines,
+        concat!(
+            r#"{"id": 1, "vector": {"": [1, 0, 0], "colbert": [[1, 0], [0, 1]]}, "payload": {"t": "a"}}"#,
+            "\n",
+            r#"{"id": 2, "vector": {"colbert": [[0.5, 0.5]]}}"#,
+            "\n",
+            r#"{"id": 3, "vector": [0, 1, 0]}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    assert_eq!(
+        json(&["import", s(&named), s(&lines), "--json"])["points"],
+        3
+    );
+    let hits = json(&[
+        "search",
+        s(&named),
+        "--using",
+        "colbert",
+        "--vector",
+        "[[1, 0], [0, 1]]",
+        "--exact",
+        "--json",
+    ]);
+    let got: Vec<(String, f64)> = hits["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["id"].as_str().unwrap().to_string(),
+                h["score"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, [("1".to_string(), 2.0), ("2".to_string(), 1.0)]);
+    let hits = json(&[
+        "search",
+        s(&named),
+        "--vector",
+        "0,1,0",
+        "--exact",
+        "--json",
+    ]);
+    assert_eq!(hits["hits"][0]["id"], "3");
+    let out = vecsieve(&["search", s(&named), "--using", "nope", "--vector", "1,0"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no vector named \"nope\""));
 }

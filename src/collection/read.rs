@@ -213,6 +213,7 @@ impl Collection {
             asym_bits,
             distance: slot.params.distance,
             kernels: inner.kernels,
+            pooled_prefilter: slot.params.multivector.and_then(|m| m.pooled_prefilter),
         };
         let v = self.version();
         self.check_open()?;

@@ -107,9 +107,7 @@ fn check_shape<'v>(
     let shape_error = |problem| Invalid::Vector(problem).into_error(point, at(slot, None));
     match (slot.is_multi(), v) {
         (false, VectorRef::Dense(d)) => Ok(vec![d]),
-        (true, VectorRef::Multi([])) => {
-            Err(shape_error(VectorProblem::EmptyMultivector))
-        }
+        (true, VectorRef::Multi([])) => Err(shape_error(VectorProblem::EmptyMultivector)),
         (true, VectorRef::Multi(m)) if m.len() > MAX_MULTIVECTOR_LEN => {
             Err(shape_error(VectorProblem::TooManyVectors {
                 count: m.len(),

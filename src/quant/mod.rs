@@ -95,6 +95,7 @@ pub(crate) fn live_shapes(config: &CollectionConfig) -> Vec<ColumnShape> {
             datatype: slot.params.datatype,
             code_words: live_code_words(&config.for_slot(slot)),
             offsets,
+            means: slot.is_multi(),
         })
         .collect()
 }

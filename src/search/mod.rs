@@ -548,6 +548,7 @@ mod tests {
             datatype: Datatype::F32,
             code_words: 1,
             offsets: false,
+            means: false,
         }]);
         for i in rows {
             let bytes: Vec<u8> = vector(i).iter().flat_map(|x| x.to_le_bytes()).collect();

@@ -8,7 +8,7 @@
 //! Work per row is `query vectors × row vectors` pair scores. The row's codes are read
 //! from memory once and stay in L1 while every query vector is compared with them.
 
-use super::{Hit, Plan, TopK};
+use super::{ASYM_POOL_FACTOR, Hit, Plan, TopK};
 use crate::config::Distance;
 use crate::quant::binary::{AsymQuery, MultiBit, estimate_score};
 use crate::quant::scalar::ScalarQuery;
@@ -25,6 +25,9 @@ pub(crate) struct SlotQuery {
     pub asym_bits: u32,
     pub distance: Distance,
     pub kernels: &'static Kernels,
+    /// The fraction of rows the mean-pooled first stage keeps before the code scan
+    /// (`None`: scan every row).
+    pub pooled_prefilter: Option<f32>,
 }
 
 impl SlotQuery {
@@ -141,6 +144,41 @@ impl<'a> CodeScorer<'a> {
         }
     }
 
+    fn is_asymmetric(&self) -> bool {
+        matches!(self, CodeScorer::Binary { asym, .. } if !asym.is_empty())
+    }
+
+    /// The symmetric (Hamming) estimate of a binary scorer, also when its queries are
+    /// asymmetric: the first step of the cascade.
+    fn estimate_symmetric(
+        &self,
+        q: &SlotQuery,
+        column: &Column<'_>,
+        range: std::ops::Range<usize>,
+        scratch: &mut Scratch,
+    ) -> f32 {
+        match self {
+            CodeScorer::Binary {
+                codes, words, bits, ..
+            } => {
+                let w = *words;
+                let row_codes = column
+                    .codes
+                    .get(range.start * w..range.end * w)
+                    .unwrap_or_default();
+                scratch.mins.resize(codes.len() / w, 0);
+                q.kernels
+                    .min_hamming_many(codes, row_codes, w, &mut scratch.mins);
+                scratch
+                    .mins
+                    .iter()
+                    .map(|&h| estimate_score(q.distance, h as f32, *bits))
+                    .sum()
+            }
+            CodeScorer::Scalar { .. } => self.estimate(q, column, range, scratch),
+        }
+    }
+
     /// The estimated `MaxSim` of the query with vectors `range` of `column`.
     fn estimate(
         &self,
@@ -151,40 +189,32 @@ impl<'a> CodeScorer<'a> {
     ) -> f32 {
         let n = range.len();
         match self {
+            CodeScorer::Binary { asym, .. } if asym.is_empty() => {
+                self.estimate_symmetric(q, column, range, scratch)
+            }
             CodeScorer::Binary {
-                codes,
-                words,
-                asym,
-                bits,
+                words, asym, bits, ..
             } => {
                 let w = *words;
                 let row_codes = column
                     .codes
                     .get(range.start * w..range.end * w)
                     .unwrap_or_default();
-                scratch.dist.resize(n, 0);
                 let mut total = 0.0;
-                if asym.is_empty() {
-                    for code in codes.chunks_exact(w) {
-                        q.kernels.hamming_many(code, row_codes, &mut scratch.dist);
-                        let h = scratch.dist.iter().copied().min().unwrap_or(0);
-                        total += estimate_score(q.distance, h as f32, *bits);
-                    }
-                } else {
-                    scratch.pass.resize(n, 0);
-                    for a in asym {
-                        scratch.dist.fill(0);
-                        for b in 0..a.bits {
-                            q.kernels
-                                .hamming_many(a.plane(b, w), row_codes, &mut scratch.pass);
-                            for (t, p) in scratch.dist.iter_mut().zip(&scratch.pass) {
-                                *t += p << b;
-                            }
+                scratch.dist.resize(n, 0);
+                scratch.pass.resize(n, 0);
+                for a in asym {
+                    scratch.dist.fill(0);
+                    for b in 0..a.bits {
+                        q.kernels
+                            .hamming_many(a.plane(b, w), row_codes, &mut scratch.pass);
+                        for (t, p) in scratch.dist.iter_mut().zip(&scratch.pass) {
+                            *t += p << b;
                         }
-                        let d = scratch.dist.iter().copied().min().unwrap_or(0);
-                        let h = d as f32 / a.levels() as f32;
-                        total += estimate_score(q.distance, h, *bits);
                     }
+                    let d = scratch.dist.iter().copied().min().unwrap_or(0);
+                    let h = d as f32 / a.levels() as f32;
+                    total += estimate_score(q.distance, h, *bits);
                 }
                 total
             }
@@ -224,6 +254,7 @@ impl<'a> CodeScorer<'a> {
 
 #[derive(Default)]
 struct Scratch {
+    mins: Vec<u32>,
     dist: Vec<u32>,
     pass: Vec<u32>,
     dots: Vec<[i32; 2]>,
@@ -252,21 +283,63 @@ pub(crate) fn search_slot(
         } => (candidates, rescore),
     };
     let mut scratch = Scratch::default();
+    let pooled_query: Option<Vec<f32>> = q
+        .pooled_prefilter
+        .filter(|_| q.distance.higher_is_better() && plan != Plan::Exact)
+        .map(|_| {
+            let mut sum = vec![0.0f32; q.vectors.first().map_or(0, Vec::len)];
+            for v in &q.vectors {
+                for (s, x) in sum.iter_mut().zip(v) {
+                    *s += x;
+                }
+            }
+            sum
+        });
     let mut exact = TopK::new(limit);
-    let mut estimated = TopK::new(if rescore { candidates } else { limit });
+    let keep = if rescore { candidates } else { limit };
+    let mut estimated = TopK::new(keep);
+    // Asymmetric queries are a cascade, as for single vectors: the symmetric estimate
+    // picks `ASYM_POOL_FACTOR` times the rows, the weighted popcounts rank those alone.
+    let mut pool = TopK::new(keep.saturating_mul(ASYM_POOL_FACTOR));
+    let mut scorers = Vec::with_capacity(blocks.len());
     let mut any_estimate = false;
     for (block, rows) in blocks.iter().enumerate() {
         let Some(column) = rows.column(slot) else {
+            scorers.push(None);
             continue;
         };
         let scorer = CodeScorer::new(q, &column, plan);
         let deleted = rows.deleted();
-        for row in 0..rows.len() {
-            let range = column.range(row);
-            if range.is_empty() || deleted.ones() > 0 && deleted.get(row) {
-                continue;
+        let mut scan: Vec<usize> = (0..rows.len())
+            .filter(|&row| {
+                !(column.range(row).is_empty() || deleted.ones() > 0 && deleted.get(row))
+            })
+            .collect();
+        if let (Some(sum), Some(f), Some(_)) = (&pooled_query, q.pooled_prefilter, &scorer)
+            && column.means.is_some()
+        {
+            let keep = ((scan.len() as f64 * f64::from(f)).ceil() as usize).max(candidates);
+            if keep < scan.len() {
+                let proxy = |row: usize| -> f32 {
+                    column
+                        .mean(row)
+                        .map_or(f32::NEG_INFINITY, |m| q.kernels.dot(sum, m))
+                };
+                let mut scored: Vec<(f32, usize)> = scan.iter().map(|&r| (proxy(r), r)).collect();
+                scored.select_nth_unstable_by(keep - 1, |a, b| b.0.total_cmp(&a.0));
+                scored.truncate(keep);
+                scan = scored.into_iter().map(|(_, r)| r).collect();
+                scan.sort_unstable();
             }
+        }
+        let cascade = scorer.as_ref().is_some_and(CodeScorer::is_asymmetric);
+        for row in scan {
+            let range = column.range(row);
             let (score, into) = match &scorer {
+                Some(s) if cascade => (
+                    s.estimate_symmetric(q, &column, range, &mut scratch),
+                    &mut pool,
+                ),
                 Some(s) => (s.estimate(q, &column, range, &mut scratch), &mut estimated),
                 None => (q.exact(&column, range), &mut exact),
             };
@@ -279,6 +352,22 @@ pub(crate) fn search_slot(
                 row,
             });
         }
+        scorers.push(scorer);
+    }
+    for hit in pool.into_sorted() {
+        let block = hit.seg - seg;
+        let (Some(Some(scorer)), Some(column)) = (
+            scorers.get(block),
+            blocks.get(block).and_then(|rows| rows.column(slot)),
+        ) else {
+            continue;
+        };
+        let score = scorer.estimate(q, &column, column.range(hit.row), &mut scratch);
+        estimated.push(Hit {
+            key: q.key(score),
+            score,
+            ..hit
+        });
     }
     if any_estimate {
         for hit in estimated.into_sorted() {

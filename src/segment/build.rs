@@ -294,6 +294,25 @@ impl Build<'_> {
         }
         w.put(buf)?;
         buf.clear();
+        if slot.is_multi() {
+            w.section_at(Section::VectorMeans, n)?;
+            let zero = vec![0.0f32; slot.params.dim];
+            for &(s, r) in self.rows {
+                let mean = columns
+                    .get(s)
+                    .copied()
+                    .flatten()
+                    .and_then(|c| c.mean(r))
+                    .unwrap_or(&zero);
+                buf.extend(mean.iter().flat_map(|x| x.to_le_bytes()));
+                if buf.len() >= PASS_BUFFER {
+                    w.put(buf)?;
+                    buf.clear();
+                }
+            }
+            w.put(buf)?;
+            buf.clear();
+        }
         let adapters: Vec<VectorRows<'_>> = columns.iter().map(|c| VectorRows::new(*c)).collect();
         let sources: Vec<&dyn Rows> = adapters.iter().map(|a| a as &dyn Rows).collect();
         let config = self.config.for_slot(slot);
@@ -657,6 +676,7 @@ mod tests {
             datatype: Datatype::F32,
             code_words: CodeKind::OneBit.words(DIM),
             offsets: false,
+            means: false,
         }]);
         for i in 0..ROWS {
             let bytes: Vec<u8> = vector(i).iter().flat_map(|x| x.to_le_bytes()).collect();
@@ -746,6 +766,7 @@ mod tests {
             datatype: Datatype::F32,
             code_words: CodeKind::OneBit.words(dim),
             offsets: true,
+            means: true,
         };
         let mut chunk = LiveChunk::new(&[offsets_shape(DIM), offsets_shape(DIM)]);
         let mut flat: [Vec<Vec<f32>>; 2] = [Vec::new(), Vec::new()];
@@ -785,20 +806,21 @@ mod tests {
             let config = CollectionConfig::new(DIM, Distance::Dot)
                 .with_quantization(quantization)
                 .with_vector("m", params.with_multivector());
-            let build = |config: &CollectionConfig, sources: &[&dyn Rows], rows: &[(usize, usize)]| {
-                Build {
-                    sources,
-                    rows,
-                    id: 9,
-                    config,
-                    kernels: Kernels::detect(),
-                    pool: None,
-                    progress: None,
-                    cancel: None,
-                }
-                .write(Vec::new())
-                .unwrap()
-            };
+            let build =
+                |config: &CollectionConfig, sources: &[&dyn Rows], rows: &[(usize, usize)]| {
+                    Build {
+                        sources,
+                        rows,
+                        id: 9,
+                        config,
+                        kernels: Kernels::detect(),
+                        pool: None,
+                        progress: None,
+                        cancel: None,
+                    }
+                    .write(Vec::new())
+                    .unwrap()
+                };
             let v2 = build(&config, &[&live], &rows);
             let layout = segment::parse(&v2).unwrap();
             assert_eq!(layout.version, 2);

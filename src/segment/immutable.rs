@@ -117,6 +117,7 @@ impl ImmutableSegment {
                 bytemuck::try_cast_slice::<u8, u64>(at(Section::Codes)).is_ok()
                     && bytemuck::try_cast_slice::<u8, f32>(at(Section::Norms)).is_ok()
                     && bytemuck::try_cast_slice::<u8, u64>(at(Section::VectorOffsets)).is_ok()
+                    && bytemuck::try_cast_slice::<u8, f32>(at(Section::VectorMeans)).is_ok()
                     && match slot.datatype {
                         Datatype::F32 => {
                             bytemuck::try_cast_slice::<u8, f32>(at(Section::Originals)).is_ok()
@@ -359,6 +360,9 @@ impl ImmutableSegment {
                 .layout
                 .has_slots()
                 .then(|| bytemuck::try_cast_slice(at(Section::VectorOffsets)).unwrap_or_default()),
+            means: slot
+                .multi
+                .then(|| bytemuck::try_cast_slice(at(Section::VectorMeans)).unwrap_or_default()),
         })
     }
 }

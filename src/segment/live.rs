@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{Bitmap, Column, Originals, Rows, decode_stored};
+use super::{Bitmap, Column, Originals, Rows, decode_stored, mean_of};
 use crate::config::Datatype;
 use crate::point::PointId;
 use crate::quant;
@@ -69,6 +69,8 @@ pub(crate) struct ColumnShape {
     /// False for the one dense vector of a single-vector collection (row `r` is vector
     /// `r`); true when vectors are located through offsets (named vectors, multivectors).
     pub offsets: bool,
+    /// True for a multivector: each row also keeps the mean of its vectors.
+    pub means: bool,
 }
 
 impl ColumnShape {
@@ -86,6 +88,8 @@ struct LiveColumn {
     codes: Vec<u64>,
     /// `rows + 1` entries: row `r`'s vectors are `offsets[r]..offsets[r + 1]`.
     offsets: Vec<u64>,
+    /// `dim` floats per row for a multivector: the mean of its vectors.
+    means: Vec<f32>,
 }
 
 impl LiveColumn {
@@ -95,6 +99,7 @@ impl LiveColumn {
             originals: OriginalsBuf::with_capacity(shape.datatype, vectors * shape.dim),
             codes: Vec::with_capacity(vectors * shape.code_words),
             offsets: if shape.offsets { vec![0] } else { Vec::new() },
+            means: Vec::with_capacity(if shape.means { vectors * shape.dim } else { 0 }),
         }
     }
 
@@ -111,8 +116,14 @@ impl LiveColumn {
     /// (exactly one for a column without offsets).
     fn push(&mut self, bytes: &[u8]) {
         let (dim, datatype, words) = (self.shape.dim, self.shape.datatype, self.shape.code_words);
+        let mut sum = vec![0.0f32; if self.shape.means { dim } else { 0 }];
+        let mut count = 0;
         for vector in bytes.chunks_exact(dim * datatype.size()) {
             let floats = decode_stored(vector, datatype);
+            for (s, x) in sum.iter_mut().zip(&floats) {
+                *s += x;
+            }
+            count += 1;
             match &mut self.originals {
                 OriginalsBuf::F32(v) => v.extend_from_slice(&floats),
                 OriginalsBuf::F16(v) => v.extend(
@@ -134,6 +145,10 @@ impl LiveColumn {
         }
         if self.shape.offsets {
             self.offsets.push(self.vectors() as u64);
+        }
+        if self.shape.means {
+            mean_of(&mut sum, count);
+            self.means.extend_from_slice(&sum);
         }
     }
 
@@ -163,10 +178,17 @@ impl LiveColumn {
         if self.shape.offsets {
             self.offsets.push(self.vectors() as u64);
         }
+        if self.shape.means {
+            self.means
+                .extend_from_slice(&from.means[row * dim..(row + 1) * dim]);
+        }
     }
 
     fn heap_bytes(&self) -> usize {
-        self.originals.heap_bytes() + self.codes.capacity() * 8 + self.offsets.capacity() * 8
+        self.originals.heap_bytes()
+            + self.codes.capacity() * 8
+            + self.offsets.capacity() * 8
+            + self.means.capacity() * 4
     }
 
     fn view(&self) -> Column<'_> {
@@ -178,6 +200,7 @@ impl LiveColumn {
             scalar: None,
             multi_bit: None,
             offsets: self.shape.offsets.then_some(self.offsets.as_slice()),
+            means: self.shape.means.then_some(self.means.as_slice()),
         }
     }
 }
@@ -520,6 +543,7 @@ mod tests {
         datatype: Datatype::F32,
         code_words: 1,
         offsets: false,
+        means: false,
     };
 
     fn vector(i: u64) -> Vec<u8> {

@@ -155,9 +155,27 @@ pub(crate) struct Column<'a> {
     /// `rows + 1` offsets: row `r` holds vectors `offsets[r]..offsets[r + 1]`; `None` when
     /// row `r` is vector `r` (the one dense vector of a single-vector collection).
     pub offsets: Option<&'a [u64]>,
+    /// For a multivector: `dim` floats per row, the mean of the row's vectors (zero for a
+    /// row without vectors), what the pooled first stage scores.
+    pub means: Option<&'a [f32]>,
 }
 
-impl Column<'_> {
+/// The mean of `count` vectors of `dim` components summed into `sum` (zero for none).
+pub(crate) fn mean_of(sum: &mut [f32], count: usize) {
+    if count > 0 {
+        let n = count as f32;
+        for x in sum.iter_mut() {
+            *x /= n;
+        }
+    }
+}
+
+impl<'a> Column<'a> {
+    /// Row `row`'s mean vector, for a multivector column.
+    pub(crate) fn mean(&self, row: usize) -> Option<&'a [f32]> {
+        self.means?.get(row * self.dim..(row + 1) * self.dim)
+    }
+
     /// The vectors row `row` holds.
     pub(crate) fn range(&self, row: usize) -> std::ops::Range<usize> {
         match self.offsets {

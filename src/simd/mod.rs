@@ -60,6 +60,7 @@ impl Isa {
 }
 
 type HammingManyFn = unsafe fn(&[u64], &[u64], &mut [u32]);
+type MinHammingManyFn = unsafe fn(&[u64], &[u64], usize, &mut [u32]);
 type PairFn = unsafe fn(&[f32], &[f32]) -> f32;
 type F16ToF32Fn = unsafe fn(&[u16], &mut [f32]);
 type U8ToF32Fn = unsafe fn(&[u8], &mut [f32]);
@@ -73,6 +74,7 @@ type L1U8ManyFn = unsafe fn(&[u8], &[u8], &mut [u32]);
 pub struct Kernels {
     isa: Isa,
     hamming_many: HammingManyFn,
+    min_hamming_many: MinHammingManyFn,
     dot: PairFn,
     l2sq: PairFn,
     l1: PairFn,
@@ -85,6 +87,7 @@ pub struct Kernels {
 static SCALAR: Kernels = Kernels {
     isa: Isa::Scalar,
     hamming_many: scalar::hamming_many,
+    min_hamming_many: scalar::min_hamming_many,
     dot: scalar::dot,
     l2sq: scalar::l2sq,
     l1: scalar::l1,
@@ -98,6 +101,7 @@ static SCALAR: Kernels = Kernels {
 static AVX2: Kernels = Kernels {
     isa: Isa::Avx2,
     hamming_many: x86_64::avx2::hamming_many,
+    min_hamming_many: x86_64::avx2::min_hamming_popcnt,
     dot: x86_64::avx2::dot,
     l2sq: x86_64::avx2::l2sq,
     l1: x86_64::avx2::l1,
@@ -111,6 +115,9 @@ static AVX2: Kernels = Kernels {
 static AVX512: Kernels = Kernels {
     isa: Isa::Avx512,
     hamming_many: x86_64::avx512::hamming_many,
+    // Every AVX-512 CPU here has AVX2 (`has_avx512` requires it); the AVX2 MaxSim scan is
+    // used until an AVX-512 form (vpopcntq over 8 transposed queries) can be measured.
+    min_hamming_many: x86_64::avx2::min_hamming_many,
     dot: x86_64::avx512::dot,
     l2sq: x86_64::avx512::l2sq,
     l1: x86_64::avx512::l1,
@@ -131,6 +138,7 @@ static NEON_DOTPROD: Kernels = Kernels {
 static NEON: Kernels = Kernels {
     isa: Isa::Neon,
     hamming_many: aarch64::neon::hamming_many,
+    min_hamming_many: aarch64::neon::min_hamming_many,
     dot: aarch64::neon::dot,
     l2sq: aarch64::neon::l2sq,
     l1: aarch64::neon::l1,
@@ -195,6 +203,23 @@ impl Kernels {
         };
         // SAFETY: a Kernels exists only for an ISA this CPU supports (see `for_isa`).
         unsafe { (self.hamming_many)(query, codes, out) }
+    }
+
+    /// The MaxSim scan of binary codes: for each query code `i` (`words` words each, back
+    /// to back in `queries`), `out[i] = min_j Σ popcount(query_i ^ code_j)` over the row
+    /// codes of `codes` (`words` words each), or `u32::MAX` without rows. The SIMD forms
+    /// keep several query codes in registers and read each row code once per group of
+    /// queries. Fills `min(out.len(), queries.len() / words)` entries.
+    pub fn min_hamming_many(&self, queries: &[u64], codes: &[u64], words: usize, out: &mut [u32]) {
+        if words == 0 {
+            out.fill(u32::MAX);
+            return;
+        }
+        let n = out.len().min(queries.len() / words);
+        let (queries, out) = (&queries[..n * words], &mut out[..n]);
+        let codes = &codes[..codes.len() / words * words];
+        // SAFETY: a Kernels exists only for an ISA this CPU supports (see `for_isa`).
+        unsafe { (self.min_hamming_many)(queries, codes, words, out) }
     }
 
     /// `Σ a_i·b_i` over the common length.
@@ -374,6 +399,34 @@ mod tests {
             for k in simd_sets() {
                 let mut got = vec![0u32; rows];
                 k.hamming_many(&query, codes, &mut got);
+                prop_assert_eq!(&got, &want, "{:?}", k.isa());
+            }
+        }
+
+        #[test]
+        fn min_hamming_matches_scalar(
+            words in 1usize..=34,
+            queries in 0usize..=11,
+            rows in 0usize..=40,
+            off in 0usize..4,
+            seed in any::<u64>(),
+        ) {
+            let mut x = seed | 1;
+            let mut next = move || { x ^= x << 13; x ^= x >> 7; x ^= x << 17; x };
+            let q: Vec<u64> = (0..queries * words + off).map(|_| next()).collect();
+            let q = &q[off..];
+            let codes: Vec<u64> = (0..rows * words + off).map(|_| next()).collect();
+            let codes = &codes[off..];
+            let mut want = vec![0u32; queries];
+            SCALAR.min_hamming_many(q, codes, words, &mut want);
+            for (i, w) in want.iter().enumerate() {
+                let mut one = vec![0u32; rows];
+                SCALAR.hamming_many(&q[i * words..(i + 1) * words], codes, &mut one);
+                prop_assert_eq!(*w, one.into_iter().min().unwrap_or(u32::MAX));
+            }
+            for k in simd_sets() {
+                let mut got = vec![0u32; queries];
+                k.min_hamming_many(q, codes, words, &mut got);
                 prop_assert_eq!(&got, &want, "{:?}", k.isa());
             }
         }

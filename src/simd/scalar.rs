@@ -13,6 +13,23 @@ pub fn hamming_many(query: &[u64], codes: &[u64], out: &mut [u32]) {
     }
 }
 
+/// See [`Kernels::min_hamming_many`](super::Kernels::min_hamming_many).
+pub fn min_hamming_many(queries: &[u64], codes: &[u64], words: usize, out: &mut [u32]) {
+    for (query, o) in queries.chunks_exact(words).zip(out.iter_mut()) {
+        *o = codes
+            .chunks_exact(words)
+            .map(|row| {
+                query
+                    .iter()
+                    .zip(row)
+                    .map(|(q, c)| (q ^ c).count_ones())
+                    .sum()
+            })
+            .min()
+            .unwrap_or(u32::MAX);
+    }
+}
+
 /// See [`Kernels::dot`](super::Kernels::dot).
 #[must_use]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {

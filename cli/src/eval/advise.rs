@@ -17,7 +17,7 @@ use vecsieve::tooling as binary;
 use vecsieve::tooling::uniform_sample;
 use vecsieve::{CollectionConfig, Distance, Durability, SearchParams};
 use vecsieve::{Error, Result};
-use vecsieve::{Point, PointId};
+use vecsieve::{Point, PointId, Vector, VectorRef};
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -29,7 +29,10 @@ pub struct AdviseOptions {
     /// Held-out queries sampled from the collection (ignored with `queries_given`).
     pub queries: usize,
     /// Queries to use instead of held-out points (every point is then searched).
-    pub queries_given: Option<Vec<Vec<f32>>>,
+    pub queries_given: Option<Vec<Vector>>,
+    /// The vector to advise on (Qdrant's `using`; `""`: the default vector). A multivector
+    /// is measured with multivector queries and `MaxSim`.
+    pub using: String,
     /// Oversampling factors to try.
     pub oversampling: Vec<f32>,
     /// Seed of the held-out sample.
@@ -45,6 +48,7 @@ impl Default for AdviseOptions {
             limit: 10,
             queries: 200,
             queries_given: None,
+            using: String::new(),
             oversampling: (1..=8).map(|o| o as f32).collect(),
             seed: 0x5eed,
             temp_dir: None,
@@ -140,7 +144,17 @@ pub fn advise(
             "oversampling factors must be in 1..=100".into(),
         ));
     }
-    let config = collection.config();
+    let full = collection.config();
+    let config = match full.vectors.get(&opts.using) {
+        Some(p) => *p,
+        None if opts.using.is_empty() => full.default_vector(),
+        None => {
+            return Err(vecsieve::Error::UnknownVector {
+                name: opts.using.clone(),
+                known: full.vectors.keys().cloned().collect(),
+            });
+        }
+    };
     let n = collection.len();
     let held_out: Vec<usize> = match &opts.queries_given {
         Some(_) => Vec::new(),
@@ -170,9 +184,11 @@ pub fn advise(
     ];
     let mut copies = Vec::new();
     for q in families {
-        let c = CollectionConfig::new(config.dim, config.distance)
+        let mut c = CollectionConfig::new(config.dim, config.distance)
             .with_datatype(config.datatype)
-            .with_quantization(q.quantization(None))
+            .with_quantization(q.quantization(None));
+        c.multivector = config.multivector;
+        let c = c
             .with_durability(Durability::Buffered)
             .with_search_threads(1)
             .with_optimizer(OptimizerConfig {
@@ -186,20 +202,31 @@ pub fn advise(
         "copying {n} points into {} temporary collections",
         copies.len()
     ));
-    let mut held_queries: Vec<Vec<f32>> = Vec::new();
+    let mut held_queries: Vec<Vector> = Vec::new();
     let mut sampled: Vec<Vec<f32>> = Vec::new();
     let mut index = 0usize;
     let mut kept = Vec::with_capacity(1000);
     collection.for_each_point(1000, |batch| {
         kept.clear();
         for p in batch {
+            // Points without the vector are left out (they are never among its results).
+            let Some(v) = p.get_vector(&opts.using) else {
+                continue;
+            };
+            let v = match v {
+                VectorRef::Dense(d) => Vector::Dense(d.to_vec()),
+                VectorRef::Multi(m) => Vector::Multi(m.to_vec()),
+            };
             if suitability_rows.binary_search(&index).is_ok() {
-                sampled.push(p.vector.clone());
+                match &v {
+                    Vector::Dense(d) => sampled.push(d.clone()),
+                    Vector::Multi(m) => sampled.extend(m.iter().take(4).cloned()),
+                }
             }
             if held_out.binary_search(&index).is_ok() {
-                held_queries.push(p.vector.clone());
+                held_queries.push(v);
             } else {
-                kept.push(Point::new(p.id, p.vector.clone()));
+                kept.push(Point::without_vectors(p.id).with_vector("", v));
             }
             index += 1;
         }
@@ -208,7 +235,7 @@ pub fn advise(
         }
         Ok(())
     })?;
-    let queries: &[Vec<f32>] = opts.queries_given.as_deref().unwrap_or(&held_queries);
+    let queries: &[Vector] = opts.queries_given.as_deref().unwrap_or(&held_queries);
     for (_, c) in &copies {
         c.seal()?;
     }
@@ -221,7 +248,7 @@ pub fn advise(
     let mut exact_lat = Vec::with_capacity(queries.len());
     for q in queries {
         let t = Instant::now();
-        let hits = reference.search(q, opts.limit, &exact)?;
+        let hits = reference.search_using("", q, opts.limit, &exact)?;
         exact_lat.push(t.elapsed().as_secs_f64() * 1e3);
         truth.push(hits.into_iter().map(|h| h.id).collect());
     }
@@ -238,7 +265,7 @@ pub fn advise(
             let mut found = 0usize;
             for (q, want) in queries.iter().zip(&truth) {
                 let t = Instant::now();
-                let hits = c.search(q, opts.limit, &params)?;
+                let hits = c.search_using("", q, opts.limit, &params)?;
                 lat.push(t.elapsed().as_secs_f64() * 1e3);
                 found += hits.iter().filter(|h| want.contains(&h.id)).count();
             }
@@ -304,7 +331,15 @@ pub fn advise(
         .map(|(i, _)| i);
 
     progress("binarization check");
-    let suitability = suitability(queries, &sampled, config.distance, config.datatype);
+    // The suitability check compares single vectors: a multivector's first vectors.
+    let dense_queries: Vec<Vec<f32>> = queries
+        .iter()
+        .filter_map(|q| match q {
+            Vector::Dense(d) => Some(d.clone()),
+            Vector::Multi(m) => m.first().cloned(),
+        })
+        .collect();
+    let suitability = suitability(&dense_queries, &sampled, config.distance, config.datatype);
     for (_, c) in copies {
         c.close()?;
     }

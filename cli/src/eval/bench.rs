@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use super::{Matrix, read_fvecs, read_ivecs};
 use vecsieve::Collection;
+use vecsieve::vecs::{MultiVectors, read_multivectors};
 use vecsieve::{
     BinaryConfig, BinaryEncoding, CollectionConfig, Distance, Durability, Quantization,
     QueryEncoding, ScalarConfig, SearchParams,
@@ -97,10 +98,94 @@ impl BenchQuantization {
     }
 }
 
+/// An evaluation set: dense vectors (`base.fvecs`, `query.fvecs`) or multivectors
+/// (`base_vectors.npy` + `base_offsets.npy`, `query_vectors.npy` + `query_offsets.npy`,
+/// searched with `MaxSim`), with `groundtruth.ivecs` either way.
+enum Set {
+    Dense {
+        base: Matrix<f32>,
+        queries: Matrix<f32>,
+    },
+    Multi {
+        base: MultiVectors,
+        queries: MultiVectors,
+    },
+}
+
+impl Set {
+    fn read(dir: &std::path::Path) -> Result<Set> {
+        if dir.join("base_vectors.npy").exists() {
+            let read = |v: &str, o: &str| read_multivectors(&dir.join(v), &dir.join(o));
+            return Ok(Set::Multi {
+                base: read("base_vectors.npy", "base_offsets.npy")?,
+                queries: read("query_vectors.npy", "query_offsets.npy")?,
+            });
+        }
+        Ok(Set::Dense {
+            base: read_fvecs(&dir.join("base.fvecs"))?,
+            queries: read_fvecs(&dir.join("query.fvecs"))?,
+        })
+    }
+
+    fn dim(&self) -> usize {
+        match self {
+            Set::Dense { base, .. } => base.dim,
+            Set::Multi { base, .. } => base.vectors.dim,
+        }
+    }
+
+    fn query_dim(&self) -> usize {
+        match self {
+            Set::Dense { queries, .. } => queries.dim,
+            Set::Multi { queries, .. } => queries.vectors.dim,
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Set::Dense { base, .. } => base.rows(),
+            Set::Multi { base, .. } => base.len(),
+        }
+    }
+
+    fn queries(&self) -> usize {
+        match self {
+            Set::Dense { queries, .. } => queries.rows(),
+            Set::Multi { queries, .. } => queries.len(),
+        }
+    }
+
+    fn multi(&self) -> bool {
+        matches!(self, Set::Multi { .. })
+    }
+
+    fn point(&self, i: usize) -> Point {
+        match self {
+            Set::Dense { base, .. } => Point::new(i as u64, base.row(i).to_vec()),
+            Set::Multi { base, .. } => Point::new_multi(i as u64, base.item(i)),
+        }
+    }
+
+    fn search(
+        &self,
+        c: &Collection,
+        i: usize,
+        limit: usize,
+        params: &SearchParams,
+    ) -> Result<Vec<vecsieve::ScoredPoint>> {
+        match self {
+            Set::Dense { queries, .. } => c.search(queries.row(i), limit, params),
+            Set::Multi { queries, .. } => c.search_using("", &queries.item(i), limit, params),
+        }
+    }
+}
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
-    /// A folder with `base.fvecs`, `query.fvecs` and `groundtruth.ivecs`.
+    /// A folder with `base.fvecs`, `query.fvecs` and `groundtruth.ivecs`, or a multivector
+    /// set (`base_vectors.npy`, `base_offsets.npy`, `query_vectors.npy`,
+    /// `query_offsets.npy`, `groundtruth.ivecs`: scored with `MaxSim`).
     pub data: PathBuf,
     /// Configurations to build.
     pub quantizations: Vec<BenchQuantization>,
@@ -119,13 +204,16 @@ pub struct BenchOptions {
     /// The live segment's size limit (`None`: the default, 32 MiB); a large value puts
     /// the whole set in one segment.
     pub segment_bytes: Option<u64>,
+    /// Multivector sets: each quantized configuration is also built with the mean-pooled
+    /// first stage keeping this fraction of the points (its rows are named `…+pooled`).
+    pub pooled_prefilter: Option<f32>,
 }
 
 /// One measured configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BenchRow {
-    /// `none` or `binary1`.
-    pub config: &'static str,
+    /// `none` or `binary1` (`binary1+pooled` with the mean-pooled first stage).
+    pub config: String,
     /// Oversampling factor (1 for exact).
     pub oversampling: f32,
     /// Whether candidates were rescored with the originals (binary: always; scalar: when
@@ -167,17 +255,18 @@ struct Timed {
 
 fn run_queries(
     c: &Collection,
-    queries: &Matrix<f32>,
+    set: &Set,
     truth: &Matrix<i32>,
     limit: usize,
     params: &SearchParams,
 ) -> Result<Timed> {
-    let mut lat = Vec::with_capacity(queries.rows());
+    let n = set.queries();
+    let mut lat = Vec::with_capacity(n);
     let mut found = 0usize;
     let total = Instant::now();
-    for i in 0..queries.rows() {
+    for i in 0..n {
         let t = Instant::now();
-        let hits = c.search(queries.row(i), limit, params)?;
+        let hits = set.search(c, i, limit, params)?;
         lat.push(t.elapsed().as_secs_f64() * 1e3);
         let want = &truth.row(i)[..10.min(truth.dim)];
         found += hits
@@ -191,10 +280,10 @@ fn run_queries(
     let elapsed = total.elapsed().as_secs_f64();
     lat.sort_by(f64::total_cmp);
     Ok(Timed {
-        recall: found as f64 / (queries.rows() * 10) as f64,
+        recall: found as f64 / (n * 10) as f64,
         p50: percentile(&lat, 0.5),
         p99: percentile(&lat, 0.99),
-        qps: queries.rows() as f64 / elapsed,
+        qps: n as f64 / elapsed,
     })
 }
 
@@ -205,45 +294,62 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<Vec<Be
             "limit must be at least 10 to measure recall@10".into(),
         ));
     }
-    let base = read_fvecs(&opts.data.join("base.fvecs"))?;
-    let queries = read_fvecs(&opts.data.join("query.fvecs"))?;
+    let set = Set::read(&opts.data)?;
     let truth = read_ivecs(&opts.data.join("groundtruth.ivecs"))?;
-    if queries.rows() == 0 {
+    if set.queries() == 0 {
         return Err(Error::InvalidArgument(format!(
-            "{}: query.fvecs holds no query",
+            "{}: the set holds no query",
             opts.data.display()
         )));
     }
-    if queries.dim != base.dim || truth.rows() < queries.rows() || truth.dim < 10 {
+    if set.query_dim() != set.dim() || truth.rows() < set.queries() || truth.dim < 10 {
         return Err(Error::InvalidArgument(format!(
             "{}: query dim, ground truth rows or ground truth depth (≥ 10) do not fit the base set",
             opts.data.display()
         )));
     }
     let mut out = Vec::new();
-    for &quant in &opts.quantizations {
+    let pooled = opts.pooled_prefilter.filter(|_| set.multi());
+    let runs: Vec<(BenchQuantization, Option<f32>)> = opts
+        .quantizations
+        .iter()
+        .flat_map(|&q| {
+            let extra = pooled.filter(|_| q != BenchQuantization::None);
+            std::iter::once((q, None)).chain(extra.map(|f| (q, Some(f))))
+        })
+        .collect();
+    for (quant, prefilter) in runs {
+        let name = match prefilter {
+            Some(_) => format!("{}+pooled", quant.name()),
+            None => quant.name().to_string(),
+        };
         let tmp = tempfile::tempdir().map_err(|e| crate::io_error(std::env::temp_dir(), e))?;
         let path = tmp.path().join("bench");
         let quantization = quant.quantization(opts.scalar_quantile);
-        let mut config = CollectionConfig::new(base.dim, opts.distance)
+        let mut config = CollectionConfig::new(set.dim(), opts.distance)
             .with_quantization(quantization)
             .with_durability(Durability::Sync)
             .with_search_threads(opts.threads);
         if let Some(bytes) = opts.segment_bytes {
             config = config.with_live_segment_max_bytes(bytes);
         }
+        if set.multi() {
+            config = config.with_multivector();
+            if let Some(f) = prefilter {
+                config.multivector = config.multivector.map(|m| m.with_pooled_prefilter(f));
+            }
+        }
         progress(&format!(
-            "[{}] ingesting {} points in batches of {}",
-            quant.name(),
-            base.rows(),
+            "[{name}] ingesting {} points in batches of {}",
+            set.len(),
             opts.batch
         ));
         let c = Collection::create(&path, config)?;
         let start = Instant::now();
         let mut batch = Vec::with_capacity(opts.batch);
-        for i in 0..base.rows() {
-            batch.push(Point::new(i as u64, base.row(i).to_vec()));
-            if batch.len() == opts.batch || i + 1 == base.rows() {
+        for i in 0..set.len() {
+            batch.push(set.point(i));
+            if batch.len() == opts.batch || i + 1 == set.len() {
                 c.upsert(&batch)?;
                 batch.clear();
             }
@@ -253,16 +359,12 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<Vec<Be
         let c = Collection::open(&path)?;
         let info = c.info()?;
         let data_bytes = info.disk.originals + info.disk.codes + info.disk.payloads;
-        progress(&format!(
-            "[{}] exact scan of {} queries",
-            quant.name(),
-            queries.rows()
-        ));
+        progress(&format!("[{name}] exact scan of {} queries", set.queries()));
         let exact_params = SearchParams::default().with_exact(true);
-        run_queries(&c, &queries, &truth, opts.limit, &exact_params)?;
-        let exact = run_queries(&c, &queries, &truth, opts.limit, &exact_params)?;
+        run_queries(&c, &set, &truth, opts.limit, &exact_params)?;
+        let exact = run_queries(&c, &set, &truth, opts.limit, &exact_params)?;
         let row = |t: &Timed, os: f32, rescore: bool| BenchRow {
-            config: quant.name(),
+            config: name.clone(),
             oversampling: os,
             rescore,
             recall_at_10: t.recall,
@@ -270,7 +372,7 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<Vec<Be
             p99_ms: t.p99,
             qps: t.qps,
             build_s,
-            ingest_points_per_s: base.rows() as f64 / build_s,
+            ingest_points_per_s: set.len() as f64 / build_s,
             disk_bytes: info.disk.total,
             ram_bytes: info.ram.total,
             data_bytes,
@@ -285,12 +387,12 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<Vec<Be
             | BenchQuantization::Binary2
             | BenchQuantization::Scalar8 => {
                 for &os in &opts.oversampling {
-                    progress(&format!("[{}] oversampling {os}", quant.name()));
+                    progress(&format!("[{name}] oversampling {os}"));
                     let rescore = quant != BenchQuantization::Scalar8 || os > 1.0;
                     let params = SearchParams::default()
                         .with_oversampling(os)
                         .with_rescore(rescore);
-                    let t = run_queries(&c, &queries, &truth, opts.limit, &params)?;
+                    let t = run_queries(&c, &set, &truth, opts.limit, &params)?;
                     out.push(row(&t, os, rescore));
                 }
             }

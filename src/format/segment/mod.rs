@@ -77,9 +77,11 @@ pub enum Section {
     VectorOffsets = 12,
     /// The vector slots: name, shape and code kind of each (version 2).
     VectorSlots = 13,
+    /// Each row's mean vector of a multivector slot (version 2).
+    VectorMeans = 14,
 }
 
-pub const SECTIONS: [Section; 13] = [
+pub const SECTIONS: [Section; 14] = [
     Section::IdKinds,
     Section::IdValues,
     Section::Versions,
@@ -93,6 +95,7 @@ pub const SECTIONS: [Section; 13] = [
     Section::BinaryStats,
     Section::VectorOffsets,
     Section::VectorSlots,
+    Section::VectorMeans,
 ];
 
 impl Section {
@@ -112,6 +115,7 @@ impl Section {
             Section::BinaryStats => "binary_stats",
             Section::VectorOffsets => "vector_offsets",
             Section::VectorSlots => "vector_slots",
+            Section::VectorMeans => "vector_means",
         }
     }
 
@@ -130,6 +134,7 @@ impl Section {
                 | Section::Norms
                 | Section::BinaryStats
                 | Section::VectorOffsets
+                | Section::VectorMeans
         )
     }
 }
@@ -531,7 +536,13 @@ pub fn parse(bytes: &[u8]) -> Result<Layout, DecodeError> {
         let crc = t.u32("section crc")?;
         let _reserved = t.u32("reserved")?;
         let kind = Section::from_code(kind_code)
-            .filter(|k| version >= 2 || !matches!(k, Section::VectorOffsets | Section::VectorSlots))
+            .filter(|k| {
+                version >= 2
+                    || !matches!(
+                        k,
+                        Section::VectorOffsets | Section::VectorSlots | Section::VectorMeans
+                    )
+            })
             .ok_or_else(|| DecodeError::invalid(at, format!("unknown section kind {kind_code}")))?;
         let end = offset
             .checked_add(length)
@@ -681,6 +692,12 @@ pub fn parse(bytes: &[u8]) -> Result<Layout, DecodeError> {
             n,
             version >= 2,
             Some(mul(rows + 1, 8, 24)?),
+        )?;
+        check(
+            Section::VectorMeans,
+            n,
+            version >= 2 && slot.multi,
+            Some(mul(mul(rows, d, 24)?, 4, 24)?),
         )?;
     }
     if let Some((k, n, _)) = sections.iter().find(|(_, n, _)| *n >= slots.len()) {

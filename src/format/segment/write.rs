@@ -52,6 +52,8 @@ pub struct SlotColumns<'a> {
     pub layout: SlotLayout,
     /// `rows + 1` offsets into the slot's vectors.
     pub offsets: &'a [u64],
+    /// For a multivector, `dim` floats per row: the mean of its vectors.
+    pub means: &'a [f32],
     /// Every vector's original, `dim × datatype.size()` bytes each.
     pub originals: &'a [u8],
     /// Every vector's code, `8 · code_kind.words(dim)` bytes each.
@@ -288,10 +290,12 @@ pub fn encode_with_slots(
     }
     for (n, slot) in slots.iter().enumerate() {
         let offsets: Vec<u8> = slot.offsets.iter().flat_map(|o| o.to_le_bytes()).collect();
-        let mut bodies = vec![
-            (Section::VectorOffsets, offsets),
-            (Section::Originals, slot.originals.to_vec()),
-        ];
+        let mut bodies = vec![(Section::VectorOffsets, offsets)];
+        if slot.layout.multi {
+            let means = slot.means.iter().flat_map(|x| x.to_le_bytes()).collect();
+            bodies.push((Section::VectorMeans, means));
+        }
+        bodies.push((Section::Originals, slot.originals.to_vec()));
         if slot.layout.code_kind != CodeKind::None {
             bodies.push((Section::Codes, slot.codes.to_vec()));
         }

@@ -7,11 +7,13 @@
 
 use std::arch::aarch64::{
     float32x4_t, int8x16_t, int16x8_t, int32x4_t, vabdq_f32, vabdq_u8, vaddlvq_u8, vaddq_f32,
-    vaddvq_f32, vaddvq_s32, vaddvq_u32, vcntq_u8, vcvtq_f32_u32, vdupq_n_f32, vdupq_n_s32,
-    vdupq_n_u8, vdupq_n_u32, veorq_u8, vfmaq_f32, vget_high_u16, vget_low_s8, vget_low_s16,
-    vget_low_u8, vget_low_u16, vld1_u8, vld1q_f32, vld1q_s8, vld1q_u8, vmlal_high_s16, vmlal_s16,
-    vmovl_high_s8, vmovl_high_u8, vmovl_s8, vmovl_u8, vmovl_u16, vpadalq_u16, vpaddlq_u8,
-    vreinterpretq_s8_u8, vreinterpretq_s16_u16, vst1q_f32, vsubq_f32,
+    vaddq_u8, vaddvq_f32, vaddvq_s32, vaddvq_u32, vcntq_u8, vcvtq_f32_u32, vdupq_n_f32,
+    vdupq_n_s32, vdupq_n_u8, vdupq_n_u32, vdupq_n_u64, veorq_u8, veorq_u64, vfmaq_f32,
+    vget_high_u16, vget_low_s8, vget_low_s16, vget_low_u8, vget_low_u16, vgetq_lane_u32, vld1_u8,
+    vld1q_f32, vld1q_s8, vld1q_u8, vld1q_u64, vminq_u32, vmlal_high_s16, vmlal_s16, vmovl_high_s8,
+    vmovl_high_u8, vmovl_s8, vmovl_u8, vmovl_u16, vpadalq_u16, vpaddlq_u8, vpaddlq_u16,
+    vpaddlq_u32, vreinterpretq_s8_u8, vreinterpretq_s16_u16, vreinterpretq_u8_u64,
+    vreinterpretq_u32_u64, vst1q_f32, vsubq_f32,
 };
 
 #[inline]
@@ -106,6 +108,60 @@ pub(crate) unsafe fn hamming_many(query: &[u64], codes: &[u64], out: &mut [u32])
         }
         *o = total;
     }
+}
+
+/// Codes of up to this many words take the vector path of [`min_hamming_many`] (31 words
+/// of popcounts fit a byte: 31 × 8 < 256).
+const MIN_HAMMING_MAX_WORDS: usize = 31;
+
+/// The MaxSim scan of binary codes: two query codes are held transposed in registers (one
+/// 128-bit register per code word, one lane per query); each row code word is broadcast,
+/// XORed with both, counted with `cnt` per byte and summed over the words, widened once
+/// per row, and kept as a running minimum per lane. Every row code is read once per two
+/// queries.
+///
+/// # Safety
+/// See the module docs.
+#[target_feature(enable = "neon")]
+pub(crate) unsafe fn min_hamming_many(
+    queries: &[u64],
+    codes: &[u64],
+    words: usize,
+    out: &mut [u32],
+) {
+    if words > MIN_HAMMING_MAX_WORDS {
+        return crate::simd::scalar::min_hamming_many(queries, codes, words, out);
+    }
+    let tiles = queries.chunks_exact(2 * words);
+    let rest = tiles.remainder();
+    let mut outs = out.chunks_exact_mut(2);
+    for (tile, o) in tiles.zip(&mut outs) {
+        let mut transposed = [vdupq_n_u64(0); MIN_HAMMING_MAX_WORDS];
+        for (k, t) in transposed.iter_mut().enumerate().take(words) {
+            let pair = [
+                tile.get(k).copied().unwrap_or(0),
+                tile.get(words + k).copied().unwrap_or(0),
+            ];
+            // SAFETY: `pair` is 16 readable bytes.
+            *t = unsafe { vld1q_u64(pair.as_ptr()) };
+        }
+        let mut mins = vdupq_n_u32(u32::MAX);
+        for row in codes.chunks_exact(words) {
+            let mut bytes = vdupq_n_u8(0);
+            for (t, &c) in transposed.iter().zip(row) {
+                let x = veorq_u64(*t, vdupq_n_u64(c));
+                bytes = vaddq_u8(bytes, vcntq_u8(vreinterpretq_u8_u64(x)));
+            }
+            let counts = vpaddlq_u32(vpaddlq_u16(vpaddlq_u8(bytes)));
+            // The high 32 bits of each count are 0, so lanes 0 and 2 hold the minima.
+            mins = vminq_u32(mins, vreinterpretq_u32_u64(counts));
+        }
+        if let [a, b] = o {
+            *a = vgetq_lane_u32::<0>(mins);
+            *b = vgetq_lane_u32::<2>(mins);
+        }
+    }
+    crate::simd::scalar::min_hamming_many(rest, codes, words, outs.into_remainder());
 }
 
 /// # Safety

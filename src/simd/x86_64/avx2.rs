@@ -11,9 +11,10 @@ use std::arch::x86_64::{
     _mm256_add_ps, _mm256_and_si256, _mm256_andnot_ps, _mm256_castps256_ps128,
     _mm256_cvtepi8_epi16, _mm256_cvtepi32_ps, _mm256_cvtepu8_epi16, _mm256_cvtepu8_epi32,
     _mm256_cvtph_ps, _mm256_extract_epi64, _mm256_extractf128_ps, _mm256_fmadd_ps, _mm256_loadu_ps,
-    _mm256_loadu_si256, _mm256_madd_epi16, _mm256_sad_epu8, _mm256_set1_epi8, _mm256_set1_ps,
-    _mm256_setr_epi8, _mm256_setzero_ps, _mm256_setzero_si256, _mm256_shuffle_epi8,
-    _mm256_srli_epi16, _mm256_storeu_ps, _mm256_sub_ps, _mm256_xor_si256, _popcnt64,
+    _mm256_loadu_si256, _mm256_madd_epi16, _mm256_min_epu32, _mm256_sad_epu8, _mm256_set_epi64x,
+    _mm256_set1_epi8, _mm256_set1_epi32, _mm256_set1_epi64x, _mm256_set1_ps, _mm256_setr_epi8,
+    _mm256_setzero_ps, _mm256_setzero_si256, _mm256_shuffle_epi8, _mm256_srli_epi16,
+    _mm256_storeu_ps, _mm256_sub_ps, _mm256_xor_si256, _popcnt64,
 };
 
 #[inline]
@@ -121,6 +122,135 @@ fn popcnt_rows<const W: usize>(query: &[u64], codes: &[u64], out: &mut [u32]) {
             total += _popcnt64((a ^ b) as i64);
         }
         *o = total as u32;
+    }
+}
+
+/// Codes of up to this many words take the vector path of [`min_hamming_many`] (31 words
+/// of popcounts fit a byte: 31 × 8 < 256).
+const MIN_HAMMING_MAX_WORDS: usize = 31;
+
+/// The MaxSim scan of binary codes: four query codes are held transposed in registers (one
+/// 256-bit register per code word, one lane per query), and each row code is broadcast and
+/// compared with the four at once: XOR, nibble-table popcount (vpshufb) summed over the
+/// words per byte, one vpsadbw per row, and a running minimum per lane. Every row code is
+/// read once per four queries (from L1: one multivector's codes), never per query.
+///
+/// # Safety
+/// See the module docs.
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+pub(crate) unsafe fn min_hamming_many(
+    queries: &[u64],
+    codes: &[u64],
+    words: usize,
+    out: &mut [u32],
+) {
+    if words > MIN_HAMMING_MAX_WORDS {
+        return crate::simd::scalar::min_hamming_many(queries, codes, words, out);
+    }
+    let table = _mm256_setr_epi8(
+        0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3,
+        3, 4,
+    );
+    let low = _mm256_set1_epi8(0x0f);
+    let zero = _mm256_setzero_si256();
+    let tiles = queries.chunks_exact(4 * words);
+    let rest = tiles.remainder();
+    let mut outs = out.chunks_exact_mut(4);
+    for (tile, o) in tiles.zip(&mut outs) {
+        let mut transposed = [zero; MIN_HAMMING_MAX_WORDS];
+        for (k, t) in transposed.iter_mut().enumerate().take(words) {
+            let lane = |q: usize| tile.get(q * words + k).copied().unwrap_or(0) as i64;
+            *t = _mm256_set_epi64x(lane(3), lane(2), lane(1), lane(0));
+        }
+        let mut mins = _mm256_set1_epi32(-1);
+        for row in codes.chunks_exact(words) {
+            let mut bytes = zero;
+            for (t, &c) in transposed.iter().zip(row) {
+                let x = _mm256_xor_si256(*t, _mm256_set1_epi64x(c as i64));
+                let lo = _mm256_and_si256(x, low);
+                let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(x), low);
+                bytes = _mm256_add_epi8(
+                    bytes,
+                    _mm256_add_epi8(
+                        _mm256_shuffle_epi8(table, lo),
+                        _mm256_shuffle_epi8(table, hi),
+                    ),
+                );
+            }
+            // Counts sit in the low 32 bits of each 64-bit lane (the high halves are 0, so
+            // their running minimum is 0 and the low halves hold the answer).
+            mins = _mm256_min_epu32(mins, _mm256_sad_epu8(bytes, zero));
+        }
+        let lanes = [
+            _mm256_extract_epi64::<0>(mins),
+            _mm256_extract_epi64::<1>(mins),
+            _mm256_extract_epi64::<2>(mins),
+            _mm256_extract_epi64::<3>(mins),
+        ];
+        for (o, l) in o.iter_mut().zip(lanes) {
+            *o = l as u32;
+        }
+    }
+    crate::simd::scalar::min_hamming_many(rest, codes, words, outs.into_remainder());
+}
+
+/// Four query codes of `W` words held in registers; each row code is loaded once and
+/// compared with the four by `popcnt`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+fn min_popcnt<const W: usize>(queries: &[u64], codes: &[u64], out: &mut [u32]) {
+    let rows = codes.as_chunks::<W>().0;
+    let queries = queries.as_chunks::<W>().0;
+    let distance = |q: &[u64; W], r: &[u64; W]| -> u32 {
+        let mut d = 0;
+        for k in 0..W {
+            d += (q[k] ^ r[k]).count_ones();
+        }
+        d
+    };
+    let groups = queries.chunks_exact(4);
+    let rest = groups.remainder();
+    let mut outs = out.chunks_exact_mut(4);
+    for (g, o) in groups.zip(&mut outs) {
+        let (a, b, c, d) = (g[0], g[1], g[2], g[3]);
+        let mut m = [u32::MAX; 4];
+        for r in rows {
+            m[0] = m[0].min(distance(&a, r));
+            m[1] = m[1].min(distance(&b, r));
+            m[2] = m[2].min(distance(&c, r));
+            m[3] = m[3].min(distance(&d, r));
+        }
+        o.copy_from_slice(&m);
+    }
+    for (q, o) in rest.iter().zip(outs.into_remainder()) {
+        *o = rows
+            .iter()
+            .map(|r| distance(q, r))
+            .min()
+            .unwrap_or(u32::MAX);
+    }
+}
+
+/// # Safety
+/// See the module docs.
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+pub(crate) unsafe fn min_hamming_popcnt(
+    queries: &[u64],
+    codes: &[u64],
+    words: usize,
+    out: &mut [u32],
+) {
+    match words {
+        1 => min_popcnt::<1>(queries, codes, out),
+        2 => min_popcnt::<2>(queries, codes, out),
+        3 => min_popcnt::<3>(queries, codes, out),
+        4 => min_popcnt::<4>(queries, codes, out),
+        5 => min_popcnt::<5>(queries, codes, out),
+        6 => min_popcnt::<6>(queries, codes, out),
+        7 => min_popcnt::<7>(queries, codes, out),
+        8 => min_popcnt::<8>(queries, codes, out),
+        // SAFETY: same contract.
+        _ => unsafe { min_hamming_many(queries, codes, words, out) },
     }
 }
 
