@@ -152,6 +152,26 @@ fn wal_file_once(bytes: &[u8]) {
                 Some(rows)
             );
         }
+        // The golden kind 3 record's slots: a dense 2-d f32 vector and a 2-d f16 multivector.
+        let shapes = [
+            record::SlotShape {
+                dim: 2,
+                datatype: Datatype::F32,
+                multi: false,
+            },
+            record::SlotShape {
+                dim: 2,
+                datatype: Datatype::F16,
+                multi: true,
+            },
+        ];
+        if let Ok(rows) = record::decode_upsert_vectors(r.body, &shapes) {
+            let again = record::encode_upsert_vectors(&shapes, &rows);
+            assert_eq!(
+                record::decode_upsert_vectors(&again, &shapes).ok(),
+                Some(rows)
+            );
+        }
         if let Ok(ids) = record::decode_delete(r.body) {
             let again = record::encode_delete(&ids);
             assert_eq!(record::decode_delete(&again).ok(), Some(ids));
@@ -240,6 +260,18 @@ fn read_every_row(bytes: &[u8]) {
         rows.scalar().is_some(),
         rows.multi_bit().is_some(),
     );
+    // Every vector slot: each row's vectors, codes and mean stay inside the file.
+    let mut slot = 0;
+    while let Some(column) = rows.column(slot) {
+        for r in 0..rows.len() {
+            let range = column.range(r);
+            vector.clear();
+            column.stored_bytes(r, &mut vector);
+            assert!(vector.len() <= bytes.len());
+            let _ = (column.mean(r), range.len());
+        }
+        slot += 1;
+    }
 }
 
 /// A MANIFEST, as given and with its checksum fixed.

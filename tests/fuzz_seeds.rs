@@ -14,7 +14,7 @@ use vecsieve::optimizer::OptimizerConfig;
 use vecsieve::vecs::read_fvecs;
 use vecsieve::{
     BinaryConfig, BinaryEncoding, Collection, CollectionConfig, Distance, Point, PointId,
-    Quantization, QueryEncoding, ScalarConfig,
+    Quantization, QueryEncoding, ScalarConfig, VectorParams,
 };
 
 const TARGETS: [&str; 4] = ["wal_file", "segment_file", "manifest", "deletion_sidecar"];
@@ -75,8 +75,19 @@ fn make_seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     for (family, quantization) in families {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("c");
-        let config = CollectionConfig::new(16, Distance::Cosine)
-            .with_quantization(quantization)
+        let config = CollectionConfig::new(16, Distance::Cosine).with_quantization(quantization);
+        // Half the families seed version 2 files: a default multivector (two 16-d pieces
+        // of the row) and a named dense 8-d vector.
+        let multi = matches!(family, "binary1" | "binary1.5" | "scalar8");
+        let config = if multi {
+            config.with_multivector().with_vector(
+                "dense",
+                VectorParams::new(8, Distance::Dot).with_quantization(quantization),
+            )
+        } else {
+            config
+        };
+        let config = config
             .with_search_threads(1)
             .with_optimizer(OptimizerConfig {
                 background: false,
@@ -84,7 +95,17 @@ fn make_seeds() -> Vec<(&'static str, String, Vec<u8>)> {
             });
         let c = Collection::create(&dir, config).unwrap();
         let point = |i: usize| {
-            let p = Point::new(i as u64, base.row(i)[..16].to_vec());
+            let row = base.row(i);
+            let p = if multi {
+                let p = Point::new_multi(i as u64, vec![row[..16].to_vec(), row[16..32].to_vec()]);
+                if i.is_multiple_of(4) {
+                    p
+                } else {
+                    p.with_vector("dense", row[32..40].to_vec())
+                }
+            } else {
+                Point::new(i as u64, row[..16].to_vec())
+            };
             if i.is_multiple_of(3) {
                 p.with_payload(format!("{{\"row\":{i}}}").into_bytes())
             } else {

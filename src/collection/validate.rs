@@ -51,28 +51,41 @@ pub(super) fn stored_point(
     }
     let slots = config.slots();
     let mut out = vec![Vec::new(); slots.len()];
+    // The default vector may be given as `vector` or under "" in `vectors`, not both.
+    if !p.vector.is_empty() && p.vectors.contains_key("") {
+        return Err(Error::InvalidArgument(format!(
+            "{}the default vector is given twice (in `vector` and under \"\" in `vectors`)",
+            BatchPoint::prefix(point.as_ref())
+        )));
+    }
+    let default = match p.vectors.get("") {
+        Some(v) => Some(VectorRef::from(v)),
+        None => (!p.vector.is_empty()).then_some(VectorRef::Dense(&p.vector)),
+    };
     if config.is_single_dense() {
-        if let Some(name) = p.vectors.keys().next() {
-            let slot = config.slot_of(name)?;
-            return Err(Invalid::Vector(VectorProblem::ExpectedDense)
-                .into_error(point, at(&slots[slot], None)));
+        if let Some(name) = p.vectors.keys().find(|k| !k.is_empty()) {
+            return Err(config.slot_of(name).err().unwrap_or_else(|| {
+                Invalid::Vector(VectorProblem::ExpectedDense).into_error(point, None)
+            }));
         }
-        out[0] = stored_vector(config.default_vector(), &p.vector)
+        let v = match default {
+            Some(VectorRef::Dense(d)) => d,
+            Some(VectorRef::Multi(_)) => {
+                return Err(Invalid::Vector(VectorProblem::ExpectedDense)
+                    .into_error(point, at(&slots[0], None)));
+            }
+            None => &[],
+        };
+        out[0] = stored_vector(config.default_vector(), v)
             .map_err(|e| e.into_error(point, None))?;
         return Ok(out);
     }
     let mut given = 0;
-    if !p.vector.is_empty() {
-        if p.vectors.contains_key("") {
-            return Err(Error::InvalidArgument(format!(
-                "{}the default vector is given twice (in `vector` and under \"\" in `vectors`)",
-                BatchPoint::prefix(point.as_ref())
-            )));
-        }
-        out[0] = stored(&slots[0], point, VectorRef::Dense(&p.vector))?;
+    if let Some(v) = default {
+        out[0] = stored(&slots[0], point, v)?;
         given += 1;
     }
-    for (name, v) in &p.vectors {
+    for (name, v) in p.vectors.iter().filter(|(k, _)| !k.is_empty()) {
         let s = config.slot_of(name)?;
         out[s] = stored(&slots[s], point, v.into())?;
         given += 1;
