@@ -76,8 +76,8 @@ pub(super) fn stored_point(
             }
             None => &[],
         };
-        out[0] = stored_vector(config.default_vector(), v)
-            .map_err(|e| e.into_error(point, None))?;
+        out[0] =
+            stored_vector(config.default_vector(), v).map_err(|e| e.into_error(point, None))?;
         return Ok(out);
     }
     let mut given = 0;

@@ -12,7 +12,7 @@ use super::{ASYM_POOL_FACTOR, Hit, Plan, TopK};
 use crate::config::Distance;
 use crate::quant::binary::{AsymQuery, MultiBit, estimate_score};
 use crate::quant::scalar::ScalarQuery;
-use crate::segment::{Column, Rows, ScalarCodes};
+use crate::segment::{Column, Originals, Rows, ScalarCodes};
 use crate::simd::Kernels;
 
 /// A query for one slot: one or more vectors (normalized for Cosine) and their 1-bit codes.
@@ -65,20 +65,48 @@ impl SlotQuery {
         }
     }
 
-    /// Exact `MaxSim` of the query with vectors `range` of `column`: each row vector is
-    /// converted once and compared with every query vector.
-    pub(crate) fn exact(&self, column: &Column<'_>, range: std::ops::Range<usize>) -> f32 {
-        let mut best = vec![self.worst(); self.vectors.len()];
-        let mut scratch = Vec::new();
-        for j in range {
-            let v = column
-                .originals
-                .row(j, column.dim, self.kernels, &mut scratch);
-            for (b, q) in best.iter_mut().zip(&self.vectors) {
-                *b = self.better(*b, self.pair(q, v));
+    /// Exact `MaxSim` of the query with vectors `range` of `column`: the row's vectors are
+    /// converted to f32 once (borrowed as they are when stored as f32), then each query
+    /// vector is compared with all of them in one kernel call (Cosine, Dot) or pair by pair
+    /// (Euclid, Manhattan).
+    pub(crate) fn exact(
+        &self,
+        column: &Column<'_>,
+        range: std::ops::Range<usize>,
+        scratch: &mut Scratch,
+    ) -> f32 {
+        let dim = column.dim;
+        let values = range.start * dim..range.end * dim;
+        let rows: &[f32] = match column.originals {
+            Originals::F32(v) => v.get(values).unwrap_or_default(),
+            Originals::F16(v) => {
+                let src = v.get(values).unwrap_or_default();
+                scratch.floats.resize(src.len(), 0.0);
+                self.kernels.f16_to_f32(src, &mut scratch.floats);
+                &scratch.floats
             }
+            Originals::U8(v) => {
+                let src = v.get(values).unwrap_or_default();
+                scratch.floats.resize(src.len(), 0.0);
+                self.kernels.u8_to_f32(src, &mut scratch.floats);
+                &scratch.floats
+            }
+        };
+        let n = range.len();
+        let mut total = 0.0;
+        for q in &self.vectors {
+            let best = if self.distance.higher_is_better() {
+                scratch.scores.resize(n, 0.0);
+                self.kernels.dot_many(q, rows, &mut scratch.scores);
+                scratch.scores.iter().copied().fold(self.worst(), f32::max)
+            } else {
+                rows.chunks_exact(dim.max(1))
+                    .map(|v| self.pair(q, v))
+                    .fold(self.worst(), f32::min)
+            };
+            total += best;
         }
-        best.iter().sum()
+        total
     }
 }
 
@@ -95,6 +123,9 @@ enum CodeScorer<'a> {
     Scalar {
         codes: ScalarCodes<'a>,
         queries: Vec<ScalarQuery>,
+        /// Cosine and Dot: each query's 16-bit codes (`256·hi + lo`), back to back, for the
+        /// int8 MaxSim kernel.
+        wide: Vec<i16>,
     },
 }
 
@@ -132,14 +163,31 @@ impl<'a> CodeScorer<'a> {
                     bits,
                 })
             }
-            Plan::Scalar { .. } if let Some(codes) = column.scalar => Some(CodeScorer::Scalar {
-                queries: q
+            Plan::Scalar { .. } if let Some(codes) = column.scalar => {
+                let queries: Vec<ScalarQuery> = q
                     .vectors
                     .iter()
                     .map(|v| codes.params.prepare(v, q.distance, codes.stride))
-                    .collect(),
-                codes,
-            }),
+                    .collect();
+                let wide = if q.distance.higher_is_better() {
+                    queries
+                        .iter()
+                        .flat_map(|sq| {
+                            sq.hi
+                                .iter()
+                                .zip(&sq.lo)
+                                .map(|(&h, &l)| i16::from(h) * 256 + i16::from(l))
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                Some(CodeScorer::Scalar {
+                    queries,
+                    codes,
+                    wide,
+                })
+            }
             _ => None,
         }
     }
@@ -218,7 +266,28 @@ impl<'a> CodeScorer<'a> {
                 }
                 total
             }
-            CodeScorer::Scalar { codes, queries } => {
+            CodeScorer::Scalar {
+                codes,
+                queries,
+                wide,
+            } if !wide.is_empty() => {
+                // Cosine, Dot: the estimate grows with the integer dot product, so each
+                // query's best vector is the one with the largest.
+                let stride = codes.stride;
+                let row_codes = codes
+                    .codes
+                    .get(range.start * stride..range.end * stride)
+                    .unwrap_or_default();
+                scratch.raw.resize(queries.len(), 0);
+                q.kernels
+                    .max_dot_u8i16_many(wide, row_codes, stride, &mut scratch.raw);
+                queries
+                    .iter()
+                    .zip(&scratch.raw)
+                    .map(|(sq, &raw)| sq.score(q.distance, raw, 0.0))
+                    .sum()
+            }
+            CodeScorer::Scalar { codes, queries, .. } => {
                 let stride = codes.stride;
                 let row_codes = codes
                     .codes
@@ -253,8 +322,11 @@ impl<'a> CodeScorer<'a> {
 }
 
 #[derive(Default)]
-struct Scratch {
+pub(crate) struct Scratch {
+    floats: Vec<f32>,
+    scores: Vec<f32>,
     mins: Vec<u32>,
+    raw: Vec<i64>,
     dist: Vec<u32>,
     pass: Vec<u32>,
     dots: Vec<[i32; 2]>,
@@ -341,7 +413,7 @@ pub(crate) fn search_slot(
                     &mut pool,
                 ),
                 Some(s) => (s.estimate(q, &column, range, &mut scratch), &mut estimated),
-                None => (q.exact(&column, range), &mut exact),
+                None => (q.exact(&column, range, &mut scratch), &mut exact),
             };
             any_estimate |= scorer.is_some();
             into.push(Hit {
@@ -376,7 +448,7 @@ pub(crate) fn search_slot(
                 else {
                     continue;
                 };
-                let score = q.exact(&column, column.range(hit.row));
+                let score = q.exact(&column, column.range(hit.row), &mut scratch);
                 Hit {
                     key: q.key(score),
                     score,

@@ -61,6 +61,8 @@ impl Isa {
 
 type HammingManyFn = unsafe fn(&[u64], &[u64], &mut [u32]);
 type MinHammingManyFn = unsafe fn(&[u64], &[u64], usize, &mut [u32]);
+type MaxDotU8I16ManyFn = unsafe fn(&[i16], &[u8], usize, &mut [i64]);
+type DotManyFn = unsafe fn(&[f32], &[f32], &mut [f32]);
 type PairFn = unsafe fn(&[f32], &[f32]) -> f32;
 type F16ToF32Fn = unsafe fn(&[u16], &mut [f32]);
 type U8ToF32Fn = unsafe fn(&[u8], &mut [f32]);
@@ -75,7 +77,9 @@ pub struct Kernels {
     isa: Isa,
     hamming_many: HammingManyFn,
     min_hamming_many: MinHammingManyFn,
+    max_dot_u8i16_many: MaxDotU8I16ManyFn,
     dot: PairFn,
+    dot_many: DotManyFn,
     l2sq: PairFn,
     l1: PairFn,
     f16_to_f32: F16ToF32Fn,
@@ -88,7 +92,9 @@ static SCALAR: Kernels = Kernels {
     isa: Isa::Scalar,
     hamming_many: scalar::hamming_many,
     min_hamming_many: scalar::min_hamming_many,
+    max_dot_u8i16_many: scalar::max_dot_u8i16_many,
     dot: scalar::dot,
+    dot_many: scalar::dot_many,
     l2sq: scalar::l2sq,
     l1: scalar::l1,
     f16_to_f32: scalar::f16_to_f32,
@@ -102,7 +108,9 @@ static AVX2: Kernels = Kernels {
     isa: Isa::Avx2,
     hamming_many: x86_64::avx2::hamming_many,
     min_hamming_many: x86_64::avx2::min_hamming_popcnt,
+    max_dot_u8i16_many: x86_64::avx2::max_dot_u8i16_many,
     dot: x86_64::avx2::dot,
+    dot_many: x86_64::avx2::dot_many,
     l2sq: x86_64::avx2::l2sq,
     l1: x86_64::avx2::l1,
     f16_to_f32: x86_64::avx2::f16_to_f32,
@@ -115,10 +123,13 @@ static AVX2: Kernels = Kernels {
 static AVX512: Kernels = Kernels {
     isa: Isa::Avx512,
     hamming_many: x86_64::avx512::hamming_many,
-    // Every AVX-512 CPU here has AVX2 (`has_avx512` requires it); the AVX2 MaxSim scan is
-    // used until an AVX-512 form (vpopcntq over 8 transposed queries) can be measured.
-    min_hamming_many: x86_64::avx2::min_hamming_many,
+    // Every AVX-512 CPU here has AVX2 (`has_avx512` requires it); the AVX2 MaxSim scans
+    // are used until AVX-512 forms (vpopcntq over 8 transposed queries, VNNI) can be
+    // measured on such a machine.
+    min_hamming_many: x86_64::avx2::min_hamming_popcnt,
+    max_dot_u8i16_many: x86_64::avx2::max_dot_u8i16_many,
     dot: x86_64::avx512::dot,
+    dot_many: x86_64::avx2::dot_many,
     l2sq: x86_64::avx512::l2sq,
     l1: x86_64::avx512::l1,
     f16_to_f32: x86_64::avx512::f16_to_f32,
@@ -139,7 +150,9 @@ static NEON: Kernels = Kernels {
     isa: Isa::Neon,
     hamming_many: aarch64::neon::hamming_many,
     min_hamming_many: aarch64::neon::min_hamming_many,
+    max_dot_u8i16_many: aarch64::neon::max_dot_u8i16_many,
     dot: aarch64::neon::dot,
+    dot_many: aarch64::neon::dot_many,
     l2sq: aarch64::neon::l2sq,
     l1: aarch64::neon::l1,
     f16_to_f32: aarch64::neon::f16_to_f32,
@@ -222,12 +235,45 @@ impl Kernels {
         unsafe { (self.min_hamming_many)(queries, codes, words, out) }
     }
 
+    /// The int8 MaxSim scan: for each 16-bit query `i` (`stride` values each, back to back
+    /// in `queries`), `out[i] = max_j Σ_k queries[i][k]·codes[j][k]` over the rows of u8
+    /// `codes` (`stride` bytes each), exact in i64, or `i64::MIN` without rows. Each row
+    /// chunk is read and widened once per group of queries. Fills
+    /// `min(out.len(), queries.len() / stride)` entries.
+    pub fn max_dot_u8i16_many(
+        &self,
+        queries: &[i16],
+        codes: &[u8],
+        stride: usize,
+        out: &mut [i64],
+    ) {
+        if stride == 0 {
+            out.fill(i64::MIN);
+            return;
+        }
+        let n = out.len().min(queries.len() / stride);
+        let (queries, out) = (&queries[..n * stride], &mut out[..n]);
+        let codes = &codes[..codes.len() / stride * stride];
+        // SAFETY: a Kernels exists only for an ISA this CPU supports (see `for_isa`).
+        unsafe { (self.max_dot_u8i16_many)(queries, codes, stride, out) }
+    }
+
     /// `Σ a_i·b_i` over the common length.
     #[must_use]
     pub fn dot(&self, a: &[f32], b: &[f32]) -> f32 {
         let (a, b) = same_len(a, b);
         // SAFETY: a Kernels exists only for an ISA this CPU supports (see `for_isa`).
         unsafe { (self.dot)(a, b) }
+    }
+
+    /// `out[r] = dot(query, row r)` for the rows of `rows` (`query.len()` floats each), in
+    /// one call. Fills `min(out.len(), rows.len() / query.len())` entries.
+    pub fn dot_many(&self, query: &[f32], rows: &[f32], out: &mut [f32]) {
+        let Some((rows, out)) = whole_rows(query.len(), rows, out) else {
+            return;
+        };
+        // SAFETY: a Kernels exists only for an ISA this CPU supports (see `for_isa`).
+        unsafe { (self.dot_many)(query, rows, out) }
     }
 
     /// `Σ (a_i − b_i)²` over the common length.
@@ -371,6 +417,19 @@ mod tests {
             for k in simd_sets() {
                 let (d, s) = (k.dot(a, b), SCALAR.dot(a, b));
                 prop_assert!((d - s).abs() <= tolerance(n, abs_dot), "{:?} dot {d} vs {s}", k.isa());
+                // dot_many over rows that are pieces of b, with a's prefix as the query.
+                if n >= 4 {
+                    let q = &a[..n / 4];
+                    let rows = &b[..n / 4 * 4];
+                    let (mut got, mut want) = (vec![0f32; 4], vec![0f32; 4]);
+                    k.dot_many(q, rows, &mut got);
+                    SCALAR.dot_many(q, rows, &mut want);
+                    for (r, (g, w)) in got.iter().zip(&want).enumerate() {
+                        let row = &rows[r * q.len()..(r + 1) * q.len()];
+                        let abs: f32 = q.iter().zip(row).map(|(x, y)| (x * y).abs()).sum();
+                        prop_assert!((g - w).abs() <= tolerance(q.len(), abs), "{:?} dot_many {g} vs {w}", k.isa());
+                    }
+                }
                 let (d, s) = (k.l2sq(a, b), SCALAR.l2sq(a, b));
                 prop_assert!((d - s).abs() <= tolerance(n, s), "{:?} l2sq {d} vs {s}", k.isa());
                 let (d, s) = (k.l1(a, b), SCALAR.l1(a, b));
@@ -432,6 +491,26 @@ mod tests {
         }
 
         #[test]
+        fn max_dot_u8i16_matches_scalar(
+            stride in 1usize..=70,
+            queries in 0usize..=9,
+            rows in 0usize..=12,
+            seed in any::<u64>(),
+        ) {
+            let mut x = seed | 1;
+            let mut next = move || { x ^= x << 13; x ^= x >> 7; x ^= x << 17; x };
+            let q: Vec<i16> = (0..queries * stride).map(|_| next() as i16).collect();
+            let codes: Vec<u8> = (0..rows * stride).map(|_| next() as u8).collect();
+            let mut want = vec![0i64; queries];
+            SCALAR.max_dot_u8i16_many(&q, &codes, stride, &mut want);
+            for k in simd_sets() {
+                let mut got = vec![0i64; queries];
+                k.max_dot_u8i16_many(&q, &codes, stride, &mut got);
+                prop_assert_eq!(&got, &want, "{:?}", k.isa());
+            }
+        }
+
+        #[test]
         fn conversions_match_scalar(bits in prop::collection::vec(any::<u16>(), 0..=1024), off in 0usize..8) {
             let src = &bits[off.min(bits.len())..];
             let bytes: Vec<u8> = src.iter().map(|b| b.to_le_bytes()[0]).collect();
@@ -449,6 +528,26 @@ mod tests {
                 k.u8_to_f32(&bytes, &mut got8);
                 prop_assert_eq!(&got8, &want8);
             }
+        }
+    }
+
+    /// Rows long enough that the i32 lanes are flushed to i64, at the extremes of both
+    /// operands.
+    #[test]
+    fn max_dot_u8i16_is_exact_on_long_rows_of_extremes() {
+        let stride = 16 * 300 + 5;
+        let q: Vec<i16> = (0..3 * stride)
+            .map(|i| if i % 7 == 0 { i16::MAX } else { i16::MIN })
+            .collect();
+        let codes: Vec<u8> = (0..2 * stride)
+            .map(|i| if i % 3 == 0 { 0 } else { 255 })
+            .collect();
+        let mut want = vec![0i64; 3];
+        SCALAR.max_dot_u8i16_many(&q, &codes, stride, &mut want);
+        for k in simd_sets() {
+            let mut got = vec![0i64; 3];
+            k.max_dot_u8i16_many(&q, &codes, stride, &mut got);
+            assert_eq!(got, want, "{:?}", k.isa());
         }
     }
 

@@ -36,6 +36,13 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+/// See [`Kernels::dot_many`](super::Kernels::dot_many).
+pub fn dot_many(query: &[f32], rows: &[f32], out: &mut [f32]) {
+    for (row, o) in rows.chunks_exact(query.len()).zip(out.iter_mut()) {
+        *o = dot(query, row);
+    }
+}
+
 /// See [`Kernels::l2sq`](super::Kernels::l2sq).
 #[must_use]
 pub fn l2sq(a: &[f32], b: &[f32]) -> f32 {
@@ -78,6 +85,23 @@ pub fn dot_u8i8x2_many(hi: &[i8], lo: &[i8], codes: &[u8], out: &mut [[i32; 2]])
     };
     for (row, o) in codes.chunks_exact(hi.len()).zip(out.iter_mut()) {
         *o = [dot(hi, row), dot(lo, row)];
+    }
+}
+
+/// See [`Kernels::max_dot_u8i16_many`](super::Kernels::max_dot_u8i16_many).
+pub fn max_dot_u8i16_many(queries: &[i16], codes: &[u8], stride: usize, out: &mut [i64]) {
+    for (query, o) in queries.chunks_exact(stride).zip(out.iter_mut()) {
+        *o = codes
+            .chunks_exact(stride)
+            .map(|row| {
+                query
+                    .iter()
+                    .zip(row)
+                    .map(|(&q, &c)| i64::from(q) * i64::from(c))
+                    .sum()
+            })
+            .max()
+            .unwrap_or(i64::MIN);
     }
 }
 

@@ -60,6 +60,17 @@ pub(crate) unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
     fold(a, b, |x, y, acc| vfmaq_f32(acc, x, y), |x, y| x * y)
 }
 
+/// `dot` of one query with each row, in one call.
+///
+/// # Safety
+/// See the module docs.
+#[target_feature(enable = "neon")]
+pub(crate) unsafe fn dot_many(query: &[f32], rows: &[f32], out: &mut [f32]) {
+    for (row, o) in rows.chunks_exact(query.len()).zip(out.iter_mut()) {
+        *o = fold(query, row, |x, y, acc| vfmaq_f32(acc, x, y), |x, y| x * y);
+    }
+}
+
 /// # Safety
 /// See the module docs.
 #[target_feature(enable = "neon")]
@@ -240,6 +251,72 @@ pub(crate) unsafe fn dot_u8i8x2_many(hi: &[i8], lo: &[i8], codes: &[u8], out: &m
         }
         *o = [th, tl];
     }
+}
+
+/// The int8 MaxSim scan: each row chunk of 16 codes is loaded and widened once and
+/// multiplied with two 16-bit queries' chunks (`smlal`, exact i32 sums, flushed to i64 every
+/// 128 chunks); the running maximum per query is kept in i64.
+///
+/// # Safety
+/// See the module docs.
+#[target_feature(enable = "neon")]
+pub(crate) unsafe fn max_dot_u8i16_many(
+    queries: &[i16],
+    codes: &[u8],
+    stride: usize,
+    out: &mut [i64],
+) {
+    const SAFE_CHUNKS: usize = 128;
+    let tiles = queries.chunks_exact(2 * stride);
+    let rest = tiles.remainder();
+    let mut outs = out.chunks_exact_mut(2);
+    for (tile, o) in tiles.zip(&mut outs) {
+        let q: [&[i16]; 2] = [&tile[..stride], &tile[stride..]];
+        let mut best = [i64::MIN; 2];
+        for row in codes.chunks_exact(stride) {
+            let (r16, r_tail) = row.as_chunks::<16>();
+            let mut total = [0i64; 2];
+            for (block_index, block) in r16.chunks(SAFE_CHUNKS).enumerate() {
+                let mut acc = [vdupq_n_s32(0); 2];
+                let base = block_index * SAFE_CHUNKS * 16;
+                for (i, r) in block.iter().enumerate() {
+                    // SAFETY: `r` is 16 readable bytes.
+                    let rv = unsafe { vld1q_u8(r.as_ptr()) };
+                    let r_lo = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(rv)));
+                    let r_hi = vreinterpretq_s16_u16(vmovl_high_u8(rv));
+                    let at = base + i * 16;
+                    for (a, qk) in acc.iter_mut().zip(&q) {
+                        let chunk: &[i16; 16] = qk
+                            .get(at..at + 16)
+                            .and_then(|c| c.try_into().ok())
+                            .unwrap_or(&[0; 16]);
+                        // SAFETY: `chunk` is 32 readable bytes.
+                        let (q_lo, q_hi) = unsafe {
+                            (vld1q_s16(chunk.as_ptr()), vld1q_s16(chunk.as_ptr().add(8)))
+                        };
+                        *a = vmlal_s16(*a, vget_low_s16(r_lo), vget_low_s16(q_lo));
+                        *a = vmlal_high_s16(*a, r_lo, q_lo);
+                        *a = vmlal_s16(*a, vget_low_s16(r_hi), vget_low_s16(q_hi));
+                        *a = vmlal_high_s16(*a, r_hi, q_hi);
+                    }
+                }
+                for (t, a) in total.iter_mut().zip(acc) {
+                    *t += vaddlvq_s32(a);
+                }
+            }
+            let tail_at = r16.len() * 16;
+            for (t, qk) in total.iter_mut().zip(&q) {
+                for (c, x) in r_tail.iter().zip(qk.get(tail_at..).unwrap_or_default()) {
+                    *t += i64::from(*x) * i64::from(*c);
+                }
+            }
+            for (b, t) in best.iter_mut().zip(total) {
+                *b = (*b).max(t);
+            }
+        }
+        o.copy_from_slice(&best);
+    }
+    crate::simd::scalar::max_dot_u8i16_many(rest, codes, stride, outs.into_remainder());
 }
 
 /// Σ|q − c| over bytes (`uabd`, pairwise widening adds).

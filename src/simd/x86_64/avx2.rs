@@ -80,6 +80,23 @@ pub(crate) unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
     fold(a, b, |x, y, acc| _mm256_fmadd_ps(x, y, acc), |x, y| x * y)
 }
 
+/// `dot` of one query with each row, in one call: the exact MaxSim scan and rescoring of
+/// a multivector compare a query vector with every vector of a point.
+///
+/// # Safety
+/// See the module docs.
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+pub(crate) unsafe fn dot_many(query: &[f32], rows: &[f32], out: &mut [f32]) {
+    for (row, o) in rows.chunks_exact(query.len()).zip(out.iter_mut()) {
+        *o = fold(
+            query,
+            row,
+            |x, y, acc| _mm256_fmadd_ps(x, y, acc),
+            |x, y| x * y,
+        );
+    }
+}
+
 /// # Safety
 /// See the module docs.
 #[target_feature(enable = "avx2,fma,f16c,popcnt")]
@@ -345,6 +362,79 @@ pub(crate) unsafe fn u8_to_f32(src: &[u8], dst: &mut [f32]) {
 fn load16(chunk: &[u8; 16]) -> __m128i {
     // SAFETY: `chunk` is 16 readable bytes; loadu has no alignment requirement.
     unsafe { _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>()) }
+}
+
+/// Rows of 16-byte chunks an i32 lane may sum before it is flushed to i64: each chunk adds
+/// two products of at most 255 × 32,768 to a lane.
+const I32_SAFE_CHUNKS: usize = 128;
+
+/// The int8 MaxSim scan: four 16-bit query codes at a time against every row; each row
+/// chunk of 16 codes is loaded and widened once and multiplied with the four queries'
+/// chunks (`vpmaddwd`, exact i32 pair sums, flushed to i64 every 128 chunks); the running
+/// maximum per query is kept in i64.
+///
+/// # Safety
+/// See the module docs.
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+pub(crate) unsafe fn max_dot_u8i16_many(
+    queries: &[i16],
+    codes: &[u8],
+    stride: usize,
+    out: &mut [i64],
+) {
+    let tiles = queries.chunks_exact(4 * stride);
+    let rest = tiles.remainder();
+    let mut outs = out.chunks_exact_mut(4);
+    let zero = _mm256_setzero_si256();
+    let hsum = |v: __m256i| -> i64 {
+        let lanes: [i32; 8] = bytemuck::cast(v);
+        lanes.iter().map(|&l| i64::from(l)).sum()
+    };
+    for (tile, o) in tiles.zip(&mut outs) {
+        let q: [&[i16]; 4] = [
+            &tile[..stride],
+            &tile[stride..2 * stride],
+            &tile[2 * stride..3 * stride],
+            &tile[3 * stride..],
+        ];
+        let mut best = [i64::MIN; 4];
+        for row in codes.chunks_exact(stride) {
+            let (r16, r_tail) = row.as_chunks::<16>();
+            let mut total = [0i64; 4];
+            for (block_index, block) in r16.chunks(I32_SAFE_CHUNKS).enumerate() {
+                let mut acc = [zero; 4];
+                let base = block_index * I32_SAFE_CHUNKS * 16;
+                for (i, r) in block.iter().enumerate() {
+                    let codes16 = _mm256_cvtepu8_epi16(load16(r));
+                    let at = base + i * 16;
+                    for (a, qk) in acc.iter_mut().zip(&q) {
+                        let chunk: &[i16; 16] = qk
+                            .get(at..at + 16)
+                            .and_then(|c| c.try_into().ok())
+                            .unwrap_or(&[0; 16]);
+                        // SAFETY: `chunk` is 32 readable bytes; loadu has no alignment
+                        // requirement.
+                        let qv = unsafe { _mm256_loadu_si256(chunk.as_ptr().cast::<__m256i>()) };
+                        *a = _mm256_add_epi32(*a, _mm256_madd_epi16(codes16, qv));
+                    }
+                }
+                for (t, a) in total.iter_mut().zip(acc) {
+                    *t += hsum(a);
+                }
+            }
+            let tail_at = r16.len() * 16;
+            for (t, qk) in total.iter_mut().zip(&q) {
+                for (c, x) in r_tail.iter().zip(qk.get(tail_at..).unwrap_or_default()) {
+                    *t += i64::from(*x) * i64::from(*c);
+                }
+            }
+            for (b, t) in best.iter_mut().zip(total) {
+                *b = (*b).max(t);
+            }
+        }
+        o.copy_from_slice(&best);
+    }
+    crate::simd::scalar::max_dot_u8i16_many(rest, codes, stride, outs.into_remainder());
 }
 
 /// u8 codes · two i8 queries, each code chunk loaded and widened once; products summed
