@@ -65,50 +65,59 @@ impl SlotQuery {
         }
     }
 
-    /// Exact `MaxSim` of the query with vectors `range` of `column`: the row's vectors are
-    /// converted to f32 once (borrowed as they are when stored as f32), then each query
-    /// vector is compared with all of them in one kernel call (Cosine, Dot) or pair by pair
-    /// (Euclid, Manhattan).
+    /// Exact `MaxSim` of the query with vectors `range` of `column`. The row's vectors are
+    /// taken in tiles of about 16 KiB (converted to f32 once, borrowed when stored as
+    /// f32), and every query vector is compared with a tile while it is in L1: in one
+    /// kernel call per query vector and tile for Cosine and Dot, pair by pair for Euclid
+    /// and Manhattan.
     pub(crate) fn exact(
         &self,
         column: &Column<'_>,
         range: std::ops::Range<usize>,
         scratch: &mut Scratch,
     ) -> f32 {
-        let dim = column.dim;
-        let values = range.start * dim..range.end * dim;
-        let rows: &[f32] = match column.originals {
-            Originals::F32(v) => v.get(values).unwrap_or_default(),
-            Originals::F16(v) => {
-                let src = v.get(values).unwrap_or_default();
-                scratch.floats.resize(src.len(), 0.0);
-                self.kernels.f16_to_f32(src, &mut scratch.floats);
-                &scratch.floats
-            }
-            Originals::U8(v) => {
-                let src = v.get(values).unwrap_or_default();
-                scratch.floats.resize(src.len(), 0.0);
-                self.kernels.u8_to_f32(src, &mut scratch.floats);
-                &scratch.floats
-            }
-        };
-        let n = range.len();
-        let mut total = 0.0;
-        for q in &self.vectors {
-            let best = if self.distance.higher_is_better() {
-                scratch.scores.resize(n, 0.0);
-                self.kernels.dot_many(q, rows, &mut scratch.scores);
-                scratch.scores.iter().copied().fold(self.worst(), f32::max)
-            } else {
-                rows.chunks_exact(dim.max(1))
-                    .map(|v| self.pair(q, v))
-                    .fold(self.worst(), f32::min)
+        let dim = column.dim.max(1);
+        let tile = (EXACT_TILE_BYTES / (4 * dim)).max(1);
+        scratch.best.clear();
+        scratch.best.resize(self.vectors.len(), self.worst());
+        let mut start = range.start;
+        while start < range.end {
+            let end = (start + tile).min(range.end);
+            let values = start * dim..end * dim;
+            let rows: &[f32] = match column.originals {
+                Originals::F32(v) => v.get(values).unwrap_or_default(),
+                Originals::F16(v) => {
+                    let src = v.get(values).unwrap_or_default();
+                    scratch.floats.resize(src.len(), 0.0);
+                    self.kernels.f16_to_f32(src, &mut scratch.floats);
+                    &scratch.floats
+                }
+                Originals::U8(v) => {
+                    let src = v.get(values).unwrap_or_default();
+                    scratch.floats.resize(src.len(), 0.0);
+                    self.kernels.u8_to_f32(src, &mut scratch.floats);
+                    &scratch.floats
+                }
             };
-            total += best;
+            for (q, best) in self.vectors.iter().zip(scratch.best.iter_mut()) {
+                if self.distance.higher_is_better() {
+                    scratch.scores.resize(end - start, 0.0);
+                    self.kernels.dot_many(q, rows, &mut scratch.scores);
+                    *best = scratch.scores.iter().copied().fold(*best, f32::max);
+                } else {
+                    for v in rows.chunks_exact(dim) {
+                        *best = self.better(*best, self.pair(q, v));
+                    }
+                }
+            }
+            start = end;
         }
-        total
+        scratch.best.iter().sum()
     }
 }
+
+/// Bytes of f32 row vectors the exact MaxSim scan compares with every query vector at once.
+const EXACT_TILE_BYTES: usize = 16 << 10;
 
 /// How a block's codes are scored for one query.
 enum CodeScorer<'a> {
@@ -323,6 +332,7 @@ impl<'a> CodeScorer<'a> {
 
 #[derive(Default)]
 pub(crate) struct Scratch {
+    best: Vec<f32>,
     floats: Vec<f32>,
     scores: Vec<f32>,
     mins: Vec<u32>,

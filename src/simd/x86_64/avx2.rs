@@ -7,14 +7,14 @@
 
 use std::arch::x86_64::{
     __m128i, __m256, __m256i, _mm_add_ps, _mm_cvtss_f32, _mm_loadl_epi64, _mm_loadu_si128,
-    _mm_movehl_ps, _mm_shuffle_ps, _mm256_add_epi8, _mm256_add_epi32, _mm256_add_epi64,
-    _mm256_add_ps, _mm256_and_si256, _mm256_andnot_ps, _mm256_castps256_ps128,
+    _mm_movehl_ps, _mm_shuffle_ps, _mm_storeu_ps, _mm256_add_epi8, _mm256_add_epi32,
+    _mm256_add_epi64, _mm256_add_ps, _mm256_and_si256, _mm256_andnot_ps, _mm256_castps256_ps128,
     _mm256_cvtepi8_epi16, _mm256_cvtepi32_ps, _mm256_cvtepu8_epi16, _mm256_cvtepu8_epi32,
-    _mm256_cvtph_ps, _mm256_extract_epi64, _mm256_extractf128_ps, _mm256_fmadd_ps, _mm256_loadu_ps,
-    _mm256_loadu_si256, _mm256_madd_epi16, _mm256_min_epu32, _mm256_sad_epu8, _mm256_set_epi64x,
-    _mm256_set1_epi8, _mm256_set1_epi32, _mm256_set1_epi64x, _mm256_set1_ps, _mm256_setr_epi8,
-    _mm256_setzero_ps, _mm256_setzero_si256, _mm256_shuffle_epi8, _mm256_srli_epi16,
-    _mm256_storeu_ps, _mm256_sub_ps, _mm256_xor_si256, _popcnt64,
+    _mm256_cvtph_ps, _mm256_extract_epi64, _mm256_extractf128_ps, _mm256_fmadd_ps, _mm256_hadd_ps,
+    _mm256_loadu_ps, _mm256_loadu_si256, _mm256_madd_epi16, _mm256_min_epu32, _mm256_sad_epu8,
+    _mm256_set_epi64x, _mm256_set1_epi8, _mm256_set1_epi32, _mm256_set1_epi64x, _mm256_set1_ps,
+    _mm256_setr_epi8, _mm256_setzero_ps, _mm256_setzero_si256, _mm256_shuffle_epi8,
+    _mm256_srli_epi16, _mm256_storeu_ps, _mm256_sub_ps, _mm256_xor_si256, _popcnt64,
 };
 
 #[inline]
@@ -87,7 +87,64 @@ pub(crate) unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// See the module docs.
 #[target_feature(enable = "avx2,fma,f16c,popcnt")]
 pub(crate) unsafe fn dot_many(query: &[f32], rows: &[f32], out: &mut [f32]) {
-    for (row, o) in rows.chunks_exact(query.len()).zip(out.iter_mut()) {
+    // Four rows at a time, two accumulators each (eight independent FMA chains), reduced
+    // together by three horizontal adds: a short row costs its FMAs, not a reduction each.
+    let dim = query.len();
+    let (q8, q_tail) = query.as_chunks::<8>();
+    let blocks = rows.chunks_exact(4 * dim);
+    let rest = blocks.remainder();
+    let mut outs = out.chunks_exact_mut(4);
+    for (block, o) in blocks.zip(&mut outs) {
+        let r: [&[f32]; 4] = [
+            &block[..dim],
+            &block[dim..2 * dim],
+            &block[2 * dim..3 * dim],
+            &block[3 * dim..],
+        ];
+        let [r0, r1, r2, r3] = r.map(|row| row.as_chunks::<8>().0);
+        let z = _mm256_setzero_ps();
+        let (mut a0, mut a1, mut a2, mut a3) = (z, z, z, z);
+        let (mut b0, mut b1, mut b2, mut b3) = (z, z, z, z);
+        let pairs = q8.chunks_exact(2);
+        let odd = pairs.remainder().first();
+        for (p, qp) in pairs.enumerate() {
+            let (c, d) = (2 * p, 2 * p + 1);
+            let (qa, qb) = (load_ps(&qp[0]), load_ps(&qp[1]));
+            a0 = _mm256_fmadd_ps(qa, load_ps(&r0[c]), a0);
+            a1 = _mm256_fmadd_ps(qa, load_ps(&r1[c]), a1);
+            a2 = _mm256_fmadd_ps(qa, load_ps(&r2[c]), a2);
+            a3 = _mm256_fmadd_ps(qa, load_ps(&r3[c]), a3);
+            b0 = _mm256_fmadd_ps(qb, load_ps(&r0[d]), b0);
+            b1 = _mm256_fmadd_ps(qb, load_ps(&r1[d]), b1);
+            b2 = _mm256_fmadd_ps(qb, load_ps(&r2[d]), b2);
+            b3 = _mm256_fmadd_ps(qb, load_ps(&r3[d]), b3);
+        }
+        if let Some(qc) = odd {
+            let c = q8.len() - 1;
+            let qa = load_ps(qc);
+            a0 = _mm256_fmadd_ps(qa, load_ps(&r0[c]), a0);
+            a1 = _mm256_fmadd_ps(qa, load_ps(&r1[c]), a1);
+            a2 = _mm256_fmadd_ps(qa, load_ps(&r2[c]), a2);
+            a3 = _mm256_fmadd_ps(qa, load_ps(&r3[c]), a3);
+        }
+        let acc = [[a0, b0], [a1, b1], [a2, b2], [a3, b3]];
+        let [s0, s1, s2, s3] = acc.map(|[x, y]| _mm256_add_ps(x, y));
+        let h = _mm256_hadd_ps(_mm256_hadd_ps(s0, s1), _mm256_hadd_ps(s2, s3));
+        let sums = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps::<1>(h));
+        let mut lanes = [0f32; 4];
+        // SAFETY: `lanes` is 4 writable f32s; storeu has no alignment requirement.
+        unsafe { _mm_storeu_ps(lanes.as_mut_ptr(), sums) };
+        let tail_at = q8.len() * 8;
+        for ((o, l), row) in o.iter_mut().zip(lanes).zip(r) {
+            let tail: f32 = q_tail
+                .iter()
+                .zip(row.get(tail_at..).unwrap_or_default())
+                .map(|(x, y)| x * y)
+                .sum();
+            *o = l + tail;
+        }
+    }
+    for (row, o) in rest.chunks_exact(dim).zip(outs.into_remainder()) {
         *o = fold(
             query,
             row,
@@ -248,6 +305,69 @@ fn min_popcnt<const W: usize>(queries: &[u64], codes: &[u64], out: &mut [u32]) {
     }
 }
 
+/// Eight query codes of `W` words held transposed in registers (two 256-bit registers per
+/// word, one lane per query); each row code word is broadcast once and compared with the
+/// eight: XOR, nibble-table popcount summed over the words per byte, one `vpsadbw` per
+/// register, and a running minimum per lane.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+fn min_transposed<const W: usize>(queries: &[u64], codes: &[u64], out: &mut [u32]) {
+    let table = _mm256_setr_epi8(
+        0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3,
+        3, 4,
+    );
+    let low = _mm256_set1_epi8(0x0f);
+    let zero = _mm256_setzero_si256();
+    let count = |x: __m256i| -> __m256i {
+        let lo = _mm256_and_si256(x, low);
+        let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(x), low);
+        _mm256_add_epi8(
+            _mm256_shuffle_epi8(table, lo),
+            _mm256_shuffle_epi8(table, hi),
+        )
+    };
+    let rows = codes.as_chunks::<W>().0;
+    let queries = queries.as_chunks::<W>().0;
+    let groups = queries.chunks_exact(8);
+    let rest = groups.remainder();
+    let mut outs = out.chunks_exact_mut(8);
+    for (g, o) in groups.zip(&mut outs) {
+        let lane = |q: usize, k: usize| g[q][k] as i64;
+        let a: [__m256i; W] = std::array::from_fn(|k| {
+            _mm256_set_epi64x(lane(3, k), lane(2, k), lane(1, k), lane(0, k))
+        });
+        let b: [__m256i; W] = std::array::from_fn(|k| {
+            _mm256_set_epi64x(lane(7, k), lane(6, k), lane(5, k), lane(4, k))
+        });
+        let (mut min_a, mut min_b) = (_mm256_set1_epi32(-1), _mm256_set1_epi32(-1));
+        for r in rows {
+            let (mut bytes_a, mut bytes_b) = (zero, zero);
+            for k in 0..W {
+                let word = _mm256_set1_epi64x(r[k] as i64);
+                bytes_a = _mm256_add_epi8(bytes_a, count(_mm256_xor_si256(a[k], word)));
+                bytes_b = _mm256_add_epi8(bytes_b, count(_mm256_xor_si256(b[k], word)));
+            }
+            min_a = _mm256_min_epu32(min_a, _mm256_sad_epu8(bytes_a, zero));
+            min_b = _mm256_min_epu32(min_b, _mm256_sad_epu8(bytes_b, zero));
+        }
+        let lanes = [
+            _mm256_extract_epi64::<0>(min_a),
+            _mm256_extract_epi64::<1>(min_a),
+            _mm256_extract_epi64::<2>(min_a),
+            _mm256_extract_epi64::<3>(min_a),
+            _mm256_extract_epi64::<0>(min_b),
+            _mm256_extract_epi64::<1>(min_b),
+            _mm256_extract_epi64::<2>(min_b),
+            _mm256_extract_epi64::<3>(min_b),
+        ];
+        for (o, l) in o.iter_mut().zip(lanes) {
+            *o = l as u32;
+        }
+    }
+    let rest: Vec<u64> = rest.iter().flatten().copied().collect();
+    min_popcnt::<W>(&rest, codes, outs.into_remainder());
+}
+
 /// # Safety
 /// See the module docs.
 #[target_feature(enable = "avx2,fma,f16c,popcnt")]
@@ -258,10 +378,10 @@ pub(crate) unsafe fn min_hamming_popcnt(
     out: &mut [u32],
 ) {
     match words {
-        1 => min_popcnt::<1>(queries, codes, out),
-        2 => min_popcnt::<2>(queries, codes, out),
-        3 => min_popcnt::<3>(queries, codes, out),
-        4 => min_popcnt::<4>(queries, codes, out),
+        1 => min_transposed::<1>(queries, codes, out),
+        2 => min_transposed::<2>(queries, codes, out),
+        3 => min_transposed::<3>(queries, codes, out),
+        4 => min_transposed::<4>(queries, codes, out),
         5 => min_popcnt::<5>(queries, codes, out),
         6 => min_popcnt::<6>(queries, codes, out),
         7 => min_popcnt::<7>(queries, codes, out),
