@@ -5,6 +5,9 @@
 //! searched) and written by a background thread as an immutable, memory-mapped segment
 //! file. Search is two-stage: a SIMD scan of compact binary codes
 //! picks `limit × oversampling` candidates, which are rescored with the original vectors.
+//! A collection may also declare named vectors and multivectors (ColBERT/ColPali late
+//! interaction, scored with MaxSim): [`VectorParams`], [`Point::with_vector`],
+//! [`Collection::search_using`].
 //!
 //! ```
 //! use vecsieve::{BinaryConfig, Collection, CollectionConfig, Distance, Point, Quantization,
@@ -56,7 +59,8 @@
 //! # Limits
 //! Dimension up to [`MAX_DIM`], `limit` up to [`MAX_LIMIT`], oversampling up to
 //! [`MAX_OVERSAMPLING`], payload up to [`MAX_PAYLOAD_BYTES`] per point, one batch up to
-//! 256 MiB encoded. Little-endian targets only (the file format is little-endian and
+//! 256 MiB encoded, [`MAX_NAMED_VECTORS`] named vectors (names up to
+//! [`MAX_VECTOR_NAME_BYTES`]), [`MAX_MULTIVECTOR_LEN`] vectors per multivector. Little-endian targets only (the file format is little-endian and
 //! segment files are memory-mapped as is).
 //!
 //! # Non-goals

@@ -155,3 +155,161 @@ fn a_collection_with_a_version_1_wal_opens_and_searches_as_before() {
     check(&c, "after a checkpoint");
     c.verify().unwrap();
 }
+
+/// The version 2 fixture's collection: a default dense vector (8-d, Dot, 1-bit codes), a
+/// multivector "m" (6-d, Cosine, f16, int8 codes) and a dense "e" (5-d, Euclid, no codes).
+fn v2_point(id: u64) -> vecsieve::Point {
+    let mut p = vecsieve::Point::new(id, common::vector_for(id, 8))
+        .with_payload(format!("p{id}").into_bytes());
+    if !id.is_multiple_of(3) {
+        let n = 1 + id as usize % 4;
+        let m: Vec<Vec<f32>> = (0..n)
+            .map(|j| common::vector_for(id * 10 + j as u64, 6))
+            .collect();
+        p = p.with_vector("m", m);
+    }
+    if id.is_multiple_of(2) {
+        p = p.with_vector("e", common::vector_for(id + 500, 5));
+    }
+    p
+}
+
+/// Every search the version 2 fixture records: per slot and query, the top 5 of an exact
+/// search and of the slot's quantized default, as `"slot q mode: id:score ..."` lines.
+fn v2_results(c: &Collection) -> Vec<String> {
+    use vecsieve::Vector;
+    let mut out = Vec::new();
+    for q in [0u64, 7, 36] {
+        let queries = [
+            ("", Vector::Dense(common::vector_for(q, 8))),
+            (
+                "m",
+                Vector::Multi((0..3).map(|j| common::vector_for(q * 10 + j, 6)).collect()),
+            ),
+            ("e", Vector::Dense(common::vector_for(q + 500, 5))),
+        ];
+        for (slot, query) in &queries {
+            for (mode, params) in [
+                ("exact", SearchParams::default().with_exact(true)),
+                ("quantized", SearchParams::default().with_oversampling(2.0)),
+            ] {
+                let hits = c.search_using(slot, query, 5, &params).unwrap();
+                let line: Vec<String> = hits
+                    .iter()
+                    .map(|h| format!("{}:{}", h.id, h.score))
+                    .collect();
+                out.push(format!("{slot:?} {q} {mode}: {}", line.join(" ")));
+            }
+        }
+    }
+    out
+}
+
+/// A collection with named vectors and a multivector, written by the code that introduced
+/// segment version 2 and WAL record kind 3 (two segments, a sidecar, and kind 3 records no
+/// checkpoint covers), opens and searches as that code did. `VECSIEVE_WRITE_FIXTURES=1`
+/// rewrites it and its recorded results (only after a deliberate format change).
+#[test]
+fn a_version_2_collection_with_named_and_multi_vectors_opens_and_searches_as_recorded() {
+    use vecsieve::{
+        BinaryConfig, CollectionConfig, Datatype, Distance, Quantization, ScalarConfig,
+        VectorParams, optimizer::OptimizerConfig,
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let fixture = root.join("v2-multivector");
+    let recorded = root.join("v2-multivector.results");
+    if std::env::var_os("VECSIEVE_WRITE_FIXTURES").is_some() {
+        let _ = std::fs::remove_dir_all(&fixture);
+        let config = CollectionConfig::new(8, Distance::Dot)
+            .with_quantization(Quantization::Binary(BinaryConfig::default()))
+            .with_vector(
+                "m",
+                VectorParams::new(6, Distance::Cosine)
+                    .with_datatype(Datatype::F16)
+                    .with_multivector()
+                    .with_quantization(Quantization::Scalar(ScalarConfig::default())),
+            )
+            .with_vector("e", VectorParams::new(5, Distance::Euclid))
+            .with_search_threads(1)
+            .with_optimizer(OptimizerConfig {
+                background: false,
+                ..OptimizerConfig::default()
+            });
+        let c = Collection::create(&fixture, config).unwrap();
+        c.upsert(&(0..30).map(v2_point).collect::<Vec<_>>())
+            .unwrap();
+        c.seal().unwrap();
+        c.delete(&[PointId::Num(3), PointId::Num(17)]).unwrap();
+        c.upsert(&(30..35).map(v2_point).collect::<Vec<_>>())
+            .unwrap();
+        c.seal().unwrap();
+        c.upsert(&(35..40).map(v2_point).collect::<Vec<_>>())
+            .unwrap();
+        c.delete(&[PointId::Num(31)]).unwrap();
+        c.upsert(&[v2_point(5)]).unwrap();
+        drop(c); // not closed: the last three records stay in the WAL
+        let tmp = tempfile::tempdir().unwrap();
+        common::copy_dir(&fixture, &tmp.path().join("c"));
+        let c = Collection::open(tmp.path().join("c")).unwrap();
+        std::fs::write(&recorded, v2_results(&c).join("\n") + "\n").unwrap();
+    }
+    let want: Vec<String> = std::fs::read_to_string(&recorded)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    common::copy_dir(&fixture, &dir);
+    let c = Collection::open(&dir).unwrap();
+    assert_eq!(c.recovery_report().replayed_records, 3);
+    assert_eq!(c.len(), 37);
+    for id in [0u64, 5, 7, 36] {
+        let p = c.get(id).unwrap().unwrap();
+        assert_eq!(p.vector, common::vector_for(id, 8), "id {id}");
+        assert_eq!(
+            p.vectors.contains_key("m"),
+            !id.is_multiple_of(3),
+            "id {id}"
+        );
+        assert_eq!(p.vectors.contains_key("e"), id.is_multiple_of(2), "id {id}");
+    }
+    // Scores were recorded with the AVX2 kernels; another ISA sums in another order.
+    let check = |c: &Collection, when: &str, only_exact: bool| {
+        for (got, want) in v2_results(c).iter().zip(&want) {
+            if only_exact && !got.contains(" exact: ") {
+                continue;
+            }
+            let parse = |line: &str| -> (String, Vec<(String, f32)>) {
+                let (head, hits) = line.split_once(": ").unwrap_or((line, ""));
+                let hits = hits
+                    .split_whitespace()
+                    .map(|h| {
+                        let (id, score) = h.split_once(':').unwrap();
+                        (id.to_string(), score.parse().unwrap())
+                    })
+                    .collect();
+                (head.to_string(), hits)
+            };
+            let (g, w) = (parse(got), parse(want));
+            assert_eq!(g.0, w.0);
+            let ids = |v: &[(String, f32)]| v.iter().map(|h| h.0.clone()).collect::<Vec<_>>();
+            assert_eq!(ids(&g.1), ids(&w.1), "{when}: {}", g.0);
+            for ((_, a), (_, b)) in g.1.iter().zip(&w.1) {
+                assert!(
+                    (a - b).abs() <= 1e-5 * b.abs().max(1.0),
+                    "{when}: {}: {a} vs {b}",
+                    g.0
+                );
+            }
+        }
+    };
+    check(&c, "as opened", false);
+    c.close().unwrap();
+    let c = Collection::open(&dir).unwrap();
+    check(&c, "after a checkpoint", false);
+    // A rewrite trains new quantizers: the estimates change, exact results do not.
+    c.optimize().unwrap();
+    check(&c, "after a rewrite", true);
+    c.verify().unwrap();
+}

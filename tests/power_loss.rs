@@ -21,7 +21,7 @@ use vecsieve::io::SimVfs;
 use vecsieve::optimizer::OptimizerConfig;
 use vecsieve::{
     BinaryConfig, BinaryEncoding, Collection, CollectionConfig, Distance, Durability, Point,
-    PointId, Quantization, ScalarConfig,
+    PointId, Quantization, ScalarConfig, VectorParams,
 };
 
 const DIM: usize = 32;
@@ -34,8 +34,21 @@ fn crashes(default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-fn config(durability: Durability) -> CollectionConfig {
-    let mut c = CollectionConfig::new(DIM, Distance::Dot)
+/// With `multi`, points also carry a multivector "m": the four 8-d quarters of their dense
+/// vector (so the model of the dense vectors determines it, and `contents` checks it).
+fn config(durability: Durability, multi: bool) -> CollectionConfig {
+    let c = CollectionConfig::new(DIM, Distance::Dot);
+    let c = if multi {
+        c.with_vector(
+            "m",
+            VectorParams::new(DIM / 4, Distance::Dot)
+                .with_multivector()
+                .with_quantization(Quantization::Binary(BinaryConfig::default())),
+        )
+    } else {
+        c
+    };
+    let mut c = c
         .with_quantization(Quantization::Binary(BinaryConfig::default()))
         .with_durability(durability)
         .with_live_segment_max_bytes(4096)
@@ -52,6 +65,20 @@ fn config(durability: Durability) -> CollectionConfig {
 
 fn vector(id: u64, version: u64) -> Vec<f32> {
     common::vector_for(id * 1000 + version, DIM)
+}
+
+fn quarters(v: &[f32]) -> Vec<Vec<f32>> {
+    v.chunks(DIM / 4).map(<[f32]>::to_vec).collect()
+}
+
+fn point(id: u64, version: u64, multi: bool) -> Point {
+    let v = vector(id, version);
+    if multi {
+        let m = quarters(&v);
+        Point::new(id, v).with_vector("m", m)
+    } else {
+        Point::new(id, v)
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -84,11 +111,11 @@ impl Op {
         }
     }
 
-    fn run(self, c: &Collection) -> vecsieve::Result<()> {
+    fn run(self, c: &Collection, multi: bool) -> vecsieve::Result<()> {
         match self {
             Op::Upsert(first, n, version) => c.upsert(
                 &(first..first + n)
-                    .map(|id| Point::new(id, vector(id, version)))
+                    .map(|id| point(id, version, multi))
                     .collect::<Vec<_>>(),
             ),
             Op::Delete(first, n) => c
@@ -132,9 +159,16 @@ impl Op {
     }
 }
 
+/// Every point's dense vector; a point of a multivector run must carry the quarters of it.
 fn contents(c: &Collection) -> BTreeMap<u64, Vec<f32>> {
     (0..IDS + 3)
-        .filter_map(|id| c.get(id).unwrap().map(|p| (id, p.vector)))
+        .filter_map(|id| c.get(id).unwrap().map(|p| (id, p)))
+        .map(|(id, p)| {
+            if let Some(m) = p.vectors.get("m") {
+                assert_eq!(m, &vecsieve::Vector::Multi(quarters(&p.vector)), "id {id}");
+            }
+            (id, p.vector)
+        })
         .collect()
 }
 
@@ -146,10 +180,11 @@ fn one_crash(
     crash_at: u64,
     seed: u64,
     durability: Durability,
+    multi: bool,
 ) -> Result<u64, TestCaseError> {
     let dir = Path::new("/sim/c");
     let vfs = Arc::new(SimVfs::new());
-    let c = Collection::create_with_vfs(dir, config(durability), vfs.clone()).unwrap();
+    let c = Collection::create_with_vfs(dir, config(durability, multi), vfs.clone()).unwrap();
     vfs.crash_at(vfs.ops() + crash_at, seed);
     // states[k]: the model after k operations.
     let mut states = vec![BTreeMap::new()];
@@ -164,7 +199,7 @@ fn one_crash(
         let mut next = states.last().cloned().unwrap();
         op.apply(&mut next);
         states.push(next);
-        if op.run(&c).is_err() || vfs.crash_image().is_some() {
+        if op.run(&c, multi).is_err() || vfs.crash_image().is_some() {
             break;
         }
         acked += 1;
@@ -196,11 +231,11 @@ fn one_crash(
     Ok(acked)
 }
 
-/// Runs `crashes(300)` cases of random histories, crash points and seeds through
+/// Runs `crashes(default)` cases of random histories, crash points and seeds through
 /// [`one_crash`] with proptest (a failure shrinks to a short history), and reports the
 /// acknowledged operations.
-fn campaign(test: &str, durability: Durability) {
-    let n = crashes(300);
+fn campaign(test: &str, durability: Durability, multi: bool, default: u64) {
+    let n = crashes(default);
     let config = ProptestConfig {
         cases: u32::try_from(n).unwrap_or(u32::MAX),
         failure_persistence: None,
@@ -210,7 +245,7 @@ fn campaign(test: &str, durability: Durability) {
     let strategy = (prop::collection::vec(op(), 1..60), 1..250u64, any::<u64>());
     proptest::test_runner::TestRunner::new(config)
         .run(&strategy, |(ops, crash_at, seed)| {
-            acked.set(acked.get() + one_crash(&ops, crash_at, seed, durability)?);
+            acked.set(acked.get() + one_crash(&ops, crash_at, seed, durability, multi)?);
             Ok(())
         })
         .unwrap_or_else(|e| panic!("{test}: {e}"));
@@ -228,12 +263,19 @@ fn campaign(test: &str, durability: Durability) {
 /// spec: WAL-5, WAL-6, MAN-1, MAN-3, DIR-4.
 #[test]
 fn sync_writes_survive_any_power_loss() {
-    campaign("power_loss_sync", Durability::Sync);
+    campaign("power_loss_sync", Durability::Sync, false, 300);
 }
 
 #[test]
 fn buffered_writes_survive_up_to_their_last_flush() {
-    campaign("power_loss_buffered", Durability::Buffered);
+    campaign("power_loss_buffered", Durability::Buffered, false, 300);
+}
+
+/// The same with a named multivector beside the dense vector: WAL records of kind 3 and
+/// version 2 segments (spec: WAL-8, SEG-9).
+#[test]
+fn multivector_writes_survive_any_power_loss() {
+    campaign("power_loss_multivector", Durability::Sync, true, 150);
 }
 
 /// Defect 2 at scale: three `Sync` writers share group commits, so several unsynced
@@ -246,7 +288,8 @@ fn concurrent_sync_writers_survive_any_power_loss() {
     let mut acked_total = 0;
     for seed in 0..n {
         let vfs = Arc::new(SimVfs::new());
-        let c = Collection::create_with_vfs(dir, config(Durability::Sync), vfs.clone()).unwrap();
+        let c =
+            Collection::create_with_vfs(dir, config(Durability::Sync, false), vfs.clone()).unwrap();
         let mut rng = common::Rng::new(2_000_000 + seed);
         vfs.crash_at(vfs.ops() + 1 + rng.below(300), seed);
         let acked: Vec<u64> = std::thread::scope(|s| {
@@ -305,11 +348,11 @@ fn concurrent_sync_writers_survive_any_power_loss() {
 fn a_failing_read_is_an_error_and_loses_nothing() {
     let dir = Path::new("/sim/c");
     let vfs = Arc::new(SimVfs::new());
-    let c = Collection::create_with_vfs(dir, config(Durability::Sync), vfs.clone()).unwrap();
+    let c = Collection::create_with_vfs(dir, config(Durability::Sync, true), vfs.clone()).unwrap();
     for version in 1..=30 {
-        Op::Upsert(version % IDS, 3, version).run(&c).unwrap();
+        Op::Upsert(version % IDS, 3, version).run(&c, true).unwrap();
         if version % 7 == 0 {
-            Op::Delete(version % IDS, 2).run(&c).unwrap();
+            Op::Delete(version % IDS, 2).run(&c, true).unwrap();
         }
         if version % 10 == 0 {
             c.seal().unwrap();

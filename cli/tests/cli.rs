@@ -540,6 +540,22 @@ fn multivectors_import_from_npy_and_jsonl_and_search_with_using() {
         let want: Vec<String> = truth.row(row)[..5].iter().map(|i| i.to_string()).collect();
         assert_eq!(ids, want, "query {row}");
     }
+    // The advisor measures the multivector with held-out multivector queries and MaxSim.
+    let advice = json(&[
+        "advise",
+        s(&dir),
+        "--queries",
+        "20",
+        "--oversampling",
+        "1,2",
+        "--json",
+    ]);
+    let rows = advice["rows"].as_array().unwrap();
+    assert!(rows.len() >= 5, "{advice}");
+    assert!(
+        rows.iter().any(|r| r["recall"].as_f64().unwrap() >= 0.9),
+        "{advice}"
+    );
     // A dense query to a multivector is refused with the vector named.
     let out = vecsieve(&["search", s(&dir), "--vector", "1,0"]);
     assert!(!out.status.success());

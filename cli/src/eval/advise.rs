@@ -308,7 +308,8 @@ pub fn advise(
             }
         }
     }
-    let originals = (config.dim * config.datatype.size()) as f64;
+    // Originals per point, as stored (a multivector's every vector).
+    let originals = reference.info()?.disk.originals as f64 / points.max(1) as f64;
     rows.push(AdviseRow {
         mode: BenchQuantization::None,
         oversampling: 1.0,
