@@ -198,16 +198,7 @@ pub fn create(dir: &Path, default: DefaultVector, vectors: &[String], json: bool
             config.quantization,
             multi_note(config.multivector)
         );
-        for (name, p) in &config.vectors {
-            println!(
-                "  vector {name:?}: dim {}, {:?}, {:?} originals, {:?}{}",
-                p.dim,
-                p.distance,
-                p.datatype,
-                p.quantization,
-                multi_note(p.multivector)
-            );
-        }
+        print_named_vectors(&config);
     }
     Ok(())
 }
@@ -258,6 +249,20 @@ pub fn import(
         );
     }
     Ok(())
+}
+
+/// One line per named vector of `config`.
+fn print_named_vectors(config: &CollectionConfig) {
+    for (name, p) in &config.vectors {
+        println!(
+            "  vector {name:?}: dim {}, {:?}, {:?} originals, {:?}{}",
+            p.dim,
+            p.distance,
+            p.datatype,
+            p.quantization,
+            multi_note(p.multivector)
+        );
+    }
 }
 
 /// `, multivector (MaxSim)` (with its pooled first stage), or nothing.
@@ -440,16 +445,7 @@ pub fn inspect(dir: &Path, json: bool) -> Result<()> {
         info.kernels,
         multi_note(cfg.multivector)
     );
-    for (name, p) in &cfg.vectors {
-        println!(
-            "  vector {name:?}: dim {}, {:?}, {:?} originals, {:?}{}",
-            p.dim,
-            p.distance,
-            p.datatype,
-            p.quantization,
-            multi_note(p.multivector)
-        );
-    }
+    print_named_vectors(cfg);
     println!(
         "  {} points ({} in the live segment, not yet sealed)",
         info.points, info.live_points

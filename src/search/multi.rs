@@ -227,10 +227,7 @@ impl<'a> CodeScorer<'a> {
                 codes, words, bits, ..
             } => {
                 let w = *words;
-                let row_codes = column
-                    .codes
-                    .get(range.start * w..range.end * w)
-                    .unwrap_or_default();
+                let row_codes = rows_of(column.codes, range, w);
                 scratch.mins.resize(codes.len() / w, 0);
                 q.kernels
                     .min_hamming_many(codes, row_codes, w, &mut scratch.mins);
@@ -261,10 +258,7 @@ impl<'a> CodeScorer<'a> {
                 words, asym, bits, ..
             } => {
                 let w = *words;
-                let row_codes = column
-                    .codes
-                    .get(range.start * w..range.end * w)
-                    .unwrap_or_default();
+                let row_codes = rows_of(column.codes, range, w);
                 let mut total = 0.0;
                 scratch.dist.resize(n, 0);
                 scratch.pass.resize(n, 0);
@@ -291,10 +285,7 @@ impl<'a> CodeScorer<'a> {
                 // Cosine, Dot: the estimate grows with the integer dot product, so each
                 // query's best vector is the one with the largest.
                 let stride = codes.stride;
-                let row_codes = codes
-                    .codes
-                    .get(range.start * stride..range.end * stride)
-                    .unwrap_or_default();
+                let row_codes = rows_of(codes.codes, range, stride);
                 scratch.raw.resize(queries.len(), 0);
                 q.kernels
                     .max_dot_u8i16_many(wide, row_codes, stride, &mut scratch.raw);
@@ -306,10 +297,7 @@ impl<'a> CodeScorer<'a> {
             }
             CodeScorer::Scalar { codes, queries, .. } => {
                 let stride = codes.stride;
-                let row_codes = codes
-                    .codes
-                    .get(range.start * stride..range.end * stride)
-                    .unwrap_or_default();
+                let row_codes = rows_of(codes.codes, range.clone(), stride);
                 let norm = |j: usize| codes.norms.get(range.start + j).copied().unwrap_or(0.0);
                 let mut total = 0.0;
                 for sq in queries {
@@ -336,6 +324,13 @@ impl<'a> CodeScorer<'a> {
             }
         }
     }
+}
+
+/// Rows `range` of `stride` items each (empty if out of bounds).
+fn rows_of<T>(items: &[T], range: std::ops::Range<usize>, stride: usize) -> &[T] {
+    items
+        .get(range.start * stride..range.end * stride)
+        .unwrap_or_default()
 }
 
 #[derive(Default)]

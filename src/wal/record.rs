@@ -333,15 +333,65 @@ pub fn encode_upsert(dim: usize, datatype: Datatype, rows: &[UpsertRow<'_>]) -> 
     out.push(datatype.code());
     out.extend_from_slice(&[0u8; 3]);
     for row in rows {
-        out.push(row.id.kind_code());
-        out.push(u8::from(row.payload.is_some()));
-        out.extend_from_slice(&[0u8; 2]);
-        out.extend_from_slice(&(row.payload.map_or(0, <[u8]>::len) as u32).to_le_bytes());
-        out.extend_from_slice(&row.id.value().to_le_bytes());
+        put_row_head(&mut out, row.id, row.payload);
         out.extend_from_slice(row.vector);
         out.extend_from_slice(row.payload.unwrap_or_default());
     }
     out
+}
+
+/// A row's fixed part: `id_kind | has_payload | reserved (2) | payload_len | id_value`.
+fn put_row_head(out: &mut Vec<u8>, id: PointId, payload: Option<&[u8]>) {
+    out.push(id.kind_code());
+    out.push(u8::from(payload.is_some()));
+    out.extend_from_slice(&[0u8; 2]);
+    out.extend_from_slice(&(payload.map_or(0, <[u8]>::len) as u32).to_le_bytes());
+    out.extend_from_slice(&id.value().to_le_bytes());
+}
+
+/// A row's fixed part as read: where it starts, the id, the payload flag and length.
+struct RowHead {
+    at: usize,
+    id: PointId,
+    has_payload: u8,
+    payload_len: usize,
+}
+
+fn read_row_head(r: &mut Reader<'_>) -> Result<RowHead, DecodeError> {
+    let at = r.pos();
+    let id_kind = r.u8("id kind")?;
+    let has_payload = r.u8("payload flag")?;
+    let _reserved = r.bytes(2, "reserved")?;
+    let payload_len = r.u32("payload length")? as usize;
+    let id_value = r.u128("id value")?;
+    let id = PointId::from_parts(id_kind, id_value)
+        .ok_or_else(|| DecodeError::invalid(at, "invalid point id"))?;
+    Ok(RowHead {
+        at,
+        id,
+        has_payload,
+        payload_len,
+    })
+}
+
+/// The payload a row's head announces.
+fn read_payload<'a>(r: &mut Reader<'a>, head: &RowHead) -> Result<Option<&'a [u8]>, DecodeError> {
+    match head.has_payload {
+        0 if head.payload_len == 0 => Ok(None),
+        1 => Ok(Some(r.bytes(head.payload_len, "payload")?)),
+        _ => Err(DecodeError::invalid(head.at + 1, "invalid payload flag")),
+    }
+}
+
+/// A body MUST end exactly after its last row.
+fn expect_end(r: &Reader<'_>) -> Result<(), DecodeError> {
+    if r.remaining() != 0 {
+        return Err(DecodeError::invalid(
+            r.pos(),
+            "trailing bytes after the last row",
+        ));
+    }
+    Ok(())
 }
 
 /// Decodes an upsert batch body written for a collection of `dim` and `datatype`.
@@ -364,32 +414,15 @@ pub fn decode_upsert(
     let vector_len = dim * datatype.size();
     let mut rows = Vec::with_capacity(count.min(r.remaining() / (UPSERT_ROW_FIXED + vector_len)));
     for _ in 0..count {
-        let at = r.pos();
-        let id_kind = r.u8("id kind")?;
-        let has_payload = r.u8("payload flag")?;
-        let _reserved = r.bytes(2, "reserved")?;
-        let payload_len = r.u32("payload length")? as usize;
-        let id_value = r.u128("id value")?;
-        let id = PointId::from_parts(id_kind, id_value)
-            .ok_or_else(|| DecodeError::invalid(at, "invalid point id"))?;
+        let head = read_row_head(&mut r)?;
         let vector = r.bytes(vector_len, "vector")?;
-        let payload = match has_payload {
-            0 if payload_len == 0 => None,
-            1 => Some(r.bytes(payload_len, "payload")?),
-            _ => return Err(DecodeError::invalid(at + 1, "invalid payload flag")),
-        };
         rows.push(UpsertRow {
-            id,
+            id: head.id,
             vector,
-            payload,
+            payload: read_payload(&mut r, &head)?,
         });
     }
-    if r.remaining() != 0 {
-        return Err(DecodeError::invalid(
-            r.pos(),
-            "trailing bytes after the last row",
-        ));
-    }
+    expect_end(&r)?;
     Ok(rows)
 }
 
@@ -459,11 +492,7 @@ pub fn encode_upsert_vectors(shapes: &[SlotShape], rows: &[VectorsRow<'_>]) -> V
         out.extend_from_slice(&[0u8; 2]);
     }
     for row in rows {
-        out.push(row.id.kind_code());
-        out.push(u8::from(row.payload.is_some()));
-        out.extend_from_slice(&[0u8; 2]);
-        out.extend_from_slice(&(row.payload.map_or(0, <[u8]>::len) as u32).to_le_bytes());
-        out.extend_from_slice(&row.id.value().to_le_bytes());
+        put_row_head(&mut out, row.id, row.payload);
         for (shape, v) in shapes.iter().zip(&row.vectors) {
             let count = v.len() / shape.vector_bytes().max(1);
             out.extend_from_slice(&(count as u32).to_le_bytes());
@@ -507,14 +536,7 @@ pub fn decode_upsert_vectors<'a>(
     let min_row = UPSERT_ROW_FIXED + 4 * slot_count;
     let mut rows = Vec::with_capacity(count.min(r.remaining() / min_row.max(1)));
     for _ in 0..count {
-        let at = r.pos();
-        let id_kind = r.u8("id kind")?;
-        let has_payload = r.u8("payload flag")?;
-        let _reserved = r.bytes(2, "reserved")?;
-        let payload_len = r.u32("payload length")? as usize;
-        let id_value = r.u128("id value")?;
-        let id = PointId::from_parts(id_kind, id_value)
-            .ok_or_else(|| DecodeError::invalid(at, "invalid point id"))?;
+        let head = read_row_head(&mut r)?;
         let mut counts = Vec::with_capacity(slot_count);
         for shape in shapes {
             let c = r.u32("vector count")? as usize;
@@ -529,29 +551,19 @@ pub fn decode_upsert_vectors<'a>(
             counts.push(c);
         }
         if counts.iter().all(|&c| c == 0) {
-            return Err(DecodeError::invalid(at, "a point without any vector"));
+            return Err(DecodeError::invalid(head.at, "a point without any vector"));
         }
         let mut vectors = Vec::with_capacity(slot_count);
         for (shape, &c) in shapes.iter().zip(&counts) {
             vectors.push(r.bytes(c * shape.vector_bytes(), "vectors")?);
         }
-        let payload = match has_payload {
-            0 if payload_len == 0 => None,
-            1 => Some(r.bytes(payload_len, "payload")?),
-            _ => return Err(DecodeError::invalid(at + 1, "invalid payload flag")),
-        };
         rows.push(VectorsRow {
-            id,
+            id: head.id,
             vectors,
-            payload,
+            payload: read_payload(&mut r, &head)?,
         });
     }
-    if r.remaining() != 0 {
-        return Err(DecodeError::invalid(
-            r.pos(),
-            "trailing bytes after the last row",
-        ));
-    }
+    expect_end(&r)?;
     Ok(rows)
 }
 
