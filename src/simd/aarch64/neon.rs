@@ -6,13 +6,13 @@
 //! length.
 
 use std::arch::aarch64::{
-    float32x4_t, int8x16_t, int16x8_t, int32x4_t, vabdq_f32, vabdq_u8, vaddlvq_u8, vaddq_f32,
-    vaddq_u8, vaddvq_f32, vaddvq_s32, vaddvq_u32, vcntq_u8, vcvtq_f32_u32, vdupq_n_f32,
+    float32x4_t, int8x16_t, int16x8_t, int32x4_t, vabdq_f32, vabdq_u8, vaddlvq_s32, vaddlvq_u8,
+    vaddq_f32, vaddq_u8, vaddvq_f32, vaddvq_s32, vaddvq_u32, vcntq_u8, vcvtq_f32_u32, vdupq_n_f32,
     vdupq_n_s32, vdupq_n_u8, vdupq_n_u32, vdupq_n_u64, veorq_u8, veorq_u64, vfmaq_f32,
     vget_high_u16, vget_low_s8, vget_low_s16, vget_low_u8, vget_low_u16, vgetq_lane_u32, vld1_u8,
-    vld1q_f32, vld1q_s8, vld1q_u8, vld1q_u64, vminq_u32, vmlal_high_s16, vmlal_s16, vmovl_high_s8,
-    vmovl_high_u8, vmovl_s8, vmovl_u8, vmovl_u16, vpadalq_u16, vpaddlq_u8, vpaddlq_u16,
-    vpaddlq_u32, vreinterpretq_s8_u8, vreinterpretq_s16_u16, vreinterpretq_u8_u64,
+    vld1q_f32, vld1q_s8, vld1q_s16, vld1q_u8, vld1q_u64, vminq_u32, vmlal_high_s16, vmlal_s16,
+    vmovl_high_s8, vmovl_high_u8, vmovl_s8, vmovl_u8, vmovl_u16, vpadalq_u16, vpaddlq_u8,
+    vpaddlq_u16, vpaddlq_u32, vreinterpretq_s8_u8, vreinterpretq_s16_u16, vreinterpretq_u8_u64,
     vreinterpretq_u32_u64, vst1q_f32, vsubq_f32,
 };
 
