@@ -107,7 +107,7 @@ static SCALAR: Kernels = Kernels {
 static AVX2: Kernels = Kernels {
     isa: Isa::Avx2,
     hamming_many: x86_64::avx2::hamming_many,
-    min_hamming_many: x86_64::avx2::min_hamming_popcnt,
+    min_hamming_many: x86_64::avx2::min_hamming_many,
     max_dot_u8i16_many: x86_64::avx2::max_dot_u8i16_many,
     dot: x86_64::avx2::dot,
     dot_many: x86_64::avx2::dot_many,
@@ -126,7 +126,7 @@ static AVX512: Kernels = Kernels {
     // Every AVX-512 CPU here has AVX2 (`has_avx512` requires it); the AVX2 MaxSim scans
     // are used until AVX-512 forms (vpopcntq over 8 transposed queries, VNNI) can be
     // measured on such a machine.
-    min_hamming_many: x86_64::avx2::min_hamming_popcnt,
+    min_hamming_many: x86_64::avx2::min_hamming_many,
     max_dot_u8i16_many: x86_64::avx2::max_dot_u8i16_many,
     dot: x86_64::avx512::dot,
     dot_many: x86_64::avx2::dot_many,

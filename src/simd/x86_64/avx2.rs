@@ -203,16 +203,17 @@ fn popcnt_rows<const W: usize>(query: &[u64], codes: &[u64], out: &mut [u32]) {
 /// of popcounts fit a byte: 31 × 8 < 256).
 const MIN_HAMMING_MAX_WORDS: usize = 31;
 
-/// The MaxSim scan of binary codes: four query codes are held transposed in registers (one
-/// 256-bit register per code word, one lane per query), and each row code is broadcast and
-/// compared with the four at once: XOR, nibble-table popcount (vpshufb) summed over the
-/// words per byte, one vpsadbw per row, and a running minimum per lane. Every row code is
-/// read once per four queries (from L1: one multivector's codes), never per query.
+/// The MaxSim scan of binary codes longer than 8 words (`min_transposed` serves the
+/// others): four query codes are held transposed (one 256-bit register per code word, one
+/// lane per query), and each row code is broadcast and compared with the four at once:
+/// XOR, nibble-table popcount (vpshufb) summed over the words per byte, one vpsadbw per
+/// row, and a running minimum per lane. Every row code is read once per four queries (from
+/// L1: one multivector's codes), never per query.
 ///
 /// # Safety
 /// See the module docs.
 #[target_feature(enable = "avx2,fma,f16c,popcnt")]
-pub(crate) unsafe fn min_hamming_many(
+pub(crate) unsafe fn min_hamming_wide(
     queries: &[u64],
     codes: &[u64],
     words: usize,
@@ -269,7 +270,8 @@ pub(crate) unsafe fn min_hamming_many(
 }
 
 /// Four query codes of `W` words held in registers; each row code is loaded once and
-/// compared with the four by `popcnt`.
+/// compared with the four by `popcnt`: the queries `min_transposed` leaves over (fewer
+/// than eight).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,popcnt")]
 fn min_popcnt<const W: usize>(queries: &[u64], codes: &[u64], out: &mut [u32]) {
@@ -368,10 +370,14 @@ fn min_transposed<const W: usize>(queries: &[u64], codes: &[u64], out: &mut [u32
     min_popcnt::<W>(&rest, codes, outs.into_remainder());
 }
 
+/// The MaxSim scan of binary codes: codes of up to 8 words (512-d at 1 bit) take
+/// `min_transposed` (eight queries at a time, `popcnt` for the rest), longer ones
+/// `min_hamming_wide`, and past 31 words the scalar form.
+///
 /// # Safety
 /// See the module docs.
 #[target_feature(enable = "avx2,fma,f16c,popcnt")]
-pub(crate) unsafe fn min_hamming_popcnt(
+pub(crate) unsafe fn min_hamming_many(
     queries: &[u64],
     codes: &[u64],
     words: usize,
@@ -382,12 +388,12 @@ pub(crate) unsafe fn min_hamming_popcnt(
         2 => min_transposed::<2>(queries, codes, out),
         3 => min_transposed::<3>(queries, codes, out),
         4 => min_transposed::<4>(queries, codes, out),
-        5 => min_popcnt::<5>(queries, codes, out),
-        6 => min_popcnt::<6>(queries, codes, out),
-        7 => min_popcnt::<7>(queries, codes, out),
-        8 => min_popcnt::<8>(queries, codes, out),
+        5 => min_transposed::<5>(queries, codes, out),
+        6 => min_transposed::<6>(queries, codes, out),
+        7 => min_transposed::<7>(queries, codes, out),
+        8 => min_transposed::<8>(queries, codes, out),
         // SAFETY: same contract.
-        _ => unsafe { min_hamming_many(queries, codes, words, out) },
+        _ => unsafe { min_hamming_wide(queries, codes, words, out) },
     }
 }
 
