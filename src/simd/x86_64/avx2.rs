@@ -392,6 +392,7 @@ pub(crate) unsafe fn min_hamming_many(
         6 => min_transposed::<6>(queries, codes, out),
         7 => min_transposed::<7>(queries, codes, out),
         8 => min_transposed::<8>(queries, codes, out),
+        12 => min_transposed::<12>(queries, codes, out),
         // SAFETY: same contract.
         _ => unsafe { min_hamming_wide(queries, codes, words, out) },
     }
