@@ -63,10 +63,12 @@ pub(super) fn stored_point(
         None => (!p.vector.is_empty()).then_some(VectorRef::Dense(&p.vector)),
     };
     if config.is_single_dense() {
+        // No named vector is declared, so any name is unknown.
         if let Some(name) = p.vectors.keys().find(|k| !k.is_empty()) {
-            return Err(config.slot_of(name).err().unwrap_or_else(|| {
-                Invalid::Vector(VectorProblem::ExpectedDense).into_error(point, None)
-            }));
+            return Err(Error::UnknownVector {
+                name: name.clone(),
+                known: Vec::new(),
+            });
         }
         let v = match default {
             Some(VectorRef::Dense(d)) => d,

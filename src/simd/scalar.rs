@@ -105,6 +105,24 @@ pub fn max_dot_u8i16_many(queries: &[i16], codes: &[u8], stride: usize, out: &mu
     }
 }
 
+/// The end of one row of the SIMD int8 MaxSim scans: adds the products of the row's tail
+/// (its codes from `tail_at` on, past the last whole vector chunk) to each query's
+/// `total`, and keeps each query's larger of `best` and `total`.
+pub(crate) fn finish_max_dot_row<const N: usize>(
+    queries: &[&[i16]; N],
+    tail: &[u8],
+    tail_at: usize,
+    mut total: [i64; N],
+    best: &mut [i64; N],
+) {
+    for ((t, q), b) in total.iter_mut().zip(queries).zip(best.iter_mut()) {
+        for (c, x) in tail.iter().zip(q.get(tail_at..).unwrap_or_default()) {
+            *t += i64::from(*x) * i64::from(*c);
+        }
+        *b = (*b).max(*t);
+    }
+}
+
 /// See [`Kernels::l1_u8_many`](super::Kernels::l1_u8_many).
 pub fn l1_u8_many(query: &[u8], codes: &[u8], out: &mut [u32]) {
     for (row, o) in codes.chunks_exact(query.len()).zip(out.iter_mut()) {

@@ -123,6 +123,11 @@ impl Section {
         SECTIONS.into_iter().find(|s| *s as u32 == code)
     }
 
+    /// Its place in [`SECTIONS`].
+    fn index(self) -> usize {
+        self as usize - 1
+    }
+
     /// True for the sections a version 2 file has once per vector slot (the slot number
     /// is the table entry's `flags`).
     pub fn per_slot(self) -> bool {
@@ -367,8 +372,48 @@ pub struct Layout {
     /// vector `r`, without offsets).
     pub slots: Vec<SlotLayout>,
     table_offset: usize,
-    /// `(kind, slot, entry)` in table order.
-    sections: Vec<(Section, usize, SectionEntry)>,
+    sections: SectionTable,
+}
+
+/// The sections of a file by slot and kind: found in O(1), since reads look sections up
+/// per row (ids, versions, payloads).
+#[derive(Debug, Clone, Default)]
+struct SectionTable {
+    by_slot: Vec<[Option<SectionEntry>; SECTIONS.len()]>,
+}
+
+impl SectionTable {
+    fn get(&self, s: Section, slot: usize) -> Option<&SectionEntry> {
+        self.by_slot.get(slot)?.get(s.index())?.as_ref()
+    }
+
+    /// Adds a section (`slot` is at most `MAX_NAMED_VECTORS`); false if it is there already.
+    fn insert(&mut self, s: Section, slot: usize, entry: SectionEntry) -> bool {
+        if self.by_slot.len() <= slot {
+            self.by_slot.resize_with(slot + 1, Default::default);
+        }
+        match self
+            .by_slot
+            .get_mut(slot)
+            .and_then(|k| k.get_mut(s.index()))
+        {
+            Some(e) if e.is_none() => {
+                *e = Some(entry);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Every section as `(kind, slot, entry)`.
+    fn iter(&self) -> impl Iterator<Item = (Section, usize, &SectionEntry)> {
+        self.by_slot.iter().enumerate().flat_map(|(slot, kinds)| {
+            SECTIONS
+                .iter()
+                .zip(kinds)
+                .filter_map(move |(k, e)| Some((*k, slot, e.as_ref()?)))
+        })
+    }
 }
 
 impl Layout {
@@ -396,20 +441,17 @@ impl Layout {
     /// Checks every section's CRC; on a mismatch returns the section, its byte range, and
     /// the stored and computed CRC.
     pub fn verify(&self, bytes: &[u8]) -> Result<(), (Section, Range<usize>, u32, u32)> {
-        for (s, _, e) in &self.sections {
+        for (s, _, e) in self.sections.iter() {
             let got = crc32(0, bytes.get(e.range.clone()).unwrap_or_default());
             if got != e.crc {
-                return Err((*s, e.range.clone(), e.crc, got));
+                return Err((s, e.range.clone(), e.crc, got));
             }
         }
         Ok(())
     }
 
     fn entry(&self, s: Section, slot: usize) -> Option<&SectionEntry> {
-        self.sections
-            .iter()
-            .find(|(k, n, _)| *k == s && *n == slot)
-            .map(|(_, _, e)| e)
+        self.sections.get(s, slot)
     }
 
     /// The offset of the first non-zero byte in the padding between header, sections and
@@ -525,7 +567,7 @@ pub fn parse(bytes: &[u8]) -> Result<Layout, DecodeError> {
         return Err(DecodeError::checksum(table_offset, "section table"));
     }
 
-    let mut sections: Vec<(Section, usize, SectionEntry)> = Vec::with_capacity(section_count);
+    let mut sections = SectionTable::default();
     let mut t = Reader::new(table);
     for i in 0..section_count {
         let at = table_offset + i * ENTRY_LEN;
@@ -564,27 +606,18 @@ pub fn parse(bytes: &[u8]) -> Result<Layout, DecodeError> {
                 format!("section {} has an invalid slot {slot}", kind.name()),
             ));
         }
-        if sections.iter().any(|(k, n, _)| *k == kind && *n == slot) {
+        let entry = SectionEntry {
+            range: offset..end,
+            crc,
+        };
+        if !sections.insert(kind, slot, entry) {
             return Err(DecodeError::invalid(
                 at,
                 format!("section {} twice", kind.name()),
             ));
         }
-        sections.push((
-            kind,
-            slot,
-            SectionEntry {
-                range: offset..end,
-                crc,
-            },
-        ));
     }
-    let find = |s: Section, slot: usize| {
-        sections
-            .iter()
-            .find(|(k, n, _)| *k == s && *n == slot)
-            .map(|(_, _, e)| e)
-    };
+    let find = |s: Section, slot: usize| sections.get(s, slot);
 
     let slots = if version >= 2 {
         let entry = find(Section::VectorSlots, 0)

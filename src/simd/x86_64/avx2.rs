@@ -549,15 +549,7 @@ pub(crate) unsafe fn max_dot_u8i16_many(
                     *t += hsum(a);
                 }
             }
-            let tail_at = r16.len() * 16;
-            for (t, qk) in total.iter_mut().zip(&q) {
-                for (c, x) in r_tail.iter().zip(qk.get(tail_at..).unwrap_or_default()) {
-                    *t += i64::from(*x) * i64::from(*c);
-                }
-            }
-            for (b, t) in best.iter_mut().zip(total) {
-                *b = (*b).max(t);
-            }
+            crate::simd::scalar::finish_max_dot_row(&q, r_tail, r16.len() * 16, total, &mut best);
         }
         o.copy_from_slice(&best);
     }
