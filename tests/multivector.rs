@@ -560,9 +560,19 @@ fn token_embeddings_recall_in_every_code_family_live_and_sealed() {
         if case == 0 {
             assert_eq!(recall(&t, &c, &exact), 1.0, "{name} sealed exact");
         }
+        assert_eq!(c.info().unwrap().ram.search_sketches, 0, "{name}");
         let got = recall(&t, &c, &params);
         eprintln!("{name}: recall@10 {got:.4} (oversampling {oversampling}, rescore {rescore:?})");
         assert!(got >= bar, "{name}: recall@10 {got} below {bar}");
+        // int8 multivector codes get 1-bit sign sketches (6 words per 384-d vector) on the
+        // first search, reported as RAM.
+        let vectors = *t.docs.offsets.last().unwrap() as u64;
+        let sketches = if name == "scalar8" {
+            vectors * 6 * 8
+        } else {
+            0
+        };
+        assert_eq!(c.info().unwrap().ram.search_sketches, sketches, "{name}");
         // The dense mean-pooled vector of the same points is searchable beside it.
         let dense = c
             .search(&mean_pooled(&t.queries.item(0)), 3, &exact)

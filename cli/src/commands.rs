@@ -421,6 +421,7 @@ pub fn inspect(dir: &Path, json: bool) -> Result<()> {
             "ram": {
                 "live_segment": r.live_segment,
                 "deletion_bitmaps": r.deletion_bitmaps,
+                "search_sketches": r.search_sketches,
                 "total": r.total,
             },
             "optimizer": {
@@ -496,6 +497,13 @@ pub fn inspect(dir: &Path, json: bool) -> Result<()> {
         "deletion bitmaps",
         mib(r.deletion_bitmaps)
     );
+    if r.search_sketches > 0 {
+        println!(
+            "  {:<17} {:>10.2}",
+            "search sketches",
+            mib(r.search_sketches)
+        );
+    }
     println!("  {:<17} {:>10.2}", "total", mib(r.total));
     println!(
         "\noptimizer: {} completed this session, {}",

@@ -39,6 +39,9 @@ pub struct RamUsage {
     pub live_segment: u64,
     /// Deletion bitmaps of the immutable segments.
     pub deletion_bitmaps: u64,
+    /// The 1-bit sign sketches of multivector int8 codes that searches have made (an
+    /// eighth of those codes; see "Named vectors and multivectors" in the README).
+    pub search_sketches: u64,
     /// The sum.
     pub total: u64,
 }
@@ -141,6 +144,7 @@ impl Collection {
             .iter()
             .map(|s| s.deleted.heap_bytes() as u64)
             .sum();
+        let sketches: u64 = st.sealed.iter().map(|s| s.seg.sketch_bytes()).sum();
         let segment_list = st
             .sealed
             .iter()
@@ -167,7 +171,8 @@ impl Collection {
             ram: RamUsage {
                 live_segment: live,
                 deletion_bitmaps: bitmaps,
-                total: live + bitmaps,
+                search_sketches: sketches,
+                total: live + bitmaps + sketches,
             },
             kernels: inner.kernels.isa().name(),
             config: inner.current_config(),

@@ -165,12 +165,6 @@ impl AsymQuery {
         AsymQuery { bits, planes }
     }
 
-    /// Plane `b` (`stride` words).
-    pub fn plane(&self, b: u32, stride: usize) -> &[u64] {
-        let start = b as usize * stride;
-        self.planes.get(start..start + stride).unwrap_or_default()
-    }
-
     /// The top of the weighted distance's range, `2^bits − 1`.
     pub fn levels(&self) -> u32 {
         (1 << self.bits) - 1
@@ -257,12 +251,9 @@ mod tests {
                 .collect();
             for seed in 0..50u64 {
                 let code = [seed.wrapping_mul(0x9E37_79B9_7F4A_7C15), seed << 7 & 0x3F];
-                let weighted: u32 = (0..bits)
-                    .map(|b| {
-                        let p = a.plane(b, stride);
-                        ((p[0] ^ code[0]).count_ones() + (p[1] ^ code[1]).count_ones()) << b
-                    })
-                    .sum();
+                let mut weighted = [0u32];
+                crate::simd::scalar::weighted_hamming_many(&a.planes, &code, stride, &mut weighted);
+                let weighted = weighted[0];
                 let direct: u32 = u
                     .iter()
                     .enumerate()

@@ -252,6 +252,38 @@ impl Trainer {
 }
 
 impl ScalarParams {
+    /// The 1-bit sign sketch of every code row (`stride` bytes each): bit `i` of a row's
+    /// `ceil(dim/64)` words is 1 iff the value code `c` stands for, `lo_i + c·scale_i`, is
+    /// above 0, the bit [`encode_one_bit`](crate::quant::binary::encode_one_bit) with
+    /// threshold 0 gives the original. Multivector search compares these sketches first
+    /// (see `search::multi`).
+    pub fn sign_sketch(&self, codes: &[u8], stride: usize) -> Vec<u64> {
+        let dim = self.lo.len();
+        let words = dim.div_ceil(64);
+        // The least code whose value is above 0, per dimension (256: none).
+        let first_positive: Vec<u16> = self
+            .lo
+            .iter()
+            .zip(&self.scale)
+            .map(|(&lo, &scale)| {
+                (0u16..256)
+                    .find(|&c| lo + f32::from(c) * scale > 0.0)
+                    .unwrap_or(256)
+            })
+            .collect();
+        let rows = codes.len() / stride.max(1);
+        let mut out = vec![0u64; rows * words];
+        for (row, sketch) in codes
+            .chunks_exact(stride.max(1))
+            .zip(out.chunks_exact_mut(words))
+        {
+            for (i, (&c, &t)) in row.iter().zip(&first_positive).enumerate() {
+                sketch[i / 64] |= u64::from(u16::from(c) >= t) << (i % 64);
+            }
+        }
+        out
+    }
+
     /// Writes the codes of `v` to `out` (`code_stride(dim)` bytes, zero padded).
     pub fn encode(&self, v: &[f32], out: &mut [u8]) {
         out.fill(0);
@@ -365,6 +397,38 @@ mod tests {
 
     fn dot(a: &[f32], b: &[f32]) -> f32 {
         a.iter().zip(b).map(|(x, y)| x * y).sum()
+    }
+
+    #[test]
+    fn sign_sketch_is_the_sign_code_of_the_dequantized_values() {
+        // 70 dimensions (two sketch words, one partial), one of them constant.
+        let dim = 70;
+        let data: Vec<f32> = (0..dim * 50)
+            .map(|i| {
+                if i % dim == 5 {
+                    0.25
+                } else {
+                    ((i * 7919 % 1000) as f32 / 450.0) - 1.1
+                }
+            })
+            .collect();
+        let p = train(dim, &data, Some(0.95), RangeDesign::PerDimension, 3);
+        let stride = code_stride(dim);
+        let mut codes = vec![0u8; 50 * stride];
+        for (v, out) in data.chunks_exact(dim).zip(codes.chunks_exact_mut(stride)) {
+            p.encode(v, out);
+        }
+        let sketch = p.sign_sketch(&codes, stride);
+        assert_eq!(sketch.len(), 50 * 2);
+        for (row, words) in codes.chunks_exact(stride).zip(sketch.chunks_exact(2)) {
+            let values: Vec<f32> = (0..dim)
+                .map(|i| p.lo[i] + f32::from(row[i]) * p.scale[i])
+                .collect();
+            let mut want = [0u64; 2];
+            crate::quant::binary::encode_one_bit(&values, 0.0, &mut want);
+            assert_eq!(words, want);
+        }
+        assert!(sketch.iter().any(|&w| w != 0) && sketch.iter().any(|&w| w != u64::MAX));
     }
 
     #[test]

@@ -405,9 +405,9 @@ fn rescore_picks<'a>(
 /// row, first).
 ///
 /// A cascade: the symmetric scan picked `pool` (`ASYM_POOL_FACTOR` × the candidates); its
-/// codes are gathered and each query bit plane is one Hamming pass over them, so the
-/// weighted popcounts cost a few passes over a few hundred rows instead of `bits` passes
-/// over the segment. With a pool of every row it is the full asymmetric scan.
+/// codes are gathered and scored against every query bit plane in one pass, so the
+/// weighted popcounts cost a pass over a few hundred rows instead of `bits` passes over
+/// the segment. With a pool of every row it is the full asymmetric scan.
 fn asym_rerank(
     blocks: &[&dyn Rows],
     q: &PreparedQuery,
@@ -429,14 +429,8 @@ fn asym_rerank(
     }
     let asym = AsymQuery::new(&q.vector, first.multi_bit(), words, q.asym_bits);
     let mut total = vec![0u32; pool.len()];
-    let mut pass = vec![0u32; pool.len()];
-    for b in 0..asym.bits {
-        q.kernels
-            .hamming_many(asym.plane(b, words), &gathered, &mut pass);
-        for (t, p) in total.iter_mut().zip(&pass) {
-            *t += p << b;
-        }
-    }
+    q.kernels
+        .weighted_hamming_many(&asym.planes, &gathered, words, &mut total);
     let mut scored: Vec<(u32, usize, usize)> = total
         .into_iter()
         .zip(pool)

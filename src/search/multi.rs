@@ -7,10 +7,18 @@
 //!
 //! Work per row is `query vectors × row vectors` pair scores. The row's codes are read
 //! from memory once and stay in L1 while every query vector is compared with them.
+//!
+//! The 1-bit MaxSim kernel is the cheapest pair score, so every other code family runs as
+//! a cascade: a 1-bit MaxSim over every row picks a pool of a few times the rows kept,
+//! and the family's own estimate ranks the pool. Asymmetric queries compare their 1-bit
+//! codes first; 1.5- and 2-bit codes their first bit plane (level ≥ 1); int8 codes the
+//! 1-bit sign sketches of the codes (a sealed multivector column makes them on first use,
+//! see [`Column::sketch`]). On debian-minilm-tokens (AVX2) the first step is most of the
+//! time and the pool costs no measurable recall (the pool constants below).
 
 use super::{Hit, Plan, TopK};
 use crate::config::Distance;
-use crate::quant::binary::{AsymQuery, MultiBit, estimate_score};
+use crate::quant::binary::{AsymQuery, MultiBit, encode_one_bit, estimate_score};
 use crate::quant::scalar::ScalarQuery;
 use crate::segment::{Column, Originals, Rows, ScalarCodes};
 use crate::simd::Kernels;
@@ -19,9 +27,23 @@ use crate::simd::Kernels;
 /// symmetric MaxSim sums one estimate per query vector, so it ranks points better than a
 /// single vector's Hamming distance does (`ASYM_POOL_FACTOR` is 16 there). Measured on
 /// debian-minilm-tokens, 1-bit codes, 8-bit queries, oversampling 2 (recall@10, p50, one
-/// run each, AVX2): 16: 0.9860, 42.5 ms; 4: 0.9860, 19.4 ms; 2: 0.9865, 18.2 ms (the
-/// symmetric scan is then most of the time). 4 keeps a margin for harder data.
-const MULTI_ASYM_POOL_FACTOR: usize = 4;
+/// run each, AVX2, before the transposed weighted-popcount kernel): 16: 0.9860, 42.5 ms;
+/// 4: 0.9860, 19.4 ms; 2: 0.9865, 18.2 ms; with that kernel 4: 0.9860, 16.6 ms; 2:
+/// 0.9865, 13.9 ms.
+const MULTI_ASYM_POOL_FACTOR: usize = 2;
+
+/// The cascade's pool for multi-bit codes, whose first step compares only the first bit
+/// plane (level ≥ 1, one bit per component). Measured as above, oversampling 2: 1.5-bit
+/// 4: 0.9650, 12.4 ms; 2: 0.9645, 12.1 ms (17.5 ms scanning the whole codes); 2-bit 4:
+/// 0.9825, 12.6 ms; 2: 0.9800, 12.3 ms (19.0 ms, 0.9825 scanning the whole codes).
+const MULTI_PLANE_POOL_FACTOR: usize = 4;
+
+/// The cascade's pool for scalar int8 codes of a multivector, whose first step compares
+/// the codes' 1-bit sign sketches (kept in RAM, an eighth of the codes). Measured as above
+/// (the int8 scan of every row: 0.9975, 67.3 ms without rescoring): without rescoring 4:
+/// 0.9950, 11.4 ms; 8: 0.9970, 13.3 ms; with rescoring at oversampling 2, 4: 0.9995,
+/// 15.6 ms; 8: 1.0000, 19.3 ms.
+const MULTI_SKETCH_POOL_FACTOR: usize = 4;
 
 /// A query for one slot: one or more vectors (normalized for Cosine) and their 1-bit codes.
 #[derive(Debug)]
@@ -136,6 +158,11 @@ enum CodeScorer<'a> {
         words: usize,
         asym: Vec<AsymQuery>,
         bits: usize,
+        /// Multi-bit codes: each query vector's first plane (`first_words` words), which
+        /// the cascade's first step compares with the rows' first planes (0 words for
+        /// 1-bit codes).
+        first: Vec<u64>,
+        first_words: usize,
     },
     Scalar {
         codes: ScalarCodes<'a>,
@@ -143,6 +170,9 @@ enum CodeScorer<'a> {
         /// Cosine and Dot: each query's 16-bit codes (`256·hi + lo`), back to back, for the
         /// int8 MaxSim kernel.
         wide: Vec<i16>,
+        /// When the column keeps sign sketches of its codes: each query vector's 1-bit
+        /// code (`ceil(dim/64)` words), which the cascade's first step compares with them.
+        signs: Vec<u64>,
     },
 }
 
@@ -173,11 +203,24 @@ impl<'a> CodeScorer<'a> {
                     Some(enc) => MultiBit::bits(enc.two_bits, column.dim),
                     None => column.dim,
                 };
+                // Multi-bit codes start with the plane of "level ≥ 1" bits.
+                let first_words = if column.multi_bit.is_some() {
+                    column.dim.div_ceil(64).min(words)
+                } else {
+                    0
+                };
+                let first = codes
+                    .chunks_exact(words)
+                    .flat_map(|c| c.get(..first_words).unwrap_or_default())
+                    .copied()
+                    .collect();
                 Some(CodeScorer::Binary {
                     codes,
                     words,
                     asym,
                     bits,
+                    first,
+                    first_words,
                 })
             }
             Plan::Scalar { .. } if let Some(codes) = column.scalar => {
@@ -199,23 +242,41 @@ impl<'a> CodeScorer<'a> {
                 } else {
                     Vec::new()
                 };
+                let signs = if column.sketch.is_some() {
+                    let words = column.dim.div_ceil(64);
+                    let mut signs = vec![0u64; q.vectors.len() * words];
+                    for (v, out) in q.vectors.iter().zip(signs.chunks_exact_mut(words)) {
+                        encode_one_bit(v, 0.0, out);
+                    }
+                    signs
+                } else {
+                    Vec::new()
+                };
                 Some(CodeScorer::Scalar {
                     queries,
                     codes,
                     wide,
+                    signs,
                 })
             }
             _ => None,
         }
     }
 
-    fn is_asymmetric(&self) -> bool {
-        matches!(self, CodeScorer::Binary { asym, .. } if !asym.is_empty())
+    /// Whether the scorer runs as a cascade: asymmetric queries, and multi-bit codes,
+    /// whose first step compares only the codes' first bit planes.
+    fn is_cascade(&self) -> bool {
+        match self {
+            CodeScorer::Binary {
+                asym, first_words, ..
+            } => !asym.is_empty() || *first_words > 0,
+            CodeScorer::Scalar { signs, .. } => !signs.is_empty(),
+        }
     }
 
-    /// The symmetric (Hamming) estimate of a binary scorer, also when its queries are
-    /// asymmetric: the first step of the cascade.
-    fn estimate_symmetric(
+    /// The cascade's first step: the Hamming estimate on the codes' first planes
+    /// (multi-bit codes), or on the whole codes (1-bit codes with asymmetric queries).
+    fn estimate_first(
         &self,
         q: &SlotQuery,
         column: &Column<'_>,
@@ -224,18 +285,37 @@ impl<'a> CodeScorer<'a> {
     ) -> f32 {
         match self {
             CodeScorer::Binary {
+                first,
+                first_words,
+                words,
+                ..
+            } if *first_words > 0 => {
+                let row_codes = rows_of(column.codes, range, *words);
+                scratch.plane.clear();
+                for r in row_codes.chunks_exact(*words) {
+                    scratch
+                        .plane
+                        .extend_from_slice(r.get(..*first_words).unwrap_or_default());
+                }
+                symmetric(
+                    q,
+                    first,
+                    &scratch.plane,
+                    *first_words,
+                    column.dim,
+                    &mut scratch.mins,
+                )
+            }
+            CodeScorer::Binary {
                 codes, words, bits, ..
             } => {
-                let w = *words;
-                let row_codes = rows_of(column.codes, range, w);
-                scratch.mins.resize(codes.len() / w, 0);
-                q.kernels
-                    .min_hamming_many(codes, row_codes, w, &mut scratch.mins);
-                scratch
-                    .mins
-                    .iter()
-                    .map(|&h| estimate_score(q.distance, h as f32, *bits))
-                    .sum()
+                let row_codes = rows_of(column.codes, range, *words);
+                symmetric(q, codes, row_codes, *words, *bits, &mut scratch.mins)
+            }
+            CodeScorer::Scalar { signs, .. } if !signs.is_empty() => {
+                let words = column.dim.div_ceil(64);
+                let row_codes = rows_of(column.sketch(), range, words);
+                symmetric(q, signs, row_codes, words, column.dim, &mut scratch.mins)
             }
             CodeScorer::Scalar { .. } => self.estimate(q, column, range, scratch),
         }
@@ -251,26 +331,26 @@ impl<'a> CodeScorer<'a> {
     ) -> f32 {
         let n = range.len();
         match self {
-            CodeScorer::Binary { asym, .. } if asym.is_empty() => {
-                self.estimate_symmetric(q, column, range, scratch)
+            CodeScorer::Binary {
+                asym,
+                codes,
+                words,
+                bits,
+                ..
+            } if asym.is_empty() => {
+                let row_codes = rows_of(column.codes, range, *words);
+                symmetric(q, codes, row_codes, *words, *bits, &mut scratch.mins)
             }
             CodeScorer::Binary {
                 words, asym, bits, ..
             } => {
                 let w = *words;
                 let row_codes = rows_of(column.codes, range, w);
-                let mut total = 0.0;
                 scratch.dist.resize(n, 0);
-                scratch.pass.resize(n, 0);
+                let mut total = 0.0;
                 for a in asym {
-                    scratch.dist.fill(0);
-                    for b in 0..a.bits {
-                        q.kernels
-                            .hamming_many(a.plane(b, w), row_codes, &mut scratch.pass);
-                        for (t, p) in scratch.dist.iter_mut().zip(&scratch.pass) {
-                            *t += p << b;
-                        }
-                    }
+                    q.kernels
+                        .weighted_hamming_many(&a.planes, row_codes, w, &mut scratch.dist);
                     let d = scratch.dist.iter().copied().min().unwrap_or(0);
                     let h = d as f32 / a.levels() as f32;
                     total += estimate_score(q.distance, h, *bits);
@@ -281,6 +361,7 @@ impl<'a> CodeScorer<'a> {
                 codes,
                 queries,
                 wide,
+                ..
             } if !wide.is_empty() => {
                 // Cosine, Dot: the estimate grows with the integer dot product, so each
                 // query's best vector is the one with the largest.
@@ -326,6 +407,24 @@ impl<'a> CodeScorer<'a> {
     }
 }
 
+/// The symmetric `MaxSim` estimate: for each query code (`words` words each in
+/// `queries`), its least Hamming distance to the row codes, as a score over `bits` bits,
+/// summed.
+fn symmetric(
+    q: &SlotQuery,
+    queries: &[u64],
+    row_codes: &[u64],
+    words: usize,
+    bits: usize,
+    mins: &mut Vec<u32>,
+) -> f32 {
+    mins.resize(queries.len() / words.max(1), 0);
+    q.kernels.min_hamming_many(queries, row_codes, words, mins);
+    mins.iter()
+        .map(|&h| estimate_score(q.distance, h as f32, bits))
+        .sum()
+}
+
 /// Rows `range` of `stride` items each (empty if out of bounds).
 fn rows_of<T>(items: &[T], range: std::ops::Range<usize>, stride: usize) -> &[T] {
     items
@@ -341,8 +440,8 @@ pub(crate) struct Scratch {
     mins: Vec<u32>,
     raw: Vec<i64>,
     dist: Vec<u32>,
-    pass: Vec<u32>,
     dots: Vec<[i32; 2]>,
+    plane: Vec<u64>,
 }
 
 /// The best `limit` rows of one segment (`blocks`: a sealed one, or a live segment's
@@ -384,8 +483,14 @@ pub(crate) fn search_slot(
     let keep = if rescore { candidates } else { limit };
     let mut estimated = TopK::new(keep);
     // Asymmetric queries are a cascade, as for single vectors: the symmetric estimate
-    // picks `MULTI_ASYM_POOL_FACTOR` times the rows, the weighted popcounts rank those.
-    let mut pool = TopK::new(keep.saturating_mul(MULTI_ASYM_POOL_FACTOR));
+    // picks a pool of rows, the weighted popcounts rank those; so are multi-bit codes,
+    // whose first planes pick the pool the whole codes rank.
+    let factor = match blocks.iter().find_map(|rows| rows.column(slot)) {
+        Some(c) if c.multi_bit.is_some() => MULTI_PLANE_POOL_FACTOR,
+        Some(c) if c.sketch.is_some() => MULTI_SKETCH_POOL_FACTOR,
+        _ => MULTI_ASYM_POOL_FACTOR,
+    };
+    let mut pool = TopK::new(keep.saturating_mul(factor));
     let mut scorers = Vec::with_capacity(blocks.len());
     let mut any_estimate = false;
     for (block, rows) in blocks.iter().enumerate() {
@@ -417,14 +522,13 @@ pub(crate) fn search_slot(
                 scan.sort_unstable();
             }
         }
-        let cascade = scorer.as_ref().is_some_and(CodeScorer::is_asymmetric);
+        let cascade = scorer.as_ref().is_some_and(CodeScorer::is_cascade);
         for row in scan {
             let range = column.range(row);
             let (score, into) = match &scorer {
-                Some(s) if cascade => (
-                    s.estimate_symmetric(q, &column, range, &mut scratch),
-                    &mut pool,
-                ),
+                Some(s) if cascade => {
+                    (s.estimate_first(q, &column, range, &mut scratch), &mut pool)
+                }
                 Some(s) => (s.estimate(q, &column, range, &mut scratch), &mut estimated),
                 None => (q.exact(&column, range, &mut scratch), &mut exact),
             };

@@ -1,6 +1,7 @@
 //! Immutable segment files: written once, renamed into place, then memory-mapped.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use parking_lot::Mutex;
@@ -53,6 +54,9 @@ enum Damage {
 struct SlotParams {
     scalar: Option<ScalarParams>,
     multi_bit: Option<MultiBit>,
+    /// A multivector slot's scalar codes' sign sketches, made on first use (the codes are
+    /// read once; the sketch costs an eighth of their size in RAM).
+    sketch: OnceLock<Vec<u64>>,
 }
 
 /// An open segment file. Cheap to share behind an `Arc`.
@@ -100,7 +104,11 @@ impl ImmutableSegment {
                 }
                 CodeKind::None | CodeKind::OneBit | CodeKind::ScalarInt8 => None,
             };
-            params.push(SlotParams { scalar, multi_bit });
+            params.push(SlotParams {
+                scalar,
+                multi_bit,
+                sketch: OnceLock::new(),
+            });
         }
         let seg = ImmutableSegment {
             path: path.to_path_buf(),
@@ -320,6 +328,15 @@ impl ImmutableSegment {
         self.layout.header.rows
     }
 
+    /// Heap bytes of the sign sketches searches have made (see [`Column::sketch`]).
+    pub(crate) fn sketch_bytes(&self) -> u64 {
+        self.params
+            .iter()
+            .filter_map(|p| p.sketch.get())
+            .map(|s| s.len() as u64 * 8)
+            .sum()
+    }
+
     /// The scalar quantizer of slot `slot`, for scalar int8 codes.
     pub(crate) fn scalar_params(&self, slot: usize) -> Option<&ScalarParams> {
         self.params.get(slot)?.scalar.as_ref()
@@ -363,6 +380,7 @@ impl ImmutableSegment {
             means: slot
                 .multi
                 .then(|| bytemuck::try_cast_slice(at(Section::VectorMeans)).unwrap_or_default()),
+            sketch: slot.multi.then_some(&params.sketch),
         })
     }
 }

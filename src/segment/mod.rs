@@ -12,6 +12,7 @@ use crate::point::PointId;
 use crate::quant::binary::MultiBit;
 use crate::quant::scalar::ScalarParams;
 use crate::simd::Kernels;
+use std::sync::OnceLock;
 
 /// A segment's scalar int8 codes.
 #[derive(Debug, Clone, Copy)]
@@ -158,6 +159,9 @@ pub(crate) struct Column<'a> {
     /// For a multivector: `dim` floats per row, the mean of the row's vectors (zero for a
     /// row without vectors), what the pooled first stage scores.
     pub means: Option<&'a [f32]>,
+    /// For a multivector with scalar int8 codes in a sealed segment: where the codes' 1-bit
+    /// sign sketches are kept once made (see [`Column::sketch`]).
+    pub sketch: Option<&'a OnceLock<Vec<u64>>>,
 }
 
 /// The mean of `count` vectors of `dim` components summed into `sum` (zero for none).
@@ -171,6 +175,18 @@ pub(crate) fn mean_of(sum: &mut [f32], count: usize) {
 }
 
 impl<'a> Column<'a> {
+    /// The scalar codes' sign sketches, `ceil(dim/64)` words per vector, made on first
+    /// use; empty unless the column keeps them (a multivector with scalar int8 codes in a
+    /// sealed segment).
+    pub(crate) fn sketch(&self) -> &'a [u64] {
+        match (self.sketch, &self.scalar) {
+            (Some(cell), Some(codes)) => {
+                cell.get_or_init(|| codes.params.sign_sketch(codes.codes, codes.stride))
+            }
+            _ => &[],
+        }
+    }
+
     /// Row `row`'s mean vector, for a multivector column.
     pub(crate) fn mean(&self, row: usize) -> Option<&'a [f32]> {
         self.means?.get(row * self.dim..(row + 1) * self.dim)

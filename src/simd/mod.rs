@@ -61,6 +61,7 @@ impl Isa {
 
 type HammingManyFn = unsafe fn(&[u64], &[u64], &mut [u32]);
 type MinHammingManyFn = unsafe fn(&[u64], &[u64], usize, &mut [u32]);
+type WeightedHammingManyFn = unsafe fn(&[u64], &[u64], usize, &mut [u32]);
 type MaxDotU8I16ManyFn = unsafe fn(&[i16], &[u8], usize, &mut [i64]);
 type DotManyFn = unsafe fn(&[f32], &[f32], &mut [f32]);
 type PairFn = unsafe fn(&[f32], &[f32]) -> f32;
@@ -77,6 +78,7 @@ pub struct Kernels {
     isa: Isa,
     hamming_many: HammingManyFn,
     min_hamming_many: MinHammingManyFn,
+    weighted_hamming_many: WeightedHammingManyFn,
     max_dot_u8i16_many: MaxDotU8I16ManyFn,
     dot: PairFn,
     dot_many: DotManyFn,
@@ -92,6 +94,7 @@ static SCALAR: Kernels = Kernels {
     isa: Isa::Scalar,
     hamming_many: scalar::hamming_many,
     min_hamming_many: scalar::min_hamming_many,
+    weighted_hamming_many: scalar::weighted_hamming_many,
     max_dot_u8i16_many: scalar::max_dot_u8i16_many,
     dot: scalar::dot,
     dot_many: scalar::dot_many,
@@ -108,6 +111,7 @@ static AVX2: Kernels = Kernels {
     isa: Isa::Avx2,
     hamming_many: x86_64::avx2::hamming_many,
     min_hamming_many: x86_64::avx2::min_hamming_many,
+    weighted_hamming_many: x86_64::avx2::weighted_hamming_many,
     max_dot_u8i16_many: x86_64::avx2::max_dot_u8i16_many,
     dot: x86_64::avx2::dot,
     dot_many: x86_64::avx2::dot_many,
@@ -127,6 +131,7 @@ static AVX512: Kernels = Kernels {
     // are used until AVX-512 forms (vpopcntq over 8 transposed queries, VNNI) can be
     // measured on such a machine.
     min_hamming_many: x86_64::avx2::min_hamming_many,
+    weighted_hamming_many: x86_64::avx2::weighted_hamming_many,
     max_dot_u8i16_many: x86_64::avx2::max_dot_u8i16_many,
     dot: x86_64::avx512::dot,
     dot_many: x86_64::avx2::dot_many,
@@ -150,6 +155,8 @@ static NEON: Kernels = Kernels {
     isa: Isa::Neon,
     hamming_many: aarch64::neon::hamming_many,
     min_hamming_many: aarch64::neon::min_hamming_many,
+    // `count_ones` compiles to NEON's `cnt` here: the portable form is the NEON one.
+    weighted_hamming_many: scalar::weighted_hamming_many,
     max_dot_u8i16_many: aarch64::neon::max_dot_u8i16_many,
     dot: aarch64::neon::dot,
     dot_many: aarch64::neon::dot_many,
@@ -233,6 +240,30 @@ impl Kernels {
         let codes = &codes[..codes.len() / words * words];
         // SAFETY: a Kernels exists only for an ISA this CPU supports (see `for_isa`).
         unsafe { (self.min_hamming_many)(queries, codes, words, out) }
+    }
+
+    /// An asymmetric binary query against row codes: `planes` holds the query's bit planes
+    /// (`words` words each, least significant first), and `out[j] = Σ_b popcount(plane_b ^
+    /// code_j) << b` for each row code `j` of `codes` (`words` words each). The planes'
+    /// weighted Hamming distance is the asymmetric estimate's integer part. Fills `min(out.len(),
+    /// rows)` entries; at most 16 planes (the sums fit u32).
+    pub fn weighted_hamming_many(
+        &self,
+        planes: &[u64],
+        codes: &[u64],
+        words: usize,
+        out: &mut [u32],
+    ) {
+        if words == 0 {
+            out.fill(0);
+            return;
+        }
+        let bits = (planes.len() / words).min(16);
+        let planes = &planes[..bits * words];
+        let n = out.len().min(codes.len() / words);
+        let (codes, out) = (&codes[..n * words], &mut out[..n]);
+        // SAFETY: a Kernels exists only for an ISA this CPU supports (see `for_isa`).
+        unsafe { (self.weighted_hamming_many)(planes, codes, words, out) }
     }
 
     /// The int8 MaxSim scan: for each 16-bit query `i` (`stride` values each, back to back
@@ -486,6 +517,38 @@ mod tests {
             for k in simd_sets() {
                 let mut got = vec![0u32; queries];
                 k.min_hamming_many(q, codes, words, &mut got);
+                prop_assert_eq!(&got, &want, "{:?}", k.isa());
+            }
+        }
+
+        #[test]
+        fn weighted_hamming_matches_scalar(
+            words in 1usize..=14,
+            bits in 0usize..=8,
+            rows in 0usize..=30,
+            off in 0usize..4,
+            seed in any::<u64>(),
+        ) {
+            let mut x = seed | 1;
+            let mut next = move || { x ^= x << 13; x ^= x >> 7; x ^= x << 17; x };
+            let planes: Vec<u64> = (0..bits * words + off).map(|_| next()).collect();
+            let planes = &planes[off..];
+            let codes: Vec<u64> = (0..rows * words + off).map(|_| next()).collect();
+            let codes = &codes[off..];
+            let mut want = vec![0u32; rows];
+            SCALAR.weighted_hamming_many(planes, codes, words, &mut want);
+            let mut pass = vec![0u32; rows];
+            let mut direct = vec![0u32; rows];
+            for (b, plane) in planes.chunks_exact(words).enumerate() {
+                SCALAR.hamming_many(plane, codes, &mut pass);
+                for (d, p) in direct.iter_mut().zip(&pass) {
+                    *d += p << b;
+                }
+            }
+            prop_assert_eq!(&want, &direct);
+            for k in simd_sets() {
+                let mut got = vec![0u32; rows];
+                k.weighted_hamming_many(planes, codes, words, &mut got);
                 prop_assert_eq!(&got, &want, "{:?}", k.isa());
             }
         }

@@ -30,6 +30,24 @@ pub fn min_hamming_many(queries: &[u64], codes: &[u64], words: usize, out: &mut 
     }
 }
 
+/// See [`Kernels::weighted_hamming_many`](super::Kernels::weighted_hamming_many).
+pub fn weighted_hamming_many(planes: &[u64], codes: &[u64], words: usize, out: &mut [u32]) {
+    for (row, o) in codes.chunks_exact(words).zip(out.iter_mut()) {
+        *o = planes
+            .chunks_exact(words)
+            .enumerate()
+            .map(|(b, plane)| {
+                let d: u32 = plane
+                    .iter()
+                    .zip(row)
+                    .map(|(p, c)| (p ^ c).count_ones())
+                    .sum();
+                d << b
+            })
+            .sum();
+    }
+}
+
 /// See [`Kernels::dot`](super::Kernels::dot).
 #[must_use]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {

@@ -14,7 +14,8 @@ use std::arch::x86_64::{
     _mm256_loadu_ps, _mm256_loadu_si256, _mm256_madd_epi16, _mm256_min_epu32, _mm256_sad_epu8,
     _mm256_set_epi64x, _mm256_set1_epi8, _mm256_set1_epi32, _mm256_set1_epi64x, _mm256_set1_ps,
     _mm256_setr_epi8, _mm256_setzero_ps, _mm256_setzero_si256, _mm256_shuffle_epi8,
-    _mm256_srli_epi16, _mm256_storeu_ps, _mm256_sub_ps, _mm256_xor_si256, _popcnt64,
+    _mm256_sllv_epi64, _mm256_srli_epi16, _mm256_storeu_ps, _mm256_sub_ps, _mm256_xor_si256,
+    _popcnt64,
 };
 
 #[inline]
@@ -196,6 +197,125 @@ fn popcnt_rows<const W: usize>(query: &[u64], codes: &[u64], out: &mut [u32]) {
             total += _popcnt64((a ^ b) as i64);
         }
         *o = total as u32;
+    }
+}
+
+/// One row code against every bit plane of an asymmetric query (`row.len()` words per
+/// plane), by `popcnt`, each count shifted by its plane's weight.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+fn weighted_row(planes: &[u64], row: &[u64]) -> u32 {
+    let mut total = 0u32;
+    for (b, plane) in planes.chunks_exact(row.len()).enumerate() {
+        let mut d = 0i32;
+        for (p, c) in plane.iter().zip(row) {
+            d += _popcnt64((p ^ c) as i64);
+        }
+        total += (d as u32) << b;
+    }
+    total
+}
+
+/// `weighted_row` for every row code, at a width known at compile time (which unrolls
+/// into plain loads, as in `popcnt_rows`).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+fn weighted_rows<const W: usize>(planes: &[u64], codes: &[u64], out: &mut [u32]) {
+    for (row, o) in codes.as_chunks::<W>().0.iter().zip(out.iter_mut()) {
+        *o = weighted_row(planes, row);
+    }
+}
+
+/// Four or eight bit planes of `W` words held transposed in registers (one 256-bit
+/// register per word and four planes, one lane per plane), as `min_transposed` holds
+/// queries: each row code word is broadcast once, XORed with every plane, counted with the
+/// nibble table; each lane's count is shifted by its plane's weight and the lanes summed.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+fn weighted_transposed<const W: usize>(planes: &[u64], codes: &[u64], out: &mut [u32]) {
+    let table = _mm256_setr_epi8(
+        0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3,
+        3, 4,
+    );
+    let low = _mm256_set1_epi8(0x0f);
+    let zero = _mm256_setzero_si256();
+    let count = |x: __m256i| -> __m256i {
+        let lo = _mm256_and_si256(x, low);
+        let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(x), low);
+        _mm256_add_epi8(
+            _mm256_shuffle_epi8(table, lo),
+            _mm256_shuffle_epi8(table, hi),
+        )
+    };
+    let planes = planes.as_chunks::<W>().0;
+    let two = planes.len() == 8;
+    let lane = |p: usize, k: usize| planes.get(p).map_or(0, |plane| plane[k] as i64);
+    let a: [__m256i; W] =
+        std::array::from_fn(|k| _mm256_set_epi64x(lane(3, k), lane(2, k), lane(1, k), lane(0, k)));
+    let b: [__m256i; W] =
+        std::array::from_fn(|k| _mm256_set_epi64x(lane(7, k), lane(6, k), lane(5, k), lane(4, k)));
+    let (shift_a, shift_b) = (_mm256_set_epi64x(3, 2, 1, 0), _mm256_set_epi64x(7, 6, 5, 4));
+    for (r, o) in codes.as_chunks::<W>().0.iter().zip(out.iter_mut()) {
+        let (mut bytes_a, mut bytes_b) = (zero, zero);
+        for k in 0..W {
+            let word = _mm256_set1_epi64x(r[k] as i64);
+            bytes_a = _mm256_add_epi8(bytes_a, count(_mm256_xor_si256(a[k], word)));
+            if two {
+                bytes_b = _mm256_add_epi8(bytes_b, count(_mm256_xor_si256(b[k], word)));
+            }
+        }
+        let mut sum = _mm256_sllv_epi64(_mm256_sad_epu8(bytes_a, zero), shift_a);
+        if two {
+            sum = _mm256_add_epi64(
+                sum,
+                _mm256_sllv_epi64(_mm256_sad_epu8(bytes_b, zero), shift_b),
+            );
+        }
+        let lanes = _mm256_extract_epi64::<0>(sum)
+            + _mm256_extract_epi64::<1>(sum)
+            + _mm256_extract_epi64::<2>(sum)
+            + _mm256_extract_epi64::<3>(sum);
+        *o = lanes as u32;
+    }
+}
+
+/// Weighted Hamming distances at a width known at compile time: the transposed form for
+/// four or eight planes (the asymmetric 4- and 8-bit queries), `weighted_rows` otherwise.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+fn weighted_fixed<const W: usize>(planes: &[u64], codes: &[u64], out: &mut [u32]) {
+    if planes.len() == 4 * W || planes.len() == 8 * W {
+        weighted_transposed::<W>(planes, codes, out);
+    } else {
+        weighted_rows::<W>(planes, codes, out);
+    }
+}
+
+/// # Safety
+/// See the module docs.
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+pub(crate) unsafe fn weighted_hamming_many(
+    planes: &[u64],
+    codes: &[u64],
+    words: usize,
+    out: &mut [u32],
+) {
+    match words {
+        1 => weighted_fixed::<1>(planes, codes, out),
+        2 => weighted_fixed::<2>(planes, codes, out),
+        3 => weighted_fixed::<3>(planes, codes, out),
+        4 => weighted_fixed::<4>(planes, codes, out),
+        5 => weighted_fixed::<5>(planes, codes, out),
+        6 => weighted_fixed::<6>(planes, codes, out),
+        7 => weighted_fixed::<7>(planes, codes, out),
+        8 => weighted_fixed::<8>(planes, codes, out),
+        9 => weighted_fixed::<9>(planes, codes, out),
+        12 => weighted_fixed::<12>(planes, codes, out),
+        _ => {
+            for (row, o) in codes.chunks_exact(words).zip(out.iter_mut()) {
+                *o = weighted_row(planes, row);
+            }
+        }
     }
 }
 
