@@ -274,6 +274,15 @@ impl<'a> CodeScorer<'a> {
         }
     }
 
+    /// The cascade's pool, in multiples of the rows kept.
+    fn pool_factor(&self) -> usize {
+        match self {
+            CodeScorer::Binary { first_words, .. } if *first_words > 0 => MULTI_PLANE_POOL_FACTOR,
+            CodeScorer::Binary { .. } => MULTI_ASYM_POOL_FACTOR,
+            CodeScorer::Scalar { .. } => MULTI_SKETCH_POOL_FACTOR,
+        }
+    }
+
     /// The cascade's first step: the Hamming estimate on the codes' first planes
     /// (multi-bit codes), or on the whole codes (1-bit codes with asymmetric queries).
     fn estimate_first(
@@ -482,15 +491,9 @@ pub(crate) fn search_slot(
     let mut exact = TopK::new(limit);
     let keep = if rescore { candidates } else { limit };
     let mut estimated = TopK::new(keep);
-    // Asymmetric queries are a cascade, as for single vectors: the symmetric estimate
-    // picks a pool of rows, the weighted popcounts rank those; so are multi-bit codes,
-    // whose first planes pick the pool the whole codes rank.
-    let factor = match blocks.iter().find_map(|rows| rows.column(slot)) {
-        Some(c) if c.multi_bit.is_some() => MULTI_PLANE_POOL_FACTOR,
-        Some(c) if c.sketch.is_some() => MULTI_SKETCH_POOL_FACTOR,
-        _ => MULTI_ASYM_POOL_FACTOR,
-    };
-    let mut pool = TopK::new(keep.saturating_mul(factor));
+    // The cascade's first step keeps a pool of rows that its second step ranks (sized by
+    // the first cascading scorer: every block of one segment has the same codes).
+    let mut pool: Option<TopK> = None;
     let mut scorers = Vec::with_capacity(blocks.len());
     let mut any_estimate = false;
     for (block, rows) in blocks.iter().enumerate() {
@@ -526,9 +529,10 @@ pub(crate) fn search_slot(
         for row in scan {
             let range = column.range(row);
             let (score, into) = match &scorer {
-                Some(s) if cascade => {
-                    (s.estimate_first(q, &column, range, &mut scratch), &mut pool)
-                }
+                Some(s) if cascade => (
+                    s.estimate_first(q, &column, range, &mut scratch),
+                    pool.get_or_insert_with(|| TopK::new(keep.saturating_mul(s.pool_factor()))),
+                ),
                 Some(s) => (s.estimate(q, &column, range, &mut scratch), &mut estimated),
                 None => (q.exact(&column, range, &mut scratch), &mut exact),
             };
@@ -543,7 +547,7 @@ pub(crate) fn search_slot(
         }
         scorers.push(scorer);
     }
-    for hit in pool.into_sorted() {
+    for hit in pool.map(TopK::into_sorted).unwrap_or_default() {
         let block = hit.seg - seg;
         let (Some(Some(scorer)), Some(column)) = (
             scorers.get(block),

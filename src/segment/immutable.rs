@@ -380,7 +380,7 @@ impl ImmutableSegment {
             means: slot
                 .multi
                 .then(|| bytemuck::try_cast_slice(at(Section::VectorMeans)).unwrap_or_default()),
-            sketch: slot.multi.then_some(&params.sketch),
+            sketch: (slot.multi && params.scalar.is_some()).then_some(&params.sketch),
         })
     }
 }
