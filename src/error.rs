@@ -101,6 +101,16 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
+    /// A filter (Qdrant's filter JSON, or one built in code) cannot be used: where, and why.
+    #[error("invalid filter: {at} {message}")]
+    InvalidFilter {
+        /// The part of the filter, as a path from its root (`must[1].range.gt`), or
+        /// `the filter`.
+        at: String,
+        /// What is wrong with it and what would be right.
+        message: String,
+    },
+
     /// `config.json` is missing a field, has a wrong one, or holds an invalid value.
     #[error("invalid collection config {}: {message}", path.display())]
     InvalidConfig {
@@ -302,6 +312,7 @@ impl Error {
             | Error::UnknownVector { .. }
             | Error::InvalidVector(_)
             | Error::InvalidArgument(_)
+            | Error::InvalidFilter { .. }
             | Error::Poisoned
             | Error::Closed => None,
         }

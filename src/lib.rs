@@ -76,6 +76,7 @@ compile_error!(
 mod collection;
 mod config;
 mod error;
+pub mod filter;
 mod format;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -93,7 +94,7 @@ mod wal;
 
 pub use collection::{
     Collection, CollectionInfo, DiskUsage, MAX_FROZEN_SEGMENTS, OpenOptions, OptimizeReport,
-    RamUsage, SegmentInfo,
+    RamUsage, ScrollPage, SegmentInfo,
 };
 pub use config::{
     BinaryConfig, BinaryEncoding, CollectionConfig, Datatype, Distance, Durability, MAX_DIM,
@@ -102,6 +103,7 @@ pub use config::{
     ScalarConfig, SearchParams, VectorParams,
 };
 pub use error::{BatchPoint, Error, InvalidVector, Result, VectorAt, VectorProblem};
+pub use filter::{Condition, FieldCondition, Filter, Match, MatchValue, Range};
 pub use point::{Point, PointId, ScoredPoint, Vector, VectorRef};
 pub use segment::immutable::ChecksumStatus;
 pub use wal::record::MAX_RECORD_BODY;

@@ -1,5 +1,7 @@
-//! A proptest state machine: random upserts, overwrites, deletes, searches, flushes, seals
-//! and reopens (clean and by drop) against a brute-force in-memory oracle.
+//! A proptest state machine: random upserts (payloads: opaque bytes or JSON objects),
+//! overwrites, deletes, searches, filtered exact searches, counts and scrolls, flushes,
+//! seals and reopens (clean and by drop) against a brute-force in-memory oracle. Filters
+//! come from a small family whose meaning the oracle evaluates itself (`Spec::passes`).
 //! `VECSIEVE_MODEL_CASES=2000 cargo nextest run --release --profile campaign --test model`
 //! runs a longer campaign.
 //!
@@ -32,12 +34,120 @@ enum Op {
         rescore: Option<bool>,
     },
     Get(u64),
+    /// An exact search among the points passing a filter.
+    FilteredSearch {
+        query: Vec<i8>,
+        limit: usize,
+        spec: Spec,
+    },
+    Count(Spec),
+    Scroll {
+        spec: Spec,
+        offset: Option<u64>,
+        limit: usize,
+    },
     Flush,
     Seal,
     Optimize,
     Reopen {
         clean: bool,
     },
+}
+
+/// A filter and, independently, what it means.
+#[derive(Debug, Clone)]
+enum Spec {
+    /// `k` equals the integer.
+    KIs(i64),
+    /// `k` is below the number.
+    KBelow(f64),
+    /// `t` holds any of the tags.
+    TagAny(Vec<&'static str>),
+    /// `k` is not the integer (`must_not`), or the point has no `k`.
+    KNot(i64),
+    /// `t` has no values.
+    NoTags,
+    /// The id is one of these.
+    Ids(Vec<u64>),
+    /// `k` is 0 or `t` holds "a" (`should`).
+    ZeroOrA,
+}
+
+impl Spec {
+    fn filter(&self) -> vecsieve::Filter {
+        let json = match self {
+            Spec::KIs(n) => serde_json::json!({"must": [{"key": "k", "match": {"value": n}}]}),
+            Spec::KBelow(x) => serde_json::json!({"must": [{"key": "k", "range": {"lt": x}}]}),
+            Spec::TagAny(tags) => {
+                serde_json::json!({"must": [{"key": "t[]", "match": {"any": tags}}]})
+            }
+            Spec::KNot(n) => serde_json::json!({"must_not": [{"key": "k", "match": {"value": n}}]}),
+            Spec::NoTags => serde_json::json!({"must": [{"is_empty": {"key": "t"}}]}),
+            Spec::Ids(ids) => serde_json::json!({"must": [{"has_id": ids}]}),
+            Spec::ZeroOrA => serde_json::json!({"should": [{"key": "k", "match": {"value": 0}},
+                                                           {"key": "t", "match": {"value": "a"}}]}),
+        };
+        vecsieve::Filter::from_json(&json).unwrap()
+    }
+
+    fn passes(&self, id: PointId, payload: Option<&[u8]>) -> bool {
+        let fields: Option<serde_json::Value> = payload
+            .and_then(|p| serde_json::from_slice(p).ok())
+            .filter(serde_json::Value::is_object);
+        let k = fields.as_ref().and_then(|f| f["k"].as_i64());
+        let tags: Vec<String> = fields
+            .as_ref()
+            .and_then(|f| f["t"].as_array().cloned())
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|t| t.as_str().map(str::to_owned))
+            .collect();
+        match self {
+            Spec::KIs(n) => k == Some(*n),
+            Spec::KBelow(x) => k.is_some_and(|k| (k as f64) < *x),
+            Spec::TagAny(want) => tags.iter().any(|t| want.contains(&t.as_str())),
+            Spec::KNot(n) => k != Some(*n),
+            Spec::NoTags => tags.is_empty(),
+            Spec::Ids(ids) => ids.iter().any(|&i| PointId::Num(i) == id),
+            Spec::ZeroOrA => k == Some(0) || tags.iter().any(|t| t == "a"),
+        }
+    }
+}
+
+fn spec() -> impl Strategy<Value = Spec> {
+    let tags = prop::sample::subsequence(vec!["a", "b", "c"], 1..3);
+    prop_oneof![
+        (0i64..4).prop_map(Spec::KIs),
+        (-0.5f64..4.5).prop_map(Spec::KBelow),
+        tags.prop_map(Spec::TagAny),
+        (0i64..4).prop_map(Spec::KNot),
+        Just(Spec::NoTags),
+        prop::collection::vec(0u64..40, 0..6).prop_map(Spec::Ids),
+        Just(Spec::ZeroOrA),
+    ]
+}
+
+/// Payloads: none, opaque bytes, or a JSON object with an integer `k` and tags `t`.
+fn payload() -> impl Strategy<Value = Option<Vec<u8>>> {
+    let json = (
+        prop::option::of(0i64..4),
+        prop::sample::subsequence(vec!["a", "b", "c"], 0..3),
+    )
+        .prop_map(|(k, t)| {
+            let mut m = serde_json::Map::new();
+            if let Some(k) = k {
+                m.insert("k".into(), k.into());
+            }
+            if !t.is_empty() {
+                m.insert("t".into(), t.into());
+            }
+            Some(serde_json::Value::Object(m).to_string().into_bytes())
+        });
+    prop_oneof![
+        1 => Just(None),
+        1 => prop::collection::vec(any::<u8>(), 0..6).prop_map(Some),
+        3 => json,
+    ]
 }
 
 fn vector() -> impl Strategy<Value = Vec<i8>> {
@@ -47,11 +157,14 @@ fn vector() -> impl Strategy<Value = Vec<i8>> {
 fn op() -> impl Strategy<Value = Op> {
     let id = 0u64..40;
     prop_oneof![
-        6 => prop::collection::vec((id.clone(), vector(), prop::option::of(prop::collection::vec(any::<u8>(), 0..6))), 1..6).prop_map(Op::Upsert),
+        6 => prop::collection::vec((id.clone(), vector(), payload()), 1..6).prop_map(Op::Upsert),
         2 => prop::collection::vec(id.clone(), 1..4).prop_map(Op::Delete),
         4 => (vector(), 1usize..12, any::<bool>(), prop_oneof![Just(1.0f32), Just(2.5), Just(1000.0)], prop::option::of(any::<bool>()))
             .prop_map(|(query, limit, exact, oversampling, rescore)| Op::Search { query, limit, exact, oversampling, rescore }),
-        2 => id.prop_map(Op::Get),
+        2 => id.clone().prop_map(Op::Get),
+        2 => (vector(), 1usize..12, spec()).prop_map(|(query, limit, spec)| Op::FilteredSearch { query, limit, spec }),
+        1 => spec().prop_map(Op::Count),
+        1 => (spec(), prop::option::of(id.clone()), 1usize..8).prop_map(|(spec, offset, limit)| Op::Scroll { spec, offset, limit }),
         1 => Just(Op::Flush),
         1 => Just(Op::Seal),
         1 => Just(Op::Optimize),
@@ -204,6 +317,70 @@ fn run(config: CollectionConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
                         prop_assert_eq!(&got.payload, payload);
                         prop_assert_eq!(&got.vector, v);
                     }
+                }
+            }
+            Op::FilteredSearch { query, limit, spec } => {
+                let q = to_f32(&query, datatype);
+                let qn = if cosine {
+                    common::normalize(&q)
+                } else {
+                    q.clone()
+                };
+                let passing: BTreeMap<PointId, Vec<f32>> = oracle
+                    .iter()
+                    .filter(|(id, (_, p))| spec.passes(**id, p.as_deref()))
+                    .map(|(id, (v, _))| (*id, v.clone()))
+                    .collect();
+                let want = common::brute_force(&passing, &qn, distance, limit);
+                let params = SearchParams::default().with_exact(true);
+                let got = coll
+                    .search_filtered("", &q, &spec.filter(), limit, &params)
+                    .unwrap();
+                prop_assert_eq!(got.len(), want.len(), "{:?}", spec);
+                for (h, (id, score)) in got.iter().zip(&want) {
+                    prop_assert!(
+                        passing.contains_key(&h.id),
+                        "{:?} does not pass {:?}",
+                        h.id,
+                        spec
+                    );
+                    prop_assert!((f64::from(h.score) - score).abs() <= 1e-5 * score.abs().max(1.0));
+                    if !cosine {
+                        prop_assert_eq!(h.id, *id);
+                    }
+                }
+            }
+            Op::Count(spec) => {
+                let want = oracle
+                    .iter()
+                    .filter(|(id, (_, p))| spec.passes(**id, p.as_deref()))
+                    .count();
+                prop_assert_eq!(
+                    coll.count(Some(&spec.filter())).unwrap(),
+                    want,
+                    "{:?}",
+                    spec
+                );
+            }
+            Op::Scroll {
+                spec,
+                offset,
+                limit,
+            } => {
+                let offset = offset.map(PointId::Num);
+                let passing: Vec<PointId> = oracle
+                    .iter()
+                    .filter(|(id, (_, p))| {
+                        offset.is_none_or(|o| **id >= o) && spec.passes(**id, p.as_deref())
+                    })
+                    .map(|(id, _)| *id)
+                    .collect();
+                let page = coll.scroll(Some(&spec.filter()), offset, limit).unwrap();
+                let got: Vec<PointId> = page.points.iter().map(|p| p.id).collect();
+                prop_assert_eq!(&got[..], &passing[..passing.len().min(limit)], "{:?}", spec);
+                prop_assert_eq!(page.next_offset, passing.get(limit).copied());
+                for p in &page.points {
+                    prop_assert_eq!(&p.payload, &oracle[&p.id].1);
                 }
             }
             Op::Flush => coll.flush().unwrap(),

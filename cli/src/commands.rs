@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 use vecsieve::verify::{self, FileStatus};
 use vecsieve::{
-    Collection, CollectionConfig, Datatype, Distance, Error, OpenOptions, Quantization,
+    Collection, CollectionConfig, Datatype, Distance, Error, Filter, OpenOptions, Quantization,
     SearchParams, Vector, VectorParams, VectorRef,
 };
 use vecsieve_cli::Result;
@@ -351,11 +351,31 @@ fn owned(v: VectorRef<'_>) -> Vector {
     }
 }
 
-pub fn search(dir: &Path, q: &Query, limit: usize, params: SearchParams, json: bool) -> Result<()> {
+/// `--filter`'s JSON as a filter.
+fn parse_filter(text: Option<&str>) -> Result<Option<Filter>> {
+    text.map(|t| {
+        Filter::from_json_str(t)
+            .map_err(|e| Error::InvalidArgument(format!("--filter: {e}")).into())
+    })
+    .transpose()
+}
+
+pub fn search(
+    dir: &Path,
+    q: &Query,
+    limit: usize,
+    params: SearchParams,
+    filter: Option<&str>,
+    json: bool,
+) -> Result<()> {
+    let filter = parse_filter(filter)?;
     let c = open_quiet(dir)?;
     let vector = query_vector(&c, q)?;
     let start = Instant::now();
-    let hits = c.search_using(&q.using, &vector, limit, &params)?;
+    let hits = match &filter {
+        Some(f) => c.search_filtered(&q.using, &vector, f, limit, &params)?,
+        None => c.search_using(&q.using, &vector, limit, &params)?,
+    };
     let ms = start.elapsed().as_secs_f64() * 1e3;
     if json {
         let hits: Vec<Value> = hits
@@ -380,6 +400,69 @@ pub fn search(dir: &Path, q: &Query, limit: usize, params: SearchParams, json: b
             );
         }
         println!("{} hits in {ms:.3} ms", hits.len());
+    }
+    Ok(c.close()?)
+}
+
+pub fn count(dir: &Path, filter: Option<&str>, json: bool) -> Result<()> {
+    let filter = parse_filter(filter)?;
+    let c = open_quiet(dir)?;
+    let start = Instant::now();
+    let n = c.count(filter.as_ref())?;
+    let ms = start.elapsed().as_secs_f64() * 1e3;
+    if json {
+        print_json(&json!({ "count": n, "ms": ms }));
+    } else {
+        println!(
+            "{n} {} in {ms:.3} ms",
+            if n == 1 { "point" } else { "points" }
+        );
+    }
+    Ok(c.close()?)
+}
+
+pub fn scroll(
+    dir: &Path,
+    filter: Option<&str>,
+    offset: Option<&str>,
+    limit: usize,
+    json: bool,
+) -> Result<()> {
+    let filter = parse_filter(filter)?;
+    let offset = offset
+        .map(|o| {
+            o.parse::<vecsieve::PointId>().map_err(|_| {
+                Error::InvalidArgument(format!(
+                    "--offset {o:?} is not a point id; pass a number or a UUID"
+                ))
+            })
+        })
+        .transpose()?;
+    let c = open_quiet(dir)?;
+    let page = c.scroll(filter.as_ref(), offset, limit)?;
+    if json {
+        let points: Vec<Value> = page
+            .points
+            .iter()
+            .map(|p| json!({ "id": p.id.to_string(), "payload": payload_value(p.payload.as_deref()) }))
+            .collect();
+        print_json(&json!({
+            "points": points,
+            "next_offset": page.next_offset.map(|id| id.to_string()),
+        }));
+    } else {
+        println!("{:>38}  payload", "id");
+        for p in &page.points {
+            println!(
+                "{:>38}  {}",
+                p.id.to_string(),
+                payload_value(p.payload.as_deref())
+            );
+        }
+        match page.next_offset {
+            Some(id) => println!("next page: --offset {id}"),
+            None => println!("last page"),
+        }
     }
     Ok(c.close()?)
 }

@@ -143,6 +143,38 @@ enum Command {
         /// Scan the originals of every point (exact, slowest).
         #[arg(long)]
         exact: bool,
+        /// Only points passing this filter, in Qdrant's filter JSON, e.g.
+        /// '{"must": [{"key": "section", "match": {"value": "python"}}]}'.
+        #[arg(long, value_name = "JSON")]
+        filter: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Count the points, or those passing --filter (exact: every payload is read).
+    Count {
+        /// The collection directory.
+        dir: PathBuf,
+        /// Only points passing this filter (Qdrant's filter JSON).
+        #[arg(long, value_name = "JSON")]
+        filter: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List points in id order with their payloads, a page at a time (Qdrant's scroll).
+    Scroll {
+        /// The collection directory.
+        dir: PathBuf,
+        /// Only points passing this filter (Qdrant's filter JSON).
+        #[arg(long, value_name = "JSON")]
+        filter: Option<String>,
+        /// Start at this id (the "next" id a previous page printed).
+        #[arg(long)]
+        offset: Option<String>,
+        /// Points per page.
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
@@ -304,6 +336,7 @@ fn main() -> ExitCode {
             oversampling,
             rescore,
             exact,
+            filter,
             json,
         } => commands::search(
             &dir,
@@ -322,8 +355,17 @@ fn main() -> ExitCode {
                 ignore_quantization: false,
                 with_payload: true,
             },
+            filter.as_deref(),
             json,
         ),
+        Command::Count { dir, filter, json } => commands::count(&dir, filter.as_deref(), json),
+        Command::Scroll {
+            dir,
+            filter,
+            offset,
+            limit,
+            json,
+        } => commands::scroll(&dir, filter.as_deref(), offset.as_deref(), limit, json),
         Command::Inspect { dir, json } => commands::inspect(&dir, json),
         Command::Verify { dir, json } => match commands::verify(&dir, json) {
             Ok(true) => Ok(()),

@@ -628,3 +628,89 @@ fn multivectors_import_from_npy_and_jsonl_and_search_with_using() {
     let out = vecsieve(&["search", s(&named), "--using", "nope", "--vector", "1,0"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("no vector named \"nope\""));
 }
+
+/// Filters on the command line: JSONL payloads imported as JSON, `search --filter`,
+/// `count`, `scroll` with pages, and a malformed filter named in the CLI's terms.
+#[test]
+fn filters_search_count_and_scroll_from_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    create(&dir, 2, "cosine");
+    let file = tmp.path().join("p.jsonl");
+    let mut lines = String::new();
+    for i in 0..30u32 {
+        let section = if i % 3 == 0 { "python" } else { "libs" };
+        let payload = format!("{{\"section\": \"{section}\", \"size\": {i}}}");
+        let v = [1.0, i as f32 / 10.0];
+        lines.push_str(&jsonl_line(&i.to_string(), &v, &payload));
+    }
+    std::fs::write(&file, lines).unwrap();
+    json(&["import", s(&dir), s(&file), "--json"]);
+    let python = r#"{"must": [{"key": "section", "match": {"value": "python"}}], "must_not": [{"key": "size", "range": {"lt": 6}}]}"#;
+    let hits = json(&[
+        "search",
+        s(&dir),
+        "--vector",
+        "1,0",
+        "--filter",
+        python,
+        "--exact",
+        "--json",
+    ]);
+    let ids: Vec<&str> = hits["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["id"].as_str().unwrap())
+        .collect();
+    // Python packages of size ≥ 6, nearest to (1, 0) first: 6, 9, 12, ...
+    assert_eq!(ids, ["6", "9", "12", "15", "18", "21", "24", "27"]);
+    assert_eq!(hits["hits"][0]["payload"]["section"], "python");
+    assert_eq!(
+        json(&["count", s(&dir), "--filter", python, "--json"])["count"],
+        8
+    );
+    assert_eq!(json(&["count", s(&dir), "--json"])["count"], 30);
+    let page = json(&[
+        "scroll",
+        s(&dir),
+        "--filter",
+        python,
+        "--limit",
+        "5",
+        "--json",
+    ]);
+    assert_eq!(page["points"].as_array().unwrap().len(), 5);
+    assert_eq!(page["next_offset"], "21");
+    let page = json(&[
+        "scroll",
+        s(&dir),
+        "--filter",
+        python,
+        "--offset",
+        "21",
+        "--json",
+    ]);
+    let ids: Vec<&str> = page["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["21", "24", "27"]);
+    assert!(page["next_offset"].is_null());
+    let out = vecsieve(&[
+        "count",
+        s(&dir),
+        "--filter",
+        r#"{"must": [{"key": "size", "range": {"gt": "big"}}]}"#,
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--filter") && err.contains("must[0].range.gt"),
+        "{err}"
+    );
+    let out = vecsieve(&["scroll", s(&dir), "--offset", "seven"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--offset \"seven\" is not a point id"));
+}

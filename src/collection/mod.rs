@@ -7,6 +7,7 @@
 //! reports in [`info`].
 
 mod directory;
+mod filter;
 mod info;
 mod read;
 mod rewrite;
@@ -19,6 +20,7 @@ pub(crate) use directory::{
     CONFIG_FILE, MANIFEST_FILE, SEGMENTS_DIR, WAL_DIR, open_named_segment, read_config,
     read_deletions, segment_file, sidecar_file,
 };
+pub use filter::ScrollPage;
 pub use info::{CollectionInfo, DiskUsage, RamUsage, SegmentInfo};
 pub use version::MAX_FROZEN_SEGMENTS;
 

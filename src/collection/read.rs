@@ -7,14 +7,15 @@ use rayon::prelude::*;
 
 use super::Collection;
 use super::validate::query_vectors;
-use super::version::Loc;
+use super::version::{Loc, Version};
 use crate::config::{MAX_LIMIT, MAX_OVERSAMPLING, Quantization, SearchParams};
 use crate::error::{Error, Result};
+use crate::filter::Filter;
 use crate::point::{Point, PointId, ScoredPoint, Vector, VectorRef};
 use crate::quant;
 use crate::search::multi::{self, SlotQuery};
 use crate::search::{self, Plan, PreparedQuery};
-use crate::segment::Rows;
+use crate::segment::{Masked, Rows};
 
 impl Collection {
     /// The point with `id`, as stored (normalized for Cosine, rounded for F16).
@@ -47,9 +48,7 @@ impl Collection {
         self.check_open()?;
         let batch = batch.max(1);
         let v = self.version();
-        for s in &v.sealed {
-            s.seg.checked()?;
-        }
+        self.check_sealed(&v)?;
         let sealed = v.sealed.iter().flat_map(|s| {
             let view = s.rows();
             (0..s.seg.rows())
@@ -81,7 +80,15 @@ impl Collection {
         Ok(())
     }
 
-    fn point_at(&self, rows: &dyn Rows, row: usize) -> Point {
+    /// Refuses a snapshot holding a segment whose checksum check failed.
+    pub(super) fn check_sealed(&self, v: &Version) -> Result<()> {
+        for s in &v.sealed {
+            s.seg.checked()?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn point_at(&self, rows: &dyn Rows, row: usize) -> Point {
         let mut point = Point::without_vectors(rows.id(row));
         point.payload = rows.payload(row).map(<[u8]>::to_vec);
         let kernels = self.inner.kernels;
@@ -151,6 +158,39 @@ impl Collection {
         limit: usize,
         params: &SearchParams,
     ) -> Result<Vec<ScoredPoint>> {
+        self.search_inner(using, query.into(), None, limit, params)
+    }
+
+    /// The `limit` points nearest to `query` by the vector called `using` among the points
+    /// that pass `filter` (Qdrant's `filter` on a search), best first.
+    ///
+    /// Candidates are chosen among the passing points, never by filtering a top `limit`
+    /// afterwards: each segment's rows that fail the filter are skipped by the code scan
+    /// (and the exact scan) as deleted rows are, so an exact search returns exactly the
+    /// filtered nearest points and a quantized one has the recall it has without a filter
+    /// on the passing points. Fields are read from the payloads (each point's payload is
+    /// parsed once per search; see [`Filter`] for the semantics).
+    ///
+    /// Errors: as [`search_using`](Self::search_using).
+    pub fn search_filtered<'q>(
+        &self,
+        using: &str,
+        query: impl Into<VectorRef<'q>>,
+        filter: &Filter,
+        limit: usize,
+        params: &SearchParams,
+    ) -> Result<Vec<ScoredPoint>> {
+        self.search_inner(using, query.into(), Some(filter), limit, params)
+    }
+
+    fn search_inner(
+        &self,
+        using: &str,
+        query: VectorRef<'_>,
+        filter: Option<&Filter>,
+        limit: usize,
+        params: &SearchParams,
+    ) -> Result<Vec<ScoredPoint>> {
         self.check_open()?;
         let inner = &self.inner;
         let config = &inner.current_config();
@@ -168,7 +208,7 @@ impl Collection {
         let slot_index = config.slot_of(using)?;
         let slots = config.slots();
         let slot = &slots[slot_index];
-        let mut vectors = query_vectors(slot, query.into())?;
+        let mut vectors = query_vectors(slot, query)?;
         let slot_config = config.for_slot(slot);
         let plan = match slot.params.quantization {
             Quantization::Binary(_) if !params.exact && !params.ignore_quantization => {
@@ -217,11 +257,23 @@ impl Collection {
         };
         let v = self.version();
         self.check_open()?;
-        for s in &v.sealed {
-            s.seg.checked()?;
-        }
+        self.check_sealed(&v)?;
         let views = v.views();
-        let all = views.all();
+        let unfiltered = views.all();
+        let masked: Vec<Masked<'_>> = match filter {
+            Some(f) => unfiltered
+                .iter()
+                .map(|&rows| {
+                    Masked::new(rows, |row| f.matches_bytes(rows.id(row), rows.payload(row)))
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        let all: Vec<&dyn Rows> = if filter.is_some() {
+            masked.iter().map(|m| m as &dyn Rows).collect()
+        } else {
+            unfiltered
+        };
         // Each segment is one group of sources: a sealed one is one, a live or frozen one
         // is its chunks, searched with one candidate pool.
         let groups: Vec<Range<usize>> = views

@@ -255,6 +255,70 @@ pub(crate) trait Rows: Sync {
     fn column(&self, slot: usize) -> Option<Column<'_>>;
 }
 
+/// A block whose rows failing a filter count as deleted: search, count and scroll scan it
+/// as they scan any block, so candidates are chosen among the rows that pass.
+pub(crate) struct Masked<'a> {
+    pub rows: &'a dyn Rows,
+    /// The block's deleted rows and the rows the filter rejects.
+    pub excluded: Bitmap,
+}
+
+impl<'a> Masked<'a> {
+    /// `rows` with every live row for which `keep(row)` is false excluded.
+    pub(crate) fn new(rows: &'a dyn Rows, mut keep: impl FnMut(usize) -> bool) -> Self {
+        let deleted = rows.deleted();
+        let mut excluded = Bitmap::with_len(rows.len());
+        for row in 0..rows.len() {
+            if deleted.get(row) || !keep(row) {
+                excluded.set(row);
+            }
+        }
+        Masked { rows, excluded }
+    }
+}
+
+impl Rows for Masked<'_> {
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+    fn dim(&self) -> usize {
+        self.rows.dim()
+    }
+    fn codes(&self) -> &[u64] {
+        self.rows.codes()
+    }
+    fn code_words(&self) -> usize {
+        self.rows.code_words()
+    }
+    fn originals(&self) -> Originals<'_> {
+        self.rows.originals()
+    }
+    fn deleted(&self) -> &Bitmap {
+        &self.excluded
+    }
+    fn id(&self, row: usize) -> PointId {
+        self.rows.id(row)
+    }
+    fn payload(&self, row: usize) -> Option<&[u8]> {
+        self.rows.payload(row)
+    }
+    fn version(&self, row: usize) -> u64 {
+        self.rows.version(row)
+    }
+    fn stored_bytes(&self, row: usize, out: &mut Vec<u8>) {
+        self.rows.stored_bytes(row, out);
+    }
+    fn scalar(&self) -> Option<ScalarCodes<'_>> {
+        self.rows.scalar()
+    }
+    fn multi_bit(&self) -> Option<&MultiBit> {
+        self.rows.multi_bit()
+    }
+    fn column(&self, slot: usize) -> Option<Column<'_>> {
+        self.rows.column(slot)
+    }
+}
+
 /// Decodes one stored vector (datatype bytes, little-endian) to f32.
 pub(crate) fn decode_stored(bytes: &[u8], datatype: crate::config::Datatype) -> Vec<f32> {
     use crate::config::Datatype;
