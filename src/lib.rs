@@ -93,8 +93,8 @@ pub mod verify;
 mod wal;
 
 pub use collection::{
-    Collection, CollectionInfo, DiskUsage, MAX_FROZEN_SEGMENTS, OpenOptions, OptimizeReport,
-    RamUsage, ScrollPage, SegmentInfo,
+    Collection, CollectionInfo, DiskUsage, FILTER_EXACT_FRACTION, MAX_FROZEN_SEGMENTS, OpenOptions,
+    OptimizeReport, RamUsage, ScrollPage, SegmentInfo,
 };
 pub use config::{
     BinaryConfig, BinaryEncoding, CollectionConfig, Datatype, Distance, Durability, MAX_DIM,

@@ -22,6 +22,7 @@ pub(crate) use directory::{
 };
 pub use filter::ScrollPage;
 pub use info::{CollectionInfo, DiskUsage, RamUsage, SegmentInfo};
+pub use read::FILTER_EXACT_FRACTION;
 pub use version::MAX_FROZEN_SEGMENTS;
 
 use directory::{collect_garbage, write_config};

@@ -286,6 +286,11 @@ impl Collection {
             .collect();
         let run = |g: &Range<usize>| {
             let blocks = all.get(g.clone()).unwrap_or_default();
+            let plan = if filter.is_some() {
+                filtered_plan(blocks, plan)
+            } else {
+                plan
+            };
             match &dense {
                 Some(q) => search::search_blocks(blocks, g.start, q, limit, plan),
                 None => multi::search_slot(blocks, g.start, slot_index, &slot_query, limit, plan),
@@ -308,6 +313,29 @@ impl Collection {
                     .flatten(),
             })
             .collect())
+    }
+}
+
+/// Under a filter, a segment where at most this fraction of the rows pass is scanned
+/// exactly (the originals of the passing rows) instead of through its codes: the code scan
+/// reads every row's code whatever passes, the exact scan only the passing rows'
+/// originals. Measured on debian-minilm-384 (60,703 points, 384-d f32, AVX2, one run): the
+/// exact scan costs 65 ns a row (3.96 ms), 1-bit codes + rescoring at oversampling 4 about
+/// 10 ns a row (0.61 ms), so below 15 % passing the exact scan is also the cheaper one,
+/// and its results are exact.
+pub const FILTER_EXACT_FRACTION: f64 = 0.15;
+
+/// The plan for one segment's blocks under a filter (see [`FILTER_EXACT_FRACTION`]).
+fn filtered_plan(blocks: &[&dyn Rows], plan: Plan) -> Plan {
+    let rows: usize = blocks.iter().map(|b| b.len()).sum();
+    let passing: usize = blocks
+        .iter()
+        .map(|b| b.len().saturating_sub(b.deleted().ones()))
+        .sum();
+    if passing as f64 <= FILTER_EXACT_FRACTION * rows as f64 {
+        Plan::Exact
+    } else {
+        plan
     }
 }
 
