@@ -325,7 +325,14 @@ impl Collection {
 /// and its results are exact.
 pub const FILTER_EXACT_FRACTION: f64 = 0.15;
 
-/// The plan for one segment's blocks under a filter (see [`FILTER_EXACT_FRACTION`]).
+/// The plan for one segment's blocks under a filter. At most [`FILTER_EXACT_FRACTION`]
+/// passing: exact. Otherwise the code scan, with the candidates rescored multiplied by
+/// `rows / passing` (at most 1 / `FILTER_EXACT_FRACTION`): the filtered top `limit` sits
+/// about that much deeper in the segment's ranking, where codes separate less, and
+/// rescoring a row costs a few tens of nanoseconds against the scan's reading of every
+/// code. Measured as above, recall@10 at oversampling 4 (unfiltered 0.9367): 74 %
+/// passing 0.9167 → 0.9400, 34 % passing 0.8833 → 0.9700 (with the factor's square root:
+/// 0.9333, 0.9433), p50 unchanged.
 fn filtered_plan(blocks: &[&dyn Rows], plan: Plan) -> Plan {
     let rows: usize = blocks.iter().map(|b| b.len()).sum();
     let passing: usize = blocks
@@ -333,9 +340,25 @@ fn filtered_plan(blocks: &[&dyn Rows], plan: Plan) -> Plan {
         .map(|b| b.len().saturating_sub(b.deleted().ones()))
         .sum();
     if passing as f64 <= FILTER_EXACT_FRACTION * rows as f64 {
-        Plan::Exact
-    } else {
-        plan
+        return Plan::Exact;
+    }
+    let deeper = |c: usize| (c as f64 * rows as f64 / passing as f64).ceil() as usize;
+    match plan {
+        Plan::Binary {
+            candidates,
+            rescore: true,
+        } => Plan::Binary {
+            candidates: deeper(candidates),
+            rescore: true,
+        },
+        Plan::Scalar {
+            candidates,
+            rescore: true,
+        } => Plan::Scalar {
+            candidates: deeper(candidates),
+            rescore: true,
+        },
+        other => other,
     }
 }
 
