@@ -10,9 +10,9 @@ use std::path::Path;
 use common::{Rng, normalize, score};
 use vecsieve::vecs::{MultiVectors, read_ivecs, read_multivectors};
 use vecsieve::{
-    BinaryConfig, BinaryEncoding, Collection, CollectionConfig, Datatype, Distance, Error,
-    MAX_MULTIVECTOR_LEN, Point, PointId, Quantization, QueryEncoding, ScalarConfig, SearchParams,
-    Vector, VectorParams, VectorProblem,
+    BinaryConfig, BinaryEncoding, Collection, CollectionConfig, Condition, Datatype, Distance,
+    Error, Filter, MAX_MULTIVECTOR_LEN, Point, PointId, Quantization, QueryEncoding, ScalarConfig,
+    SearchParams, Vector, VectorParams, VectorProblem,
 };
 
 /// `Σ_i best_j score(q_i, d_j)` in f64: the oracle of every multivector search.
@@ -578,5 +578,59 @@ fn token_embeddings_recall_in_every_code_family_live_and_sealed() {
             .search(&mean_pooled(&t.queries.item(0)), 3, &exact)
             .unwrap();
         assert_eq!(dense.len(), 3);
+    }
+}
+
+/// A filter applies to multivector search as to dense search: exact MaxSim among the
+/// passing points equals the brute-force oracle's, sealed and live, through the code scan
+/// (a third pass) and through the planner's exact scan (a few ids pass).
+#[test]
+fn filters_apply_to_multivector_search() {
+    let t = tokens();
+    let dir = tempfile::tempdir().unwrap();
+    let config = CollectionConfig::new(384, Distance::Cosine)
+        .with_multivector()
+        .with_quantization(Quantization::Binary(BinaryConfig::default()));
+    let c = Collection::create(dir.path().join("m"), config).unwrap();
+    let docs: Vec<Vec<Vec<f32>>> = (0..t.docs.len()).map(|i| t.docs.item(i)).collect();
+    let points: Vec<Point> = docs
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            Point::new_multi(i as u64, d.clone())
+                .with_payload(format!("{{\"topic\": {}}}", i % 3).into_bytes())
+        })
+        .collect();
+    c.upsert(&points[..120]).unwrap();
+    c.seal().unwrap();
+    c.upsert(&points[120..]).unwrap();
+    let third = Filter::new().must(Condition::matches("topic", 1i64));
+    let few = Filter::new().must(Condition::has_id([3, 50, 77, 130, 199].map(PointId::Num)));
+    let passes = |f: &Filter, i: usize| {
+        f.matches_bytes(PointId::Num(i as u64), points[i].payload.as_deref())
+    };
+    for q in 0..6 {
+        let query = t.queries.item(q);
+        let qn: Vec<Vec<f32>> = query.iter().map(|v| normalize(v)).collect();
+        for filter in [&third, &few] {
+            let mut want: Vec<(f64, usize)> = (0..docs.len())
+                .filter(|&i| passes(filter, i))
+                .map(|i| {
+                    let d: Vec<Vec<f32>> = docs[i].iter().map(|v| normalize(v)).collect();
+                    (maxsim(Distance::Cosine, &qn, &d), i)
+                })
+                .collect();
+            want.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            want.truncate(10);
+            let want: Vec<PointId> = want.iter().map(|&(_, i)| PointId::Num(i as u64)).collect();
+            for params in [
+                SearchParams::default().with_exact(true),
+                SearchParams::default().with_oversampling(100.0),
+            ] {
+                let hits = c.search_filtered("", &query, filter, 10, &params).unwrap();
+                let got: Vec<PointId> = hits.iter().map(|h| h.id).collect();
+                assert_eq!(got, want, "query {q} {params:?}");
+            }
+        }
     }
 }
