@@ -200,6 +200,23 @@ fn popcnt_rows<const W: usize>(query: &[u64], codes: &[u64], out: &mut [u32]) {
     }
 }
 
+/// The popcount of every byte of `x`, by a nibble table (`vpshufb`).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+fn byte_popcounts(x: __m256i) -> __m256i {
+    let table = _mm256_setr_epi8(
+        0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3,
+        3, 4,
+    );
+    let low = _mm256_set1_epi8(0x0f);
+    let lo = _mm256_and_si256(x, low);
+    let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(x), low);
+    _mm256_add_epi8(
+        _mm256_shuffle_epi8(table, lo),
+        _mm256_shuffle_epi8(table, hi),
+    )
+}
+
 /// One row code against every bit plane of an asymmetric query (`row.len()` words per
 /// plane), by `popcnt`, each count shifted by its plane's weight.
 #[inline]
@@ -233,20 +250,7 @@ fn weighted_rows<const W: usize>(planes: &[u64], codes: &[u64], out: &mut [u32])
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,popcnt")]
 fn weighted_transposed<const W: usize>(planes: &[u64], codes: &[u64], out: &mut [u32]) {
-    let table = _mm256_setr_epi8(
-        0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3,
-        3, 4,
-    );
-    let low = _mm256_set1_epi8(0x0f);
     let zero = _mm256_setzero_si256();
-    let count = |x: __m256i| -> __m256i {
-        let lo = _mm256_and_si256(x, low);
-        let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(x), low);
-        _mm256_add_epi8(
-            _mm256_shuffle_epi8(table, lo),
-            _mm256_shuffle_epi8(table, hi),
-        )
-    };
     let planes = planes.as_chunks::<W>().0;
     let two = planes.len() == 8;
     let lane = |p: usize, k: usize| planes.get(p).map_or(0, |plane| plane[k] as i64);
@@ -259,9 +263,9 @@ fn weighted_transposed<const W: usize>(planes: &[u64], codes: &[u64], out: &mut 
         let (mut bytes_a, mut bytes_b) = (zero, zero);
         for k in 0..W {
             let word = _mm256_set1_epi64x(r[k] as i64);
-            bytes_a = _mm256_add_epi8(bytes_a, count(_mm256_xor_si256(a[k], word)));
+            bytes_a = _mm256_add_epi8(bytes_a, byte_popcounts(_mm256_xor_si256(a[k], word)));
             if two {
-                bytes_b = _mm256_add_epi8(bytes_b, count(_mm256_xor_si256(b[k], word)));
+                bytes_b = _mm256_add_epi8(bytes_b, byte_popcounts(_mm256_xor_si256(b[k], word)));
             }
         }
         let mut sum = _mm256_sllv_epi64(_mm256_sad_epu8(bytes_a, zero), shift_a);
@@ -342,11 +346,6 @@ pub(crate) unsafe fn min_hamming_wide(
     if words > MIN_HAMMING_MAX_WORDS {
         return crate::simd::scalar::min_hamming_many(queries, codes, words, out);
     }
-    let table = _mm256_setr_epi8(
-        0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3,
-        3, 4,
-    );
-    let low = _mm256_set1_epi8(0x0f);
     let zero = _mm256_setzero_si256();
     let tiles = queries.chunks_exact(4 * words);
     let rest = tiles.remainder();
@@ -362,15 +361,7 @@ pub(crate) unsafe fn min_hamming_wide(
             let mut bytes = zero;
             for (t, &c) in transposed.iter().zip(row) {
                 let x = _mm256_xor_si256(*t, _mm256_set1_epi64x(c as i64));
-                let lo = _mm256_and_si256(x, low);
-                let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(x), low);
-                bytes = _mm256_add_epi8(
-                    bytes,
-                    _mm256_add_epi8(
-                        _mm256_shuffle_epi8(table, lo),
-                        _mm256_shuffle_epi8(table, hi),
-                    ),
-                );
+                bytes = _mm256_add_epi8(bytes, byte_popcounts(x));
             }
             // Counts sit in the low 32 bits of each 64-bit lane (the high halves are 0, so
             // their running minimum is 0 and the low halves hold the answer).
@@ -434,20 +425,7 @@ fn min_popcnt<const W: usize>(queries: &[u64], codes: &[u64], out: &mut [u32]) {
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,popcnt")]
 fn min_transposed<const W: usize>(queries: &[u64], codes: &[u64], out: &mut [u32]) {
-    let table = _mm256_setr_epi8(
-        0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3,
-        3, 4,
-    );
-    let low = _mm256_set1_epi8(0x0f);
     let zero = _mm256_setzero_si256();
-    let count = |x: __m256i| -> __m256i {
-        let lo = _mm256_and_si256(x, low);
-        let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(x), low);
-        _mm256_add_epi8(
-            _mm256_shuffle_epi8(table, lo),
-            _mm256_shuffle_epi8(table, hi),
-        )
-    };
     let rows = codes.as_chunks::<W>().0;
     let queries = queries.as_chunks::<W>().0;
     let groups = queries.chunks_exact(8);
@@ -466,8 +444,8 @@ fn min_transposed<const W: usize>(queries: &[u64], codes: &[u64], out: &mut [u32
             let (mut bytes_a, mut bytes_b) = (zero, zero);
             for k in 0..W {
                 let word = _mm256_set1_epi64x(r[k] as i64);
-                bytes_a = _mm256_add_epi8(bytes_a, count(_mm256_xor_si256(a[k], word)));
-                bytes_b = _mm256_add_epi8(bytes_b, count(_mm256_xor_si256(b[k], word)));
+                bytes_a = _mm256_add_epi8(bytes_a, byte_popcounts(_mm256_xor_si256(a[k], word)));
+                bytes_b = _mm256_add_epi8(bytes_b, byte_popcounts(_mm256_xor_si256(b[k], word)));
             }
             min_a = _mm256_min_epu32(min_a, _mm256_sad_epu8(bytes_a, zero));
             min_b = _mm256_min_epu32(min_b, _mm256_sad_epu8(bytes_b, zero));
@@ -535,11 +513,6 @@ pub(crate) unsafe fn hamming_many(query: &[u64], codes: &[u64], out: &mut [u32])
         _ => {}
     }
     // Nibble-table popcount (vpshufb), summed per row with vpsadbw.
-    let table = _mm256_setr_epi8(
-        0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3,
-        3, 4,
-    );
-    let low = _mm256_set1_epi8(0x0f);
     let zero = _mm256_setzero_si256();
     let (q4, q_tail) = query.as_chunks::<4>();
     for (row, o) in codes.chunks_exact(stride).zip(out.iter_mut()) {
@@ -547,13 +520,7 @@ pub(crate) unsafe fn hamming_many(query: &[u64], codes: &[u64], out: &mut [u32])
         let mut acc = zero;
         for (q, r) in q4.iter().zip(r4) {
             let x = _mm256_xor_si256(load_si(q), load_si(r));
-            let lo = _mm256_and_si256(x, low);
-            let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(x), low);
-            let counts = _mm256_add_epi8(
-                _mm256_shuffle_epi8(table, lo),
-                _mm256_shuffle_epi8(table, hi),
-            );
-            acc = _mm256_add_epi64(acc, _mm256_sad_epu8(counts, zero));
+            acc = _mm256_add_epi64(acc, _mm256_sad_epu8(byte_popcounts(x), zero));
         }
         let lanes = [
             _mm256_extract_epi64::<0>(acc),
