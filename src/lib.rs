@@ -7,7 +7,9 @@
 //! picks `limit × oversampling` candidates, which are rescored with the original vectors.
 //! A collection may also declare named vectors and multivectors (ColBERT/ColPali late
 //! interaction, scored with MaxSim): [`VectorParams`], [`Point::with_vector`],
-//! [`Collection::search_using`].
+//! [`Collection::search_using`]. Payloads that hold a JSON object are filtered on with
+//! Qdrant's filter language: [`Filter`], [`Collection::search_filtered`],
+//! [`Collection::count`], [`Collection::scroll`], [`Collection::delete_by_filter`].
 //!
 //! ```
 //! use vecsieve::{BinaryConfig, Collection, CollectionConfig, Distance, Point, Quantization,
