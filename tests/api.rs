@@ -101,6 +101,8 @@ fn close_on_one_clone_releases_the_lock() {
     let clone = c.clone();
     c.close().unwrap();
     assert!(matches!(clone.info(), Err(Error::Closed)));
+    assert!(matches!(clone.scroll(None, None, 1), Err(Error::Closed)));
+    assert!(matches!(clone.count(None), Err(Error::Closed)));
     Collection::open(dir.path()).unwrap();
 }
 

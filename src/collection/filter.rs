@@ -47,6 +47,7 @@ impl Collection {
                 "scroll limit is {limit}; it must be in 1..={MAX_LIMIT}"
             )));
         }
+        self.check_open()?;
         let all = Filter::new();
         let filter = filter.unwrap_or(&all);
         let mut found: Vec<(PointId, usize, usize)> = Vec::new();

@@ -322,9 +322,7 @@ fn match_value(v: &Value, at: &str) -> Result<MatchValue> {
     match v {
         Value::String(s) => Ok(MatchValue::Keyword(s.clone())),
         Value::Bool(b) => Ok(MatchValue::Bool(*b)),
-        Value::Number(n) if n.as_i64().is_some() => {
-            Ok(MatchValue::Integer(n.as_i64().unwrap_or(0)))
-        }
+        Value::Number(n) if let Some(i) = n.as_i64() => Ok(MatchValue::Integer(i)),
         other => Err(invalid(
             at,
             format!(
