@@ -7,6 +7,12 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::optimizer::OptimizerConfig;
 
+/// Payload indexes a collection can have.
+pub const MAX_PAYLOAD_INDEXES: usize = 64;
+
+/// The longest key a payload index can be created on, in bytes.
+pub const MAX_INDEX_KEY_BYTES: usize = 1024;
+
 /// The largest vector dimension a collection accepts.
 pub const MAX_DIM: usize = 65_536;
 /// The largest `limit` a search accepts.
@@ -447,6 +453,96 @@ pub struct CollectionConfig {
     /// named vectors (a point needs at least one).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub vectors: BTreeMap<String, VectorParams>,
+    /// Payload indexes, by key (a filter key path such as `section` or `meta.tags[]`):
+    /// what [`Collection::create_payload_index`](crate::Collection::create_payload_index)
+    /// made.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub payload_indexes: BTreeMap<String, PayloadSchema>,
+}
+
+/// The type of the values a payload index holds (Qdrant's `field_schema`).
+///
+/// Each index answers the conditions on its key that its values decide; any other
+/// condition on the key reads payloads (see [`Filter`](crate::Filter)):
+/// - `Keyword` and `Uuid`: strings; `match` `value` / `any` with strings. `Uuid` is
+///   accepted for Qdrant's schema and indexes the strings as `Keyword` does (matched
+///   exactly, as the filter compares them).
+/// - `Integer`: integers; `match` `value` / `any` with integers, and `range` with numbers
+///   (when every number at the key in a segment is an integer, else `range` reads
+///   payloads there).
+/// - `Float`: every number; `range` with numbers.
+/// - `Bool`: `match` `value` with a bool.
+/// - `Datetime`: strings that parse as RFC 3339 datetimes; `range` with datetimes.
+///
+/// Every index also answers `is_empty` and `is_null` on its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PayloadSchema {
+    /// Strings.
+    Keyword,
+    /// Integers.
+    Integer,
+    /// Numbers.
+    Float,
+    /// Booleans.
+    Bool,
+    /// UUID strings (indexed as `Keyword`).
+    Uuid,
+    /// RFC 3339 datetime strings.
+    Datetime,
+}
+
+impl PayloadSchema {
+    /// Every schema, in code order.
+    pub const ALL: [PayloadSchema; 6] = [
+        PayloadSchema::Keyword,
+        PayloadSchema::Integer,
+        PayloadSchema::Float,
+        PayloadSchema::Bool,
+        PayloadSchema::Uuid,
+        PayloadSchema::Datetime,
+    ];
+
+    /// Qdrant's name: `keyword`, `integer`, `float`, `bool`, `uuid`, `datetime`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            PayloadSchema::Keyword => "keyword",
+            PayloadSchema::Integer => "integer",
+            PayloadSchema::Float => "float",
+            PayloadSchema::Bool => "bool",
+            PayloadSchema::Uuid => "uuid",
+            PayloadSchema::Datetime => "datetime",
+        }
+    }
+
+    /// The schema called `name` (as [`name`](Self::name) spells it).
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// Its code in segment files.
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            PayloadSchema::Keyword => 1,
+            PayloadSchema::Integer => 2,
+            PayloadSchema::Float => 3,
+            PayloadSchema::Bool => 4,
+            PayloadSchema::Uuid => 5,
+            PayloadSchema::Datetime => 6,
+        }
+    }
+
+    pub(crate) fn from_code(code: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.code() == code)
+    }
+}
+
+impl std::fmt::Display for PayloadSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl CollectionConfig {
@@ -467,6 +563,7 @@ impl CollectionConfig {
             optimizer: OptimizerConfig::default(),
             multivector: None,
             vectors: BTreeMap::new(),
+            payload_indexes: BTreeMap::new(),
         }
     }
 
@@ -639,6 +736,15 @@ impl CollectionConfig {
                  least 1, max_segment_bytes at least 4096, vacuum_deleted_ratio in (0, 1], \
                  threads in 1..=256"
             )));
+        }
+        if self.payload_indexes.len() > MAX_PAYLOAD_INDEXES {
+            return Err(Error::InvalidArgument(format!(
+                "{} payload indexes are declared; at most {MAX_PAYLOAD_INDEXES} are allowed",
+                self.payload_indexes.len()
+            )));
+        }
+        for key in self.payload_indexes.keys() {
+            crate::filter::check_index_key(key)?;
         }
         if self.search_threads > 1024 {
             return Err(Error::InvalidArgument(format!(

@@ -96,13 +96,14 @@ mod wal;
 
 pub use collection::{
     Collection, CollectionInfo, DiskUsage, FILTER_EXACT_FRACTION, MAX_FROZEN_SEGMENTS, OpenOptions,
-    OptimizeReport, RamUsage, ScrollPage, SegmentInfo,
+    OptimizeReport, PayloadIndexInfo, RamUsage, ScrollPage, SegmentInfo,
 };
 pub use config::{
     BinaryConfig, BinaryEncoding, CollectionConfig, Datatype, Distance, Durability, MAX_DIM,
-    MAX_LIMIT, MAX_MULTIVECTOR_LEN, MAX_NAMED_VECTORS, MAX_OVERSAMPLING, MAX_PAYLOAD_BYTES,
-    MAX_VECTOR_NAME_BYTES, MultiVectorComparator, MultiVectorConfig, Quantization, QueryEncoding,
-    ScalarConfig, SearchParams, VectorParams,
+    MAX_INDEX_KEY_BYTES, MAX_LIMIT, MAX_MULTIVECTOR_LEN, MAX_NAMED_VECTORS, MAX_OVERSAMPLING,
+    MAX_PAYLOAD_BYTES, MAX_PAYLOAD_INDEXES, MAX_VECTOR_NAME_BYTES, MultiVectorComparator,
+    MultiVectorConfig, PayloadSchema, Quantization, QueryEncoding, ScalarConfig, SearchParams,
+    VectorParams,
 };
 pub use error::{BatchPoint, Error, InvalidVector, Result, VectorAt, VectorProblem};
 pub use filter::{Condition, FieldCondition, Filter, Match, MatchValue, Range};

@@ -10,8 +10,8 @@ use std::path::Path;
 use serde_json::Value;
 use vecsieve::vecs::{Matrix, read_fvecs, read_ivecs};
 use vecsieve::{
-    BinaryConfig, Collection, CollectionConfig, Distance, Filter, Point, PointId, Quantization,
-    SearchParams,
+    BinaryConfig, Collection, CollectionConfig, Distance, Filter, OpenOptions, PayloadSchema,
+    Point, PointId, Quantization, SearchParams,
 };
 
 const FILTERS: [&str; 6] = [
@@ -151,6 +151,13 @@ fn debian_filters_search_exactly_and_recall_like_unfiltered_search() {
     let c = build(&d, &dir.path().join("c"));
     let info = c.info().unwrap();
     assert!(info.segments >= 2 && info.live_points > 0, "{info:?}");
+    // Some keys indexed, some read from payloads (`maintainer`, `homepage`): every filter
+    // mixes both or uses one alone. `indexed_filters_pass_what_unindexed_ones_pass` covers
+    // each key both ways.
+    c.create_payload_index("section", PayloadSchema::Keyword)
+        .unwrap();
+    c.create_payload_index("installed_size_kib", PayloadSchema::Integer)
+        .unwrap();
     let exact = SearchParams::default().with_exact(true).with_payload(true);
     let quantized = SearchParams::default().with_oversampling(4.0);
     let recall = |hits: &[vecsieve::ScoredPoint], want: &[i32]| -> usize {
@@ -270,4 +277,113 @@ fn count_scroll_and_delete_by_filter_agree_with_the_oracle() {
         .filter(|&&i| d.oracle("shared_libs", 0, i) && !d.oracle("rare_science_big", 0, i))
         .count();
     assert_eq!(c.count(Some(&libs)).unwrap(), libs_left);
+}
+
+/// The indexes of the issue's bar: keys and schemas.
+const INDEXES: [(&str, PayloadSchema); 5] = [
+    ("section", PayloadSchema::Keyword),
+    ("tags", PayloadSchema::Keyword),
+    ("maintainer", PayloadSchema::Keyword),
+    ("installed_size_kib", PayloadSchema::Integer),
+    ("homepage", PayloadSchema::Keyword),
+];
+
+/// What every filter passes (count and ids through `scroll`) and its exact top 10 for a
+/// few queries.
+fn answers(c: &Collection, d: &Data) -> Vec<(usize, Vec<i32>, Vec<i32>)> {
+    let exact = SearchParams::default().with_exact(true);
+    let mut out = Vec::new();
+    for name in FILTERS {
+        for q in [0, 5, 11] {
+            let filter = d.filter(name, q);
+            let page = c.scroll(Some(&filter), None, 10_000).unwrap();
+            let ids = page.points.iter().map(|p| num(p.id)).collect();
+            let hits = c
+                .search_filtered("", d.queries.row(q), &filter, 10, &exact)
+                .unwrap();
+            let top = hits.iter().map(|h| num(h.id)).collect();
+            out.push((c.count(Some(&filter)).unwrap(), ids, top));
+        }
+    }
+    out
+}
+
+#[test]
+fn indexed_filters_pass_what_unindexed_ones_pass() {
+    let d = data();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c");
+    let c = build(&d, &path);
+    // Without the background optimizer, the sealed segments keep their files as they are.
+    c.close().unwrap();
+    let quiet = OpenOptions {
+        background_optimizer: false,
+        ..OpenOptions::default()
+    };
+    let c = Collection::open_with_options(&path, quiet).unwrap();
+    let unindexed = answers(&c, &d);
+    // The oracle agrees (counts of every filter for query 0).
+    for (i, name) in FILTERS.iter().enumerate() {
+        let want = (0..d.base.rows()).filter(|&p| d.oracle(name, 0, p)).count();
+        assert_eq!(unindexed[3 * i].0, want, "{name}");
+    }
+    // Indexes made from payloads by sealed segments and live chunks alike.
+    for (key, schema) in INDEXES {
+        c.create_payload_index(key, schema).unwrap();
+    }
+    assert_eq!(answers(&c, &d), unindexed);
+    let info = c.info().unwrap();
+    assert_eq!(info.payload_indexes.len(), 5);
+    assert!(info.payload_indexes.iter().all(|i| i.segments_with_it == 0));
+    assert!(
+        info.payload_indexes.iter().all(|i| i.ram_bytes > 0),
+        "{info:?}"
+    );
+    // The optimizer writes them into every segment; they open from there.
+    c.optimize().unwrap();
+    let info = c.info().unwrap();
+    assert!(info.segments >= 1);
+    for i in &info.payload_indexes {
+        assert_eq!(i.segments_with_it, info.segments, "{i:?}");
+        assert!(i.disk_bytes > 0 && i.values > 0, "{i:?}");
+    }
+    // Each section: an 8-byte count, then each index.
+    let disk: u64 = info.payload_indexes.iter().map(|i| i.disk_bytes).sum();
+    assert_eq!(info.disk.payload_indexes, disk + 8 * info.segments as u64);
+    assert_eq!(answers(&c, &d), unindexed);
+    c.close().unwrap();
+    let c = Collection::open(&path).unwrap();
+    assert_eq!(c.payload_indexes().len(), 5);
+    assert_eq!(answers(&c, &d), unindexed);
+    // Writes after the indexes exist: deletes and new copies are seen through them.
+    let small = d.filter("small_packages", 0);
+    let before = c.count(Some(&small)).unwrap();
+    let p = Point::new(1u64, d.base.row(1).to_vec())
+        .with_payload(br#"{"installed_size_kib": 5, "section": "libs"}"#.to_vec());
+    c.upsert(&[p]).unwrap();
+    let was_small = d.oracle("small_packages", 0, 1);
+    assert_eq!(
+        c.count(Some(&small)).unwrap(),
+        before + usize::from(!was_small)
+    );
+    // Dropped: filters read payloads again, and the optimizer rewrites without them.
+    for (key, _) in INDEXES {
+        c.delete_payload_index(key).unwrap();
+    }
+    c.delete(&[PointId::Num(1)]).unwrap();
+    c.optimize().unwrap();
+    let info = c.info().unwrap();
+    assert!(
+        info.payload_indexes.is_empty() && info.disk.payload_indexes == 0,
+        "{info:?}"
+    );
+    assert_eq!(
+        c.count(Some(&small)).unwrap(),
+        before - usize::from(was_small)
+    );
+    // Keys that are not key paths are refused.
+    assert!(matches!(
+        c.create_payload_index("a..b", PayloadSchema::Keyword),
+        Err(vecsieve::Error::InvalidArgument(_))
+    ));
 }

@@ -78,10 +78,11 @@ pub(crate) fn open_named_segment(
     {
         return Err(mismatch("dim, distance or datatype"));
     }
-    // A single-vector collection holds version 1 segments, one with named vectors or
-    // multivectors version 2 segments with the same vectors in the same slots.
+    // A single-vector collection holds version 1 segments (or, with payload indexes,
+    // version 3 ones with its one slot), one with named vectors or multivectors segments
+    // of version 2 or 3 with the same vectors in the same slots.
     let slots = config.slots();
-    let same_slots = l.has_slots() != config.is_single_dense()
+    let same_slots = (l.has_slots() || config.is_single_dense())
         && l.slots.len() == slots.len()
         && l.slots.iter().zip(&slots).all(|(a, b)| {
             a.name == b.name

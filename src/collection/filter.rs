@@ -2,9 +2,11 @@
 //! snapshot of every segment.
 
 use super::Collection;
+use super::read::passing;
 use crate::config::MAX_LIMIT;
 use crate::error::{Error, Result};
 use crate::filter::Filter;
+use crate::filter::index::IndexSpecs;
 use crate::point::{Point, PointId};
 use crate::segment::Rows;
 
@@ -55,7 +57,8 @@ impl Collection {
         let views = v.views();
         let blocks = views.all();
         self.check_sealed(&v)?;
-        for_each_passing(&blocks, filter, |block, row, id| {
+        let specs = self.inner.payload_indexes.read().clone();
+        for_each_passing(&blocks, filter, &specs, |block, row, id| {
             if offset.is_none_or(|o| id >= o) {
                 found.push((id, block, row));
             }
@@ -94,7 +97,8 @@ impl Collection {
         let v = self.version();
         self.check_sealed(&v)?;
         let views = v.views();
-        for_each_passing(&views.all(), filter, f);
+        let specs = self.inner.payload_indexes.read().clone();
+        for_each_passing(&views.all(), filter, &specs, f);
         Ok(())
     }
 }
@@ -103,18 +107,12 @@ impl Collection {
 fn for_each_passing(
     blocks: &[&dyn Rows],
     filter: &Filter,
+    specs: &IndexSpecs,
     mut f: impl FnMut(usize, usize, PointId),
 ) {
-    for (b, rows) in blocks.iter().enumerate() {
-        let deleted = rows.deleted();
-        for row in 0..rows.len() {
-            if deleted.get(row) {
-                continue;
-            }
-            let id = rows.id(row);
-            if filter.matches_bytes(id, rows.payload(row)) {
-                f(b, row, id);
-            }
+    for (b, &rows) in blocks.iter().enumerate() {
+        for row in passing(rows, filter, specs).iter_ones() {
+            f(b, row, rows.id(row));
         }
     }
 }

@@ -4,8 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use super::{Collection, SEGMENTS_DIR, WAL_DIR};
-use crate::config::CollectionConfig;
+use crate::config::{CollectionConfig, PayloadSchema};
 use crate::error::Result;
+use crate::format::segment::Section;
 use crate::io::Fs;
 use crate::segment::immutable::ChecksumStatus;
 
@@ -20,6 +21,8 @@ pub struct DiskUsage {
     pub codes: u64,
     /// Payloads (flags, offsets, bytes) in segment files.
     pub payloads: u64,
+    /// Payload indexes in segment files.
+    pub payload_indexes: u64,
     /// Deletion sidecar files.
     pub deletions: u64,
     /// WAL files.
@@ -42,6 +45,9 @@ pub struct RamUsage {
     /// The 1-bit sign sketches of multivector int8 codes that searches have made (an
     /// eighth of those codes; see "Named vectors and multivectors" in the README).
     pub search_sketches: u64,
+    /// Payload indexes of the immutable segments (those of the live segment count in
+    /// `live_segment`).
+    pub payload_indexes: u64,
     /// The sum.
     pub total: u64,
 }
@@ -62,6 +68,25 @@ pub struct SegmentInfo {
     /// What is known of its checksums (see
     /// [`OpenOptions::verify_segments_on_open`](crate::OpenOptions::verify_segments_on_open)).
     pub checksums: ChecksumStatus,
+}
+
+/// One payload index, as [`Collection::info`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayloadIndexInfo {
+    /// The key it indexes.
+    pub key: String,
+    /// The type of values it holds.
+    pub schema: PayloadSchema,
+    /// `(value, point)` pairs it holds in the immutable segments that hold it.
+    pub values: u64,
+    /// Bytes of it in segment files.
+    pub disk_bytes: u64,
+    /// Heap bytes of it in RAM, in every segment that has made or read it (the live
+    /// segment's included).
+    pub ram_bytes: u64,
+    /// Immutable segments whose file holds it (the others make it from their payloads
+    /// on the first filter that uses it, until the optimizer rewrites them).
+    pub segments_with_it: usize,
 }
 
 /// What [`Collection::info`] reports.
@@ -87,6 +112,8 @@ pub struct CollectionInfo {
     pub kernels: &'static str,
     /// The collection's config.
     pub config: CollectionConfig,
+    /// Each payload index, by key.
+    pub payload_indexes: Vec<PayloadIndexInfo>,
     /// WAL tails that recovery cut off and kept (`wal/<file>-<offset>.torn`, in name
     /// order): evidence of writes a crash, a truncation or damage cut short
     /// ([`RecoveryReport`](crate::RecoveryReport)). Look at them, then delete them.
@@ -107,6 +134,7 @@ impl Collection {
             disk.originals += originals;
             disk.codes += codes;
             disk.payloads += payloads;
+            disk.payload_indexes += s.seg.layout().range(Section::PayloadIndexes).len() as u64;
         }
         let size = |p: &Path| vfs.file_size(p).unwrap_or(0);
         let seg_dir = inner.dir.join(SEGMENTS_DIR);
@@ -135,7 +163,13 @@ impl Collection {
         }
         disk.total = total;
         disk.other = total.saturating_sub(
-            disk.ids + disk.originals + disk.codes + disk.payloads + disk.deletions + disk.wal,
+            disk.ids
+                + disk.originals
+                + disk.codes
+                + disk.payloads
+                + disk.payload_indexes
+                + disk.deletions
+                + disk.wal,
         );
         let live =
             st.live.heap_bytes() + st.frozen.iter().map(|f| f.live.heap_bytes()).sum::<u64>();
@@ -145,6 +179,43 @@ impl Collection {
             .map(|s| s.deleted.heap_bytes() as u64)
             .sum();
         let sketches: u64 = st.sealed.iter().map(|s| s.seg.sketch_bytes()).sum();
+        let config = inner.current_config();
+        let mut indexes: Vec<PayloadIndexInfo> = config
+            .payload_indexes
+            .iter()
+            .map(|(key, &schema)| PayloadIndexInfo {
+                key: key.clone(),
+                schema,
+                values: 0,
+                disk_bytes: 0,
+                ram_bytes: 0,
+                segments_with_it: 0,
+            })
+            .collect();
+        let mut index_ram = 0;
+        let views = st.views();
+        for (n, rows) in views.all().into_iter().enumerate() {
+            let sealed = n >= views.live_blocks();
+            let Some(cached) = rows.cached_payload_indexes() else {
+                continue;
+            };
+            for f in &cached.fields {
+                let bytes = f.heap_bytes() as u64;
+                index_ram += bytes * u64::from(sealed);
+                if let Some(info) = indexes.iter_mut().find(|i| i.key == f.key) {
+                    info.ram_bytes += bytes;
+                }
+            }
+        }
+        for s in &st.sealed {
+            for (key, values, bytes) in s.seg.persisted_index_sizes() {
+                if let Some(info) = indexes.iter_mut().find(|i| i.key == key) {
+                    info.values += values;
+                    info.disk_bytes += bytes;
+                    info.segments_with_it += 1;
+                }
+            }
+        }
         let segment_list = st
             .sealed
             .iter()
@@ -172,10 +243,12 @@ impl Collection {
                 live_segment: live,
                 deletion_bitmaps: bitmaps,
                 search_sketches: sketches,
-                total: live + bitmaps + sketches,
+                payload_indexes: index_ram,
+                total: live + bitmaps + sketches + index_ram,
             },
             kernels: inner.kernels.isa().name(),
-            config: inner.current_config(),
+            config,
+            payload_indexes: indexes,
             kept_wal_tails,
         })
     }

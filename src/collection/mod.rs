@@ -21,7 +21,7 @@ pub(crate) use directory::{
     read_deletions, segment_file, sidecar_file,
 };
 pub use filter::ScrollPage;
-pub use info::{CollectionInfo, DiskUsage, RamUsage, SegmentInfo};
+pub use info::{CollectionInfo, DiskUsage, PayloadIndexInfo, RamUsage, SegmentInfo};
 pub use read::FILTER_EXACT_FRACTION;
 pub use version::MAX_FROZEN_SEGMENTS;
 
@@ -39,8 +39,9 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex, RwLock};
 
-use crate::config::{CollectionConfig, Durability, Quantization};
+use crate::config::{CollectionConfig, Durability, PayloadSchema, Quantization};
 use crate::error::{Error, Result};
+use crate::filter::index::IndexSpecs;
 use crate::io::Fs;
 use crate::io::lock::DirLock;
 use crate::io::{StdVfs, Vfs};
@@ -93,6 +94,9 @@ struct Inner {
     config: CollectionConfig,
     /// The quantization new segments get (`set_quantization` changes it).
     quantization: RwLock<Quantization>,
+    /// The payload indexes (`config.json`'s, changed by `create_payload_index` and
+    /// `delete_payload_index`).
+    payload_indexes: RwLock<IndexSpecs>,
     vfs: Arc<dyn Vfs>,
     lock: Mutex<Option<DirLock>>,
     /// The current version; held only to clone or replace the `Arc`.
@@ -313,6 +317,7 @@ impl Collection {
         let inner = Arc::new(Inner {
             dir,
             quantization: RwLock::new(config.quantization),
+            payload_indexes: RwLock::new(config.payload_indexes.clone()),
             config,
             vfs,
             lock: Mutex::new(Some(lock)),
@@ -430,6 +435,65 @@ impl Collection {
         Ok(())
     }
 
+    /// Indexes the values of payload key `key` (a key path as filters name it: `section`,
+    /// `meta.tags[]`) as `schema` (Qdrant's `create_payload_index`): filters on the key
+    /// then read the index instead of parsing payloads (see [`PayloadSchema`] for what
+    /// each schema answers). Replaces an index on the same key with another schema;
+    /// creating the same index again changes nothing.
+    ///
+    /// Returns once `config.json` names the index. Segments written from then on carry
+    /// it; each existing segment makes it in memory from its payloads on the first filter
+    /// that uses it, until the optimizer rewrites the segment with it (in the background
+    /// when `OptimizerConfig::background` is on, else by the next
+    /// [`optimize`](Self::optimize)). Filters give the same results with or without it.
+    ///
+    /// Errors: `Error::InvalidArgument` for a key that is not a key path or a collection
+    /// that has [`MAX_PAYLOAD_INDEXES`](crate::MAX_PAYLOAD_INDEXES) already,
+    /// `Error::Closed`, `Error::ReadOnly`.
+    pub fn create_payload_index(&self, key: &str, schema: PayloadSchema) -> Result<()> {
+        self.change_payload_indexes(|indexes| {
+            crate::filter::check_index_key(key)?;
+            Ok(indexes.insert(key.to_owned(), schema) != Some(schema))
+        })
+    }
+
+    /// Drops the payload index on `key` (Qdrant's `delete_payload_index`): filters on the
+    /// key read payloads again, and the optimizer rewrites segments without it. Dropping a
+    /// key that has no index changes nothing.
+    ///
+    /// Errors: `Error::Closed`, `Error::ReadOnly`.
+    pub fn delete_payload_index(&self, key: &str) -> Result<()> {
+        self.change_payload_indexes(|indexes| Ok(indexes.remove(key).is_some()))
+    }
+
+    /// The payload indexes: schema by key.
+    #[must_use]
+    pub fn payload_indexes(&self) -> std::collections::BTreeMap<String, PayloadSchema> {
+        self.inner.payload_indexes.read().clone()
+    }
+
+    /// Applies `change` to the payload indexes (it returns whether it changed them) and
+    /// persists them in `config.json`.
+    fn change_payload_indexes(
+        &self,
+        change: impl FnOnce(&mut IndexSpecs) -> Result<bool>,
+    ) -> Result<()> {
+        self.check_writable()?;
+        let inner = &self.inner;
+        self.with_writer(|_| {
+            let mut config = inner.current_config();
+            if !change(&mut config.payload_indexes)? {
+                return Ok(());
+            }
+            config.validate()?;
+            write_config(&*inner.vfs, &inner.dir, config.clone()).inspect_err(|_| self.poison())?;
+            *inner.payload_indexes.write() = config.payload_indexes;
+            Ok(())
+        })?;
+        self.wake_optimizer();
+        Ok(())
+    }
+
     /// Seals the live segment (when this handle wrote to it), commits, and releases the
     /// directory lock. Every clone of this handle is closed. Closing twice is not an error.
     ///
@@ -507,6 +571,7 @@ impl Inner {
     fn current_config(&self) -> CollectionConfig {
         let mut c = self.config.clone();
         c.quantization = *self.quantization.read();
+        c.payload_indexes = self.payload_indexes.read().clone();
         c
     }
 }
@@ -535,7 +600,7 @@ fn segment_meta(s: &Sealed, config: &CollectionConfig) -> SegmentMeta {
         rows,
         deleted: s.deleted.ones() as u64,
         row_bytes: (ids + originals + codes + payloads).div_ceil(rows.max(1)),
-        codes_match: config.slots().iter().enumerate().all(|(n, slot)| {
+        matches_config: config.slots().iter().enumerate().all(|(n, slot)| {
             s.seg.layout().slots.get(n).is_some_and(|l| {
                 quant::codes_match(
                     l.code_kind,
@@ -543,6 +608,6 @@ fn segment_meta(s: &Sealed, config: &CollectionConfig) -> SegmentMeta {
                     &slot.params.quantization,
                 )
             })
-        }),
+        }) && s.seg.persisted_indexes() == &config.payload_indexes,
     }
 }

@@ -11,11 +11,12 @@ use super::version::{Loc, Version};
 use crate::config::{MAX_LIMIT, MAX_OVERSAMPLING, Quantization, SearchParams};
 use crate::error::{Error, Result};
 use crate::filter::Filter;
+use crate::filter::index::{self, IndexSpecs};
 use crate::point::{Point, PointId, ScoredPoint, Vector, VectorRef};
 use crate::quant;
 use crate::search::multi::{self, SlotQuery};
 use crate::search::{self, Plan, PreparedQuery};
-use crate::segment::{Masked, Rows};
+use crate::segment::{Bitmap, Masked, Rows};
 
 impl Collection {
     /// The point with `id`, as stored (normalized for Cosine, rounded for F16).
@@ -263,9 +264,7 @@ impl Collection {
         let masked: Vec<Masked<'_>> = match filter {
             Some(f) => unfiltered
                 .iter()
-                .map(|&rows| {
-                    Masked::new(rows, |row| f.matches_bytes(rows.id(row), rows.payload(row)))
-                })
+                .map(|&rows| Masked::new(rows, &passing(rows, f, &config.payload_indexes)))
                 .collect(),
             None => Vec::new(),
         };
@@ -314,6 +313,17 @@ impl Collection {
             })
             .collect())
     }
+}
+
+/// The rows of `rows` that are not deleted and pass `filter`: the block's payload indexes
+/// of `specs` answer the conditions they can (made on first use), payloads the others.
+pub(super) fn passing(rows: &dyn Rows, filter: &Filter, specs: &IndexSpecs) -> Bitmap {
+    let indexes = if index::uses_index(filter, specs) {
+        rows.payload_indexes(specs)
+    } else {
+        None
+    };
+    index::passing(rows, filter, indexes.as_deref())
 }
 
 /// Under a filter, a segment where at most this fraction of the rows pass is scanned

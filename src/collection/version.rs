@@ -112,6 +112,12 @@ impl Views<'_> {
             .collect()
     }
 
+    /// How many of [`all`](Self::all) are chunks of the live and frozen segments (the
+    /// sealed segments follow them).
+    pub(super) fn live_blocks(&self) -> usize {
+        self.live.len()
+    }
+
     /// The sources of each segment, as ranges of [`all`](Self::all).
     pub(super) fn groups(&self) -> Vec<std::ops::Range<usize>> {
         let mut groups = Vec::with_capacity(self.chunks_per_segment.len() + self.sealed.len());

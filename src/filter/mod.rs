@@ -33,6 +33,7 @@
 //!   its own (all of `f`'s conditions on the same element).
 
 mod datetime;
+pub(crate) mod index;
 mod parse;
 
 use std::collections::BTreeSet;
@@ -262,6 +263,20 @@ impl Filter {
                     >= m.min_count
             })
     }
+}
+
+/// Checks `key` as the key of a payload index: a key path (see the module docs) of at
+/// most [`MAX_INDEX_KEY_BYTES`](crate::config::MAX_INDEX_KEY_BYTES) bytes.
+pub(crate) fn check_index_key(key: &str) -> crate::error::Result<()> {
+    use crate::config::MAX_INDEX_KEY_BYTES;
+    if key.len() > MAX_INDEX_KEY_BYTES || steps(key).is_none() {
+        return Err(crate::error::Error::InvalidArgument(format!(
+            "{key:?} is not a payload index key; give a key path of at most \
+             {MAX_INDEX_KEY_BYTES} bytes, field names joined by '.', each optionally followed \
+             by [] or [n] (\"section\", \"meta.tags[]\"), as filters name it"
+        )));
+    }
+    Ok(())
 }
 
 /// The JSON object payload bytes hold, if they hold one.

@@ -15,9 +15,10 @@ use crate::error::Error;
 /// The format version of segment files, deletion sidecars and the MANIFEST this build
 /// writes, and the newest it reads.
 pub const FORMAT_VERSION: u16 = 1;
-/// The segment file format version of segments with vector slots (named vectors,
-/// multivectors); single-vector segments are still written as version 1.
-pub const SEGMENT_FORMAT_VERSION: u16 = 2;
+/// The newest segment file format version this build reads and writes: 3 for segments
+/// with payload indexes, 2 for segments with vector slots (named vectors, multivectors);
+/// other single-vector segments are still written as version 1.
+pub const SEGMENT_FORMAT_VERSION: u16 = 3;
 /// The WAL file format version this build writes and the newest it reads (it reads 1 too).
 pub const WAL_FORMAT_VERSION: u16 = 2;
 

@@ -53,8 +53,9 @@ pub struct SegmentMeta {
     pub deleted: u64,
     /// Bytes per row in the file (originals, codes, ids, payloads on average).
     pub row_bytes: u64,
-    /// False when its codes differ from the collection's quantization.
-    pub codes_match: bool,
+    /// False when its codes differ from the collection's quantization, or the payload
+    /// indexes it holds from the collection's.
+    pub matches_config: bool,
 }
 
 impl SegmentMeta {
@@ -81,7 +82,7 @@ pub struct OptimizerStatus {
 /// One unit of work. A segment appears in at most one task of a plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Task {
-    /// Rewrite with the collection's current codes.
+    /// Rewrite with the collection's current codes and payload indexes.
     Requantize(u64),
     /// Rewrite without the deleted rows (dropped when nothing is left).
     Vacuum(u64),
@@ -104,7 +105,7 @@ pub fn plan(segments: &[SegmentMeta], config: &OptimizerConfig) -> Vec<Task> {
         } else {
             deleted as f32 / s.rows as f32
         };
-        if !s.codes_match {
+        if !s.matches_config {
             tasks.push(Task::Requantize(s.id));
         } else if s.rows == deleted
             || (deleted >= config.vacuum_min_deleted && ratio >= config.vacuum_deleted_ratio)
@@ -170,7 +171,7 @@ mod tests {
             rows,
             deleted,
             row_bytes: 1000,
-            codes_match: true,
+            matches_config: true,
         }
     }
 
@@ -236,7 +237,7 @@ mod tests {
     #[test]
     fn requantize_and_vacuum_come_first_and_empty_segments_go() {
         let mut odd = seg(1, 100, 0);
-        odd.codes_match = false;
+        odd.matches_config = false;
         let segs = vec![odd, seg(2, 5000, 2000), seg(3, 5000, 10), seg(4, 10, 10)];
         let tasks = plan(&segs, &OptimizerConfig::default());
         assert_eq!(

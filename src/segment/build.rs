@@ -4,7 +4,9 @@
 //! Each section is produced by its own pass over the rows, a chunk at a time, and written
 //! as it goes, so a build holds one chunk of encoded bytes, the row order (16 bytes per
 //! row), the norms of a scalar segment (4 bytes per row) and the quantizer's training
-//! sample, never the file. Multi-bit codes take one more pass for their statistics.
+//! sample, never the file. Multi-bit codes take one more pass for their statistics. The
+//! payload indexes section is the exception: it is made in memory (about its own size)
+//! from one more pass over the payloads.
 
 use std::io;
 use std::sync::Arc;
@@ -12,10 +14,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use rayon::prelude::*;
 
-use crate::config::{CollectionConfig, Quantization, VectorSlot};
+use crate::config::{CollectionConfig, PayloadSchema, Quantization, VectorSlot};
+use crate::filter::index;
 use crate::format::segment::{
-    CodeKind, Section, SegmentHeader, SegmentWriter, Sink, SlotLayout, encode_scalar_params,
-    encode_slots,
+    CodeKind, Section, SegmentHeader, SegmentWriter, Sink, SlotLayout, encode_payload_indexes,
+    encode_scalar_params, encode_slots,
 };
 use crate::io::VfsFile;
 use crate::point::PointId;
@@ -220,7 +223,8 @@ impl Build<'_> {
     pub(crate) fn write<S: Sink>(&self, sink: S) -> io::Result<S> {
         let kind = quant::code_kind(&self.config.quantization);
         let multi_bit = matches!(kind, CodeKind::TwoBits | CodeKind::OneAndHalfBits);
-        let single = self.config.is_single_dense();
+        // Version 1 (row-aligned single vector) unless slots or payload indexes need more.
+        let single = self.config.is_single_dense() && self.config.payload_indexes.is_empty();
         let mut progress = Progress {
             counter: self.progress,
             cancel: self.cancel,
@@ -250,6 +254,7 @@ impl Build<'_> {
             self.write_trained(&mut w, 0, trained, &mut buf)?;
         } else {
             self.write_payloads(&mut w, &mut buf)?;
+            self.write_payload_indexes(&mut w)?;
             let mut slots = Vec::new();
             for (n, slot) in self.config.slots().iter().enumerate() {
                 slots.push(self.write_slot(&mut w, n, slot, &mut buf)?);
@@ -522,6 +527,25 @@ impl Build<'_> {
             progress.chunk(i * CHUNK_ROWS + chunk.len())?;
         }
         Ok(norms)
+    }
+
+    /// The `payload_indexes` section, when the collection has payload indexes.
+    fn write_payload_indexes<S: Sink>(&self, w: &mut SegmentWriter<S>) -> io::Result<()> {
+        let specs: Vec<(String, PayloadSchema)> = self
+            .config
+            .payload_indexes
+            .iter()
+            .map(|(k, &s)| (k.clone(), s))
+            .collect();
+        if specs.is_empty() {
+            return Ok(());
+        }
+        let fields = index::build(&specs, self.rows.len(), |i| {
+            let &(s, r) = self.rows.get(i)?;
+            self.source(s)?.payload(r)
+        });
+        w.section(Section::PayloadIndexes)?;
+        w.put(&encode_payload_indexes(&fields))
     }
 
     /// The payload sections: presence bitmap, offsets, then the bytes.

@@ -1,14 +1,15 @@
 //! Immutable segment files: written once, renamed into place, then memory-mapped.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 
 use super::{Bitmap, Column, Originals, Rows, ScalarCodes};
 use crate::config::Datatype;
 use crate::error::{Error, Result};
+use crate::filter::index::{self, BlockIndexes, IndexCache, IndexSpecs};
 use crate::format::segment::{self, CodeKind, Layout, Section};
 use crate::io::Fs;
 use crate::io::{MappedFile, Vfs};
@@ -70,6 +71,13 @@ pub(crate) struct ImmutableSegment {
     /// `UNCHECKED`, `VERIFIED` or `DAMAGED` (then `damage` says what failed).
     checks: AtomicU8,
     damage: Mutex<Option<Damage>>,
+    /// The payload indexes the file holds (schema by key), and each one's values and
+    /// bytes in the file.
+    persisted_indexes: IndexSpecs,
+    persisted_sizes: Vec<(u64, u64)>,
+    /// The payload indexes in use: the file's, and those made from payloads for indexes
+    /// created after the file was written.
+    indexes: IndexCache,
 }
 
 impl ImmutableSegment {
@@ -110,6 +118,22 @@ impl ImmutableSegment {
                 sketch: OnceLock::new(),
             });
         }
+        let indexes = IndexCache::default();
+        let range = layout.range(Section::PayloadIndexes);
+        let fields = if range.is_empty() {
+            Vec::new()
+        } else {
+            let bytes = map.bytes().get(range.clone()).unwrap_or_default();
+            segment::decode_payload_indexes(bytes, layout.header.rows)
+                .map_err(|e| e.shifted(range.start as u64).in_file(path))?
+        };
+        let persisted_indexes: IndexSpecs =
+            fields.iter().map(|f| (f.key.clone(), f.schema)).collect();
+        let persisted_sizes = fields
+            .iter()
+            .map(|f| (f.keys.len() as u64, segment::payload_index_len(f) as u64))
+            .collect();
+        indexes.get(&persisted_indexes, |_| fields);
         let seg = ImmutableSegment {
             path: path.to_path_buf(),
             map,
@@ -117,6 +141,9 @@ impl ImmutableSegment {
             params,
             checks: AtomicU8::new(UNCHECKED),
             damage: Mutex::new(None),
+            persisted_indexes,
+            persisted_sizes,
+            indexes,
         };
         // Typed views need natural alignment; sections are 64-aligned in a page-aligned map.
         let aligned = bytemuck::try_cast_slice::<u8, u64>(seg.section(Section::Versions)).is_ok()
@@ -328,6 +355,19 @@ impl ImmutableSegment {
         self.layout.header.rows
     }
 
+    /// The payload indexes the file holds.
+    pub(crate) fn persisted_indexes(&self) -> &IndexSpecs {
+        &self.persisted_indexes
+    }
+
+    /// Each payload index the file holds: key, `(value, row)` pairs, bytes in the file.
+    pub(crate) fn persisted_index_sizes(&self) -> impl Iterator<Item = (&str, u64, u64)> {
+        self.persisted_indexes
+            .keys()
+            .zip(&self.persisted_sizes)
+            .map(|(k, &(values, bytes))| (k.as_str(), values, bytes))
+    }
+
     /// Heap bytes of the sign sketches searches have made (see [`Column::sketch`]).
     pub(crate) fn sketch_bytes(&self) -> u64 {
         self.params
@@ -464,5 +504,19 @@ impl Rows for SegmentRows<'_> {
 
     fn column(&self, slot: usize) -> Option<Column<'_>> {
         self.seg.column(slot)
+    }
+
+    fn row_of(&self, id: PointId) -> Option<usize> {
+        self.seg.find(id)
+    }
+
+    fn payload_indexes(&self, specs: &IndexSpecs) -> Option<Arc<BlockIndexes>> {
+        Some(self.seg.indexes.get(specs, |missing| {
+            index::build(missing, self.len(), |row| self.payload(row))
+        }))
+    }
+
+    fn cached_payload_indexes(&self) -> Option<Arc<BlockIndexes>> {
+        self.seg.indexes.cached()
     }
 }

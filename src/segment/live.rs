@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use super::{Bitmap, Column, Originals, Rows, decode_stored, mean_of};
 use crate::config::Datatype;
+use crate::filter::index::{self, BlockIndexes, IndexCache, IndexSpecs};
 use crate::point::PointId;
 use crate::quant;
 
@@ -216,6 +217,9 @@ pub(crate) struct LiveChunk {
     /// Row of the newest copy of each id in this chunk (it may be deleted).
     index: HashMap<PointId, u32>,
     payload_bytes: usize,
+    /// Payload indexes of the chunk's rows, made by the first filter on an indexed key
+    /// once the chunk is published (it never changes after that).
+    payload_indexes: IndexCache,
 }
 
 impl LiveChunk {
@@ -235,6 +239,7 @@ impl LiveChunk {
             payloads: Vec::with_capacity(rows),
             index: HashMap::with_capacity(rows),
             payload_bytes: 0,
+            payload_indexes: IndexCache::default(),
         }
     }
 
@@ -272,6 +277,8 @@ impl LiveChunk {
         self.payload_bytes += payload.map_or(0, <[u8]>::len);
         self.payloads.push(payload.map(Box::from));
         self.index.insert(id, row as u32);
+        // Only an unpublished chunk grows, so no index was made yet; this keeps it so.
+        self.payload_indexes = IndexCache::default();
     }
 
     fn payload(&self, row: usize) -> Option<&[u8]> {
@@ -296,6 +303,7 @@ impl LiveChunk {
             + self.payloads.capacity() * std::mem::size_of::<Option<Box<[u8]>>>()
             + self.payload_bytes
             + index
+            + self.payload_indexes.heap_bytes()
     }
 
     fn first(&self) -> Option<&LiveColumn> {
@@ -532,6 +540,20 @@ impl Rows for LiveRows<'_> {
 
     fn column(&self, slot: usize) -> Option<Column<'_>> {
         self.chunk.columns.get(slot).map(LiveColumn::view)
+    }
+
+    fn row_of(&self, id: PointId) -> Option<usize> {
+        self.chunk.index.get(&id).map(|&r| r as usize)
+    }
+
+    fn payload_indexes(&self, specs: &IndexSpecs) -> Option<Arc<BlockIndexes>> {
+        Some(self.chunk.payload_indexes.get(specs, |missing| {
+            index::build(missing, self.len(), |row| self.chunk.payload(row))
+        }))
+    }
+
+    fn cached_payload_indexes(&self) -> Option<Arc<BlockIndexes>> {
+        self.chunk.payload_indexes.cached()
     }
 }
 

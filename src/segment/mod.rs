@@ -8,11 +8,12 @@ pub mod deletes;
 pub(crate) mod immutable;
 pub(crate) mod live;
 
+use crate::filter::index::{BlockIndexes, IndexSpecs};
 use crate::point::PointId;
 use crate::quant::binary::MultiBit;
 use crate::quant::scalar::ScalarParams;
 use crate::simd::Kernels;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// A segment's scalar int8 codes.
 #[derive(Debug, Clone, Copy)]
@@ -26,7 +27,7 @@ pub(crate) struct ScalarCodes<'a> {
 }
 
 /// A fixed-size set of row numbers.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Bitmap {
     words: Vec<u64>,
     ones: usize,
@@ -83,6 +84,80 @@ impl Bitmap {
 
     pub(crate) fn heap_bytes(&self) -> usize {
         self.words.capacity() * 8
+    }
+
+    /// Every bit of `0..len` set.
+    pub(crate) fn full(len: usize) -> Self {
+        let mut words = vec![u64::MAX; len.div_ceil(64)];
+        if let Some(last) = words.last_mut()
+            && !len.is_multiple_of(64)
+        {
+            *last = (1 << (len % 64)) - 1;
+        }
+        Bitmap { words, ones: len }
+    }
+
+    /// Clears bit `i`; returns true if it was set.
+    pub(crate) fn clear(&mut self, i: usize) -> bool {
+        let Some(w) = self.words.get_mut(i / 64) else {
+            return false;
+        };
+        let was_set = *w >> (i % 64) & 1 == 1;
+        *w &= !(1 << (i % 64));
+        self.ones -= usize::from(was_set);
+        was_set
+    }
+
+    fn recount(&mut self) {
+        self.ones = self.words.iter().map(|w| w.count_ones() as usize).sum();
+    }
+
+    /// Keeps the bits also set in `other`.
+    pub(crate) fn and(&mut self, other: &Bitmap) {
+        for (i, w) in self.words.iter_mut().enumerate() {
+            *w &= other.words.get(i).copied().unwrap_or(0);
+        }
+        self.recount();
+    }
+
+    /// Adds the bits set in `other`.
+    pub(crate) fn or(&mut self, other: &Bitmap) {
+        if other.words.len() > self.words.len() {
+            self.words.resize(other.words.len(), 0);
+        }
+        for (w, o) in self.words.iter_mut().zip(&other.words) {
+            *w |= o;
+        }
+        self.recount();
+    }
+
+    /// Clears the bits set in `other`.
+    pub(crate) fn and_not(&mut self, other: &Bitmap) {
+        for (w, o) in self.words.iter_mut().zip(&other.words) {
+            *w &= !o;
+        }
+        self.recount();
+    }
+
+    /// The bits set, ascending.
+    pub(crate) fn iter_ones(&self) -> impl Iterator<Item = usize> + '_ {
+        self.words.iter().enumerate().flat_map(|(i, &w)| {
+            let mut w = w;
+            std::iter::from_fn(move || {
+                (w != 0).then(|| {
+                    let bit = w.trailing_zeros() as usize;
+                    w &= w - 1;
+                    i * 64 + bit
+                })
+            })
+        })
+    }
+
+    /// The bits of `0..len` that are clear.
+    pub(crate) fn complement(&self, len: usize) -> Bitmap {
+        let mut out = Bitmap::full(len);
+        out.and_not(self);
+        out
     }
 }
 
@@ -253,6 +328,19 @@ pub(crate) trait Rows: Sync {
     /// Vector slot `slot` (slot 0 of a single-vector segment is the methods above, without
     /// offsets); `None` for a slot the segment does not have.
     fn column(&self, slot: usize) -> Option<Column<'_>>;
+    /// The row holding `id` (its newest copy; it may be deleted), if any.
+    fn row_of(&self, id: PointId) -> Option<usize> {
+        (0..self.len()).rev().find(|&r| self.id(r) == id)
+    }
+    /// The block's payload indexes of `specs`, made or read on first use; `None` for a
+    /// block that keeps none.
+    fn payload_indexes(&self, _specs: &IndexSpecs) -> Option<Arc<BlockIndexes>> {
+        None
+    }
+    /// The payload indexes the block has made or read so far.
+    fn cached_payload_indexes(&self) -> Option<Arc<BlockIndexes>> {
+        None
+    }
 }
 
 /// A block whose rows failing a filter count as deleted: search, count and scroll scan it
@@ -264,16 +352,12 @@ pub(crate) struct Masked<'a> {
 }
 
 impl<'a> Masked<'a> {
-    /// `rows` with every live row for which `keep(row)` is false excluded.
-    pub(crate) fn new(rows: &'a dyn Rows, mut keep: impl FnMut(usize) -> bool) -> Self {
-        let deleted = rows.deleted();
-        let mut excluded = Bitmap::with_len(rows.len());
-        for row in 0..rows.len() {
-            if deleted.get(row) || !keep(row) {
-                excluded.set(row);
-            }
+    /// `rows` with every row outside `passing` excluded.
+    pub(crate) fn new(rows: &'a dyn Rows, passing: &Bitmap) -> Self {
+        Masked {
+            rows,
+            excluded: passing.complement(rows.len()),
         }
-        Masked { rows, excluded }
     }
 }
 
@@ -316,6 +400,12 @@ impl Rows for Masked<'_> {
     }
     fn column(&self, slot: usize) -> Option<Column<'_>> {
         self.rows.column(slot)
+    }
+    fn row_of(&self, id: PointId) -> Option<usize> {
+        self.rows.row_of(id)
+    }
+    fn payload_indexes(&self, specs: &IndexSpecs) -> Option<Arc<BlockIndexes>> {
+        self.rows.payload_indexes(specs)
     }
 }
 

@@ -1,7 +1,10 @@
 //! The immutable segment file codec: parsing and checking ([`parse`], [`Layout`]) here,
 //! writing in [`write`](mod@write). Layout: `format-spec/segment.md`.
 
+mod indexes;
 mod write;
+
+pub use indexes::{decode_payload_indexes, encode_payload_indexes, payload_index_len};
 
 pub use write::{SegmentColumns, SegmentWriter, Sink, SlotColumns, encode, encode_with_slots};
 
@@ -79,9 +82,11 @@ pub enum Section {
     VectorSlots = 13,
     /// Each row's mean vector of a multivector slot (version 2).
     VectorMeans = 14,
+    /// The payload indexes (version 3).
+    PayloadIndexes = 15,
 }
 
-pub const SECTIONS: [Section; 14] = [
+pub const SECTIONS: [Section; 15] = [
     Section::IdKinds,
     Section::IdValues,
     Section::Versions,
@@ -96,6 +101,7 @@ pub const SECTIONS: [Section; 14] = [
     Section::VectorOffsets,
     Section::VectorSlots,
     Section::VectorMeans,
+    Section::PayloadIndexes,
 ];
 
 impl Section {
@@ -116,6 +122,7 @@ impl Section {
             Section::VectorOffsets => "vector_offsets",
             Section::VectorSlots => "vector_slots",
             Section::VectorMeans => "vector_means",
+            Section::PayloadIndexes => "payload_indexes",
         }
     }
 
@@ -578,12 +585,12 @@ pub fn parse(bytes: &[u8]) -> Result<Layout, DecodeError> {
         let crc = t.u32("section crc")?;
         let _reserved = t.u32("reserved")?;
         let kind = Section::from_code(kind_code)
-            .filter(|k| {
-                version >= 2
-                    || !matches!(
-                        k,
-                        Section::VectorOffsets | Section::VectorSlots | Section::VectorMeans
-                    )
+            .filter(|k| match k {
+                Section::VectorOffsets | Section::VectorSlots | Section::VectorMeans => {
+                    version >= 2
+                }
+                Section::PayloadIndexes => version >= 3,
+                _ => true,
             })
             .ok_or_else(|| DecodeError::invalid(at, format!("unknown section kind {kind_code}")))?;
         let end = offset

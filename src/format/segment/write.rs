@@ -134,12 +134,15 @@ impl<S: Sink> SegmentWriter<S> {
     }
 
     /// Starts section `kind` of vector slot `slot` (version 2; slot 0 is also the
-    /// version 1 section). Writing a `vector_slots` section makes the file version 2.
+    /// version 1 section). Writing a `vector_slots` section makes the file version 2 (at
+    /// least), a `payload_indexes` section version 3.
     pub fn section_at(&mut self, kind: Section, slot: usize) -> io::Result<()> {
         self.close_section();
         self.pad_to(SECTION_ALIGN as u64)?;
-        if kind == Section::VectorSlots {
-            self.version = SEGMENT_FORMAT_VERSION;
+        match kind {
+            Section::VectorSlots => self.version = self.version.max(2),
+            Section::PayloadIndexes => self.version = SEGMENT_FORMAT_VERSION,
+            _ => {}
         }
         self.open = Some(OpenSection {
             kind,
