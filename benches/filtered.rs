@@ -6,23 +6,47 @@
 //! `NAME.ivecs` padded with -1). For the full set, make one with
 //! `python data/make_filtered_subset.py ../shared/data/debian-minilm-384 DIR 60703 1000`
 //! and link `base.fvecs`, `query.fvecs` and `groundtruth.ivecs` into it. Builds one
-//! collection (1-bit codes, payloads as JSON bytes, `Durability::Sync`, batches of 1,000),
-//! optimizes it, then for each filter runs `VECSIEVE_QUERIES` queries (default 200): exact
-//! filtered search (checked against the filtered ground truth) and binary + rescore at
-//! oversampling 4, and the same queries unfiltered, one thread. Prints the ingest rate and,
-//! per filter, the passing fraction, recall@10 and p50 next to the unfiltered figures of
-//! the same run.
+//! collection (1-bit codes, payloads as JSON bytes, `Durability::Sync`, batches of 1,000)
+//! with payload indexes on `section`, `tags`, `maintainer`, `homepage` (keyword) and
+//! `installed_size_kib` (integer), optimizes it, then for each filter runs
+//! `VECSIEVE_QUERIES` queries (default 200): exact filtered search (checked against the
+//! filtered ground truth) and binary + rescore at oversampling 4, and the same queries
+//! unfiltered, one thread. Prints the ingest rate, the indexes' bytes per point and, per
+//! filter, the passing fraction, recall@10 and p50 next to the unfiltered figures of the
+//! same run. Then the same without indexes (filters read payloads), on at most 20 queries
+//! per filter, and the optimize time of both: what building the indexes costs
+//! (`VECSIEVE_SKIP_UNINDEXED=1` skips that part; `VECSIEVE_FILTER=NAME` runs one filter).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use serde_json::Value;
-use vecsieve::vecs::{read_fvecs, read_ivecs};
+use vecsieve::vecs::{Matrix, read_fvecs, read_ivecs};
 use vecsieve::{
-    BinaryConfig, Collection, CollectionConfig, Distance, Durability, Filter, Point, PointId,
-    Quantization, SearchParams,
+    BinaryConfig, Collection, CollectionConfig, Distance, Durability, Filter, PayloadSchema, Point,
+    PointId, Quantization, SearchParams,
 };
+
+const INDEXES: [(&str, PayloadSchema); 5] = [
+    ("section", PayloadSchema::Keyword),
+    ("tags", PayloadSchema::Keyword),
+    ("maintainer", PayloadSchema::Keyword),
+    ("homepage", PayloadSchema::Keyword),
+    ("installed_size_kib", PayloadSchema::Integer),
+];
+
+/// What every run reads.
+struct Data {
+    dir: PathBuf,
+    base: Matrix<f32>,
+    queries: Matrix<f32>,
+    truth: Matrix<i32>,
+    payloads: Vec<String>,
+    filters: BTreeMap<String, Value>,
+    same_section: Vec<Value>,
+    n: usize,
+}
 
 fn p50(mut ms: Vec<f64>) -> f64 {
     ms.sort_by(f64::total_cmp);
@@ -78,6 +102,49 @@ fn main() {
         filters.len(),
         vecsieve::simd::Kernels::detect().isa().name()
     );
+    let d = Data {
+        dir,
+        base,
+        queries,
+        truth,
+        payloads,
+        filters,
+        same_section,
+        n,
+    };
+    let indexed = run(&d, true, nq);
+    if std::env::var("VECSIEVE_SKIP_UNINDEXED").is_ok() {
+        return;
+    }
+    let unindexed = run(&d, false, nq.min(20));
+    println!(
+        "\noptimize: {indexed:.2} s with the indexes, {unindexed:.2} s without: {:.2} s to build them",
+        indexed - unindexed
+    );
+}
+
+/// Builds the collection (with the indexes or not), searches it, prints the figures;
+/// returns the optimize time in seconds.
+fn run(d: &Data, indexes: bool, nq: usize) -> f64 {
+    let Data {
+        dir,
+        base,
+        queries,
+        truth,
+        payloads,
+        filters,
+        same_section,
+        n,
+    } = d;
+    let n = *n;
+    println!(
+        "\n== {} ==",
+        if indexes {
+            "with payload indexes"
+        } else {
+            "without payload indexes (filters read payloads)"
+        }
+    );
 
     let tmp = tempfile::tempdir().unwrap();
     let config = CollectionConfig::new(base.dim, Distance::Cosine)
@@ -85,6 +152,11 @@ fn main() {
         .with_durability(Durability::Sync)
         .with_search_threads(1);
     let c = Collection::create(tmp.path().join("c"), config).unwrap();
+    if indexes {
+        for (key, schema) in INDEXES {
+            c.create_payload_index(key, schema).unwrap();
+        }
+    }
     let start = Instant::now();
     let mut batch = Vec::with_capacity(1000);
     for (i, payload) in payloads.iter().enumerate().take(n) {
@@ -99,12 +171,23 @@ fn main() {
     let ingest = start.elapsed().as_secs_f64();
     let start = Instant::now();
     c.optimize().unwrap();
+    let optimize = start.elapsed().as_secs_f64();
+    let info = c.info().unwrap();
     println!(
-        "ingest with payloads: {:.0} points/s; optimize {:.2} s; {} segments",
+        "ingest with payloads: {:.0} points/s; optimize {optimize:.2} s; {} segments",
         n as f64 / ingest,
-        start.elapsed().as_secs_f64(),
-        c.info().unwrap().segments
+        info.segments
     );
+    for i in &info.payload_indexes {
+        println!(
+            "index {:<20} {:<8} {:>8} values  {:>6.2} bytes/point on disk  {:>6.2} in RAM",
+            i.key,
+            i.schema.name(),
+            i.values,
+            i.disk_bytes as f64 / n as f64,
+            i.ram_bytes as f64 / n as f64
+        );
+    }
 
     let os4 = SearchParams::default().with_oversampling(4.0);
     let exact = SearchParams::default().with_exact(true);
@@ -126,18 +209,31 @@ fn main() {
     let unfiltered_p50 = p50(times);
     let unfiltered_recall = found as f64 / (nq * 10) as f64;
     println!(
-        "\n{:<24} {:>8} {:>12} {:>10} {:>10} {:>10} {:>12}",
-        "filter", "passing", "exact ok", "recall@10", "p50 ms", "vs unfilt", "exact p50 ms"
+        "\n{:<24} {:>8} {:>12} {:>10} {:>10} {:>10} {:>10} {:>12}",
+        "filter",
+        "passing",
+        "exact ok",
+        "recall@10",
+        "p50 ms",
+        "unfilt ms",
+        "ratio",
+        "exact p50 ms"
     );
     println!(
-        "{:<24} {:>8} {:>12} {:>10.4} {:>10.3} {:>10} {:>12}",
-        "(none)", "100.0%", "-", unfiltered_recall, unfiltered_p50, "1.00x", "-"
+        "{:<24} {:>8} {:>12} {:>10.4} {:>10.3} {:>10.3} {:>10} {:>12}",
+        "(none)", "100.0%", "-", unfiltered_recall, unfiltered_p50, unfiltered_p50, "1.00x", "-"
     );
-    for (name, spec) in &filters {
+    let only = std::env::var("VECSIEVE_FILTER").ok();
+    for (name, spec) in filters.iter() {
+        if only.as_ref().is_some_and(|o| o != name) {
+            continue;
+        }
         let ftruth = read_ivecs(&dir.join(format!("filtered/{name}.ivecs")));
         let ftruth = ftruth.unwrap_or_else(|_| panic!("filtered/{name}.ivecs"));
-        let (mut times, mut exact_times) = (Vec::new(), Vec::new());
+        let (mut times, mut unfiltered_times, mut exact_times) =
+            (Vec::new(), Vec::new(), Vec::new());
         let (mut found, mut wanted, mut exact_ok, mut passing, mut refused) = (0, 0, 0, 0.0, 0);
+        let mut asked = Vec::new();
         for q in 0..nq {
             let json = same_section
                 .get(q)
@@ -159,15 +255,25 @@ fn main() {
                 .filter(|&i| i >= 0)
                 .take(10)
                 .collect();
+            asked.push((q, filter, want));
+        }
+        for (q, filter, want) in &asked {
             let t = Instant::now();
             let hits = c
-                .search_filtered("", queries.row(q), &filter, 10, &exact)
+                .search_filtered("", queries.row(*q), filter, 10, &exact)
                 .unwrap();
             exact_times.push(t.elapsed().as_secs_f64() * 1e3);
             exact_ok += usize::from(hits.iter().map(|h| num(h.id)).eq(want.iter().copied()));
+        }
+        // Filtered and unfiltered in turn, so that both see the same state of the caches
+        // (an exact search in between would evict the codes before one and not the other).
+        for (q, filter, want) in &asked {
+            let t = Instant::now();
+            c.search(queries.row(*q), 10, &os4).unwrap();
+            unfiltered_times.push(t.elapsed().as_secs_f64() * 1e3);
             let t = Instant::now();
             let hits = c
-                .search_filtered("", queries.row(q), &filter, 10, &os4)
+                .search_filtered("", queries.row(*q), filter, 10, &os4)
                 .unwrap();
             times.push(t.elapsed().as_secs_f64() * 1e3);
             found += hits.iter().filter(|h| want.contains(&num(h.id))).count();
@@ -178,16 +284,18 @@ fn main() {
         } else {
             nq.min(10)
         };
-        let p = p50(times);
+        let (p, u) = (p50(times), p50(unfiltered_times));
         println!(
-            "{:<24} {:>7.1}% {:>12} {:>10.4} {:>10.3} {:>9.2}x {:>12.3}",
+            "{:<24} {:>7.1}% {:>12} {:>10.4} {:>10.3} {:>10.3} {:>9.2}x {:>12.3}",
             name,
             100.0 * passing / counted as f64,
             format!("{exact_ok}/{}", nq - refused),
             found as f64 / wanted.max(1) as f64,
             p,
-            p / unfiltered_p50,
+            u,
+            p / u,
             p50(exact_times)
         );
     }
+    optimize
 }

@@ -95,7 +95,7 @@ pub mod verify;
 mod wal;
 
 pub use collection::{
-    Collection, CollectionInfo, DiskUsage, FILTER_EXACT_FRACTION, MAX_FROZEN_SEGMENTS, OpenOptions,
+    Collection, CollectionInfo, DiskUsage, FILTER_MAX_DEPTH, MAX_FROZEN_SEGMENTS, OpenOptions,
     OptimizeReport, PayloadIndexInfo, RamUsage, ScrollPage, SegmentInfo,
 };
 pub use config::{

@@ -22,7 +22,7 @@ pub(crate) use directory::{
 };
 pub use filter::ScrollPage;
 pub use info::{CollectionInfo, DiskUsage, PayloadIndexInfo, RamUsage, SegmentInfo};
-pub use read::FILTER_EXACT_FRACTION;
+pub use read::FILTER_MAX_DEPTH;
 pub use version::MAX_FROZEN_SEGMENTS;
 
 use directory::{collect_garbage, write_config};

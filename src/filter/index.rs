@@ -205,9 +205,8 @@ impl FieldIndex {
     }
 
     fn set_rows(&self, at: std::ops::Range<usize>, out: &mut Bitmap) {
-        for &row in self.rows_of.get(at).unwrap_or_default() {
-            out.set(row as usize);
-        }
+        let rows = self.rows_of.get(at).unwrap_or_default();
+        out.set_all(rows.iter().map(|&r| r as usize));
     }
 
     /// The rows holding a value with key `key`, added to `out`.

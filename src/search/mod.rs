@@ -167,9 +167,19 @@ fn search_block(
             let originals = rows.originals();
             let dim = rows.dim();
             let mut scratch = Vec::new();
-            let keys: Vec<f32> = (0..rows.len())
-                .map(|row| q.key(q.score(originals.row(row, dim, q.kernels, &mut scratch))))
-                .collect();
+            // Only live rows are scored: under a filter that passes few rows, only those.
+            let deleted = rows.deleted();
+            let mut keys = vec![f32::INFINITY; rows.len()];
+            let mut score = |row: usize| {
+                if let Some(k) = keys.get_mut(row) {
+                    *k = q.key(q.score(originals.row(row, dim, q.kernels, &mut scratch)));
+                }
+            };
+            if deleted.ones() == 0 {
+                (0..rows.len()).for_each(&mut score);
+            } else {
+                deleted.complement(rows.len()).iter_ones().for_each(score);
+            }
             best_by_key(rows, seg, q, &keys, limit)
         }
     }
@@ -447,7 +457,9 @@ fn asym_rerank(
 
 /// The `candidates` live rows of `blocks` nearest in Hamming distance (ties: earlier
 /// block, then lower row, first), as `(distance, block, row)`. Linear: one pass for
-/// distances, one histogram, one collection pass, however many blocks.
+/// distances, one histogram, one collection pass, however many blocks. Where few rows
+/// are live (under a filter that passes few), their codes are gathered and only those
+/// are compared.
 fn binary_candidates(
     blocks: &[&dyn Rows],
     code: &[u64],
@@ -456,54 +468,124 @@ fn binary_candidates(
 ) -> Vec<(u32, usize, usize)> {
     let n: usize = blocks.iter().map(|b| b.len()).sum();
     let words = blocks.first().map_or(0, |b| b.code_words());
+    let excluded: usize = blocks.iter().map(|b| b.deleted().ones()).sum();
+    let mut out = Vec::with_capacity(candidates.min(n));
+    if excluded > n - n / SPARSE_FRACTION {
+        let mut gathered = Vec::with_capacity((n - excluded) * words);
+        let mut at = Vec::with_capacity(n - excluded);
+        for (block, b) in blocks.iter().enumerate() {
+            let codes = b.codes();
+            for row in b.deleted().complement(b.len()).iter_ones() {
+                if let Some(c) = codes.get(row * words..(row + 1) * words) {
+                    gathered.extend_from_slice(c);
+                    at.push((block, row));
+                }
+            }
+        }
+        let mut dist = vec![0u32; at.len()];
+        q.kernels.hamming_many(code, &gathered, &mut dist);
+        let (threshold, mut at_threshold) = cutoff(&dist, words * 64, candidates);
+        for (&d, &(block, row)) in dist.iter().zip(&at) {
+            if pick(d, threshold, &mut at_threshold) {
+                out.push((d, block, row));
+            }
+        }
+        return out;
+    }
     let mut dist = vec![0u32; n];
     let mut at = 0;
     for b in blocks {
         if let Some(out) = dist.get_mut(at..at + b.len()) {
             q.kernels.hamming_many(code, b.codes(), out);
+            // Deleted rows (and rows a filter rejects) get a distance no row has: OR-ed
+            // with all ones, eight rows (a byte of the bitmap) at a time.
+            let deleted = b.deleted().words();
+            for (chunk, &w) in out.chunks_mut(64).zip(deleted).filter(|(_, w)| **w != 0) {
+                for (eight, byte) in chunk.chunks_mut(8).zip(w.to_le_bytes()) {
+                    let mask = &BYTE_MASKS[usize::from(byte)];
+                    for (d, m) in eight.iter_mut().zip(mask) {
+                        *d |= m;
+                    }
+                }
+            }
         }
         at += b.len();
     }
-    // Every row in block order, with its distance, skipping deleted ones.
-    let each_live = |f: &mut dyn FnMut(u32, usize, usize)| {
-        let mut at = 0;
-        for (block, b) in blocks.iter().enumerate() {
-            let deleted = b.deleted();
-            let mine = dist.get(at..at + b.len()).unwrap_or_default();
-            for (row, &d) in mine.iter().enumerate() {
-                if deleted.ones() == 0 || !deleted.get(row) {
-                    f(d, block, row);
-                }
+    let (threshold, mut at_threshold) = cutoff(&dist, words * 64, candidates);
+    let mut at = 0;
+    for (block, b) in blocks.iter().enumerate() {
+        let mine = dist.get(at..at + b.len()).unwrap_or_default();
+        for (row, &d) in mine.iter().enumerate() {
+            if pick(d, threshold, &mut at_threshold) {
+                out.push((d, block, row));
             }
-            at += b.len();
         }
-    };
-    let mut hist = vec![0usize; words * 64 + 1];
-    each_live(&mut |d, _, _| {
-        if let Some(slot) = hist.get_mut(d as usize) {
+        at += b.len();
+    }
+    out
+}
+
+/// The distance [`binary_candidates`] gives rows that are not to be picked (above every
+/// Hamming distance).
+const EXCLUDED: u32 = u32::MAX;
+
+/// For each byte, eight lanes: all ones where its bit is set.
+static BYTE_MASKS: [[u32; 8]; 256] = {
+    let mut t = [[0u32; 8]; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let mut bit = 0;
+        while bit < 8 {
+            if byte >> bit & 1 == 1 {
+                t[byte][bit] = EXCLUDED;
+            }
+            bit += 1;
+        }
+        byte += 1;
+    }
+    t
+};
+
+/// A segment where at most one row in this many is live (not deleted, passing the filter)
+/// has its live rows' codes gathered and compared, instead of every code compared and the
+/// others sifted out. Measured on debian-minilm-384 (60,703 rows, 1-bit codes, AVX2, one
+/// run, p50 of the filtered search against the unfiltered one): at 34 % live, gathered
+/// 0.83×, compared all 1.17×; at 12.7 %, 0.56× and 1.53×; at 74 % the full scan wins.
+const SPARSE_FRACTION: usize = 2;
+
+/// For the `candidates` smallest of `dist` (distances `0..=bits`, or [`EXCLUDED`]): the
+/// distance they stop at, and how many rows at that distance are taken (the first ones).
+fn cutoff(dist: &[u32], bits: usize, candidates: usize) -> (usize, usize) {
+    // One count per distance, and a last one where excluded rows land (a clamp, not a
+    // branch: excluded rows come in no predictable order).
+    let mut hist = vec![0usize; bits + 2];
+    let last = bits + 1;
+    for &d in dist {
+        if let Some(slot) = hist.get_mut((d as usize).min(last)) {
             *slot += 1;
         }
-    });
+    }
     let mut below = 0;
-    let mut threshold = hist.len();
-    for (d, &count) in hist.iter().enumerate() {
+    for (d, &count) in hist.iter().enumerate().take(last) {
         if below + count >= candidates {
-            threshold = d;
-            break;
+            return (d, candidates - below);
         }
         below += count;
     }
-    let mut at_threshold = candidates.saturating_sub(below);
-    let mut out = Vec::with_capacity(candidates.min(n));
-    each_live(&mut |d, block, row| {
-        if (d as usize) < threshold {
-            out.push((d, block, row));
-        } else if d as usize == threshold && at_threshold > 0 {
-            at_threshold -= 1;
-            out.push((d, block, row));
-        }
-    });
-    out
+    (last, 0)
+}
+
+/// Whether a row at distance `d` is among the candidates [`cutoff`] chose.
+fn pick(d: u32, threshold: usize, at_threshold: &mut usize) -> bool {
+    let d = d as usize;
+    if d < threshold {
+        true
+    } else if d == threshold && *at_threshold > 0 {
+        *at_threshold -= 1;
+        true
+    } else {
+        false
+    }
 }
 
 /// Merges per-segment results into the best `limit`.
@@ -549,6 +631,60 @@ mod tests {
             c.push(i + 1, PointId::Num(i), &[&bytes], None);
         }
         c
+    }
+
+    /// The candidates are the live rows nearest in Hamming distance, ties to the earlier
+    /// row, whether few rows are live (codes gathered) or many (every code compared).
+    #[test]
+    fn binary_candidates_are_the_nearest_live_rows_at_every_density() {
+        let chunks = [chunk(0..300), chunk(300..1000)];
+        for keep_one_in in [1u64, 2, 3, 5, 40, 1000] {
+            let deleted: Vec<Bitmap> = [(0u64, 300u64), (300, 1000)]
+                .iter()
+                .map(|&(from, to)| {
+                    let mut b = Bitmap::with_len((to - from) as usize);
+                    for i in (from..to).filter(|i| (i * 7919) % keep_one_in != 0) {
+                        b.set((i - from) as usize);
+                    }
+                    b
+                })
+                .collect();
+            let views: Vec<LiveRows<'_>> = chunks
+                .iter()
+                .zip(&deleted)
+                .map(|(chunk, deleted)| LiveRows { chunk, deleted })
+                .collect();
+            let blocks: Vec<&dyn Rows> = views.iter().map(|b| b as &dyn Rows).collect();
+            for seed in 7000..7010 {
+                let v = vector(seed);
+                let mut code = vec![0u64; 1];
+                encode_one_bit(&v, threshold(Datatype::F32), &mut code);
+                let q = PreparedQuery {
+                    vector: v,
+                    code: code.clone(),
+                    asym_bits: 0,
+                    distance: Distance::Dot,
+                    kernels: crate::simd::Kernels::detect(),
+                };
+                let mut oracle: Vec<(u32, usize, usize)> = Vec::new();
+                for (block, b) in blocks.iter().enumerate() {
+                    for row in (0..b.len()).filter(|&r| !b.deleted().get(r)) {
+                        let c = b.codes()[row];
+                        oracle.push(((c ^ code[0]).count_ones(), block, row));
+                    }
+                }
+                oracle.sort_unstable();
+                for candidates in [1, 10, 37, 2000] {
+                    let mut want: Vec<_> = oracle.iter().copied().take(candidates).collect();
+                    want.sort_unstable_by_key(|&(_, block, row)| (block, row));
+                    let got = binary_candidates(&blocks, &code, &q, candidates);
+                    assert_eq!(
+                        got, want,
+                        "1 in {keep_one_in} live, {candidates} candidates"
+                    );
+                }
+            }
+        }
     }
 
     /// Searching a segment's rows as many blocks (chunks) gives the hits of searching them

@@ -97,6 +97,16 @@ impl Bitmap {
         Bitmap { words, ones: len }
     }
 
+    /// Sets every bit of `rows` (each below the bitmap's length; others are ignored).
+    pub(crate) fn set_all(&mut self, rows: impl Iterator<Item = usize>) {
+        for i in rows {
+            if let Some(w) = self.words.get_mut(i / 64) {
+                *w |= 1 << (i % 64);
+            }
+        }
+        self.recount();
+    }
+
     /// Clears bit `i`; returns true if it was set.
     pub(crate) fn clear(&mut self, i: usize) -> bool {
         let Some(w) = self.words.get_mut(i / 64) else {
