@@ -7,8 +7,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 use vecsieve::verify::{self, FileStatus};
 use vecsieve::{
-    Collection, CollectionConfig, Datatype, Distance, Error, Filter, OpenOptions, Quantization,
-    SearchParams, Vector, VectorParams, VectorRef,
+    Collection, CollectionConfig, Datatype, Distance, Error, Filter, OpenOptions, PayloadSchema,
+    Quantization, SearchParams, Vector, VectorParams, VectorRef,
 };
 use vecsieve_cli::Result;
 use vecsieve_cli::eval::{AdviseOptions, BenchQuantization};
@@ -487,6 +487,20 @@ pub fn inspect(dir: &Path, json: bool) -> Result<()> {
         .collect();
     let d = &info.disk;
     let r = &info.ram;
+    let indexes: Vec<Value> = info
+        .payload_indexes
+        .iter()
+        .map(|i| {
+            json!({
+                "key": i.key,
+                "schema": i.schema.name(),
+                "values": i.values,
+                "disk_bytes": i.disk_bytes,
+                "ram_bytes": i.ram_bytes,
+                "segments_with_it": i.segments_with_it,
+            })
+        })
+        .collect();
     if json {
         print_json(&json!({
             "path": dir,
@@ -498,15 +512,17 @@ pub fn inspect(dir: &Path, json: bool) -> Result<()> {
             "kept_wal_tails": info.kept_wal_tails,
             "disk": {
                 "ids": d.ids, "originals": d.originals, "codes": d.codes,
-                "payloads": d.payloads, "deletions": d.deletions, "wal": d.wal,
-                "other": d.other, "total": d.total,
+                "payloads": d.payloads, "payload_indexes": d.payload_indexes,
+                "deletions": d.deletions, "wal": d.wal, "other": d.other, "total": d.total,
             },
             "ram": {
                 "live_segment": r.live_segment,
                 "deletion_bitmaps": r.deletion_bitmaps,
                 "search_sketches": r.search_sketches,
+                "payload_indexes": r.payload_indexes,
                 "total": r.total,
             },
+            "payload_indexes": indexes,
             "optimizer": {
                 "running": status.running.as_ref().map(|t| format!("{t:?}")),
                 "points_done": status.points_done,
@@ -559,6 +575,24 @@ pub fn inspect(dir: &Path, json: bool) -> Result<()> {
             println!("  {}", p.display());
         }
     }
+    if !info.payload_indexes.is_empty() {
+        println!("\npayload indexes ({}):", info.payload_indexes.len());
+        println!(
+            "  {:<24} {:<9} {:>10} {:>12} {:>12} {:>9}",
+            "key", "schema", "values", "disk bytes", "RAM bytes", "segments"
+        );
+        for i in &info.payload_indexes {
+            println!(
+                "  {:<24} {:<9} {:>10} {:>12} {:>12} {:>9}",
+                i.key,
+                i.schema.name(),
+                i.values,
+                i.disk_bytes,
+                i.ram_bytes,
+                format!("{}/{}", i.segments_with_it, info.segments)
+            );
+        }
+    }
     let mib = |b: u64| b as f64 / f64::from(1u32 << 20);
     println!("\ndisk (MiB):");
     for (name, v) in [
@@ -566,6 +600,7 @@ pub fn inspect(dir: &Path, json: bool) -> Result<()> {
         ("originals", d.originals),
         ("codes", d.codes),
         ("payloads", d.payloads),
+        ("payload indexes", d.payload_indexes),
         ("deletions", d.deletions),
         ("wal", d.wal),
         ("other", d.other),
@@ -585,6 +620,13 @@ pub fn inspect(dir: &Path, json: bool) -> Result<()> {
             "  {:<17} {:>10.2}",
             "search sketches",
             mib(r.search_sketches)
+        );
+    }
+    if r.payload_indexes > 0 {
+        println!(
+            "  {:<17} {:>10.2}",
+            "payload indexes",
+            mib(r.payload_indexes)
         );
     }
     println!("  {:<17} {:>10.2}", "total", mib(r.total));
@@ -644,6 +686,29 @@ pub fn verify(dir: &Path, json: bool) -> Result<bool> {
 pub fn optimize(dir: &Path, json: bool) -> Result<()> {
     let c = open_quiet(dir)?;
     let start = Instant::now();
+    let report = optimize_with_progress(&c)?;
+    let segments = c.info()?.segments;
+    c.close()?;
+    let seconds = start.elapsed().as_secs_f64();
+    if json {
+        print_json(&json!({
+            "merged": report.merged,
+            "vacuumed": report.vacuumed,
+            "requantized": report.requantized,
+            "segments": segments,
+            "seconds": seconds,
+        }));
+    } else {
+        println!(
+            "merged {} segments, vacuumed {}, requantized {} in {seconds:.2} s; {segments} segments now",
+            report.merged, report.vacuumed, report.requantized
+        );
+    }
+    Ok(())
+}
+
+/// `c.optimize()` with a progress bar.
+fn optimize_with_progress(c: &Collection) -> Result<vecsieve::OptimizeReport> {
     let pb = bar(
         0,
         "{spinner} [{elapsed_precise}] [{bar:40}] {pos}/{len} points {msg}",
@@ -664,22 +729,74 @@ pub fn optimize(dir: &Path, json: bool) -> Result<()> {
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     });
     pb.finish_and_clear();
-    let report = report?;
-    let segments = c.info()?.segments;
+    Ok(report?)
+}
+
+/// `create-index`: creates the index, then rewrites every segment with it (with progress).
+pub fn create_index(dir: &Path, key: &str, schema: &str, json: bool) -> Result<()> {
+    let schema = PayloadSchema::from_name(schema).ok_or_else(|| {
+        Error::InvalidArgument(format!(
+            "schema {schema:?} is not one of keyword, integer, float, bool, uuid, datetime"
+        ))
+    })?;
+    let c = open_quiet(dir)?;
+    let start = Instant::now();
+    c.create_payload_index(key, schema)?;
+    let report = optimize_with_progress(&c)?;
+    let info = c.info()?;
     c.close()?;
     let seconds = start.elapsed().as_secs_f64();
+    let index = info.payload_indexes.iter().find(|i| i.key == key);
+    let (values, disk) = index.map_or((0, 0), |i| (i.values, i.disk_bytes));
     if json {
         print_json(&json!({
-            "merged": report.merged,
-            "vacuumed": report.vacuumed,
-            "requantized": report.requantized,
-            "segments": segments,
+            "key": key,
+            "schema": schema.name(),
+            "values": values,
+            "disk_bytes": disk,
+            "segments_rewritten": report.requantized,
             "seconds": seconds,
         }));
     } else {
         println!(
-            "merged {} segments, vacuumed {}, requantized {} in {seconds:.2} s; {segments} segments now",
-            report.merged, report.vacuumed, report.requantized
+            "payload index on {key:?} ({schema}): {values} values, {:.2} MiB on disk; {} {} \
+             rewritten with it in {seconds:.2} s",
+            disk as f64 / f64::from(1u32 << 20),
+            report.requantized,
+            if report.requantized == 1 {
+                "segment"
+            } else {
+                "segments"
+            }
+        );
+    }
+    Ok(())
+}
+
+/// `delete-index`: drops the index and rewrites the segments without it.
+pub fn delete_index(dir: &Path, key: &str, json: bool) -> Result<()> {
+    let c = open_quiet(dir)?;
+    if !c.payload_indexes().contains_key(key) {
+        return Err(Error::InvalidArgument(format!(
+            "there is no payload index on {key:?}; `vecsieve inspect {}` lists them",
+            dir.display()
+        ))
+        .into());
+    }
+    c.delete_payload_index(key)?;
+    let report = optimize_with_progress(&c)?;
+    c.close()?;
+    if json {
+        print_json(&json!({ "key": key, "segments_rewritten": report.requantized }));
+    } else {
+        println!(
+            "payload index on {key:?} dropped; {} {} rewritten without it",
+            report.requantized,
+            if report.requantized == 1 {
+                "segment"
+            } else {
+                "segments"
+            }
         );
     }
     Ok(())

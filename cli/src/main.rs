@@ -151,7 +151,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Count the points, or those passing --filter (exact: every payload is read).
+    /// Count the points, or those passing --filter (exact; payload indexes answer what
+    /// they can, payloads are read for the rest).
     Count {
         /// The collection directory.
         dir: PathBuf,
@@ -192,6 +193,30 @@ enum Command {
     Verify {
         /// The collection directory.
         dir: PathBuf,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Index a payload key (Qdrant's create_payload_index) and rewrite every segment with
+    /// the index, with progress. Filters on the key then read the index instead of every
+    /// payload.
+    CreateIndex {
+        /// The collection directory.
+        dir: PathBuf,
+        /// The key, as filters name it: `section`, `meta.tags[]`.
+        key: String,
+        /// The values' type: keyword, integer, float, bool, uuid or datetime.
+        schema: String,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Drop a payload index and rewrite the segments without it.
+    DeleteIndex {
+        /// The collection directory.
+        dir: PathBuf,
+        /// The indexed key.
+        key: String,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
@@ -373,6 +398,13 @@ fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         Command::Optimize { dir, json } => commands::optimize(&dir, json),
+        Command::CreateIndex {
+            dir,
+            key,
+            schema,
+            json,
+        } => commands::create_index(&dir, &key, &schema, json),
+        Command::DeleteIndex { dir, key, json } => commands::delete_index(&dir, &key, json),
         Command::Advise {
             dir,
             target_recall,

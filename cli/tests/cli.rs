@@ -713,4 +713,35 @@ fn filters_search_count_and_scroll_from_the_command_line() {
     );
     let out = vecsieve(&["scroll", s(&dir), "--offset", "seven"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("--offset \"seven\" is not a point id"));
+    // Indexed, the same answers; `inspect` lists the indexes with their sizes.
+    let made = json(&["create-index", s(&dir), "section", "keyword", "--json"]);
+    assert_eq!(made["values"], 30, "{made}");
+    assert!(made["disk_bytes"].as_u64().unwrap() > 0);
+    json(&["create-index", s(&dir), "size", "integer", "--json"]);
+    assert_eq!(
+        json(&["count", s(&dir), "--filter", python, "--json"])["count"],
+        8
+    );
+    let info = json(&["inspect", s(&dir), "--json"]);
+    let indexes = info["payload_indexes"].as_array().unwrap();
+    assert_eq!(indexes.len(), 2, "{info}");
+    assert_eq!(indexes[0]["key"], "section");
+    assert_eq!(indexes[1]["schema"], "integer");
+    assert!(info["disk"]["payload_indexes"].as_u64().unwrap() > 0);
+    let text = String::from_utf8_lossy(&vecsieve(&["inspect", s(&dir)]).stdout).into_owned();
+    assert!(
+        text.contains("payload indexes (2)") && text.contains("keyword"),
+        "{text}"
+    );
+    let out = vecsieve(&["create-index", s(&dir), "size", "number"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not one of keyword, integer"));
+    json(&["delete-index", s(&dir), "size", "--json"]);
+    let info = json(&["inspect", s(&dir), "--json"]);
+    assert_eq!(info["payload_indexes"].as_array().unwrap().len(), 1);
+    let out = vecsieve(&["delete-index", s(&dir), "size"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("there is no payload index on \"size\""));
+    assert_eq!(
+        json(&["count", s(&dir), "--filter", python, "--json"])["count"],
+        8
+    );
 }
