@@ -126,9 +126,11 @@ pub mod codec {
 
     /// Segment files (format-spec/segment.md).
     pub mod segment {
+        pub use crate::filter::index::FieldIndex;
         pub use crate::format::segment::{
             Layout, Section, SegmentColumns, SlotColumns, SlotLayout, decode_binary_stats,
-            decode_scalar_params, decode_slots, encode, encode_with_slots, parse,
+            decode_payload_indexes, decode_scalar_params, decode_slots, encode, encode_with_slots,
+            parse, payload_indexes_section,
         };
         pub use crate::quant::CodeKind;
     }

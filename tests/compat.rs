@@ -154,6 +154,24 @@ fn a_collection_with_a_version_1_wal_opens_and_searches_as_before() {
     let c = Collection::open(&dir).unwrap();
     check(&c, "after a checkpoint");
     c.verify().unwrap();
+    // A payload index rewrites the segments as version 3 files (with the one vector as a
+    // slot): searches and the opaque payload bytes stay exactly as they were, and opaque
+    // payloads have no fields.
+    c.create_payload_index("x", vecsieve::PayloadSchema::Keyword)
+        .unwrap();
+    c.optimize().unwrap();
+    c.close().unwrap();
+    let c = Collection::open(&dir).unwrap();
+    let info = c.info().unwrap();
+    assert_eq!(info.payload_indexes[0].segments_with_it, info.segments);
+    check(&c, "rewritten with a payload index");
+    for id in (0..40u64).filter(|id| !gone.contains(id)) {
+        let p = c.get(id).unwrap().unwrap();
+        assert_eq!(p.payload.unwrap(), format!("p{id}").into_bytes(), "id {id}");
+    }
+    let empty = vecsieve::Filter::new().must(vecsieve::Condition::IsEmpty { key: "x".into() });
+    assert_eq!(c.count(Some(&empty)).unwrap(), c.len());
+    c.verify().unwrap();
 }
 
 /// The version 2 fixture's collection: a default dense vector (8-d, Dot, 1-bit codes), a

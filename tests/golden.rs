@@ -452,7 +452,8 @@ fn golden_segment_file_with_vector_slots() {
             binary_stats: None,
         },
     ];
-    let bytes = segment::encode_with_slots(6, &ids, &[10, 11, 12], &payloads, &slots).unwrap();
+    let bytes =
+        segment::encode_with_slots(6, &ids, &[10, 11, 12], &payloads, &slots, None).unwrap();
     let golden = check("segment-v2-0000000000000006.hex", &bytes);
     let layout = segment::parse(&golden).unwrap();
     assert_eq!((layout.version, layout.header.rows), (2, 3));
@@ -484,4 +485,99 @@ fn golden_segment_file_with_vector_slots() {
     let mut bad = golden.clone();
     bad[offsets_at + 8] = 2;
     assert!(segment::parse(&bad).is_err());
+}
+
+/// spec: SEG-10. Three points with one dense vector (4-d, Dot, one-bit codes) and JSON
+/// payloads, indexed on a keyword, an integer, a float, a bool and a datetime key (one
+/// point has no payload, one a payload that is not a JSON object).
+#[test]
+fn golden_segment_file_with_payload_indexes() {
+    use vecsieve::PayloadSchema;
+    let ids = [PointId::Num(1), PointId::Num(2), PointId::Num(3)];
+    let payloads: [Option<&[u8]>; 3] = [
+        Some(br#"{"tag": ["b", "a"], "n": 7, "x": -0.5, "ok": true, "t": "2024-01-01T01:00:00+01:00"}"#),
+        Some(br#"{"tag": "b", "n": 2.5, "x": null, "ok": [false]}"#),
+        Some(b"opaque"),
+    ];
+    let mut codes = [0u64; 3];
+    for (v, c) in VECTORS.iter().zip(codes.iter_mut()) {
+        encode_one_bit(v, 0.0, std::slice::from_mut(c));
+    }
+    let codes: Vec<u8> = codes.iter().flat_map(|w| w.to_le_bytes()).collect();
+    let dense = originals(&VECTORS);
+    let slots = [segment::SlotColumns {
+        layout: segment::SlotLayout {
+            name: String::new(),
+            dim: 4,
+            distance: Distance::Dot,
+            datatype: Datatype::F32,
+            code_kind: CodeKind::OneBit,
+            multi: false,
+            vectors: 3,
+        },
+        offsets: &[0, 1, 2, 3],
+        means: &[],
+        originals: &dense,
+        codes: &codes,
+        scalar: None,
+        binary_stats: None,
+    }];
+    let specs: Vec<(String, PayloadSchema)> = [
+        ("n", PayloadSchema::Integer),
+        ("ok", PayloadSchema::Bool),
+        ("t", PayloadSchema::Datetime),
+        ("tag", PayloadSchema::Keyword),
+        ("x", PayloadSchema::Float),
+    ]
+    .iter()
+    .map(|&(k, s)| (k.to_owned(), s))
+    .collect();
+    let section = segment::payload_indexes_section(&specs, &payloads);
+    let bytes =
+        segment::encode_with_slots(7, &ids, &[4, 5, 6], &payloads, &slots, Some(&section)).unwrap();
+    let golden = check("segment-v3-0000000000000007.hex", &bytes);
+    let layout = segment::parse(&golden).unwrap();
+    assert_eq!((layout.version, layout.header.rows), (3, 3));
+    assert_eq!(layout.verify(&golden), Ok(()));
+    assert_eq!(layout.nonzero_padding(&golden), None);
+    let body = &golden[layout.range(segment::Section::PayloadIndexes)];
+    assert_eq!(body, section.as_slice());
+    let fields = segment::decode_payload_indexes(body, 3).unwrap();
+    let by_key = |k: &str| fields.iter().find(|f| f.key == k).unwrap();
+    // Keys in byte order; each (value, row) pair once, sorted.
+    assert_eq!(
+        fields.iter().map(|f| f.key.as_str()).collect::<Vec<_>>(),
+        ["n", "ok", "t", "tag", "x"]
+    );
+    let tag = by_key("tag");
+    assert_eq!(tag.dict, ["a", "b"]);
+    assert_eq!(
+        (tag.keys.as_slice(), tag.rows_of.as_slice()),
+        (&[0, 1, 1][..], &[0, 0, 1][..])
+    );
+    let n = by_key("n");
+    assert_eq!(n.keys, [7u64 ^ 1 << 63]);
+    assert!(
+        n.other_numbers,
+        "2.5 is a number the integer index does not hold"
+    );
+    let ok = by_key("ok");
+    assert_eq!(
+        (ok.keys.as_slice(), ok.rows_of.as_slice()),
+        (&[0, 1][..], &[1, 0][..])
+    );
+    // -0.5 as f64 bits, negated: below every non-negative number.
+    assert_eq!(by_key("x").keys, [!(-0.5f64).to_bits()]);
+    // 2024-01-01T00:00:00Z in microseconds.
+    assert_eq!(by_key("t").keys, [1_704_067_200_000_000u64 ^ 1 << 63]);
+    // Readers reject a row past the file's rows and an unknown schema.
+    let rows_at = layout.range(segment::Section::PayloadIndexes).start;
+    let mut bad = golden.clone();
+    let schema_at = rows_at + 8 + 16;
+    bad[schema_at] = 9;
+    assert!(
+        segment::decode_payload_indexes(&bad[layout.range(segment::Section::PayloadIndexes)], 3)
+            .is_err()
+    );
+    assert!(segment::decode_payload_indexes(body, 1).is_err());
 }

@@ -25,27 +25,30 @@ use crate::segment::{Bitmap, Rows};
 /// The payload indexes a collection has: schema by key.
 pub(crate) type IndexSpecs = BTreeMap<String, PayloadSchema>;
 
-/// One key's index over the rows of a block.
+/// One key's index over the rows of a block (format-spec/segment.md, SEG-10).
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct FieldIndex {
-    pub(crate) key: String,
-    pub(crate) schema: PayloadSchema,
+pub struct FieldIndex {
+    /// The key path it indexes.
+    pub key: String,
+    /// The type of values it holds.
+    pub schema: PayloadSchema,
     /// Rows of the block.
-    pub(crate) rows: usize,
+    pub rows: usize,
     /// Rows where the key has a non-null value (`is_empty` is false).
     pub(crate) non_empty: Bitmap,
     /// Rows where the key holds `null` (`is_null`).
     pub(crate) null: Bitmap,
     /// Some row holds a number the index does not (a float under an `Integer` index):
     /// a `range` on the key then reads payloads.
-    pub(crate) other_numbers: bool,
+    pub other_numbers: bool,
     /// `Keyword` and `Uuid`: the distinct strings, sorted; a value's key is its position.
-    pub(crate) dict: Vec<String>,
+    pub dict: Vec<String>,
     /// Each `(value, row)` pair once, sorted: `keys` are the values' order-preserving
     /// encodings ([`encode_int`], [`encode_float`], a bool as 0 or 1, a string's position
-    /// in `dict`), `rows_of` the rows.
-    pub(crate) keys: Vec<u64>,
-    pub(crate) rows_of: Vec<u32>,
+    /// in `dict`).
+    pub keys: Vec<u64>,
+    /// The row of each pair.
+    pub rows_of: Vec<u32>,
 }
 
 /// An `i64` as a `u64` of the same order.

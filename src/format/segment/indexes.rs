@@ -55,6 +55,18 @@ pub fn payload_index_len(f: &FieldIndex) -> usize {
         + 16 * f.rows.div_ceil(64)
 }
 
+/// The `payload_indexes` section of `specs` (key, schema; sorted by key) over rows with
+/// `payloads` (the golden files' writer).
+pub fn payload_indexes_section(
+    specs: &[(String, PayloadSchema)],
+    payloads: &[Option<&[u8]>],
+) -> Vec<u8> {
+    let fields = crate::filter::index::build(specs, payloads.len(), |row| {
+        payloads.get(row).copied().flatten()
+    });
+    encode_payload_indexes(&fields)
+}
+
 /// Encodes the `payload_indexes` section of `fields` (sorted by key, at most
 /// `MAX_PAYLOAD_INDEXES`).
 pub fn encode_payload_indexes(fields: &[FieldIndex]) -> Vec<u8> {

@@ -4,7 +4,9 @@
 mod indexes;
 mod write;
 
-pub use indexes::{decode_payload_indexes, encode_payload_indexes, payload_index_len};
+pub use indexes::{
+    decode_payload_indexes, encode_payload_indexes, payload_index_len, payload_indexes_section,
+};
 
 pub use write::{SegmentColumns, SegmentWriter, Sink, SlotColumns, encode, encode_with_slots};
 

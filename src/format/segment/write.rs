@@ -285,11 +285,16 @@ pub fn encode_with_slots(
     versions: &[u64],
     payloads: &[Option<&[u8]>],
     slots: &[SlotColumns<'_>],
+    payload_indexes: Option<&[u8]>,
 ) -> io::Result<Vec<u8>> {
     let mut w = SegmentWriter::new(Vec::new())?;
     for (kind, body) in row_sections(ids, versions, payloads) {
         w.section(kind)?;
         w.put(&body)?;
+    }
+    if let Some(body) = payload_indexes {
+        w.section(Section::PayloadIndexes)?;
+        w.put(body)?;
     }
     for (n, slot) in slots.iter().enumerate() {
         let offsets: Vec<u8> = slot.offsets.iter().flat_map(|o| o.to_le_bytes()).collect();
