@@ -16,8 +16,8 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 use vecsieve::optimizer::OptimizerConfig;
 use vecsieve::{
-    BinaryConfig, BinaryEncoding, Collection, CollectionConfig, Datatype, Distance, Point, PointId,
-    Quantization, QueryEncoding, ScalarConfig, SearchParams,
+    BinaryConfig, BinaryEncoding, Collection, CollectionConfig, Datatype, Distance, PayloadSchema,
+    Point, PointId, Quantization, QueryEncoding, ScalarConfig, SearchParams,
 };
 
 const DIM: usize = 8;
@@ -46,6 +46,9 @@ enum Op {
         offset: Option<u64>,
         limit: usize,
     },
+    /// A payload index on `k` (integer or float), `t` (keyword) or `t[]` (keyword).
+    CreateIndex(&'static str, PayloadSchema),
+    DropIndex(&'static str),
     Flush,
     Seal,
     Optimize,
@@ -165,6 +168,14 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (vector(), 1usize..12, spec()).prop_map(|(query, limit, spec)| Op::FilteredSearch { query, limit, spec }),
         1 => spec().prop_map(Op::Count),
         1 => (spec(), prop::option::of(id.clone()), 1usize..8).prop_map(|(spec, offset, limit)| Op::Scroll { spec, offset, limit }),
+        1 => prop::sample::select(vec![
+            ("k", PayloadSchema::Integer),
+            ("k", PayloadSchema::Float),
+            ("t", PayloadSchema::Keyword),
+            ("t[]", PayloadSchema::Keyword),
+        ])
+        .prop_map(|(key, schema)| Op::CreateIndex(key, schema)),
+        1 => prop::sample::select(vec!["k", "t", "t[]"]).prop_map(Op::DropIndex),
         1 => Just(Op::Flush),
         1 => Just(Op::Seal),
         1 => Just(Op::Optimize),
@@ -383,6 +394,8 @@ fn run(config: CollectionConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     prop_assert_eq!(&p.payload, &oracle[&p.id].1);
                 }
             }
+            Op::CreateIndex(key, schema) => coll.create_payload_index(key, schema).unwrap(),
+            Op::DropIndex(key) => coll.delete_payload_index(key).unwrap(),
             Op::Flush => coll.flush().unwrap(),
             Op::Seal => coll.seal().unwrap(),
             Op::Optimize => {
