@@ -223,6 +223,14 @@ fn segment_file_once(bytes: &[u8]) {
             );
         }
     }
+    let indexes = bytes
+        .get(layout.range(segment::Section::PayloadIndexes))
+        .unwrap_or_default();
+    if !indexes.is_empty()
+        && let Ok(fields) = segment::decode_payload_indexes(indexes, layout.header.rows)
+    {
+        assert_eq!(segment::encode_payload_indexes(&fields), indexes);
+    }
     for s in segment::SECTIONS {
         assert!(layout.range(s).end <= bytes.len());
     }

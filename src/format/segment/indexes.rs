@@ -127,7 +127,7 @@ pub fn decode_payload_indexes(bytes: &[u8], rows: usize) -> Result<Vec<FieldInde
     if r.u32("reserved")? != 0 {
         return Err(invalid(4, "reserved field is not zero"));
     }
-    let mut fields: Vec<FieldIndex> = Vec::with_capacity(count);
+    let mut entries: Vec<(usize, usize, PayloadSchema, bool, &str)> = Vec::with_capacity(count);
     for _ in 0..count {
         let entry_at = r.pos();
         let offset = r.len_u64(bytes.len(), "body_offset")?;
@@ -146,18 +146,28 @@ pub fn decode_payload_indexes(bytes: &[u8], rows: usize) -> Result<Vec<FieldInde
             .ok()
             .filter(|k| k.len() <= MAX_INDEX_KEY_BYTES && crate::filter::check_index_key(k).is_ok())
             .ok_or_else(|| invalid(entry_at + ENTRY_FIXED, "key is not a key path"))?;
-        if fields.last().is_some_and(|f| f.key.as_str() >= key) {
+        if entries.last().is_some_and(|e| e.4 >= key) {
             return Err(invalid(entry_at, "keys are not in ascending order"));
         }
         skip_padding(&mut r)?;
-        let end = offset
+        entries.push((offset, len, schema, flags == 1, key));
+    }
+    // The bodies follow the directory back to back, in its order, to the section's end.
+    let mut at = r.pos();
+    let mut fields: Vec<FieldIndex> = Vec::with_capacity(count);
+    for (offset, len, schema, other_numbers, key) in entries {
+        let end = at
             .checked_add(len)
-            .filter(|&e| e <= bytes.len())
-            .ok_or_else(|| invalid(entry_at, "body out of bounds"))?;
-        let body = bytes.get(offset..end).unwrap_or_default();
-        let field = decode_body(body, rows, key, schema, flags == 1)
-            .map_err(|e| e.shifted(offset as u64))?;
+            .filter(|&e| offset == at && e <= bytes.len())
+            .ok_or_else(|| invalid(at, "index bodies are not back to back after the directory"))?;
+        let body = bytes.get(at..end).unwrap_or_default();
+        let field = decode_body(body, rows, key, schema, other_numbers)
+            .map_err(|e| e.shifted(at as u64))?;
         fields.push(field);
+        at = end;
+    }
+    if at != bytes.len() {
+        return Err(invalid(at, "bytes after the last index"));
     }
     Ok(fields)
 }
