@@ -96,7 +96,7 @@ mod wal;
 
 pub use collection::{
     Collection, CollectionInfo, DiskUsage, FILTER_MAX_DEPTH, MAX_FROZEN_SEGMENTS, OpenOptions,
-    OptimizeReport, PayloadIndexInfo, RamUsage, ScrollPage, SegmentInfo,
+    OptimizeReport, PayloadIndexInfo, PointSelector, RamUsage, ScrollPage, SegmentInfo,
 };
 pub use config::{
     BinaryConfig, BinaryEncoding, CollectionConfig, Datatype, Distance, Durability, MAX_DIM,

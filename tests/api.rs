@@ -103,6 +103,12 @@ fn close_on_one_clone_releases_the_lock() {
     assert!(matches!(clone.info(), Err(Error::Closed)));
     assert!(matches!(clone.scroll(None, None, 1), Err(Error::Closed)));
     assert!(matches!(clone.count(None), Err(Error::Closed)));
+    let ids = vec![PointId::Num(1)];
+    assert!(matches!(clone.clear_payload(ids), Err(Error::Closed)));
+    assert!(matches!(
+        clone.create_payload_index("a", vecsieve::PayloadSchema::Keyword),
+        Err(Error::Closed)
+    ));
     Collection::open(dir.path()).unwrap();
 }
 
@@ -157,6 +163,17 @@ fn bad_input_is_a_typed_error_and_writes_nothing() {
     }
     let big = Point::new(9, vec![1.0, 0.0, 0.0]).with_payload(vec![0; MAX_PAYLOAD_BYTES + 1]);
     assert!(matches!(c.upsert(&[big]), Err(Error::InvalidArgument(_))));
+    // A payload operation that would make a payload too big changes nothing.
+    let huge = serde_json::json!({"s": "x".repeat(MAX_PAYLOAD_BYTES)});
+    let one = vec![PointId::Num(1)];
+    let err = c
+        .set_payload(huge.as_object().unwrap(), one.clone())
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+    assert_eq!(c.get(1).unwrap().unwrap().payload, None);
+    // Unknown ids are skipped; a key nobody has changes nothing.
+    assert_eq!(c.clear_payload(vec![PointId::Num(77)]).unwrap(), 0);
+    assert_eq!(c.delete_payload_keys(&["nope"], one).unwrap(), 0);
     for dim in [0, MAX_DIM + 1] {
         let e = Collection::create(
             dir.path().join(format!("d{dim}")),

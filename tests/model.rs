@@ -46,6 +46,8 @@ enum Op {
         offset: Option<u64>,
         limit: usize,
     },
+    /// A payload operation on the points chosen by id or by a filter.
+    Payload(PayloadOp, Choose),
     /// A payload index on `k` (integer or float), `t` (keyword) or `t[]` (keyword).
     CreateIndex(&'static str, PayloadSchema),
     DropIndex(&'static str),
@@ -55,6 +57,60 @@ enum Op {
     Reopen {
         clean: bool,
     },
+}
+
+/// Qdrant's payload operations.
+#[derive(Debug, Clone)]
+enum PayloadOp {
+    /// `set_payload({"k": n})`.
+    SetK(i64),
+    /// `overwrite_payload({"t": tags})`.
+    OverwriteTags(Vec<&'static str>),
+    /// `delete_payload_keys(["k"])`.
+    DeleteK,
+    /// `clear_payload`.
+    Clear,
+}
+
+#[derive(Debug, Clone)]
+enum Choose {
+    Ids(Vec<u64>),
+    Filter(Spec),
+}
+
+impl PayloadOp {
+    /// The new payload of a point whose payload is `old`, or `None` to leave it as it is
+    /// (written here from the operation's meaning, with serde_json's own encoding).
+    fn apply(&self, old: Option<&[u8]>) -> Option<Option<Vec<u8>>> {
+        let object = || -> Option<serde_json::Map<String, serde_json::Value>> {
+            match serde_json::from_slice(old?) {
+                Ok(serde_json::Value::Object(m)) => Some(m),
+                _ => None,
+            }
+        };
+        let bytes = |m: serde_json::Map<String, serde_json::Value>| {
+            serde_json::to_vec(&serde_json::Value::Object(m)).unwrap()
+        };
+        let changed = |new: Vec<u8>| (old != Some(new.as_slice())).then_some(Some(new));
+        match self {
+            PayloadOp::SetK(n) => {
+                let mut m = object().unwrap_or_default();
+                m.insert("k".into(), (*n).into());
+                changed(bytes(m))
+            }
+            PayloadOp::OverwriteTags(t) => {
+                let mut m = serde_json::Map::new();
+                m.insert("t".into(), t.clone().into());
+                changed(bytes(m))
+            }
+            PayloadOp::DeleteK => {
+                let mut m = object()?;
+                m.remove("k")?;
+                Some(Some(bytes(m)))
+            }
+            PayloadOp::Clear => old.map(|_| None),
+        }
+    }
 }
 
 /// A filter and, independently, what it means.
@@ -168,6 +224,19 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (vector(), 1usize..12, spec()).prop_map(|(query, limit, spec)| Op::FilteredSearch { query, limit, spec }),
         1 => spec().prop_map(Op::Count),
         1 => (spec(), prop::option::of(id.clone()), 1usize..8).prop_map(|(spec, offset, limit)| Op::Scroll { spec, offset, limit }),
+        2 => (
+            prop_oneof![
+                (0i64..4).prop_map(PayloadOp::SetK),
+                prop::sample::subsequence(vec!["a", "b", "c"], 0..3).prop_map(PayloadOp::OverwriteTags),
+                Just(PayloadOp::DeleteK),
+                Just(PayloadOp::Clear),
+            ],
+            prop_oneof![
+                prop::collection::vec(id.clone(), 0..5).prop_map(Choose::Ids),
+                spec().prop_map(Choose::Filter),
+            ],
+        )
+            .prop_map(|(op, choose)| Op::Payload(op, choose)),
         1 => prop::sample::select(vec![
             ("k", PayloadSchema::Integer),
             ("k", PayloadSchema::Float),
@@ -393,6 +462,49 @@ fn run(config: CollectionConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 for p in &page.points {
                     prop_assert_eq!(&p.payload, &oracle[&p.id].1);
                 }
+            }
+            Op::Payload(op, choose) => {
+                let chosen: Vec<PointId> = match &choose {
+                    Choose::Ids(ids) => {
+                        let mut ids: Vec<PointId> = ids.iter().map(|&i| PointId::Num(i)).collect();
+                        ids.sort();
+                        ids.dedup();
+                        ids.retain(|id| oracle.contains_key(id));
+                        ids
+                    }
+                    Choose::Filter(spec) => oracle
+                        .iter()
+                        .filter(|(id, (_, p))| spec.passes(**id, p.as_deref()))
+                        .map(|(id, _)| *id)
+                        .collect(),
+                };
+                let mut want = 0;
+                for id in chosen {
+                    let entry = oracle.get_mut(&id).unwrap();
+                    if let Some(new) = op.apply(entry.1.as_deref()) {
+                        entry.1 = new;
+                        want += 1;
+                    }
+                }
+                let selector = match choose {
+                    Choose::Ids(ids) => {
+                        vecsieve::PointSelector::Ids(ids.into_iter().map(PointId::Num).collect())
+                    }
+                    Choose::Filter(spec) => vecsieve::PointSelector::Filter(spec.filter()),
+                };
+                let map = |v: serde_json::Value| v.as_object().unwrap().clone();
+                let got = match &op {
+                    PayloadOp::SetK(n) => {
+                        coll.set_payload(&map(serde_json::json!({"k": n})), selector)
+                    }
+                    PayloadOp::OverwriteTags(t) => {
+                        coll.overwrite_payload(&map(serde_json::json!({"t": t})), selector)
+                    }
+                    PayloadOp::DeleteK => coll.delete_payload_keys(&["k"], selector),
+                    PayloadOp::Clear => coll.clear_payload(selector),
+                }
+                .unwrap();
+                prop_assert_eq!(got, want, "{:?}", op);
             }
             Op::CreateIndex(key, schema) => coll.create_payload_index(key, schema).unwrap(),
             Op::DropIndex(key) => coll.delete_payload_index(key).unwrap(),

@@ -265,6 +265,29 @@ fn named_and_multi_vectors_match_brute_force_through_seals_merges_and_reopens() 
         let p = c.get(*id).unwrap().unwrap();
         assert_eq!(&model_entry(&p, &slots, false), entry);
         assert_eq!(p.payload.is_some(), p.payload == Some(id_bytes(*id)));
+        // A payload operation on every point (sealed and live) writes each point back
+        // with its vectors bit for bit, in every slot.
+        c.upsert(&[random_point(&mut rng, 500, &slots)]).unwrap();
+        let mut entry = model_entry(&c.get(500u64).unwrap().unwrap(), &slots, false);
+        round_f16(&mut entry);
+        model.insert(PointId::Num(500), entry);
+        let tag = serde_json::json!({"tagged": true});
+        let all = vecsieve::PointSelector::Filter(vecsieve::Filter::new());
+        assert_eq!(
+            c.set_payload(tag.as_object().unwrap(), all).unwrap(),
+            model.len()
+        );
+        let mut seen = 0;
+        c.for_each_point(16, |points| {
+            for p in points {
+                assert_eq!(model_entry(p, &slots, false), model[&p.id], "{}", p.id);
+                assert_eq!(p.payload.as_deref(), Some(br#"{"tagged":true}"#.as_slice()));
+                seen += 1;
+            }
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen, model.len());
         c.verify().unwrap();
         c.close().unwrap();
     }

@@ -9,6 +9,7 @@
 mod directory;
 mod filter;
 mod info;
+mod payload;
 mod read;
 mod rewrite;
 mod validate;
@@ -22,6 +23,7 @@ pub(crate) use directory::{
 };
 pub use filter::ScrollPage;
 pub use info::{CollectionInfo, DiskUsage, PayloadIndexInfo, RamUsage, SegmentInfo};
+pub use payload::PointSelector;
 pub use read::FILTER_MAX_DEPTH;
 pub use version::MAX_FROZEN_SEGMENTS;
 

@@ -112,6 +112,13 @@ impl Views<'_> {
             .collect()
     }
 
+    /// The place in [`all`](Self::all) of chunk `part` of frozen segment `frozen` (oldest
+    /// first), or of the live segment for `None`.
+    pub(super) fn live_of(&self, frozen: Option<usize>, part: usize) -> usize {
+        let segment = frozen.unwrap_or(self.chunks_per_segment.len().saturating_sub(1));
+        self.chunks_per_segment.iter().take(segment).sum::<usize>() + part
+    }
+
     /// How many of [`all`](Self::all) are chunks of the live and frozen segments (the
     /// sealed segments follow them).
     pub(super) fn live_blocks(&self) -> usize {

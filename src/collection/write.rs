@@ -18,6 +18,27 @@ use crate::segment::immutable::ImmutableSegment;
 use crate::wal::WalWriter;
 use crate::wal::record::{self, MAX_RECORD_BODY, RecordKind, SlotShape, UpsertRow, VectorsRow};
 
+/// Points validated and encoded as one upsert record.
+pub(super) struct EncodedPoints<'p> {
+    points: &'p [Point],
+    /// Each point's vectors in the stored datatype, one entry per slot.
+    stored: Vec<Vec<Vec<u8>>>,
+    kind: RecordKind,
+    body: Vec<u8>,
+}
+
+fn rows_of<'a>(points: &'a [Point], stored: &'a [Vec<Vec<u8>>]) -> Vec<VectorsRow<'a>> {
+    points
+        .iter()
+        .zip(stored)
+        .map(|(p, v)| VectorsRow {
+            id: p.id,
+            vectors: v.iter().map(Vec::as_slice).collect(),
+            payload: p.payload.as_deref(),
+        })
+        .collect()
+}
+
 impl Collection {
     /// Inserts or replaces points. The batch is atomic: after a crash either all of it or
     /// none of it is there. Returns once durable per the collection's [`Durability`].
@@ -37,21 +58,31 @@ impl Collection {
         if points.is_empty() {
             return Ok(());
         }
+        let encoded = self.encode_points(points)?;
+        let seq = self.with_writer(|w| self.append_points(w, &encoded))?;
+        self.wait_durable(seq)
+    }
+
+    /// Validates and encodes `points` as one upsert record.
+    pub(super) fn encode_points<'p>(&self, points: &'p [Point]) -> Result<EncodedPoints<'p>> {
         let config = &self.inner.config;
         let mut stored = Vec::with_capacity(points.len());
         for (i, p) in points.iter().enumerate() {
             let point = BatchPoint { index: i, id: p.id };
             stored.push(stored_point(config, Some(point), p)?);
         }
-        let rows: Vec<VectorsRow<'_>> = points
-            .iter()
-            .zip(&stored)
-            .map(|(p, v)| VectorsRow {
-                id: p.id,
-                vectors: v.iter().map(Vec::as_slice).collect(),
-                payload: p.payload.as_deref(),
-            })
-            .collect();
+        self.encode_stored(points, stored)
+    }
+
+    /// Encodes `points` (ids and payloads) with `stored`, each point's vectors in the
+    /// stored datatype (one entry per slot), as one upsert record.
+    pub(super) fn encode_stored<'p>(
+        &self,
+        points: &'p [Point],
+        stored: Vec<Vec<Vec<u8>>>,
+    ) -> Result<EncodedPoints<'p>> {
+        let config = &self.inner.config;
+        let rows = rows_of(points, &stored);
         // A single-vector collection keeps the version 1 record (kind 1).
         let (kind, body) = if config.is_single_dense() {
             let legacy: Vec<UpsertRow<'_>> = rows
@@ -74,15 +105,22 @@ impl Collection {
                 body.len()
             )));
         }
-        let seq = self
-            .with_writer(|w| {
-                self.append_and_apply(w, kind, &body, |v, seq| {
-                    v.apply_upsert(seq, &rows);
-                    0
-                })
-            })?
-            .0;
-        self.wait_durable(seq)
+        Ok(EncodedPoints {
+            points,
+            stored,
+            kind,
+            body,
+        })
+    }
+
+    /// Appends encoded points as one record and applies it (under the writer lock).
+    pub(super) fn append_points(&self, w: &mut WalWriter, e: &EncodedPoints<'_>) -> Result<u64> {
+        let rows = rows_of(e.points, &e.stored);
+        let (seq, _) = self.append_and_apply(w, e.kind, &e.body, |v, seq| {
+            v.apply_upsert(seq, &rows);
+            0
+        })?;
+        Ok(seq)
     }
 
     /// Checks a point as [`upsert`](Self::upsert) would (dimension, finite components,
@@ -121,7 +159,7 @@ impl Collection {
 
     /// Appends a record, applies it to a copy of the current version, freezes the live
     /// segment if it is full, and publishes the copy. Any I/O error poisons the collection.
-    fn append_and_apply(
+    pub(super) fn append_and_apply(
         &self,
         w: &mut WalWriter,
         kind: RecordKind,
@@ -167,7 +205,7 @@ impl Collection {
         Ok(())
     }
 
-    fn wait_durable(&self, seq: u64) -> Result<()> {
+    pub(super) fn wait_durable(&self, seq: u64) -> Result<()> {
         match self.inner.config.durability {
             Durability::Sync => self.sync_wal(seq),
             Durability::Buffered => Ok(()),
