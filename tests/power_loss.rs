@@ -5,7 +5,8 @@
 //! It must open, pass `verify`, and hold the model's state after some prefix of the
 //! operations that includes every durable acknowledged one (with `Durability::Sync`, every
 //! acknowledged write; with `Buffered`, every write before an acknowledged `flush` or
-//! seal) and nothing beyond the one that was cut off.
+//! seal) and nothing beyond the one that was cut off. Payload indexes are created and
+//! dropped among the operations; filters on the indexed key must find every point after.
 //!
 //! `VECSIEVE_POWER_LOSS_CRASHES=100000 cargo nextest run --profile campaign --test
 //! power_loss` runs the long campaign; the default run simulates a few hundred crashes.
@@ -71,14 +72,21 @@ fn quarters(v: &[f32]) -> Vec<Vec<f32>> {
     v.chunks(DIM / 4).map(<[f32]>::to_vec).collect()
 }
 
+/// Every point's payload names its group, `id % 3`: what filters on the (sometimes
+/// indexed) key `g` find.
 fn point(id: u64, version: u64, multi: bool) -> Point {
     let v = vector(id, version);
+    let payload = format!(r#"{{"g": "g{}"}}"#, id % 3).into_bytes();
     if multi {
         let m = quarters(&v);
-        Point::new(id, v).with_vector("m", m)
+        Point::new(id, v).with_vector("m", m).with_payload(payload)
     } else {
-        Point::new(id, v)
+        Point::new(id, v).with_payload(payload)
     }
+}
+
+fn group(k: u64) -> vecsieve::Filter {
+    vecsieve::Filter::new().must(vecsieve::Condition::matches("g", format!("g{k}")))
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -89,6 +97,8 @@ enum Op {
     Seal,
     Optimize,
     Requantize(u64),
+    /// Creates (true) or drops the payload index on `g`.
+    Index(bool),
 }
 
 /// An operation; an upsert's vectors are versioned by its position in the history.
@@ -100,6 +110,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => Just(Op::Seal),
         1 => Just(Op::Optimize),
         1 => (0..3u64).prop_map(Op::Requantize),
+        1 => any::<bool>().prop_map(Op::Index),
     ]
 }
 
@@ -131,6 +142,8 @@ impl Op {
                 ),
                 _ => Quantization::Scalar(ScalarConfig::default()),
             }),
+            Op::Index(true) => c.create_payload_index("g", vecsieve::PayloadSchema::Keyword),
+            Op::Index(false) => c.delete_payload_index("g"),
         }
     }
 
@@ -146,7 +159,7 @@ impl Op {
                     model.remove(&id);
                 }
             }
-            Op::Flush | Op::Seal | Op::Optimize | Op::Requantize(_) => {}
+            Op::Flush | Op::Seal | Op::Optimize | Op::Requantize(_) | Op::Index(_) => {}
         }
     }
 
@@ -219,6 +232,15 @@ fn one_crash(
     c.verify()
         .map_err(|e| TestCaseError::fail(format!("verify after the crash: {e}")))?;
     let got = contents(&c);
+    // Filters on `g` (indexed or not, whichever the crash left) find every point of each
+    // group.
+    for k in 0..3 {
+        let want = got.keys().filter(|&&id| id % 3 == k).count();
+        let found = c
+            .count(Some(&group(k)))
+            .map_err(|e| TestCaseError::fail(format!("count after the crash: {e}")))?;
+        prop_assert_eq!(found, want, "group {}", k);
+    }
     let attempted = states.len() - 1;
     prop_assert!(
         (durable as usize..=attempted).any(|p| states[p] == got),
