@@ -49,6 +49,10 @@ pub struct FieldIndex {
     pub keys: Vec<u64>,
     /// The row of each pair.
     pub rows_of: Vec<u32>,
+    /// The rows of each value held by at least 1/32 of the rows, as a bitmap (no larger
+    /// than its run of rows): a common value's rows are one copy, not one write per row.
+    /// Made from `keys` and `rows_of` (see [`FieldIndex::new`]); not stored.
+    pub(crate) dense: Vec<(u64, Bitmap)>,
 }
 
 /// An `i64` as a `u64` of the same order.
@@ -135,17 +139,15 @@ impl FieldBuilder<'_> {
             self.pairs.dedup();
         }
         let (keys, rows_of) = self.pairs.into_iter().unzip();
-        FieldIndex {
-            key: self.key.to_owned(),
-            schema: self.schema,
+        FieldIndex::new(
+            self.key.to_owned(),
+            self.schema,
             rows,
-            non_empty: self.non_empty,
-            null: self.null,
-            other_numbers: self.other_numbers,
+            [self.non_empty, self.null],
+            self.other_numbers,
             dict,
-            keys,
-            rows_of,
-        }
+            (keys, rows_of),
+        )
     }
 }
 
@@ -182,6 +184,51 @@ pub(crate) fn build<'p>(
 }
 
 impl FieldIndex {
+    /// An index of `rows` rows from its parts (sorted, unique `(key, row)` pairs), with the
+    /// bitmaps of its common values made.
+    pub(crate) fn new(
+        key: String,
+        schema: PayloadSchema,
+        rows: usize,
+        [non_empty, null]: [Bitmap; 2],
+        other_numbers: bool,
+        dict: Vec<String>,
+        (keys, rows_of): (Vec<u64>, Vec<u32>),
+    ) -> Self {
+        let mut dense = Vec::new();
+        let mut start = 0;
+        while let Some(&k) = keys.get(start) {
+            let end = start
+                + keys
+                    .get(start..)
+                    .map_or(0, |rest| rest.partition_point(|&x| x == k));
+            if (end - start) * 32 >= rows && end - start > 64 {
+                let mut b = Bitmap::with_len(rows);
+                b.set_all(
+                    rows_of
+                        .get(start..end)
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|&r| r as usize),
+                );
+                dense.push((k, b));
+            }
+            start = end;
+        }
+        FieldIndex {
+            key,
+            schema,
+            rows,
+            non_empty,
+            null,
+            other_numbers,
+            dict,
+            keys,
+            rows_of,
+            dense,
+        }
+    }
+
     /// Heap bytes held.
     pub(crate) fn heap_bytes(&self) -> usize {
         self.non_empty.heap_bytes()
@@ -189,6 +236,11 @@ impl FieldIndex {
             + self.dict.iter().map(|s| s.len() + 24).sum::<usize>()
             + self.keys.capacity() * 8
             + self.rows_of.capacity() * 4
+            + self
+                .dense
+                .iter()
+                .map(|(_, b)| b.heap_bytes() + 8)
+                .sum::<usize>()
     }
 
     /// The key of `v` in this index: `None` if the index does not hold values of its type,
@@ -214,6 +266,12 @@ impl FieldIndex {
 
     /// The rows holding a value with key `key`, added to `out`.
     fn rows_equal(&self, key: u64, out: &mut Bitmap) {
+        if let Ok(i) = self.dense.binary_search_by_key(&key, |(k, _)| *k)
+            && let Some((_, rows)) = self.dense.get(i)
+        {
+            out.or(rows);
+            return;
+        }
         let lo = self.keys.partition_point(|&k| k < key);
         let hi = self.keys.partition_point(|&k| k <= key);
         self.set_rows(lo..hi, out);

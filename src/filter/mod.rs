@@ -31,6 +31,14 @@
 //! - `has_id`: the point's id is one of the list (integers or UUID strings).
 //! - `nested`: `{"key": k, "filter": f}`: some object of the array at `k` satisfies `f` on
 //!   its own (all of `f`'s conditions on the same element).
+//!
+//! # Indexed and unindexed keys
+//! A filter passes the same points whether its keys are indexed or not
+//! ([`Collection::create_payload_index`](crate::Collection::create_payload_index)). An
+//! index answers the conditions on its key that its values decide
+//! ([`PayloadSchema`](crate::PayloadSchema) lists them) without reading payloads; every
+//! other condition is checked on the payloads of the points the answered ones leave, so a
+//! filter on unindexed keys parses every payload of the collection once per search.
 
 mod datetime;
 pub(crate) mod index;

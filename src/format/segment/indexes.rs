@@ -262,15 +262,13 @@ fn decode_body(
     if r.remaining() != 0 {
         return Err(invalid(r.pos(), "bytes after the null bitmap"));
     }
-    Ok(FieldIndex {
-        key: key.to_owned(),
+    Ok(FieldIndex::new(
+        key.to_owned(),
         schema,
         rows,
-        non_empty,
-        null,
+        [non_empty, null],
         other_numbers,
         dict,
-        keys,
-        rows_of,
-    })
+        (keys, rows_of),
+    ))
 }
