@@ -9,7 +9,9 @@
 //! interaction, scored with MaxSim): [`VectorParams`], [`Point::with_vector`],
 //! [`Collection::search_using`]. Payloads that hold a JSON object are filtered on with
 //! Qdrant's filter language: [`Filter`], [`Collection::search_filtered`],
-//! [`Collection::count`], [`Collection::scroll`], [`Collection::delete_by_filter`].
+//! [`Collection::count`], [`Collection::scroll`], [`Collection::delete_by_filter`]; keys
+//! are indexed with [`Collection::create_payload_index`] ([`PayloadSchema`]) and payloads
+//! changed with [`Collection::set_payload`] and its siblings ([`PointSelector`]).
 //!
 //! ```
 //! use vecsieve::{BinaryConfig, Collection, CollectionConfig, Distance, Point, Quantization,
@@ -62,11 +64,13 @@
 //! Dimension up to [`MAX_DIM`], `limit` up to [`MAX_LIMIT`], oversampling up to
 //! [`MAX_OVERSAMPLING`], payload up to [`MAX_PAYLOAD_BYTES`] per point, one batch up to
 //! 256 MiB encoded, [`MAX_NAMED_VECTORS`] named vectors (names up to
-//! [`MAX_VECTOR_NAME_BYTES`]), [`MAX_MULTIVECTOR_LEN`] vectors per multivector. Little-endian targets only (the file format is little-endian and
-//! segment files are memory-mapped as is).
+//! [`MAX_VECTOR_NAME_BYTES`]), [`MAX_MULTIVECTOR_LEN`] vectors per multivector,
+//! [`MAX_PAYLOAD_INDEXES`] payload indexes (keys up to [`MAX_INDEX_KEY_BYTES`]).
+//! Little-endian targets only (the file format is little-endian and segment files are
+//! memory-mapped as is).
 //!
 //! # Non-goals
-//! Not a server, not distributed, no filtering by payload (payloads are opaque bytes).
+//! Not a server, not distributed.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 

@@ -44,8 +44,8 @@ pub struct FieldIndex {
     /// `Keyword` and `Uuid`: the distinct strings, sorted; a value's key is its position.
     pub dict: Vec<String>,
     /// Each `(value, row)` pair once, sorted: `keys` are the values' order-preserving
-    /// encodings ([`encode_int`], [`encode_float`], a bool as 0 or 1, a string's position
-    /// in `dict`).
+    /// encodings (format-spec/segment.md, SEG-10: an integer XOR 2^63, a float by its bits, a
+    /// bool as 0 or 1, a string's position in `dict`).
     pub keys: Vec<u64>,
     /// The row of each pair.
     pub rows_of: Vec<u32>,
