@@ -759,15 +759,10 @@ pub fn create_index(dir: &Path, key: &str, schema: &str, json: bool) -> Result<(
         }));
     } else {
         println!(
-            "payload index on {key:?} ({schema}): {values} values, {:.2} MiB on disk; {} {} \
+            "payload index on {key:?} ({schema}): {values} values, {:.2} MiB on disk; {} \
              rewritten with it in {seconds:.2} s",
             disk as f64 / f64::from(1u32 << 20),
-            report.requantized,
-            if report.requantized == 1 {
-                "segment"
-            } else {
-                "segments"
-            }
+            segments(report.requantized)
         );
     }
     Ok(())
@@ -790,16 +785,16 @@ pub fn delete_index(dir: &Path, key: &str, json: bool) -> Result<()> {
         print_json(&json!({ "key": key, "segments_rewritten": report.requantized }));
     } else {
         println!(
-            "payload index on {key:?} dropped; {} {} rewritten without it",
-            report.requantized,
-            if report.requantized == 1 {
-                "segment"
-            } else {
-                "segments"
-            }
+            "payload index on {key:?} dropped; {} rewritten without it",
+            segments(report.requantized)
         );
     }
     Ok(())
+}
+
+/// "1 segment", "2 segments".
+fn segments(n: usize) -> String {
+    format!("{n} segment{}", if n == 1 { "" } else { "s" })
 }
 
 pub fn advise(
