@@ -119,7 +119,7 @@ impl Collection {
     ) -> Result<usize> {
         self.rewrite_payloads(points, |old| {
             let new = change(old)?;
-            let bytes = serde_json::to_vec(&Value::Object(new)).unwrap_or_default();
+            let bytes = Value::Object(new).to_string().into_bytes();
             (old != Some(bytes.as_slice())).then_some(Some(bytes))
         })
     }

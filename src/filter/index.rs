@@ -51,7 +51,7 @@ pub struct FieldIndex {
     pub rows_of: Vec<u32>,
     /// The rows of each value held by at least 1/32 of the rows, as a bitmap (no larger
     /// than its run of rows): a common value's rows are one copy, not one write per row.
-    /// Made from `keys` and `rows_of` (see [`FieldIndex::new`]); not stored.
+    /// Made from `keys` and `rows_of` (see [`FieldIndex::with_common_values`]); not stored.
     pub(crate) dense: Vec<(u64, Bitmap)>,
 }
 
@@ -139,15 +139,19 @@ impl FieldBuilder<'_> {
             self.pairs.dedup();
         }
         let (keys, rows_of) = self.pairs.into_iter().unzip();
-        FieldIndex::new(
-            self.key.to_owned(),
-            self.schema,
+        FieldIndex {
+            key: self.key.to_owned(),
+            schema: self.schema,
             rows,
-            [self.non_empty, self.null],
-            self.other_numbers,
+            non_empty: self.non_empty,
+            null: self.null,
+            other_numbers: self.other_numbers,
             dict,
-            (keys, rows_of),
-        )
+            keys,
+            rows_of,
+            dense: Vec::new(),
+        }
+        .with_common_values()
     }
 }
 
@@ -184,49 +188,25 @@ pub(crate) fn build<'p>(
 }
 
 impl FieldIndex {
-    /// An index of `rows` rows from its parts (sorted, unique `(key, row)` pairs), with the
-    /// bitmaps of its common values made.
-    pub(crate) fn new(
-        key: String,
-        schema: PayloadSchema,
-        rows: usize,
-        [non_empty, null]: [Bitmap; 2],
-        other_numbers: bool,
-        dict: Vec<String>,
-        (keys, rows_of): (Vec<u64>, Vec<u32>),
-    ) -> Self {
-        let mut dense = Vec::new();
+    /// This index with the bitmaps of its common values made (from `keys` and `rows_of`,
+    /// sorted and unique `(key, row)` pairs).
+    pub(crate) fn with_common_values(mut self) -> Self {
         let mut start = 0;
-        while let Some(&k) = keys.get(start) {
-            let end = start
-                + keys
-                    .get(start..)
-                    .map_or(0, |rest| rest.partition_point(|&x| x == k));
-            if (end - start) * 32 >= rows && end - start > 64 {
-                let mut b = Bitmap::with_len(rows);
-                b.set_all(
-                    rows_of
-                        .get(start..end)
-                        .unwrap_or_default()
-                        .iter()
-                        .map(|&r| r as usize),
-                );
-                dense.push((k, b));
+        while let Some(&k) = self.keys.get(start) {
+            let run = self
+                .keys
+                .get(start..)
+                .map_or(0, |rest| rest.partition_point(|&x| x == k));
+            let end = start + run;
+            if run * 32 >= self.rows && run > 64 {
+                let mut b = Bitmap::with_len(self.rows);
+                let rows = self.rows_of.get(start..end).unwrap_or_default();
+                b.set_all(rows.iter().map(|&r| r as usize));
+                self.dense.push((k, b));
             }
             start = end;
         }
-        FieldIndex {
-            key,
-            schema,
-            rows,
-            non_empty,
-            null,
-            other_numbers,
-            dict,
-            keys,
-            rows_of,
-            dense,
-        }
+        self
     }
 
     /// Heap bytes held.
@@ -321,9 +301,7 @@ impl FieldIndex {
 
     fn empty_rows(&self, empty: bool) -> Bitmap {
         if empty {
-            let mut all = Bitmap::full(self.rows);
-            all.and_not(&self.non_empty);
-            all
+            self.non_empty.complement(self.rows)
         } else {
             self.non_empty.clone()
         }
@@ -333,9 +311,7 @@ impl FieldIndex {
         if null {
             self.null.clone()
         } else {
-            let mut all = Bitmap::full(self.rows);
-            all.and_not(&self.null);
-            all
+            self.null.complement(self.rows)
         }
     }
 }

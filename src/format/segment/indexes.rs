@@ -1,6 +1,6 @@
 //! The `payload_indexes` section (format-spec/segment.md, "Payload indexes").
 
-use crate::config::{MAX_INDEX_KEY_BYTES, MAX_PAYLOAD_INDEXES, PayloadSchema};
+use crate::config::{MAX_PAYLOAD_INDEXES, PayloadSchema};
 use crate::filter::index::FieldIndex;
 use crate::format::{DecodeError, Reader};
 use crate::segment::Bitmap;
@@ -144,7 +144,7 @@ pub fn decode_payload_indexes(bytes: &[u8], rows: usize) -> Result<Vec<FieldInde
         }
         let key = std::str::from_utf8(r.bytes(key_len, "key")?)
             .ok()
-            .filter(|k| k.len() <= MAX_INDEX_KEY_BYTES && crate::filter::check_index_key(k).is_ok())
+            .filter(|k| crate::filter::check_index_key(k).is_ok())
             .ok_or_else(|| invalid(entry_at + ENTRY_FIXED, "key is not a key path"))?;
         if entries.last().is_some_and(|e| e.4 >= key) {
             return Err(invalid(entry_at, "keys are not in ascending order"));
@@ -262,13 +262,17 @@ fn decode_body(
     if r.remaining() != 0 {
         return Err(invalid(r.pos(), "bytes after the null bitmap"));
     }
-    Ok(FieldIndex::new(
-        key.to_owned(),
+    Ok(FieldIndex {
+        key: key.to_owned(),
         schema,
         rows,
-        [non_empty, null],
+        non_empty,
+        null,
         other_numbers,
         dict,
-        (keys, rows_of),
-    ))
+        keys,
+        rows_of,
+        dense: Vec::new(),
+    }
+    .with_common_values())
 }
