@@ -457,12 +457,9 @@ fn asym_rerank(
 
 /// The `candidates` live rows of `blocks` nearest in Hamming distance (ties: earlier
 /// block, then lower row, first), as `(distance, block, row)`. Linear: one pass for
-/// distances, one histogram, one collection pass, however many blocks. Where few rows
-/// are live (under a filter that passes few), their codes are gathered and only those
-/// are compared. Where some are not, the nearest `1.5 × candidates × rows / live` rows of
-/// all are collected as without deletions and the live ones kept (the excluded rows are
-/// marked and the selection made again only when too few are live among them): no pass
-/// over every row beyond the unfiltered scan's.
+/// distances, one histogram, one collection pass, however many blocks. Where some rows are
+/// not live (deleted, or rejected by a filter), only the live rows' codes are read, in
+/// place, and only their distances ranked.
 fn binary_candidates(
     blocks: &[&dyn Rows],
     code: &[u64],
@@ -470,27 +467,32 @@ fn binary_candidates(
     candidates: usize,
 ) -> Vec<(u32, usize, usize)> {
     let n: usize = blocks.iter().map(|b| b.len()).sum();
-    let words = blocks.first().map_or(0, |b| b.code_words());
+    let bits = blocks.first().map_or(0, |b| b.code_words()) * 64;
     let excluded: usize = blocks.iter().map(|b| b.deleted().ones()).sum();
     let mut out = Vec::with_capacity(candidates.min(n));
-    if excluded > n - n / SPARSE_FRACTION {
-        let mut gathered = Vec::with_capacity((n - excluded) * words);
-        let mut at = Vec::with_capacity(n - excluded);
-        for (block, b) in blocks.iter().enumerate() {
-            let codes = b.codes();
-            for row in b.deleted().complement(b.len()).iter_ones() {
-                if let Some(c) = codes.get(row * words..(row + 1) * words) {
-                    gathered.extend_from_slice(c);
-                    at.push((block, row));
-                }
+    if excluded > 0 {
+        let live: Vec<Vec<u32>> = blocks
+            .iter()
+            .map(|b| {
+                let live = b.deleted().complement(b.len());
+                live.iter_ones().map(|row| row as u32).collect()
+            })
+            .collect();
+        let mut dist = vec![0u32; n - excluded];
+        let mut at = 0;
+        for (b, rows) in blocks.iter().zip(&live) {
+            if let Some(out) = dist.get_mut(at..at + rows.len()) {
+                q.kernels.hamming_rows(code, b.codes(), rows, out);
             }
+            at += rows.len();
         }
-        let mut dist = vec![0u32; at.len()];
-        q.kernels.hamming_many(code, &gathered, &mut dist);
-        let (threshold, mut at_threshold) = cutoff(&dist, words * 64, candidates);
-        for (&d, &(block, row)) in dist.iter().zip(&at) {
-            if pick(d, threshold, &mut at_threshold) {
-                out.push((d, block, row));
+        let (threshold, mut at_threshold) = cutoff(&dist, bits, candidates);
+        let mut dist = dist.iter();
+        for (block, rows) in live.iter().enumerate() {
+            for (&row, &d) in rows.iter().zip(&mut dist) {
+                if pick(d, threshold, &mut at_threshold) {
+                    out.push((d, block, row as usize));
+                }
             }
         }
         return out;
@@ -503,36 +505,7 @@ fn binary_candidates(
         }
         at += b.len();
     }
-    if excluded > 0 {
-        // Under a filter (or with deletions): the nearest rows of all, enough of them that
-        // `candidates` live ones are among them, then the live ones; only if too few are,
-        // the excluded rows are marked and the selection made again.
-        let live = n - excluded;
-        let wide = (candidates as f64 * 1.5 * n as f64 / live.max(1) as f64).ceil() as usize + 16;
-        let (threshold, _) = cutoff(&dist, words * 64, wide);
-        let mut near: Vec<(u32, usize, usize)> = Vec::new();
-        let mut at = 0;
-        for (block, b) in blocks.iter().enumerate() {
-            let mine = dist.get(at..at + b.len()).unwrap_or_default();
-            let deleted = b.deleted();
-            for (row, &d) in mine.iter().enumerate() {
-                // Every row at or below the threshold, whatever the ties: then the live
-                // rows among them include every live row nearer than the last one kept.
-                if (d as usize) <= threshold && !deleted.get(row) {
-                    near.push((d, block, row));
-                }
-            }
-            at += b.len();
-        }
-        if near.len() >= candidates {
-            near.sort_unstable();
-            near.truncate(candidates);
-            near.sort_unstable_by_key(|&(_, block, row)| (block, row));
-            return near;
-        }
-        mark_excluded(blocks, &mut dist);
-    }
-    let (threshold, mut at_threshold) = cutoff(&dist, words * 64, candidates);
+    let (threshold, mut at_threshold) = cutoff(&dist, bits, candidates);
     let mut at = 0;
     for (block, b) in blocks.iter().enumerate() {
         let mine = dist.get(at..at + b.len()).unwrap_or_default();
@@ -546,61 +519,12 @@ fn binary_candidates(
     out
 }
 
-/// Gives the deleted rows of `blocks` (and the rows a filter rejects) a distance no row
-/// has in `dist` (their distances, block after block): OR-ed with all ones, eight rows (a
-/// byte of the bitmap) at a time.
-fn mark_excluded(blocks: &[&dyn Rows], dist: &mut [u32]) {
-    let mut at = 0;
-    for b in blocks {
-        if let Some(out) = dist.get_mut(at..at + b.len()) {
-            let deleted = b.deleted().words();
-            for (chunk, &w) in out.chunks_mut(64).zip(deleted).filter(|(_, w)| **w != 0) {
-                for (eight, byte) in chunk.chunks_mut(8).zip(w.to_le_bytes()) {
-                    let mask = &BYTE_MASKS[usize::from(byte)];
-                    for (d, m) in eight.iter_mut().zip(mask) {
-                        *d |= m;
-                    }
-                }
-            }
-        }
-        at += b.len();
-    }
-}
-
-/// The distance [`binary_candidates`] gives rows that are not to be picked (above every
-/// Hamming distance).
-const EXCLUDED: u32 = u32::MAX;
-
-/// For each byte, eight lanes: all ones where its bit is set.
-static BYTE_MASKS: [[u32; 8]; 256] = {
-    let mut t = [[0u32; 8]; 256];
-    let mut byte = 0;
-    while byte < 256 {
-        let mut bit = 0;
-        while bit < 8 {
-            if byte >> bit & 1 == 1 {
-                t[byte][bit] = EXCLUDED;
-            }
-            bit += 1;
-        }
-        byte += 1;
-    }
-    t
-};
-
-/// A segment where at most one row in this many is live (not deleted, passing the filter)
-/// has its live rows' codes gathered and compared, instead of every code compared and the
-/// nearest live ones picked. Measured on debian-minilm-384 (60,703 rows, 1-bit codes,
-/// AVX2, p50 of the filtered search against the same query unfiltered): at 34 % live,
-/// gathered 0.83–1.14× in four runs, every code compared 1.11× and 1.13× in two; at
-/// 12.7 %, gathered 0.45–0.62×; at 74 % every code compared, 0.98×.
-const SPARSE_FRACTION: usize = 2;
-
-/// For the `candidates` smallest of `dist` (distances `0..=bits`, or [`EXCLUDED`]): the
-/// distance they stop at, and how many rows at that distance are taken (the first ones).
+/// For the `candidates` smallest of `dist` (distances `0..=bits`, or `u32::MAX` for a row
+/// that is not there): the distance they stop at, and how many rows at that distance are
+/// taken (the first ones).
 fn cutoff(dist: &[u32], bits: usize, candidates: usize) -> (usize, usize) {
-    // One count per distance, and a last one where excluded rows land (a clamp, not a
-    // branch: excluded rows come in no predictable order).
+    // One count per distance, and a last one where missing rows land (a clamp, not a
+    // branch).
     let mut hist = vec![0usize; bits + 2];
     let last = bits + 1;
     for &d in dist {

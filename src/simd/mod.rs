@@ -60,6 +60,7 @@ impl Isa {
 }
 
 type HammingManyFn = unsafe fn(&[u64], &[u64], &mut [u32]);
+type HammingRowsFn = unsafe fn(&[u64], &[u64], &[u32], &mut [u32]);
 type MinHammingManyFn = unsafe fn(&[u64], &[u64], usize, &mut [u32]);
 type WeightedHammingManyFn = unsafe fn(&[u64], &[u64], usize, &mut [u32]);
 type MaxDotU8I16ManyFn = unsafe fn(&[i16], &[u8], usize, &mut [i64]);
@@ -77,6 +78,7 @@ type L1U8ManyFn = unsafe fn(&[u8], &[u8], &mut [u32]);
 pub struct Kernels {
     isa: Isa,
     hamming_many: HammingManyFn,
+    hamming_rows: HammingRowsFn,
     min_hamming_many: MinHammingManyFn,
     weighted_hamming_many: WeightedHammingManyFn,
     max_dot_u8i16_many: MaxDotU8I16ManyFn,
@@ -93,6 +95,7 @@ pub struct Kernels {
 static SCALAR: Kernels = Kernels {
     isa: Isa::Scalar,
     hamming_many: scalar::hamming_many,
+    hamming_rows: scalar::hamming_rows,
     min_hamming_many: scalar::min_hamming_many,
     weighted_hamming_many: scalar::weighted_hamming_many,
     max_dot_u8i16_many: scalar::max_dot_u8i16_many,
@@ -110,6 +113,7 @@ static SCALAR: Kernels = Kernels {
 static AVX2: Kernels = Kernels {
     isa: Isa::Avx2,
     hamming_many: x86_64::avx2::hamming_many,
+    hamming_rows: x86_64::avx2::hamming_rows,
     min_hamming_many: x86_64::avx2::min_hamming_many,
     weighted_hamming_many: x86_64::avx2::weighted_hamming_many,
     max_dot_u8i16_many: x86_64::avx2::max_dot_u8i16_many,
@@ -127,6 +131,8 @@ static AVX2: Kernels = Kernels {
 static AVX512: Kernels = Kernels {
     isa: Isa::Avx512,
     hamming_many: x86_64::avx512::hamming_many,
+    // Rows read one by one: one POPCNT per word, as the AVX2 form does.
+    hamming_rows: x86_64::avx2::hamming_rows,
     // Every AVX-512 CPU here has AVX2 (`has_avx512` requires it); the AVX2 MaxSim scans
     // are used until AVX-512 forms (vpopcntq over 8 transposed queries, VNNI) can be
     // measured on such a machine.
@@ -154,6 +160,7 @@ static NEON_DOTPROD: Kernels = Kernels {
 static NEON: Kernels = Kernels {
     isa: Isa::Neon,
     hamming_many: aarch64::neon::hamming_many,
+    hamming_rows: aarch64::neon::hamming_rows,
     min_hamming_many: aarch64::neon::min_hamming_many,
     // `count_ones` compiles to NEON's `cnt` here: the portable form is the NEON one.
     weighted_hamming_many: scalar::weighted_hamming_many,
@@ -223,6 +230,16 @@ impl Kernels {
         };
         // SAFETY: a Kernels exists only for an ISA this CPU supports (see `for_isa`).
         unsafe { (self.hamming_many)(query, codes, out) }
+    }
+
+    /// Hamming distance of `query` to the chosen rows of `codes` (rows of `query.len()`
+    /// words): `out[i]` is the distance to row `rows[i]`, or `u32::MAX` where that row is
+    /// not in `codes`. Fills `min(out.len(), rows.len())` entries. The scan of the rows a
+    /// filter passes: only their codes are read, in place.
+    pub fn hamming_rows(&self, query: &[u64], codes: &[u64], rows: &[u32], out: &mut [u32]) {
+        // SAFETY: a Kernels exists only for an ISA this CPU supports (see `for_isa`); the
+        // kernels read a row only after checking it lies in `codes`.
+        unsafe { (self.hamming_rows)(query, codes, rows, out) }
     }
 
     /// The MaxSim scan of binary codes: for each query code `i` (`words` words each, back
@@ -405,6 +422,12 @@ fn whole_rows<'c, 'o, T, O: Default + Copy>(
     Some((codes, out))
 }
 
+/// Row `row` of `codes` (rows of `stride` words), if it is there.
+fn code_row(codes: &[u64], stride: usize, row: u32) -> Option<&[u64]> {
+    let start = (row as usize).checked_mul(stride)?;
+    codes.get(start..start.checked_add(stride)?)
+}
+
 fn same_len<'a>(a: &'a [f32], b: &'a [f32]) -> (&'a [f32], &'a [f32]) {
     let n = a.len().min(b.len());
     (&a[..n], &b[..n])
@@ -489,6 +512,33 @@ mod tests {
             for k in simd_sets() {
                 let mut got = vec![0u32; rows];
                 k.hamming_many(&query, codes, &mut got);
+                prop_assert_eq!(&got, &want, "{:?}", k.isa());
+            }
+        }
+
+        #[test]
+        fn hamming_rows_matches_scalar(
+            stride in 1usize..=20,
+            rows in 0usize..=40,
+            picks in proptest::collection::vec(0u32..48, 0..60),
+            off in 0usize..4,
+            seed in any::<u64>(),
+        ) {
+            let mut x = seed | 1;
+            let mut next = move || { x ^= x << 13; x ^= x >> 7; x ^= x << 17; x };
+            let query: Vec<u64> = (0..stride).map(|_| next()).collect();
+            let codes: Vec<u64> = (0..rows * stride + off).map(|_| next()).collect();
+            let codes = &codes[off..];
+            let mut all = vec![0u32; rows];
+            SCALAR.hamming_many(&query, codes, &mut all);
+            // Rows past the end (picks reach 47 of at most 40 rows) come out as u32::MAX.
+            let want: Vec<u32> = picks
+                .iter()
+                .map(|&r| all.get(r as usize).copied().unwrap_or(u32::MAX))
+                .collect();
+            for k in simd_sets() {
+                let mut got = vec![7u32; picks.len()];
+                k.hamming_rows(&query, codes, &picks, &mut got);
                 prop_assert_eq!(&got, &want, "{:?}", k.isa());
             }
         }

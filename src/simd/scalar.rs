@@ -13,6 +13,20 @@ pub fn hamming_many(query: &[u64], codes: &[u64], out: &mut [u32]) {
     }
 }
 
+/// See [`Kernels::hamming_rows`](super::Kernels::hamming_rows).
+pub fn hamming_rows(query: &[u64], codes: &[u64], rows: &[u32], out: &mut [u32]) {
+    let stride = query.len();
+    for (&row, o) in rows.iter().zip(out.iter_mut()) {
+        *o = super::code_row(codes, stride, row).map_or(u32::MAX, |code| {
+            query
+                .iter()
+                .zip(code)
+                .map(|(q, c)| (q ^ c).count_ones())
+                .sum()
+        });
+    }
+}
+
 /// See [`Kernels::min_hamming_many`](super::Kernels::min_hamming_many).
 pub fn min_hamming_many(queries: &[u64], codes: &[u64], words: usize, out: &mut [u32]) {
     for (query, o) in queries.chunks_exact(words).zip(out.iter_mut()) {

@@ -539,6 +539,59 @@ pub(crate) unsafe fn hamming_many(query: &[u64], codes: &[u64], out: &mut [u32])
 /// # Safety
 /// See the module docs.
 #[target_feature(enable = "avx2,fma,f16c,popcnt")]
+pub(crate) unsafe fn hamming_rows(query: &[u64], codes: &[u64], rows: &[u32], out: &mut [u32]) {
+    match query.len() {
+        1 => popcnt_at::<1>(query, codes, rows, out),
+        2 => popcnt_at::<2>(query, codes, rows, out),
+        3 => popcnt_at::<3>(query, codes, rows, out),
+        4 => popcnt_at::<4>(query, codes, rows, out),
+        5 => popcnt_at::<5>(query, codes, rows, out),
+        6 => popcnt_at::<6>(query, codes, rows, out),
+        7 => popcnt_at::<7>(query, codes, rows, out),
+        8 => popcnt_at::<8>(query, codes, rows, out),
+        stride => {
+            for (&row, o) in rows.iter().zip(out.iter_mut()) {
+                *o = match crate::simd::code_row(codes, stride, row) {
+                    Some(code) => {
+                        let mut total = 0i32;
+                        for (a, b) in query.iter().zip(code) {
+                            total += _popcnt64((a ^ b) as i64);
+                        }
+                        total as u32
+                    }
+                    None => u32::MAX,
+                };
+            }
+        }
+    }
+}
+
+/// [`hamming_rows`] for codes of up to 512 bits, the width a constant (see
+/// [`popcnt_rows`]).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+fn popcnt_at<const W: usize>(query: &[u64], codes: &[u64], rows: &[u32], out: &mut [u32]) {
+    let Ok(q) = <&[u64; W]>::try_from(query) else {
+        return;
+    };
+    let codes = codes.as_chunks::<W>().0;
+    for (&row, o) in rows.iter().zip(out.iter_mut()) {
+        *o = match codes.get(row as usize) {
+            Some(code) => {
+                let mut total = 0i32;
+                for (a, b) in q.iter().zip(code) {
+                    total += _popcnt64((a ^ b) as i64);
+                }
+                total as u32
+            }
+            None => u32::MAX,
+        };
+    }
+}
+
+/// # Safety
+/// See the module docs.
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
 pub(crate) unsafe fn f16_to_f32(src: &[u16], dst: &mut [f32]) {
     let (s8, s_tail) = src.as_chunks::<8>();
     let (d8, d_tail) = dst.as_chunks_mut::<8>();
