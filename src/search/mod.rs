@@ -396,7 +396,15 @@ fn rescore_picks<'a>(
 ) -> Vec<Hit> {
     let mut scratch = Vec::new();
     let mut top = TopK::new(limit);
-    for (block, rows, row) in which {
+    let which: Vec<(usize, &dyn Rows, usize)> = which.collect();
+    let prefetch = |i: usize| {
+        if let Some(&(_, rows, row)) = which.get(i) {
+            rows.originals().prefetch_row(row, rows.dim());
+        }
+    };
+    (0..RESCORE_AHEAD).for_each(prefetch);
+    for (i, &(block, rows, row)) in which.iter().enumerate() {
+        prefetch(i + RESCORE_AHEAD);
         let originals = rows.originals();
         let score = q.score(originals.row(row, rows.dim(), q.kernels, &mut scratch));
         top.push(Hit {
@@ -409,6 +417,12 @@ fn rescore_picks<'a>(
     }
     top.into_sorted()
 }
+
+/// How many rows ahead rescoring asks for the originals it will read: scattered over the
+/// segment, each is a wait on memory otherwise. Measured on debian-minilm-384 (60,703
+/// rows, AVX2, 120 rows rescored per query under a filter): 0.144 → 0.133 ms p50 in three
+/// runs of 1,000 queries; 2 and 8 measured alike.
+const RESCORE_AHEAD: usize = 4;
 
 /// Scores `pool` with the asymmetric query and keeps the best `keep`, as
 /// `(distance / (2^bits − 1), block, row)`, nearest first (ties: earlier block, then lower

@@ -208,6 +208,16 @@ impl Originals<'_> {
         }
     }
 
+    /// Starts loading row `row` into the CPU's caches (see [`crate::simd::prefetch`]).
+    pub(crate) fn prefetch_row(&self, row: usize, dim: usize) {
+        let range = row * dim..(row + 1) * dim;
+        match *self {
+            Originals::F32(v) => crate::simd::prefetch(v.get(range).unwrap_or_default()),
+            Originals::F16(v) => crate::simd::prefetch(v.get(range).unwrap_or_default()),
+            Originals::U8(v) => crate::simd::prefetch(v.get(range).unwrap_or_default()),
+        }
+    }
+
     /// Row `row` as f32: borrowed for F32, converted into `scratch` otherwise.
     pub(crate) fn row<'s>(
         &'s self,

@@ -422,6 +422,36 @@ fn whole_rows<'c, 'o, T, O: Default + Copy>(
     Some((codes, out))
 }
 
+/// Asks the CPU to start loading `data` into its caches, one request per 64-byte line. A
+/// hint: nothing is read, and a CPU may ignore it. Rescoring reads originals scattered
+/// over the segment; requested a few rows ahead, their loads overlap instead of waiting
+/// one after another.
+pub(crate) fn prefetch<T>(data: &[T]) {
+    let start = data.as_ptr().cast::<u8>();
+    let bytes = std::mem::size_of_val(data);
+    for offset in (0..bytes).step_by(64) {
+        let line = start.wrapping_add(offset);
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch never faults and reads nothing into the program; `line` lies
+        // within `data` (SSE, which has the instruction, is part of x86_64).
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(line.cast());
+        }
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: `prfm` is a hint that never faults and changes no register or memory;
+        // `line` lies within `data`.
+        unsafe {
+            std::arch::asm!(
+                "prfm pldl1keep, [{0}]",
+                in(reg) line,
+                options(nostack, preserves_flags, readonly)
+            );
+        }
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+        let _ = line;
+    }
+}
+
 /// Row `row` of `codes` (rows of `stride` words), if it is there.
 fn code_row(codes: &[u64], stride: usize, row: u32) -> Option<&[u64]> {
     let start = (row as usize).checked_mul(stride)?;
