@@ -15,7 +15,8 @@
 //! filter, the passing fraction, recall@10 and p50 next to the unfiltered figures of the
 //! same run. Then the same without indexes (filters read payloads), on at most 20 queries
 //! per filter, and the optimize time of both: what building the indexes costs
-//! (`VECSIEVE_SKIP_UNINDEXED=1` skips that part; `VECSIEVE_FILTER=NAME` runs one filter).
+//! (`VECSIEVE_SKIP_UNINDEXED=1` skips that part; `VECSIEVE_FILTER=NAME` runs one filter;
+//! `VECSIEVE_QUANTIZATION=scalar8` uses int8 codes instead of 1-bit ones).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -25,7 +26,7 @@ use serde_json::Value;
 use vecsieve::vecs::{Matrix, read_fvecs, read_ivecs};
 use vecsieve::{
     BinaryConfig, Collection, CollectionConfig, Distance, Durability, Filter, PayloadSchema, Point,
-    PointId, Quantization, SearchParams,
+    PointId, Quantization, ScalarConfig, SearchParams,
 };
 
 const INDEXES: [(&str, PayloadSchema); 5] = [
@@ -46,6 +47,14 @@ struct Data {
     filters: BTreeMap<String, Value>,
     same_section: Vec<Value>,
     n: usize,
+}
+
+/// 1-bit codes, or int8 ones with `VECSIEVE_QUANTIZATION=scalar8`.
+fn quantization() -> Quantization {
+    match std::env::var("VECSIEVE_QUANTIZATION").as_deref() {
+        Ok("scalar8") => Quantization::Scalar(ScalarConfig::default()),
+        _ => Quantization::Binary(BinaryConfig::default()),
+    }
 }
 
 fn p50(mut ms: Vec<f64>) -> f64 {
@@ -148,7 +157,7 @@ fn run(d: &Data, indexes: bool, nq: usize) -> f64 {
 
     let tmp = tempfile::tempdir().unwrap();
     let config = CollectionConfig::new(base.dim, Distance::Cosine)
-        .with_quantization(Quantization::Binary(BinaryConfig::default()))
+        .with_quantization(quantization())
         .with_durability(Durability::Sync)
         .with_search_threads(1);
     let c = Collection::create(tmp.path().join("c"), config).unwrap();

@@ -168,19 +168,14 @@ fn search_block(
             let dim = rows.dim();
             let mut scratch = Vec::new();
             // Only live rows are scored: under a filter that passes few rows, only those.
-            let deleted = rows.deleted();
-            let mut keys = vec![f32::INFINITY; rows.len()];
-            let mut score = |row: usize| {
-                if let Some(k) = keys.get_mut(row) {
-                    *k = q.key(q.score(originals.row(row, dim, q.kernels, &mut scratch)));
-                }
-            };
-            if deleted.ones() == 0 {
-                (0..rows.len()).for_each(&mut score);
-            } else {
-                deleted.complement(rows.len()).iter_ones().for_each(score);
-            }
-            best_by_key(rows, seg, q, &keys, limit)
+            let keyed = live_rows(rows)
+                .into_iter()
+                .map(|row| {
+                    let original = originals.row(row as usize, dim, q.kernels, &mut scratch);
+                    (row, q.key(q.score(original)))
+                })
+                .collect();
+            best_by_key(rows, seg, q, keyed, limit)
         }
     }
 }
@@ -299,43 +294,47 @@ fn finish_binary(
     hits
 }
 
-/// The `keep` live rows with the smallest keys (ties broken by id), best first. Linear:
-/// ids are decoded only for the selected rows and the ties at the boundary.
+/// The rows of `rows` that are live (not deleted, passing the filter), in order.
+fn live_rows(rows: &dyn Rows) -> Vec<u32> {
+    let deleted = rows.deleted();
+    if deleted.ones() == 0 {
+        (0..rows.len() as u32).collect()
+    } else {
+        let live = deleted.complement(rows.len());
+        live.iter_ones().map(|row| row as u32).collect()
+    }
+}
+
+/// The `keep` of `keyed` (rows and their keys) with the smallest keys (ties broken by id),
+/// best first. Linear: ids are decoded only for the selected rows and the ties at the
+/// boundary.
 fn best_by_key(
     rows: &dyn Rows,
     seg: usize,
     q: &PreparedQuery,
-    keys: &[f32],
+    mut keyed: Vec<(u32, f32)>,
     keep: usize,
 ) -> Vec<Hit> {
-    let deleted = rows.deleted();
-    let key = |r: u32| keys.get(r as usize).copied().unwrap_or(f32::INFINITY);
-    let mut live: Vec<u32> = (0..keys.len() as u32)
-        .filter(|&r| deleted.ones() == 0 || !deleted.get(r as usize))
-        .collect();
     if keep == 0 {
         return Vec::new();
     }
-    if live.len() > keep {
-        live.select_nth_unstable_by(keep - 1, |a, b| key(*a).total_cmp(&key(*b)));
-        let threshold = live.get(keep - 1).map_or(f32::INFINITY, |&r| key(r));
-        let (head, tail) = live.split_at(keep);
+    if keyed.len() > keep {
+        keyed.select_nth_unstable_by(keep - 1, |a, b| a.1.total_cmp(&b.1));
+        let threshold = keyed.get(keep - 1).map_or(f32::INFINITY, |&(_, k)| k);
+        let (head, tail) = keyed.split_at(keep);
         let ties = tail
             .iter()
-            .filter(|&&r| key(r).total_cmp(&threshold).is_eq());
-        live = head.iter().chain(ties).copied().collect();
+            .filter(|&&(_, k)| k.total_cmp(&threshold).is_eq());
+        keyed = head.iter().chain(ties).copied().collect();
     }
-    let mut hits: Vec<Hit> = live
+    let mut hits: Vec<Hit> = keyed
         .into_iter()
-        .map(|r| {
-            let k = key(r);
-            Hit {
-                key: k,
-                score: if q.distance.higher_is_better() { -k } else { k },
-                id: rows.id(r as usize),
-                seg,
-                row: r as usize,
-            }
+        .map(|(r, k)| Hit {
+            key: k,
+            score: if q.distance.higher_is_better() { -k } else { k },
+            id: rows.id(r as usize),
+            seg,
+            row: r as usize,
         })
         .collect();
     hits.sort_unstable_by(Hit::cmp);
@@ -351,30 +350,73 @@ fn scalar_candidates(
     q: &PreparedQuery,
     keep: usize,
 ) -> Vec<Hit> {
-    let n = rows.len();
     let sq = codes.params.prepare(&q.vector, q.distance, codes.stride);
-    let norm = |row: usize| codes.norms.get(row).copied().unwrap_or(0.0);
-    let keys: Vec<f32> = if q.distance == Distance::Manhattan {
-        let mut out = vec![0u32; n];
-        q.kernels.l1_u8_many(&sq.l1_codes, codes.codes, &mut out);
-        out.iter()
-            .enumerate()
-            .map(|(row, &r)| q.key(sq.score(q.distance, i64::from(r), norm(row))))
+    let norm = |row: u32| codes.norms.get(row as usize).copied().unwrap_or(0.0);
+    let live = live_rows(rows);
+    let keyed: Vec<(u32, f32)> = if q.distance == Distance::Manhattan {
+        let kernel = |c: &[u8], out: &mut [u32]| q.kernels.l1_u8_many(&sq.l1_codes, c, out);
+        scan_live(codes.codes, codes.stride, rows.len(), &live, kernel)
+            .into_iter()
+            .map(|(row, r)| (row, q.key(sq.score(q.distance, i64::from(r), norm(row)))))
             .collect()
     } else {
-        let mut out = vec![[0i32; 2]; n];
-        q.kernels
-            .dot_u8i8x2_many(&sq.hi, &sq.lo, codes.codes, &mut out);
-        out.iter()
-            .enumerate()
-            .map(|(row, &[h, l])| {
+        let kernel =
+            |c: &[u8], out: &mut [[i32; 2]]| q.kernels.dot_u8i8x2_many(&sq.hi, &sq.lo, c, out);
+        scan_live(codes.codes, codes.stride, rows.len(), &live, kernel)
+            .into_iter()
+            .map(|(row, [h, l])| {
                 let raw = ScalarQuery::combine(h, l);
-                q.key(sq.score(q.distance, raw, norm(row)))
+                (row, q.key(sq.score(q.distance, raw, norm(row))))
             })
             .collect()
     };
-    best_by_key(rows, seg, q, &keys, keep)
+    best_by_key(rows, seg, q, keyed, keep)
 }
+
+/// `kernel`'s output for each of the `live` rows of `codes` (`rows` rows of `stride`
+/// bytes): where at most one row in [`SPARSE_FRACTION`] is live, their codes are gathered
+/// [`GATHER_ROWS`] at a time and only those compared; otherwise every code is.
+fn scan_live<O: Copy + Default>(
+    codes: &[u8],
+    stride: usize,
+    rows: usize,
+    live: &[u32],
+    kernel: impl Fn(&[u8], &mut [O]),
+) -> Vec<(u32, O)> {
+    if live.len() > rows / SPARSE_FRACTION {
+        let mut out = vec![O::default(); rows];
+        kernel(codes, &mut out);
+        return live
+            .iter()
+            .map(|&row| (row, out.get(row as usize).copied().unwrap_or_default()))
+            .collect();
+    }
+    let mut out = vec![O::default(); live.len()];
+    let mut gathered = Vec::with_capacity(GATHER_ROWS * stride);
+    for (chunk, o) in live.chunks(GATHER_ROWS).zip(out.chunks_mut(GATHER_ROWS)) {
+        gathered.clear();
+        for &row in chunk {
+            let at = (row as usize).saturating_mul(stride);
+            match codes.get(at..at.saturating_add(stride)) {
+                Some(code) => gathered.extend_from_slice(code),
+                None => gathered.resize(gathered.len() + stride, 0),
+            }
+        }
+        kernel(&gathered, o);
+    }
+    live.iter().copied().zip(out).collect()
+}
+
+/// A block where at most one row in this many is live has the live rows' scalar codes
+/// gathered and compared, instead of every code compared. Measured on debian-minilm-384
+/// (60,703 rows, int8 codes + rescoring at oversampling 4, AVX2, p50 against the same
+/// query unfiltered): gathered, 34 % live 0.73×, 12.7 % 0.31×, 0.7 % 0.04×; at 74 %
+/// gathered 1.35× (copying a 384-byte code costs about half of comparing it), every code
+/// compared 1.00×.
+const SPARSE_FRACTION: usize = 2;
+
+/// Rows gathered at a time by [`scan_live`]: their codes stay in the CPU's L1/L2 cache.
+const GATHER_ROWS: usize = 256;
 
 fn rescore_rows(
     rows: &dyn Rows,
@@ -665,6 +707,42 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// The scalar scan under a filter gives each live row what the kernel gives that row
+    /// alone, whether its codes are gathered (few live, across several gather batches) or
+    /// every code is compared (many live).
+    #[test]
+    fn scalar_scan_of_live_rows_at_every_density() {
+        let (rows, stride) = (1000usize, 5usize);
+        let codes: Vec<u8> = (0..rows * stride).map(|i| (i * 37 % 251) as u8).collect();
+        let weights = [3i32, -1, 4, -1, 5];
+        let kernel = |c: &[u8], out: &mut [i32]| {
+            for (row, o) in c.chunks_exact(stride).zip(out.iter_mut()) {
+                *o = row
+                    .iter()
+                    .zip(&weights)
+                    .map(|(&b, w)| i32::from(b) * w)
+                    .sum();
+            }
+        };
+        for keep_one_in in [1usize, 2, 3, 5, 40, 1000, usize::MAX] {
+            let live: Vec<u32> = (0..rows)
+                .filter(|i| (i * 7919) % keep_one_in == 0 && keep_one_in != usize::MAX)
+                .map(|i| i as u32)
+                .collect();
+            let want: Vec<(u32, i32)> = live
+                .iter()
+                .map(|&row| {
+                    let mut one = [0i32];
+                    let at = row as usize * stride;
+                    kernel(&codes[at..at + stride], &mut one);
+                    (row, one[0])
+                })
+                .collect();
+            let got = scan_live(&codes, stride, rows, &live, kernel);
+            assert_eq!(got, want, "1 in {keep_one_in} live");
         }
     }
 
