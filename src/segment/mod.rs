@@ -163,6 +163,24 @@ impl Bitmap {
         })
     }
 
+    /// The bits of `0..len` that are clear, ascending, as row numbers: the live rows of a
+    /// block whose deleted rows this is. One pass over the words, each clear bit found by
+    /// its trailing zeros.
+    pub(crate) fn clear_rows(&self, len: usize) -> Vec<u32> {
+        let mut out = Vec::with_capacity(len.saturating_sub(self.ones));
+        for (i, start) in (0..len).step_by(64).enumerate() {
+            let mut w = !self.words.get(i).copied().unwrap_or(0);
+            if len - start < 64 {
+                w &= (1 << (len - start)) - 1;
+            }
+            while w != 0 {
+                out.push((start + w.trailing_zeros() as usize) as u32);
+                w &= w - 1;
+            }
+        }
+        out
+    }
+
     /// The bits of `0..len` that are clear.
     pub(crate) fn complement(&self, len: usize) -> Bitmap {
         let mut out = Bitmap::full(len);
