@@ -331,12 +331,13 @@ pub(super) fn passing(rows: &dyn Rows, filter: &Filter, specs: &IndexSpecs) -> B
 /// where codes separate less, and rescoring a row costs about 0.5 µs (its original is a
 /// wait on memory) against the scan's few nanoseconds per passing code. Measured on
 /// debian-minilm-384 (60,703 points, 1-bit codes + rescoring at oversampling 4, 200
-/// queries, unfiltered recall@10 0.8985), recall without the factor → capped at 3 →
-/// capped at 4: 12.7 % passing 0.8300 → 0.9425 → 0.9565, 4.1 % 0.7990 → 0.9460 →
-/// 0.9715, 0.7 % 0.8120 → 0.9715 → 0.9880 (74 % and 34 % are below either cap: 0.9010 →
-/// 0.9265, 0.8725 → 0.9735); p50 at 0.7 % against the same queries unfiltered: 0.20×
-/// capped at 3, 0.24–0.29× at 4.
-pub const FILTER_MAX_DEPTH: f64 = 3.0;
+/// queries, unfiltered recall@10 0.8985), recall without the factor → capped at 2 →
+/// capped at 3: 34 % passing 0.8725 → 0.9510 → 0.9735, 12.7 % 0.8300 → 0.9150 →
+/// 0.9425, 4.1 % 0.7990 → 0.9075 → 0.9460, 0.7 % 0.8120 → 0.9325 → 0.9715 (74 % is below
+/// either cap: 0.9010 → 0.9265); capped at 2, every filter recalls more than the
+/// unfiltered search. p50 at 0.7 % against the same queries unfiltered: 0.27× capped at
+/// 2, 0.31–0.33× at 3.
+pub const FILTER_MAX_DEPTH: f64 = 2.0;
 
 /// The plan for one segment's blocks under a filter: the code scan (of the passing rows
 /// only, see `search::binary_candidates`) with the rescored candidates multiplied by
