@@ -475,6 +475,19 @@ mod tests {
             .collect()
     }
 
+    /// A query code of `stride` words and `words` code words, pseudo-random from `seed`.
+    fn query_and_codes(stride: usize, words: usize, seed: u64) -> (Vec<u64>, Vec<u64>) {
+        let mut x = seed | 1;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let query = (0..stride).map(|_| next()).collect();
+        (query, (0..words).map(|_| next()).collect())
+    }
+
     /// `2·n·ε·Σ|terms|`: the worst-case error of two different summation orders.
     fn tolerance(n: usize, abs_terms: f32) -> f32 {
         2.0 * n as f32 * f32::EPSILON * abs_terms + f32::MIN_POSITIVE
@@ -528,10 +541,7 @@ mod tests {
             off in 0usize..4,
             seed in any::<u64>(),
         ) {
-            let mut x = seed | 1;
-            let mut next = move || { x ^= x << 13; x ^= x >> 7; x ^= x << 17; x };
-            let query: Vec<u64> = (0..stride).map(|_| next()).collect();
-            let codes: Vec<u64> = (0..rows * stride + off).map(|_| next()).collect();
+            let (query, codes) = query_and_codes(stride, rows * stride + off, seed);
             let codes = &codes[off..];
             let mut want = vec![0u32; rows];
             SCALAR.hamming_many(&query, codes, &mut want);
@@ -554,10 +564,7 @@ mod tests {
             off in 0usize..4,
             seed in any::<u64>(),
         ) {
-            let mut x = seed | 1;
-            let mut next = move || { x ^= x << 13; x ^= x >> 7; x ^= x << 17; x };
-            let query: Vec<u64> = (0..stride).map(|_| next()).collect();
-            let codes: Vec<u64> = (0..rows * stride + off).map(|_| next()).collect();
+            let (query, codes) = query_and_codes(stride, rows * stride + off, seed);
             let codes = &codes[off..];
             let mut all = vec![0u32; rows];
             SCALAR.hamming_many(&query, codes, &mut all);

@@ -104,45 +104,36 @@ pub(crate) unsafe fn l1(a: &[f32], b: &[f32]) -> f32 {
 /// See the module docs.
 #[target_feature(enable = "neon")]
 pub(crate) unsafe fn hamming_many(query: &[u64], codes: &[u64], out: &mut [u32]) {
-    let stride = query.len();
-    let (q2, q_tail) = query.as_chunks::<2>();
-    for (row, o) in codes.chunks_exact(stride).zip(out.iter_mut()) {
-        let (r2, r_tail) = row.as_chunks::<2>();
-        let mut total = 0u32;
-        for (q, r) in q2.iter().zip(r2) {
-            // SAFETY: `q` and `r` are 16 readable bytes each.
-            let (qv, rv) = unsafe { (vld1q_u8(q.as_ptr().cast()), vld1q_u8(r.as_ptr().cast())) };
-            total += u32::from(vaddlvq_u8(vcntq_u8(veorq_u8(qv, rv))));
-        }
-        for (q, r) in q_tail.iter().zip(r_tail) {
-            total += (q ^ r).count_ones();
-        }
-        *o = total;
+    for (row, o) in codes.chunks_exact(query.len()).zip(out.iter_mut()) {
+        *o = hamming_one(query, row);
     }
+}
+
+/// The Hamming distance of two codes of equal length.
+#[inline]
+#[target_feature(enable = "neon")]
+fn hamming_one(query: &[u64], code: &[u64]) -> u32 {
+    let (q2, q_tail) = query.as_chunks::<2>();
+    let (r2, r_tail) = code.as_chunks::<2>();
+    let mut total = 0u32;
+    for (q, r) in q2.iter().zip(r2) {
+        // SAFETY: `q` and `r` are 16 readable bytes each.
+        let (qv, rv) = unsafe { (vld1q_u8(q.as_ptr().cast()), vld1q_u8(r.as_ptr().cast())) };
+        total += u32::from(vaddlvq_u8(vcntq_u8(veorq_u8(qv, rv))));
+    }
+    for (q, r) in q_tail.iter().zip(r_tail) {
+        total += (q ^ r).count_ones();
+    }
+    total
 }
 
 /// # Safety
 /// See the module docs.
 #[target_feature(enable = "neon")]
 pub(crate) unsafe fn hamming_rows(query: &[u64], codes: &[u64], rows: &[u32], out: &mut [u32]) {
-    let stride = query.len();
-    let (q2, q_tail) = query.as_chunks::<2>();
     for (&row, o) in rows.iter().zip(out.iter_mut()) {
-        let Some(code) = crate::simd::code_row(codes, stride, row) else {
-            *o = u32::MAX;
-            continue;
-        };
-        let (r2, r_tail) = code.as_chunks::<2>();
-        let mut total = 0u32;
-        for (q, r) in q2.iter().zip(r2) {
-            // SAFETY: `q` and `r` are 16 readable bytes each.
-            let (qv, rv) = unsafe { (vld1q_u8(q.as_ptr().cast()), vld1q_u8(r.as_ptr().cast())) };
-            total += u32::from(vaddlvq_u8(vcntq_u8(veorq_u8(qv, rv))));
-        }
-        for (q, r) in q_tail.iter().zip(r_tail) {
-            total += (q ^ r).count_ones();
-        }
-        *o = total;
+        *o = crate::simd::code_row(codes, query.len(), row)
+            .map_or(u32::MAX, |code| hamming_one(query, code));
     }
 }
 

@@ -202,6 +202,13 @@ fn popcnt(x: u64) -> u32 {
     count as u32
 }
 
+/// The Hamming distance of two codes of equal length, one POPCNT per word.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+fn popcnt_xor(a: &[u64], b: &[u64]) -> u32 {
+    a.iter().zip(b).map(|(x, y)| popcnt(x ^ y)).sum()
+}
+
 /// Codes of up to 512 bits: one POPCNT per word, the row width a constant so the loop
 /// unrolls into plain loads (a runtime width made LLVM emit slow masked loads).
 #[inline]
@@ -211,11 +218,7 @@ fn popcnt_rows<const W: usize>(query: &[u64], codes: &[u64], out: &mut [u32]) {
         return;
     };
     for (row, o) in codes.as_chunks::<W>().0.iter().zip(out.iter_mut()) {
-        let mut total = 0;
-        for (a, b) in q.iter().zip(row) {
-            total += popcnt(a ^ b);
-        }
-        *o = total;
+        *o = popcnt_xor(q, row);
     }
 }
 
@@ -570,16 +573,8 @@ pub(crate) unsafe fn hamming_rows(query: &[u64], codes: &[u64], rows: &[u32], ou
         8 => popcnt_at::<8>(query, codes, rows, out),
         stride => {
             for (&row, o) in rows.iter().zip(out.iter_mut()) {
-                *o = match crate::simd::code_row(codes, stride, row) {
-                    Some(code) => {
-                        let mut total = 0;
-                        for (a, b) in query.iter().zip(code) {
-                            total += popcnt(a ^ b);
-                        }
-                        total
-                    }
-                    None => u32::MAX,
-                };
+                *o = crate::simd::code_row(codes, stride, row)
+                    .map_or(u32::MAX, |code| popcnt_xor(query, code));
             }
         }
     }
@@ -595,16 +590,9 @@ fn popcnt_at<const W: usize>(query: &[u64], codes: &[u64], rows: &[u32], out: &m
     };
     let codes = codes.as_chunks::<W>().0;
     for (&row, o) in rows.iter().zip(out.iter_mut()) {
-        *o = match codes.get(row as usize) {
-            Some(code) => {
-                let mut total = 0;
-                for (a, b) in q.iter().zip(code) {
-                    total += popcnt(a ^ b);
-                }
-                total
-            }
-            None => u32::MAX,
-        };
+        *o = codes
+            .get(row as usize)
+            .map_or(u32::MAX, |code| popcnt_xor(q, code));
     }
 }
 
