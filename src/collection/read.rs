@@ -264,7 +264,7 @@ impl Collection {
         let masked: Vec<Masked<'_>> = match filter {
             Some(f) => unfiltered
                 .iter()
-                .map(|&rows| Masked::new(rows, &passing(rows, f, &config.payload_indexes)))
+                .map(|&rows| Masked::new(rows, passing(rows, f, &config.payload_indexes)))
                 .collect(),
             None => Vec::new(),
         };

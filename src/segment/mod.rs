@@ -183,9 +183,23 @@ impl Bitmap {
 
     /// The bits of `0..len` that are clear.
     pub(crate) fn complement(&self, len: usize) -> Bitmap {
-        let mut out = Bitmap::full(len);
-        out.and_not(self);
+        let mut out = self.clone();
+        out.invert(len);
         out
+    }
+
+    /// Flips every bit of `0..len` in place; bits from `len` on are dropped.
+    pub(crate) fn invert(&mut self, len: usize) {
+        self.words.resize(len.div_ceil(64), 0);
+        for w in &mut self.words {
+            *w = !*w;
+        }
+        if let Some(last) = self.words.last_mut()
+            && !len.is_multiple_of(64)
+        {
+            *last &= (1 << (len % 64)) - 1;
+        }
+        self.recount();
     }
 }
 
@@ -391,10 +405,11 @@ pub(crate) struct Masked<'a> {
 
 impl<'a> Masked<'a> {
     /// `rows` with every row outside `passing` excluded.
-    pub(crate) fn new(rows: &'a dyn Rows, passing: &Bitmap) -> Self {
+    pub(crate) fn new(rows: &'a dyn Rows, mut passing: Bitmap) -> Self {
+        passing.invert(rows.len());
         Masked {
             rows,
-            excluded: passing.complement(rows.len()),
+            excluded: passing,
         }
     }
 }
