@@ -52,7 +52,7 @@ impl Bitmap {
         {
             return None;
         }
-        let ones = words.iter().map(|w| w.count_ones() as usize).sum();
+        let ones = crate::simd::Kernels::detect().count_ones(&words) as usize;
         Some(Bitmap { words, ones })
     }
 
@@ -119,7 +119,7 @@ impl Bitmap {
     }
 
     fn recount(&mut self) {
-        self.ones = self.words.iter().map(|w| w.count_ones() as usize).sum();
+        self.ones = crate::simd::Kernels::detect().count_ones(&self.words) as usize;
     }
 
     /// Keeps the bits also set in `other`.

@@ -70,6 +70,7 @@ type F16ToF32Fn = unsafe fn(&[u16], &mut [f32]);
 type U8ToF32Fn = unsafe fn(&[u8], &mut [f32]);
 type DotU8I8x2ManyFn = unsafe fn(&[i8], &[i8], &[u8], &mut [[i32; 2]]);
 type L1U8ManyFn = unsafe fn(&[u8], &[u8], &mut [u32]);
+type CountOnesFn = unsafe fn(&[u64]) -> u64;
 
 /// One set of kernels. Obtain it from [`Kernels::detect`] or [`Kernels::for_isa`]; a
 /// `Kernels` for an ISA exists only when the CPU supports that ISA, which is what makes its
@@ -90,10 +91,12 @@ pub struct Kernels {
     u8_to_f32: U8ToF32Fn,
     dot_u8i8x2_many: DotU8I8x2ManyFn,
     l1_u8_many: L1U8ManyFn,
+    count_ones: CountOnesFn,
 }
 
 static SCALAR: Kernels = Kernels {
     isa: Isa::Scalar,
+    count_ones: scalar::count_ones,
     hamming_many: scalar::hamming_many,
     hamming_rows: scalar::hamming_rows,
     min_hamming_many: scalar::min_hamming_many,
@@ -112,6 +115,7 @@ static SCALAR: Kernels = Kernels {
 #[cfg(target_arch = "x86_64")]
 static AVX2: Kernels = Kernels {
     isa: Isa::Avx2,
+    count_ones: x86_64::avx2::count_ones,
     hamming_many: x86_64::avx2::hamming_many,
     hamming_rows: x86_64::avx2::hamming_rows,
     min_hamming_many: x86_64::avx2::min_hamming_many,
@@ -130,6 +134,7 @@ static AVX2: Kernels = Kernels {
 #[cfg(target_arch = "x86_64")]
 static AVX512: Kernels = Kernels {
     isa: Isa::Avx512,
+    count_ones: x86_64::avx2::count_ones,
     hamming_many: x86_64::avx512::hamming_many,
     // Rows read one by one: one POPCNT per word, as the AVX2 form does.
     hamming_rows: x86_64::avx2::hamming_rows,
@@ -159,6 +164,7 @@ static NEON_DOTPROD: Kernels = Kernels {
 #[cfg(target_arch = "aarch64")]
 static NEON: Kernels = Kernels {
     isa: Isa::Neon,
+    count_ones: aarch64::neon::count_ones,
     hamming_many: aarch64::neon::hamming_many,
     hamming_rows: aarch64::neon::hamming_rows,
     min_hamming_many: aarch64::neon::min_hamming_many,
@@ -230,6 +236,12 @@ impl Kernels {
         };
         // SAFETY: a Kernels exists only for an ISA this CPU supports (see `for_isa`).
         unsafe { (self.hamming_many)(query, codes, out) }
+    }
+
+    /// The bits set in `words`: the size of a set of rows (a filter's, the deleted ones).
+    pub fn count_ones(&self, words: &[u64]) -> u64 {
+        // SAFETY: a Kernels exists only for an ISA this CPU supports (see `for_isa`).
+        unsafe { (self.count_ones)(words) }
     }
 
     /// Hamming distance of `query` to the chosen rows of `codes` (rows of `query.len()`
@@ -553,6 +565,19 @@ mod tests {
                 let mut got = vec![0u32; rows];
                 k.hamming_many(&query, codes, &mut got);
                 prop_assert_eq!(&got, &want, "{:?}", k.isa());
+            }
+        }
+
+        #[test]
+        fn count_ones_matches_scalar(
+            words in proptest::collection::vec(any::<u64>(), 0..80),
+            off in 0usize..4,
+        ) {
+            let words = words.get(off..).unwrap_or_default();
+            let want = SCALAR.count_ones(words);
+            prop_assert_eq!(want, words.iter().map(|w| u64::from(w.count_ones())).sum::<u64>());
+            for k in simd_sets() {
+                prop_assert_eq!(k.count_ones(words), want, "{:?}", k.isa());
             }
         }
 

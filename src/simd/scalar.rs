@@ -2,6 +2,11 @@
 //!
 //! Callers (the [`Kernels`](super::Kernels) wrappers) pass slices of equal length.
 
+/// See [`Kernels::count_ones`](super::Kernels::count_ones).
+pub fn count_ones(words: &[u64]) -> u64 {
+    words.iter().map(|w| u64::from(w.count_ones())).sum()
+}
+
 /// See [`Kernels::hamming_many`](super::Kernels::hamming_many).
 pub fn hamming_many(query: &[u64], codes: &[u64], out: &mut [u32]) {
     for (row, o) in codes.chunks_exact(query.len()).zip(out.iter_mut()) {

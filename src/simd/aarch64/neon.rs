@@ -127,6 +127,22 @@ fn hamming_one(query: &[u64], code: &[u64]) -> u32 {
     total
 }
 
+/// `cnt` per byte over 16 bytes at a time, summed across the register.
+///
+/// # Safety
+/// See the module docs.
+#[target_feature(enable = "neon")]
+pub(crate) unsafe fn count_ones(words: &[u64]) -> u64 {
+    let (pairs, tail) = words.as_chunks::<2>();
+    let mut total = 0u64;
+    for pair in pairs {
+        // SAFETY: `pair` is 16 readable bytes.
+        let v = unsafe { vld1q_u8(pair.as_ptr().cast()) };
+        total += u64::from(vaddlvq_u8(vcntq_u8(v)));
+    }
+    total + tail.iter().map(|w| u64::from(w.count_ones())).sum::<u64>()
+}
+
 /// # Safety
 /// See the module docs.
 #[target_feature(enable = "neon")]

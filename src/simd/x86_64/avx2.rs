@@ -558,6 +558,22 @@ pub(crate) unsafe fn hamming_many(query: &[u64], codes: &[u64], out: &mut [u32])
     }
 }
 
+/// One POPCNT per word, four running sums (a single one would chain every add).
+///
+/// # Safety
+/// See the module docs.
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+pub(crate) unsafe fn count_ones(words: &[u64]) -> u64 {
+    let (fours, tail) = words.as_chunks::<4>();
+    let mut sums = [0u64; 4];
+    for four in fours {
+        for (s, &w) in sums.iter_mut().zip(four) {
+            *s += u64::from(popcnt(w));
+        }
+    }
+    sums.iter().sum::<u64>() + tail.iter().map(|&w| u64::from(popcnt(w))).sum::<u64>()
+}
+
 /// # Safety
 /// See the module docs.
 #[target_feature(enable = "avx2,fma,f16c,popcnt")]
