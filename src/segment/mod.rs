@@ -107,6 +107,16 @@ impl Bitmap {
         self.recount();
     }
 
+    /// Clears every bit of `rows`.
+    pub(crate) fn clear_all(&mut self, rows: impl Iterator<Item = usize>) {
+        for i in rows {
+            if let Some(w) = self.words.get_mut(i / 64) {
+                *w &= !(1 << (i % 64));
+            }
+        }
+        self.recount();
+    }
+
     /// Clears bit `i`; returns true if it was set.
     pub(crate) fn clear(&mut self, i: usize) -> bool {
         let Some(w) = self.words.get_mut(i / 64) else {

@@ -309,3 +309,45 @@ fn an_integer_index_leaves_ranges_over_floats_to_payloads() {
         [2]
     );
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Ranges over a numeric index large enough for prefix bitmaps pass the rows the
+    /// payloads pass, at every width and wherever the ends fall between the prefixes
+    /// (rows holding one value each, several with the same value, some none); a row
+    /// holding two values keeps the index off prefixes, and its ranges stay exact.
+    #[test]
+    fn wide_ranges_pass_what_payloads_pass(
+        values in prop::collection::vec(prop::option::of(-50i64..50), 64..400),
+        two_at in prop::option::of(0usize..64),
+        bounds in prop::collection::vec((-60i64..60, -60i64..60), 8),
+        schema in prop::sample::select(vec![PayloadSchema::Integer, PayloadSchema::Float]),
+    ) {
+        let payloads = values
+            .iter()
+            .enumerate()
+            .map(|(r, v)| match (v, two_at == Some(r)) {
+                (Some(v), true) => Some(json!({"n": [v, v + 30]}).to_string().into_bytes()),
+                (Some(v), false) => Some(json!({"n": v}).to_string().into_bytes()),
+                (None, _) => Some(b"{}".to_vec()),
+            })
+            .collect();
+        let rows = docs(payloads, &[]);
+        let indexes = build_for(&rows, &IndexSpecs::from([("n".to_owned(), schema)]));
+        let index = &indexes.fields[0];
+        let single = two_at.is_none_or(|r| values[r].is_none());
+        prop_assert_eq!(!index.prefixes.is_empty(), single && index.keys.len() >= 64);
+        for (a, b) in bounds {
+            for range in [json!({"gte": a, "lt": b}), json!({"gt": a}), json!({"lte": b})] {
+                let f = Filter::from_json(&json!({"must": [{"key": "n", "range": range}]}))
+                    .unwrap();
+                let oracle: Vec<usize> = (0..rows.len())
+                    .filter(|&r| f.matches_bytes(rows.id(r), rows.payload(r)))
+                    .collect();
+                let got: Vec<usize> = passing(&rows, &f, Some(&indexes)).iter_ones().collect();
+                prop_assert_eq!(got, oracle, "{}", range);
+            }
+        }
+    }
+}

@@ -273,6 +273,8 @@ fn decode_body(
         keys,
         rows_of,
         dense: Vec::new(),
+        starts: Vec::new(),
+        prefixes: Vec::new(),
     }
-    .with_common_values())
+    .with_lookups())
 }
