@@ -119,6 +119,16 @@ impl TopK {
         }
     }
 
+    /// Whether a hit with this key could be kept: reading its id (a wait on memory for a
+    /// scattered row) is left to the few that could.
+    fn admits(&self, key: f32) -> bool {
+        self.heap.len() < self.limit
+            || self
+                .heap
+                .peek()
+                .is_some_and(|top| key.total_cmp(&top.0.key) != Ordering::Greater)
+    }
+
     fn push(&mut self, hit: Hit) {
         if self.heap.len() < self.limit {
             self.heap.push(Worst(hit));
@@ -448,13 +458,16 @@ fn rescore_picks<'a>(
         prefetch(i + RESCORE_AHEAD);
         let originals = rows.originals();
         let score = q.score(originals.row(row, rows.dim(), q.kernels, &mut scratch));
-        top.push(Hit {
-            key: q.key(score),
-            score,
-            id: rows.id(row),
-            seg: seg + block,
-            row,
-        });
+        let key = q.key(score);
+        if top.admits(key) {
+            top.push(Hit {
+                key,
+                score,
+                id: rows.id(row),
+                seg: seg + block,
+                row,
+            });
+        }
     }
     top.into_sorted()
 }
