@@ -536,68 +536,90 @@ fn binary_candidates(
 ) -> Vec<(u32, usize, usize)> {
     let n: usize = blocks.iter().map(|b| b.len()).sum();
     let excluded: usize = blocks.iter().map(|b| b.deleted().ones()).sum();
+    let mut nearest = Nearest::new(candidates);
+    // Distances are taken `SCAN_ROWS` at a time into a buffer that stays in L1.
+    let mut dist = [0u32; SCAN_ROWS];
     if excluded > n - n / SPARSE_FRACTION {
+        // Positions index the live rows of every block, in order.
         let live: Vec<Vec<u32>> = blocks
             .iter()
             .map(|b| b.deleted().clear_rows(b.len()))
             .collect();
-        let mut dist = vec![0u32; n - excluded];
-        let mut at = 0;
+        let mut at = 0u32;
         for (b, rows) in blocks.iter().zip(&live) {
-            if let Some(out) = dist.get_mut(at..at + rows.len()) {
+            for rows in rows.chunks(SCAN_ROWS) {
+                let out = &mut dist[..rows.len()];
                 q.kernels.hamming_rows(code, b.codes(), rows, out);
-            }
-            at += rows.len();
-        }
-        let mut nearest = Nearest::new(candidates);
-        let mut dist = dist.iter();
-        for (block, rows) in live.iter().enumerate() {
-            for (&row, &d) in rows.iter().zip(&mut dist) {
-                nearest.offer(d, block, row as usize);
-            }
-        }
-        return nearest.finish();
-    }
-    let mut dist = vec![0u32; n];
-    let mut at = 0;
-    for b in blocks {
-        if let Some(out) = dist.get_mut(at..at + b.len()) {
-            q.kernels.hamming_many(code, b.codes(), out);
-        }
-        at += b.len();
-    }
-    let mut nearest = Nearest::new(candidates);
-    let mut at = 0;
-    for (block, b) in blocks.iter().enumerate() {
-        let mine = dist.get(at..at + b.len()).unwrap_or_default();
-        let deleted = b.deleted();
-        if deleted.ones() == 0 {
-            for (row, &d) in mine.iter().enumerate() {
-                nearest.offer(d, block, row);
-            }
-        } else {
-            // Whether a row is live is asked only of the few near enough to enter.
-            for (row, &d) in mine.iter().enumerate() {
-                if d < nearest.bound && !deleted.get(row) {
-                    nearest.offer(d, block, row);
+                for &d in out.iter() {
+                    nearest.offer(d, at);
+                    at += 1;
                 }
             }
         }
-        at += b.len();
+        let starts = starts(live.iter().map(Vec::len));
+        return nearest.finish(|at| {
+            let block = starts.partition_point(|&s| s <= at) - 1;
+            let row = live[block].get(at - starts[block]).copied();
+            (block, row.map_or(usize::MAX, |r| r as usize))
+        });
     }
-    nearest.finish()
+    // Positions index the rows of every block, in order.
+    let starts = starts(blocks.iter().map(|b| b.len()));
+    for (b, &start) in blocks.iter().zip(&starts) {
+        let deleted = b.deleted();
+        let words = b.code_words().max(1);
+        for (chunk, codes) in b.codes().chunks(SCAN_ROWS * words).enumerate() {
+            let first = chunk * SCAN_ROWS;
+            let out = &mut dist[..(codes.len() / words).min(b.len().saturating_sub(first))];
+            q.kernels.hamming_many(code, codes, out);
+            let at = (start + first) as u32;
+            if deleted.ones() == 0 {
+                for (at, &d) in (at..).zip(out.iter()) {
+                    nearest.offer(d, at);
+                }
+            } else {
+                // Whether a row is live is asked only of the few near enough to enter.
+                for (row, &d) in (first..).zip(out.iter()) {
+                    if d < nearest.bound && !deleted.get(row) {
+                        nearest.offer(d, at + (row - first) as u32);
+                    }
+                }
+            }
+        }
+    }
+    nearest.finish(|at| {
+        let block = starts.partition_point(|&s| s <= at) - 1;
+        (block, at - starts[block])
+    })
 }
 
-/// The `keep` smallest of a stream of `(distance, block, row)` offered in `(block, row)`
-/// order, ties to the earlier: one comparison per offer. What it holds is cut back to the
-/// best `keep` whenever it reaches twice that, and from then on only a distance below the
-/// worst one kept can enter (an equal one loses the tie to every one kept). Distances come
-/// in random order, so the bound tightens within the first few hundred offers and almost
-/// every later one is a single, predictable comparison: no histogram of every distance and
-/// no second pass over them.
+/// Rows whose Hamming distances are taken at a time by [`binary_candidates`]: 4 KiB of
+/// distances, read back from L1 while the next codes stream in, instead of a distance
+/// per row of the segment written to memory and read again.
+const SCAN_ROWS: usize = 1024;
+
+/// Where each of blocks of these lengths starts among their rows laid end to end.
+fn starts(lens: impl Iterator<Item = usize>) -> Vec<usize> {
+    lens.scan(0, |at, len| {
+        let start = *at;
+        *at += len;
+        Some(start)
+    })
+    .collect()
+}
+
+/// The `keep` smallest of a stream of `(distance, position)` offered in increasing
+/// position, ties to the earlier: one comparison per offer. What it holds is cut back to
+/// the best `keep` whenever it reaches twice that, and from then on only a distance below
+/// the worst one kept can enter (an equal one loses the tie to every one kept). Distances
+/// come in random order, so the bound tightens within the first few hundred offers and
+/// almost every later one is a single, predictable comparison: no histogram of every
+/// distance and no second pass over them. Each offer is kept as one `u64`, distance above
+/// position, so a cut compares integers. Positions are a segment's rows (or its live
+/// ones), fewer than 2^32 (the segment format's limit on rows).
 struct Nearest {
     keep: usize,
-    kept: Vec<(u32, usize, usize)>,
+    kept: Vec<u64>,
     /// Only distances below this enter (`u32::MAX`, a row that is not there, never does).
     bound: u32,
 }
@@ -612,30 +634,39 @@ impl Nearest {
     }
 
     #[inline]
-    fn offer(&mut self, d: u32, block: usize, row: usize) {
+    fn offer(&mut self, d: u32, at: u32) {
         if d < self.bound {
-            self.kept.push((d, block, row));
+            self.kept.push(u64::from(d) << 32 | u64::from(at));
             if self.kept.len() >= 2 * self.keep {
                 self.cut();
             }
         }
     }
 
-    /// Keeps the best `keep` (by distance, then block, then row: the order offered).
+    /// Keeps the best `keep` (by distance, then position).
     fn cut(&mut self) {
         if self.keep > 0 && self.kept.len() > self.keep {
             self.kept.select_nth_unstable(self.keep - 1);
             self.kept.truncate(self.keep);
-            self.bound = self.kept.get(self.keep - 1).map_or(u32::MAX, |k| k.0);
+            self.bound = self
+                .kept
+                .get(self.keep - 1)
+                .map_or(u32::MAX, |&k| (k >> 32) as u32);
         }
     }
 
-    /// The best `keep` offered, by block and row.
-    fn finish(mut self) -> Vec<(u32, usize, usize)> {
+    /// The best `keep` offered, by position, as `(distance, block, row)` with `place`
+    /// giving a position's block and row.
+    fn finish(mut self, place: impl Fn(usize) -> (usize, usize)) -> Vec<(u32, usize, usize)> {
         self.cut();
+        self.kept.sort_unstable_by_key(|&k| k as u32);
         self.kept
-            .sort_unstable_by_key(|&(_, block, row)| (block, row));
-        self.kept
+            .into_iter()
+            .map(|k| {
+                let (block, row) = place(k as u32 as usize);
+                ((k >> 32) as u32, block, row)
+            })
+            .collect()
     }
 }
 
@@ -688,9 +719,10 @@ mod tests {
     /// row, whether few rows are live (codes gathered) or many (every code compared).
     #[test]
     fn binary_candidates_are_the_nearest_live_rows_at_every_density() {
-        let chunks = [chunk(0..300), chunk(300..1000)];
+        // The second block spans several scans of `SCAN_ROWS`.
+        let chunks = [chunk(0..300), chunk(300..2900)];
         for keep_one_in in [1u64, 2, 3, 5, 40, 1000] {
-            let deleted: Vec<Bitmap> = [(0u64, 300u64), (300, 1000)]
+            let deleted: Vec<Bitmap> = [(0u64, 300u64), (300, 2900)]
                 .iter()
                 .map(|&(from, to)| {
                     let mut b = Bitmap::with_len((to - from) as usize);
