@@ -16,7 +16,9 @@
 //! same run. Then the same without indexes (filters read payloads), on at most 20 queries
 //! per filter, and the optimize time of both: what building the indexes costs
 //! (`VECSIEVE_SKIP_UNINDEXED=1` skips that part; `VECSIEVE_FILTER=NAME` runs one filter;
-//! `VECSIEVE_QUANTIZATION=scalar8` uses int8 codes instead of 1-bit ones).
+//! `VECSIEVE_QUANTIZATION=scalar8` uses int8 codes instead of 1-bit ones;
+//! `VECSIEVE_UNCACHED=1` makes every query's filter new to the segment's filter cache, by
+//! adding `must_not` a section no package has, named after the query).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -250,6 +252,19 @@ fn run(d: &Data, indexes: bool, nq: usize) -> f64 {
                 .unwrap_or(spec);
             // A query package without a section asks for `"value": null`, which Qdrant's
             // filter language (and vecsieve's) refuses; its ground truth is empty.
+            let unique;
+            let json = if std::env::var("VECSIEVE_UNCACHED").is_ok() {
+                let mut f = json.clone();
+                let never = serde_json::json!({"key": "section", "match": {"value": format!("no-such-section-{q}")}});
+                match f.get_mut("must_not").and_then(Value::as_array_mut) {
+                    Some(list) => list.push(never),
+                    None => f["must_not"] = serde_json::json!([never]),
+                }
+                unique = f;
+                &unique
+            } else {
+                json
+            };
             let Ok(filter) = Filter::from_json(json) else {
                 refused += 1;
                 continue;

@@ -110,6 +110,7 @@ pub use config::{
     VectorParams,
 };
 pub use error::{BatchPoint, Error, InvalidVector, Result, VectorAt, VectorProblem};
+pub use filter::index::FILTER_CACHE_ENTRIES;
 pub use filter::{Condition, FieldCondition, Filter, Match, MatchValue, Range};
 pub use point::{Point, PointId, ScoredPoint, Vector, VectorRef};
 pub use segment::immutable::ChecksumStatus;

@@ -327,10 +327,13 @@ fn indexed_filters_pass_what_unindexed_ones_pass() {
         let want = (0..d.base.rows()).filter(|&p| d.oracle(name, 0, p)).count();
         assert_eq!(unindexed[3 * i].0, want, "{name}");
     }
-    // Indexes made from payloads by sealed segments and live chunks alike.
+    // Indexes made from payloads by sealed segments and live chunks alike (reopened, so
+    // that no segment answers from the filters it kept).
     for (key, schema) in INDEXES {
         c.create_payload_index(key, schema).unwrap();
     }
+    c.close().unwrap();
+    let c = Collection::open_with_options(&path, quiet).unwrap();
     assert_eq!(answers(&c, &d), unindexed);
     let info = c.info().unwrap();
     assert_eq!(info.payload_indexes.len(), 5);
@@ -386,4 +389,61 @@ fn indexed_filters_pass_what_unindexed_ones_pass() {
         c.create_payload_index("a..b", PayloadSchema::Keyword),
         Err(vecsieve::Error::InvalidArgument(_))
     ));
+}
+
+/// Each immutable segment keeps the rows of at most `FILTER_CACHE_ENTRIES` recent filters,
+/// and a kept filter still sees the deletions made after it was kept.
+#[test]
+fn kept_filters_are_bounded_and_see_later_deletions() {
+    let d = data();
+    let dir = tempfile::tempdir().unwrap();
+    let c = build(&d, &dir.path().join("c"));
+    c.optimize().unwrap();
+    let info = c.info().unwrap();
+    assert_eq!(info.ram.filter_cache, 0);
+    let rows: u64 = info.segment_list.iter().map(|s| s.rows).sum();
+    let below = |kib: u64| {
+        Filter::from_json(
+            &serde_json::json!({"must": [{"key": "installed_size_kib", "range": {"lt": kib}}]}),
+        )
+        .unwrap()
+    };
+    for kib in 1..=40 {
+        let want = (0..d.base.rows())
+            .filter(|&i| {
+                let p: Value = serde_json::from_str(&d.payloads[i]).unwrap();
+                p["installed_size_kib"].as_u64().is_some_and(|s| s < kib)
+            })
+            .count();
+        assert_eq!(c.count(Some(&below(kib))).unwrap(), want, "lt {kib}");
+    }
+    let kept = c.info().unwrap().ram.filter_cache;
+    let bitmap_bytes: u64 = info
+        .segment_list
+        .iter()
+        .map(|s| s.rows.div_ceil(64) * 8)
+        .sum();
+    assert!(
+        kept > 0 && kept <= vecsieve::FILTER_CACHE_ENTRIES as u64 * bitmap_bytes,
+        "{kept} bytes for {rows} rows"
+    );
+    // Deleting half of what a kept filter passes: its count, scroll and search follow.
+    let f = below(40);
+    let ids: Vec<PointId> = c
+        .scroll(Some(&f), None, 10_000)
+        .unwrap()
+        .points
+        .iter()
+        .map(|p| p.id)
+        .step_by(2)
+        .collect();
+    let before = c.count(Some(&f)).unwrap();
+    c.delete(&ids).unwrap();
+    assert_eq!(c.count(Some(&f)).unwrap(), before - ids.len());
+    let exact = SearchParams::default().with_exact(true);
+    let hits = c
+        .search_filtered("", d.queries.row(0), &f, 100, &exact)
+        .unwrap();
+    assert!(hits.iter().all(|h| !ids.contains(&h.id)));
+    assert_eq!(hits.len(), 100.min(before - ids.len()));
 }

@@ -520,6 +520,7 @@ pub fn inspect(dir: &Path, json: bool) -> Result<()> {
                 "deletion_bitmaps": r.deletion_bitmaps,
                 "search_sketches": r.search_sketches,
                 "payload_indexes": r.payload_indexes,
+                "filter_cache": r.filter_cache,
                 "total": r.total,
             },
             "payload_indexes": indexes,
@@ -628,6 +629,9 @@ pub fn inspect(dir: &Path, json: bool) -> Result<()> {
             "payload indexes",
             mib(r.payload_indexes)
         );
+    }
+    if r.filter_cache > 0 {
+        println!("  {:<17} {:>10.2}", "filter cache", mib(r.filter_cache));
     }
     println!("  {:<17} {:>10.2}", "total", mib(r.total));
     println!(

@@ -48,6 +48,9 @@ pub struct RamUsage {
     /// Payload indexes of the immutable segments (those of the live segment count in
     /// `live_segment`).
     pub payload_indexes: u64,
+    /// The rows of the filters searched most recently, kept per immutable segment (at
+    /// most [`FILTER_CACHE_ENTRIES`](crate::FILTER_CACHE_ENTRIES) bits per row).
+    pub filter_cache: u64,
     /// The sum.
     pub total: u64,
 }
@@ -179,6 +182,7 @@ impl Collection {
             .map(|s| s.deleted.heap_bytes() as u64)
             .sum();
         let sketches: u64 = st.sealed.iter().map(|s| s.seg.sketch_bytes()).sum();
+        let filters: u64 = st.sealed.iter().map(|s| s.seg.filter_cache_bytes()).sum();
         let config = inner.current_config();
         let mut indexes: Vec<PayloadIndexInfo> = config
             .payload_indexes
@@ -244,7 +248,8 @@ impl Collection {
                 deletion_bitmaps: bitmaps,
                 search_sketches: sketches,
                 payload_indexes: index_ram,
-                total: live + bitmaps + sketches + index_ram,
+                filter_cache: filters,
+                total: live + bitmaps + sketches + index_ram + filters,
             },
             kernels: inner.kernels.isa().name(),
             config,

@@ -316,14 +316,27 @@ impl Collection {
 }
 
 /// The rows of `rows` that are not deleted and pass `filter`: the block's payload indexes
-/// of `specs` answer the conditions they can (made on first use), payloads the others.
+/// of `specs` answer the conditions they can (made on first use), payloads the others. An
+/// immutable segment keeps the rows of its recent filters (see `FilterCache`).
 pub(super) fn passing(rows: &dyn Rows, filter: &Filter, specs: &IndexSpecs) -> Bitmap {
-    let indexes = if index::uses_index(filter, specs) {
-        rows.payload_indexes(specs)
-    } else {
-        None
+    let indexes = || {
+        if index::uses_index(filter, specs) {
+            rows.payload_indexes(specs)
+        } else {
+            None
+        }
     };
-    index::passing(rows, filter, indexes.as_deref())
+    match rows.filter_cache() {
+        Some(cache) => {
+            let matching = cache.get(filter, || {
+                index::matching(rows, filter, indexes().as_deref())
+            });
+            let mut pass = Bitmap::clone(&matching);
+            pass.and_not(rows.deleted());
+            pass
+        }
+        None => index::passing(rows, filter, indexes().as_deref()),
+    }
 }
 
 /// Under a filter, a code scan rescores its candidates times `rows / passing`, capped at

@@ -490,6 +490,53 @@ impl IndexCache {
     }
 }
 
+/// The rows the filters searched most recently pass in one immutable segment, deleted rows
+/// included (deletions change; the rows and payloads of a segment file never do): a
+/// filter repeated from query to query, as an app's "this user's notes" is, costs a copy
+/// of its bitmap instead of its evaluation. At most [`FILTER_CACHE_ENTRIES`], the least
+/// recently used dropped first.
+#[derive(Debug, Default)]
+pub(crate) struct FilterCache {
+    entries: Mutex<std::collections::VecDeque<(Filter, Arc<Bitmap>)>>,
+}
+
+/// Filters whose rows each immutable segment keeps (one bit per row each: 16 bits per
+/// row at most). Evaluating a filter over debian-minilm-384's 60,703 rows, as one
+/// segment, takes 10–25 µs through payload indexes and about 220 ms from payloads; a hit
+/// copies 7.5 KiB.
+pub const FILTER_CACHE_ENTRIES: usize = 16;
+
+impl FilterCache {
+    /// The rows `filter` passes, from the cache or made by `make` (outside the lock) and
+    /// cached.
+    pub(crate) fn get(&self, filter: &Filter, make: impl FnOnce() -> Bitmap) -> Arc<Bitmap> {
+        {
+            let mut entries = self.entries.lock();
+            if let Some(i) = entries.iter().position(|(f, _)| f == filter)
+                && let Some(hit) = entries.remove(i)
+            {
+                let rows = Arc::clone(&hit.1);
+                entries.push_front(hit);
+                return rows;
+            }
+        }
+        let made = Arc::new(make());
+        let mut entries = self.entries.lock();
+        entries.push_front((filter.clone(), Arc::clone(&made)));
+        entries.truncate(FILTER_CACHE_ENTRIES);
+        made
+    }
+
+    /// Heap bytes of the cached rows.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.entries
+            .lock()
+            .iter()
+            .map(|(_, rows)| rows.heap_bytes())
+            .sum()
+    }
+}
+
 /// A set of rows holding every row a filter passes; `exact` when it holds no other.
 /// `rows: None` is every row.
 struct Cover {
@@ -648,9 +695,24 @@ fn id_rows(rows: &dyn Rows, ids: &std::collections::BTreeSet<PointId>) -> Bitmap
 /// The rows of `rows` that are not deleted and pass `filter`, with the block's indexes
 /// `indexes` answering what they can and payloads read for the rest.
 pub(crate) fn passing(rows: &dyn Rows, filter: &Filter, indexes: Option<&BlockIndexes>) -> Bitmap {
+    rows_passing(rows, filter, indexes, rows.deleted())
+}
+
+/// The rows of `rows` that pass `filter`, deleted ones included.
+pub(crate) fn matching(rows: &dyn Rows, filter: &Filter, indexes: Option<&BlockIndexes>) -> Bitmap {
+    rows_passing(rows, filter, indexes, &Bitmap::default())
+}
+
+/// The rows of `rows` outside `skip` that pass `filter` (payloads are read only for those).
+fn rows_passing(
+    rows: &dyn Rows,
+    filter: &Filter,
+    indexes: Option<&BlockIndexes>,
+    skip: &Bitmap,
+) -> Bitmap {
     let cover = Covering { rows, indexes }.filter(filter);
     let mut pass = cover.rows.unwrap_or_else(|| Bitmap::full(rows.len()));
-    pass.and_not(rows.deleted());
+    pass.and_not(skip);
     if !cover.exact {
         let failing: Vec<usize> = pass
             .iter_ones()

@@ -9,7 +9,7 @@ use parking_lot::Mutex;
 use super::{Bitmap, Column, Originals, Rows, ScalarCodes};
 use crate::config::Datatype;
 use crate::error::{Error, Result};
-use crate::filter::index::{self, BlockIndexes, IndexCache, IndexSpecs};
+use crate::filter::index::{self, BlockIndexes, FilterCache, IndexCache, IndexSpecs};
 use crate::format::segment::{self, CodeKind, Layout, Section};
 use crate::io::Fs;
 use crate::io::{MappedFile, Vfs};
@@ -78,6 +78,8 @@ pub(crate) struct ImmutableSegment {
     /// The payload indexes in use: the file's, and those made from payloads for indexes
     /// created after the file was written.
     indexes: IndexCache,
+    /// The rows recent filters pass.
+    filters: FilterCache,
 }
 
 impl ImmutableSegment {
@@ -144,6 +146,7 @@ impl ImmutableSegment {
             persisted_indexes,
             persisted_sizes,
             indexes,
+            filters: FilterCache::default(),
         };
         // Typed views need natural alignment; sections are 64-aligned in a page-aligned map.
         let aligned = bytemuck::try_cast_slice::<u8, u64>(seg.section(Section::Versions)).is_ok()
@@ -369,6 +372,11 @@ impl ImmutableSegment {
     }
 
     /// Heap bytes of the sign sketches searches have made (see [`Column::sketch`]).
+    /// Heap bytes of the rows its recent filters pass.
+    pub(crate) fn filter_cache_bytes(&self) -> u64 {
+        self.filters.heap_bytes() as u64
+    }
+
     pub(crate) fn sketch_bytes(&self) -> u64 {
         self.params
             .iter()
@@ -518,5 +526,9 @@ impl Rows for SegmentRows<'_> {
 
     fn cached_payload_indexes(&self) -> Option<Arc<BlockIndexes>> {
         self.seg.indexes.cached()
+    }
+
+    fn filter_cache(&self) -> Option<&FilterCache> {
+        Some(&self.seg.filters)
     }
 }

@@ -8,7 +8,7 @@ pub mod deletes;
 pub(crate) mod immutable;
 pub(crate) mod live;
 
-use crate::filter::index::{BlockIndexes, IndexSpecs};
+use crate::filter::index::{BlockIndexes, FilterCache, IndexSpecs};
 use crate::point::PointId;
 use crate::quant::binary::MultiBit;
 use crate::quant::scalar::ScalarParams;
@@ -401,6 +401,11 @@ pub(crate) trait Rows: Sync {
     }
     /// The payload indexes the block has made or read so far.
     fn cached_payload_indexes(&self) -> Option<Arc<BlockIndexes>> {
+        None
+    }
+    /// The rows recent filters pass, for a block whose rows and payloads never change (an
+    /// immutable segment); `None` for others.
+    fn filter_cache(&self) -> Option<&FilterCache> {
         None
     }
 }
