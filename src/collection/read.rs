@@ -339,22 +339,23 @@ pub(super) fn passing(rows: &dyn Rows, filter: &Filter, specs: &IndexSpecs) -> B
     }
 }
 
-/// Under a filter, a code scan rescores its candidates times `rows / passing`, capped at
-/// this: the filtered top `limit` sits about that much deeper in the segment's ranking,
-/// where codes separate less, and rescoring a row costs about 0.5 µs (its original is a
-/// wait on memory) against the scan's few nanoseconds per passing code. Measured on
-/// debian-minilm-384 (60,703 points, 1-bit codes + rescoring at oversampling 4, 200
-/// queries, unfiltered recall@10 0.8985), recall without the factor → capped at 2 →
-/// capped at 3: 34 % passing 0.8725 → 0.9510 → 0.9735, 12.7 % 0.8300 → 0.9150 →
-/// 0.9425, 4.1 % 0.7990 → 0.9075 → 0.9460, 0.7 % 0.8120 → 0.9325 → 0.9715 (74 % is below
-/// either cap: 0.9010 → 0.9265); capped at 2, every filter recalls more than the
-/// unfiltered search. p50 at 0.7 % against the same queries unfiltered: 0.27× capped at
-/// 2, 0.31–0.33× at 3.
+/// Under a filter, a code scan rescores its candidates times `√(rows / passing)`, capped
+/// at this: the filtered top `limit` sits `rows / passing` times deeper in the segment's
+/// ranking, where codes separate less, and rescoring a row costs about 0.3–0.5 µs (its
+/// original is a wait on memory) against the scan's few nanoseconds per passing code.
+/// Measured on debian-minilm-384 (60,703 points, 1-bit codes + rescoring at oversampling
+/// 4, 200 queries, unfiltered recall@10 0.8985), recall without the factor → with it:
+/// 74 % passing (× 1.16) 0.9010 → 0.9175, 34 % (× 1.71) 0.8725 → 0.9370, 12.7 % (capped)
+/// 0.8300 → 0.9150, 4.1 % 0.7990 → 0.9075, 0.7 % 0.8120 → 0.9325; capped at 3 instead,
+/// 0.9425, 0.9460 and 0.9715 for the last three, at 0.31–0.33× the unfiltered p50 instead
+/// of 0.27× at 0.7 %. With the factor, every filter recalls more than the unfiltered
+/// search; `rows / passing` itself (not its root) rescored 1.35× and 2× as many at 74 % and
+/// 34 % for 0.9265 and 0.9510.
 pub const FILTER_MAX_DEPTH: f64 = 2.0;
 
 /// The plan for one segment's blocks under a filter: the code scan (of the passing rows
 /// only, see `search::binary_candidates`) with the rescored candidates multiplied by
-/// `rows / passing`, at most [`FILTER_MAX_DEPTH`]. Exact search stays exact (it scores
+/// `√(rows / passing)`, at most [`FILTER_MAX_DEPTH`]. Exact search stays exact (it scores
 /// the passing rows' originals). When no more rows pass than are rescored, rescoring
 /// scores them all: the result is exact.
 fn filtered_plan(blocks: &[&dyn Rows], plan: Plan) -> Plan {
@@ -363,7 +364,9 @@ fn filtered_plan(blocks: &[&dyn Rows], plan: Plan) -> Plan {
         .iter()
         .map(|b| b.len().saturating_sub(b.deleted().ones()))
         .sum();
-    let depth = (rows as f64 / passing.max(1) as f64).min(FILTER_MAX_DEPTH);
+    let depth = (rows as f64 / passing.max(1) as f64)
+        .sqrt()
+        .min(FILTER_MAX_DEPTH);
     let deeper = |c: usize| (c as f64 * depth).ceil() as usize;
     match plan {
         Plan::Binary {
