@@ -59,6 +59,19 @@ fn quantization() -> Quantization {
     }
 }
 
+/// `filter` with `must_not` a section no package has, named after query `q`: the same
+/// rows, but a filter no segment has kept.
+fn new_to_the_cache(filter: &Value, q: usize) -> Value {
+    let mut f = filter.clone();
+    let never =
+        serde_json::json!({"key": "section", "match": {"value": format!("no-such-section-{q}")}});
+    match f.get_mut("must_not").and_then(Value::as_array_mut) {
+        Some(list) => list.push(never),
+        None => f["must_not"] = serde_json::json!([never]),
+    }
+    f
+}
+
 fn p50(mut ms: Vec<f64>) -> f64 {
     ms.sort_by(f64::total_cmp);
     ms.get(ms.len() / 2).copied().unwrap_or(0.0)
@@ -235,6 +248,7 @@ fn run(d: &Data, indexes: bool, nq: usize) -> f64 {
         "(none)", "100.0%", "-", unfiltered_recall, unfiltered_p50, unfiltered_p50, "1.00x", "-"
     );
     let only = std::env::var("VECSIEVE_FILTER").ok();
+    let uncached = std::env::var("VECSIEVE_UNCACHED").is_ok();
     for (name, spec) in filters.iter() {
         if only.as_ref().is_some_and(|o| o != name) {
             continue;
@@ -250,21 +264,15 @@ fn run(d: &Data, indexes: bool, nq: usize) -> f64 {
                 .get(q)
                 .filter(|_| name == "same_section")
                 .unwrap_or(spec);
-            // A query package without a section asks for `"value": null`, which Qdrant's
-            // filter language (and vecsieve's) refuses; its ground truth is empty.
             let unique;
-            let json = if std::env::var("VECSIEVE_UNCACHED").is_ok() {
-                let mut f = json.clone();
-                let never = serde_json::json!({"key": "section", "match": {"value": format!("no-such-section-{q}")}});
-                match f.get_mut("must_not").and_then(Value::as_array_mut) {
-                    Some(list) => list.push(never),
-                    None => f["must_not"] = serde_json::json!([never]),
-                }
-                unique = f;
+            let json = if uncached {
+                unique = new_to_the_cache(json, q);
                 &unique
             } else {
                 json
             };
+            // A query package without a section asks for `"value": null`, which Qdrant's
+            // filter language (and vecsieve's) refuses; its ground truth is empty.
             let Ok(filter) = Filter::from_json(json) else {
                 refused += 1;
                 continue;

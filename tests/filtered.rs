@@ -440,6 +440,9 @@ fn kept_filters_are_bounded_and_see_later_deletions() {
     let before = c.count(Some(&f)).unwrap();
     c.delete(&ids).unwrap();
     assert_eq!(c.count(Some(&f)).unwrap(), before - ids.len());
+    let left = c.scroll(Some(&f), None, 10_000).unwrap().points;
+    assert_eq!(left.len(), before - ids.len());
+    assert!(left.iter().all(|p| !ids.contains(&p.id)));
     let exact = SearchParams::default().with_exact(true);
     let hits = c
         .search_filtered("", d.queries.row(0), &f, 100, &exact)

@@ -209,8 +209,17 @@ impl FieldIndex {
     /// `(key, row)` pairs): the bitmaps of its common values and, for strings, where each
     /// one's pairs start.
     pub(crate) fn with_lookups(mut self) -> Self {
+        let strings = matches!(self.schema, PayloadSchema::Keyword | PayloadSchema::Uuid);
         let mut start = 0;
         while let Some(&k) = self.keys.get(start) {
+            if strings {
+                // Keys are dictionary positions (checked when read), ascending: positions
+                // without pairs start where the next one does.
+                let k = usize::try_from(k)
+                    .unwrap_or(usize::MAX)
+                    .min(self.dict.len());
+                self.starts.resize(k + 1, start as u32);
+            }
             let run = self
                 .keys
                 .get(start..)
@@ -224,11 +233,9 @@ impl FieldIndex {
             }
             start = end;
         }
-        if matches!(self.schema, PayloadSchema::Keyword | PayloadSchema::Uuid) {
-            // Keys are dictionary positions (checked when read), ascending.
-            self.starts = (0..=self.dict.len() as u64)
-                .map(|k| self.keys.partition_point(|&x| x < k) as u32)
-                .collect();
+        if strings {
+            self.starts
+                .resize(self.dict.len() + 1, self.keys.len() as u32);
         }
         let numeric = matches!(
             self.schema,
@@ -502,7 +509,7 @@ pub(crate) struct FilterCache {
 
 /// Filters whose rows each immutable segment keeps (one bit per row each: 16 bits per
 /// row at most). Evaluating a filter over debian-minilm-384's 60,703 rows, as one
-/// segment, takes 10–25 µs through payload indexes and about 220 ms from payloads; a hit
+/// segment, takes 10–25 µs through payload indexes and 221–240 ms from payloads; a hit
 /// copies 7.5 KiB.
 pub const FILTER_CACHE_ENTRIES: usize = 16;
 
@@ -522,6 +529,10 @@ impl FilterCache {
         }
         let made = Arc::new(make());
         let mut entries = self.entries.lock();
+        // Another search may have made the same filter's rows meanwhile: kept once.
+        if let Some((_, rows)) = entries.iter().find(|(f, _)| f == filter) {
+            return Arc::clone(rows);
+        }
         entries.push_front((filter.clone(), Arc::clone(&made)));
         entries.truncate(FILTER_CACHE_ENTRIES);
         made
@@ -695,12 +706,12 @@ fn id_rows(rows: &dyn Rows, ids: &std::collections::BTreeSet<PointId>) -> Bitmap
 /// The rows of `rows` that are not deleted and pass `filter`, with the block's indexes
 /// `indexes` answering what they can and payloads read for the rest.
 pub(crate) fn passing(rows: &dyn Rows, filter: &Filter, indexes: Option<&BlockIndexes>) -> Bitmap {
-    rows_passing(rows, filter, indexes, rows.deleted())
+    rows_passing(rows, filter, indexes, Some(rows.deleted()))
 }
 
 /// The rows of `rows` that pass `filter`, deleted ones included.
 pub(crate) fn matching(rows: &dyn Rows, filter: &Filter, indexes: Option<&BlockIndexes>) -> Bitmap {
-    rows_passing(rows, filter, indexes, &Bitmap::default())
+    rows_passing(rows, filter, indexes, None)
 }
 
 /// The rows of `rows` outside `skip` that pass `filter` (payloads are read only for those).
@@ -708,11 +719,13 @@ fn rows_passing(
     rows: &dyn Rows,
     filter: &Filter,
     indexes: Option<&BlockIndexes>,
-    skip: &Bitmap,
+    skip: Option<&Bitmap>,
 ) -> Bitmap {
     let cover = Covering { rows, indexes }.filter(filter);
     let mut pass = cover.rows.unwrap_or_else(|| Bitmap::full(rows.len()));
-    pass.and_not(skip);
+    if let Some(skip) = skip {
+        pass.and_not(skip);
+    }
     if !cover.exact {
         let failing: Vec<usize> = pass
             .iter_ones()

@@ -541,10 +541,7 @@ fn binary_candidates(
     let mut dist = [0u32; SCAN_ROWS];
     if excluded > n - n / SPARSE_FRACTION {
         // Positions index the live rows of every block, in order.
-        let live: Vec<Vec<u32>> = blocks
-            .iter()
-            .map(|b| b.deleted().clear_rows(b.len()))
-            .collect();
+        let live: Vec<Vec<u32>> = blocks.iter().map(|&b| live_rows(b)).collect();
         let mut at = 0u32;
         for (b, rows) in blocks.iter().zip(&live) {
             for rows in rows.chunks(SCAN_ROWS) {
@@ -558,8 +555,8 @@ fn binary_candidates(
         }
         let starts = starts(live.iter().map(Vec::len));
         return nearest.finish(|at| {
-            let block = starts.partition_point(|&s| s <= at) - 1;
-            let row = live[block].get(at - starts[block]).copied();
+            let (block, i) = place(&starts, at);
+            let row = live.get(block).and_then(|l| l.get(i)).copied();
             (block, row.map_or(usize::MAX, |r| r as usize))
         });
     }
@@ -587,16 +584,20 @@ fn binary_candidates(
             }
         }
     }
-    nearest.finish(|at| {
-        let block = starts.partition_point(|&s| s <= at) - 1;
-        (block, at - starts[block])
-    })
+    nearest.finish(|at| place(&starts, at))
 }
 
 /// Rows whose Hamming distances are taken at a time by [`binary_candidates`]: 4 KiB of
 /// distances, read back from L1 while the next codes stream in, instead of a distance
 /// per row of the segment written to memory and read again.
 const SCAN_ROWS: usize = 1024;
+
+/// The block holding position `at` of rows laid end to end from `starts` (see [`starts`]),
+/// and `at`'s offset in it.
+fn place(starts: &[usize], at: usize) -> (usize, usize) {
+    let block = starts.partition_point(|&s| s <= at).saturating_sub(1);
+    (block, at - starts.get(block).copied().unwrap_or(0))
+}
 
 /// Where each of blocks of these lengths starts among their rows laid end to end.
 fn starts(lens: impl Iterator<Item = usize>) -> Vec<usize> {
@@ -655,15 +656,15 @@ impl Nearest {
         }
     }
 
-    /// The best `keep` offered, by position, as `(distance, block, row)` with `place`
+    /// The best `keep` offered, by position, as `(distance, block, row)` with `locate`
     /// giving a position's block and row.
-    fn finish(mut self, place: impl Fn(usize) -> (usize, usize)) -> Vec<(u32, usize, usize)> {
+    fn finish(mut self, locate: impl Fn(usize) -> (usize, usize)) -> Vec<(u32, usize, usize)> {
         self.cut();
         self.kept.sort_unstable_by_key(|&k| k as u32);
         self.kept
             .into_iter()
             .map(|k| {
-                let (block, row) = place(k as u32 as usize);
+                let (block, row) = locate(k as u32 as usize);
                 ((k >> 32) as u32, block, row)
             })
             .collect()

@@ -371,12 +371,12 @@ impl ImmutableSegment {
             .map(|(k, &(values, bytes))| (k.as_str(), values, bytes))
     }
 
-    /// Heap bytes of the sign sketches searches have made (see [`Column::sketch`]).
     /// Heap bytes of the rows its recent filters pass.
     pub(crate) fn filter_cache_bytes(&self) -> u64 {
         self.filters.heap_bytes() as u64
     }
 
+    /// Heap bytes of the sign sketches searches have made (see [`Column::sketch`]).
     pub(crate) fn sketch_bytes(&self) -> u64 {
         self.params
             .iter()
