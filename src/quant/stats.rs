@@ -8,22 +8,33 @@ pub fn uniform_sample(n: usize, k: usize, seed: u64) -> Vec<usize> {
     if n <= k {
         return (0..n).collect();
     }
-    let mut state = seed;
-    let mut next = move || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
+    let mut stream = SplitMix64(seed);
     let mut chosen = std::collections::BTreeSet::new();
     for j in n - k..n {
-        let t = (next() % (j as u64 + 1)) as usize;
+        let t = (stream.next_u64() % (j as u64 + 1)) as usize;
         if !chosen.insert(t) {
             chosen.insert(j);
         }
     }
     chosen.into_iter().collect()
+}
+
+/// The splitmix64 generator (Steele, Lea and Flood): its state advances by
+/// `0x9E3779B97F4A7C15` and each output is the state mixed by two xor-shift-multiply
+/// rounds. What seeded choices stored in files (samples, rotations) are drawn from, so its
+/// outputs for a seed never change.
+#[derive(Debug, Clone)]
+pub struct SplitMix64(pub u64);
+
+impl SplitMix64 {
+    /// The next output.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
 }
 
 /// Streaming per-dimension statistics.
@@ -77,6 +88,20 @@ impl Welford {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn splitmix64_gives_the_reference_outputs() {
+        // The first outputs for seed 1234567 of the reference C implementation.
+        let mut s = SplitMix64(1_234_567);
+        assert_eq!(
+            [s.next_u64(), s.next_u64(), s.next_u64()],
+            [
+                6_457_827_717_110_365_317,
+                3_203_168_211_198_807_973,
+                9_817_491_932_198_370_423
+            ]
+        );
+    }
 
     #[test]
     fn uniform_sample_is_distinct_sorted_and_in_range() {
