@@ -140,6 +140,14 @@ pub enum BinaryEncoding {
     TwoBits,
     /// The 2-bit code with the upper bit shared by each pair of components: 1.5 bits each.
     OneAndHalfBits,
+    /// One bit per component of the vector's residual from the nearest of its segment's
+    /// centroids, after a fixed random rotation, plus two factors and the centroid's
+    /// number per vector (the RaBitQ method): 1.19 bits per component at 384 dimensions.
+    /// A 4-bit query gets an unbiased estimate of each distance from weighted popcounts,
+    /// so far fewer candidates need rescoring for the same recall than with `OneBit`.
+    /// Cosine, Dot and Euclid; dense vectors only. Sealed segments hold these codes; the
+    /// live segment keeps `OneBit` codes until it is sealed.
+    RotatedOneBit,
 }
 
 /// How a query is coded against binary codes.
@@ -379,6 +387,27 @@ impl VectorParams {
                 "{} is {q}; it must be in 0.5..=1.0 (or None for min..max)",
                 which("scalar quantile")
             )));
+        }
+        if let Quantization::Binary(BinaryConfig {
+            encoding: BinaryEncoding::RotatedOneBit,
+            ..
+        }) = self.quantization
+        {
+            if self.distance == Distance::Manhattan {
+                return Err(Error::InvalidArgument(format!(
+                    "{} is rotated_one_bit with Manhattan, but a rotation keeps Euclidean \
+                     distances and inner products, not Manhattan distances; use one_bit or \
+                     scalar int8 codes for Manhattan",
+                    which("binary encoding")
+                )));
+            }
+            if self.multivector.is_some() {
+                return Err(Error::InvalidArgument(format!(
+                    "{} is rotated_one_bit on a multivector, which it does not support yet; \
+                     use one_bit or scalar int8 codes for multivectors",
+                    which("binary encoding")
+                )));
+            }
         }
         if let Some(MultiVectorConfig {
             pooled_prefilter: Some(f),

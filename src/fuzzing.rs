@@ -213,6 +213,12 @@ fn segment_file_once(bytes: &[u8]) {
             assert_eq!(s.mean.len(), layout.header.dim);
         }
     }
+    if layout.header.code_kind == segment::CodeKind::RotatedOneBit {
+        let section = bytes.get(layout.range(segment::Section::Rotation));
+        if let Some(Ok(r)) = section.map(|b| segment::decode_rotation(b, layout.header.dim)) {
+            assert_eq!(Some(segment::encode_rotation(&r).as_slice()), section);
+        }
+    }
     if layout.header.code_kind == segment::CodeKind::ScalarInt8 {
         let params = bytes.get(layout.range(segment::Section::QuantParams));
         if let Some(Ok(p)) = params.map(|b| segment::decode_scalar_params(b, layout.header.dim)) {

@@ -134,8 +134,8 @@ pub mod codec {
         pub use crate::filter::index::FieldIndex;
         pub use crate::format::segment::{
             Layout, Section, SegmentColumns, SlotColumns, SlotLayout, decode_binary_stats,
-            decode_payload_indexes, decode_scalar_params, decode_slots, encode, encode_with_slots,
-            parse, payload_indexes_section,
+            decode_payload_indexes, decode_rotation, decode_scalar_params, decode_slots, encode,
+            encode_with_slots, parse, payload_indexes_section,
         };
         pub use crate::quant::CodeKind;
     }
@@ -152,6 +152,7 @@ pub mod codec {
     /// The quantizers whose parameters segment files carry (format-spec/quantization.md).
     pub mod quant {
         pub use crate::quant::binary::{MultiBit, encode_one_bit};
+        pub use crate::quant::rotated::{ROTATION_SEED, Rotated, Rotation, RowFactors};
         pub use crate::quant::scalar::{RangeDesign, ScalarParams, code_stride, train};
         pub use crate::quant::stats::Welford;
     }

@@ -186,6 +186,29 @@ fn bad_input_is_a_typed_error_and_writes_nothing() {
         Collection::create(dir.path().join("u"), u8cos),
         Err(Error::InvalidArgument(_))
     ));
+    // Rotated codes estimate Euclidean distances and inner products, so Manhattan and
+    // multivectors are refused with what to use instead.
+    let rotated =
+        Quantization::Binary(BinaryConfig::default().with_encoding(BinaryEncoding::RotatedOneBit));
+    for (name, config) in [
+        (
+            "Manhattan",
+            CollectionConfig::new(8, Distance::Manhattan).with_quantization(rotated),
+        ),
+        (
+            "multivector",
+            CollectionConfig::new(8, Distance::Dot)
+                .with_quantization(rotated)
+                .with_multivector(),
+        ),
+    ] {
+        match Collection::create(dir.path().join(name), config) {
+            Err(Error::InvalidArgument(m)) => {
+                assert!(m.contains(name) && m.contains("use one_bit"), "{m}");
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+    }
     c.close().unwrap();
     let c = Collection::open(dir.path().join("c")).unwrap();
     assert_eq!(c.len(), 1);

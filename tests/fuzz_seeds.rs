@@ -70,6 +70,10 @@ fn make_seeds() -> Vec<(&'static str, String, Vec<u8>)> {
             "binary2",
             Quantization::Binary(one_bit.with_encoding(BinaryEncoding::TwoBits)),
         ),
+        (
+            "rabitq1",
+            Quantization::Binary(one_bit.with_encoding(BinaryEncoding::RotatedOneBit)),
+        ),
         ("scalar8", Quantization::Scalar(ScalarConfig::default())),
     ];
     for (family, quantization) in families {

@@ -9,11 +9,15 @@
 
 use std::path::PathBuf;
 
-use vecsieve::codec::quant::{MultiBit, RangeDesign, Welford, code_stride, encode_one_bit, train};
+use vecsieve::codec::quant::{
+    MultiBit, ROTATION_SEED, RangeDesign, Rotated, Rotation, Welford, code_stride, encode_one_bit,
+    train,
+};
 use vecsieve::codec::segment::{self, CodeKind, SegmentColumns};
 use vecsieve::codec::wal::{self as record, RecordKind, ScanEnd, UpsertRow};
 use vecsieve::codec::{Manifest, SegmentEntry, deletes};
 use vecsieve::fuzzing::parse_hex_dump as parse_hex;
+use vecsieve::simd::Kernels;
 use vecsieve::{Datatype, Distance, PointId};
 
 fn hex_dump(bytes: &[u8]) -> String {
@@ -181,6 +185,7 @@ fn golden_segment_file() {
         payloads: &payloads,
         scalar: None,
         binary_stats: None,
+        rotated: None,
     })
     .unwrap();
     let golden = check("segment-0000000000000003.hex", &bytes);
@@ -242,6 +247,7 @@ fn golden_scalar_segment_file() {
         payloads: &[None, None, None],
         scalar: Some((&params, &norms)),
         binary_stats: None,
+        rotated: None,
     })
     .unwrap();
     let golden = check("segment-0000000000000004.hex", &bytes);
@@ -296,6 +302,7 @@ fn golden_two_bit_segment_file() {
         payloads: &[None, None, None],
         scalar: None,
         binary_stats: Some(&enc),
+        rotated: None,
     })
     .unwrap();
     let golden = check("segment-0000000000000005.hex", &bytes);
@@ -310,6 +317,83 @@ fn golden_two_bit_segment_file() {
     assert_eq!(
         &golden[layout.range(segment::Section::Codes)],
         codes.as_slice()
+    );
+}
+
+/// Rotated codes (`code_kind` 5), Euclid, one centroid at the vectors' mean. The code
+/// bits and factors were worked out from format-spec/quantization.md [QNT-7] by a separate
+/// implementation (numpy), not by the engine.
+#[test]
+fn golden_segment_rotated_codes() {
+    let vectors = VECTORS;
+    let center: Vec<f32> = (0..4)
+        .map(|i| vectors.iter().map(|v| v[i]).sum::<f32>() / 3.0)
+        .collect();
+    let rotated = Rotated::new(ROTATION_SEED, 4, center.clone(), center.clone());
+    // Two columns of the 6-dimensional map (its transforms span components 0..4 and
+    // 2..6) and one of the 4-dimensional one, from the spec's recipe.
+    let six = Rotation::new(6, ROTATION_SEED);
+    let mut e0 = [1.0f32, 0.0, 0.0, 0.0, 0.0, 0.0];
+    six.apply(&mut e0);
+    assert_eq!(e0, [-0.25, -0.25, 0.25, 0.0, 0.75, 0.5]);
+    let mut e5 = [0.0f32, 0.0, 0.0, 0.0, 0.0, 1.0];
+    six.apply(&mut e5);
+    assert_eq!(e5, [0.5, 0.0, 0.75, 0.25, -0.25, 0.25]);
+    let mut e0 = [1.0f32, 0.0, 0.0, 0.0];
+    Rotation::new(4, ROTATION_SEED).apply(&mut e0);
+    assert_eq!(e0, [0.0, -1.0, 0.0, 0.0]);
+    let kernels = Kernels::detect();
+    let mut codes = Vec::new();
+    let mut rows = Vec::new();
+    for v in &vectors {
+        let mut code = [0u64];
+        rows.push(rotated.encode(Distance::Euclid, v, kernels, &mut code));
+        codes.push(code[0]);
+    }
+    assert_eq!(codes, [0b1001, 0b0110, 0b1000]);
+    let factors = [
+        [5.569_444, 3.341_667],
+        [10.694_445, 4.139_785],
+        [2.902_778, 1.741_667],
+    ];
+    for (row, want) in rows.iter().zip(factors) {
+        assert_eq!(row.centroid, 0);
+        for (got, want) in row.factors.iter().zip(want) {
+            assert!((got - want).abs() <= 1e-5 * want.abs().max(1.0), "{rows:?}");
+        }
+    }
+    let originals = originals(&vectors);
+    let bytes = segment::encode(&SegmentColumns {
+        segment_id: 8,
+        dim: 4,
+        distance: Distance::Euclid,
+        datatype: Datatype::F32,
+        code_kind: CodeKind::RotatedOneBit,
+        ids: &[PointId::Num(7), PointId::Num(8), PointId::Num(9)],
+        versions: &[4, 5, 6],
+        originals: &originals,
+        codes: &codes
+            .iter()
+            .flat_map(|w| w.to_le_bytes())
+            .collect::<Vec<u8>>(),
+        payloads: &[None, None, None],
+        scalar: None,
+        binary_stats: None,
+        rotated: Some((&rotated, &rows)),
+    })
+    .unwrap();
+    let golden = check("segment-0000000000000008.hex", &bytes);
+    let layout = segment::parse(&golden).unwrap();
+    assert_eq!(
+        (layout.header.code_kind, layout.code_words()),
+        (CodeKind::RotatedOneBit, 1)
+    );
+    assert_eq!(layout.verify(&golden), Ok(()));
+    let section = &golden[layout.range(segment::Section::Rotation)];
+    assert_eq!(segment::decode_rotation(section, 4), Ok(rotated));
+    assert_eq!(
+        golden[layout.range(segment::Section::CodeCentroids)],
+        [0, 0, 0]
     );
 }
 
@@ -441,6 +525,7 @@ fn golden_segment_file_with_vector_slots() {
             codes: &codes,
             scalar: None,
             binary_stats: None,
+            rotated: None,
         },
         segment::SlotColumns {
             layout: slot("m", Distance::Euclid, CodeKind::None, true, 3),
@@ -450,6 +535,7 @@ fn golden_segment_file_with_vector_slots() {
             codes: &[],
             scalar: None,
             binary_stats: None,
+            rotated: None,
         },
     ];
     let bytes =
@@ -521,6 +607,7 @@ fn golden_segment_file_with_payload_indexes() {
         codes: &codes,
         scalar: None,
         binary_stats: None,
+        rotated: None,
     }];
     let specs: Vec<(String, PayloadSchema)> = [
         ("n", PayloadSchema::Integer),

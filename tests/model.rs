@@ -545,6 +545,8 @@ fn configs(background: bool) -> Vec<CollectionConfig> {
             .with_encoding(BinaryEncoding::TwoBits)
             .with_query_encoding(QueryEncoding::Scalar4Bits),
     );
+    let rotated =
+        Quantization::Binary(BinaryConfig::default().with_encoding(BinaryEncoding::RotatedOneBit));
     [
         (Distance::Dot, Datatype::F32, binary),
         (Distance::Euclid, Datatype::F16, Quantization::None),
@@ -560,6 +562,8 @@ fn configs(background: bool) -> Vec<CollectionConfig> {
         (Distance::Euclid, Datatype::F16, one_half),
         (Distance::Dot, Datatype::F32, asym8),
         (Distance::Cosine, Datatype::F32, asym4_two),
+        (Distance::Dot, Datatype::F32, rotated),
+        (Distance::Euclid, Datatype::F16, rotated),
     ]
     .into_iter()
     .map(|(d, t, q)| {

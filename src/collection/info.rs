@@ -17,7 +17,8 @@ pub struct DiskUsage {
     pub ids: u64,
     /// Original vectors in segment files.
     pub originals: u64,
-    /// Quantized codes in segment files.
+    /// Quantized codes in segment files (with the rotated codes' centroids, factors and
+    /// centroid numbers).
     pub codes: u64,
     /// Payloads (flags, offsets, bytes) in segment files.
     pub payloads: u64,

@@ -5,12 +5,16 @@
 //! [`stats`] (sampling). Their parameter sections are encoded by `format::segment`.
 
 pub(crate) mod binary;
+pub(crate) mod rotated;
 pub(crate) mod scalar;
 pub(crate) mod stats;
 
+use crate::config::Distance;
 use crate::config::{BinaryEncoding, CollectionConfig, Datatype, Quantization};
 use crate::segment::live::ColumnShape;
+use crate::simd::Kernels;
 use binary::MultiBit;
+use rotated::{Rotated, RowFactors};
 use scalar::{ScalarParams, code_stride};
 
 /// What the codes section holds.
@@ -27,6 +31,9 @@ pub enum CodeKind {
     TwoBits,
     /// Like `TwoBits` with the upper plane shared by pairs of components.
     OneAndHalfBits,
+    /// One bit per component of the rotated residual (RaBitQ), `ceil(dim/64)` words per
+    /// row, with a rotation section and per-row factor and centroid sections.
+    RotatedOneBit,
 }
 
 impl CodeKind {
@@ -34,7 +41,7 @@ impl CodeKind {
     pub(crate) fn words(self, dim: usize) -> usize {
         match self {
             CodeKind::None => 0,
-            CodeKind::OneBit => dim.div_ceil(64),
+            CodeKind::OneBit | CodeKind::RotatedOneBit => dim.div_ceil(64),
             CodeKind::ScalarInt8 => code_stride(dim) / 8,
             CodeKind::TwoBits => MultiBit::words(true, dim),
             CodeKind::OneAndHalfBits => MultiBit::words(false, dim),
@@ -49,14 +56,18 @@ impl CodeKind {
             CodeKind::ScalarInt8 => "scalar8",
             CodeKind::TwoBits => "binary2",
             CodeKind::OneAndHalfBits => "binary1.5",
+            CodeKind::RotatedOneBit => "rabitq1",
         }
     }
 
-    /// True for the binary kinds (scanned with Hamming distances).
+    /// True for the binary kinds (codes of u64 words, scanned with popcounts).
     pub(crate) fn is_binary(self) -> bool {
         matches!(
             self,
-            CodeKind::OneBit | CodeKind::TwoBits | CodeKind::OneAndHalfBits
+            CodeKind::OneBit
+                | CodeKind::TwoBits
+                | CodeKind::OneAndHalfBits
+                | CodeKind::RotatedOneBit
         )
     }
 }
@@ -68,6 +79,7 @@ pub(crate) fn code_kind(quantization: &Quantization) -> CodeKind {
             BinaryEncoding::OneBit => CodeKind::OneBit,
             BinaryEncoding::TwoBits => CodeKind::TwoBits,
             BinaryEncoding::OneAndHalfBits => CodeKind::OneAndHalfBits,
+            BinaryEncoding::RotatedOneBit => CodeKind::RotatedOneBit,
         },
         Quantization::Scalar(_) => CodeKind::ScalarInt8,
         Quantization::None => CodeKind::None,
@@ -134,6 +146,16 @@ pub(crate) enum Encoder {
     OneBit(f32),
     MultiBit(MultiBit),
     Scalar(ScalarParams),
+    /// Rotated codes, with the factors of the collection's distance.
+    Rotated(Rotated, Distance),
+}
+
+/// What a row's code keeps beside its bytes: `‖x‖²` for scalar codes, the centroid and
+/// factors for rotated codes.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct RowExtra {
+    pub norm: f32,
+    pub rotated: RowFactors,
 }
 
 impl Encoder {
@@ -145,33 +167,43 @@ impl Encoder {
     /// Code bytes per row.
     pub(crate) fn stride(&self, dim: usize) -> usize {
         match self {
-            Encoder::OneBit(_) => 8 * CodeKind::OneBit.words(dim),
+            Encoder::OneBit(_) | Encoder::Rotated(..) => 8 * CodeKind::OneBit.words(dim),
             Encoder::MultiBit(m) => 8 * MultiBit::words(m.two_bits, dim),
             Encoder::Scalar(_) => code_stride(dim),
         }
     }
 
-    /// Encodes `v` into `out` (`stride` bytes, `words` as scratch); returns `‖v‖²` for
-    /// scalar codes, 0 otherwise.
-    pub(crate) fn encode(&self, v: &[f32], out: &mut [u8], words: &mut Vec<u64>) -> f32 {
+    /// Encodes `v` into `out` (`stride` bytes, `words` as scratch); returns what the row
+    /// keeps beside its code.
+    pub(crate) fn encode(
+        &self,
+        v: &[f32],
+        out: &mut [u8],
+        words: &mut Vec<u64>,
+        kernels: &Kernels,
+    ) -> RowExtra {
         words.clear();
         words.resize(out.len() / 8, 0);
+        let mut extra = RowExtra::default();
         match self {
             Encoder::OneBit(threshold) => {
                 binary::encode_one_bit(v, *threshold, words);
                 put_words(words, out);
-                0.0
             }
             Encoder::MultiBit(m) => {
                 m.encode(v, words);
                 put_words(words, out);
-                0.0
             }
             Encoder::Scalar(p) => {
                 p.encode(v, out);
-                v.iter().map(|x| f64::from(*x) * f64::from(*x)).sum::<f64>() as f32
+                extra.norm = v.iter().map(|x| f64::from(*x) * f64::from(*x)).sum::<f64>() as f32;
+            }
+            Encoder::Rotated(r, distance) => {
+                extra.rotated = r.encode(*distance, v, kernels, words);
+                put_words(words, out);
             }
         }
+        extra
     }
 }
 

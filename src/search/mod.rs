@@ -12,8 +12,9 @@ use std::collections::BinaryHeap;
 use crate::config::Distance;
 use crate::point::PointId;
 use crate::quant::binary::{AsymQuery, MultiBit, estimate_score};
+use crate::quant::rotated::RotatedQuery;
 use crate::quant::scalar::ScalarQuery;
-use crate::segment::{Rows, ScalarCodes};
+use crate::segment::{RotatedCodes, Rows, ScalarCodes};
 use crate::simd::Kernels;
 
 /// A query made ready for scoring.
@@ -202,6 +203,14 @@ pub(crate) fn search_blocks(
     plan: Plan,
 ) -> Vec<Hit> {
     match plan {
+        Plan::Binary {
+            candidates,
+            rescore,
+        } if let [rows] = blocks
+            && let Some(codes) = rows.rotated() =>
+        {
+            rotated_search(*rows, &codes, seg, q, limit, candidates, rescore)
+        }
         Plan::Binary {
             candidates,
             rescore,
@@ -585,6 +594,124 @@ fn binary_candidates(
         }
     }
     nearest.finish(|at| place(&starts, at))
+}
+
+/// The best `limit` hits of a segment with rotated codes: the `candidates` live rows with
+/// the best estimates, rescored with the originals or reported with their estimates.
+fn rotated_search(
+    rows: &dyn Rows,
+    codes: &RotatedCodes<'_>,
+    seg: usize,
+    q: &PreparedQuery,
+    limit: usize,
+    candidates: usize,
+    rescore: bool,
+) -> Vec<Hit> {
+    let words = rows.code_words();
+    let rq = codes
+        .params
+        .prepare(q.distance, &q.vector, q.kernels, words);
+    let picked = rotated_candidates(rows, codes, &rq, q.kernels, candidates);
+    if rescore {
+        return rescore_rows(rows, seg, q, limit, picked.into_iter().map(|(_, row)| row));
+    }
+    let mut hits: Vec<Hit> = picked
+        .into_iter()
+        .take(limit)
+        .map(|(key, row)| {
+            let score = rq.score(key);
+            Hit {
+                key: q.key(score),
+                score,
+                id: rows.id(row),
+                seg,
+                row,
+            }
+        })
+        .collect();
+    hits.sort_unstable_by(Hit::cmp);
+    hits
+}
+
+/// The `candidates` live rows of `rows` with the smallest estimated keys (ties: lower
+/// row first), nearest first, as `(key, row)`. Codes are scored [`SCAN_ROWS`] at a time
+/// with the query's bit planes, each weighted distance turned into an estimate with the
+/// row's factors; where few rows are live their codes are gathered first.
+fn rotated_candidates(
+    rows: &dyn Rows,
+    codes: &RotatedCodes<'_>,
+    rq: &RotatedQuery,
+    kernels: &Kernels,
+    candidates: usize,
+) -> Vec<(f32, usize)> {
+    let words = rows.code_words().max(1);
+    let all = rows.codes();
+    let n = rows.len();
+    let deleted = rows.deleted();
+    let mut nearest = Nearest::new(candidates);
+    let mut dist = [0u32; SCAN_ROWS];
+    let picked = if deleted.ones() > n - n / SPARSE_FRACTION {
+        let live = live_rows(rows);
+        let mut gathered = Vec::with_capacity(SCAN_ROWS * words);
+        for (c, chunk) in live.chunks(SCAN_ROWS).enumerate() {
+            gathered.clear();
+            for &row in chunk {
+                let at = row as usize * words;
+                match all.get(at..at + words) {
+                    Some(code) => gathered.extend_from_slice(code),
+                    None => gathered.resize(gathered.len() + words, 0),
+                }
+            }
+            let out = &mut dist[..chunk.len()];
+            kernels.weighted_hamming_many(&rq.planes, &gathered, words, out);
+            for ((&row, &w), at) in chunk.iter().zip(out.iter()).zip(c * SCAN_ROWS..) {
+                nearest.offer(ordered(rq.key(w, codes.row(row as usize))), at as u32);
+            }
+        }
+        nearest.finish(|at| (0, live.get(at).map_or(usize::MAX, |&r| r as usize)))
+    } else {
+        for (chunk, c) in all.chunks(SCAN_ROWS * words).enumerate() {
+            let first = chunk * SCAN_ROWS;
+            let out = &mut dist[..(c.len() / words).min(n.saturating_sub(first))];
+            kernels.weighted_hamming_many(&rq.planes, c, words, out);
+            for (row, &w) in (first..).zip(out.iter()) {
+                let key = ordered(rq.key(w, codes.row(row)));
+                if key < nearest.bound && !deleted.get(row) {
+                    nearest.offer(key, row as u32);
+                }
+            }
+        }
+        nearest.finish(|at| (0, at))
+    };
+    let mut picked: Vec<(f32, usize)> = picked
+        .into_iter()
+        .map(|(key, _, row)| (unordered(key), row))
+        .collect();
+    picked.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    picked
+}
+
+/// `key` as a `u32` in the same order (NaN last, as `u32::MAX`, which [`Nearest`] never
+/// keeps).
+fn ordered(key: f32) -> u32 {
+    if key.is_nan() {
+        return u32::MAX;
+    }
+    let bits = key.to_bits();
+    if bits >> 31 == 1 {
+        !bits
+    } else {
+        bits | 1 << 31
+    }
+}
+
+/// The inverse of [`ordered`].
+fn unordered(key: u32) -> f32 {
+    f32::from_bits(if key >> 31 == 1 {
+        key & !(1 << 31)
+    } else {
+        !key
+    })
 }
 
 /// Rows whose Hamming distances are taken at a time by [`binary_candidates`]: 4 KiB of

@@ -18,14 +18,15 @@ use crate::config::{CollectionConfig, PayloadSchema, Quantization, VectorSlot};
 use crate::filter::index;
 use crate::format::segment::{
     CodeKind, Section, SegmentHeader, SegmentWriter, Sink, SlotLayout, encode_payload_indexes,
-    encode_scalar_params, encode_slots,
+    encode_rotation, encode_scalar_params, encode_slots, rotated_row_sections,
 };
 use crate::io::VfsFile;
 use crate::point::PointId;
 use crate::quant::binary::MultiBit;
+use crate::quant::rotated::{Rotated, RowFactors};
 use crate::quant::scalar::Trainer;
 use crate::quant::stats::Welford;
-use crate::quant::{self, Encoder};
+use crate::quant::{self, Encoder, RowExtra};
 use crate::segment::{Bitmap, Column, Originals, Rows};
 use crate::simd::Kernels;
 
@@ -65,6 +66,7 @@ struct Trained {
     kind: CodeKind,
     binary_stats: Option<MultiBit>,
     scalar: Option<(crate::quant::scalar::ScalarParams, Vec<f32>)>,
+    rotated: Option<(Rotated, Vec<RowFactors>)>,
 }
 
 /// The vectors of one slot of a source as rows of their own (row `i` is vector `i`): what
@@ -374,13 +376,19 @@ impl Build<'_> {
             kind,
             binary_stats: None,
             scalar: None,
+            rotated: None,
         };
         if let Some(encoder) = self.encoder(kind, progress)? {
             w.section_at(Section::Codes, n)?;
-            let norms = self.write_codes(w, &encoder, progress)?;
+            let extras = self.write_codes(w, &encoder, progress)?;
             match encoder {
                 Encoder::MultiBit(m) => trained.binary_stats = Some(m),
-                Encoder::Scalar(p) => trained.scalar = Some((p, norms)),
+                Encoder::Scalar(p) => {
+                    trained.scalar = Some((p, extras.iter().map(|e| e.norm).collect()));
+                }
+                Encoder::Rotated(r, _) => {
+                    trained.rotated = Some((r, extras.iter().map(|e| e.rotated).collect()));
+                }
                 Encoder::OneBit(_) => {}
             }
         }
@@ -399,6 +407,14 @@ impl Build<'_> {
             w.section_at(Section::BinaryStats, n)?;
             for v in stats.mean.iter().chain(&stats.std) {
                 w.put(&v.to_le_bytes())?;
+            }
+        }
+        if let Some((params, rows)) = trained.rotated {
+            w.section_at(Section::Rotation, n)?;
+            w.put(&encode_rotation(&params))?;
+            for (section, body) in rotated_row_sections(&rows) {
+                w.section_at(section, n)?;
+                w.put(&body)?;
             }
         }
         if let Some((params, norms)) = trained.scalar {
@@ -449,6 +465,15 @@ impl Build<'_> {
         Ok(match (kind, self.config.quantization) {
             (CodeKind::None, _) | (_, Quantization::None) => None,
             (CodeKind::OneBit, _) => Some(Encoder::one_bit(self.config.datatype)),
+            (CodeKind::RotatedOneBit, _) => {
+                let sample: Vec<Vec<f32>> = quant::scalar::sample_rows(self.rows.len(), self.id)
+                    .into_iter()
+                    .filter_map(|i| self.rows.get(i))
+                    .map(|&r| self.row(r, &mut scratch).to_vec())
+                    .collect();
+                let trained = Rotated::train(dim, self.rows.len(), &sample, self.kernels);
+                Some(Encoder::Rotated(trained, self.config.distance))
+            }
             (_, Quantization::Binary(_)) => {
                 let mut welford = Welford::new(dim);
                 for (i, chunk) in self.rows.chunks(CHUNK_ROWS).enumerate() {
@@ -480,16 +505,17 @@ impl Build<'_> {
     }
 
     /// Writes the codes section a chunk at a time (chunks encoded on the pool when there
-    /// is one); returns each row's `‖x‖²` for scalar codes (empty otherwise).
+    /// is one); returns what each row keeps beside its code, for scalar and rotated codes
+    /// (empty otherwise).
     fn write_codes<S: Sink>(
         &self,
         w: &mut SegmentWriter<S>,
         encoder: &Encoder,
         progress: &Progress<'_>,
-    ) -> io::Result<Vec<f32>> {
+    ) -> io::Result<Vec<RowExtra>> {
         let stride = encoder.stride(self.config.dim);
-        let scalar = matches!(encoder, Encoder::Scalar(_));
-        let mut norms = Vec::with_capacity(if scalar { self.rows.len() } else { 0 });
+        let keep = matches!(encoder, Encoder::Scalar(_) | Encoder::Rotated(..));
+        let mut norms = Vec::with_capacity(if keep { self.rows.len() } else { 0 });
         let mut codes = Vec::new();
         let mut chunk_norms = Vec::new();
         let mut scratch = Scratch::default();
@@ -497,12 +523,12 @@ impl Build<'_> {
             codes.clear();
             codes.resize(chunk.len() * stride, 0);
             chunk_norms.clear();
-            chunk_norms.resize(chunk.len(), 0.0);
+            chunk_norms.resize(chunk.len(), RowExtra::default());
             let encode =
                 |scratch: &mut Scratch,
-                 (r, (out, norm)): (&(usize, usize), (&mut [u8], &mut f32))| {
+                 (r, (out, extra)): (&(usize, usize), (&mut [u8], &mut RowExtra))| {
                     self.row(*r, &mut scratch.row);
-                    *norm = encoder.encode(&scratch.row, out, &mut scratch.words);
+                    *extra = encoder.encode(&scratch.row, out, &mut scratch.words, self.kernels);
                 };
             match self.pool {
                 Some(pool) => pool.install(|| {
@@ -521,7 +547,7 @@ impl Build<'_> {
                     .for_each(|item| encode(&mut scratch, item)),
             }
             w.put(&codes)?;
-            if scalar {
+            if keep {
                 norms.extend_from_slice(&chunk_norms);
             }
             progress.chunk(i * CHUNK_ROWS + chunk.len())?;
@@ -636,6 +662,7 @@ mod tests {
         let mut codes = Vec::new();
         let mut stats = None;
         let mut scalar = None;
+        let mut rotated = None;
         let put = |codes: &mut Vec<u8>, words: &[u64]| {
             codes.extend(words.iter().flat_map(|w| w.to_le_bytes()));
         };
@@ -675,6 +702,17 @@ mod tests {
                 }
                 scalar = Some((p, norms));
             }
+            CodeKind::RotatedOneBit => {
+                let kernels = Kernels::detect();
+                let r = Rotated::train(DIM, ROWS, &vectors, kernels);
+                let mut rows = Vec::new();
+                for v in &vectors {
+                    let mut w = vec![0u64; kind.words(DIM)];
+                    rows.push(r.encode(config.distance, v, kernels, &mut w));
+                    put(&mut codes, &w);
+                }
+                rotated = Some((r, rows));
+            }
             CodeKind::None | CodeKind::OneAndHalfBits => unreachable!(),
         }
         encode(&SegmentColumns {
@@ -690,6 +728,7 @@ mod tests {
             payloads: &payload_refs,
             scalar: scalar.as_ref().map(|(p, n)| (p, n.as_slice())),
             binary_stats: stats.as_ref(),
+            rotated: rotated.as_ref().map(|(r, f)| (r, f.as_slice())),
         })
         .unwrap()
     }
@@ -726,6 +765,9 @@ mod tests {
         let quantizations = [
             Quantization::Binary(BinaryConfig::default()),
             Quantization::Binary(BinaryConfig::default().with_encoding(BinaryEncoding::TwoBits)),
+            Quantization::Binary(
+                BinaryConfig::default().with_encoding(BinaryEncoding::RotatedOneBit),
+            ),
             Quantization::Scalar(ScalarConfig::default()),
         ];
         let pool = rayon::ThreadPoolBuilder::new()

@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 
-use super::{Bitmap, Column, Originals, Rows, ScalarCodes};
+use super::{Bitmap, Column, Originals, RotatedCodes, Rows, ScalarCodes};
 use crate::config::Datatype;
 use crate::error::{Error, Result};
 use crate::filter::index::{self, BlockIndexes, FilterCache, IndexCache, IndexSpecs};
@@ -15,6 +15,7 @@ use crate::io::Fs;
 use crate::io::{MappedFile, Vfs};
 use crate::point::PointId;
 use crate::quant::binary::MultiBit;
+use crate::quant::rotated::Rotated;
 use crate::quant::scalar::ScalarParams;
 
 /// What is known of a segment file's checksums.
@@ -55,6 +56,7 @@ enum Damage {
 struct SlotParams {
     scalar: Option<ScalarParams>,
     multi_bit: Option<MultiBit>,
+    rotated: Option<Rotated>,
     /// A multivector slot's scalar codes' sign sketches, made on first use (the codes are
     /// read once; the sketch costs an eighth of their size in RAM).
     sketch: OnceLock<Vec<u64>>,
@@ -101,7 +103,8 @@ impl ImmutableSegment {
                 CodeKind::None
                 | CodeKind::OneBit
                 | CodeKind::TwoBits
-                | CodeKind::OneAndHalfBits => None,
+                | CodeKind::OneAndHalfBits
+                | CodeKind::RotatedOneBit => None,
             };
             let multi_bit = match slot.code_kind {
                 CodeKind::TwoBits | CodeKind::OneAndHalfBits => {
@@ -112,11 +115,24 @@ impl ImmutableSegment {
                         .map_err(|e| e.shifted(range.start as u64).in_file(path))?;
                     Some(stats)
                 }
-                CodeKind::None | CodeKind::OneBit | CodeKind::ScalarInt8 => None,
+                CodeKind::None
+                | CodeKind::OneBit
+                | CodeKind::ScalarInt8
+                | CodeKind::RotatedOneBit => None,
+            };
+            let rotated = if slot.code_kind == CodeKind::RotatedOneBit {
+                let range = layout.range_at(Section::Rotation, n);
+                let bytes = map.bytes().get(range.clone()).unwrap_or_default();
+                let params = segment::decode_rotation(bytes, slot.dim)
+                    .map_err(|e| e.shifted(range.start as u64).in_file(path))?;
+                Some(params)
+            } else {
+                None
             };
             params.push(SlotParams {
                 scalar,
                 multi_bit,
+                rotated,
                 sketch: OnceLock::new(),
             });
         }
@@ -306,7 +322,10 @@ impl ImmutableSegment {
                 + len(Section::Versions)
                 + slots(Section::VectorOffsets),
             slots(Section::Originals),
-            slots(Section::Codes),
+            slots(Section::Codes)
+                + slots(Section::Rotation)
+                + slots(Section::CodeFactors)
+                + slots(Section::CodeCentroids),
             len(Section::PayloadPresent) + len(Section::PayloadOffsets) + len(Section::PayloadBlob),
         )
     }
@@ -421,6 +440,11 @@ impl ImmutableSegment {
                 norms: bytemuck::try_cast_slice(at(Section::Norms)).unwrap_or_default(),
             }),
             multi_bit: params.multi_bit.as_ref(),
+            rotated: params.rotated.as_ref().map(|p| RotatedCodes {
+                params: p,
+                factors: bytemuck::try_cast_slice(at(Section::CodeFactors)).unwrap_or_default(),
+                centroids: at(Section::CodeCentroids),
+            }),
             offsets: self
                 .layout
                 .has_slots()
@@ -473,6 +497,10 @@ impl Rows for SegmentRows<'_> {
 
     fn scalar(&self) -> Option<ScalarCodes<'_>> {
         self.seg.column(0)?.scalar
+    }
+
+    fn rotated(&self) -> Option<RotatedCodes<'_>> {
+        self.seg.column(0)?.rotated
     }
 
     fn code_words(&self) -> usize {

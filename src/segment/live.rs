@@ -202,6 +202,7 @@ impl LiveColumn {
             multi_bit: None,
             offsets: self.shape.offsets.then_some(self.offsets.as_slice()),
             means: self.shape.means.then_some(self.means.as_slice()),
+            rotated: None,
             sketch: None,
         }
     }

@@ -11,6 +11,7 @@ pub(crate) mod live;
 use crate::filter::index::{BlockIndexes, FilterCache, IndexSpecs};
 use crate::point::PointId;
 use crate::quant::binary::MultiBit;
+use crate::quant::rotated::{Rotated, RowFactors};
 use crate::quant::scalar::ScalarParams;
 use crate::simd::Kernels;
 use std::sync::{Arc, OnceLock};
@@ -24,6 +25,29 @@ pub(crate) struct ScalarCodes<'a> {
     pub stride: usize,
     /// `‖x‖²` of each row's original.
     pub norms: &'a [f32],
+}
+
+/// A segment's rotated codes' quantizer and per-row terms (the codes are
+/// [`Rows::codes`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RotatedCodes<'a> {
+    pub params: &'a Rotated,
+    /// `[add, scale]` of each row.
+    pub factors: &'a [[f32; 2]],
+    /// Each row's centroid number.
+    pub centroids: &'a [u8],
+}
+
+impl RotatedCodes<'_> {
+    /// Row `row`'s centroid and factors; a row past the sections gets a centroid number
+    /// no segment has, whose estimate never wins.
+    #[inline]
+    pub(crate) fn row(&self, row: usize) -> RowFactors {
+        RowFactors {
+            centroid: self.centroids.get(row).copied().unwrap_or(u8::MAX),
+            factors: self.factors.get(row).copied().unwrap_or_default(),
+        }
+    }
 }
 
 /// A fixed-size set of row numbers.
@@ -290,6 +314,8 @@ pub(crate) struct Column<'a> {
     pub code_words: usize,
     pub scalar: Option<ScalarCodes<'a>>,
     pub multi_bit: Option<&'a MultiBit>,
+    /// Rotated codes' quantizer and per-row terms (the codes are `codes`).
+    pub rotated: Option<RotatedCodes<'a>>,
     /// `rows + 1` offsets: row `r` holds vectors `offsets[r]..offsets[r + 1]`; `None` when
     /// row `r` is vector `r` (the one dense vector of a single-vector collection).
     pub offsets: Option<&'a [u64]>,
@@ -387,6 +413,11 @@ pub(crate) trait Rows: Sync {
     fn multi_bit(&self) -> Option<&MultiBit> {
         None
     }
+    /// The rotated codes' quantizer and per-row terms, for segments that have them (their
+    /// codes are then scanned with a rotated query, never by Hamming distance).
+    fn rotated(&self) -> Option<RotatedCodes<'_>> {
+        None
+    }
     /// Vector slot `slot` (slot 0 of a single-vector segment is the methods above, without
     /// offsets); `None` for a slot the segment does not have.
     fn column(&self, slot: usize) -> Option<Column<'_>>;
@@ -465,6 +496,9 @@ impl Rows for Masked<'_> {
     }
     fn multi_bit(&self) -> Option<&MultiBit> {
         self.rows.multi_bit()
+    }
+    fn rotated(&self) -> Option<RotatedCodes<'_>> {
+        self.rows.rotated()
     }
     fn column(&self, slot: usize) -> Option<Column<'_>> {
         self.rows.column(slot)

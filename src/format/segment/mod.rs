@@ -8,7 +8,10 @@ pub use indexes::{
     decode_payload_indexes, encode_payload_indexes, payload_index_len, payload_indexes_section,
 };
 
-pub use write::{SegmentColumns, SegmentWriter, Sink, SlotColumns, encode, encode_with_slots};
+pub use write::{
+    SegmentColumns, SegmentWriter, Sink, SlotColumns, encode, encode_with_slots,
+    rotated_row_sections,
+};
 
 use std::ops::Range;
 
@@ -21,6 +24,7 @@ use crate::config::{
 };
 pub use crate::quant::CodeKind;
 use crate::quant::binary::MultiBit;
+use crate::quant::rotated::{MAX_CENTROIDS, Rotated};
 use crate::quant::scalar::{RangeDesign, ScalarParams};
 
 pub const HEADER_LEN: usize = 64;
@@ -38,6 +42,7 @@ impl CodeKind {
             CodeKind::ScalarInt8 => 2,
             CodeKind::TwoBits => 3,
             CodeKind::OneAndHalfBits => 4,
+            CodeKind::RotatedOneBit => 5,
         }
     }
 
@@ -48,6 +53,7 @@ impl CodeKind {
             2 => Some(CodeKind::ScalarInt8),
             3 => Some(CodeKind::TwoBits),
             4 => Some(CodeKind::OneAndHalfBits),
+            5 => Some(CodeKind::RotatedOneBit),
             _ => None,
         }
     }
@@ -86,9 +92,15 @@ pub enum Section {
     VectorMeans = 14,
     /// The payload indexes (version 3).
     PayloadIndexes = 15,
+    /// The rotation seed, center and centroids of rotated codes.
+    Rotation = 16,
+    /// Each row's two factors (rotated codes).
+    CodeFactors = 17,
+    /// Each row's centroid number (rotated codes).
+    CodeCentroids = 18,
 }
 
-pub const SECTIONS: [Section; 15] = [
+pub const SECTIONS: [Section; 18] = [
     Section::IdKinds,
     Section::IdValues,
     Section::Versions,
@@ -104,6 +116,9 @@ pub const SECTIONS: [Section; 15] = [
     Section::VectorSlots,
     Section::VectorMeans,
     Section::PayloadIndexes,
+    Section::Rotation,
+    Section::CodeFactors,
+    Section::CodeCentroids,
 ];
 
 impl Section {
@@ -125,6 +140,9 @@ impl Section {
             Section::VectorSlots => "vector_slots",
             Section::VectorMeans => "vector_means",
             Section::PayloadIndexes => "payload_indexes",
+            Section::Rotation => "rotation",
+            Section::CodeFactors => "code_factors",
+            Section::CodeCentroids => "code_centroids",
         }
     }
 
@@ -149,6 +167,9 @@ impl Section {
                 | Section::BinaryStats
                 | Section::VectorOffsets
                 | Section::VectorMeans
+                | Section::Rotation
+                | Section::CodeFactors
+                | Section::CodeCentroids
         )
     }
 }
@@ -288,6 +309,55 @@ pub fn decode_binary_stats(
         mean: mean.to_vec(),
         std: std.to_vec(),
     })
+}
+
+/// The fixed part of a `rotation` section: seed, centroid count, reserved.
+const ROTATION_FIXED: usize = 16;
+
+/// Encodes a rotated-code quantizer's `rotation` section.
+pub fn encode_rotation(r: &Rotated) -> Vec<u8> {
+    let mut out = Vec::with_capacity(ROTATION_FIXED + 4 * (r.center.len() + r.centroids.len()));
+    out.extend_from_slice(&r.seed.to_le_bytes());
+    out.extend_from_slice(&(r.centroid_count() as u32).to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    for v in r.center.iter().chain(&r.centroids) {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+/// Decodes and checks a `rotation` section for `dim` components.
+pub fn decode_rotation(bytes: &[u8], dim: usize) -> Result<Rotated, DecodeError> {
+    let mut r = Reader::new(bytes);
+    let seed = r.u64("rotation seed")?;
+    let at = r.pos();
+    let count = r.len_u32(MAX_CENTROIDS, "centroid count")?;
+    if count == 0 {
+        return Err(DecodeError::invalid(at, "no centroid"));
+    }
+    let _reserved = r.u32("reserved")?;
+    if r.remaining() != 4 * dim * (count + 1) {
+        return Err(DecodeError::invalid(
+            0,
+            "rotation section has the wrong length for its centroids",
+        ));
+    }
+    let mut floats = |n: usize| -> Result<Vec<f32>, DecodeError> {
+        (0..n)
+            .map(|_| {
+                let at = r.pos();
+                let v = f32::from_le_bytes(r.array("centroid")?);
+                if v.is_finite() {
+                    Ok(v)
+                } else {
+                    Err(DecodeError::invalid(at, "non-finite centroid"))
+                }
+            })
+            .collect()
+    };
+    let center = floats(dim)?;
+    let centroids = floats(dim * count)?;
+    Ok(Rotated::new(seed, dim, center, centroids))
 }
 
 const PARAMS_FIXED: usize = 24;
@@ -729,6 +799,10 @@ pub fn parse(bytes: &[u8]) -> Result<Layout, DecodeError> {
             matches!(kind, CodeKind::TwoBits | CodeKind::OneAndHalfBits),
             Some(mul(d, 8, 32)?),
         )?;
+        let rotated = kind == CodeKind::RotatedOneBit;
+        check(Section::Rotation, n, rotated, None)?;
+        check(Section::CodeFactors, n, rotated, Some(mul(v, 8, 24)?))?;
+        check(Section::CodeCentroids, n, rotated, Some(v))?;
         check(
             Section::VectorOffsets,
             n,

@@ -9,11 +9,12 @@ use super::super::{
 };
 use super::{
     CodeKind, ENTRY_LEN, FOOTER_LEN, HEADER_LEN, SECTION_ALIGN, SECTIONS, Section, SegmentHeader,
-    SlotLayout, encode_scalar_params, encode_slots,
+    SlotLayout, encode_rotation, encode_scalar_params, encode_slots,
 };
 use crate::config::{Datatype, Distance};
 use crate::point::PointId;
 use crate::quant::binary::MultiBit;
+use crate::quant::rotated::{Rotated, RowFactors};
 use crate::quant::scalar::ScalarParams;
 
 /// The columns of a segment, rows sorted by id.
@@ -43,6 +44,8 @@ pub struct SegmentColumns<'a> {
     pub scalar: Option<(&'a ScalarParams, &'a [f32])>,
     /// Per-dimension statistics, for `CodeKind::TwoBits` and `OneAndHalfBits`.
     pub binary_stats: Option<&'a MultiBit>,
+    /// The quantizer and each row's centroid and factors, for `CodeKind::RotatedOneBit`.
+    pub rotated: Option<(&'a Rotated, &'a [RowFactors])>,
 }
 
 /// One vector slot of a version 2 segment, in memory (the golden files' writer).
@@ -62,6 +65,8 @@ pub struct SlotColumns<'a> {
     pub scalar: Option<(&'a ScalarParams, &'a [f32])>,
     /// Per-dimension statistics, for `CodeKind::TwoBits` and `OneAndHalfBits`.
     pub binary_stats: Option<&'a MultiBit>,
+    /// The quantizer and each row's centroid and factors, for `CodeKind::RotatedOneBit`.
+    pub rotated: Option<(&'a Rotated, &'a [RowFactors])>,
 }
 
 /// Where a [`SegmentWriter`] puts its bytes: appended in order, except the header, which
@@ -257,6 +262,7 @@ fn row_sections(
 fn quantizer_sections(
     scalar: Option<(&ScalarParams, &[f32])>,
     binary_stats: Option<&MultiBit>,
+    rotated: Option<(&Rotated, &[RowFactors])>,
 ) -> Vec<(Section, Vec<u8>)> {
     let mut out = Vec::new();
     if let Some(stats) = binary_stats {
@@ -266,6 +272,10 @@ fn quantizer_sections(
             values.flat_map(|v| v.to_le_bytes()).collect(),
         ));
     }
+    if let Some((params, rows)) = rotated {
+        out.push((Section::Rotation, encode_rotation(params)));
+        out.extend(rotated_row_sections(rows));
+    }
     if let Some((params, norms)) = scalar {
         out.push((Section::QuantParams, encode_scalar_params(params)));
         out.push((
@@ -274,6 +284,20 @@ fn quantizer_sections(
         ));
     }
     out
+}
+
+/// The `code_factors` and `code_centroids` sections of rotated codes.
+pub fn rotated_row_sections(rows: &[RowFactors]) -> [(Section, Vec<u8>); 2] {
+    let factors = rows
+        .iter()
+        .flat_map(|r| r.factors)
+        .flat_map(f32::to_le_bytes)
+        .collect();
+    let centroids = rows.iter().map(|r| r.centroid).collect();
+    [
+        (Section::CodeFactors, factors),
+        (Section::CodeCentroids, centroids),
+    ]
 }
 
 /// Encodes a whole version 2 segment file (vector slots) from in-memory columns: the
@@ -307,7 +331,11 @@ pub fn encode_with_slots(
         if slot.layout.code_kind != CodeKind::None {
             bodies.push((Section::Codes, slot.codes.to_vec()));
         }
-        bodies.extend(quantizer_sections(slot.scalar, slot.binary_stats));
+        bodies.extend(quantizer_sections(
+            slot.scalar,
+            slot.binary_stats,
+            slot.rotated,
+        ));
         for (kind, body) in bodies {
             w.section_at(kind, n)?;
             w.put(&body)?;
@@ -343,7 +371,7 @@ pub fn encode(c: &SegmentColumns<'_>) -> io::Result<Vec<u8>> {
         bodies.push((Section::Codes, c.codes.to_vec()));
     }
     bodies.extend([present, offsets, blob]);
-    bodies.extend(quantizer_sections(c.scalar, c.binary_stats));
+    bodies.extend(quantizer_sections(c.scalar, c.binary_stats, c.rotated));
     let mut w = SegmentWriter::new(Vec::new())?;
     for (kind, body) in &bodies {
         w.section(*kind)?;

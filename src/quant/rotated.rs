@@ -1,0 +1,473 @@
+//! Rotated 1-bit codes (the RaBitQ method: Gao & Long, SIGMOD 2024). Each vector is
+//! centred on the nearest of its segment's centroids, the residual is rotated by a fixed
+//! random orthogonal map, and the code keeps the signs of the rotated residual plus two
+//! per-vector factors and the centroid's number. A query is rotated once per segment and
+//! quantized to 4 bits per component; the weighted popcounts of its bit planes against a
+//! code give an unbiased estimate of its inner product with the vector's residual, from
+//! which the distance is estimated. Encoding: `format-spec/quantization.md` [QNT-7].
+
+use crate::config::Distance;
+use crate::quant::binary::AsymQuery;
+use crate::quant::stats::SplitMix64;
+use crate::simd::Kernels;
+
+/// Rounds of the rotation: random signs, then a Walsh–Hadamard transform of the first
+/// (even rounds) or last (odd rounds) `2^⌊log2 dim⌋` components. Measured on the 60k
+/// MiniLM set (recall@10 after rescoring at oversampling 3 / 4, 16 centroids, 4-bit
+/// queries, 300 queries): 2 rounds 0.975 / 0.990, **4 rounds 0.977 / 0.990**, 6 rounds
+/// 0.973 / 0.988, a dense random orthogonal matrix 0.974 / 0.988.
+pub const ROTATION_ROUNDS: usize = 4;
+
+/// The seed segment writers draw the rotation's signs from; stored in every segment.
+pub const ROTATION_SEED: u64 = 0x5EC7_0001_0000_0001;
+
+/// At most this many centroids per segment (a centroid's number is one byte).
+pub const MAX_CENTROIDS: usize = 64;
+
+/// A segment gets one centroid per this many rows (at least one, at most
+/// [`MAX_CENTROIDS`]). Measured on the 60k MiniLM set (recall@10 at oversampling 3 / 4,
+/// 4-bit queries): 1 centroid 0.965 / 0.978, 16 centroids 0.977 / 0.990, 64 centroids
+/// 0.983 / 0.992.
+pub const ROWS_PER_CENTROID: usize = 256;
+
+/// Rounds of k-means (Lloyd's) that place the centroids on the training sample.
+pub const KMEANS_ROUNDS: usize = 8;
+
+/// Bits per rotated query component.
+pub const QUERY_BITS: u32 = 4;
+
+/// A fixed orthogonal map of `dim` components, drawn from a seed (`ROTATION_ROUNDS`
+/// rounds of random signs and a Walsh–Hadamard transform): `O(dim·log dim)` per vector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rotation {
+    dim: usize,
+    /// The largest power of two not above `dim`: the span each transform mixes.
+    block: usize,
+    /// `ROTATION_ROUNDS × ceil(dim/64)` words: bit `i` of round `r` set flips component
+    /// `i`'s sign at the start of round `r`.
+    signs: Vec<u64>,
+}
+
+impl Rotation {
+    /// The rotation of `dim` components drawn from `seed`: each round's signs are the next
+    /// `ceil(dim/64)` outputs of splitmix64 seeded with `seed`.
+    pub fn new(dim: usize, seed: u64) -> Self {
+        let words = dim.div_ceil(64);
+        let mut stream = SplitMix64(seed);
+        let signs = (0..ROTATION_ROUNDS * words)
+            .map(|_| stream.next_u64())
+            .collect();
+        let block = if dim == 0 {
+            1
+        } else {
+            1 << (usize::BITS - 1 - dim.leading_zeros())
+        };
+        Rotation { dim, block, signs }
+    }
+
+    /// Rotates `v` (of `dim` components) in place: lengths and inner products are kept.
+    pub fn apply(&self, v: &mut [f32]) {
+        let words = self.dim.div_ceil(64);
+        let scale = 1.0 / (self.block as f32).sqrt();
+        for (round, signs) in self.signs.chunks_exact(words.max(1)).enumerate() {
+            for (x, i) in v.iter_mut().zip(0..self.dim) {
+                if signs.get(i / 64).is_some_and(|w| w >> (i % 64) & 1 == 1) {
+                    *x = -*x;
+                }
+            }
+            let span = if round % 2 == 0 {
+                v.get_mut(..self.block)
+            } else {
+                v.get_mut(self.dim.saturating_sub(self.block)..self.dim)
+            };
+            if let Some(span) = span {
+                hadamard(span);
+                for x in span.iter_mut() {
+                    *x *= scale;
+                }
+            }
+        }
+    }
+}
+
+/// The unnormalized Walsh–Hadamard transform of `v` (a power of two long), in place.
+fn hadamard(v: &mut [f32]) {
+    let mut h = 1;
+    while h < v.len() {
+        for pair in v.chunks_exact_mut(2 * h) {
+            let (a, b) = pair.split_at_mut(h);
+            for (x, y) in a.iter_mut().zip(b.iter_mut()) {
+                let (s, t) = (*x + *y, *x - *y);
+                *x = s;
+                *y = t;
+            }
+        }
+        h *= 2;
+    }
+}
+
+/// What a rotated code stores beside its bits: the centroid's number and two factors.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RowFactors {
+    /// The centroid the vector is centred on.
+    pub centroid: u8,
+    /// `[add, scale]`: the estimate is `add + table[centroid] ± scale·ip` (see
+    /// `RotatedQuery::key`).
+    pub factors: [f32; 2],
+}
+
+/// A segment's rotated-code quantizer: the rotation and the centroids.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rotated {
+    /// The rotation's seed.
+    pub seed: u64,
+    /// Components per vector.
+    pub dim: usize,
+    /// The mean of the segment's training sample: queries are rotated as `P(q − center)`.
+    pub center: Vec<f32>,
+    /// `k × dim`: the centroids vectors are centred on.
+    pub centroids: Vec<f32>,
+    rotation: Rotation,
+    /// `k × dim`: `P(c_k − center)`.
+    offsets: Vec<f32>,
+}
+
+impl Rotated {
+    /// The quantizer with these parameters (`centroids` holds whole `dim`-vectors).
+    pub fn new(seed: u64, dim: usize, center: Vec<f32>, centroids: Vec<f32>) -> Self {
+        let rotation = Rotation::new(dim, seed);
+        let mut offsets = Vec::with_capacity(centroids.len());
+        for c in centroids.chunks_exact(dim.max(1)) {
+            let mut o: Vec<f32> = c.iter().zip(&center).map(|(c, m)| c - m).collect();
+            rotation.apply(&mut o);
+            offsets.extend_from_slice(&o);
+        }
+        Rotated {
+            seed,
+            dim,
+            center,
+            centroids,
+            rotation,
+            offsets,
+        }
+    }
+
+    /// Trains the centroids on `sample` (vectors of `dim`) for a segment of `rows` rows:
+    /// the center is the sample's mean, and `clamp(rows / ROWS_PER_CENTROID, 1, 64)`
+    /// centroids (at most one per sampled vector) start at evenly spaced sampled vectors
+    /// and move by [`KMEANS_ROUNDS`] rounds of Lloyd's algorithm (a centroid left without
+    /// vectors stays where it is).
+    pub fn train(dim: usize, rows: usize, sample: &[Vec<f32>], kernels: &Kernels) -> Self {
+        let mut center = vec![0.0f64; dim];
+        for v in sample {
+            for (s, &x) in center.iter_mut().zip(v) {
+                *s += f64::from(x);
+            }
+        }
+        let n = sample.len().max(1) as f64;
+        let center: Vec<f32> = center.iter().map(|s| (s / n) as f32).collect();
+        let k = (rows / ROWS_PER_CENTROID)
+            .clamp(1, MAX_CENTROIDS)
+            .min(sample.len().max(1));
+        let mut centroids = vec![0.0f32; k * dim];
+        for (j, c) in centroids.chunks_exact_mut(dim.max(1)).enumerate() {
+            match sample.get(j * sample.len() / k) {
+                Some(v) if v.len() == dim => c.copy_from_slice(v),
+                _ => c.copy_from_slice(&center),
+            }
+        }
+        let mut assigned = vec![0usize; sample.len()];
+        for _ in 0..KMEANS_ROUNDS {
+            for (a, v) in assigned.iter_mut().zip(sample) {
+                *a = nearest(&centroids, dim, v, kernels);
+            }
+            let mut sums = vec![0.0f64; k * dim];
+            let mut counts = vec![0usize; k];
+            for (&a, v) in assigned.iter().zip(sample) {
+                if let Some(s) = sums.get_mut(a * dim..(a + 1) * dim) {
+                    for (s, &x) in s.iter_mut().zip(v) {
+                        *s += f64::from(x);
+                    }
+                }
+                if let Some(c) = counts.get_mut(a) {
+                    *c += 1;
+                }
+            }
+            for ((c, s), &count) in centroids
+                .chunks_exact_mut(dim.max(1))
+                .zip(sums.chunks_exact(dim.max(1)))
+                .zip(&counts)
+            {
+                if count > 0 {
+                    for (c, s) in c.iter_mut().zip(s) {
+                        *c = (s / count as f64) as f32;
+                    }
+                }
+            }
+        }
+        Rotated::new(ROTATION_SEED, dim, center, centroids)
+    }
+
+    /// Centroids.
+    pub fn centroid_count(&self) -> usize {
+        self.centroids.len() / self.dim.max(1)
+    }
+
+    /// Writes the code of `x` (its rotated residual's signs, bit `i % 64` of word `i / 64`
+    /// set iff component `i` is positive) to `out` and returns its centroid and factors
+    /// for `distance`.
+    pub fn encode(
+        &self,
+        distance: Distance,
+        x: &[f32],
+        kernels: &Kernels,
+        out: &mut [u64],
+    ) -> RowFactors {
+        out.fill(0);
+        let k = nearest(&self.centroids, self.dim, x, kernels);
+        let c = self
+            .centroids
+            .get(k * self.dim..(k + 1) * self.dim)
+            .unwrap_or_default();
+        let mut r: Vec<f32> = x.iter().zip(c).map(|(x, c)| x - c).collect();
+        let norm = f64::from(kernels.dot(&r, &r)).sqrt();
+        self.rotation.apply(&mut r);
+        let offset = self
+            .offsets
+            .get(k * self.dim..(k + 1) * self.dim)
+            .unwrap_or_default();
+        // ⟨x̄, P r⟩ and ⟨x̄, P(c_k − center)⟩ with x̄ = sign(P r)/√dim.
+        let (mut abs_sum, mut correction) = (0.0f64, 0.0f64);
+        for (i, (&u, &o)) in r.iter().zip(offset).enumerate() {
+            abs_sum += f64::from(u.abs());
+            if u > 0.0 {
+                if let Some(w) = out.get_mut(i / 64) {
+                    *w |= 1 << (i % 64);
+                }
+                correction += f64::from(o);
+            } else {
+                correction -= f64::from(o);
+            }
+        }
+        let root = (self.dim.max(1) as f64).sqrt();
+        // ‖r‖ / ⟨x̄, r̂⟩ = ‖r‖²·√dim / Σ|(P r)_i| (0 for a vector on its centroid, whose
+        // estimate is then exact).
+        let scale = if abs_sum > 0.0 {
+            norm * norm * root / abs_sum
+        } else {
+            0.0
+        };
+        let correction = correction / root;
+        let add = match distance {
+            Distance::Euclid | Distance::Manhattan => norm * norm + 2.0 * scale * correction,
+            Distance::Cosine | Distance::Dot => f64::from(kernels.dot(x, c)) - scale * correction,
+        };
+        RowFactors {
+            centroid: k as u8,
+            factors: [add as f32, scale as f32],
+        }
+    }
+
+    /// Prepares `q` (normalized for Cosine) for scanning codes of `words` words.
+    pub fn prepare(
+        &self,
+        distance: Distance,
+        q: &[f32],
+        kernels: &Kernels,
+        words: usize,
+    ) -> RotatedQuery {
+        let mut w: Vec<f32> = q.iter().zip(&self.center).map(|(q, m)| q - m).collect();
+        self.rotation.apply(&mut w);
+        let planes = AsymQuery::new(&w, None, words, QUERY_BITS);
+        let m = w.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        let root = (self.dim.max(1) as f32).sqrt();
+        let euclid = !distance.higher_is_better();
+        // A centroid number the segment does not have gets a table entry no estimate
+        // can beat.
+        let mut table = [f32::INFINITY; 256];
+        for (t, c) in table
+            .iter_mut()
+            .zip(self.centroids.chunks_exact(self.dim.max(1)))
+        {
+            *t = if euclid {
+                kernels.l2sq(q, c)
+            } else {
+                -(kernels.dot(q, c) - kernels.dot(c, c))
+            };
+        }
+        RotatedQuery {
+            planes: planes.planes,
+            base: m * self.dim as f32 / root,
+            step: 2.0 * m / planes_levels() / root,
+            table,
+            euclid,
+        }
+    }
+}
+
+fn planes_levels() -> f32 {
+    ((1u32 << QUERY_BITS) - 1) as f32
+}
+
+/// The nearest of `centroids` (whole `dim`-vectors) to `v` in Euclidean distance, the
+/// first of equals.
+fn nearest(centroids: &[f32], dim: usize, v: &[f32], kernels: &Kernels) -> usize {
+    let mut best = (f32::INFINITY, 0);
+    for (j, c) in centroids.chunks_exact(dim.max(1)).enumerate() {
+        let d = kernels.l2sq(v, c);
+        if d < best.0 {
+            best = (d, j);
+        }
+    }
+    best.1
+}
+
+/// A query rotated and quantized for one segment's codes.
+#[derive(Debug, Clone)]
+pub struct RotatedQuery {
+    /// [`QUERY_BITS`] bit planes for the weighted popcount kernel.
+    pub planes: Vec<u64>,
+    /// `ip = base − step·W` turns the kernel's weighted distance `W` into the estimate of
+    /// `⟨x̄, P(q − center)⟩`.
+    base: f32,
+    step: f32,
+    /// Per centroid number: `‖q − c_k‖²` (Euclid), or `−(⟨q, c_k⟩ − ‖c_k‖²)` (Cosine,
+    /// Dot); `+∞` past the segment's centroids.
+    table: [f32; 256],
+    euclid: bool,
+}
+
+impl RotatedQuery {
+    /// The estimated key (smaller is nearer) of a row with weighted distance `w`: the
+    /// estimated squared distance for Euclid, the negated estimated inner product for
+    /// Cosine and Dot.
+    #[inline]
+    pub fn key(&self, w: u32, row: RowFactors) -> f32 {
+        let ip = self.base - self.step * w as f32;
+        let [add, scale] = row.factors;
+        let t = self.table[usize::from(row.centroid)];
+        if self.euclid {
+            add + t - 2.0 * scale * ip
+        } else {
+            t - add - scale * ip
+        }
+    }
+
+    /// The score reported for `key` without rescoring: the estimated distance (Euclid,
+    /// never negative) or inner product.
+    pub fn score(&self, key: f32) -> f32 {
+        if self.euclid {
+            key.max(0.0).sqrt()
+        } else {
+            -key
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+        let mut s = SplitMix64(seed);
+        (0..n)
+            .map(|i| {
+                (0..dim)
+                    .map(|j| {
+                        let u = (s.next_u64() >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+                        // Clustered and off-centre, like real embeddings.
+                        u + if (i + j) % 3 == 0 { 0.8 } else { 0.1 }
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn mean_std(v: &[f64]) -> (f64, f64) {
+        let n = v.len() as f64;
+        let mean = v.iter().sum::<f64>() / n;
+        let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+        (mean, var.sqrt())
+    }
+
+    #[test]
+    fn the_rotation_keeps_lengths_and_inner_products() {
+        for dim in [1, 2, 3, 64, 100, 384, 1000] {
+            let rot = Rotation::new(dim, 9);
+            let v = vectors(2, dim, dim as u64);
+            let (mut a, mut b) = (v[0].clone(), v[1].clone());
+            rot.apply(&mut a);
+            rot.apply(&mut b);
+            let dot = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(x, y)| x * y).sum::<f32>();
+            let tol = 1e-4 * dot(&v[0], &v[0]).max(1.0);
+            assert!((dot(&a, &a) - dot(&v[0], &v[0])).abs() < tol, "dim {dim}");
+            assert!((dot(&a, &b) - dot(&v[0], &v[1])).abs() < tol, "dim {dim}");
+            if dim >= 64 {
+                assert_ne!(a, v[0], "dim {dim}: the rotation moves vectors");
+            }
+        }
+    }
+
+    #[test]
+    fn estimates_follow_the_exact_distances() {
+        let kernels = Kernels::detect();
+        let dim = 256;
+        let data = vectors(2000, dim, 1);
+        let queries = vectors(20, dim, 2);
+        let q = Rotated::train(dim, data.len(), &data, kernels);
+        assert_eq!(q.centroid_count(), 7);
+        let words = dim.div_ceil(64);
+        for distance in [Distance::Euclid, Distance::Dot] {
+            let rows: Vec<(Vec<u64>, RowFactors)> = data
+                .iter()
+                .map(|v| {
+                    let mut code = vec![0u64; words];
+                    let f = q.encode(distance, v, kernels, &mut code);
+                    (code, f)
+                })
+                .collect();
+            // Per query: the estimates' error (mean and spread) against the spread of the
+            // exact values over the rows.
+            let (mut bias, mut noise) = (0.0f64, 0.0f64);
+            for query in &queries {
+                let rq = q.prepare(distance, query, kernels, words);
+                let mut errors = Vec::new();
+                let mut exacts = Vec::new();
+                for ((code, f), v) in rows.iter().zip(&data) {
+                    let mut w = [0u32];
+                    kernels.weighted_hamming_many(&rq.planes, code, words, &mut w);
+                    let exact = match distance {
+                        Distance::Euclid => kernels.l2sq(query, v),
+                        _ => -kernels.dot(query, v),
+                    };
+                    errors.push(f64::from(rq.key(w[0], *f) - exact));
+                    exacts.push(f64::from(exact));
+                }
+                let (e_mean, e_std) = mean_std(&errors);
+                let (_, x_std) = mean_std(&exacts);
+                bias = bias.max(e_mean.abs() / x_std);
+                noise = noise.max(e_std / x_std);
+            }
+            println!("{distance:?}: bias {bias:.4}, noise {noise:.4} of the exact spread");
+            assert!(bias < 0.02 && noise < 0.2, "{distance:?}: {bias} {noise}");
+        }
+    }
+
+    #[test]
+    fn a_vector_on_its_centroid_is_estimated_exactly() {
+        let kernels = Kernels::detect();
+        let c = vec![0.5f32, -1.0, 2.0, 0.25];
+        let q = Rotated::new(3, 4, vec![0.0; 4], c.clone());
+        let mut code = [0u64];
+        let f = q.encode(Distance::Euclid, &c, kernels, &mut code);
+        assert_eq!((code, f.factors), ([0], [0.0, 0.0]));
+        let query = [1.0f32, 1.0, 1.0, 1.0];
+        let rq = q.prepare(Distance::Euclid, &query, kernels, 1);
+        let mut w = [0u32];
+        kernels.weighted_hamming_many(&rq.planes, &code, 1, &mut w);
+        assert!((rq.key(w[0], f) - kernels.l2sq(&query, &c)).abs() < 1e-5);
+        // A centroid number the segment does not have never wins.
+        let stray = RowFactors { centroid: 9, ..f };
+        assert_eq!(rq.key(w[0], stray), f32::INFINITY);
+    }
+}
