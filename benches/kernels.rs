@@ -70,6 +70,12 @@ fn main() {
             let mut out = vec![0u32; rows];
             let t = best(reps, || k.hamming_many(&qcode, black_box(&words), &mut out));
             report("hamming-1b", isa, label, bytes, t, read_gbs);
+            // The rotated codes' scan: four query bit planes against each 1-bit code.
+            let planes: Vec<u64> = words[..4 * qcode.len()].to_vec();
+            let t = best(reps, || {
+                k.weighted_hamming_many(&planes, black_box(&words), qcode.len(), &mut out)
+            });
+            report("weighted-4b", isa, label, bytes, t, read_gbs);
             type Pair = fn(&Kernels, &[f32], &[f32]) -> f32;
             for (name, f) in [
                 ("dot-f32", Kernels::dot as Pair),

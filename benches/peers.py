@@ -114,11 +114,22 @@ def faiss_rows(base, queries, truth, distance, oversampling):
     return out
 
 
+def code_bytes(config, dim):
+    """Bytes per vector of vecsieve's codes: rabitq1 adds two f32 factors and a centroid
+    number to its sign bits."""
+    words = (dim + 63) // 64
+    if config == "binary2":
+        return 16 * words
+    if config == "rabitq1":
+        return 8 * words + 9
+    return 8 * words
+
+
 def vecsieve_rows(binary, data, dim, distance, oversampling):
     cmd = [
         str(binary), "bench", "--data", str(data), "--distance", distance, "--threads", "1",
         "--segment-mib", "100000", "--json",
-        "--quantization", "binary1,binary1-q4,binary1-q8,binary2",
+        "--quantization", "binary1,binary1-q4,binary1-q8,binary2,rabitq1",
         "--oversampling", ",".join(str(o) for o in oversampling),
     ]
     print(" ".join(cmd), file=sys.stderr)
@@ -133,7 +144,7 @@ def vecsieve_rows(binary, data, dim, distance, oversampling):
                 "oversampling": int(r["oversampling"]),
                 "recall_at_10": r["recall_at_10"],
                 "p50_ms": r["p50_ms"],
-                "bytes_per_vector": dim // 4 if r["config"] == "binary2" else dim // 8,
+                "bytes_per_vector": code_bytes(r["config"], dim),
             }
         )
     return rows

@@ -20,6 +20,7 @@ pub enum QuantArg {
     #[value(name = "binary1.5")]
     Binary15,
     Binary2,
+    Rabitq1,
     Scalar8,
 }
 
@@ -42,7 +43,7 @@ pub struct BenchArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_values = ["none", "binary1", "binary1-q4", "binary1-q8", "binary1.5", "binary2", "scalar8"]
+        default_values = ["none", "binary1", "binary1-q4", "binary1-q8", "binary1.5", "binary2", "rabitq1", "scalar8"]
     )]
     quantization: Vec<QuantArg>,
     /// Oversampling factors for quantized configurations.
@@ -84,6 +85,7 @@ impl QuantArg {
             QuantArg::Binary1Q8 => BenchQuantization::Binary1Q8,
             QuantArg::Binary15 => BenchQuantization::Binary15,
             QuantArg::Binary2 => BenchQuantization::Binary2,
+            QuantArg::Rabitq1 => BenchQuantization::Rabitq1,
             QuantArg::Scalar8 => BenchQuantization::Scalar8,
         }
     }

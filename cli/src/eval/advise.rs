@@ -176,12 +176,17 @@ pub fn advise(
         None => tempfile::tempdir().map_err(|e| crate::io_error(std::env::temp_dir(), e))?,
     };
     // One collection per code family; the query encodings of 1-bit codes share one.
+    // Rotated codes estimate Euclidean distances and inner products of dense vectors.
+    let rotated = config.distance != Distance::Manhattan && config.multivector.is_none();
     let families = [
         BenchQuantization::Binary1,
         BenchQuantization::Binary15,
         BenchQuantization::Binary2,
+        BenchQuantization::Rabitq1,
         BenchQuantization::Scalar8,
-    ];
+    ]
+    .into_iter()
+    .filter(|&q| rotated || q != BenchQuantization::Rabitq1);
     let mut copies = Vec::new();
     for q in families {
         let mut c = CollectionConfig::new(config.dim, config.distance)

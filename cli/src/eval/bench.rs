@@ -32,6 +32,9 @@ pub enum BenchQuantization {
     Binary15,
     /// 2-bit binary codes with rescoring.
     Binary2,
+    /// Rotated 1-bit codes (RaBitQ: centroids, rotation, per-vector factors, 4-bit
+    /// queries) with rescoring.
+    Rabitq1,
     /// Scalar int8 codes, scores without rescoring.
     Scalar8,
 }
@@ -47,6 +50,7 @@ impl BenchQuantization {
             BenchQuantization::Binary1Q8 => "binary1-q8",
             BenchQuantization::Binary15 => "binary1.5",
             BenchQuantization::Binary2 => "binary2",
+            BenchQuantization::Rabitq1 => "rabitq1",
             BenchQuantization::Scalar8 => "scalar8",
         }
     }
@@ -54,13 +58,14 @@ impl BenchQuantization {
 
 impl BenchQuantization {
     /// Every configuration, cheapest codes first.
-    pub const ALL: [BenchQuantization; 7] = [
+    pub const ALL: [BenchQuantization; 8] = [
         BenchQuantization::None,
         BenchQuantization::Binary1,
         BenchQuantization::Binary1Q4,
         BenchQuantization::Binary1Q8,
         BenchQuantization::Binary15,
         BenchQuantization::Binary2,
+        BenchQuantization::Rabitq1,
         BenchQuantization::Scalar8,
     ];
 
@@ -88,6 +93,9 @@ impl BenchQuantization {
             }
             BenchQuantization::Binary2 => {
                 Quantization::Binary(binary.with_encoding(BinaryEncoding::TwoBits))
+            }
+            BenchQuantization::Rabitq1 => {
+                Quantization::Binary(binary.with_encoding(BinaryEncoding::RotatedOneBit))
             }
             BenchQuantization::Scalar8 => {
                 Quantization::Scalar(scalar_quantile.map_or_else(ScalarConfig::default, |q| {
@@ -385,6 +393,7 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<Vec<Be
             | BenchQuantization::Binary1Q8
             | BenchQuantization::Binary15
             | BenchQuantization::Binary2
+            | BenchQuantization::Rabitq1
             | BenchQuantization::Scalar8 => {
                 for &os in &opts.oversampling {
                     progress(&format!("[{name}] oversampling {os}"));
