@@ -7,7 +7,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use vecsieve::simd::{Isa, Kernels};
+use vecsieve::simd::{EstimateTerms, Isa, Kernels, NIBBLE_LUT_MAX};
 
 const DIM: usize = 384;
 
@@ -76,6 +76,35 @@ fn main() {
                 k.weighted_hamming_many(&planes, black_box(&words), qcode.len(), &mut out)
             });
             report("weighted-4b", isa, label, bytes, t, read_gbs);
+            // The same scan on codes transposed in blocks of 32 rows, with nibble tables.
+            let code_bytes = 8 * qcode.len();
+            let luts: Vec<u8> = (0..32 * code_bytes).map(|i| (i * 37 % 57) as u8).collect();
+            let luts: Vec<u8> = luts.iter().map(|&v| v % (NIBBLE_LUT_MAX + 1)).collect();
+            let blocks: &[u8] = bytemuck::cast_slice(&words);
+            let t = best(reps, || {
+                k.nibble_lut_sums(&luts, black_box(blocks), &mut out)
+            });
+            report("nibble-lut", isa, label, bytes, t, read_gbs);
+            // The rotated codes' estimates: one sum, two factors and a centroid per row.
+            let rows = out.len();
+            let factors: Vec<[f32; 2]> = floats
+                .chunks_exact(2)
+                .take(rows)
+                .map(|p| [p[0], p[1]])
+                .collect();
+            let centroids: Vec<u8> = (0..rows).map(|i| (i * 37 % 64) as u8).collect();
+            let terms = EstimateTerms {
+                table: [0.5; 256],
+                base: 0.25,
+                step: 0.001,
+                euclid: true,
+            };
+            let sums: Vec<u32> = out.iter().map(|&v| v % 6000).collect();
+            let mut keys = vec![0u32; rows];
+            let t = best(reps, || {
+                k.rotated_keys(&terms, black_box(&sums), &factors, &centroids, &mut keys)
+            });
+            report("rotated-keys", isa, label, rows * 13, t, read_gbs);
             type Pair = fn(&Kernels, &[f32], &[f32]) -> f32;
             for (name, f) in [
                 ("dot-f32", Kernels::dot as Pair),

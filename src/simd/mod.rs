@@ -71,6 +71,62 @@ type U8ToF32Fn = unsafe fn(&[u8], &mut [f32]);
 type DotU8I8x2ManyFn = unsafe fn(&[i8], &[i8], &[u8], &mut [[i32; 2]]);
 type L1U8ManyFn = unsafe fn(&[u8], &[u8], &mut [u32]);
 type CountOnesFn = unsafe fn(&[u64]) -> u64;
+type NibbleLutSumsFn = unsafe fn(&[u8], &[u8], &mut [u32]);
+type RotatedKeysFn = unsafe fn(&EstimateTerms, &[u32], &[[f32; 2]], &[u8], &mut [u32]);
+
+/// How [`Kernels::rotated_keys`] turns a row's lookup sum `S` into its estimated key:
+/// `ip = base + step·S`, then `add + table[c] − 2·scale·ip` (`euclid`) or
+/// `table[c] − add − scale·ip`, with the row's factors `[add, scale]` and centroid `c`,
+/// each operation rounded in f32 in that order (no fused multiply-add, so every ISA gives
+/// the same bits).
+#[derive(Debug, Clone)]
+pub struct EstimateTerms {
+    /// Per centroid number.
+    pub table: [f32; 256],
+    /// `ip`'s offset.
+    pub base: f32,
+    /// `ip` per unit of lookup sum.
+    pub step: f32,
+    /// The squared-distance form (else the negated inner product).
+    pub euclid: bool,
+}
+
+impl EstimateTerms {
+    /// The key of one row (the scalar form, which every kernel matches bit for bit).
+    #[inline]
+    #[must_use]
+    pub fn key(&self, sum: u32, [add, scale]: [f32; 2], centroid: u8) -> f32 {
+        let ip = self.base + self.step * sum as f32;
+        let t = self.table[usize::from(centroid)];
+        if self.euclid {
+            add + t - 2.0 * scale * ip
+        } else {
+            t - add - scale * ip
+        }
+    }
+}
+
+/// `key` as a `u32` in the same order: a negative float's bits all flipped, a positive
+/// one's sign bit set (a NaN sorts by its bits).
+#[inline]
+#[must_use]
+pub fn ordered(key: f32) -> u32 {
+    let bits = key.to_bits();
+    bits ^ (((bits as i32) >> 31) as u32 | 1 << 31)
+}
+
+/// The inverse of [`ordered`].
+#[must_use]
+pub fn unordered(key: u32) -> f32 {
+    f32::from_bits(if key >> 31 == 1 {
+        key & !(1 << 31)
+    } else {
+        !key
+    })
+}
+
+/// The largest table entry [`Kernels::nibble_lut_sums`] takes.
+pub const NIBBLE_LUT_MAX: u8 = 63;
 
 /// One set of kernels. Obtain it from [`Kernels::detect`] or [`Kernels::for_isa`]; a
 /// `Kernels` for an ISA exists only when the CPU supports that ISA, which is what makes its
@@ -92,11 +148,15 @@ pub struct Kernels {
     dot_u8i8x2_many: DotU8I8x2ManyFn,
     l1_u8_many: L1U8ManyFn,
     count_ones: CountOnesFn,
+    nibble_lut_sums: NibbleLutSumsFn,
+    rotated_keys: RotatedKeysFn,
 }
 
 static SCALAR: Kernels = Kernels {
     isa: Isa::Scalar,
     count_ones: scalar::count_ones,
+    nibble_lut_sums: scalar::nibble_lut_sums,
+    rotated_keys: scalar::rotated_keys,
     hamming_many: scalar::hamming_many,
     hamming_rows: scalar::hamming_rows,
     min_hamming_many: scalar::min_hamming_many,
@@ -116,6 +176,8 @@ static SCALAR: Kernels = Kernels {
 static AVX2: Kernels = Kernels {
     isa: Isa::Avx2,
     count_ones: x86_64::avx2::count_ones,
+    nibble_lut_sums: x86_64::avx2::nibble_lut_sums,
+    rotated_keys: x86_64::avx2::rotated_keys,
     hamming_many: x86_64::avx2::hamming_many,
     hamming_rows: x86_64::avx2::hamming_rows,
     min_hamming_many: x86_64::avx2::min_hamming_many,
@@ -135,6 +197,9 @@ static AVX2: Kernels = Kernels {
 static AVX512: Kernels = Kernels {
     isa: Isa::Avx512,
     count_ones: x86_64::avx2::count_ones,
+    // 32 rows per 256-bit register, as on AVX2, until a 64-row form can be measured.
+    nibble_lut_sums: x86_64::avx2::nibble_lut_sums,
+    rotated_keys: x86_64::avx2::rotated_keys,
     hamming_many: x86_64::avx512::hamming_many,
     // Rows read one by one: one POPCNT per word, as the AVX2 form does.
     hamming_rows: x86_64::avx2::hamming_rows,
@@ -165,6 +230,9 @@ static NEON_DOTPROD: Kernels = Kernels {
 static NEON: Kernels = Kernels {
     isa: Isa::Neon,
     count_ones: aarch64::neon::count_ones,
+    nibble_lut_sums: aarch64::neon::nibble_lut_sums,
+    // NEON has no gather for the centroid table: the portable form until one is measured.
+    rotated_keys: scalar::rotated_keys,
     hamming_many: aarch64::neon::hamming_many,
     hamming_rows: aarch64::neon::hamming_rows,
     min_hamming_many: aarch64::neon::min_hamming_many,
@@ -242,6 +310,54 @@ impl Kernels {
     pub fn count_ones(&self, words: &[u64]) -> u64 {
         // SAFETY: a Kernels exists only for an ISA this CPU supports (see `for_isa`).
         unsafe { (self.count_ones)(words) }
+    }
+
+    /// Table lookups summed over codes stored in blocks of 32 rows (the rotated codes'
+    /// scan): `luts` holds a 16-byte table per nibble of a code (two per code byte,
+    /// `luts.len() / 32` code bytes), and each block of `blocks` holds 32 codes transposed
+    /// (byte `32·j + r` is byte `j` of its row `r`). For row `r` of block `b`,
+    /// `out[32·b + r] = Σ_j luts[32·j + (byte & 15)] + luts[32·j + 16 + (byte >> 4)]`.
+    /// Fills `min(out.len(), 32 × blocks)` entries, whole blocks only. Table entries must
+    /// be at most [`NIBBLE_LUT_MAX`] (the SIMD forms sum two bytes' lookups in 8 bits);
+    /// the sums are exact u32 at any code length.
+    pub fn nibble_lut_sums(&self, luts: &[u8], blocks: &[u8], out: &mut [u32]) {
+        let bytes = luts.len() / 32;
+        if bytes == 0 {
+            return;
+        }
+        let luts = &luts[..32 * bytes];
+        let n = (blocks.len() / (32 * bytes)).min(out.len() / 32);
+        let (blocks, out) = (&blocks[..n * 32 * bytes], &mut out[..32 * n]);
+        // SAFETY: a Kernels exists only for an ISA this CPU supports (see `for_isa`).
+        unsafe { (self.nibble_lut_sums)(luts, blocks, out) }
+    }
+
+    /// The rotated codes' estimates as ordered keys ([`ordered`]):
+    /// `out[i] = ordered(terms.key(sums[i], factors[i], centroids[i]))`, for the shortest
+    /// of the four slices.
+    pub fn rotated_keys(
+        &self,
+        terms: &EstimateTerms,
+        sums: &[u32],
+        factors: &[[f32; 2]],
+        centroids: &[u8],
+        out: &mut [u32],
+    ) {
+        let n = out
+            .len()
+            .min(sums.len())
+            .min(factors.len())
+            .min(centroids.len());
+        // SAFETY: a Kernels exists only for an ISA this CPU supports (see `for_isa`).
+        unsafe {
+            (self.rotated_keys)(
+                terms,
+                &sums[..n],
+                &factors[..n],
+                &centroids[..n],
+                &mut out[..n],
+            );
+        }
     }
 
     /// Hamming distance of `query` to the chosen rows of `codes` (rows of `query.len()`
@@ -668,6 +784,70 @@ mod tests {
         }
 
         #[test]
+        fn nibble_lut_sums_match_scalar(
+            bytes in 1usize..=40,
+            blocks in 0usize..=3,
+            off in 0usize..4,
+            saturated in any::<bool>(),
+            seed in any::<u64>(),
+        ) {
+            let mut x = seed | 1;
+            let mut next = move || { x ^= x << 13; x ^= x >> 7; x ^= x << 17; x as u8 };
+            let luts: Vec<u8> = (0..32 * bytes + off)
+                .map(|_| if saturated { NIBBLE_LUT_MAX } else { next() % (NIBBLE_LUT_MAX + 1) })
+                .collect();
+            let luts = &luts[off..];
+            let codes: Vec<u8> = (0..blocks * 32 * bytes + off).map(|_| next()).collect();
+            let codes = &codes[off..];
+            // The definition, row by row: byte j of row r sits at 32·j + r of its block.
+            let mut direct = vec![0u32; 32 * blocks];
+            for (i, d) in direct.iter_mut().enumerate() {
+                let block = &codes[(i / 32) * 32 * bytes..];
+                for j in 0..bytes {
+                    let b = usize::from(block[32 * j + i % 32]);
+                    *d += u32::from(luts[32 * j + (b & 15)]) + u32::from(luts[32 * j + 16 + (b >> 4)]);
+                }
+            }
+            let mut want = vec![0u32; 32 * blocks];
+            SCALAR.nibble_lut_sums(luts, codes, &mut want);
+            prop_assert_eq!(&want, &direct);
+            for k in simd_sets() {
+                let mut got = vec![0u32; 32 * blocks];
+                k.nibble_lut_sums(luts, codes, &mut got);
+                prop_assert_eq!(&got, &want, "{:?}", k.isa());
+            }
+        }
+
+        #[test]
+        fn rotated_keys_match_scalar(
+            rows in 0usize..=40,
+            euclid in any::<bool>(),
+            seed in any::<u64>(),
+        ) {
+            let mut x = seed | 1;
+            let mut next = move || { x ^= x << 13; x ^= x >> 7; x ^= x << 17; x };
+            let mut float = move || (next() % 20_001) as f32 / 1000.0 - 10.0;
+            let mut table = [f32::INFINITY; 256];
+            for t in table.iter_mut().take(64) {
+                *t = float();
+            }
+            let terms = EstimateTerms { table, base: float(), step: float() / 100.0, euclid };
+            let sums: Vec<u32> = (0..rows).map(|i| (i as u32).wrapping_mul(2_654_435_761) % 6000).collect();
+            let factors: Vec<[f32; 2]> = (0..rows).map(|_| [float(), float().abs()]).collect();
+            let centroids: Vec<u8> = (0..rows).map(|i| (i * 37 % 70) as u8).collect();
+            let mut want = vec![0u32; rows];
+            SCALAR.rotated_keys(&terms, &sums, &factors, &centroids, &mut want);
+            for (i, w) in want.iter().enumerate() {
+                prop_assert_eq!(*w, ordered(terms.key(sums[i], factors[i], centroids[i])));
+            }
+            for k in simd_sets() {
+                let mut got = vec![0u32; rows];
+                k.rotated_keys(&terms, &sums, &factors, &centroids, &mut got);
+                prop_assert_eq!(&got, &want, "{:?}", k.isa());
+            }
+        }
+
+        #[test]
         fn max_dot_u8i16_matches_scalar(
             stride in 1usize..=70,
             queries in 0usize..=9,
@@ -710,6 +890,42 @@ mod tests {
 
     /// Rows long enough that the i32 lanes are flushed to i64, at the extremes of both
     /// operands.
+    #[test]
+    fn ordered_keys_sort_like_the_floats_and_come_back() {
+        let keys = [
+            f32::NEG_INFINITY,
+            -3.5e30,
+            -2.0,
+            -1e-40,
+            -0.0,
+            0.0,
+            1e-40,
+            0.5,
+            7.0e12,
+            f32::INFINITY,
+        ];
+        for pair in keys.windows(2) {
+            assert!(ordered(pair[0]) < ordered(pair[1]), "{pair:?}");
+        }
+        for k in keys {
+            assert_eq!(unordered(ordered(k)).to_bits(), k.to_bits());
+        }
+    }
+
+    #[test]
+    fn nibble_lut_sums_are_exact_past_the_16_bit_flush() {
+        // 2,000 code bytes of tables at their largest: 252,000 per row, far past a u16 lane.
+        let bytes = 2000;
+        let luts = vec![NIBBLE_LUT_MAX; 32 * bytes];
+        let codes: Vec<u8> = (0..2 * 32 * bytes).map(|i| (i * 7) as u8).collect();
+        for k in std::iter::once(&SCALAR).chain(simd_sets()) {
+            let mut got = vec![0u32; 64];
+            k.nibble_lut_sums(&luts, &codes, &mut got);
+            let want = 2 * u32::from(NIBBLE_LUT_MAX) * bytes as u32;
+            assert_eq!(got, vec![want; 64], "{:?}", k.isa());
+        }
+    }
+
     #[test]
     fn max_dot_u8i16_is_exact_on_long_rows_of_extremes() {
         let stride = 16 * 300 + 5;

@@ -7,6 +7,40 @@ pub fn count_ones(words: &[u64]) -> u64 {
     words.iter().map(|w| u64::from(w.count_ones())).sum()
 }
 
+/// See [`Kernels::nibble_lut_sums`](super::Kernels::nibble_lut_sums).
+pub fn nibble_lut_sums(luts: &[u8], blocks: &[u8], out: &mut [u32]) {
+    let bytes = luts.len() / 32;
+    for (block, out) in blocks
+        .chunks_exact((32 * bytes).max(1))
+        .zip(out.chunks_exact_mut(32))
+    {
+        for (r, o) in out.iter_mut().enumerate() {
+            *o = luts
+                .as_chunks::<32>()
+                .0
+                .iter()
+                .zip(block.iter().skip(r).step_by(32))
+                .map(|(t, &b)| {
+                    u32::from(t[usize::from(b & 15)]) + u32::from(t[16 + usize::from(b >> 4)])
+                })
+                .sum();
+        }
+    }
+}
+
+/// See [`Kernels::rotated_keys`](super::Kernels::rotated_keys).
+pub fn rotated_keys(
+    terms: &super::EstimateTerms,
+    sums: &[u32],
+    factors: &[[f32; 2]],
+    centroids: &[u8],
+    out: &mut [u32],
+) {
+    for (((o, &sum), &f), &c) in out.iter_mut().zip(sums).zip(factors).zip(centroids) {
+        *o = super::ordered(terms.key(sum, f, c));
+    }
+}
+
 /// See [`Kernels::hamming_many`](super::Kernels::hamming_many).
 pub fn hamming_many(query: &[u64], codes: &[u64], out: &mut [u32]) {
     for (row, o) in codes.chunks_exact(query.len()).zip(out.iter_mut()) {

@@ -7,14 +7,17 @@
 
 use std::arch::x86_64::{
     __m128i, __m256, __m256i, _mm_add_ps, _mm_cvtss_f32, _mm_loadl_epi64, _mm_loadu_si128,
-    _mm_movehl_ps, _mm_shuffle_ps, _mm_storeu_ps, _mm256_add_epi8, _mm256_add_epi32,
-    _mm256_add_epi64, _mm256_add_ps, _mm256_and_si256, _mm256_andnot_ps, _mm256_castps256_ps128,
-    _mm256_cvtepi8_epi16, _mm256_cvtepi32_ps, _mm256_cvtepu8_epi16, _mm256_cvtepu8_epi32,
-    _mm256_cvtph_ps, _mm256_extract_epi64, _mm256_extractf128_ps, _mm256_fmadd_ps, _mm256_hadd_ps,
-    _mm256_loadu_ps, _mm256_loadu_si256, _mm256_madd_epi16, _mm256_min_epu32, _mm256_sad_epu8,
-    _mm256_set_epi64x, _mm256_set1_epi8, _mm256_set1_epi32, _mm256_set1_epi64x, _mm256_set1_ps,
-    _mm256_setr_epi8, _mm256_setzero_ps, _mm256_setzero_si256, _mm256_shuffle_epi8,
-    _mm256_sllv_epi64, _mm256_srli_epi16, _mm256_storeu_ps, _mm256_sub_ps, _mm256_xor_si256,
+    _mm_movehl_ps, _mm_shuffle_ps, _mm_storeu_ps, _mm256_add_epi8, _mm256_add_epi16,
+    _mm256_add_epi32, _mm256_add_epi64, _mm256_add_ps, _mm256_and_si256, _mm256_andnot_ps,
+    _mm256_broadcastsi128_si256, _mm256_castpd_ps, _mm256_castps_pd, _mm256_castps_si256,
+    _mm256_castps256_ps128, _mm256_cvtepi8_epi16, _mm256_cvtepi32_ps, _mm256_cvtepu8_epi16,
+    _mm256_cvtepu8_epi32, _mm256_cvtph_ps, _mm256_extract_epi64, _mm256_extractf128_ps,
+    _mm256_fmadd_ps, _mm256_hadd_ps, _mm256_loadu_ps, _mm256_loadu_si256, _mm256_madd_epi16,
+    _mm256_min_epu32, _mm256_mul_ps, _mm256_or_si256, _mm256_permute4x64_pd, _mm256_sad_epu8,
+    _mm256_set_epi64x, _mm256_set1_epi8, _mm256_set1_epi16, _mm256_set1_epi32, _mm256_set1_epi64x,
+    _mm256_set1_ps, _mm256_setr_epi8, _mm256_setr_ps, _mm256_setzero_ps, _mm256_setzero_si256,
+    _mm256_shuffle_epi8, _mm256_shuffle_ps, _mm256_sllv_epi64, _mm256_srai_epi32,
+    _mm256_srli_epi16, _mm256_storeu_ps, _mm256_storeu_si256, _mm256_sub_ps, _mm256_xor_si256,
 };
 
 #[inline]
@@ -303,6 +306,163 @@ fn weighted_transposed<const W: usize>(planes: &[u64], codes: &[u64], out: &mut 
             + _mm256_extract_epi64::<3>(sum);
         *o = lanes as u32;
     }
+}
+
+/// Code bytes whose lookups are summed in 16-bit lanes before they are added to a row's
+/// u32 total: a pair of bytes adds at most 4 × 63 to a lane, so 512 bytes stay under
+/// 65,536.
+const NIBBLE_FLUSH_BYTES: usize = 512;
+
+/// The FastScan-style scan: per code byte, one 32-byte load holds that byte of 32 rows;
+/// its low and high nibbles index the byte's two tables (`vpshufb`, each table broadcast
+/// to both 128-bit lanes). Lookups of two bytes (at most 4 × 63) are summed in 8-bit lanes,
+/// then widened into 16-bit lanes (even rows from the low bytes, odd rows from the high
+/// bytes), which are flushed to u32 every [`NIBBLE_FLUSH_BYTES`] bytes.
+///
+/// # Safety
+/// See the module docs.
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+pub(crate) unsafe fn nibble_lut_sums(luts: &[u8], blocks: &[u8], out: &mut [u32]) {
+    let bytes = luts.len() / 32;
+    let zero = _mm256_setzero_si256();
+    for (block, out) in blocks
+        .chunks_exact(32 * bytes)
+        .zip(out.chunks_exact_mut(32))
+    {
+        let mut total = [0u32; 32];
+        let columns = block.as_chunks::<32>().0;
+        let tables = luts.as_chunks::<32>().0;
+        for (columns, tables) in columns
+            .chunks(NIBBLE_FLUSH_BYTES)
+            .zip(tables.chunks(NIBBLE_FLUSH_BYTES))
+        {
+            let (mut even, mut odd) = (zero, zero);
+            let (pairs, last) = columns.as_chunks::<2>();
+            let (table_pairs, last_table) = tables.as_chunks::<2>();
+            for (pair, tables) in pairs.iter().zip(table_pairs) {
+                let v = _mm256_add_epi8(
+                    lookup_byte(&pair[0], &tables[0]),
+                    lookup_byte(&pair[1], &tables[1]),
+                );
+                (even, odd) = widen_add(even, odd, v);
+            }
+            if let (Some(column), Some(table)) = (last.first(), last_table.first()) {
+                (even, odd) = widen_add(even, odd, lookup_byte(column, table));
+            }
+            let (mut e, mut o) = ([0u16; 16], [0u16; 16]);
+            // SAFETY: each array is 32 writable bytes; storeu has no alignment requirement.
+            unsafe {
+                _mm256_storeu_si256(e.as_mut_ptr().cast::<__m256i>(), even);
+                _mm256_storeu_si256(o.as_mut_ptr().cast::<__m256i>(), odd);
+            }
+            for (pair, (e, o)) in total
+                .as_chunks_mut::<2>()
+                .0
+                .iter_mut()
+                .zip(e.iter().zip(&o))
+            {
+                pair[0] += u32::from(*e);
+                pair[1] += u32::from(*o);
+            }
+        }
+        out.copy_from_slice(&total);
+    }
+}
+
+/// The two lookups of one code byte of 32 rows, summed per row (8-bit lanes).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+fn lookup_byte(column: &[u8; 32], table: &[u8; 32]) -> __m256i {
+    let low = _mm256_set1_epi8(0x0F);
+    // SAFETY: `column` is 32 readable bytes and `table` two 16-byte tables; the loads have
+    // no alignment requirement.
+    let (c, lo_table, hi_table) = unsafe {
+        (
+            _mm256_loadu_si256(column.as_ptr().cast::<__m256i>()),
+            _mm256_broadcastsi128_si256(_mm_loadu_si128(table.as_ptr().cast::<__m128i>())),
+            _mm256_broadcastsi128_si256(_mm_loadu_si128(table.as_ptr().add(16).cast::<__m128i>())),
+        )
+    };
+    let lo = _mm256_and_si256(c, low);
+    let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(c), low);
+    _mm256_add_epi8(
+        _mm256_shuffle_epi8(lo_table, lo),
+        _mm256_shuffle_epi8(hi_table, hi),
+    )
+}
+
+/// Adds the 8-bit lanes of `v` to 16-bit lanes: even bytes to `even`, odd ones to `odd`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+fn widen_add(even: __m256i, odd: __m256i, v: __m256i) -> (__m256i, __m256i) {
+    let low_bytes = _mm256_set1_epi16(0x00FF);
+    (
+        _mm256_add_epi16(even, _mm256_and_si256(v, low_bytes)),
+        _mm256_add_epi16(odd, _mm256_srli_epi16::<8>(v)),
+    )
+}
+
+/// The rotated codes' estimates, 8 rows at a time: sums converted to f32, the rows'
+/// `[add, scale]` pairs split by two shuffles and a lane permute, the centroid table read
+/// entry by entry, the key computed with separate multiplies and adds (the scalar form's
+/// roundings) and mapped to its ordered `u32` without a branch.
+///
+/// # Safety
+/// See the module docs.
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+pub(crate) unsafe fn rotated_keys(
+    terms: &crate::simd::EstimateTerms,
+    sums: &[u32],
+    factors: &[[f32; 2]],
+    centroids: &[u8],
+    out: &mut [u32],
+) {
+    let base = _mm256_set1_ps(terms.base);
+    let step = _mm256_set1_ps(terms.step);
+    let two = _mm256_set1_ps(2.0);
+    let sign = _mm256_set1_epi32(i32::MIN);
+    let (sums8, sums_tail) = sums.as_chunks::<8>();
+    let (factors8, factors_tail) = factors.as_chunks::<8>();
+    let (centroids8, centroids_tail) = centroids.as_chunks::<8>();
+    let (out8, out_tail) = out.as_chunks_mut::<8>();
+    for (((o, s), f), c) in out8.iter_mut().zip(sums8).zip(factors8).zip(centroids8) {
+        // SAFETY: `s` is 8 readable u32s, `f` 16 readable f32s, `c` 8 readable bytes, `o`
+        // 8 writable u32s (unaligned loads and stores).
+        unsafe {
+            let sum = _mm256_cvtepi32_ps(_mm256_loadu_si256(s.as_ptr().cast::<__m256i>()));
+            let ip = _mm256_add_ps(base, _mm256_mul_ps(step, sum));
+            let pairs = f.as_ptr().cast::<f32>();
+            let lo = _mm256_loadu_ps(pairs);
+            let hi = _mm256_loadu_ps(pairs.add(8));
+            // [a0 a1 a4 a5 | a2 a3 a6 a7], then the middle 64-bit lanes swapped.
+            let add = _mm256_shuffle_ps::<0b10_00_10_00>(lo, hi);
+            let scale = _mm256_shuffle_ps::<0b11_01_11_01>(lo, hi);
+            let add = _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(
+                add,
+            )));
+            let scale = _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(
+                scale,
+            )));
+            // Eight table reads by index (a gather is slower than this on AMD Zen 2).
+            let t = c.map(|i| terms.table[usize::from(i)]);
+            let t = _mm256_setr_ps(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7]);
+            let key = if terms.euclid {
+                _mm256_sub_ps(
+                    _mm256_add_ps(add, t),
+                    _mm256_mul_ps(_mm256_mul_ps(two, scale), ip),
+                )
+            } else {
+                _mm256_sub_ps(_mm256_sub_ps(t, add), _mm256_mul_ps(scale, ip))
+            };
+            let bits = _mm256_castps_si256(key);
+            let mask = _mm256_or_si256(_mm256_srai_epi32::<31>(bits), sign);
+            _mm256_storeu_si256(
+                o.as_mut_ptr().cast::<__m256i>(),
+                _mm256_xor_si256(bits, mask),
+            );
+        }
+    }
+    crate::simd::scalar::rotated_keys(terms, sums_tail, factors_tail, centroids_tail, out_tail);
 }
 
 /// Weighted Hamming distances at a width known at compile time: the transposed form for
