@@ -143,7 +143,7 @@ pub enum BinaryEncoding {
     /// One bit per component of the vector's residual from the nearest of its segment's
     /// centroids, after a fixed random rotation, plus two factors and the centroid's
     /// number per vector (the RaBitQ method): 1.19 bits per component at 384 dimensions.
-    /// A 4-bit query gets an unbiased estimate of each distance from weighted popcounts,
+    /// A 4-bit query gets an unbiased estimate of each distance from table lookups,
     /// so far fewer candidates need rescoring for the same recall than with `OneBit`.
     /// Cosine, Dot and Euclid; dense vectors only. Sealed segments hold these codes; the
     /// live segment keeps `OneBit` codes until it is sealed.

@@ -152,7 +152,9 @@ pub mod codec {
     /// The quantizers whose parameters segment files carry (format-spec/quantization.md).
     pub mod quant {
         pub use crate::quant::binary::{MultiBit, encode_one_bit};
-        pub use crate::quant::rotated::{ROTATION_SEED, Rotated, Rotation, RowFactors};
+        pub use crate::quant::rotated::{
+            ROTATION_SEED, Rotated, Rotation, RowFactors, blocks_len, transpose_into,
+        };
         pub use crate::quant::scalar::{RangeDesign, ScalarParams, code_stride, train};
         pub use crate::quant::stats::Welford;
     }

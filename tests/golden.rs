@@ -10,8 +10,8 @@
 use std::path::PathBuf;
 
 use vecsieve::codec::quant::{
-    MultiBit, ROTATION_SEED, RangeDesign, Rotated, Rotation, Welford, code_stride, encode_one_bit,
-    train,
+    MultiBit, ROTATION_SEED, RangeDesign, Rotated, Rotation, Welford, blocks_len, code_stride,
+    encode_one_bit, train, transpose_into,
 };
 use vecsieve::codec::segment::{self, CodeKind, SegmentColumns};
 use vecsieve::codec::wal::{self as record, RecordKind, ScanEnd, UpsertRow};
@@ -363,6 +363,15 @@ fn golden_segment_rotated_codes() {
         }
     }
     let originals = originals(&vectors);
+    // Stored transposed in blocks of 32 rows: byte j of row r at 32·j + r.
+    let row_major: Vec<u8> = codes.iter().flat_map(|w| w.to_le_bytes()).collect();
+    let mut blocks = vec![0u8; blocks_len(3, 8)];
+    transpose_into(&row_major, 8, &mut blocks);
+    assert_eq!(blocks.len(), 256);
+    assert_eq!(
+        (blocks[0], blocks[1], blocks[2], blocks[3]),
+        (0b1001, 0b0110, 0b1000, 0)
+    );
     let bytes = segment::encode(&SegmentColumns {
         segment_id: 8,
         dim: 4,
@@ -372,10 +381,7 @@ fn golden_segment_rotated_codes() {
         ids: &[PointId::Num(7), PointId::Num(8), PointId::Num(9)],
         versions: &[4, 5, 6],
         originals: &originals,
-        codes: &codes
-            .iter()
-            .flat_map(|w| w.to_le_bytes())
-            .collect::<Vec<u8>>(),
+        codes: &blocks,
         payloads: &[None, None, None],
         scalar: None,
         binary_stats: None,

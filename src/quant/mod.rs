@@ -32,7 +32,8 @@ pub enum CodeKind {
     /// Like `TwoBits` with the upper plane shared by pairs of components.
     OneAndHalfBits,
     /// One bit per component of the rotated residual (RaBitQ), `ceil(dim/64)` words per
-    /// row, with a rotation section and per-row factor and centroid sections.
+    /// row stored transposed in blocks of 32 rows, with a rotation section and per-row
+    /// factor and centroid sections.
     RotatedOneBit,
 }
 
@@ -60,14 +61,12 @@ impl CodeKind {
         }
     }
 
-    /// True for the binary kinds (codes of u64 words, scanned with popcounts).
+    /// True for the kinds whose codes are rows of u64 words scanned with Hamming
+    /// distances (rotated codes are stored transposed and scanned with table lookups).
     pub(crate) fn is_binary(self) -> bool {
         matches!(
             self,
-            CodeKind::OneBit
-                | CodeKind::TwoBits
-                | CodeKind::OneAndHalfBits
-                | CodeKind::RotatedOneBit
+            CodeKind::OneBit | CodeKind::TwoBits | CodeKind::OneAndHalfBits
         )
     }
 }

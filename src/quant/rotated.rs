@@ -1,15 +1,16 @@
 //! Rotated 1-bit codes (the RaBitQ method: Gao & Long, SIGMOD 2024). Each vector is
 //! centred on the nearest of its segment's centroids, the residual is rotated by a fixed
 //! random orthogonal map, and the code keeps the signs of the rotated residual plus two
-//! per-vector factors and the centroid's number. A query is rotated once per segment and
-//! quantized to 4 bits per component; the weighted popcounts of its bit planes against a
-//! code give an unbiased estimate of its inner product with the vector's residual, from
-//! which the distance is estimated. Encoding: `format-spec/quantization.md` [QNT-7].
+//! per-vector factors and the centroid's number. Codes are stored transposed in blocks of
+//! 32 rows. A query is rotated once per segment and quantized to 4 bits per component
+//! (signed, −7..=7); table lookups on each 4-bit slice of 32 codes at a time
+//! ([`Kernels::nibble_lut_sums`]) give an unbiased estimate of its inner product with each
+//! vector's residual, from which the distance is estimated. Encoding:
+//! `format-spec/quantization.md` [QNT-7].
 
 use crate::config::Distance;
-use crate::quant::binary::AsymQuery;
 use crate::quant::stats::SplitMix64;
-use crate::simd::Kernels;
+use crate::simd::{EstimateTerms, Kernels};
 
 /// Rounds of the rotation: random signs, then a Walsh–Hadamard transform of the first
 /// (even rounds) or last (odd rounds) `2^⌊log2 dim⌋` components. Measured on the 60k
@@ -33,8 +34,33 @@ pub const ROWS_PER_CENTROID: usize = 256;
 /// Rounds of k-means (Lloyd's) that place the centroids on the training sample.
 pub const KMEANS_ROUNDS: usize = 8;
 
-/// Bits per rotated query component.
-pub const QUERY_BITS: u32 = 4;
+/// A rotated query component is quantized to `−QUERY_LEVEL..=QUERY_LEVEL` (4 bits).
+pub const QUERY_LEVEL: i32 = 7;
+
+/// Rows per block of the transposed code layout.
+pub const BLOCK_ROWS: usize = 32;
+
+/// Bytes of the transposed codes of `rows` rows of `code_bytes` bytes: whole blocks of
+/// `BLOCK_ROWS` (32) rows, the last one padded with zero codes.
+pub fn blocks_len(rows: usize, code_bytes: usize) -> usize {
+    rows.div_ceil(BLOCK_ROWS) * BLOCK_ROWS * code_bytes
+}
+
+/// Writes row-major codes (`code_bytes` each) transposed in blocks of `BLOCK_ROWS` (32) rows
+/// into `out` ([`blocks_len`] bytes): byte `j` of the block's row `r` goes to byte
+/// `BLOCK_ROWS·j + r` of the block. Rows past `codes` stay zero.
+pub fn transpose_into(codes: &[u8], code_bytes: usize, out: &mut [u8]) {
+    out.fill(0);
+    let block_len = BLOCK_ROWS * code_bytes;
+    for (i, code) in codes.chunks_exact(code_bytes.max(1)).enumerate() {
+        let block = (i / BLOCK_ROWS) * block_len;
+        for (j, &b) in code.iter().enumerate() {
+            if let Some(o) = out.get_mut(block + BLOCK_ROWS * j + i % BLOCK_ROWS) {
+                *o = b;
+            }
+        }
+    }
+}
 
 /// A fixed orthogonal map of `dim` components, drawn from a seed (`ROTATION_ROUNDS`
 /// rounds of random signs and a Walsh–Hadamard transform): `O(dim·log dim)` per vector.
@@ -278,9 +304,35 @@ impl Rotated {
     ) -> RotatedQuery {
         let mut w: Vec<f32> = q.iter().zip(&self.center).map(|(q, m)| q - m).collect();
         self.rotation.apply(&mut w);
-        let planes = AsymQuery::new(&w, None, words, QUERY_BITS);
+        // u_i = round(w_i / m · 7): w ≈ (m/7)·u.
         let m = w.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-        let root = (self.dim.max(1) as f32).sqrt();
+        let level = QUERY_LEVEL as f32;
+        let mut u = vec![0i32; 64 * words];
+        for (u, &x) in u.iter_mut().zip(&w) {
+            *u = if m > 0.0 {
+                (x / m * level).round() as i32
+            } else {
+                0
+            };
+        }
+        // Per code byte, two tables: entry e of nibble g is the sum of u over the set bits
+        // of e (components 4g..4g + 4), plus 4·QUERY_LEVEL so that it is never negative.
+        let bias = 4 * QUERY_LEVEL;
+        let mut luts = vec![0u8; 32 * 8 * words];
+        for (table, nibble) in luts.chunks_exact_mut(16).zip(u.chunks_exact(4)) {
+            for (e, entry) in table.iter_mut().enumerate() {
+                let sum: i32 = (0..4)
+                    .filter(|t| e >> t & 1 == 1)
+                    .map(|t| nibble.get(t).copied().unwrap_or(0))
+                    .sum();
+                *entry = (sum + bias) as u8;
+            }
+        }
+        let groups = (16 * words) as f32;
+        let total: i32 = u.iter().sum();
+        // ⟨sign, u⟩ = 2·(S − bias·groups) − Σu for a lookup sum S, and
+        // ip = ⟨x̄, w⟩ ≈ (m/7)·⟨sign, u⟩ / √dim.
+        let unit = m / level / (self.dim.max(1) as f32).sqrt();
         let euclid = !distance.higher_is_better();
         // A centroid number the segment does not have gets a table entry no estimate
         // can beat.
@@ -296,17 +348,15 @@ impl Rotated {
             };
         }
         RotatedQuery {
-            planes: planes.planes,
-            base: m * self.dim as f32 / root,
-            step: 2.0 * m / planes_levels() / root,
-            table,
-            euclid,
+            luts,
+            terms: EstimateTerms {
+                table,
+                base: unit * (-2.0 * bias as f32 * groups - total as f32),
+                step: 2.0 * unit,
+                euclid,
+            },
         }
     }
-}
-
-fn planes_levels() -> f32 {
-    ((1u32 << QUERY_BITS) - 1) as f32
 }
 
 /// The nearest of `centroids` (whole `dim`-vectors) to `v` in Euclidean distance, the
@@ -325,38 +375,28 @@ fn nearest(centroids: &[f32], dim: usize, v: &[f32], kernels: &Kernels) -> usize
 /// A query rotated and quantized for one segment's codes.
 #[derive(Debug, Clone)]
 pub struct RotatedQuery {
-    /// [`QUERY_BITS`] bit planes for the weighted popcount kernel.
-    pub planes: Vec<u64>,
-    /// `ip = base − step·W` turns the kernel's weighted distance `W` into the estimate of
-    /// `⟨x̄, P(q − center)⟩`.
-    base: f32,
-    step: f32,
-    /// Per centroid number: `‖q − c_k‖²` (Euclid), or `−(⟨q, c_k⟩ − ‖c_k‖²)` (Cosine,
-    /// Dot); `+∞` past the segment's centroids.
-    table: [f32; 256],
-    euclid: bool,
+    /// Two 16-byte tables per code byte for [`Kernels::nibble_lut_sums`].
+    pub luts: Vec<u8>,
+    /// What turns a row's lookup sum `S` into its key ([`Kernels::rotated_keys`]):
+    /// `ip = base + step·S` is the estimate of `⟨x̄, P(q − center)⟩`, and the table holds
+    /// per centroid number `‖q − c_k‖²` (Euclid) or `−(⟨q, c_k⟩ − ‖c_k‖²)` (Cosine, Dot),
+    /// `+∞` past the segment's centroids.
+    pub terms: EstimateTerms,
 }
 
 impl RotatedQuery {
-    /// The estimated key (smaller is nearer) of a row with weighted distance `w`: the
+    /// The estimated key (smaller is nearer) of a row with lookup sum `sum`: the
     /// estimated squared distance for Euclid, the negated estimated inner product for
     /// Cosine and Dot.
     #[inline]
-    pub fn key(&self, w: u32, row: RowFactors) -> f32 {
-        let ip = self.base - self.step * w as f32;
-        let [add, scale] = row.factors;
-        let t = self.table[usize::from(row.centroid)];
-        if self.euclid {
-            add + t - 2.0 * scale * ip
-        } else {
-            t - add - scale * ip
-        }
+    pub fn key(&self, sum: u32, row: RowFactors) -> f32 {
+        self.terms.key(sum, row.factors, row.centroid)
     }
 
     /// The score reported for `key` without rescoring: the estimated distance (Euclid,
     /// never negative) or inner product.
     pub fn score(&self, key: f32) -> f32 {
-        if self.euclid {
+        if self.terms.euclid {
             key.max(0.0).sqrt()
         } else {
             -key
@@ -381,6 +421,28 @@ mod tests {
                     .collect()
             })
             .collect()
+    }
+
+    /// The kernel's lookup sum for one row-major code.
+    fn lookup_sum(rq: &RotatedQuery, code: &[u64]) -> u32 {
+        let bytes: Vec<u8> = code.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let mut block = vec![0u8; blocks_len(1, bytes.len())];
+        transpose_into(&bytes, bytes.len(), &mut block);
+        let mut out = [0u32; BLOCK_ROWS];
+        Kernels::detect().nibble_lut_sums(&rq.luts, &block, &mut out);
+        out[0]
+    }
+
+    #[test]
+    fn transposed_blocks_hold_byte_j_of_row_r_at_32j_plus_r() {
+        let codes: Vec<u8> = (0..33 * 3).map(|i| i as u8 + 1).collect();
+        let mut out = vec![0u8; blocks_len(33, 3)];
+        assert_eq!(out.len(), 2 * 32 * 3);
+        transpose_into(&codes, 3, &mut out);
+        assert_eq!(&out[..3], &[1, 4, 7]);
+        assert_eq!((out[32], out[64 + 31]), (2, 3 * 31 + 3));
+        // Row 32 starts the second block; its other rows are zero.
+        assert_eq!((out[96], out[97], out[128], out[160]), (97, 0, 98, 99));
     }
 
     fn mean_std(v: &[f64]) -> (f64, f64) {
@@ -434,8 +496,7 @@ mod tests {
                 let mut errors = Vec::new();
                 let mut exacts = Vec::new();
                 for ((code, f), v) in rows.iter().zip(&data) {
-                    let mut w = [0u32];
-                    kernels.weighted_hamming_many(&rq.planes, code, words, &mut w);
+                    let w = [lookup_sum(&rq, code)];
                     let exact = match distance {
                         Distance::Euclid => kernels.l2sq(query, v),
                         _ => -kernels.dot(query, v),
@@ -463,8 +524,7 @@ mod tests {
         assert_eq!((code, f.factors), ([0], [0.0, 0.0]));
         let query = [1.0f32, 1.0, 1.0, 1.0];
         let rq = q.prepare(Distance::Euclid, &query, kernels, 1);
-        let mut w = [0u32];
-        kernels.weighted_hamming_many(&rq.planes, &code, 1, &mut w);
+        let w = [lookup_sum(&rq, &code)];
         assert!((rq.key(w[0], f) - kernels.l2sq(&query, &c)).abs() < 1e-5);
         // A centroid number the segment does not have never wins.
         let stray = RowFactors { centroid: 9, ..f };

@@ -12,10 +12,10 @@ use std::collections::BinaryHeap;
 use crate::config::Distance;
 use crate::point::PointId;
 use crate::quant::binary::{AsymQuery, MultiBit, estimate_score};
-use crate::quant::rotated::RotatedQuery;
+use crate::quant::rotated::{BLOCK_ROWS, RotatedQuery};
 use crate::quant::scalar::ScalarQuery;
 use crate::segment::{RotatedCodes, Rows, ScalarCodes};
-use crate::simd::Kernels;
+use crate::simd::{Kernels, unordered};
 
 /// A query made ready for scoring.
 #[derive(Debug)]
@@ -607,7 +607,7 @@ fn rotated_search(
     candidates: usize,
     rescore: bool,
 ) -> Vec<Hit> {
-    let words = rows.code_words();
+    let words = codes.params.dim.div_ceil(64);
     let rq = codes
         .params
         .prepare(q.distance, &q.vector, q.kernels, words);
@@ -634,9 +634,10 @@ fn rotated_search(
 }
 
 /// The `candidates` live rows of `rows` with the smallest estimated keys (ties: lower
-/// row first), nearest first, as `(key, row)`. Codes are scored [`SCAN_ROWS`] at a time
-/// with the query's bit planes, each weighted distance turned into an estimate with the
-/// row's factors; where few rows are live their codes are gathered first.
+/// row first), nearest first, as `(key, row)`. The codes are scanned a run of up to
+/// [`SCAN_ROWS`] rows (whole blocks of 32) at a time, skipping blocks without a live row;
+/// each row's lookup sum becomes an estimate through its factors, and [`Nearest`] keeps
+/// the best under a running bound.
 fn rotated_candidates(
     rows: &dyn Rows,
     codes: &RotatedCodes<'_>,
@@ -644,74 +645,58 @@ fn rotated_candidates(
     kernels: &Kernels,
     candidates: usize,
 ) -> Vec<(f32, usize)> {
-    let words = rows.code_words().max(1);
-    let all = rows.codes();
     let n = rows.len();
     let deleted = rows.deleted();
-    let mut nearest = Nearest::new(candidates);
-    let mut dist = [0u32; SCAN_ROWS];
-    let picked = if deleted.ones() > n - n / SPARSE_FRACTION {
-        let live = live_rows(rows);
-        let mut gathered = Vec::with_capacity(SCAN_ROWS * words);
-        for (c, chunk) in live.chunks(SCAN_ROWS).enumerate() {
-            gathered.clear();
-            for &row in chunk {
-                let at = row as usize * words;
-                match all.get(at..at + words) {
-                    Some(code) => gathered.extend_from_slice(code),
-                    None => gathered.resize(gathered.len() + words, 0),
-                }
-            }
-            let out = &mut dist[..chunk.len()];
-            kernels.weighted_hamming_many(&rq.planes, &gathered, words, out);
-            for ((&row, &w), at) in chunk.iter().zip(out.iter()).zip(c * SCAN_ROWS..) {
-                nearest.offer(ordered(rq.key(w, codes.row(row as usize))), at as u32);
-            }
-        }
-        nearest.finish(|at| (0, live.get(at).map_or(usize::MAX, |&r| r as usize)))
-    } else {
-        for (chunk, c) in all.chunks(SCAN_ROWS * words).enumerate() {
-            let first = chunk * SCAN_ROWS;
-            let out = &mut dist[..(c.len() / words).min(n.saturating_sub(first))];
-            kernels.weighted_hamming_many(&rq.planes, c, words, out);
-            for (row, &w) in (first..).zip(out.iter()) {
-                let key = ordered(rq.key(w, codes.row(row)));
-                if key < nearest.bound && !deleted.get(row) {
-                    nearest.offer(key, row as u32);
-                }
-            }
-        }
-        nearest.finish(|at| (0, at))
+    let block_len = BLOCK_ROWS * 8 * codes.params.dim.div_ceil(64);
+    let blocks = n.div_ceil(BLOCK_ROWS);
+    // True when some row of block `b` is live.
+    let live_block = |b: usize| {
+        let word = deleted.words().get(b / 2).copied().unwrap_or(0) >> (32 * (b % 2));
+        let rows_in = (n - b * BLOCK_ROWS).min(BLOCK_ROWS);
+        (!word as u32) & (u32::MAX >> (32 - rows_in)) != 0
     };
-    let mut picked: Vec<(f32, usize)> = picked
+    let mut nearest = Nearest::new(candidates);
+    let mut sums = [0u32; SCAN_ROWS];
+    let mut keys = [0u32; SCAN_ROWS];
+    let mut b = 0;
+    while b < blocks {
+        if !live_block(b) {
+            b += 1;
+            continue;
+        }
+        // A run of live blocks, at most SCAN_ROWS rows.
+        let mut end = b + 1;
+        while end < blocks && end - b < SCAN_ROWS / BLOCK_ROWS && live_block(end) {
+            end += 1;
+        }
+        let run = codes
+            .blocks
+            .get(b * block_len..end * block_len)
+            .unwrap_or_default();
+        let out = &mut sums[..(end - b) * BLOCK_ROWS];
+        kernels.nibble_lut_sums(&rq.luts, run, out);
+        let first = b * BLOCK_ROWS;
+        let last = (end * BLOCK_ROWS).min(n);
+        let factors = codes.factors.get(first..last).unwrap_or_default();
+        let centroids = codes.centroids.get(first..last).unwrap_or_default();
+        // Estimates in one pass (no branch), then the few below the bound offered.
+        let keys = &mut keys[..factors.len().min(centroids.len())];
+        kernels.rotated_keys(&rq.terms, out, factors, centroids, keys);
+        let check = deleted.ones() > 0;
+        for (row, &key) in (first..).zip(keys.iter()) {
+            if key < nearest.bound && !(check && deleted.get(row)) {
+                nearest.offer(key, row as u32);
+            }
+        }
+        b = end;
+    }
+    let mut picked: Vec<(f32, usize)> = nearest
+        .finish(|at| (0, at))
         .into_iter()
         .map(|(key, _, row)| (unordered(key), row))
         .collect();
     picked.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     picked
-}
-
-/// `key` as a `u32` in the same order (NaN last, as `u32::MAX`, which [`Nearest`] never
-/// keeps).
-fn ordered(key: f32) -> u32 {
-    if key.is_nan() {
-        return u32::MAX;
-    }
-    let bits = key.to_bits();
-    if bits >> 31 == 1 {
-        !bits
-    } else {
-        bits | 1 << 31
-    }
-}
-
-/// The inverse of [`ordered`].
-fn unordered(key: u32) -> f32 {
-    f32::from_bits(if key >> 31 == 1 {
-        key & !(1 << 31)
-    } else {
-        !key
-    })
 }
 
 /// Rows whose Hamming distances are taken at a time by [`binary_candidates`]: 4 KiB of
@@ -889,6 +874,73 @@ mod tests {
                     let mut want: Vec<_> = oracle.iter().copied().take(candidates).collect();
                     want.sort_unstable_by_key(|&(_, block, row)| (block, row));
                     let got = binary_candidates(&blocks, &code, &q, candidates);
+                    assert_eq!(
+                        got, want,
+                        "1 in {keep_one_in} live, {candidates} candidates"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The rotated scan's candidates are the live rows with the smallest estimates (ties
+    /// to the lower row), at every density: blocks of 32 without a live row skipped, runs
+    /// of several scans, a last block part full. The oracle scores each row alone from its
+    /// row-major code and the tables' definition.
+    #[test]
+    fn rotated_candidates_are_the_best_estimated_live_rows_at_every_density() {
+        use crate::quant::rotated::{Rotated, blocks_len, transpose_into};
+        let kernels = crate::simd::Kernels::detect();
+        let n = 2_500u64;
+        let c = chunk(0..n);
+        let vectors: Vec<Vec<f32>> = (0..n).map(vector).collect();
+        let params = Rotated::train(DIM, n as usize, &vectors, kernels);
+        let (mut row_major, mut terms) = (Vec::new(), Vec::new());
+        for v in &vectors {
+            let mut code = [0u64];
+            terms.push(params.encode(Distance::Euclid, v, kernels, &mut code));
+            row_major.extend_from_slice(&code[0].to_le_bytes());
+        }
+        let mut blocks = vec![0u8; blocks_len(n as usize, 8)];
+        transpose_into(&row_major, 8, &mut blocks);
+        let factors: Vec<[f32; 2]> = terms.iter().map(|t| t.factors).collect();
+        let centroids: Vec<u8> = terms.iter().map(|t| t.centroid).collect();
+        let codes = RotatedCodes {
+            params: &params,
+            blocks: &blocks,
+            factors: &factors,
+            centroids: &centroids,
+        };
+        for keep_one_in in [1u64, 2, 3, 40, 1000] {
+            let mut deleted = Bitmap::with_len(n as usize);
+            for i in (0..n).filter(|i| (i * 7919) % keep_one_in != 0) {
+                deleted.set(i as usize);
+            }
+            let rows = LiveRows {
+                chunk: &c,
+                deleted: &deleted,
+            };
+            for seed in 9000..9004 {
+                let rq = params.prepare(Distance::Euclid, &vector(seed), kernels, 1);
+                let mut oracle: Vec<(f32, usize)> = (0..n as usize)
+                    .filter(|&r| !deleted.get(r))
+                    .map(|r| {
+                        let sum: u32 = row_major[8 * r..8 * r + 8]
+                            .iter()
+                            .enumerate()
+                            .map(|(j, &b)| {
+                                let t = &rq.luts[32 * j..32 * j + 32];
+                                u32::from(t[usize::from(b & 15)])
+                                    + u32::from(t[16 + usize::from(b >> 4)])
+                            })
+                            .sum();
+                        (rq.key(sum, terms[r]), r)
+                    })
+                    .collect();
+                oracle.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                for candidates in [1, 10, 37, 3000] {
+                    let want: Vec<_> = oracle.iter().copied().take(candidates).collect();
+                    let got = rotated_candidates(&rows, &codes, &rq, kernels, candidates);
                     assert_eq!(
                         got, want,
                         "1 in {keep_one_in} live, {candidates} candidates"

@@ -23,7 +23,7 @@ use crate::format::segment::{
 use crate::io::VfsFile;
 use crate::point::PointId;
 use crate::quant::binary::MultiBit;
-use crate::quant::rotated::{Rotated, RowFactors};
+use crate::quant::rotated::{self, Rotated, RowFactors};
 use crate::quant::scalar::Trainer;
 use crate::quant::stats::Welford;
 use crate::quant::{self, Encoder, RowExtra};
@@ -34,6 +34,7 @@ use crate::simd::Kernels;
 /// of 64, so that each chunk fills whole words of the payload bitmap.
 const CHUNK_ROWS: usize = 2048;
 const _: () = assert!(CHUNK_ROWS.is_multiple_of(64));
+const _: () = assert!(CHUNK_ROWS.is_multiple_of(rotated::BLOCK_ROWS));
 
 /// Appends one row's bytes of a section.
 type PutRow = fn(&dyn Rows, usize, &mut Vec<u8>);
@@ -517,6 +518,7 @@ impl Build<'_> {
         let keep = matches!(encoder, Encoder::Scalar(_) | Encoder::Rotated(..));
         let mut norms = Vec::with_capacity(if keep { self.rows.len() } else { 0 });
         let mut codes = Vec::new();
+        let mut transposed = Vec::new();
         let mut chunk_norms = Vec::new();
         let mut scratch = Scratch::default();
         for (i, chunk) in self.rows.chunks(CHUNK_ROWS).enumerate() {
@@ -546,7 +548,14 @@ impl Build<'_> {
                     .zip(codes.chunks_exact_mut(stride).zip(chunk_norms.iter_mut()))
                     .for_each(|item| encode(&mut scratch, item)),
             }
-            w.put(&codes)?;
+            if let Encoder::Rotated(..) = encoder {
+                // Chunks are whole blocks of 32 rows (but the last).
+                transposed.resize(rotated::blocks_len(chunk.len(), stride), 0);
+                rotated::transpose_into(&codes, stride, &mut transposed);
+                w.put(&transposed)?;
+            } else {
+                w.put(&codes)?;
+            }
             if keep {
                 norms.extend_from_slice(&chunk_norms);
             }
@@ -706,11 +715,15 @@ mod tests {
                 let kernels = Kernels::detect();
                 let r = Rotated::train(DIM, ROWS, &vectors, kernels);
                 let mut rows = Vec::new();
+                let mut row_major = Vec::new();
                 for v in &vectors {
                     let mut w = vec![0u64; kind.words(DIM)];
                     rows.push(r.encode(config.distance, v, kernels, &mut w));
-                    put(&mut codes, &w);
+                    put(&mut row_major, &w);
                 }
+                let stride = 8 * kind.words(DIM);
+                codes = vec![0u8; rotated::blocks_len(ROWS, stride)];
+                rotated::transpose_into(&row_major, stride, &mut codes);
                 rotated = Some((r, rows));
             }
             CodeKind::None | CodeKind::OneAndHalfBits => unreachable!(),

@@ -442,6 +442,7 @@ impl ImmutableSegment {
             multi_bit: params.multi_bit.as_ref(),
             rotated: params.rotated.as_ref().map(|p| RotatedCodes {
                 params: p,
+                blocks: at(Section::Codes),
                 factors: bytemuck::try_cast_slice(at(Section::CodeFactors)).unwrap_or_default(),
                 centroids: at(Section::CodeCentroids),
             }),

@@ -11,7 +11,7 @@ pub(crate) mod live;
 use crate::filter::index::{BlockIndexes, FilterCache, IndexSpecs};
 use crate::point::PointId;
 use crate::quant::binary::MultiBit;
-use crate::quant::rotated::{Rotated, RowFactors};
+use crate::quant::rotated::Rotated;
 use crate::quant::scalar::ScalarParams;
 use crate::simd::Kernels;
 use std::sync::{Arc, OnceLock};
@@ -27,27 +27,17 @@ pub(crate) struct ScalarCodes<'a> {
     pub norms: &'a [f32],
 }
 
-/// A segment's rotated codes' quantizer and per-row terms (the codes are
-/// [`Rows::codes`]).
+/// A segment's rotated codes: the quantizer, the codes transposed in blocks of 32 rows,
+/// and the per-row terms.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RotatedCodes<'a> {
     pub params: &'a Rotated,
+    /// The codes, transposed in blocks of 32 rows (`quant::rotated::transpose_into`).
+    pub blocks: &'a [u8],
     /// `[add, scale]` of each row.
     pub factors: &'a [[f32; 2]],
     /// Each row's centroid number.
     pub centroids: &'a [u8],
-}
-
-impl RotatedCodes<'_> {
-    /// Row `row`'s centroid and factors; a row past the sections gets a centroid number
-    /// no segment has, whose estimate never wins.
-    #[inline]
-    pub(crate) fn row(&self, row: usize) -> RowFactors {
-        RowFactors {
-            centroid: self.centroids.get(row).copied().unwrap_or(u8::MAX),
-            factors: self.factors.get(row).copied().unwrap_or_default(),
-        }
-    }
 }
 
 /// A fixed-size set of row numbers.
@@ -314,7 +304,7 @@ pub(crate) struct Column<'a> {
     pub code_words: usize,
     pub scalar: Option<ScalarCodes<'a>>,
     pub multi_bit: Option<&'a MultiBit>,
-    /// Rotated codes' quantizer and per-row terms (the codes are `codes`).
+    /// Rotated codes (then `codes` is empty: they are not row-major).
     pub rotated: Option<RotatedCodes<'a>>,
     /// `rows + 1` offsets: row `r` holds vectors `offsets[r]..offsets[r + 1]`; `None` when
     /// row `r` is vector `r` (the one dense vector of a single-vector collection).

@@ -24,7 +24,7 @@ use crate::config::{
 };
 pub use crate::quant::CodeKind;
 use crate::quant::binary::MultiBit;
-use crate::quant::rotated::{MAX_CENTROIDS, Rotated};
+use crate::quant::rotated::{BLOCK_ROWS, MAX_CENTROIDS, Rotated};
 use crate::quant::scalar::{RangeDesign, ScalarParams};
 
 pub const HEADER_LEN: usize = 64;
@@ -785,11 +785,17 @@ pub fn parse(bytes: &[u8]) -> Result<Layout, DecodeError> {
             true,
             Some(mul(mul(v, d, 24)?, slot.datatype.size(), 24)?),
         )?;
+        // Rotated codes are stored in whole blocks of 32 rows.
+        let coded = if kind == CodeKind::RotatedOneBit {
+            v.div_ceil(BLOCK_ROWS) * BLOCK_ROWS
+        } else {
+            v
+        };
         check(
             Section::Codes,
             n,
             kind != CodeKind::None,
-            Some(mul(mul(v, words, 24)?, 8, 24)?),
+            Some(mul(mul(coded, words, 24)?, 8, 24)?),
         )?;
         check(Section::QuantParams, n, scalar, Some(PARAMS_FIXED + 8 * d))?;
         check(Section::Norms, n, scalar, Some(mul(v, 4, 24)?))?;
