@@ -36,6 +36,15 @@ fn build(d: &Data, config: CollectionConfig, dir: &Path) -> Collection {
     c
 }
 
+/// The bundled set as one sealed segment of Cosine vectors with binary codes.
+fn sealed_binary(d: &Data, binary: BinaryConfig, dir: &Path) -> Collection {
+    let config = CollectionConfig::new(384, Distance::Cosine)
+        .with_quantization(Quantization::Binary(binary));
+    let c = build(d, config, dir);
+    c.seal().unwrap();
+    c
+}
+
 fn recall_at_10(d: &Data, c: &Collection, params: &SearchParams) -> f64 {
     let mut found = 0;
     for i in 0..d.queries.rows() {
@@ -113,13 +122,11 @@ fn multi_bit_codes_beat_one_bit() {
         (BinaryEncoding::TwoBits, 0.95),
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let q = Quantization::Binary(BinaryConfig::default().with_encoding(encoding));
-        let c = build(
+        let c = sealed_binary(
             &d,
-            CollectionConfig::new(384, Distance::Cosine).with_quantization(q),
+            BinaryConfig::default().with_encoding(encoding),
             dir.path(),
         );
-        c.seal().unwrap();
         let r = recall_at_10(&d, &c, &SearchParams::default().with_oversampling(4.0));
         assert!(r >= floor, "{encoding:?} at os=4: {r} < {floor}");
         at_os4.push(r);
@@ -137,13 +144,11 @@ fn rotated_codes_beat_sign_bits_at_every_oversampling() {
     let mut by_encoding = Vec::new();
     for encoding in [BinaryEncoding::OneBit, BinaryEncoding::RotatedOneBit] {
         let dir = tempfile::tempdir().unwrap();
-        let q = Quantization::Binary(BinaryConfig::default().with_encoding(encoding));
-        let c = build(
+        let c = sealed_binary(
             &d,
-            CollectionConfig::new(384, Distance::Cosine).with_quantization(q),
+            BinaryConfig::default().with_encoding(encoding),
             dir.path(),
         );
-        c.seal().unwrap();
         let recalls: Vec<f64> = [1.0, 2.0, 3.0, 4.0]
             .iter()
             .map(|&os| recall_at_10(&d, &c, &SearchParams::default().with_oversampling(os)))
@@ -167,13 +172,8 @@ fn asymmetric_queries_beat_symmetric_ones() {
         QueryEncoding::Scalar8Bits,
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let q = Quantization::Binary(BinaryConfig::default().with_query_encoding(query_encoding));
-        let c = build(
-            &d,
-            CollectionConfig::new(384, Distance::Cosine).with_quantization(q),
-            dir.path(),
-        );
-        c.seal().unwrap();
+        let binary = BinaryConfig::default().with_query_encoding(query_encoding);
+        let c = sealed_binary(&d, binary, dir.path());
         at_os3.push(recall_at_10(
             &d,
             &c,
