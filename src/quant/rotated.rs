@@ -294,14 +294,14 @@ impl Rotated {
         }
     }
 
-    /// Prepares `q` (normalized for Cosine) for scanning codes of `words` words.
-    pub fn prepare(
-        &self,
-        distance: Distance,
-        q: &[f32],
-        kernels: &Kernels,
-        words: usize,
-    ) -> RotatedQuery {
+    /// Bytes of one code: `ceil(dim/64)` u64 words.
+    pub fn code_bytes(&self) -> usize {
+        8 * self.dim.div_ceil(64)
+    }
+
+    /// Prepares `q` (normalized for Cosine) for scanning this quantizer's codes.
+    pub fn prepare(&self, distance: Distance, q: &[f32], kernels: &Kernels) -> RotatedQuery {
+        let words = self.code_bytes() / 8;
         let mut w: Vec<f32> = q.iter().zip(&self.center).map(|(q, m)| q - m).collect();
         self.rotation.apply(&mut w);
         // u_i = round(w_i / m · 7): w ≈ (m/7)·u.
@@ -320,11 +320,13 @@ impl Rotated {
         let bias = 4 * QUERY_LEVEL;
         let mut luts = vec![0u8; 32 * 8 * words];
         for (table, nibble) in luts.chunks_exact_mut(16).zip(u.chunks_exact(4)) {
-            for (e, entry) in table.iter_mut().enumerate() {
-                let sum: i32 = (0..4)
-                    .filter(|t| e >> t & 1 == 1)
-                    .map(|t| nibble.get(t).copied().unwrap_or(0))
-                    .sum();
+            // Entry e is entry e-without-its-lowest-bit plus that bit's value.
+            let mut sums = [0i32; 16];
+            for e in 1..16usize {
+                let bit = e.trailing_zeros() as usize;
+                sums[e] = sums[e & (e - 1)] + nibble.get(bit).copied().unwrap_or(0);
+            }
+            for (entry, sum) in table.iter_mut().zip(sums) {
                 *entry = (sum + bias) as u8;
             }
         }
@@ -492,7 +494,7 @@ mod tests {
             // exact values over the rows.
             let (mut bias, mut noise) = (0.0f64, 0.0f64);
             for query in &queries {
-                let rq = q.prepare(distance, query, kernels, words);
+                let rq = q.prepare(distance, query, kernels);
                 let mut errors = Vec::new();
                 let mut exacts = Vec::new();
                 for ((code, f), v) in rows.iter().zip(&data) {
@@ -523,7 +525,7 @@ mod tests {
         let f = q.encode(Distance::Euclid, &c, kernels, &mut code);
         assert_eq!((code, f.factors), ([0], [0.0, 0.0]));
         let query = [1.0f32, 1.0, 1.0, 1.0];
-        let rq = q.prepare(Distance::Euclid, &query, kernels, 1);
+        let rq = q.prepare(Distance::Euclid, &query, kernels);
         let w = [lookup_sum(&rq, &code)];
         assert!((rq.key(w[0], f) - kernels.l2sq(&query, &c)).abs() < 1e-5);
         // A centroid number the segment does not have never wins.

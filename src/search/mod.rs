@@ -607,10 +607,7 @@ fn rotated_search(
     candidates: usize,
     rescore: bool,
 ) -> Vec<Hit> {
-    let words = codes.params.dim.div_ceil(64);
-    let rq = codes
-        .params
-        .prepare(q.distance, &q.vector, q.kernels, words);
+    let rq = codes.params.prepare(q.distance, &q.vector, q.kernels);
     let picked = rotated_candidates(rows, codes, &rq, q.kernels, candidates);
     if rescore {
         return rescore_rows(rows, seg, q, limit, picked.into_iter().map(|(_, row)| row));
@@ -647,7 +644,7 @@ fn rotated_candidates(
 ) -> Vec<(f32, usize)> {
     let n = rows.len();
     let deleted = rows.deleted();
-    let block_len = BLOCK_ROWS * 8 * codes.params.dim.div_ceil(64);
+    let block_len = BLOCK_ROWS * codes.params.code_bytes();
     let blocks = n.div_ceil(BLOCK_ROWS);
     // True when some row of block `b` is live.
     let live_block = |b: usize| {
@@ -921,7 +918,7 @@ mod tests {
                 deleted: &deleted,
             };
             for seed in 9000..9004 {
-                let rq = params.prepare(Distance::Euclid, &vector(seed), kernels, 1);
+                let rq = params.prepare(Distance::Euclid, &vector(seed), kernels);
                 let mut oracle: Vec<(f32, usize)> = (0..n as usize)
                     .filter(|&r| !deleted.get(r))
                     .map(|r| {

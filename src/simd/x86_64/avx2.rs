@@ -235,12 +235,20 @@ fn byte_popcounts(x: __m256i) -> __m256i {
         0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3,
         3, 4,
     );
+    nibble_lookups(x, (table, table))
+}
+
+/// Each byte's low nibble looked up in `lo_table` plus its high nibble in `hi_table`
+/// (`vpshufb` within each 128-bit lane), summed per byte.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+fn nibble_lookups(x: __m256i, (lo_table, hi_table): (__m256i, __m256i)) -> __m256i {
     let low = _mm256_set1_epi8(0x0f);
     let lo = _mm256_and_si256(x, low);
     let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(x), low);
     _mm256_add_epi8(
-        _mm256_shuffle_epi8(table, lo),
-        _mm256_shuffle_epi8(table, hi),
+        _mm256_shuffle_epi8(lo_table, lo),
+        _mm256_shuffle_epi8(hi_table, hi),
     )
 }
 
@@ -388,16 +396,10 @@ fn broadcast_tables(table: &[u8; 32]) -> (__m256i, __m256i) {
 /// The two lookups of one code byte of 32 rows, summed per row (8-bit lanes).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,popcnt")]
-fn lookup(column: &[u8; 32], (lo_table, hi_table): (__m256i, __m256i)) -> __m256i {
-    let low = _mm256_set1_epi8(0x0F);
+fn lookup(column: &[u8; 32], tables: (__m256i, __m256i)) -> __m256i {
     // SAFETY: `column` is 32 readable bytes; loadu has no alignment requirement.
     let c = unsafe { _mm256_loadu_si256(column.as_ptr().cast::<__m256i>()) };
-    let lo = _mm256_and_si256(c, low);
-    let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(c), low);
-    _mm256_add_epi8(
-        _mm256_shuffle_epi8(lo_table, lo),
-        _mm256_shuffle_epi8(hi_table, hi),
-    )
+    nibble_lookups(c, tables)
 }
 
 /// Adds the 8-bit lanes of `v` to 16-bit lanes: even bytes to `even`, odd ones to `odd`.
