@@ -82,7 +82,7 @@ fn main() {
             let luts: Vec<u8> = luts.iter().map(|&v| v % (NIBBLE_LUT_MAX + 1)).collect();
             let blocks: &[u8] = bytemuck::cast_slice(&words);
             let t = best(reps, || {
-                k.nibble_lut_sums(&luts, black_box(blocks), &mut out)
+                k.nibble_lut_sums(&luts, black_box(blocks), 1, &mut out)
             });
             report("nibble-lut", isa, label, bytes, t, read_gbs);
             // The rotated codes' estimates: one sum, two factors and a centroid per row.

@@ -148,6 +148,11 @@ pub enum BinaryEncoding {
     /// Cosine, Dot and Euclid; dense vectors only. Sealed segments hold these codes; the
     /// live segment keeps `OneBit` codes until it is sealed.
     RotatedOneBit,
+    /// `RotatedOneBit` with two bits per component (extended RaBitQ): each component
+    /// keeps its sign and whether it is among the vector's largest, 2.19 bits per
+    /// component at 384 dimensions, for recall close to the originals' at low
+    /// oversampling. Same distances and limits as `RotatedOneBit`.
+    RotatedTwoBits,
 }
 
 /// How a query is coded against binary codes.
@@ -389,22 +394,27 @@ impl VectorParams {
             )));
         }
         if let Quantization::Binary(BinaryConfig {
-            encoding: BinaryEncoding::RotatedOneBit,
+            encoding: encoding @ (BinaryEncoding::RotatedOneBit | BinaryEncoding::RotatedTwoBits),
             ..
         }) = self.quantization
         {
+            let name = if encoding == BinaryEncoding::RotatedOneBit {
+                "rotated_one_bit"
+            } else {
+                "rotated_two_bits"
+            };
             if self.distance == Distance::Manhattan {
                 return Err(Error::InvalidArgument(format!(
-                    "{} is rotated_one_bit with Manhattan, but a rotation keeps Euclidean \
-                     distances and inner products, not Manhattan distances; use one_bit or \
-                     scalar int8 codes for Manhattan",
+                    "{} is {name} with Manhattan, but a rotation keeps Euclidean distances \
+                     and inner products, not Manhattan distances; use one_bit or scalar int8 \
+                     codes for Manhattan",
                     which("binary encoding")
                 )));
             }
             if self.multivector.is_some() {
                 return Err(Error::InvalidArgument(format!(
-                    "{} is rotated_one_bit on a multivector, which it does not support yet; \
-                     use one_bit or scalar int8 codes for multivectors",
+                    "{} is {name} on a multivector, which it does not support yet; use \
+                     one_bit or scalar int8 codes for multivectors",
                     which("binary encoding")
                 )));
             }

@@ -213,9 +213,10 @@ fn segment_file_once(bytes: &[u8]) {
             assert_eq!(s.mean.len(), layout.header.dim);
         }
     }
-    if layout.header.code_kind == segment::CodeKind::RotatedOneBit {
+    if let Some(bits) = layout.header.code_kind.rotated_bits() {
         let section = bytes.get(layout.range(segment::Section::Rotation));
-        if let Some(Ok(r)) = section.map(|b| segment::decode_rotation(b, layout.header.dim)) {
+        let decoded = section.map(|b| segment::decode_rotation(b, layout.header.dim, bits));
+        if let Some(Ok(r)) = decoded {
             assert_eq!(Some(segment::encode_rotation(&r).as_slice()), section);
         }
     }

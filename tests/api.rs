@@ -188,20 +188,26 @@ fn bad_input_is_a_typed_error_and_writes_nothing() {
     ));
     // Rotated codes estimate Euclidean distances and inner products, so Manhattan and
     // multivectors are refused with what to use instead.
-    let rotated =
-        Quantization::Binary(BinaryConfig::default().with_encoding(BinaryEncoding::RotatedOneBit));
+    let rotated = |encoding| Quantization::Binary(BinaryConfig::default().with_encoding(encoding));
     for (name, config) in [
-        (
-            "Manhattan",
-            CollectionConfig::new(8, Distance::Manhattan).with_quantization(rotated),
-        ),
-        (
-            "multivector",
-            CollectionConfig::new(8, Distance::Dot)
-                .with_quantization(rotated)
-                .with_multivector(),
-        ),
-    ] {
+        BinaryEncoding::RotatedOneBit,
+        BinaryEncoding::RotatedTwoBits,
+    ]
+    .into_iter()
+    .flat_map(|e| {
+        [
+            (
+                "Manhattan",
+                CollectionConfig::new(8, Distance::Manhattan).with_quantization(rotated(e)),
+            ),
+            (
+                "multivector",
+                CollectionConfig::new(8, Distance::Dot)
+                    .with_quantization(rotated(e))
+                    .with_multivector(),
+            ),
+        ]
+    }) {
         match Collection::create(dir.path().join(name), config) {
             Err(Error::InvalidArgument(m)) => {
                 assert!(m.contains(name) && m.contains("use one_bit"), "{m}");

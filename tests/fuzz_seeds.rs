@@ -74,6 +74,10 @@ fn make_seeds() -> Vec<(&'static str, String, Vec<u8>)> {
             "rabitq1",
             Quantization::Binary(one_bit.with_encoding(BinaryEncoding::RotatedOneBit)),
         ),
+        (
+            "rabitq2",
+            Quantization::Binary(one_bit.with_encoding(BinaryEncoding::RotatedTwoBits)),
+        ),
         ("scalar8", Quantization::Scalar(ScalarConfig::default())),
     ];
     for (family, quantization) in families {

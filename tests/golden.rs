@@ -329,7 +329,7 @@ fn golden_segment_rotated_codes() {
     let center: Vec<f32> = (0..4)
         .map(|i| vectors.iter().map(|v| v[i]).sum::<f32>() / 3.0)
         .collect();
-    let rotated = Rotated::new(ROTATION_SEED, 4, center.clone(), center.clone());
+    let rotated = Rotated::new(ROTATION_SEED, 4, 1, center.clone(), center.clone());
     // Two columns of the 6-dimensional map (its transforms span components 0..4 and
     // 2..6) and one of the 4-dimensional one, from the spec's recipe.
     let six = Rotation::new(6, ROTATION_SEED);
@@ -396,11 +396,82 @@ fn golden_segment_rotated_codes() {
     );
     assert_eq!(layout.verify(&golden), Ok(()));
     let section = &golden[layout.range(segment::Section::Rotation)];
-    assert_eq!(segment::decode_rotation(section, 4), Ok(rotated));
+    assert_eq!(segment::decode_rotation(section, 4, 1), Ok(rotated));
     assert_eq!(
         golden[layout.range(segment::Section::CodeCentroids)],
         [0, 0, 0]
     );
+}
+
+/// Rotated 2-bit codes (`code_kind` 6): segment 8's vectors and quantizer. The levels, bit
+/// planes and factors were worked out from format-spec/quantization.md [QNT-7] by a
+/// separate implementation (numpy), not by the engine.
+#[test]
+fn golden_segment_rotated_two_bit_codes() {
+    let vectors = VECTORS;
+    let center: Vec<f32> = (0..4)
+        .map(|i| vectors.iter().map(|v| v[i]).sum::<f32>() / 3.0)
+        .collect();
+    let rotated = Rotated::new(ROTATION_SEED, 4, 2, center.clone(), center.clone());
+    let kernels = Kernels::detect();
+    let mut row_major = Vec::new();
+    let mut planes = Vec::new();
+    let mut rows = Vec::new();
+    for v in &vectors {
+        let mut code = [0u64; 2];
+        rows.push(rotated.encode(Distance::Euclid, v, kernels, &mut code));
+        planes.push(code);
+        row_major.extend(code.iter().flat_map(|w| w.to_le_bytes()));
+    }
+    // Rotated residuals [1.25, −0.083, 0, 2], [−0.5, 0.667, 1, −3], [−0.75, −0.583, −1, 1]
+    // get levels [3, −1, −1, 3], [−1, 1, 1, −3] and [−3, −1, −3, 3] (the best k: 2, 1, 3),
+    // numbers (level + 3)/2 split into a sign plane and a low plane.
+    assert_eq!(
+        planes,
+        [[0b1001, 0b1111], [0b0110, 0b0001], [0b1000, 0b1010]]
+    );
+    let factors = [
+        [5.569_444, 1.132_768],
+        [10.694_444, 1.915_423],
+        [2.902_778, 0.657_233],
+    ];
+    for (row, want) in rows.iter().zip(factors) {
+        assert_eq!(row.centroid, 0);
+        for (got, want) in row.factors.iter().zip(want) {
+            assert!((got - want).abs() <= 1e-5 * want.abs().max(1.0), "{rows:?}");
+        }
+    }
+    // Each block of 32 rows: the sign plane's 8 bytes transposed, then the low plane's.
+    let mut blocks = vec![0u8; blocks_len(3, 16)];
+    transpose_into(&row_major, 16, &mut blocks);
+    assert_eq!(blocks.len(), 512);
+    assert_eq!(blocks[..3], [0b1001, 0b0110, 0b1000]);
+    assert_eq!(blocks[256..259], [0b1111, 0b0001, 0b1010]);
+    let bytes = segment::encode(&SegmentColumns {
+        segment_id: 9,
+        dim: 4,
+        distance: Distance::Euclid,
+        datatype: Datatype::F32,
+        code_kind: CodeKind::RotatedTwoBits,
+        ids: &[PointId::Num(7), PointId::Num(8), PointId::Num(9)],
+        versions: &[4, 5, 6],
+        originals: &originals(&vectors),
+        codes: &blocks,
+        payloads: &[None, None, None],
+        scalar: None,
+        binary_stats: None,
+        rotated: Some((&rotated, &rows)),
+    })
+    .unwrap();
+    let golden = check("segment-0000000000000009.hex", &bytes);
+    let layout = segment::parse(&golden).unwrap();
+    assert_eq!(
+        (layout.header.code_kind, layout.code_words()),
+        (CodeKind::RotatedTwoBits, 2)
+    );
+    assert_eq!(layout.verify(&golden), Ok(()));
+    let section = &golden[layout.range(segment::Section::Rotation)];
+    assert_eq!(segment::decode_rotation(section, 4, 2), Ok(rotated));
 }
 
 #[test]

@@ -547,6 +547,8 @@ fn configs(background: bool) -> Vec<CollectionConfig> {
     );
     let rotated =
         Quantization::Binary(BinaryConfig::default().with_encoding(BinaryEncoding::RotatedOneBit));
+    let rotated2 =
+        Quantization::Binary(BinaryConfig::default().with_encoding(BinaryEncoding::RotatedTwoBits));
     [
         (Distance::Dot, Datatype::F32, binary),
         (Distance::Euclid, Datatype::F16, Quantization::None),
@@ -564,6 +566,7 @@ fn configs(background: bool) -> Vec<CollectionConfig> {
         (Distance::Cosine, Datatype::F32, asym4_two),
         (Distance::Dot, Datatype::F32, rotated),
         (Distance::Euclid, Datatype::F16, rotated),
+        (Distance::Cosine, Datatype::F32, rotated2),
     ]
     .into_iter()
     .map(|(d, t, q)| {

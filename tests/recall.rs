@@ -135,14 +135,19 @@ fn multi_bit_codes_beat_one_bit() {
 }
 
 /// Rotated codes (RaBitQ) on the bundled set, one sealed segment: at every oversampling
-/// they recall more than sign bits, and at 3 and 4 they stay near what they measured on it
-/// when written (oversampling 1 to 4: 0.768, 0.937, 0.9765, 0.990; sign bits 0.579,
-/// 0.765, 0.8495, 0.8885).
+/// 1-bit ones recall more than sign bits and 2-bit ones more than 1-bit ones, and they
+/// stay near what they measured on it when written (oversampling 1 to 4: 1 bit 0.768,
+/// 0.937, 0.9765, 0.990; 2 bits 0.8815, 0.9895, 0.9995, 0.9995; sign bits 0.579, 0.765,
+/// 0.8495, 0.8885).
 #[test]
 fn rotated_codes_beat_sign_bits_at_every_oversampling() {
     let d = data();
     let mut by_encoding = Vec::new();
-    for encoding in [BinaryEncoding::OneBit, BinaryEncoding::RotatedOneBit] {
+    for encoding in [
+        BinaryEncoding::OneBit,
+        BinaryEncoding::RotatedOneBit,
+        BinaryEncoding::RotatedTwoBits,
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let c = sealed_binary(
             &d,
@@ -155,11 +160,17 @@ fn rotated_codes_beat_sign_bits_at_every_oversampling() {
             .collect();
         by_encoding.push(recalls);
     }
-    let (plain, rotated) = (&by_encoding[0], &by_encoding[1]);
-    for (os, (p, r)) in plain.iter().zip(rotated).enumerate() {
+    let (plain, rotated, two) = (&by_encoding[0], &by_encoding[1], &by_encoding[2]);
+    for (os, ((p, r), t)) in plain.iter().zip(rotated).zip(two).enumerate() {
         assert!(r > p, "os {}: rotated {r} <= sign bits {p}", os + 1);
+        assert!(
+            t > r || *t >= 0.999,
+            "os {}: 2 bits {t} <= 1 bit {r}",
+            os + 1
+        );
     }
     assert!(rotated[2] >= 0.97 && rotated[3] >= 0.985, "{rotated:?}");
+    assert!(two[1] >= 0.985, "2 bits at oversampling 2: {two:?}");
 }
 
 #[test]

@@ -35,6 +35,9 @@ pub enum CodeKind {
     /// row stored transposed in blocks of 32 rows, with a rotation section and per-row
     /// factor and centroid sections.
     RotatedOneBit,
+    /// Two bits per component of the rotated residual (extended RaBitQ): like
+    /// `RotatedOneBit` with a second bit plane, `2·ceil(dim/64)` words per row.
+    RotatedTwoBits,
 }
 
 impl CodeKind {
@@ -43,6 +46,7 @@ impl CodeKind {
         match self {
             CodeKind::None => 0,
             CodeKind::OneBit | CodeKind::RotatedOneBit => dim.div_ceil(64),
+            CodeKind::RotatedTwoBits => 2 * dim.div_ceil(64),
             CodeKind::ScalarInt8 => code_stride(dim) / 8,
             CodeKind::TwoBits => MultiBit::words(true, dim),
             CodeKind::OneAndHalfBits => MultiBit::words(false, dim),
@@ -58,6 +62,16 @@ impl CodeKind {
             CodeKind::TwoBits => "binary2",
             CodeKind::OneAndHalfBits => "binary1.5",
             CodeKind::RotatedOneBit => "rabitq1",
+            CodeKind::RotatedTwoBits => "rabitq2",
+        }
+    }
+
+    /// Bits per component of rotated codes (`None` for the other kinds).
+    pub fn rotated_bits(self) -> Option<u32> {
+        match self {
+            CodeKind::RotatedOneBit => Some(1),
+            CodeKind::RotatedTwoBits => Some(2),
+            _ => None,
         }
     }
 
@@ -79,6 +93,7 @@ pub(crate) fn code_kind(quantization: &Quantization) -> CodeKind {
             BinaryEncoding::TwoBits => CodeKind::TwoBits,
             BinaryEncoding::OneAndHalfBits => CodeKind::OneAndHalfBits,
             BinaryEncoding::RotatedOneBit => CodeKind::RotatedOneBit,
+            BinaryEncoding::RotatedTwoBits => CodeKind::RotatedTwoBits,
         },
         Quantization::Scalar(_) => CodeKind::ScalarInt8,
         Quantization::None => CodeKind::None,
@@ -166,7 +181,8 @@ impl Encoder {
     /// Code bytes per row.
     pub(crate) fn stride(&self, dim: usize) -> usize {
         match self {
-            Encoder::OneBit(_) | Encoder::Rotated(..) => 8 * CodeKind::OneBit.words(dim),
+            Encoder::OneBit(_) => 8 * CodeKind::OneBit.words(dim),
+            Encoder::Rotated(r, _) => r.code_bytes(),
             Encoder::MultiBit(m) => 8 * MultiBit::words(m.two_bits, dim),
             Encoder::Scalar(_) => code_stride(dim),
         }

@@ -671,7 +671,7 @@ fn rotated_candidates(
             .get(b * block_len..end * block_len)
             .unwrap_or_default();
         let out = &mut sums[..(end - b) * BLOCK_ROWS];
-        kernels.nibble_lut_sums(&rq.luts, run, out);
+        rq.lookup_sums(kernels, run, out);
         let first = b * BLOCK_ROWS;
         let last = (end * BLOCK_ROWS).min(n);
         let factors = codes.factors.get(first..last).unwrap_or_default();
@@ -881,25 +881,33 @@ mod tests {
     }
 
     /// The rotated scan's candidates are the live rows with the smallest estimates (ties
-    /// to the lower row), at every density: blocks of 32 without a live row skipped, runs
-    /// of several scans, a last block part full. The oracle scores each row alone from its
-    /// row-major code and the tables' definition.
+    /// to the lower row), at every density and with 1 and 2 bits: blocks of 32 without a
+    /// live row skipped, runs of several scans, a last block part full. The oracle scores
+    /// each row alone from its row-major code and the tables' definition.
     #[test]
     fn rotated_candidates_are_the_best_estimated_live_rows_at_every_density() {
+        for bits in [1, 2] {
+            rotated_candidates_match_the_oracle(bits);
+        }
+    }
+
+    fn rotated_candidates_match_the_oracle(bits: u32) {
         use crate::quant::rotated::{Rotated, blocks_len, transpose_into};
         let kernels = crate::simd::Kernels::detect();
         let n = 2_500u64;
         let c = chunk(0..n);
         let vectors: Vec<Vec<f32>> = (0..n).map(vector).collect();
-        let params = Rotated::train(DIM, n as usize, &vectors, kernels);
+        let params = Rotated::train(DIM, bits, n as usize, &vectors, kernels);
+        let stride = params.code_bytes();
+        assert_eq!(stride, 8 * bits as usize);
         let (mut row_major, mut terms) = (Vec::new(), Vec::new());
         for v in &vectors {
-            let mut code = [0u64];
+            let mut code = vec![0u64; stride / 8];
             terms.push(params.encode(Distance::Euclid, v, kernels, &mut code));
-            row_major.extend_from_slice(&code[0].to_le_bytes());
+            row_major.extend(code.iter().flat_map(|w| w.to_le_bytes()));
         }
-        let mut blocks = vec![0u8; blocks_len(n as usize, 8)];
-        transpose_into(&row_major, 8, &mut blocks);
+        let mut blocks = vec![0u8; blocks_len(n as usize, stride)];
+        transpose_into(&row_major, stride, &mut blocks);
         let factors: Vec<[f32; 2]> = terms.iter().map(|t| t.factors).collect();
         let centroids: Vec<u8> = terms.iter().map(|t| t.centroid).collect();
         let codes = RotatedCodes {
@@ -922,13 +930,16 @@ mod tests {
                 let mut oracle: Vec<(f32, usize)> = (0..n as usize)
                     .filter(|&r| !deleted.get(r))
                     .map(|r| {
-                        let sum: u32 = row_major[8 * r..8 * r + 8]
+                        // Plane p's bytes weigh 2^(bits − 1 − p).
+                        let sum: u32 = row_major[stride * r..stride * (r + 1)]
                             .iter()
                             .enumerate()
                             .map(|(j, &b)| {
-                                let t = &rq.luts[32 * j..32 * j + 32];
-                                u32::from(t[usize::from(b & 15)])
-                                    + u32::from(t[16 + usize::from(b >> 4)])
+                                let t = &rq.luts[32 * (j % 8)..32 * (j % 8) + 32];
+                                let weight = 1 << (bits as usize - 1 - j / 8);
+                                weight
+                                    * (u32::from(t[usize::from(b & 15)])
+                                        + u32::from(t[16 + usize::from(b >> 4)]))
                             })
                             .sum();
                         (rq.key(sum, terms[r]), r)
@@ -940,7 +951,7 @@ mod tests {
                     let got = rotated_candidates(&rows, &codes, &rq, kernels, candidates);
                     assert_eq!(
                         got, want,
-                        "1 in {keep_one_in} live, {candidates} candidates"
+                        "{bits} bits, 1 in {keep_one_in} live, {candidates} candidates"
                     );
                 }
             }

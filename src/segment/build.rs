@@ -466,13 +466,14 @@ impl Build<'_> {
         Ok(match (kind, self.config.quantization) {
             (CodeKind::None, _) | (_, Quantization::None) => None,
             (CodeKind::OneBit, _) => Some(Encoder::one_bit(self.config.datatype)),
-            (CodeKind::RotatedOneBit, _) => {
+            (CodeKind::RotatedOneBit | CodeKind::RotatedTwoBits, _) => {
                 let sample: Vec<Vec<f32>> = quant::scalar::sample_rows(self.rows.len(), self.id)
                     .into_iter()
                     .filter_map(|i| self.rows.get(i))
                     .map(|&r| self.row(r, &mut scratch).to_vec())
                     .collect();
-                let trained = Rotated::train(dim, self.rows.len(), &sample, self.kernels);
+                let bits = kind.rotated_bits().unwrap_or(1);
+                let trained = Rotated::train(dim, bits, self.rows.len(), &sample, self.kernels);
                 Some(Encoder::Rotated(trained, self.config.distance))
             }
             (_, Quantization::Binary(_)) => {
@@ -711,9 +712,10 @@ mod tests {
                 }
                 scalar = Some((p, norms));
             }
-            CodeKind::RotatedOneBit => {
+            CodeKind::RotatedOneBit | CodeKind::RotatedTwoBits => {
                 let kernels = Kernels::detect();
-                let r = Rotated::train(DIM, ROWS, &vectors, kernels);
+                let bits = kind.rotated_bits().unwrap_or(1);
+                let r = Rotated::train(DIM, bits, ROWS, &vectors, kernels);
                 let mut rows = Vec::new();
                 let mut row_major = Vec::new();
                 for v in &vectors {
@@ -780,6 +782,9 @@ mod tests {
             Quantization::Binary(BinaryConfig::default().with_encoding(BinaryEncoding::TwoBits)),
             Quantization::Binary(
                 BinaryConfig::default().with_encoding(BinaryEncoding::RotatedOneBit),
+            ),
+            Quantization::Binary(
+                BinaryConfig::default().with_encoding(BinaryEncoding::RotatedTwoBits),
             ),
             Quantization::Scalar(ScalarConfig::default()),
         ];

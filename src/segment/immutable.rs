@@ -104,7 +104,8 @@ impl ImmutableSegment {
                 | CodeKind::OneBit
                 | CodeKind::TwoBits
                 | CodeKind::OneAndHalfBits
-                | CodeKind::RotatedOneBit => None,
+                | CodeKind::RotatedOneBit
+                | CodeKind::RotatedTwoBits => None,
             };
             let multi_bit = match slot.code_kind {
                 CodeKind::TwoBits | CodeKind::OneAndHalfBits => {
@@ -118,12 +119,13 @@ impl ImmutableSegment {
                 CodeKind::None
                 | CodeKind::OneBit
                 | CodeKind::ScalarInt8
-                | CodeKind::RotatedOneBit => None,
+                | CodeKind::RotatedOneBit
+                | CodeKind::RotatedTwoBits => None,
             };
-            let rotated = if slot.code_kind == CodeKind::RotatedOneBit {
+            let rotated = if let Some(bits) = slot.code_kind.rotated_bits() {
                 let range = layout.range_at(Section::Rotation, n);
                 let bytes = map.bytes().get(range.clone()).unwrap_or_default();
-                let params = segment::decode_rotation(bytes, slot.dim)
+                let params = segment::decode_rotation(bytes, slot.dim, bits)
                     .map_err(|e| e.shifted(range.start as u64).in_file(path))?;
                 Some(params)
             } else {

@@ -71,7 +71,7 @@ type U8ToF32Fn = unsafe fn(&[u8], &mut [f32]);
 type DotU8I8x2ManyFn = unsafe fn(&[i8], &[i8], &[u8], &mut [[i32; 2]]);
 type L1U8ManyFn = unsafe fn(&[u8], &[u8], &mut [u32]);
 type CountOnesFn = unsafe fn(&[u64]) -> u64;
-type NibbleLutSumsFn = unsafe fn(&[u8], &[u8], &mut [u32]);
+type NibbleLutSumsFn = unsafe fn(&[u8], &[u8], usize, &mut [u32]);
 type RotatedKeysFn = unsafe fn(&EstimateTerms, &[u32], &[[f32; 2]], &[u8], &mut [u32]);
 
 /// How [`Kernels::rotated_keys`] turns a row's lookup sum `S` into its estimated key:
@@ -313,23 +313,26 @@ impl Kernels {
     }
 
     /// Table lookups summed over codes stored in blocks of 32 rows (the rotated codes'
-    /// scan): `luts` holds a 16-byte table per nibble of a code (two per code byte,
-    /// `luts.len() / 32` code bytes), and each block of `blocks` holds 32 codes transposed
-    /// (byte `32·j + r` is byte `j` of its row `r`). For row `r` of block `b`,
-    /// `out[32·b + r] = Σ_j luts[32·j + (byte & 15)] + luts[32·j + 16 + (byte >> 4)]`.
-    /// Fills `min(out.len(), 32 × blocks)` entries, whole blocks only. Table entries must
-    /// be at most [`NIBBLE_LUT_MAX`] (the SIMD forms sum two bytes' lookups in 8 bits);
-    /// the sums are exact u32 at any code length.
-    pub fn nibble_lut_sums(&self, luts: &[u8], blocks: &[u8], out: &mut [u32]) {
+    /// scan): `luts` holds a 16-byte table per nibble of a code plane (two per byte,
+    /// `luts.len() / 32` bytes per plane), and each block of `blocks` holds `planes` (at
+    /// least 1) planes of 32 codes transposed, one after the other (byte `32·j + r` of a
+    /// plane is byte `j` of its row `r`). A plane's sum for row `r` is
+    /// `Σ_j luts[32·j + (byte & 15)] + luts[32·j + 16 + (byte >> 4)]`, and
+    /// `out[32·b + r]` weighs block `b`'s planes as binary digits, the first highest:
+    /// `Σ_p 2^(planes−1−p)·sum_p`. Fills `min(out.len(), 32 × blocks)` entries, whole
+    /// blocks only. Table entries must be at most [`NIBBLE_LUT_MAX`] (the SIMD forms sum
+    /// two bytes' lookups in 8 bits); the sums are exact u32 while they fit one.
+    pub fn nibble_lut_sums(&self, luts: &[u8], blocks: &[u8], planes: usize, out: &mut [u32]) {
         let bytes = luts.len() / 32;
+        let planes = planes.max(1);
         if bytes == 0 {
             return;
         }
         let luts = &luts[..32 * bytes];
-        let n = (blocks.len() / (32 * bytes)).min(out.len() / 32);
-        let (blocks, out) = (&blocks[..n * 32 * bytes], &mut out[..32 * n]);
+        let n = (blocks.len() / (32 * bytes * planes)).min(out.len() / 32);
+        let (blocks, out) = (&blocks[..n * 32 * bytes * planes], &mut out[..32 * n]);
         // SAFETY: a Kernels exists only for an ISA this CPU supports (see `for_isa`).
-        unsafe { (self.nibble_lut_sums)(luts, blocks, out) }
+        unsafe { (self.nibble_lut_sums)(luts, blocks, planes, out) }
     }
 
     /// The rotated codes' estimates as ordered keys ([`ordered`]):
@@ -787,33 +790,41 @@ mod tests {
         fn nibble_lut_sums_match_scalar(
             bytes in 1usize..=40,
             blocks in 0usize..=3,
+            planes in 1usize..=3,
             off in 0usize..4,
             saturated in any::<bool>(),
             seed in any::<u64>(),
         ) {
+            let stride = 32 * bytes * planes;
             let mut x = seed | 1;
             let mut next = move || { x ^= x << 13; x ^= x >> 7; x ^= x << 17; x as u8 };
             let luts: Vec<u8> = (0..32 * bytes + off)
                 .map(|_| if saturated { NIBBLE_LUT_MAX } else { next() % (NIBBLE_LUT_MAX + 1) })
                 .collect();
             let luts = &luts[off..];
-            let codes: Vec<u8> = (0..blocks * 32 * bytes + off).map(|_| next()).collect();
+            let codes: Vec<u8> = (0..blocks * stride + off).map(|_| next()).collect();
             let codes = &codes[off..];
-            // The definition, row by row: byte j of row r sits at 32·j + r of its block.
+            // The definition, row by row: byte j of row r sits at 32·j + r of its block's
+            // plane, and plane p weighs 2^(planes − 1 − p).
             let mut direct = vec![0u32; 32 * blocks];
             for (i, d) in direct.iter_mut().enumerate() {
-                let block = &codes[(i / 32) * 32 * bytes..];
-                for j in 0..bytes {
-                    let b = usize::from(block[32 * j + i % 32]);
-                    *d += u32::from(luts[32 * j + (b & 15)]) + u32::from(luts[32 * j + 16 + (b >> 4)]);
+                for p in 0..planes {
+                    let plane = &codes[(i / 32) * stride + p * 32 * bytes..];
+                    let weight = 1 << (planes - 1 - p);
+                    for j in 0..bytes {
+                        let b = usize::from(plane[32 * j + i % 32]);
+                        *d += weight
+                            * (u32::from(luts[32 * j + (b & 15)])
+                                + u32::from(luts[32 * j + 16 + (b >> 4)]));
+                    }
                 }
             }
             let mut want = vec![0u32; 32 * blocks];
-            SCALAR.nibble_lut_sums(luts, codes, &mut want);
+            SCALAR.nibble_lut_sums(luts, codes, planes, &mut want);
             prop_assert_eq!(&want, &direct);
             for k in simd_sets() {
                 let mut got = vec![0u32; 32 * blocks];
-                k.nibble_lut_sums(luts, codes, &mut got);
+                k.nibble_lut_sums(luts, codes, planes, &mut got);
                 prop_assert_eq!(&got, &want, "{:?}", k.isa());
             }
         }
@@ -920,7 +931,7 @@ mod tests {
         let codes: Vec<u8> = (0..2 * 32 * bytes).map(|i| (i * 7) as u8).collect();
         for k in std::iter::once(&SCALAR).chain(simd_sets()) {
             let mut got = vec![0u32; 64];
-            k.nibble_lut_sums(&luts, &codes, &mut got);
+            k.nibble_lut_sums(&luts, &codes, 1, &mut got);
             let want = 2 * u32::from(NIBBLE_LUT_MAX) * bytes as u32;
             assert_eq!(got, vec![want; 64], "{:?}", k.isa());
         }

@@ -8,22 +8,25 @@ pub fn count_ones(words: &[u64]) -> u64 {
 }
 
 /// See [`Kernels::nibble_lut_sums`](super::Kernels::nibble_lut_sums).
-pub fn nibble_lut_sums(luts: &[u8], blocks: &[u8], out: &mut [u32]) {
+pub fn nibble_lut_sums(luts: &[u8], blocks: &[u8], planes: usize, out: &mut [u32]) {
     let bytes = luts.len() / 32;
     for (block, out) in blocks
-        .chunks_exact((32 * bytes).max(1))
+        .chunks_exact((32 * bytes * planes).max(1))
         .zip(out.chunks_exact_mut(32))
     {
         for (r, o) in out.iter_mut().enumerate() {
-            *o = luts
-                .as_chunks::<32>()
-                .0
-                .iter()
-                .zip(block.iter().skip(r).step_by(32))
-                .map(|(t, &b)| {
-                    u32::from(t[usize::from(b & 15)]) + u32::from(t[16 + usize::from(b >> 4)])
-                })
-                .sum();
+            *o = block.chunks_exact(32 * bytes).fold(0, |before, plane| {
+                let sum: u32 = luts
+                    .as_chunks::<32>()
+                    .0
+                    .iter()
+                    .zip(plane.iter().skip(r).step_by(32))
+                    .map(|(t, &b)| {
+                        u32::from(t[usize::from(b & 15)]) + u32::from(t[16 + usize::from(b >> 4)])
+                    })
+                    .sum();
+                2 * before + sum
+            });
         }
     }
 }

@@ -43,6 +43,7 @@ impl CodeKind {
             CodeKind::TwoBits => 3,
             CodeKind::OneAndHalfBits => 4,
             CodeKind::RotatedOneBit => 5,
+            CodeKind::RotatedTwoBits => 6,
         }
     }
 
@@ -54,6 +55,7 @@ impl CodeKind {
             3 => Some(CodeKind::TwoBits),
             4 => Some(CodeKind::OneAndHalfBits),
             5 => Some(CodeKind::RotatedOneBit),
+            6 => Some(CodeKind::RotatedTwoBits),
             _ => None,
         }
     }
@@ -326,8 +328,9 @@ pub fn encode_rotation(r: &Rotated) -> Vec<u8> {
     out
 }
 
-/// Decodes and checks a `rotation` section for `dim` components.
-pub fn decode_rotation(bytes: &[u8], dim: usize) -> Result<Rotated, DecodeError> {
+/// Decodes and checks a `rotation` section for `dim` components of `bits` bits (1 or 2:
+/// the code kind's).
+pub fn decode_rotation(bytes: &[u8], dim: usize, bits: u32) -> Result<Rotated, DecodeError> {
     let mut r = Reader::new(bytes);
     let seed = r.u64("rotation seed")?;
     let at = r.pos();
@@ -357,7 +360,7 @@ pub fn decode_rotation(bytes: &[u8], dim: usize) -> Result<Rotated, DecodeError>
     };
     let center = floats(dim)?;
     let centroids = floats(dim * count)?;
-    Ok(Rotated::new(seed, dim, center, centroids))
+    Ok(Rotated::new(seed, dim, bits, center, centroids))
 }
 
 const PARAMS_FIXED: usize = 24;
@@ -786,7 +789,8 @@ pub fn parse(bytes: &[u8]) -> Result<Layout, DecodeError> {
             Some(mul(mul(v, d, 24)?, slot.datatype.size(), 24)?),
         )?;
         // Rotated codes are stored in whole blocks of 32 rows.
-        let coded = if kind == CodeKind::RotatedOneBit {
+        let rotated = kind.rotated_bits().is_some();
+        let coded = if rotated {
             v.div_ceil(BLOCK_ROWS) * BLOCK_ROWS
         } else {
             v
@@ -805,7 +809,6 @@ pub fn parse(bytes: &[u8]) -> Result<Layout, DecodeError> {
             matches!(kind, CodeKind::TwoBits | CodeKind::OneAndHalfBits),
             Some(mul(d, 8, 32)?),
         )?;
-        let rotated = kind == CodeKind::RotatedOneBit;
         check(Section::Rotation, n, rotated, None)?;
         check(Section::CodeFactors, n, rotated, Some(mul(v, 8, 24)?))?;
         check(Section::CodeCentroids, n, rotated, Some(v))?;

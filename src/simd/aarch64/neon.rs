@@ -6,15 +6,15 @@
 //! length.
 
 use std::arch::aarch64::{
-    float32x4_t, int8x16_t, int16x8_t, int32x4_t, vabdq_f32, vabdq_u8, vaddlvq_s32, vaddlvq_u8,
-    vaddq_f32, vaddq_u8, vaddvq_f32, vaddvq_s32, vaddvq_u32, vaddw_high_u8, vaddw_u8, vandq_u8,
-    vcntq_u8, vcvtq_f32_u32, vdupq_n_f32, vdupq_n_s32, vdupq_n_u8, vdupq_n_u16, vdupq_n_u32,
-    vdupq_n_u64, veorq_u8, veorq_u64, vfmaq_f32, vget_high_u16, vget_low_s8, vget_low_s16,
-    vget_low_u8, vget_low_u16, vgetq_lane_u32, vld1_u8, vld1q_f32, vld1q_s8, vld1q_s16, vld1q_u8,
-    vld1q_u64, vminq_u32, vmlal_high_s16, vmlal_s16, vmovl_high_s8, vmovl_high_u8, vmovl_s8,
-    vmovl_u8, vmovl_u16, vpadalq_u16, vpaddlq_u8, vpaddlq_u16, vpaddlq_u32, vqtbl1q_u8,
-    vreinterpretq_s8_u8, vreinterpretq_s16_u16, vreinterpretq_u8_u64, vreinterpretq_u32_u64,
-    vshrq_n_u8, vst1q_f32, vst1q_u16, vsubq_f32,
+    float32x4_t, int8x16_t, int16x8_t, int32x4_t, uint8x16_t, vabdq_f32, vabdq_u8, vaddlvq_s32,
+    vaddlvq_u8, vaddq_f32, vaddq_u8, vaddvq_f32, vaddvq_s32, vaddvq_u32, vaddw_high_u8, vaddw_u8,
+    vandq_u8, vcntq_u8, vcvtq_f32_u32, vdupq_n_f32, vdupq_n_s32, vdupq_n_u8, vdupq_n_u16,
+    vdupq_n_u32, vdupq_n_u64, veorq_u8, veorq_u64, vfmaq_f32, vget_high_u16, vget_low_s8,
+    vget_low_s16, vget_low_u8, vget_low_u16, vgetq_lane_u32, vld1_u8, vld1q_f32, vld1q_s8,
+    vld1q_s16, vld1q_u8, vld1q_u64, vminq_u32, vmlal_high_s16, vmlal_s16, vmovl_high_s8,
+    vmovl_high_u8, vmovl_s8, vmovl_u8, vmovl_u16, vpadalq_u16, vpaddlq_u8, vpaddlq_u16,
+    vpaddlq_u32, vqtbl1q_u8, vreinterpretq_s8_u8, vreinterpretq_s16_u16, vreinterpretq_u8_u64,
+    vreinterpretq_u32_u64, vshrq_n_u8, vst1q_f32, vst1q_u16, vsubq_f32,
 };
 
 #[inline]
@@ -165,54 +165,66 @@ const NIBBLE_FLUSH_BYTES: usize = 512;
 /// # Safety
 /// See the module docs.
 #[target_feature(enable = "neon")]
-pub(crate) unsafe fn nibble_lut_sums(luts: &[u8], blocks: &[u8], out: &mut [u32]) {
+pub(crate) unsafe fn nibble_lut_sums(luts: &[u8], blocks: &[u8], planes: usize, out: &mut [u32]) {
     let bytes = luts.len() / 32;
     let low = vdupq_n_u8(0x0F);
     for (block, out) in blocks
-        .chunks_exact(32 * bytes)
+        .chunks_exact(32 * bytes * planes)
         .zip(out.chunks_exact_mut(32))
     {
         let mut total = [0u32; 32];
-        let columns = block.as_chunks::<32>().0;
         let tables = luts.as_chunks::<32>().0;
-        for (columns, tables) in columns
-            .chunks(NIBBLE_FLUSH_BYTES)
-            .zip(tables.chunks(NIBBLE_FLUSH_BYTES))
-        {
-            // Rows 0..8 and 8..16 of each half of the block.
-            let mut acc = [[vdupq_n_u16(0); 2]; 2];
-            for (column, table) in columns.iter().zip(tables) {
-                // SAFETY: `table` and `column` are 32 readable bytes each.
-                let (lo_table, hi_table, first, second) = unsafe {
-                    (
-                        vld1q_u8(table.as_ptr()),
-                        vld1q_u8(table.as_ptr().add(16)),
-                        vld1q_u8(column.as_ptr()),
-                        vld1q_u8(column.as_ptr().add(16)),
-                    )
-                };
-                for (c, [x, y]) in [first, second].into_iter().zip(acc.iter_mut()) {
-                    let a = vqtbl1q_u8(lo_table, vandq_u8(c, low));
-                    let b = vqtbl1q_u8(hi_table, vshrq_n_u8::<4>(c));
-                    *x = vaddw_u8(vaddw_u8(*x, vget_low_u8(a)), vget_low_u8(b));
-                    *y = vaddw_high_u8(vaddw_high_u8(*y, a), b);
-                }
+        for plane in block.chunks_exact(32 * bytes) {
+            // The planes before weigh twice this one.
+            for t in total.iter_mut() {
+                *t *= 2;
             }
-            let mut lanes = [0u16; 32];
-            for (chunk, v) in lanes
-                .as_chunks_mut::<8>()
-                .0
-                .iter_mut()
-                .zip(acc.into_iter().flatten())
-            {
-                // SAFETY: `chunk` is 16 writable bytes.
-                unsafe { vst1q_u16(chunk.as_mut_ptr(), v) };
-            }
-            for (t, l) in total.iter_mut().zip(lanes) {
-                *t += u32::from(l);
-            }
+            plane_sums(plane, tables, low, &mut total);
         }
         out.copy_from_slice(&total);
+    }
+}
+
+/// Adds one plane's lookups of 32 rows to `total`.
+#[target_feature(enable = "neon")]
+fn plane_sums(plane: &[u8], tables: &[[u8; 32]], low: uint8x16_t, total: &mut [u32; 32]) {
+    let columns = plane.as_chunks::<32>().0;
+    for (columns, tables) in columns
+        .chunks(NIBBLE_FLUSH_BYTES)
+        .zip(tables.chunks(NIBBLE_FLUSH_BYTES))
+    {
+        // Rows 0..8 and 8..16 of each half of the block.
+        let mut acc = [[vdupq_n_u16(0); 2]; 2];
+        for (column, table) in columns.iter().zip(tables) {
+            // SAFETY: `table` and `column` are 32 readable bytes each.
+            let (lo_table, hi_table, first, second) = unsafe {
+                (
+                    vld1q_u8(table.as_ptr()),
+                    vld1q_u8(table.as_ptr().add(16)),
+                    vld1q_u8(column.as_ptr()),
+                    vld1q_u8(column.as_ptr().add(16)),
+                )
+            };
+            for (c, [x, y]) in [first, second].into_iter().zip(acc.iter_mut()) {
+                let a = vqtbl1q_u8(lo_table, vandq_u8(c, low));
+                let b = vqtbl1q_u8(hi_table, vshrq_n_u8::<4>(c));
+                *x = vaddw_u8(vaddw_u8(*x, vget_low_u8(a)), vget_low_u8(b));
+                *y = vaddw_high_u8(vaddw_high_u8(*y, a), b);
+            }
+        }
+        let mut lanes = [0u16; 32];
+        for (chunk, v) in lanes
+            .as_chunks_mut::<8>()
+            .0
+            .iter_mut()
+            .zip(acc.into_iter().flatten())
+        {
+            // SAFETY: `chunk` is 16 writable bytes.
+            unsafe { vst1q_u16(chunk.as_mut_ptr(), v) };
+        }
+        for (t, l) in total.iter_mut().zip(lanes) {
+            *t += u32::from(l);
+        }
     }
 }
 

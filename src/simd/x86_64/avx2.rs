@@ -333,48 +333,62 @@ const NIBBLE_FLUSH_BYTES: usize = 512;
 /// # Safety
 /// See the module docs.
 #[target_feature(enable = "avx2,fma,f16c,popcnt")]
-pub(crate) unsafe fn nibble_lut_sums(luts: &[u8], blocks: &[u8], out: &mut [u32]) {
+pub(crate) unsafe fn nibble_lut_sums(luts: &[u8], blocks: &[u8], planes: usize, out: &mut [u32]) {
     let tables = luts.as_chunks::<32>().0;
     let zero = _mm256_setzero_si256();
     for (block, out) in blocks
-        .chunks_exact(luts.len())
+        .chunks_exact(luts.len() * planes)
         .zip(out.as_chunks_mut::<32>().0)
     {
-        let columns = block.as_chunks::<32>().0;
         let mut totals = [zero; 4];
-        for (columns, tables) in columns
-            .chunks(NIBBLE_FLUSH_BYTES)
-            .zip(tables.chunks(NIBBLE_FLUSH_BYTES))
-        {
-            let (mut even, mut odd) = (zero, zero);
-            let (pairs, last) = columns.as_chunks::<2>();
-            let (table_pairs, last_table) = tables.as_chunks::<2>();
-            for (pair, tables) in pairs.iter().zip(table_pairs) {
-                let v = _mm256_add_epi8(
-                    lookup(&pair[0], broadcast_tables(&tables[0])),
-                    lookup(&pair[1], broadcast_tables(&tables[1])),
-                );
-                (even, odd) = widen_add(even, odd, v);
+        for plane in block.chunks_exact(luts.len()) {
+            // The planes before weigh twice this one.
+            for t in &mut totals {
+                *t = _mm256_add_epi32(*t, *t);
             }
-            if let (Some(column), Some(table)) = (last.first(), last_table.first()) {
-                (even, odd) = widen_add(even, odd, lookup(column, broadcast_tables(table)));
-            }
-            // Rows 0..8 and 16..24, then 8..16 and 24..32, as u16 in row order.
-            let lo = _mm256_unpacklo_epi16(even, odd);
-            let hi = _mm256_unpackhi_epi16(even, odd);
-            let parts = [
-                _mm256_castsi256_si128(lo),
-                _mm256_castsi256_si128(hi),
-                _mm256_extracti128_si256::<1>(lo),
-                _mm256_extracti128_si256::<1>(hi),
-            ];
-            for (t, part) in totals.iter_mut().zip(parts) {
-                *t = _mm256_add_epi32(*t, _mm256_cvtepu16_epi32(part));
-            }
+            plane_sums(plane, tables, &mut totals);
         }
         for (t, o) in totals.iter().zip(out.as_chunks_mut::<8>().0) {
             // SAFETY: `o` is 8 writable u32s; storeu has no alignment requirement.
             unsafe { _mm256_storeu_si256(o.as_mut_ptr().cast::<__m256i>(), *t) };
+        }
+    }
+}
+
+/// Adds one plane's lookups of 32 rows to `totals` (rows 0..8, 8..16, 16..24, 24..32).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+fn plane_sums(plane: &[u8], tables: &[[u8; 32]], totals: &mut [__m256i; 4]) {
+    let zero = _mm256_setzero_si256();
+    let columns = plane.as_chunks::<32>().0;
+    for (columns, tables) in columns
+        .chunks(NIBBLE_FLUSH_BYTES)
+        .zip(tables.chunks(NIBBLE_FLUSH_BYTES))
+    {
+        let (mut even, mut odd) = (zero, zero);
+        let (pairs, last) = columns.as_chunks::<2>();
+        let (table_pairs, last_table) = tables.as_chunks::<2>();
+        for (pair, tables) in pairs.iter().zip(table_pairs) {
+            let v = _mm256_add_epi8(
+                lookup(&pair[0], broadcast_tables(&tables[0])),
+                lookup(&pair[1], broadcast_tables(&tables[1])),
+            );
+            (even, odd) = widen_add(even, odd, v);
+        }
+        if let (Some(column), Some(table)) = (last.first(), last_table.first()) {
+            (even, odd) = widen_add(even, odd, lookup(column, broadcast_tables(table)));
+        }
+        // Rows 0..8 and 16..24, then 8..16 and 24..32, as u16 in row order.
+        let lo = _mm256_unpacklo_epi16(even, odd);
+        let hi = _mm256_unpackhi_epi16(even, odd);
+        let parts = [
+            _mm256_castsi256_si128(lo),
+            _mm256_castsi256_si128(hi),
+            _mm256_extracti128_si256::<1>(lo),
+            _mm256_extracti128_si256::<1>(hi),
+        ];
+        for (t, part) in totals.iter_mut().zip(parts) {
+            *t = _mm256_add_epi32(*t, _mm256_cvtepu16_epi32(part));
         }
     }
 }
