@@ -115,13 +115,15 @@ def faiss_rows(base, queries, truth, distance, oversampling):
 
 
 def code_bytes(config, dim):
-    """Bytes per vector of vecsieve's codes: rabitq1 adds two f32 factors and a centroid
-    number to its sign bits."""
+    """Bytes per vector of vecsieve's codes: rabitq1 and rabitq2 add two f32 factors and a
+    centroid number to their bit planes."""
     words = (dim + 63) // 64
     if config == "binary2":
         return 16 * words
     if config == "rabitq1":
         return 8 * words + 9
+    if config == "rabitq2":
+        return 16 * words + 9
     return 8 * words
 
 
@@ -129,7 +131,7 @@ def vecsieve_rows(binary, data, dim, distance, oversampling):
     cmd = [
         str(binary), "bench", "--data", str(data), "--distance", distance, "--threads", "1",
         "--segment-mib", "100000", "--json",
-        "--quantization", "binary1,binary1-q4,binary1-q8,binary2,rabitq1",
+        "--quantization", "binary1,binary1-q4,binary1-q8,binary2,rabitq1,rabitq2",
         "--oversampling", ",".join(str(o) for o in oversampling),
     ]
     print(" ".join(cmd), file=sys.stderr)

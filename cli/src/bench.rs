@@ -21,6 +21,7 @@ pub enum QuantArg {
     Binary15,
     Binary2,
     Rabitq1,
+    Rabitq2,
     Scalar8,
 }
 
@@ -43,7 +44,7 @@ pub struct BenchArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_values = ["none", "binary1", "binary1-q4", "binary1-q8", "binary1.5", "binary2", "rabitq1", "scalar8"]
+        default_values = ["none", "binary1", "binary1-q4", "binary1-q8", "binary1.5", "binary2", "rabitq1", "rabitq2", "scalar8"]
     )]
     quantization: Vec<QuantArg>,
     /// Oversampling factors for quantized configurations.
@@ -86,6 +87,7 @@ impl QuantArg {
             QuantArg::Binary15 => BenchQuantization::Binary15,
             QuantArg::Binary2 => BenchQuantization::Binary2,
             QuantArg::Rabitq1 => BenchQuantization::Rabitq1,
+            QuantArg::Rabitq2 => BenchQuantization::Rabitq2,
             QuantArg::Scalar8 => BenchQuantization::Scalar8,
         }
     }

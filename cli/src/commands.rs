@@ -102,7 +102,7 @@ fn vector_spec(spec: &str) -> Result<(String, VectorParams)> {
         Error::InvalidArgument(format!(
             "--vector {spec:?}: {what}; write name=NAME,dim=N,distance=cosine|dot|euclid|manhattan \
              and optionally datatype=f32|f16|u8, quantization=none|binary1|binary1-q4|binary1-q8|\
-             binary1.5|binary2|rabitq1|scalar8, scalar-quantile=Q, multivector, pooled-prefilter=F"
+             binary1.5|binary2|rabitq1|rabitq2|scalar8, scalar-quantile=Q, multivector, pooled-prefilter=F"
         ))
         .into()
     };

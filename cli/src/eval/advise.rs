@@ -183,10 +183,11 @@ pub fn advise(
         BenchQuantization::Binary15,
         BenchQuantization::Binary2,
         BenchQuantization::Rabitq1,
+        BenchQuantization::Rabitq2,
         BenchQuantization::Scalar8,
     ]
     .into_iter()
-    .filter(|&q| rotated || q != BenchQuantization::Rabitq1);
+    .filter(|&q| rotated || !matches!(q, BenchQuantization::Rabitq1 | BenchQuantization::Rabitq2));
     let mut copies = Vec::new();
     for q in families {
         let mut c = CollectionConfig::new(config.dim, config.distance)

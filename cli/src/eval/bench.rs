@@ -35,6 +35,8 @@ pub enum BenchQuantization {
     /// Rotated 1-bit codes (RaBitQ: centroids, rotation, per-vector factors, 4-bit
     /// queries) with rescoring.
     Rabitq1,
+    /// Rotated 2-bit codes (extended RaBitQ) with rescoring.
+    Rabitq2,
     /// Scalar int8 codes, scores without rescoring.
     Scalar8,
 }
@@ -51,6 +53,7 @@ impl BenchQuantization {
             BenchQuantization::Binary15 => "binary1.5",
             BenchQuantization::Binary2 => "binary2",
             BenchQuantization::Rabitq1 => "rabitq1",
+            BenchQuantization::Rabitq2 => "rabitq2",
             BenchQuantization::Scalar8 => "scalar8",
         }
     }
@@ -58,7 +61,7 @@ impl BenchQuantization {
 
 impl BenchQuantization {
     /// Every configuration, cheapest codes first.
-    pub const ALL: [BenchQuantization; 8] = [
+    pub const ALL: [BenchQuantization; 9] = [
         BenchQuantization::None,
         BenchQuantization::Binary1,
         BenchQuantization::Binary1Q4,
@@ -66,6 +69,7 @@ impl BenchQuantization {
         BenchQuantization::Binary15,
         BenchQuantization::Binary2,
         BenchQuantization::Rabitq1,
+        BenchQuantization::Rabitq2,
         BenchQuantization::Scalar8,
     ];
 
@@ -96,6 +100,9 @@ impl BenchQuantization {
             }
             BenchQuantization::Rabitq1 => {
                 Quantization::Binary(binary.with_encoding(BinaryEncoding::RotatedOneBit))
+            }
+            BenchQuantization::Rabitq2 => {
+                Quantization::Binary(binary.with_encoding(BinaryEncoding::RotatedTwoBits))
             }
             BenchQuantization::Scalar8 => {
                 Quantization::Scalar(scalar_quantile.map_or_else(ScalarConfig::default, |q| {
@@ -394,6 +401,7 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<Vec<Be
             | BenchQuantization::Binary15
             | BenchQuantization::Binary2
             | BenchQuantization::Rabitq1
+            | BenchQuantization::Rabitq2
             | BenchQuantization::Scalar8 => {
                 for &os in &opts.oversampling {
                     progress(&format!("[{name}] oversampling {os}"));
