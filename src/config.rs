@@ -145,8 +145,10 @@ pub enum BinaryEncoding {
     /// number per vector (the RaBitQ method): 1.19 bits per component at 384 dimensions.
     /// A 4-bit query gets an unbiased estimate of each distance from table lookups,
     /// so far fewer candidates need rescoring for the same recall than with `OneBit`.
-    /// Cosine, Dot and Euclid; dense vectors only. Sealed segments hold these codes; the
-    /// live segment keeps `OneBit` codes until it is sealed.
+    /// Cosine, Dot and Euclid; dense vectors only. The live segment keeps them too, centred
+    /// on the origin until it is sealed and gets trained centroids (slightly lower recall
+    /// meanwhile). Named vectors of a multi-vector collection keep `OneBit` codes while
+    /// live, and search scans their sealed rotated slots exactly.
     RotatedOneBit,
     /// `RotatedOneBit` with two bits per component (extended RaBitQ): each component
     /// keeps its sign and whether it is among the vector's largest, 2.19 bits per

@@ -110,18 +110,31 @@ pub(crate) fn live_code_words(config: &CollectionConfig) -> usize {
 }
 
 /// The layout of the live segment's rows: the one dense vector of a single-vector
-/// collection, else every vector slot located through offsets.
+/// collection, else every vector slot located through offsets. The one dense vector of a
+/// collection with rotated codes keeps rotated codes (see [`rotated::Rotated::live`]);
+/// other binary slots keep 1-bit codes.
 pub(crate) fn live_shapes(config: &CollectionConfig) -> Vec<ColumnShape> {
     let offsets = !config.is_single_dense();
     config
         .slots()
         .iter()
-        .map(|slot| ColumnShape {
-            dim: slot.params.dim,
-            datatype: slot.params.datatype,
-            code_words: live_code_words(&config.for_slot(slot)),
-            offsets,
-            means: slot.is_multi(),
+        .map(|slot| {
+            let slot_config = config.for_slot(slot);
+            let rotated = code_kind(&slot_config.quantization)
+                .rotated_bits()
+                .filter(|_| !offsets);
+            ColumnShape {
+                dim: slot.params.dim,
+                datatype: slot.params.datatype,
+                code_words: if rotated.is_some() {
+                    0
+                } else {
+                    live_code_words(&slot_config)
+                },
+                rotated: rotated.map(|bits| (bits, slot.params.distance)),
+                offsets,
+                means: slot.is_multi(),
+            }
         })
         .collect()
 }

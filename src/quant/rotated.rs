@@ -48,16 +48,20 @@ pub fn blocks_len(rows: usize, code_bytes: usize) -> usize {
     rows.div_ceil(BLOCK_ROWS) * BLOCK_ROWS * code_bytes
 }
 
+/// Where byte `j` of row `row`'s code (of `code_bytes`) lies among codes transposed in
+/// blocks of `BLOCK_ROWS` (32) rows: byte `BLOCK_ROWS·j + r` of the row's block, for its
+/// place `r` in the block.
+pub fn transposed_at(row: usize, j: usize, code_bytes: usize) -> usize {
+    (row / BLOCK_ROWS) * BLOCK_ROWS * code_bytes + BLOCK_ROWS * j + row % BLOCK_ROWS
+}
+
 /// Writes row-major codes (`code_bytes` each) transposed in blocks of `BLOCK_ROWS` (32) rows
-/// into `out` ([`blocks_len`] bytes): byte `j` of the block's row `r` goes to byte
-/// `BLOCK_ROWS·j + r` of the block. Rows past `codes` stay zero.
+/// into `out` ([`blocks_len`] bytes, `transposed_at`). Rows past `codes` stay zero.
 pub fn transpose_into(codes: &[u8], code_bytes: usize, out: &mut [u8]) {
     out.fill(0);
-    let block_len = BLOCK_ROWS * code_bytes;
     for (i, code) in codes.chunks_exact(code_bytes.max(1)).enumerate() {
-        let block = (i / BLOCK_ROWS) * block_len;
         for (j, &b) in code.iter().enumerate() {
-            if let Some(o) = out.get_mut(block + BLOCK_ROWS * j + i % BLOCK_ROWS) {
+            if let Some(o) = out.get_mut(transposed_at(i, j, code_bytes)) {
                 *o = b;
             }
         }
@@ -71,9 +75,9 @@ pub struct Rotation {
     dim: usize,
     /// The largest power of two not above `dim`: the span each transform mixes.
     block: usize,
-    /// `ROTATION_ROUNDS × ceil(dim/64)` words: bit `i` of round `r` set flips component
-    /// `i`'s sign at the start of round `r`.
-    signs: Vec<u64>,
+    /// `ROTATION_ROUNDS × dim` factors, −1 where round `r` flips component `i`'s sign
+    /// at its start (bit `i` of the round's words set), else 1.
+    signs: Vec<f32>,
 }
 
 impl Rotation {
@@ -82,8 +86,20 @@ impl Rotation {
     pub fn new(dim: usize, seed: u64) -> Self {
         let words = dim.div_ceil(64);
         let mut stream = SplitMix64(seed);
-        let signs = (0..ROTATION_ROUNDS * words)
+        let bits: Vec<u64> = (0..ROTATION_ROUNDS * words)
             .map(|_| stream.next_u64())
+            .collect();
+        let signs = bits
+            .chunks_exact(words.max(1))
+            .flat_map(|round| {
+                (0..dim).map(move |i| {
+                    if round.get(i / 64).is_some_and(|w| w >> (i % 64) & 1 == 1) {
+                        -1.0
+                    } else {
+                        1.0
+                    }
+                })
+            })
             .collect();
         let block = if dim == 0 {
             1
@@ -95,13 +111,11 @@ impl Rotation {
 
     /// Rotates `v` (of `dim` components) in place: lengths and inner products are kept.
     pub fn apply(&self, v: &mut [f32]) {
-        let words = self.dim.div_ceil(64);
         let scale = 1.0 / (self.block as f32).sqrt();
-        for (round, signs) in self.signs.chunks_exact(words.max(1)).enumerate() {
-            for (x, i) in v.iter_mut().zip(0..self.dim) {
-                if signs.get(i / 64).is_some_and(|w| w >> (i % 64) & 1 == 1) {
-                    *x = -*x;
-                }
+        for (round, signs) in self.signs.chunks_exact(self.dim.max(1)).enumerate() {
+            // Times ±1: a sign flip, exactly.
+            for (x, s) in v.iter_mut().zip(signs) {
+                *x *= s;
             }
             let span = if round % 2 == 0 {
                 v.get_mut(..self.block)
@@ -182,6 +196,12 @@ impl Rotated {
             rotation,
             offsets,
         }
+    }
+
+    /// The quantizer of the live segment's rotated codes, which has no rows to train on:
+    /// the rotation of every segment, the origin as center and only centroid.
+    pub fn live(dim: usize, bits: u32) -> Self {
+        Rotated::new(ROTATION_SEED, dim, bits, vec![0.0; dim], vec![0.0; dim])
     }
 
     /// Trains the centroids on `sample` (vectors of `dim`) for a segment of `rows` rows:
@@ -323,20 +343,26 @@ impl Rotated {
         if self.bits < 2 {
             return levels;
         }
-        let mut order: Vec<usize> = (0..u.len()).collect();
-        let magnitude = |i: usize| u.get(i).map_or(0.0, |x| x.abs());
-        order.sort_by(|&a, &b| magnitude(b).total_cmp(&magnitude(a)));
+        // Largest magnitude first, ties to the lower component: a magnitude's bits (never
+        // negative) sort like it, so one key per component sorts as integers.
+        let mut order: Vec<u64> = u
+            .iter()
+            .enumerate()
+            .map(|(i, x)| u64::from(!x.abs().to_bits()) << 32 | i as u64)
+            .collect();
+        order.sort_unstable();
+        let magnitude = |key: u64| f32::from_bits(!(key >> 32) as u32);
         let total: f64 = u.iter().map(|x| f64::from(x.abs())).sum();
         let (mut top, mut best) = (0.0f64, (total / (u.len() as f64).sqrt(), 0));
-        for (k, &i) in (1..).zip(&order) {
-            top += f64::from(magnitude(i));
+        for (k, &key) in (1..).zip(&order) {
+            top += f64::from(magnitude(key));
             let cosine = (total + 2.0 * top) / ((u.len() + 8 * k) as f64).sqrt();
             if cosine > best.0 {
                 best = (cosine, k);
             }
         }
-        for &i in order.iter().take(best.1) {
-            if let Some(l) = levels.get_mut(i) {
+        for &key in order.iter().take(best.1) {
+            if let Some(l) = levels.get_mut((key & u64::from(u32::MAX)) as usize) {
                 *l *= 3;
             }
         }

@@ -12,7 +12,7 @@ use std::collections::BinaryHeap;
 use crate::config::Distance;
 use crate::point::PointId;
 use crate::quant::binary::{AsymQuery, MultiBit, estimate_score};
-use crate::quant::rotated::{BLOCK_ROWS, RotatedQuery};
+use crate::quant::rotated::{BLOCK_ROWS, Rotated, RotatedQuery};
 use crate::quant::scalar::ScalarQuery;
 use crate::segment::{RotatedCodes, Rows, ScalarCodes};
 use crate::simd::{Kernels, unordered};
@@ -206,10 +206,13 @@ pub(crate) fn search_blocks(
         Plan::Binary {
             candidates,
             rescore,
-        } if let [rows] = blocks
-            && let Some(codes) = rows.rotated() =>
+        } if !blocks.is_empty()
+            && let Some(rotated) = blocks
+                .iter()
+                .map(|rows| Some((*rows, rows.rotated()?)))
+                .collect::<Option<Vec<_>>>() =>
         {
-            rotated_search(*rows, &codes, seg, q, limit, candidates, rescore)
+            rotated_search(&rotated, seg, q, limit, candidates, rescore)
         }
         Plan::Binary {
             candidates,
@@ -596,103 +599,129 @@ fn binary_candidates(
     nearest.finish(|at| place(&starts, at))
 }
 
-/// The best `limit` hits of a segment with rotated codes: the `candidates` live rows with
-/// the best estimates, rescored with the originals or reported with their estimates.
+/// The search of blocks that all have rotated codes (a sealed segment, or the live
+/// segment's chunks): one pool of `candidates` across them, then rescoring (or their
+/// estimates as scores). The query is prepared once per distinct quantizer.
 fn rotated_search(
-    rows: &dyn Rows,
-    codes: &RotatedCodes<'_>,
+    blocks: &[(&dyn Rows, RotatedCodes<'_>)],
     seg: usize,
     q: &PreparedQuery,
     limit: usize,
     candidates: usize,
     rescore: bool,
 ) -> Vec<Hit> {
-    let rq = codes.params.prepare(q.distance, &q.vector, q.kernels);
-    let picked = rotated_candidates(rows, codes, &rq, q.kernels, candidates);
+    let mut prepared: Vec<(&Rotated, RotatedQuery)> = Vec::new();
+    let mut scans = Vec::with_capacity(blocks.len());
+    for &(rows, codes) in blocks {
+        let at = match prepared.iter().position(|(p, _)| *p == codes.params) {
+            Some(at) => at,
+            None => {
+                let rq = codes.params.prepare(q.distance, &q.vector, q.kernels);
+                prepared.push((codes.params, rq));
+                prepared.len() - 1
+            }
+        };
+        scans.push((rows, codes, at));
+    }
+    let scans: Vec<(&dyn Rows, RotatedCodes<'_>, &RotatedQuery)> = scans
+        .into_iter()
+        .filter_map(|(rows, codes, at)| Some((rows, codes, &prepared.get(at)?.1)))
+        .collect();
+    let picked = rotated_candidates(&scans, q.kernels, candidates);
     if rescore {
-        return rescore_rows(rows, seg, q, limit, picked.into_iter().map(|(_, row)| row));
+        return rescore_picks(
+            seg,
+            q,
+            limit,
+            picked
+                .iter()
+                .filter_map(|&(_, block, row)| Some((block, scans.get(block)?.0, row))),
+        );
     }
     let mut hits: Vec<Hit> = picked
         .into_iter()
         .take(limit)
-        .map(|(key, row)| {
+        .filter_map(|(key, block, row)| {
+            let (rows, _, rq) = scans.get(block)?;
             let score = rq.score(key);
-            Hit {
+            Some(Hit {
                 key: q.key(score),
                 score,
                 id: rows.id(row),
-                seg,
+                seg: seg + block,
                 row,
-            }
+            })
         })
         .collect();
     hits.sort_unstable_by(Hit::cmp);
     hits
 }
 
-/// The `candidates` live rows of `rows` with the smallest estimated keys (ties: lower
-/// row first), nearest first, as `(key, row)`. The codes are scanned a run of up to
-/// [`SCAN_ROWS`] rows (whole blocks of 32) at a time, skipping blocks without a live row;
-/// each row's lookup sum becomes an estimate through its factors, and [`Nearest`] keeps
-/// the best under a running bound.
+/// The `candidates` live rows of `scans` (blocks with their codes and prepared query)
+/// with the smallest estimated keys (ties: earlier block, then lower row), nearest first,
+/// as `(key, block, row)`. The codes are scanned a run of up to [`SCAN_ROWS`] rows (whole
+/// blocks of 32) at a time, skipping blocks of 32 without a live row; each row's lookup
+/// sum becomes an estimate through its factors, and one [`Nearest`] keeps the best of
+/// every block under a running bound.
 fn rotated_candidates(
-    rows: &dyn Rows,
-    codes: &RotatedCodes<'_>,
-    rq: &RotatedQuery,
+    scans: &[(&dyn Rows, RotatedCodes<'_>, &RotatedQuery)],
     kernels: &Kernels,
     candidates: usize,
-) -> Vec<(f32, usize)> {
-    let n = rows.len();
-    let deleted = rows.deleted();
-    let block_len = BLOCK_ROWS * codes.params.code_bytes();
-    let blocks = n.div_ceil(BLOCK_ROWS);
-    // True when some row of block `b` is live.
-    let live_block = |b: usize| {
-        let word = deleted.words().get(b / 2).copied().unwrap_or(0) >> (32 * (b % 2));
-        let rows_in = (n - b * BLOCK_ROWS).min(BLOCK_ROWS);
-        (!word as u32) & (u32::MAX >> (32 - rows_in)) != 0
-    };
+) -> Vec<(f32, usize, usize)> {
+    let starts = starts(scans.iter().map(|(rows, ..)| rows.len()));
     let mut nearest = Nearest::new(candidates);
     let mut sums = [0u32; SCAN_ROWS];
     let mut keys = [0u32; SCAN_ROWS];
-    let mut b = 0;
-    while b < blocks {
-        if !live_block(b) {
-            b += 1;
-            continue;
-        }
-        // A run of live blocks, at most SCAN_ROWS rows.
-        let mut end = b + 1;
-        while end < blocks && end - b < SCAN_ROWS / BLOCK_ROWS && live_block(end) {
-            end += 1;
-        }
-        let run = codes
-            .blocks
-            .get(b * block_len..end * block_len)
-            .unwrap_or_default();
-        let out = &mut sums[..(end - b) * BLOCK_ROWS];
-        rq.lookup_sums(kernels, run, out);
-        let first = b * BLOCK_ROWS;
-        let last = (end * BLOCK_ROWS).min(n);
-        let factors = codes.factors.get(first..last).unwrap_or_default();
-        let centroids = codes.centroids.get(first..last).unwrap_or_default();
-        // Estimates in one pass (no branch), then the few below the bound offered.
-        let keys = &mut keys[..factors.len().min(centroids.len())];
-        kernels.rotated_keys(&rq.terms, out, factors, centroids, keys);
+    for (&(rows, codes, rq), &start) in scans.iter().zip(&starts) {
+        let n = rows.len();
+        let deleted = rows.deleted();
+        let block_len = BLOCK_ROWS * codes.params.code_bytes();
+        let blocks = n.div_ceil(BLOCK_ROWS);
+        // True when some row of block `b` is live.
+        let live_block = |b: usize| {
+            let word = deleted.words().get(b / 2).copied().unwrap_or(0) >> (32 * (b % 2));
+            let rows_in = (n - b * BLOCK_ROWS).min(BLOCK_ROWS);
+            (!word as u32) & (u32::MAX >> (32 - rows_in)) != 0
+        };
         let check = deleted.ones() > 0;
-        for (row, &key) in (first..).zip(keys.iter()) {
-            if key < nearest.bound && !(check && deleted.get(row)) {
-                nearest.offer(key, row as u32);
+        let mut b = 0;
+        while b < blocks {
+            if !live_block(b) {
+                b += 1;
+                continue;
             }
+            // A run of live blocks, at most SCAN_ROWS rows.
+            let mut end = b + 1;
+            while end < blocks && end - b < SCAN_ROWS / BLOCK_ROWS && live_block(end) {
+                end += 1;
+            }
+            let run = codes
+                .blocks
+                .get(b * block_len..end * block_len)
+                .unwrap_or_default();
+            let out = &mut sums[..(end - b) * BLOCK_ROWS];
+            rq.lookup_sums(kernels, run, out);
+            let first = b * BLOCK_ROWS;
+            let last = (end * BLOCK_ROWS).min(n);
+            let factors = codes.factors.get(first..last).unwrap_or_default();
+            let centroids = codes.centroids.get(first..last).unwrap_or_default();
+            // Estimates in one pass (no branch), then the few below the bound offered.
+            let keys = &mut keys[..factors.len().min(centroids.len())];
+            kernels.rotated_keys(&rq.terms, out, factors, centroids, keys);
+            for (row, &key) in (first..).zip(keys.iter()) {
+                if key < nearest.bound && !(check && deleted.get(row)) {
+                    nearest.offer(key, (start + row) as u32);
+                }
+            }
+            b = end;
         }
-        b = end;
     }
-    let mut picked: Vec<(f32, usize)> = nearest
-        .finish(|at| (0, at))
+    let mut picked: Vec<(f32, usize, usize)> = nearest
+        .finish(|at| place(&starts, at))
         .into_iter()
-        .map(|(key, _, row)| (unordered(key), row))
+        .map(|(key, block, row)| (unordered(key), block, row))
         .collect();
-    picked.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    picked.sort_by(|a, b| a.0.total_cmp(&b.0).then((a.1, a.2).cmp(&(b.1, b.2))));
     picked
 }
 
@@ -812,6 +841,7 @@ mod tests {
 
     fn chunk(rows: std::ops::Range<u64>) -> LiveChunk {
         let mut c = LiveChunk::new(&[ColumnShape {
+            rotated: None,
             dim: DIM,
             datatype: Datatype::F32,
             code_words: 1,
@@ -946,12 +976,30 @@ mod tests {
                     })
                     .collect();
                 oracle.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                let one = [(&rows as &dyn Rows, codes, &rq)];
+                // The same block twice: one pool across blocks, ties to the earlier one.
+                let two = [one[0], one[0]];
+                let mut both: Vec<(f32, usize, usize)> = oracle
+                    .iter()
+                    .flat_map(|&(key, row)| [(key, 0, row), (key, 1, row)])
+                    .collect();
+                both.sort_by(|a, b| a.0.total_cmp(&b.0).then((a.1, a.2).cmp(&(b.1, b.2))));
                 for candidates in [1, 10, 37, 3000] {
-                    let want: Vec<_> = oracle.iter().copied().take(candidates).collect();
-                    let got = rotated_candidates(&rows, &codes, &rq, kernels, candidates);
+                    let want: Vec<_> = oracle
+                        .iter()
+                        .map(|&(key, row)| (key, 0, row))
+                        .take(candidates)
+                        .collect();
+                    let got = rotated_candidates(&one, kernels, candidates);
                     assert_eq!(
                         got, want,
                         "{bits} bits, 1 in {keep_one_in} live, {candidates} candidates"
+                    );
+                    let want: Vec<_> = both.iter().copied().take(candidates).collect();
+                    let got = rotated_candidates(&two, kernels, candidates);
+                    assert_eq!(
+                        got, want,
+                        "two blocks, {bits} bits, 1 in {keep_one_in} live"
                     );
                 }
             }

@@ -750,6 +750,7 @@ mod tests {
 
     fn live_chunk() -> LiveChunk {
         let mut live = LiveChunk::new(&[ColumnShape {
+            rotated: None,
             dim: DIM,
             datatype: Datatype::F32,
             code_words: CodeKind::OneBit.words(DIM),
@@ -846,6 +847,7 @@ mod tests {
     fn each_slot_builds_like_a_segment_of_its_vectors() {
         use crate::format::segment::{self, Section};
         let offsets_shape = |dim| ColumnShape {
+            rotated: None,
             dim,
             datatype: Datatype::F32,
             code_words: CodeKind::OneBit.words(dim),

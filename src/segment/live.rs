@@ -18,11 +18,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{Bitmap, Column, Originals, Rows, decode_stored, mean_of};
-use crate::config::Datatype;
+use super::{Bitmap, Column, Originals, RotatedCodes, Rows, decode_stored, mean_of};
+use crate::config::{Datatype, Distance};
 use crate::filter::index::{self, BlockIndexes, IndexCache, IndexSpecs};
 use crate::point::PointId;
 use crate::quant;
+use crate::quant::rotated::{Rotated, RowFactors, blocks_len, transposed_at};
+use crate::simd::Kernels;
 
 /// Bytes of originals and codes a chunk holds at most (at least 16 rows).
 const CHUNK_BYTES: usize = 4 << 20;
@@ -67,6 +69,9 @@ pub(crate) struct ColumnShape {
     pub datatype: Datatype,
     /// 1-bit code words per vector (0: no codes).
     pub code_words: usize,
+    /// Rotated codes of these bits per component, with the factors of this distance (one
+    /// vector per row only).
+    pub rotated: Option<(u32, Distance)>,
     /// False for the one dense vector of a single-vector collection (row `r` is vector
     /// `r`); true when vectors are located through offsets (named vectors, multivectors).
     pub offsets: bool,
@@ -76,7 +81,88 @@ pub(crate) struct ColumnShape {
 
 impl ColumnShape {
     fn vector_bytes(self) -> usize {
-        self.dim * self.datatype.size() + self.code_words * 8
+        let rotated = self.rotated.map_or(0, |(bits, _)| {
+            bits as usize * 8 * self.dim.div_ceil(64) + ROTATED_ROW_BYTES
+        });
+        self.dim * self.datatype.size() + self.code_words * 8 + rotated
+    }
+}
+
+/// Bytes a rotated code keeps beside its bits: two f32 factors and a centroid number.
+const ROTATED_ROW_BYTES: usize = 9;
+
+/// A live column's rotated codes: the codes transposed in blocks of 32 rows as a sealed
+/// segment stores them, written row by row as rows arrive, and each row's terms.
+#[derive(Debug, Clone)]
+struct LiveRotated {
+    params: Rotated,
+    distance: Distance,
+    blocks: Vec<u8>,
+    factors: Vec<[f32; 2]>,
+    centroids: Vec<u8>,
+}
+
+impl LiveRotated {
+    fn new(dim: usize, bits: u32, distance: Distance, rows: usize) -> Self {
+        let params = Rotated::live(dim, bits);
+        LiveRotated {
+            blocks: Vec::with_capacity(blocks_len(rows, params.code_bytes())),
+            params,
+            distance,
+            factors: Vec::with_capacity(rows),
+            centroids: Vec::with_capacity(rows),
+        }
+    }
+
+    /// Appends a row's code (`code_bytes` row-major bytes) and terms.
+    fn push(&mut self, code: &[u8], terms: RowFactors) {
+        let row = self.factors.len();
+        let stride = self.params.code_bytes();
+        self.blocks.resize(blocks_len(row + 1, stride), 0);
+        for (j, &b) in code.iter().enumerate().take(stride) {
+            if let Some(o) = self.blocks.get_mut(transposed_at(row, j, stride)) {
+                *o = b;
+            }
+        }
+        self.factors.push(terms.factors);
+        self.centroids.push(terms.centroid);
+    }
+
+    /// Encodes and appends vector `v`.
+    fn encode(&mut self, v: &[f32], kernels: &Kernels) {
+        let mut words = vec![0u64; self.params.code_bytes() / 8];
+        let terms = self.params.encode(self.distance, v, kernels, &mut words);
+        let code: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        self.push(&code, terms);
+    }
+
+    /// Appends row `row` of `from` (same parameters).
+    fn copy_row(&mut self, from: &LiveRotated, row: usize) {
+        let stride = self.params.code_bytes();
+        let code: Vec<u8> = (0..stride)
+            .map(|j| {
+                let at = transposed_at(row, j, stride);
+                from.blocks.get(at).copied().unwrap_or(0)
+            })
+            .collect();
+        let terms = RowFactors {
+            centroid: from.centroids.get(row).copied().unwrap_or(0),
+            factors: from.factors.get(row).copied().unwrap_or_default(),
+        };
+        self.push(&code, terms);
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.blocks.capacity() + self.factors.capacity() * 8 + self.centroids.capacity()
+    }
+
+    fn view(&self) -> RotatedCodes<'_> {
+        RotatedCodes {
+            params: &self.params,
+            blocks: &self.blocks,
+            factors: &self.factors,
+            centroids: &self.centroids,
+        }
     }
 }
 
@@ -91,6 +177,7 @@ struct LiveColumn {
     offsets: Vec<u64>,
     /// `dim` floats per row for a multivector: the mean of its vectors.
     means: Vec<f32>,
+    rotated: Option<LiveRotated>,
 }
 
 impl LiveColumn {
@@ -101,6 +188,9 @@ impl LiveColumn {
             codes: Vec::with_capacity(vectors * shape.code_words),
             offsets: if shape.offsets { vec![0] } else { Vec::new() },
             means: Vec::with_capacity(if shape.means { vectors * shape.dim } else { 0 }),
+            rotated: shape
+                .rotated
+                .map(|(bits, distance)| LiveRotated::new(shape.dim, bits, distance, vectors)),
         }
     }
 
@@ -115,7 +205,7 @@ impl LiveColumn {
 
     /// Appends one row's vectors: `bytes` holds 0 or more vectors in the stored datatype
     /// (exactly one for a column without offsets).
-    fn push(&mut self, bytes: &[u8]) {
+    fn push(&mut self, bytes: &[u8], kernels: &Kernels) {
         let (dim, datatype, words) = (self.shape.dim, self.shape.datatype, self.shape.code_words);
         let mut sum = vec![0.0f32; if self.shape.means { dim } else { 0 }];
         let mut count = 0;
@@ -142,6 +232,9 @@ impl LiveColumn {
                     quant::binary::threshold(datatype),
                     &mut self.codes[start..],
                 );
+            }
+            if let Some(r) = &mut self.rotated {
+                r.encode(&floats, kernels);
             }
         }
         if self.shape.offsets {
@@ -176,6 +269,9 @@ impl LiveColumn {
         }
         self.codes
             .extend_from_slice(&from.codes[vectors.start * words..vectors.end * words]);
+        if let (Some(to), Some(r)) = (&mut self.rotated, &from.rotated) {
+            to.copy_row(r, row);
+        }
         if self.shape.offsets {
             self.offsets.push(self.vectors() as u64);
         }
@@ -190,6 +286,7 @@ impl LiveColumn {
             + self.codes.capacity() * 8
             + self.offsets.capacity() * 8
             + self.means.capacity() * 4
+            + self.rotated.as_ref().map_or(0, LiveRotated::heap_bytes)
     }
 
     fn view(&self) -> Column<'_> {
@@ -202,7 +299,7 @@ impl LiveColumn {
             multi_bit: None,
             offsets: self.shape.offsets.then_some(self.offsets.as_slice()),
             means: self.shape.means.then_some(self.means.as_slice()),
-            rotated: None,
+            rotated: self.rotated.as_ref().map(LiveRotated::view),
             sketch: None,
         }
     }
@@ -258,7 +355,7 @@ impl LiveChunk {
     ) {
         let row = self.ids.len();
         for (column, bytes) in self.columns.iter_mut().zip(vectors) {
-            column.push(bytes);
+            column.push(bytes, Kernels::detect());
         }
         self.push_encoded(seq, id, row, payload);
     }
@@ -390,8 +487,9 @@ impl LiveSegment {
             .iter()
             .zip(vectors)
             .map(|(shape, v)| {
-                let count = v.len() / (shape.dim * shape.datatype.size()).max(1);
-                v.len() + count * shape.code_words * 8
+                let stored = shape.dim * shape.datatype.size();
+                let count = v.len() / stored.max(1);
+                v.len() + count * (shape.vector_bytes() - stored)
             })
             .sum();
         self.data_bytes += (vector_bytes + 16 + 8 + payload.map_or(0, <[u8]>::len)) as u64;
@@ -511,6 +609,10 @@ impl Rows for LiveRows<'_> {
         self.chunk.first().map_or(0, |c| c.shape.code_words)
     }
 
+    fn rotated(&self) -> Option<RotatedCodes<'_>> {
+        self.chunk.first()?.rotated.as_ref().map(LiveRotated::view)
+    }
+
     fn originals(&self) -> Originals<'_> {
         self.chunk
             .first()
@@ -563,6 +665,7 @@ mod tests {
     use super::*;
 
     const SHAPE: ColumnShape = ColumnShape {
+        rotated: None,
         dim: 2,
         datatype: Datatype::F32,
         code_words: 1,
@@ -633,5 +736,67 @@ mod tests {
             assert_eq!(seen, expected, "version after write {w}");
             assert_eq!(old.live_count(), expected.len());
         }
+    }
+
+    /// Rows copied when tail chunks merge keep their rotated codes and factors: every live
+    /// row's code, read back from its chunk's transposed blocks, is its vector's encoding.
+    #[test]
+    fn merged_chunks_keep_each_rows_rotated_code() {
+        let dim = 100;
+        let shape = ColumnShape {
+            rotated: Some((2, Distance::Dot)),
+            dim,
+            datatype: Datatype::F32,
+            code_words: 0,
+            offsets: false,
+            means: false,
+        };
+        let floats = |i: u64| -> Vec<f32> {
+            (0..dim as u64)
+                .map(|j| ((i * 31 + j * 17) % 23) as f32 - 11.0)
+                .collect()
+        };
+        let mut seg = LiveSegment::new(vec![shape]);
+        seg.chunk_rows = 64;
+        // Each write publishes (a clone holds its chunks), so the next one starts a chunk
+        // and the tail's small chunks are merged by copying rows.
+        let mut published = Vec::new();
+        for w in 0..60u64 {
+            for i in w * 5..w * 5 + 5 {
+                if let Some((p, r)) = seg.find(PointId::Num(i % 120)) {
+                    seg.delete_at(p, r);
+                }
+                let bytes: Vec<u8> = floats(i).iter().flat_map(|x| x.to_le_bytes()).collect();
+                seg.push(i + 1, PointId::Num(i % 120), &[&bytes], None);
+            }
+            seg.finish_write();
+            published.push(seg.clone());
+        }
+        assert!(seg.parts.len() > 1);
+        let params = Rotated::live(dim, 2);
+        let stride = params.code_bytes();
+        let mut checked = 0;
+        for (p, r) in seg.sorted_live_rows() {
+            let view = seg.views()[p];
+            let codes = view.rotated().unwrap();
+            let mut words = vec![0u64; stride / 8];
+            let want = params.encode(
+                Distance::Dot,
+                &floats(view.version(r) - 1),
+                Kernels::detect(),
+                &mut words,
+            );
+            let got: Vec<u8> = (0..stride)
+                .map(|j| codes.blocks[transposed_at(r, j, stride)])
+                .collect();
+            let want_bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+            assert_eq!(got, want_bytes, "row {r} of chunk {p}");
+            assert_eq!(
+                (codes.factors[r], codes.centroids[r]),
+                (want.factors, want.centroid)
+            );
+            checked += 1;
+        }
+        assert_eq!(checked, 120);
     }
 }
