@@ -231,8 +231,7 @@ static NEON: Kernels = Kernels {
     isa: Isa::Neon,
     count_ones: aarch64::neon::count_ones,
     nibble_lut_sums: aarch64::neon::nibble_lut_sums,
-    // NEON has no gather for the centroid table: the portable form until one is measured.
-    rotated_keys: scalar::rotated_keys,
+    rotated_keys: aarch64::neon::rotated_keys,
     hamming_many: aarch64::neon::hamming_many,
     hamming_rows: aarch64::neon::hamming_rows,
     min_hamming_many: aarch64::neon::min_hamming_many,

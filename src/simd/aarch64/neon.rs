@@ -16,6 +16,10 @@ use std::arch::aarch64::{
     vpaddlq_u32, vqtbl1q_u8, vreinterpretq_s8_u8, vreinterpretq_s16_u16, vreinterpretq_u8_u64,
     vreinterpretq_u32_u64, vshrq_n_u8, vst1q_f32, vst1q_u16, vsubq_f32,
 };
+use std::arch::aarch64::{
+    veorq_u32, vld1q_u32, vld2q_f32, vmulq_f32, vorrq_u32, vreinterpretq_s32_u32,
+    vreinterpretq_u32_f32, vreinterpretq_u32_s32, vshrq_n_s32, vst1q_u32,
+};
 
 #[inline]
 #[target_feature(enable = "neon")]
@@ -226,6 +230,52 @@ fn plane_sums(plane: &[u8], tables: &[[u8; 32]], low: uint8x16_t, total: &mut [u
             *t += u32::from(l);
         }
     }
+}
+
+/// The rotated codes' estimates, 4 rows at a time: sums converted to f32, the rows'
+/// `[add, scale]` pairs split by `ld2`, the centroid table read entry by entry, the key
+/// computed with separate multiplies and adds (the scalar form's roundings; no `fmla`)
+/// and mapped to its ordered `u32` without a branch.
+///
+/// # Safety
+/// See the module docs.
+#[target_feature(enable = "neon")]
+pub(crate) unsafe fn rotated_keys(
+    terms: &crate::simd::EstimateTerms,
+    sums: &[u32],
+    factors: &[[f32; 2]],
+    centroids: &[u8],
+    out: &mut [u32],
+) {
+    let base = vdupq_n_f32(terms.base);
+    let step = vdupq_n_f32(terms.step);
+    let two = vdupq_n_f32(2.0);
+    let sign = vdupq_n_u32(1 << 31);
+    let (sums4, sums_tail) = sums.as_chunks::<4>();
+    let (factors4, factors_tail) = factors.as_chunks::<4>();
+    let (centroids4, centroids_tail) = centroids.as_chunks::<4>();
+    let (out4, out_tail) = out.as_chunks_mut::<4>();
+    for (((o, s), f), c) in out4.iter_mut().zip(sums4).zip(factors4).zip(centroids4) {
+        let t = c.map(|i| terms.table[usize::from(i)]);
+        // SAFETY: `s` is 4 readable u32s, `f` 8 readable f32s, `t` 4 readable f32s, `o` 4
+        // writable u32s.
+        unsafe {
+            let sum = vcvtq_f32_u32(vld1q_u32(s.as_ptr()));
+            let ip = vaddq_f32(base, vmulq_f32(step, sum));
+            let pairs = vld2q_f32(f.as_ptr().cast::<f32>());
+            let (add, scale) = (pairs.0, pairs.1);
+            let t = vld1q_f32(t.as_ptr());
+            let key = if terms.euclid {
+                vsubq_f32(vaddq_f32(add, t), vmulq_f32(vmulq_f32(two, scale), ip))
+            } else {
+                vsubq_f32(vsubq_f32(t, add), vmulq_f32(scale, ip))
+            };
+            let bits = vreinterpretq_u32_f32(key);
+            let negative = vreinterpretq_u32_s32(vshrq_n_s32::<31>(vreinterpretq_s32_u32(bits)));
+            vst1q_u32(o.as_mut_ptr(), veorq_u32(bits, vorrq_u32(negative, sign)));
+        }
+    }
+    crate::simd::scalar::rotated_keys(terms, sums_tail, factors_tail, centroids_tail, out_tail);
 }
 
 /// Codes of up to this many words take the vector path of [`min_hamming_many`] (31 words
