@@ -10,8 +10,8 @@
 use std::path::PathBuf;
 
 use vecsieve::codec::quant::{
-    MultiBit, ROTATION_SEED, RangeDesign, Rotated, Rotation, Welford, blocks_len, code_stride,
-    encode_one_bit, train, transpose_into,
+    MultiBit, ROTATION_SEED, RangeDesign, Rotated, Rotation, RowFactors, Welford, blocks_len,
+    code_stride, encode_one_bit, train, transpose_into,
 };
 use vecsieve::codec::segment::{self, CodeKind, SegmentColumns};
 use vecsieve::codec::wal::{self as record, RecordKind, ScanEnd, UpsertRow};
@@ -326,10 +326,7 @@ fn golden_two_bit_segment_file() {
 #[test]
 fn golden_segment_rotated_codes() {
     let vectors = VECTORS;
-    let center: Vec<f32> = (0..4)
-        .map(|i| vectors.iter().map(|v| v[i]).sum::<f32>() / 3.0)
-        .collect();
-    let rotated = Rotated::new(ROTATION_SEED, 4, 1, center.clone(), center.clone());
+    let rotated = golden_rotated(1);
     // Two columns of the 6-dimensional map (its transforms span components 0..4 and
     // 2..6) and one of the 4-dimensional one, from the spec's recipe.
     let six = Rotation::new(6, ROTATION_SEED);
@@ -362,7 +359,6 @@ fn golden_segment_rotated_codes() {
             assert!((got - want).abs() <= 1e-5 * want.abs().max(1.0), "{rows:?}");
         }
     }
-    let originals = originals(&vectors);
     // Stored transposed in blocks of 32 rows: byte j of row r at 32·j + r.
     let row_major: Vec<u8> = codes.iter().flat_map(|w| w.to_le_bytes()).collect();
     let mut blocks = vec![0u8; blocks_len(3, 8)];
@@ -372,31 +368,8 @@ fn golden_segment_rotated_codes() {
         (blocks[0], blocks[1], blocks[2], blocks[3]),
         (0b1001, 0b0110, 0b1000, 0)
     );
-    let bytes = segment::encode(&SegmentColumns {
-        segment_id: 8,
-        dim: 4,
-        distance: Distance::Euclid,
-        datatype: Datatype::F32,
-        code_kind: CodeKind::RotatedOneBit,
-        ids: &[PointId::Num(7), PointId::Num(8), PointId::Num(9)],
-        versions: &[4, 5, 6],
-        originals: &originals,
-        codes: &blocks,
-        payloads: &[None, None, None],
-        scalar: None,
-        binary_stats: None,
-        rotated: Some((&rotated, &rows)),
-    })
-    .unwrap();
-    let golden = check("segment-0000000000000008.hex", &bytes);
-    let layout = segment::parse(&golden).unwrap();
-    assert_eq!(
-        (layout.header.code_kind, layout.code_words()),
-        (CodeKind::RotatedOneBit, 1)
-    );
-    assert_eq!(layout.verify(&golden), Ok(()));
-    let section = &golden[layout.range(segment::Section::Rotation)];
-    assert_eq!(segment::decode_rotation(section, 4, 1), Ok(rotated));
+    let (golden, layout) =
+        check_rotated_segment(8, CodeKind::RotatedOneBit, &rotated, &rows, &blocks);
     assert_eq!(
         golden[layout.range(segment::Section::CodeCentroids)],
         [0, 0, 0]
@@ -409,10 +382,7 @@ fn golden_segment_rotated_codes() {
 #[test]
 fn golden_segment_rotated_two_bit_codes() {
     let vectors = VECTORS;
-    let center: Vec<f32> = (0..4)
-        .map(|i| vectors.iter().map(|v| v[i]).sum::<f32>() / 3.0)
-        .collect();
-    let rotated = Rotated::new(ROTATION_SEED, 4, 2, center.clone(), center.clone());
+    let rotated = golden_rotated(2);
     let kernels = Kernels::detect();
     let mut row_major = Vec::new();
     let mut planes = Vec::new();
@@ -447,31 +417,58 @@ fn golden_segment_rotated_two_bit_codes() {
     assert_eq!(blocks.len(), 512);
     assert_eq!(blocks[..3], [0b1001, 0b0110, 0b1000]);
     assert_eq!(blocks[256..259], [0b1111, 0b0001, 0b1010]);
+    check_rotated_segment(9, CodeKind::RotatedTwoBits, &rotated, &rows, &blocks);
+}
+
+/// The quantizer of golden segments 8 and 9 (`bits` per component): one centroid, at the
+/// mean of `VECTORS`, which is also the center.
+fn golden_rotated(bits: u32) -> Rotated {
+    let center: Vec<f32> = (0..4)
+        .map(|i| VECTORS.iter().map(|v| v[i]).sum::<f32>() / 3.0)
+        .collect();
+    Rotated::new(ROTATION_SEED, 4, bits, center.clone(), center)
+}
+
+/// Golden segment `id` of `VECTORS` with rotated codes of `kind` (`blocks` transposed,
+/// `rows` their terms): checked against its file, verified, and its rotation decoded back
+/// to `rotated`. Returns the file and its layout.
+fn check_rotated_segment(
+    id: u64,
+    kind: CodeKind,
+    rotated: &Rotated,
+    rows: &[RowFactors],
+    blocks: &[u8],
+) -> (Vec<u8>, segment::Layout) {
     let bytes = segment::encode(&SegmentColumns {
-        segment_id: 9,
+        segment_id: id,
         dim: 4,
         distance: Distance::Euclid,
         datatype: Datatype::F32,
-        code_kind: CodeKind::RotatedTwoBits,
+        code_kind: kind,
         ids: &[PointId::Num(7), PointId::Num(8), PointId::Num(9)],
         versions: &[4, 5, 6],
-        originals: &originals(&vectors),
-        codes: &blocks,
+        originals: &originals(&VECTORS),
+        codes: blocks,
         payloads: &[None, None, None],
         scalar: None,
         binary_stats: None,
-        rotated: Some((&rotated, &rows)),
+        rotated: Some((rotated, rows)),
     })
     .unwrap();
-    let golden = check("segment-0000000000000009.hex", &bytes);
+    let golden = check(&format!("segment-{id:016}.hex"), &bytes);
     let layout = segment::parse(&golden).unwrap();
+    let bits = kind.rotated_bits().unwrap();
     assert_eq!(
         (layout.header.code_kind, layout.code_words()),
-        (CodeKind::RotatedTwoBits, 2)
+        (kind, bits as usize)
     );
     assert_eq!(layout.verify(&golden), Ok(()));
     let section = &golden[layout.range(segment::Section::Rotation)];
-    assert_eq!(segment::decode_rotation(section, 4, 2), Ok(rotated));
+    assert_eq!(
+        segment::decode_rotation(section, 4, bits),
+        Ok(rotated.clone())
+    );
+    (golden, layout)
 }
 
 #[test]
