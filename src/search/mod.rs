@@ -582,18 +582,9 @@ fn binary_candidates(
             let out = &mut dist[..(codes.len() / words).min(b.len().saturating_sub(first))];
             q.kernels.hamming_many(code, codes, out);
             let at = (start + first) as u32;
-            if deleted.ones() == 0 {
-                for (at, &d) in (at..).zip(out.iter()) {
-                    nearest.offer(d, at);
-                }
-            } else {
-                // Whether a row is live is asked only of the few near enough to enter.
-                for (row, &d) in (first..).zip(out.iter()) {
-                    if d < nearest.bound && !deleted.get(row) {
-                        nearest.offer(d, at + (row - first) as u32);
-                    }
-                }
-            }
+            // Whether a row is live is asked only of the few near enough to enter.
+            let check = deleted.ones() > 0;
+            nearest.offer_all(out, at, |i| check && deleted.get(first + i));
         }
     }
     nearest.finish(|at| place(&starts, at))
@@ -708,11 +699,8 @@ fn rotated_candidates(
             // Estimates in one pass (no branch), then the few below the bound offered.
             let keys = &mut keys[..factors.len().min(centroids.len())];
             kernels.rotated_keys(&rq.terms, out, factors, centroids, keys);
-            for (row, &key) in (first..).zip(keys.iter()) {
-                if key < nearest.bound && !(check && deleted.get(row)) {
-                    nearest.offer(key, (start + row) as u32);
-                }
-            }
+            let at = (start + first) as u32;
+            nearest.offer_all(keys, at, |i| check && deleted.get(first + i));
             b = end;
         }
     }
@@ -778,6 +766,30 @@ impl Nearest {
             self.kept.push(u64::from(d) << 32 | u64::from(at));
             if self.kept.len() >= 2 * self.keep {
                 self.cut();
+            }
+        }
+    }
+
+    /// Offers each of `keys` at positions `at, at + 1, …`, except those `skip` rejects (by
+    /// index in `keys`), which is asked only of keys below the bound. Eight keys at a time
+    /// are first compared with the bound through their least (one vector minimum), so the
+    /// usual group, with none below it, costs no branch per key.
+    #[inline]
+    fn offer_all(&mut self, keys: &[u32], at: u32, skip: impl Fn(usize) -> bool) {
+        let (groups, tail) = keys.as_chunks::<8>();
+        for (g, group) in groups.iter().enumerate() {
+            if group.iter().fold(u32::MAX, |m, &k| m.min(k)) >= self.bound {
+                continue;
+            }
+            for (i, &k) in (8 * g..).zip(group) {
+                if k < self.bound && !skip(i) {
+                    self.offer(k, at + i as u32);
+                }
+            }
+        }
+        for (i, &k) in (8 * groups.len()..).zip(tail) {
+            if k < self.bound && !skip(i) {
+                self.offer(k, at + i as u32);
             }
         }
     }
