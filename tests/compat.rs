@@ -292,35 +292,8 @@ fn a_version_2_collection_with_named_and_multi_vectors_opens_and_searches_as_rec
         );
         assert_eq!(p.vectors.contains_key("e"), id.is_multiple_of(2), "id {id}");
     }
-    // Scores were recorded with the AVX2 kernels; another ISA sums in another order.
     let check = |c: &Collection, when: &str, only_exact: bool| {
-        for (got, want) in v2_results(c).iter().zip(&want) {
-            if only_exact && !got.contains(" exact: ") {
-                continue;
-            }
-            let parse = |line: &str| -> (String, Vec<(String, f32)>) {
-                let (head, hits) = line.split_once(": ").unwrap_or((line, ""));
-                let hits = hits
-                    .split_whitespace()
-                    .map(|h| {
-                        let (id, score) = h.split_once(':').unwrap();
-                        (id.to_string(), score.parse().unwrap())
-                    })
-                    .collect();
-                (head.to_string(), hits)
-            };
-            let (g, w) = (parse(got), parse(want));
-            assert_eq!(g.0, w.0);
-            let ids = |v: &[(String, f32)]| v.iter().map(|h| h.0.clone()).collect::<Vec<_>>();
-            assert_eq!(ids(&g.1), ids(&w.1), "{when}: {}", g.0);
-            for ((_, a), (_, b)) in g.1.iter().zip(&w.1) {
-                assert!(
-                    (a - b).abs() <= 1e-5 * b.abs().max(1.0),
-                    "{when}: {}: {a} vs {b}",
-                    g.0
-                );
-            }
-        }
+        assert_same_results(&v2_results(c), &want, when, only_exact);
     };
     check(&c, "as opened", false);
     c.close().unwrap();
@@ -329,5 +302,145 @@ fn a_version_2_collection_with_named_and_multi_vectors_opens_and_searches_as_rec
     // A rewrite trains new quantizers: the estimates change, exact results do not.
     c.optimize().unwrap();
     check(&c, "after a rewrite", true);
+    c.verify().unwrap();
+}
+
+/// Recorded search lines (`"head: id:score ..."`) against those of the code that wrote a
+/// fixture: the same lines, ids and order, and scores within 1e-5 relative (they were
+/// recorded with the AVX2 kernels; another ISA sums in another order). With `only_exact`,
+/// only the lines of exact searches.
+fn assert_same_results(got: &[String], want: &[String], when: &str, only_exact: bool) {
+    assert_eq!(got.len(), want.len(), "{when}");
+    for (got, want) in got.iter().zip(want) {
+        if only_exact && !got.contains(" exact: ") {
+            continue;
+        }
+        let parse = |line: &str| -> (String, Vec<(String, f32)>) {
+            let (head, hits) = line.split_once(": ").unwrap_or((line, ""));
+            let hits = hits
+                .split_whitespace()
+                .map(|h| {
+                    let (id, score) = h.split_once(':').unwrap();
+                    (id.to_string(), score.parse().unwrap())
+                })
+                .collect();
+            (head.to_string(), hits)
+        };
+        let (g, w) = (parse(got), parse(want));
+        assert_eq!(g.0, w.0);
+        let ids = |v: &[(String, f32)]| v.iter().map(|h| h.0.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&g.1), ids(&w.1), "{when}: {}", g.0);
+        for ((_, a), (_, b)) in g.1.iter().zip(&w.1) {
+            assert!(
+                (a - b).abs() <= 1e-5 * b.abs().max(1.0),
+                "{when}: {}: {a} vs {b}",
+                g.0
+            );
+        }
+    }
+}
+
+/// The rotated fixture's point `id`: a 16-d vector and a JSON payload whose `kind`
+/// (indexed) cycles through `a`, `b`, `c`.
+fn rotated_point(id: u64) -> vecsieve::Point {
+    let kind = ["a", "b", "c"][(id % 3) as usize];
+    vecsieve::Point::new(id, common::vector_for(id, 16))
+        .with_payload(format!(r#"{{"kind":"{kind}","n":{id}}}"#).into_bytes())
+}
+
+/// Every search the rotated fixture records: per query, the top 5 of an exact search, a
+/// rescored one at oversampling 2, one without rescoring (the codes' own estimates), and
+/// a rescored one filtered on the indexed `kind`.
+fn rotated_results(c: &Collection) -> Vec<String> {
+    let filter = vecsieve::Filter::from_json(
+        &serde_json::json!({"must": [{"key": "kind", "match": {"value": "b"}}]}),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    for q in [0u64, 11, 123] {
+        let query = common::vector_for(q + 1000, 16);
+        let quantized = SearchParams::default().with_oversampling(2.0);
+        for (mode, params, filtered) in [
+            ("exact", SearchParams::default().with_exact(true), false),
+            ("rescored", quantized, false),
+            ("estimated", quantized.with_rescore(false), false),
+            ("filtered", quantized, true),
+        ] {
+            let hits = if filtered {
+                c.search_filtered("", &query, &filter, 5, &params)
+            } else {
+                c.search(&query, 5, &params)
+            }
+            .unwrap();
+            let line: Vec<String> = hits
+                .iter()
+                .map(|h| format!("{}:{}", h.id, h.score))
+                .collect();
+            out.push(format!("{q} {mode}: {}", line.join(" ")));
+        }
+    }
+    out
+}
+
+/// A collection with rotated 1-bit codes (`code_kind` 5) and a payload index (segment
+/// version 3), written by the main before rotated 2-bit codes (`df3b030`): two segments,
+/// a sidecar, and delete records no checkpoint covers. It opens and searches as that code
+/// did, estimates included. `VECSIEVE_WRITE_FIXTURES=1` rewrites it (only after a
+/// deliberate format change; see tests/fixtures/README.md).
+#[test]
+fn a_rotated_collection_with_a_payload_index_opens_and_searches_as_recorded() {
+    use vecsieve::{
+        BinaryConfig, BinaryEncoding, CollectionConfig, Distance, PayloadSchema, Quantization,
+        optimizer::OptimizerConfig,
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let fixture = root.join("v3-rotated");
+    let recorded = root.join("v3-rotated.results");
+    if std::env::var_os("VECSIEVE_WRITE_FIXTURES").is_some() {
+        let _ = std::fs::remove_dir_all(&fixture);
+        let rotated = BinaryConfig::default().with_encoding(BinaryEncoding::RotatedOneBit);
+        let config = CollectionConfig::new(16, Distance::Euclid)
+            .with_quantization(Quantization::Binary(rotated))
+            .with_search_threads(1)
+            .with_optimizer(OptimizerConfig {
+                background: false,
+                ..OptimizerConfig::default()
+            });
+        let c = Collection::create(&fixture, config).unwrap();
+        c.create_payload_index("kind", PayloadSchema::Keyword)
+            .unwrap();
+        c.upsert(&(0..400).map(rotated_point).collect::<Vec<_>>())
+            .unwrap();
+        c.seal().unwrap();
+        c.delete(&[PointId::Num(3), PointId::Num(17)]).unwrap();
+        c.upsert(&(400..600).map(rotated_point).collect::<Vec<_>>())
+            .unwrap();
+        c.seal().unwrap();
+        c.delete(&[PointId::Num(31), PointId::Num(450)]).unwrap();
+        drop(c); // not closed: the last delete stays in the WAL
+        let tmp = tempfile::tempdir().unwrap();
+        common::copy_dir(&fixture, &tmp.path().join("c"));
+        let c = Collection::open(tmp.path().join("c")).unwrap();
+        std::fs::write(&recorded, rotated_results(&c).join("\n") + "\n").unwrap();
+    }
+    let want: Vec<String> = std::fs::read_to_string(&recorded)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    common::copy_dir(&fixture, &dir);
+    let c = Collection::open(&dir).unwrap();
+    assert_eq!(c.recovery_report().replayed_records, 1);
+    assert_eq!(c.len(), 596);
+    assert_eq!(c.info().unwrap().segments, 2);
+    assert_same_results(&rotated_results(&c), &want, "as opened", false);
+    c.close().unwrap();
+    let c = Collection::open(&dir).unwrap();
+    assert_same_results(&rotated_results(&c), &want, "after a checkpoint", false);
+    // A rewrite trains new centroids: the estimates change, exact results do not.
+    c.optimize().unwrap();
+    assert_same_results(&rotated_results(&c), &want, "after a rewrite", true);
     c.verify().unwrap();
 }
