@@ -159,7 +159,7 @@ pub struct RowFactors {
 }
 
 /// A segment's rotated-code quantizer: the rotation and the centroids.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Rotated {
     /// The rotation's seed.
     pub seed: u64,
@@ -174,6 +174,15 @@ pub struct Rotated {
     rotation: Rotation,
     /// `k × dim`: `P(c_k − center)`.
     offsets: Vec<f32>,
+}
+
+/// Equal when the defining parameters are: the rotation and the offsets derive from them.
+impl PartialEq for Rotated {
+    fn eq(&self, other: &Self) -> bool {
+        (self.seed, self.dim, self.bits) == (other.seed, other.dim, other.bits)
+            && self.center == other.center
+            && self.centroids == other.centroids
+    }
 }
 
 impl Rotated {

@@ -114,12 +114,12 @@ impl LiveRotated {
         }
     }
 
-    /// Appends a row's code (`code_bytes` row-major bytes) and terms.
-    fn push(&mut self, code: &[u8], terms: RowFactors) {
+    /// Appends a row's code (its `code_bytes` bytes in row order) and terms.
+    fn push(&mut self, code: impl IntoIterator<Item = u8>, terms: RowFactors) {
         let row = self.factors.len();
         let stride = self.params.code_bytes();
         self.blocks.resize(blocks_len(row + 1, stride), 0);
-        for (j, &b) in code.iter().enumerate().take(stride) {
+        for (j, b) in code.into_iter().enumerate().take(stride) {
             if let Some(o) = self.blocks.get_mut(transposed_at(row, j, stride)) {
                 *o = b;
             }
@@ -132,24 +132,21 @@ impl LiveRotated {
     fn encode(&mut self, v: &[f32], kernels: &Kernels) {
         let mut words = vec![0u64; self.params.code_bytes() / 8];
         let terms = self.params.encode(self.distance, v, kernels, &mut words);
-        let code: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
-        self.push(&code, terms);
+        self.push(words.iter().flat_map(|w| w.to_le_bytes()), terms);
     }
 
     /// Appends row `row` of `from` (same parameters).
     fn copy_row(&mut self, from: &LiveRotated, row: usize) {
         let stride = self.params.code_bytes();
-        let code: Vec<u8> = (0..stride)
-            .map(|j| {
-                let at = transposed_at(row, j, stride);
-                from.blocks.get(at).copied().unwrap_or(0)
-            })
-            .collect();
+        let code = (0..stride).map(|j| {
+            let at = transposed_at(row, j, stride);
+            from.blocks.get(at).copied().unwrap_or(0)
+        });
         let terms = RowFactors {
             centroid: from.centroids.get(row).copied().unwrap_or(0),
             factors: from.factors.get(row).copied().unwrap_or_default(),
         };
-        self.push(&code, terms);
+        self.push(code, terms);
     }
 
     fn heap_bytes(&self) -> usize {
