@@ -5,8 +5,8 @@
 //! a per-query constant and an integer dot product:
 //!
 //! `q·x ≈ Σ q_i·lo_i + Σ (q_i·s_i)·c_i`, with `w_i = q_i·s_i` quantized per query to
-//! 16-bit integers `round(w_i / a)`, `a = max|w_i| / 32000`, computed as two exact u8 × i8
-//! passes (see [`ScalarParams::prepare`]).
+//! 16-bit integers `round(w_i / a)`, `a = max|w_i| / 32000`, whose exact integer dot product
+//! with the codes the u8 × i16 kernel computes (see [`ScalarParams::prepare`]).
 //!
 //! The query's own scale `a` is taken from the query, so multiplying a Dot query by any
 //! positive factor scales every score alike and never changes the ranking (Qdrant encodes the
@@ -297,25 +297,20 @@ impl ScalarParams {
     /// Prepares a query (already normalized for Cosine) for this segment.
     ///
     /// `w_i = q_i·s_i` is quantized to 16-bit integers `round(w_i / alpha)`,
-    /// `alpha = max|w_i| / QUERY_LEVELS`, and split into a high and a low byte vector so
-    /// that the u8 × i8 kernel computes it in two exact passes:
-    /// `Σ w_i·c_i ≈ alpha·(256·Σ hi_i·c_i + Σ lo_i·c_i)`. (An 8-bit query made the query's
-    /// rounding error several times larger than the data's: recall@10 0.986 instead of
-    /// 0.994 on the 60k MiniLM set.)
+    /// `alpha = max|w_i| / QUERY_LEVELS`, so that `Σ w_i·c_i ≈ alpha·Σ v_i·c_i` with the
+    /// integer sum exact ([`Kernels::dot_u8i16_many`](crate::simd::Kernels::dot_u8i16_many)).
+    /// (An 8-bit query made the query's rounding error several times larger than the
+    /// data's: recall@10 0.986 instead of 0.994 on the 60k MiniLM set.)
     pub fn prepare(&self, q: &[f32], distance: Distance, stride: usize) -> ScalarQuery {
-        let mut hi = vec![0i8; stride];
-        let mut lo = vec![0i8; stride];
+        let mut codes = vec![0i16; stride];
         let mut l1_codes = vec![0u8; stride];
         let (alpha, base) = match distance {
             Distance::Cosine | Distance::Dot | Distance::Euclid => {
                 let w: Vec<f32> = q.iter().zip(&self.scale).map(|(x, s)| x * s).collect();
                 let alpha = w.iter().fold(0.0f32, |m, x| m.max(x.abs())) / QUERY_LEVELS;
                 if alpha > 0.0 {
-                    for ((h, l), x) in hi.iter_mut().zip(lo.iter_mut()).zip(&w) {
-                        let c = (x / alpha).round().clamp(-QUERY_LEVELS, QUERY_LEVELS) as i32;
-                        let low = (c + 128).rem_euclid(256) - 128;
-                        *l = low as i8;
-                        *h = ((c - low) / 256) as i8;
+                    for (c, x) in codes.iter_mut().zip(&w) {
+                        *c = (x / alpha).round().clamp(-QUERY_LEVELS, QUERY_LEVELS) as i16;
                     }
                 }
                 let base: f64 = q
@@ -341,8 +336,7 @@ impl ScalarParams {
             }
         };
         ScalarQuery {
-            hi,
-            lo,
+            codes,
             l1_codes,
             base: base as f32,
             alpha,
@@ -351,16 +345,15 @@ impl ScalarParams {
     }
 }
 
-/// The largest magnitude of a query's 16-bit codes: `hi = (c − lo) / 256` stays in i8.
+/// The largest magnitude of a query's 16-bit codes (within
+/// [`QUERY16_MAX`](crate::simd::QUERY16_MAX), which the kernels take).
 const QUERY_LEVELS: f32 = 32_000.0;
 
 /// A query encoded for one segment's quantizer.
 #[derive(Debug, Clone)]
 pub struct ScalarQuery {
-    /// High bytes of the 16-bit query codes (Cosine, Dot, Euclid).
-    pub hi: Vec<i8>,
-    /// Low bytes, as signed values in `-128..=127`.
-    pub lo: Vec<i8>,
+    /// The 16-bit query codes `v_i` (Cosine, Dot, Euclid), at most 32,000 in magnitude.
+    pub codes: Vec<i16>,
     /// The query on the segment's global grid (Manhattan).
     pub l1_codes: Vec<u8>,
     /// `Σ q_i·lo_i` (Manhattan: the summed distance of out-of-range components to the range).
@@ -372,11 +365,6 @@ pub struct ScalarQuery {
 }
 
 impl ScalarQuery {
-    /// Combines the two kernel passes: `256·hi + lo`.
-    pub fn combine(hi: i32, lo: i32) -> i64 {
-        256 * i64::from(hi) + i64::from(lo)
-    }
-
     /// The estimated score, on the distance's own scale: `raw` is the integer dot product
     /// (or L1 sum for Manhattan), `norm2` the stored `‖x‖²` of the vector.
     pub fn score(&self, distance: Distance, raw: i64, norm2: f32) -> f32 {
@@ -459,22 +447,18 @@ mod tests {
         let x = &data[..dim];
         p.encode(x, &mut codes);
         let prepared = p.prepare(&q, Distance::Dot, stride);
-        let pass = |v: &[i8]| -> i32 {
-            v.iter()
-                .zip(&codes)
-                .map(|(a, b)| i32::from(*a) * i32::from(*b))
-                .sum()
-        };
-        let raw = ScalarQuery::combine(pass(&prepared.hi), pass(&prepared.lo));
+        let raw: i64 = prepared
+            .codes
+            .iter()
+            .zip(&codes)
+            .map(|(a, b)| i64::from(*a) * i64::from(*b))
+            .sum();
         let est = prepared.score(Distance::Dot, raw, 0.0);
         assert!((est - dot(&q, x)).abs() < 0.02, "{est} vs {}", dot(&q, x));
         // Scaling the query by 1000 scales the estimate by 1000 (ranking unchanged).
         let big: Vec<f32> = q.iter().map(|x| x * 1000.0).collect();
         let prepared_big = p.prepare(&big, Distance::Dot, stride);
-        assert_eq!(
-            (&prepared_big.hi, &prepared_big.lo),
-            (&prepared.hi, &prepared.lo)
-        );
+        assert_eq!(prepared_big.codes, prepared.codes);
         let est_big = prepared_big.score(Distance::Dot, raw, 0.0);
         assert!((est_big / 1000.0 - est).abs() < 1e-3 * est.abs().max(1.0));
     }

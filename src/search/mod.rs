@@ -13,7 +13,6 @@ use crate::config::Distance;
 use crate::point::PointId;
 use crate::quant::binary::{AsymQuery, MultiBit, estimate_score};
 use crate::quant::rotated::{BLOCK_ROWS, Rotated, RotatedQuery};
-use crate::quant::scalar::ScalarQuery;
 use crate::segment::{RotatedCodes, Rows, ScalarCodes};
 use crate::simd::{Kernels, unordered};
 
@@ -376,14 +375,10 @@ fn scalar_candidates(
             .map(|(row, r)| (row, q.key(sq.score(q.distance, i64::from(r), norm(row)))))
             .collect()
     } else {
-        let kernel =
-            |c: &[u8], out: &mut [[i32; 2]]| q.kernels.dot_u8i8x2_many(&sq.hi, &sq.lo, c, out);
+        let kernel = |c: &[u8], out: &mut [i64]| q.kernels.dot_u8i16_many(&sq.codes, c, out);
         scan_live(codes.codes, codes.stride, rows.len(), &live, kernel)
             .into_iter()
-            .map(|(row, [h, l])| {
-                let raw = ScalarQuery::combine(h, l);
-                (row, q.key(sq.score(q.distance, raw, norm(row))))
-            })
+            .map(|(row, raw)| (row, q.key(sq.score(q.distance, raw, norm(row)))))
             .collect()
     };
     best_by_key(rows, seg, q, keyed, keep)

@@ -232,12 +232,7 @@ impl<'a> CodeScorer<'a> {
                 let wide = if q.distance.higher_is_better() {
                     queries
                         .iter()
-                        .flat_map(|sq| {
-                            sq.hi
-                                .iter()
-                                .zip(&sq.lo)
-                                .map(|(&h, &l)| i16::from(h) * 256 + i16::from(l))
-                        })
+                        .flat_map(|sq| sq.codes.iter().copied())
                         .collect()
                 } else {
                     Vec::new()
@@ -400,11 +395,10 @@ impl<'a> CodeScorer<'a> {
                             best = q.better(best, sq.score(q.distance, i64::from(r), norm(j)));
                         }
                     } else {
-                        scratch.dots.resize(n, [0; 2]);
+                        scratch.dots.resize(n, 0);
                         q.kernels
-                            .dot_u8i8x2_many(&sq.hi, &sq.lo, row_codes, &mut scratch.dots);
-                        for (j, &[h, l]) in scratch.dots.iter().enumerate() {
-                            let raw = ScalarQuery::combine(h, l);
+                            .dot_u8i16_many(&sq.codes, row_codes, &mut scratch.dots);
+                        for (j, &raw) in scratch.dots.iter().enumerate() {
                             best = q.better(best, sq.score(q.distance, raw, norm(j)));
                         }
                     }
@@ -449,7 +443,7 @@ pub(crate) struct Scratch {
     mins: Vec<u32>,
     raw: Vec<i64>,
     dist: Vec<u32>,
-    dots: Vec<[i32; 2]>,
+    dots: Vec<i64>,
     plane: Vec<u64>,
 }
 

@@ -68,7 +68,7 @@ type DotManyFn = unsafe fn(&[f32], &[f32], &mut [f32]);
 type PairFn = unsafe fn(&[f32], &[f32]) -> f32;
 type F16ToF32Fn = unsafe fn(&[u16], &mut [f32]);
 type U8ToF32Fn = unsafe fn(&[u8], &mut [f32]);
-type DotU8I8x2ManyFn = unsafe fn(&[i8], &[i8], &[u8], &mut [[i32; 2]]);
+type DotU8I16ManyFn = unsafe fn(&[i16], &[u8], &mut [i64]);
 type L1U8ManyFn = unsafe fn(&[u8], &[u8], &mut [u32]);
 type CountOnesFn = unsafe fn(&[u64]) -> u64;
 type NibbleLutSumsFn = unsafe fn(&[u8], &[u8], usize, &mut [u32]);
@@ -128,6 +128,27 @@ pub fn unordered(key: u32) -> f32 {
 /// The largest table entry [`Kernels::nibble_lut_sums`] takes.
 pub const NIBBLE_LUT_MAX: u8 = 63;
 
+/// The largest query value [`Kernels::dot_u8i16_many`] takes: `256·127 + 127`, the largest
+/// that splits into two i8 bytes `256·hi + lo` with `lo` in `−128..=127`.
+pub const QUERY16_MAX: i16 = 32_639;
+
+/// Query components the i8-instruction forms of [`Kernels::dot_u8i16_many`] split at a
+/// time, on the stack (a multiple of 64, their widest chunk).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+const SPLIT_CHUNK: usize = 1024;
+
+/// Splits 16-bit query values (at most [`QUERY16_MAX`]) into the two bytes the i8 dot
+/// instructions take: `v = 256·hi + lo`, `lo = ((v + 128) mod 256) − 128`. Writes
+/// `min` of the three lengths.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn split_query16(query: &[i16], hi: &mut [i8], lo: &mut [i8]) {
+    for ((&v, h), l) in query.iter().zip(hi.iter_mut()).zip(lo.iter_mut()) {
+        let low = v as i8;
+        *l = low;
+        *h = ((i32::from(v) - i32::from(low)) >> 8) as i8;
+    }
+}
+
 /// One set of kernels. Obtain it from [`Kernels::detect`] or [`Kernels::for_isa`]; a
 /// `Kernels` for an ISA exists only when the CPU supports that ISA, which is what makes its
 /// safe methods sound.
@@ -145,7 +166,7 @@ pub struct Kernels {
     l1: PairFn,
     f16_to_f32: F16ToF32Fn,
     u8_to_f32: U8ToF32Fn,
-    dot_u8i8x2_many: DotU8I8x2ManyFn,
+    dot_u8i16_many: DotU8I16ManyFn,
     l1_u8_many: L1U8ManyFn,
     count_ones: CountOnesFn,
     nibble_lut_sums: NibbleLutSumsFn,
@@ -168,7 +189,7 @@ static SCALAR: Kernels = Kernels {
     l1: scalar::l1,
     f16_to_f32: scalar::f16_to_f32,
     u8_to_f32: scalar::u8_to_f32,
-    dot_u8i8x2_many: scalar::dot_u8i8x2_many,
+    dot_u8i16_many: scalar::dot_u8i16_many,
     l1_u8_many: scalar::l1_u8_many,
 };
 
@@ -189,7 +210,7 @@ static AVX2: Kernels = Kernels {
     l1: x86_64::avx2::l1,
     f16_to_f32: x86_64::avx2::f16_to_f32,
     u8_to_f32: x86_64::avx2::u8_to_f32,
-    dot_u8i8x2_many: x86_64::avx2::dot_u8i8x2_many,
+    dot_u8i16_many: x86_64::avx2::dot_u8i16_many,
     l1_u8_many: x86_64::avx2::l1_u8_many,
 };
 
@@ -215,14 +236,14 @@ static AVX512: Kernels = Kernels {
     l1: x86_64::avx512::l1,
     f16_to_f32: x86_64::avx512::f16_to_f32,
     u8_to_f32: x86_64::avx512::u8_to_f32,
-    dot_u8i8x2_many: x86_64::avx512::dot_u8i8x2_many,
+    dot_u8i16_many: x86_64::avx512::dot_u8i16_many,
     l1_u8_many: x86_64::avx512::l1_u8_many,
 };
 
 #[cfg(target_arch = "aarch64")]
 static NEON_DOTPROD: Kernels = Kernels {
     isa: Isa::NeonDotprod,
-    dot_u8i8x2_many: aarch64::neon::dot_u8i8x2_many_dotprod,
+    dot_u8i16_many: aarch64::neon::dot_u8i16_many_dotprod,
     ..NEON
 };
 
@@ -244,7 +265,7 @@ static NEON: Kernels = Kernels {
     l1: aarch64::neon::l1,
     f16_to_f32: aarch64::neon::f16_to_f32,
     u8_to_f32: aarch64::neon::u8_to_f32,
-    dot_u8i8x2_many: aarch64::neon::dot_u8i8x2_many,
+    dot_u8i16_many: aarch64::neon::dot_u8i16_many,
     l1_u8_many: aarch64::neon::l1_u8_many,
 };
 
@@ -470,21 +491,20 @@ impl Kernels {
         unsafe { (self.l1)(a, b) }
     }
 
-    /// Integer dot products of two i8 queries `hi` and `lo` (of equal length, the row
-    /// stride) with each row of u8 `codes`: `out[r] = [Σ hi[i]·c_ri, Σ lo[i]·c_ri]`, exact
-    /// (no overflow for rows up to 65,536 bytes). Each row is read once for both queries.
-    /// Fills `min(out.len(), codes.len() / stride)` entries.
-    pub fn dot_u8i8x2_many(&self, hi: &[i8], lo: &[i8], codes: &[u8], out: &mut [[i32; 2]]) {
-        let stride = hi.len().min(lo.len());
-        let (hi, lo) = (&hi[..stride], &lo[..stride]);
-        let Some((codes, out)) = whole_rows(stride, codes, out) else {
+    /// Integer dot products of a 16-bit query with each row of u8 `codes` (rows of
+    /// `query.len()` bytes): `out[r] = Σ query[i]·c_ri`, exact in i64 at any length. Query
+    /// values must lie in `i16::MIN..=`[`QUERY16_MAX`]: the forms built on i8 dot
+    /// instructions (VNNI, `sdot`) split each into two bytes, `256·hi + lo`. Each row is
+    /// read once. Fills `min(out.len(), codes.len() / stride)` entries.
+    pub fn dot_u8i16_many(&self, query: &[i16], codes: &[u8], out: &mut [i64]) {
+        let Some((codes, out)) = whole_rows(query.len(), codes, out) else {
             return;
         };
         // SAFETY: a Kernels exists only for an ISA this CPU supports (see `for_isa`).
-        unsafe { (self.dot_u8i8x2_many)(hi, lo, codes, out) }
+        unsafe { (self.dot_u8i16_many)(query, codes, out) }
     }
 
-    /// L1 distances `Σ |query[i] − codes[r·stride + i]|` of bytes, like `dot_u8i8x2_many`.
+    /// L1 distances `Σ |query[i] − codes[r·stride + i]|` of bytes, like `dot_u8i16_many`.
     pub fn l1_u8_many(&self, query: &[u8], codes: &[u8], out: &mut [u32]) {
         let Some((codes, out)) = whole_rows(query.len(), codes, out) else {
             return;
@@ -1033,15 +1053,18 @@ mod tests {
         let query_u8: Vec<u8> = (0..1100u32)
             .map(|i| (i.wrapping_mul(40_503) >> 5) as u8)
             .collect();
-        let query_i8: Vec<i8> = query_u8.iter().map(|&b| b as i8).collect();
+        let query_i16: Vec<i16> = (0..1100u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 16) as i16)
+            .map(|v| v.min(QUERY16_MAX))
+            .collect();
         for k in simd_sets() {
             for stride in 1..=300 {
                 for off in [0, 1, 7, 33] {
                     let rows = &codes[off..off + 3 * stride];
-                    let (hi, lo) = (&query_i8[..stride], &query_i8[7..7 + stride]);
-                    let (mut want, mut got) = ([[0i32; 2]; 3], [[0i32; 2]; 3]);
-                    SCALAR.dot_u8i8x2_many(hi, lo, rows, &mut want);
-                    k.dot_u8i8x2_many(hi, lo, rows, &mut got);
+                    let query = &query_i16[off..off + stride];
+                    let (mut want, mut got) = ([0i64; 3], [0i64; 3]);
+                    SCALAR.dot_u8i16_many(query, rows, &mut want);
+                    k.dot_u8i16_many(query, rows, &mut got);
                     assert_eq!(want, got, "{:?} dot stride={stride} off={off}", k.isa());
                     let (mut want, mut got) = ([0u32; 3], [0u32; 3]);
                     SCALAR.l1_u8_many(&query_u8[..stride], rows, &mut want);
@@ -1052,17 +1075,29 @@ mod tests {
         }
     }
 
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    #[test]
+    fn every_query16_value_splits_into_two_exact_bytes() {
+        let values: Vec<i16> = (i16::MIN..=QUERY16_MAX).collect();
+        let (mut hi, mut lo) = (vec![0i8; values.len()], vec![0i8; values.len()]);
+        split_query16(&values, &mut hi, &mut lo);
+        for ((&v, &h), &l) in values.iter().zip(&hi).zip(&lo) {
+            assert_eq!(256 * i32::from(h) + i32::from(l), i32::from(v), "{v}");
+        }
+    }
+
     #[test]
     fn integer_code_kernels_do_not_overflow_at_the_largest_dimension() {
-        // The extreme row: every code 255 against every query byte −128 (or 0 for L1).
+        // The extreme rows: every code 255 against every query value at either end of its
+        // range (or 0 for L1).
         let n = crate::config::MAX_DIM;
-        let (codes, q_i8, q_u8) = (vec![255u8; n], vec![-128i8; n], vec![0u8; n]);
-        let q_max = vec![127i8; n];
+        let (codes, q_u8) = (vec![255u8; n], vec![0u8; n]);
         for k in std::iter::once(&SCALAR).chain(simd_sets()) {
-            let mut dot = [[0i32; 2]; 1];
-            k.dot_u8i8x2_many(&q_i8, &q_max, &codes, &mut dot);
-            assert_eq!(i64::from(dot[0][0]), -128 * 255 * n as i64, "{:?}", k.isa());
-            assert_eq!(i64::from(dot[0][1]), 127 * 255 * n as i64, "{:?}", k.isa());
+            for v in [i16::MIN, QUERY16_MAX] {
+                let mut dot = [0i64; 1];
+                k.dot_u8i16_many(&vec![v; n], &codes, &mut dot);
+                assert_eq!(dot[0], i64::from(v) * 255 * n as i64, "{:?}", k.isa());
+            }
             let mut l1 = [0u32; 1];
             k.l1_u8_many(&q_u8, &codes, &mut l1);
             assert_eq!(u64::from(l1[0]), 255 * n as u64, "{:?}", k.isa());
@@ -1081,15 +1116,17 @@ mod tests {
             let mut x = seed | 1;
             let mut next = move || { x ^= x << 13; x ^= x >> 7; x ^= x << 17; x as u8 };
             let q_u8: Vec<u8> = (0..stride).map(|_| next()).collect();
-            let q_i8: Vec<i8> = q_u8.iter().map(|&b| b as i8).collect();
-            let q2: Vec<i8> = q_u8.iter().map(|&b| b.rotate_left(3) as i8).collect();
+            let q16: Vec<i16> = q_u8
+                .iter()
+                .map(|&b| i16::from_le_bytes([b.rotate_left(3), b]).min(QUERY16_MAX))
+                .collect();
             let codes: Vec<u8> = (0..rows * stride).map(|_| next()).collect();
-            let (mut want_d, mut want_l) = (vec![[0i32; 2]; rows], vec![0u32; rows]);
-            SCALAR.dot_u8i8x2_many(&q_i8, &q2, &codes, &mut want_d);
+            let (mut want_d, mut want_l) = (vec![0i64; rows], vec![0u32; rows]);
+            SCALAR.dot_u8i16_many(&q16, &codes, &mut want_d);
             SCALAR.l1_u8_many(&q_u8, &codes, &mut want_l);
             for k in simd_sets() {
-                let (mut d, mut l) = (vec![[0i32; 2]; rows], vec![0u32; rows]);
-                k.dot_u8i8x2_many(&q_i8, &q2, &codes, &mut d);
+                let (mut d, mut l) = (vec![0i64; rows], vec![0u32; rows]);
+                k.dot_u8i16_many(&q16, &codes, &mut d);
                 k.l1_u8_many(&q_u8, &codes, &mut l);
                 prop_assert_eq!(&d, &want_d, "{:?}", k.isa());
                 prop_assert_eq!(&l, &want_l, "{:?}", k.isa());

@@ -149,16 +149,14 @@ pub fn u8_to_f32(src: &[u8], dst: &mut [f32]) {
     }
 }
 
-/// See [`Kernels::dot_u8i8x2_many`](super::Kernels::dot_u8i8x2_many).
-pub fn dot_u8i8x2_many(hi: &[i8], lo: &[i8], codes: &[u8], out: &mut [[i32; 2]]) {
-    let dot = |q: &[i8], row: &[u8]| -> i32 {
-        q.iter()
+/// See [`Kernels::dot_u8i16_many`](super::Kernels::dot_u8i16_many).
+pub fn dot_u8i16_many(query: &[i16], codes: &[u8], out: &mut [i64]) {
+    for (row, o) in codes.chunks_exact(query.len()).zip(out.iter_mut()) {
+        *o = query
+            .iter()
             .zip(row)
-            .map(|(&q, &c)| i32::from(q) * i32::from(c))
-            .sum()
-    };
-    for (row, o) in codes.chunks_exact(hi.len()).zip(out.iter_mut()) {
-        *o = [dot(hi, row), dot(lo, row)];
+            .map(|(&q, &c)| i64::from(q) * i64::from(c))
+            .sum();
     }
 }
 

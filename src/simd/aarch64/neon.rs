@@ -6,20 +6,21 @@
 //! length.
 
 use std::arch::aarch64::{
-    float32x4_t, int8x16_t, int16x8_t, int32x4_t, uint8x16_t, vabdq_f32, vabdq_u8, vaddlvq_s32,
-    vaddlvq_u8, vaddq_f32, vaddq_u8, vaddvq_f32, vaddvq_s32, vaddvq_u32, vaddw_high_u8, vaddw_u8,
-    vandq_u8, vcntq_u8, vcvtq_f32_u32, vdupq_n_f32, vdupq_n_s32, vdupq_n_u8, vdupq_n_u16,
-    vdupq_n_u32, vdupq_n_u64, veorq_u8, veorq_u64, vfmaq_f32, vget_high_u16, vget_low_s8,
-    vget_low_s16, vget_low_u8, vget_low_u16, vgetq_lane_u32, vld1_u8, vld1q_f32, vld1q_s8,
-    vld1q_s16, vld1q_u8, vld1q_u64, vminq_u32, vmlal_high_s16, vmlal_s16, vmovl_high_s8,
-    vmovl_high_u8, vmovl_s8, vmovl_u8, vmovl_u16, vpadalq_u16, vpaddlq_u8, vpaddlq_u16,
-    vpaddlq_u32, vqtbl1q_u8, vreinterpretq_s8_u8, vreinterpretq_s16_u16, vreinterpretq_u8_u64,
-    vreinterpretq_u32_u64, vshrq_n_u8, vst1q_f32, vst1q_u16, vsubq_f32,
+    float32x4_t, int8x16_t, int32x4_t, uint8x16_t, vabdq_f32, vabdq_u8, vaddlvq_s32, vaddlvq_u8,
+    vaddq_f32, vaddq_u8, vaddvq_f32, vaddvq_s32, vaddvq_u32, vaddw_high_u8, vaddw_u8, vandq_u8,
+    vcntq_u8, vcvtq_f32_u32, vdupq_n_f32, vdupq_n_s32, vdupq_n_u8, vdupq_n_u16, vdupq_n_u32,
+    vdupq_n_u64, veorq_u8, veorq_u64, vfmaq_f32, vget_high_u16, vget_low_s16, vget_low_u8,
+    vget_low_u16, vgetq_lane_u32, vld1_u8, vld1q_f32, vld1q_s8, vld1q_s16, vld1q_u8, vld1q_u64,
+    vminq_u32, vmlal_high_s16, vmlal_s16, vmovl_high_u8, vmovl_u8, vmovl_u16, vpadalq_u16,
+    vpaddlq_u8, vpaddlq_u16, vpaddlq_u32, vqtbl1q_u8, vreinterpretq_s8_u8, vreinterpretq_s16_u16,
+    vreinterpretq_u8_u64, vreinterpretq_u32_u64, vshrq_n_u8, vst1q_f32, vst1q_u16, vsubq_f32,
 };
 use std::arch::aarch64::{
     veorq_u32, vld1q_u32, vld2q_f32, vmulq_f32, vorrq_u32, vreinterpretq_s32_u32,
     vreinterpretq_u32_f32, vreinterpretq_u32_s32, vshrq_n_s32, vst1q_u32,
 };
+
+use crate::simd::{SPLIT_CHUNK, split_query16};
 
 #[inline]
 #[target_feature(enable = "neon")]
@@ -368,45 +369,51 @@ pub(crate) unsafe fn u8_to_f32(src: &[u8], dst: &mut [f32]) {
     }
 }
 
-/// Adds the i16-widened products of 16 codes with 16 query bytes to `acc`.
-#[inline]
-#[target_feature(enable = "neon")]
-fn mla16(acc: int32x4_t, r_lo: int16x8_t, r_hi: int16x8_t, q: &[i8; 16]) -> int32x4_t {
-    // SAFETY: `q` is 16 readable bytes.
-    let qv = unsafe { vld1q_s8(q.as_ptr()) };
-    let (q_lo, q_hi) = (vmovl_s8(vget_low_s8(qv)), vmovl_high_s8(qv));
-    let acc = vmlal_s16(acc, vget_low_s16(r_lo), vget_low_s16(q_lo));
-    let acc = vmlal_high_s16(acc, r_lo, q_lo);
-    let acc = vmlal_s16(acc, vget_low_s16(r_hi), vget_low_s16(q_hi));
-    vmlal_high_s16(acc, r_hi, q_hi)
-}
+/// Chunks of 16 codes whose products [`dot_u8i16_many`] sums in i32 lanes before adding
+/// them to the row's i64 total: each lane of its two accumulators takes two products per
+/// chunk, at most `2 × 255 × 32,768`, so 128 chunks stay under 2^31.
+const DOT16_SAFE_CHUNKS: usize = 128;
 
-/// u8 codes · two i8 queries, each code chunk loaded and widened once (`smlal`).
+/// u8 codes · a 16-bit query: each chunk of 16 codes is loaded and widened once and
+/// multiplied with the query's chunk (`smlal`), the i32 lanes added to an i64 total every
+/// [`DOT16_SAFE_CHUNKS`] chunks.
 ///
 /// # Safety
 /// See the module docs.
 #[target_feature(enable = "neon")]
-pub(crate) unsafe fn dot_u8i8x2_many(hi: &[i8], lo: &[i8], codes: &[u8], out: &mut [[i32; 2]]) {
-    let stride = hi.len();
-    let (h16, h_tail) = hi.as_chunks::<16>();
-    let (l16, l_tail) = lo.as_chunks::<16>();
+pub(crate) unsafe fn dot_u8i16_many(query: &[i16], codes: &[u8], out: &mut [i64]) {
+    let stride = query.len();
+    let (q16, q_tail) = query.as_chunks::<16>();
     for (row, o) in codes.chunks_exact(stride).zip(out.iter_mut()) {
         let (r16, r_tail) = row.as_chunks::<16>();
-        let (mut acc_h, mut acc_l) = (vdupq_n_s32(0), vdupq_n_s32(0));
-        for ((h, l), r) in h16.iter().zip(l16).zip(r16) {
-            // SAFETY: `r` is 16 readable bytes.
-            let rv = unsafe { vld1q_u8(r.as_ptr()) };
-            let r_lo = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(rv)));
-            let r_hi = vreinterpretq_s16_u16(vmovl_high_u8(rv));
-            acc_h = mla16(acc_h, r_lo, r_hi, h);
-            acc_l = mla16(acc_l, r_lo, r_hi, l);
+        let mut total = 0i64;
+        for (qs, rs) in q16
+            .chunks(DOT16_SAFE_CHUNKS)
+            .zip(r16.chunks(DOT16_SAFE_CHUNKS))
+        {
+            let (mut a0, mut a1) = (vdupq_n_s32(0), vdupq_n_s32(0));
+            for (q, r) in qs.iter().zip(rs) {
+                // SAFETY: `q` is 16 readable i16s, `r` 16 readable bytes.
+                let (q_lo, q_hi, rv) = unsafe {
+                    (
+                        vld1q_s16(q.as_ptr()),
+                        vld1q_s16(q.as_ptr().add(8)),
+                        vld1q_u8(r.as_ptr()),
+                    )
+                };
+                let r_lo = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(rv)));
+                let r_hi = vreinterpretq_s16_u16(vmovl_high_u8(rv));
+                a0 = vmlal_s16(a0, vget_low_s16(r_lo), vget_low_s16(q_lo));
+                a1 = vmlal_high_s16(a1, r_lo, q_lo);
+                a0 = vmlal_s16(a0, vget_low_s16(r_hi), vget_low_s16(q_hi));
+                a1 = vmlal_high_s16(a1, r_hi, q_hi);
+            }
+            total += vaddlvq_s32(a0) + vaddlvq_s32(a1);
         }
-        let (mut th, mut tl) = (vaddvq_s32(acc_h), vaddvq_s32(acc_l));
-        for ((h, l), r) in h_tail.iter().zip(l_tail).zip(r_tail) {
-            th += i32::from(*h) * i32::from(*r);
-            tl += i32::from(*l) * i32::from(*r);
+        for (q, r) in q_tail.iter().zip(r_tail) {
+            total += i64::from(*q) * i64::from(*r);
         }
-        *o = [th, tl];
+        *o = total;
     }
 }
 
@@ -510,45 +517,49 @@ fn sdot(mut acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
     acc
 }
 
-/// u8 codes · two i8 queries with `sdot` (dotprod): codes are shifted to `c − 128` (an XOR
-/// with 0x80) so that the signed dot product applies, and `128·Σq` is added back.
+/// u8 codes · a 16-bit query with `sdot` (dotprod): the query is split into its two i8
+/// bytes `256·hi + lo`, [`SPLIT_CHUNK`] components at a time on the stack; codes are
+/// shifted to `c − 128` (an XOR with 0x80) so that the signed dot product applies, and
+/// `128·Σq` is added back. Each row's chunk is read once for both bytes.
 ///
 /// # Safety
 /// Requires a CPU with the dotprod feature (checked by `has_dotprod`).
 #[target_feature(enable = "neon,dotprod")]
-pub(crate) unsafe fn dot_u8i8x2_many_dotprod(
-    hi: &[i8],
-    lo: &[i8],
-    codes: &[u8],
-    out: &mut [[i32; 2]],
-) {
-    let stride = hi.len();
-    let (h16, h_tail) = hi.as_chunks::<16>();
-    let (l16, l_tail) = lo.as_chunks::<16>();
-    let sum = |q: &[[i8; 16]]| -> i32 { q.iter().flatten().map(|&x| i32::from(x)).sum() };
-    let (shift_h, shift_l) = (128 * sum(h16), 128 * sum(l16));
-    let flip = vdupq_n_u8(0x80);
-    for (row, o) in codes.chunks_exact(stride).zip(out.iter_mut()) {
-        let (r16, r_tail) = row.as_chunks::<16>();
-        let (mut acc_h, mut acc_l) = (vdupq_n_s32(0), vdupq_n_s32(0));
-        for ((h, l), r) in h16.iter().zip(l16).zip(r16) {
-            // SAFETY: `h`, `l` and `r` are 16 readable bytes each.
-            let (hv, lv, rv) = unsafe {
-                (
-                    vld1q_s8(h.as_ptr()),
-                    vld1q_s8(l.as_ptr()),
-                    vld1q_u8(r.as_ptr()),
-                )
-            };
-            let centered = vreinterpretq_s8_u8(veorq_u8(rv, flip));
-            acc_h = sdot(acc_h, centered, hv);
-            acc_l = sdot(acc_l, centered, lv);
+pub(crate) unsafe fn dot_u8i16_many_dotprod(query: &[i16], codes: &[u8], out: &mut [i64]) {
+    let stride = query.len();
+    let (mut hi, mut lo) = ([0i8; SPLIT_CHUNK], [0i8; SPLIT_CHUNK]);
+    out.fill(0);
+    for (part, q) in query.chunks(SPLIT_CHUNK).enumerate() {
+        let (hi, lo) = (&mut hi[..q.len()], &mut lo[..q.len()]);
+        split_query16(q, hi, lo);
+        let start = part * SPLIT_CHUNK;
+        let (h16, h_tail) = hi.as_chunks::<16>();
+        let (l16, l_tail) = lo.as_chunks::<16>();
+        let sum = |q: &[[i8; 16]]| -> i32 { q.iter().flatten().map(|&x| i32::from(x)).sum() };
+        let (shift_h, shift_l) = (128 * sum(h16), 128 * sum(l16));
+        let flip = vdupq_n_u8(0x80);
+        for (row, o) in codes.chunks_exact(stride).zip(out.iter_mut()) {
+            let (r16, r_tail) = row[start..start + q.len()].as_chunks::<16>();
+            let (mut acc_h, mut acc_l) = (vdupq_n_s32(0), vdupq_n_s32(0));
+            for ((h, l), r) in h16.iter().zip(l16).zip(r16) {
+                // SAFETY: `h`, `l` and `r` are 16 readable bytes each.
+                let (hv, lv, rv) = unsafe {
+                    (
+                        vld1q_s8(h.as_ptr()),
+                        vld1q_s8(l.as_ptr()),
+                        vld1q_u8(r.as_ptr()),
+                    )
+                };
+                let centered = vreinterpretq_s8_u8(veorq_u8(rv, flip));
+                acc_h = sdot(acc_h, centered, hv);
+                acc_l = sdot(acc_l, centered, lv);
+            }
+            let (mut th, mut tl) = (vaddvq_s32(acc_h) + shift_h, vaddvq_s32(acc_l) + shift_l);
+            for ((h, l), r) in h_tail.iter().zip(l_tail).zip(r_tail) {
+                th += i32::from(*h) * i32::from(*r);
+                tl += i32::from(*l) * i32::from(*r);
+            }
+            *o += 256 * i64::from(th) + i64::from(tl);
         }
-        let (mut th, mut tl) = (vaddvq_s32(acc_h) + shift_h, vaddvq_s32(acc_l) + shift_l);
-        for ((h, l), r) in h_tail.iter().zip(l_tail).zip(r_tail) {
-            th += i32::from(*h) * i32::from(*r);
-            tl += i32::from(*l) * i32::from(*r);
-        }
-        *o = [th, tl];
     }
 }

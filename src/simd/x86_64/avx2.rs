@@ -10,7 +10,7 @@ use std::arch::x86_64::{
     _mm_movehl_ps, _mm_shuffle_ps, _mm_storeu_ps, _mm256_add_epi8, _mm256_add_epi16,
     _mm256_add_epi32, _mm256_add_epi64, _mm256_add_ps, _mm256_and_si256, _mm256_andnot_ps,
     _mm256_broadcastsi128_si256, _mm256_castpd_ps, _mm256_castps_pd, _mm256_castps_si256,
-    _mm256_castps256_ps128, _mm256_castsi256_si128, _mm256_cvtepi8_epi16, _mm256_cvtepi32_ps,
+    _mm256_castps256_ps128, _mm256_castsi256_si128, _mm256_cvtepi32_epi64, _mm256_cvtepi32_ps,
     _mm256_cvtepu8_epi16, _mm256_cvtepu8_epi32, _mm256_cvtepu16_epi32, _mm256_cvtph_ps,
     _mm256_extract_epi64, _mm256_extractf128_ps, _mm256_extracti128_si256, _mm256_fmadd_ps,
     _mm256_hadd_ps, _mm256_loadu_ps, _mm256_loadu_si256, _mm256_madd_epi16, _mm256_min_epu32,
@@ -21,6 +21,8 @@ use std::arch::x86_64::{
     _mm256_storeu_si256, _mm256_sub_ps, _mm256_unpackhi_epi16, _mm256_unpacklo_epi16,
     _mm256_xor_si256,
 };
+
+use crate::simd::SPLIT_CHUNK;
 
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,popcnt")]
@@ -904,34 +906,71 @@ pub(crate) unsafe fn max_dot_u8i16_many(
     crate::simd::scalar::max_dot_u8i16_many(rest, codes, stride, outs.into_remainder());
 }
 
-/// u8 codes · two i8 queries, each code chunk loaded and widened once; products summed
-/// in i32 pairs (`madd`): no saturation.
+/// The sum of eight i32 lanes, in i64.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+fn hsum_i64(v: __m256i) -> i64 {
+    let wide = _mm256_add_epi64(
+        _mm256_cvtepi32_epi64(_mm256_castsi256_si128(v)),
+        _mm256_cvtepi32_epi64(_mm256_extracti128_si256::<1>(v)),
+    );
+    _mm256_extract_epi64::<0>(wide)
+        + _mm256_extract_epi64::<1>(wide)
+        + _mm256_extract_epi64::<2>(wide)
+        + _mm256_extract_epi64::<3>(wide)
+}
+
+/// u8 codes · a 16-bit query, 32 codes per load without widening them: the codes' even
+/// bytes (`and`) and odd bytes (a 16-bit shift) are already i16 lanes, multiplied with the
+/// query's even and odd components (`vpmaddwd`, pairs summed in i32). The query is laid out
+/// so once per call, [`SPLIT_CHUNK`] components at a time on the stack; each part's lanes
+/// (at most `2 × 32 × 2 × 255 × 32,768` < 2^31) are added to the rows' i64 totals.
+/// Measured in cache (`cargo bench --bench kernels`, 4 MiB, AMD Zen 2, alternating runs):
+/// 21.4–21.9 GB/s, against 9.7–10.2 for the query in two i8 halves (two `vpmaddwd` per 16
+/// codes, as the VNNI and `sdot` forms take it) and 17.2 for widening 16 codes at a time
+/// with `vpmovzxbw`.
 ///
 /// # Safety
 /// See the module docs.
 #[target_feature(enable = "avx2,fma,f16c,popcnt")]
-pub(crate) unsafe fn dot_u8i8x2_many(hi: &[i8], lo: &[i8], codes: &[u8], out: &mut [[i32; 2]]) {
-    let stride = hi.len();
-    let (h16, h_tail) = bytemuck::cast_slice::<i8, u8>(hi).as_chunks::<16>();
-    let (l16, l_tail) = bytemuck::cast_slice::<i8, u8>(lo).as_chunks::<16>();
-    for (row, o) in codes.chunks_exact(stride).zip(out.iter_mut()) {
-        let (r16, r_tail) = row.as_chunks::<16>();
-        let (mut acc_h, mut acc_l) = (_mm256_setzero_si256(), _mm256_setzero_si256());
-        for ((h, l), r) in h16.iter().zip(l16).zip(r16) {
-            let codes16 = _mm256_cvtepu8_epi16(load16(r));
-            let h = _mm256_cvtepi8_epi16(load16(h));
-            let l = _mm256_cvtepi8_epi16(load16(l));
-            acc_h = _mm256_add_epi32(acc_h, _mm256_madd_epi16(codes16, h));
-            acc_l = _mm256_add_epi32(acc_l, _mm256_madd_epi16(codes16, l));
+pub(crate) unsafe fn dot_u8i16_many(query: &[i16], codes: &[u8], out: &mut [i64]) {
+    let stride = query.len();
+    let low_bytes = _mm256_set1_epi16(0x00FF);
+    let mut laid = [[0i16; 32]; SPLIT_CHUNK / 32];
+    out.fill(0);
+    for (part, q) in query.chunks(SPLIT_CHUNK).enumerate() {
+        let (q32, q_tail) = q.as_chunks::<32>();
+        for (l, c) in laid.iter_mut().zip(q32) {
+            for j in 0..16 {
+                l[j] = c[2 * j];
+                l[16 + j] = c[2 * j + 1];
+            }
         }
-        let (lanes_h, lanes_l): ([i32; 8], [i32; 8]) =
-            (bytemuck::cast(acc_h), bytemuck::cast(acc_l));
-        let (mut th, mut tl): (i32, i32) = (lanes_h.iter().sum(), lanes_l.iter().sum());
-        for ((h, l), r) in h_tail.iter().zip(l_tail).zip(r_tail) {
-            th += i32::from(*h as i8) * i32::from(*r);
-            tl += i32::from(*l as i8) * i32::from(*r);
+        let laid = &laid[..q32.len()];
+        let start = part * SPLIT_CHUNK;
+        for (row, o) in codes.chunks_exact(stride).zip(out.iter_mut()) {
+            let (r32, r_tail) = row[start..start + q.len()].as_chunks::<32>();
+            let (mut even, mut odd) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+            for (l, r) in laid.iter().zip(r32) {
+                // SAFETY: `r` is 32 readable bytes and `l` 32 readable i16s; loadu has no
+                // alignment requirement.
+                let (c, q_even, q_odd) = unsafe {
+                    (
+                        _mm256_loadu_si256(r.as_ptr().cast::<__m256i>()),
+                        _mm256_loadu_si256(l.as_ptr().cast::<__m256i>()),
+                        _mm256_loadu_si256(l.as_ptr().add(16).cast::<__m256i>()),
+                    )
+                };
+                let (c_even, c_odd) = (_mm256_and_si256(c, low_bytes), _mm256_srli_epi16::<8>(c));
+                even = _mm256_add_epi32(even, _mm256_madd_epi16(c_even, q_even));
+                odd = _mm256_add_epi32(odd, _mm256_madd_epi16(c_odd, q_odd));
+            }
+            let mut total = hsum_i64(_mm256_add_epi32(even, odd));
+            for (q, r) in q_tail.iter().zip(r_tail) {
+                total += i64::from(*q) * i64::from(*r);
+            }
+            *o += total;
         }
-        *o = [th, tl];
     }
 }
 

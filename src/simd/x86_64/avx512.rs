@@ -15,6 +15,8 @@ use std::arch::x86_64::{
     _mm512_xor_si512,
 };
 
+use crate::simd::{SPLIT_CHUNK, split_query16};
+
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx512vpopcntdq,avx2,fma,f16c,popcnt")]
 fn mask_of(n: usize) -> u16 {
@@ -246,33 +248,39 @@ fn load_full(chunk: &[u8; 64]) -> __m512i {
     unsafe { _mm512_loadu_si512(chunk.as_ptr().cast()) }
 }
 
-/// u8 codes · two i8 queries with VNNI (`vpdpbusd`, non-saturating), each 64-byte code
-/// chunk loaded once.
+/// u8 codes · a 16-bit query with VNNI (`vpdpbusd`, u8 × i8 summed in i32 without
+/// saturation): the query is split into its two i8 bytes `256·hi + lo`, [`SPLIT_CHUNK`]
+/// components at a time on the stack, and each row's chunk is read once for both.
 ///
 /// # Safety
 /// See the module docs.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx512vpopcntdq,avx2,fma,f16c,popcnt")]
-pub(crate) unsafe fn dot_u8i8x2_many(hi: &[i8], lo: &[i8], codes: &[u8], out: &mut [[i32; 2]]) {
-    let stride = hi.len();
-    let (h64, h_tail) = bytemuck::cast_slice::<i8, u8>(hi).as_chunks::<64>();
-    let (l64, l_tail) = bytemuck::cast_slice::<i8, u8>(lo).as_chunks::<64>();
-    for (row, o) in codes.chunks_exact(stride).zip(out.iter_mut()) {
-        let (r64, r_tail) = row.as_chunks::<64>();
-        let (mut acc_h, mut acc_l) = (_mm512_setzero_si512(), _mm512_setzero_si512());
-        for ((h, l), r) in h64.iter().zip(l64).zip(r64) {
-            let c = load_full(r);
-            acc_h = _mm512_dpbusd_epi32(acc_h, c, load_full(h));
-            acc_l = _mm512_dpbusd_epi32(acc_l, c, load_full(l));
+pub(crate) unsafe fn dot_u8i16_many(query: &[i16], codes: &[u8], out: &mut [i64]) {
+    let stride = query.len();
+    let (mut hi, mut lo) = ([0i8; SPLIT_CHUNK], [0i8; SPLIT_CHUNK]);
+    out.fill(0);
+    for (part, q) in query.chunks(SPLIT_CHUNK).enumerate() {
+        let (hi, lo) = (&mut hi[..q.len()], &mut lo[..q.len()]);
+        split_query16(q, hi, lo);
+        let start = part * SPLIT_CHUNK;
+        let (h64, h_tail) = bytemuck::cast_slice::<i8, u8>(hi).as_chunks::<64>();
+        let (l64, l_tail) = bytemuck::cast_slice::<i8, u8>(lo).as_chunks::<64>();
+        for (row, o) in codes.chunks_exact(stride).zip(out.iter_mut()) {
+            let (r64, r_tail) = row[start..start + q.len()].as_chunks::<64>();
+            let (mut acc_h, mut acc_l) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+            for ((h, l), r) in h64.iter().zip(l64).zip(r64) {
+                let c = load_full(r);
+                acc_h = _mm512_dpbusd_epi32(acc_h, c, load_full(h));
+                acc_l = _mm512_dpbusd_epi32(acc_l, c, load_full(l));
+            }
+            if !h_tail.is_empty() {
+                let c = load_bytes(r_tail);
+                acc_h = _mm512_dpbusd_epi32(acc_h, c, load_bytes(h_tail));
+                acc_l = _mm512_dpbusd_epi32(acc_l, c, load_bytes(l_tail));
+            }
+            *o += 256 * i64::from(_mm512_reduce_add_epi32(acc_h))
+                + i64::from(_mm512_reduce_add_epi32(acc_l));
         }
-        if !h_tail.is_empty() {
-            let c = load_bytes(r_tail);
-            acc_h = _mm512_dpbusd_epi32(acc_h, c, load_bytes(h_tail));
-            acc_l = _mm512_dpbusd_epi32(acc_l, c, load_bytes(l_tail));
-        }
-        *o = [
-            _mm512_reduce_add_epi32(acc_h),
-            _mm512_reduce_add_epi32(acc_l),
-        ];
     }
 }
 
