@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""vecsieve next to faiss's 1-bit indexes, on one data set, in one run.
+"""vecsieve next to faiss's 1-bit, 2-bit and int8 indexes, on one data set, in one run.
 
     pip install -r benches/peers-requirements.txt
     cargo build --release
@@ -16,8 +16,9 @@ its RaBitQ factors included; vecsieve's code bytes).
 faiss configurations: sign bits scanned by Hamming distance (IndexBinaryFlat, the method
 vecsieve's plain binary codes share with Qdrant), RaBitQ with 1 and 2 bits per dimension
 (IndexRaBitQ: centred, rotated codes with per-vector factors, 4-bit queries) and their
-FastScan forms (IndexRaBitQFastScan: 32 codes interleaved, lookup tables in registers).
-vecsieve's come from `vecsieve bench --json` on the same folder (one segment).
+FastScan forms (IndexRaBitQFastScan: 32 codes interleaved, lookup tables in registers),
+and per-dimension int8 codes (IndexScalarQuantizer, `SQ8`: min..max per dimension, the
+ranges vecsieve's `scalar8` trains). vecsieve's come from `vecsieve bench --json` on the same folder (one segment).
 """
 
 import argparse
@@ -98,6 +99,7 @@ def faiss_rows(base, queries, truth, distance, oversampling):
         ("RaBitQ FastScan 1-bit", "RaBitQfs"),
         ("RaBitQ 2-bit", "RaBitQ2"),
         ("RaBitQ FastScan 2-bit", "RaBitQfs2"),
+        ("SQ8 (int8 per dimension)", "SQ8"),
     ]:
         index = faiss.index_factory(d, factory, metric)
         index.train(base)
@@ -107,17 +109,21 @@ def faiss_rows(base, queries, truth, distance, oversampling):
             _, ids = index.search(q[None, :], k)
             return ids[0]
 
+        if hasattr(index, "qb"):
+            label += f" (qb {index.qb})"
         out += measure(
-            f"{label} (qb {index.qb})", index.code_size, candidates, base, queries, truth,
-            distance, oversampling,
+            label, index.code_size, candidates, base, queries, truth, distance, oversampling,
         )
     return out
 
 
 def code_bytes(config, dim):
     """Bytes per vector of vecsieve's codes: rabitq1 and rabitq2 add two f32 factors and a
-    centroid number to their bit planes."""
+    centroid number to their bit planes; scalar8's rows are padded to 64 bytes and carry
+    an f32 norm."""
     words = (dim + 63) // 64
+    if config == "scalar8":
+        return 64 * words + 4
     if config == "binary2":
         return 16 * words
     if config == "rabitq1":
@@ -131,7 +137,7 @@ def vecsieve_rows(binary, data, dim, distance, oversampling):
     cmd = [
         str(binary), "bench", "--data", str(data), "--distance", distance, "--threads", "1",
         "--segment-mib", "100000", "--json",
-        "--quantization", "binary1,binary1-q4,binary1-q8,binary2,rabitq1,rabitq2",
+        "--quantization", "binary1,binary1-q4,binary1-q8,binary2,rabitq1,rabitq2,scalar8",
         "--oversampling", ",".join(str(o) for o in oversampling),
     ]
     print(" ".join(cmd), file=sys.stderr)
