@@ -13,8 +13,8 @@ use crate::config::Distance;
 use crate::point::PointId;
 use crate::quant::binary::{AsymQuery, MultiBit, estimate_score};
 use crate::quant::rotated::{BLOCK_ROWS, Rotated, RotatedQuery};
-use crate::segment::{RotatedCodes, Rows, ScalarCodes};
-use crate::simd::{Kernels, unordered};
+use crate::segment::{Bitmap, RotatedCodes, Rows, ScalarCodes};
+use crate::simd::{Kernels, ordered, unordered};
 
 /// A query made ready for scoring.
 #[derive(Debug)]
@@ -366,56 +366,95 @@ fn scalar_candidates(
     keep: usize,
 ) -> Vec<Hit> {
     let sq = codes.params.prepare(&q.vector, q.distance, codes.stride);
-    let norm = |row: u32| codes.norms.get(row as usize).copied().unwrap_or(0.0);
-    let live = live_rows(rows);
-    let keyed: Vec<(u32, f32)> = if q.distance == Distance::Manhattan {
+    let norm = |row: usize| codes.norms.get(row).copied().unwrap_or(0.0);
+    let key = |row: usize, raw: i64| ordered(q.key(sq.score(q.distance, raw, norm(row))));
+    let (n, deleted) = (rows.len(), rows.deleted());
+    let picked = if q.distance == Distance::Manhattan {
         let kernel = |c: &[u8], out: &mut [u32]| q.kernels.l1_u8_many(&sq.l1_codes, c, out);
-        scan_live(codes.codes, codes.stride, rows.len(), &live, kernel)
-            .into_iter()
-            .map(|(row, r)| (row, q.key(sq.score(q.distance, i64::from(r), norm(row)))))
-            .collect()
+        let key = |row, raw: u32| key(row, i64::from(raw));
+        nearest_codes(codes.codes, codes.stride, n, deleted, kernel, key, keep)
     } else {
         let kernel = |c: &[u8], out: &mut [i64]| q.kernels.dot_u8i16_many(&sq.codes, c, out);
-        scan_live(codes.codes, codes.stride, rows.len(), &live, kernel)
-            .into_iter()
-            .map(|(row, raw)| (row, q.key(sq.score(q.distance, raw, norm(row)))))
-            .collect()
+        nearest_codes(codes.codes, codes.stride, n, deleted, kernel, key, keep)
     };
-    best_by_key(rows, seg, q, keyed, keep)
+    let mut hits: Vec<Hit> = picked
+        .into_iter()
+        .map(|(k, row)| {
+            let key = unordered(k);
+            Hit {
+                key,
+                score: if q.distance.higher_is_better() {
+                    -key
+                } else {
+                    key
+                },
+                id: rows.id(row),
+                seg,
+                row,
+            }
+        })
+        .collect();
+    hits.sort_unstable_by(Hit::cmp);
+    hits
 }
 
-/// `kernel`'s output for each of the `live` rows of `codes` (`rows` rows of `stride`
-/// bytes): where at most one row in [`SPARSE_FRACTION`] is live, their codes are gathered
-/// [`GATHER_ROWS`] at a time and only those compared; otherwise every code is.
-fn scan_live<O: Copy + Default>(
+/// The `keep` rows of `codes` (`n` rows of `stride` bytes) not in `deleted` with the
+/// smallest `key(row, kernel output)`, as `(key, row)` best first, ties to the lower row (a sealed
+/// segment's rows are in id order, so to the lower id). Linear and in L1: outputs and keys
+/// are taken [`SCAN_ROWS`] rows at a time and offered to one [`Nearest`]. Where at most
+/// one row in [`SPARSE_FRACTION`] is live, only the live rows' codes are gathered,
+/// [`GATHER_ROWS`] at a time, and compared; otherwise every code is.
+fn nearest_codes<O: Copy + Default>(
     codes: &[u8],
     stride: usize,
-    rows: usize,
-    live: &[u32],
+    n: usize,
+    deleted: &Bitmap,
     kernel: impl Fn(&[u8], &mut [O]),
-) -> Vec<(u32, O)> {
-    if live.len() > rows / SPARSE_FRACTION {
-        let mut out = vec![O::default(); rows];
-        kernel(codes, &mut out);
-        return live
-            .iter()
-            .map(|&row| (row, out.get(row as usize).copied().unwrap_or_default()))
-            .collect();
-    }
-    let mut out = vec![O::default(); live.len()];
-    let mut gathered = Vec::with_capacity(GATHER_ROWS * stride);
-    for (chunk, o) in live.chunks(GATHER_ROWS).zip(out.chunks_mut(GATHER_ROWS)) {
-        gathered.clear();
-        for &row in chunk {
-            let at = (row as usize).saturating_mul(stride);
-            match codes.get(at..at.saturating_add(stride)) {
-                Some(code) => gathered.extend_from_slice(code),
-                None => gathered.resize(gathered.len() + stride, 0),
+    key: impl Fn(usize, O) -> u32,
+    keep: usize,
+) -> Vec<(u32, usize)> {
+    let mut nearest = Nearest::new(keep);
+    let mut out = [O::default(); SCAN_ROWS];
+    let stride = stride.max(1);
+    if deleted.ones() > n - n / SPARSE_FRACTION {
+        let mut gathered = Vec::with_capacity(GATHER_ROWS * stride);
+        for chunk in deleted.clear_rows(n).chunks(GATHER_ROWS) {
+            gathered.clear();
+            for &row in chunk {
+                let at = (row as usize).saturating_mul(stride);
+                match codes.get(at..at.saturating_add(stride)) {
+                    Some(code) => gathered.extend_from_slice(code),
+                    None => gathered.resize(gathered.len() + stride, 0),
+                }
+            }
+            let out = &mut out[..chunk.len()];
+            kernel(&gathered, out);
+            for (&row, &o) in chunk.iter().zip(out.iter()) {
+                nearest.offer(key(row as usize, o), row);
             }
         }
-        kernel(&gathered, o);
+    } else {
+        let mut keys = [0u32; SCAN_ROWS];
+        let check = deleted.ones() > 0;
+        for (c, run) in codes.chunks(SCAN_ROWS * stride).enumerate() {
+            let first = c * SCAN_ROWS;
+            let len = (run.len() / stride).min(n.saturating_sub(first));
+            let out = &mut out[..len];
+            kernel(run, out);
+            let keys = &mut keys[..len];
+            for (i, (k, &o)) in keys.iter_mut().zip(out.iter()).enumerate() {
+                *k = key(first + i, o);
+            }
+            nearest.offer_all(keys, first as u32, |i| check && deleted.get(first + i));
+        }
     }
-    live.iter().copied().zip(out).collect()
+    let mut picked: Vec<(u32, usize)> = nearest
+        .finish(|at| (0, at))
+        .into_iter()
+        .map(|(k, _, row)| (k, row))
+        .collect();
+    picked.sort_unstable();
+    picked
 }
 
 /// A segment where at most one row in this many is live (not deleted, passing a filter)
@@ -1013,39 +1052,48 @@ mod tests {
         }
     }
 
-    /// The scalar scan under a filter gives each live row what the kernel gives that row
-    /// alone, whether its codes are gathered (few live, across several gather batches) or
-    /// every code is compared (many live).
+    /// The scalar scan keeps the live rows with the smallest keys, ties to the lower row,
+    /// whether their codes are gathered (few live, across several gather batches) or every
+    /// code is compared (many live, across several runs of `SCAN_ROWS`). The oracle scores
+    /// each live row alone and sorts.
     #[test]
-    fn scalar_scan_of_live_rows_at_every_density() {
-        let (rows, stride) = (1000usize, 5usize);
+    fn scalar_scan_keeps_the_best_live_rows_at_every_density() {
+        let (rows, stride) = (2500usize, 5usize);
         let codes: Vec<u8> = (0..rows * stride).map(|i| (i * 37 % 251) as u8).collect();
-        let weights = [3i32, -1, 4, -1, 5];
-        let kernel = |c: &[u8], out: &mut [i32]| {
+        let weights = [3i64, -1, 4, -1, 5];
+        let kernel = |c: &[u8], out: &mut [i64]| {
             for (row, o) in c.chunks_exact(stride).zip(out.iter_mut()) {
                 *o = row
                     .iter()
                     .zip(&weights)
-                    .map(|(&b, w)| i32::from(b) * w)
+                    .map(|(&b, w)| i64::from(b) * w)
                     .sum();
             }
         };
+        // Keys with many ties: the kernel's output folded onto a few hundred values,
+        // shifted by the row so that the row takes part.
+        let key = |row: usize, raw: i64| ((raw + row as i64 % 3).rem_euclid(300)) as u32;
         for keep_one_in in [1usize, 2, 3, 5, 40, 1000, usize::MAX] {
-            let live: Vec<u32> = (0..rows)
-                .filter(|i| (i * 7919) % keep_one_in == 0 && keep_one_in != usize::MAX)
-                .map(|i| i as u32)
-                .collect();
-            let want: Vec<(u32, i32)> = live
-                .iter()
-                .map(|&row| {
-                    let mut one = [0i32];
-                    let at = row as usize * stride;
-                    kernel(&codes[at..at + stride], &mut one);
-                    (row, one[0])
+            let mut deleted = Bitmap::with_len(rows);
+            for i in
+                (0..rows).filter(|i| keep_one_in == usize::MAX || (i * 7919) % keep_one_in != 0)
+            {
+                deleted.set(i);
+            }
+            let mut oracle: Vec<(u32, usize)> = (0..rows)
+                .filter(|&row| !deleted.get(row))
+                .map(|row| {
+                    let mut one = [0i64];
+                    kernel(&codes[row * stride..(row + 1) * stride], &mut one);
+                    (key(row, one[0]), row)
                 })
                 .collect();
-            let got = scan_live(&codes, stride, rows, &live, kernel);
-            assert_eq!(got, want, "1 in {keep_one_in} live");
+            oracle.sort_unstable();
+            for keep in [0, 1, 10, 37, 3000] {
+                let want: Vec<(u32, usize)> = oracle.iter().copied().take(keep).collect();
+                let got = nearest_codes(&codes, stride, rows, &deleted, kernel, key, keep);
+                assert_eq!(got, want, "1 in {keep_one_in} live, keep {keep}");
+            }
         }
     }
 
