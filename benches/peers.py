@@ -18,13 +18,17 @@ vecsieve's plain binary codes share with Qdrant), RaBitQ with 1 and 2 bits per d
 (IndexRaBitQ: centred, rotated codes with per-vector factors, 4-bit queries) and their
 FastScan forms (IndexRaBitQFastScan: 32 codes interleaved, lookup tables in registers),
 and per-dimension int8 codes (IndexScalarQuantizer, `SQ8`: min..max per dimension, the
-ranges vecsieve's `scalar8` trains). vecsieve's come from `vecsieve bench --json` on the same folder (one segment).
+ranges vecsieve's `scalar8` trains). Qdrant Edge (qdrant-edge-py, Qdrant's embedded
+engine) with int8 and 1-bit binary quantization, one segment without an HNSW graph (m 0),
+so that it scans its codes and rescores `limit × oversampling` candidates itself, as
+vecsieve does. vecsieve's come from `vecsieve bench --json` on the same folder (one segment).
 """
 
 import argparse
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -117,6 +121,59 @@ def faiss_rows(base, queries, truth, distance, oversampling):
     return out
 
 
+def qdrant_edge_rows(base, queries, truth, distance, oversampling):
+    import qdrant_edge as qe
+
+    metric = {"cosine": qe.Distance.Cosine, "dot": qe.Distance.Dot, "euclid": qe.Distance.Euclid}
+    d = base.shape[1]
+    words = (d + 63) // 64
+    out = []
+    for label, quantization, code_bytes_ in [
+        ("Qdrant Edge int8", qe.ScalarQuantizationConfig(type=qe.ScalarType.Int8, always_ram=True), d),
+        ("Qdrant Edge binary 1-bit", qe.BinaryQuantizationConfig(always_ram=True), 8 * words),
+    ]:
+        config = qe.EdgeConfig(
+            vectors=qe.EdgeVectorParams(size=d, distance=metric[distance]),
+            quantization_config=quantization,
+            hnsw_config=qe.HnswIndexConfig(m=0, ef_construct=100, full_scan_threshold=10),
+            optimizers=qe.EdgeOptimizersConfig(default_segment_number=1, indexing_threshold=1000),
+        )
+        with tempfile.TemporaryDirectory() as path:
+            shard = qe.EdgeShard.create(path, config)
+            for start in range(0, len(base), 1000):
+                batch = range(start, min(start + 1000, len(base)))
+                shard.update(
+                    qe.UpdateOperation.upsert_points([qe.Point(i, base[i].tolist()) for i in batch])
+                )
+            shard.optimize()
+            for os_ in oversampling:
+                params = qe.SearchParams(
+                    quantization=qe.QuantizationSearchParams(rescore=True, oversampling=float(os_))
+                )
+                times, found = [], 0
+                for i, q in enumerate(queries):
+                    request = qe.QueryRequest(
+                        limit=10, query=qe.Query.Nearest(q.tolist()), params=params
+                    )
+                    t = time.perf_counter()
+                    hits = shard.query(request)
+                    times.append(time.perf_counter() - t)
+                    found += len({h.id for h in hits} & set(truth[i].tolist()))
+                out.append(
+                    {
+                        "engine": "qdrant",
+                        "config": label,
+                        "oversampling": os_,
+                        "recall_at_10": found / (10 * len(queries)),
+                        "p50_ms": 1e3 * float(np.median(times)),
+                        "bytes_per_vector": code_bytes_,
+                    }
+                )
+                print(f"  {label} os {os_}: {out[-1]['recall_at_10']:.4f}", file=sys.stderr)
+            shard.close()
+    return out
+
+
 def code_bytes(config, dim):
     """Bytes per vector of vecsieve's codes: rabitq1 and rabitq2 add two f32 factors and a
     centroid number to their bit planes; scalar8's rows are padded to 64 bytes and carry
@@ -185,6 +242,7 @@ def main():
         f"faiss {faiss.__version__}, numpy {np.__version__}",
     )
     rows = faiss_rows(base, queries, truth, args.distance, oversampling)
+    rows += qdrant_edge_rows(base, queries, truth, args.distance, oversampling)
     rows += vecsieve_rows(args.vecsieve, args.data, base.shape[1], args.distance, oversampling)
     print(f"{'engine':<9} {'config':<32} {'os':>3} {'recall@10':>10} {'p50 ms':>8} {'code B':>7}")
     for r in sorted(rows, key=lambda r: (r["oversampling"], r["engine"], r["config"])):
