@@ -54,6 +54,21 @@ def exact_scores(base, rows, q, distance):
     return x @ q
 
 
+def result(engine, config, os_, found, times, bytes_per_vector):
+    """One printed row: recall@10 from `found` true neighbours over all queries, p50 of
+    `times` (seconds)."""
+    row = {
+        "engine": engine,
+        "config": config,
+        "oversampling": os_,
+        "recall_at_10": found / (10 * len(times)),
+        "p50_ms": 1e3 * float(np.median(times)),
+        "bytes_per_vector": bytes_per_vector,
+    }
+    print(f"  {engine} {config} os {os_}: {row['recall_at_10']:.4f}", file=sys.stderr)
+    return row
+
+
 def measure(name, bytes_per_vector, candidates_of, base, queries, truth, distance, oversampling):
     rows = []
     for os_ in oversampling:
@@ -66,17 +81,7 @@ def measure(name, bytes_per_vector, candidates_of, base, queries, truth, distanc
             top = cand[np.argsort(-exact_scores(base, cand, q, distance))[:10]]
             times.append(time.perf_counter() - t)
             found += len(set(top.tolist()) & set(truth[i].tolist()))
-        rows.append(
-            {
-                "engine": "faiss",
-                "config": name,
-                "oversampling": os_,
-                "recall_at_10": found / (10 * len(queries)),
-                "p50_ms": 1e3 * float(np.median(times)),
-                "bytes_per_vector": bytes_per_vector,
-            }
-        )
-        print(f"  {name} os {os_}: {rows[-1]['recall_at_10']:.4f}", file=sys.stderr)
+        rows.append(result("faiss", name, os_, found, times, bytes_per_vector))
     return rows
 
 
@@ -159,17 +164,7 @@ def qdrant_edge_rows(base, queries, truth, distance, oversampling):
                     hits = shard.query(request)
                     times.append(time.perf_counter() - t)
                     found += len({h.id for h in hits} & set(truth[i].tolist()))
-                out.append(
-                    {
-                        "engine": "qdrant",
-                        "config": label,
-                        "oversampling": os_,
-                        "recall_at_10": found / (10 * len(queries)),
-                        "p50_ms": 1e3 * float(np.median(times)),
-                        "bytes_per_vector": code_bytes_,
-                    }
-                )
-                print(f"  {label} os {os_}: {out[-1]['recall_at_10']:.4f}", file=sys.stderr)
+                out.append(result("qdrant", label, os_, found, times, code_bytes_))
             shard.close()
     return out
 

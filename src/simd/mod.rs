@@ -137,6 +137,20 @@ pub const QUERY16_MAX: i16 = 32_639;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 const SPLIT_CHUNK: usize = 1024;
 
+/// Runs `part(start, hi, lo)` over the query split into its i8 bytes ([`split_query16`]),
+/// [`SPLIT_CHUNK`] components at a time on the stack; `start` is the part's first component.
+/// The forms of [`Kernels::dot_u8i16_many`] built on i8 dot instructions go through it.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[inline]
+fn for_split_parts(query: &[i16], mut part: impl FnMut(usize, &[i8], &[i8])) {
+    let (mut hi, mut lo) = ([0i8; SPLIT_CHUNK], [0i8; SPLIT_CHUNK]);
+    for (p, q) in query.chunks(SPLIT_CHUNK).enumerate() {
+        let (hi, lo) = (&mut hi[..q.len()], &mut lo[..q.len()]);
+        split_query16(q, hi, lo);
+        part(p * SPLIT_CHUNK, hi, lo);
+    }
+}
+
 /// Splits 16-bit query values (at most [`QUERY16_MAX`]) into the two bytes the i8 dot
 /// instructions take: `v = 256·hi + lo`, `lo = ((v + 128) mod 256) − 128`. Writes
 /// `min` of the three lengths.

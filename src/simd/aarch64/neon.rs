@@ -20,7 +20,7 @@ use std::arch::aarch64::{
     vreinterpretq_u32_f32, vreinterpretq_u32_s32, vshrq_n_s32, vst1q_u32,
 };
 
-use crate::simd::{SPLIT_CHUNK, split_query16};
+use crate::simd::for_split_parts;
 
 #[inline]
 #[target_feature(enable = "neon")]
@@ -518,7 +518,7 @@ fn sdot(mut acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
 }
 
 /// u8 codes · a 16-bit query with `sdot` (dotprod): the query is split into its two i8
-/// bytes `256·hi + lo`, [`SPLIT_CHUNK`] components at a time on the stack; codes are
+/// bytes `256·hi + lo`, part by part on the stack (`for_split_parts`); codes are
 /// shifted to `c − 128` (an XOR with 0x80) so that the signed dot product applies, and
 /// `128·Σq` is added back. Each row's chunk is read once for both bytes.
 ///
@@ -527,19 +527,15 @@ fn sdot(mut acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
 #[target_feature(enable = "neon,dotprod")]
 pub(crate) unsafe fn dot_u8i16_many_dotprod(query: &[i16], codes: &[u8], out: &mut [i64]) {
     let stride = query.len();
-    let (mut hi, mut lo) = ([0i8; SPLIT_CHUNK], [0i8; SPLIT_CHUNK]);
     out.fill(0);
-    for (part, q) in query.chunks(SPLIT_CHUNK).enumerate() {
-        let (hi, lo) = (&mut hi[..q.len()], &mut lo[..q.len()]);
-        split_query16(q, hi, lo);
-        let start = part * SPLIT_CHUNK;
+    let flip = vdupq_n_u8(0x80);
+    for_split_parts(query, |start, hi, lo| {
         let (h16, h_tail) = hi.as_chunks::<16>();
         let (l16, l_tail) = lo.as_chunks::<16>();
         let sum = |q: &[[i8; 16]]| -> i32 { q.iter().flatten().map(|&x| i32::from(x)).sum() };
         let (shift_h, shift_l) = (128 * sum(h16), 128 * sum(l16));
-        let flip = vdupq_n_u8(0x80);
         for (row, o) in codes.chunks_exact(stride).zip(out.iter_mut()) {
-            let (r16, r_tail) = row[start..start + q.len()].as_chunks::<16>();
+            let (r16, r_tail) = row[start..start + hi.len()].as_chunks::<16>();
             let (mut acc_h, mut acc_l) = (vdupq_n_s32(0), vdupq_n_s32(0));
             for ((h, l), r) in h16.iter().zip(l16).zip(r16) {
                 // SAFETY: `h`, `l` and `r` are 16 readable bytes each.
@@ -561,5 +557,5 @@ pub(crate) unsafe fn dot_u8i16_many_dotprod(query: &[i16], codes: &[u8], out: &m
             }
             *o += 256 * i64::from(th) + i64::from(tl);
         }
-    }
+    });
 }

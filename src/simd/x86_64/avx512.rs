@@ -15,7 +15,7 @@ use std::arch::x86_64::{
     _mm512_xor_si512,
 };
 
-use crate::simd::{SPLIT_CHUNK, split_query16};
+use crate::simd::for_split_parts;
 
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx512vpopcntdq,avx2,fma,f16c,popcnt")]
@@ -249,24 +249,20 @@ fn load_full(chunk: &[u8; 64]) -> __m512i {
 }
 
 /// u8 codes · a 16-bit query with VNNI (`vpdpbusd`, u8 × i8 summed in i32 without
-/// saturation): the query is split into its two i8 bytes `256·hi + lo`, [`SPLIT_CHUNK`]
-/// components at a time on the stack, and each row's chunk is read once for both.
+/// saturation): the query is split into its two i8 bytes `256·hi + lo`, part by part on the
+/// stack (`for_split_parts`), and each row's chunk is read once for both.
 ///
 /// # Safety
 /// See the module docs.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx512vpopcntdq,avx2,fma,f16c,popcnt")]
 pub(crate) unsafe fn dot_u8i16_many(query: &[i16], codes: &[u8], out: &mut [i64]) {
     let stride = query.len();
-    let (mut hi, mut lo) = ([0i8; SPLIT_CHUNK], [0i8; SPLIT_CHUNK]);
     out.fill(0);
-    for (part, q) in query.chunks(SPLIT_CHUNK).enumerate() {
-        let (hi, lo) = (&mut hi[..q.len()], &mut lo[..q.len()]);
-        split_query16(q, hi, lo);
-        let start = part * SPLIT_CHUNK;
+    for_split_parts(query, |start, hi, lo| {
         let (h64, h_tail) = bytemuck::cast_slice::<i8, u8>(hi).as_chunks::<64>();
         let (l64, l_tail) = bytemuck::cast_slice::<i8, u8>(lo).as_chunks::<64>();
         for (row, o) in codes.chunks_exact(stride).zip(out.iter_mut()) {
-            let (r64, r_tail) = row[start..start + q.len()].as_chunks::<64>();
+            let (r64, r_tail) = row[start..start + hi.len()].as_chunks::<64>();
             let (mut acc_h, mut acc_l) = (_mm512_setzero_si512(), _mm512_setzero_si512());
             for ((h, l), r) in h64.iter().zip(l64).zip(r64) {
                 let c = load_full(r);
@@ -281,7 +277,7 @@ pub(crate) unsafe fn dot_u8i16_many(query: &[i16], codes: &[u8], out: &mut [i64]
             *o += 256 * i64::from(_mm512_reduce_add_epi32(acc_h))
                 + i64::from(_mm512_reduce_add_epi32(acc_l));
         }
-    }
+    });
 }
 
 /// Σ|q − c| over bytes with `vpsadbw`, 64 bytes per instruction.
