@@ -233,11 +233,7 @@ fn a_version_2_collection_with_named_and_multi_vectors_opens_and_searches_as_rec
         BinaryConfig, CollectionConfig, Datatype, Distance, Quantization, ScalarConfig,
         VectorParams, optimizer::OptimizerConfig,
     };
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let fixture = root.join("v2-multivector");
-    let recorded = root.join("v2-multivector.results");
-    if std::env::var_os("VECSIEVE_WRITE_FIXTURES").is_some() {
-        let _ = std::fs::remove_dir_all(&fixture);
+    let (_tmp, dir, want) = fixture("v2-multivector", v2_results, |fixture| {
         let config = CollectionConfig::new(8, Distance::Dot)
             .with_quantization(Quantization::Binary(BinaryConfig::default()))
             .with_vector(
@@ -253,7 +249,7 @@ fn a_version_2_collection_with_named_and_multi_vectors_opens_and_searches_as_rec
                 background: false,
                 ..OptimizerConfig::default()
             });
-        let c = Collection::create(&fixture, config).unwrap();
+        let c = Collection::create(fixture, config).unwrap();
         c.upsert(&(0..30).map(v2_point).collect::<Vec<_>>())
             .unwrap();
         c.seal().unwrap();
@@ -266,19 +262,7 @@ fn a_version_2_collection_with_named_and_multi_vectors_opens_and_searches_as_rec
         c.delete(&[PointId::Num(31)]).unwrap();
         c.upsert(&[v2_point(5)]).unwrap();
         drop(c); // not closed: the last three records stay in the WAL
-        let tmp = tempfile::tempdir().unwrap();
-        common::copy_dir(&fixture, &tmp.path().join("c"));
-        let c = Collection::open(tmp.path().join("c")).unwrap();
-        std::fs::write(&recorded, v2_results(&c).join("\n") + "\n").unwrap();
-    }
-    let want: Vec<String> = std::fs::read_to_string(&recorded)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("c");
-    common::copy_dir(&fixture, &dir);
+    });
     let c = Collection::open(&dir).unwrap();
     assert_eq!(c.recovery_report().replayed_records, 3);
     assert_eq!(c.len(), 37);
@@ -303,6 +287,38 @@ fn a_version_2_collection_with_named_and_multi_vectors_opens_and_searches_as_rec
     c.optimize().unwrap();
     check(&c, "after a rewrite", true);
     c.verify().unwrap();
+}
+
+/// The fixture `tests/fixtures/{name}` copied into a fresh directory (returned with the
+/// temporary directory that holds it), and the search lines recorded beside it in
+/// `{name}.results`. With `VECSIEVE_WRITE_FIXTURES` set, `write` first rebuilds the fixture
+/// in place and `results` records the lines from a copy opened as written (only after a
+/// deliberate format change; see tests/fixtures/README.md).
+fn fixture(
+    name: &str,
+    results: impl Fn(&Collection) -> Vec<String>,
+    write: impl FnOnce(&Path),
+) -> (tempfile::TempDir, std::path::PathBuf, Vec<String>) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let fixture = root.join(name);
+    let recorded = root.join(format!("{name}.results"));
+    if std::env::var_os("VECSIEVE_WRITE_FIXTURES").is_some() {
+        let _ = std::fs::remove_dir_all(&fixture);
+        write(&fixture);
+        let tmp = tempfile::tempdir().unwrap();
+        common::copy_dir(&fixture, &tmp.path().join("c"));
+        let c = Collection::open(tmp.path().join("c")).unwrap();
+        std::fs::write(&recorded, results(&c).join("\n") + "\n").unwrap();
+    }
+    let want = std::fs::read_to_string(&recorded)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    common::copy_dir(&fixture, &dir);
+    (tmp, dir, want)
 }
 
 /// Recorded search lines (`"head: id:score ..."`) against those of the code that wrote a
@@ -393,11 +409,7 @@ fn a_rotated_collection_with_a_payload_index_opens_and_searches_as_recorded() {
         BinaryConfig, BinaryEncoding, CollectionConfig, Distance, PayloadSchema, Quantization,
         optimizer::OptimizerConfig,
     };
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let fixture = root.join("v3-rotated");
-    let recorded = root.join("v3-rotated.results");
-    if std::env::var_os("VECSIEVE_WRITE_FIXTURES").is_some() {
-        let _ = std::fs::remove_dir_all(&fixture);
+    let (_tmp, dir, want) = fixture("v3-rotated", rotated_results, |fixture| {
         let rotated = BinaryConfig::default().with_encoding(BinaryEncoding::RotatedOneBit);
         let config = CollectionConfig::new(16, Distance::Euclid)
             .with_quantization(Quantization::Binary(rotated))
@@ -406,7 +418,7 @@ fn a_rotated_collection_with_a_payload_index_opens_and_searches_as_recorded() {
                 background: false,
                 ..OptimizerConfig::default()
             });
-        let c = Collection::create(&fixture, config).unwrap();
+        let c = Collection::create(fixture, config).unwrap();
         c.create_payload_index("kind", PayloadSchema::Keyword)
             .unwrap();
         c.upsert(&(0..400).map(rotated_point).collect::<Vec<_>>())
@@ -418,19 +430,7 @@ fn a_rotated_collection_with_a_payload_index_opens_and_searches_as_recorded() {
         c.seal().unwrap();
         c.delete(&[PointId::Num(31), PointId::Num(450)]).unwrap();
         drop(c); // not closed: the last delete stays in the WAL
-        let tmp = tempfile::tempdir().unwrap();
-        common::copy_dir(&fixture, &tmp.path().join("c"));
-        let c = Collection::open(tmp.path().join("c")).unwrap();
-        std::fs::write(&recorded, rotated_results(&c).join("\n") + "\n").unwrap();
-    }
-    let want: Vec<String> = std::fs::read_to_string(&recorded)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("c");
-    common::copy_dir(&fixture, &dir);
+    });
     let c = Collection::open(&dir).unwrap();
     assert_eq!(c.recovery_report().replayed_records, 1);
     assert_eq!(c.len(), 596);
@@ -442,5 +442,105 @@ fn a_rotated_collection_with_a_payload_index_opens_and_searches_as_recorded() {
     // A rewrite trains new centroids: the estimates change, exact results do not.
     c.optimize().unwrap();
     assert_same_results(&rotated_results(&c), &want, "after a rewrite", true);
+    c.verify().unwrap();
+}
+
+/// The scalar fixture's point `id`: a 16-d default vector (Dot, int8 codes), a 12-d named
+/// `e` (Euclid, int8 codes) on two points of three, and a JSON payload whose `kind`
+/// cycles through `a`, `b`, `c`.
+fn scalar_point(id: u64) -> vecsieve::Point {
+    let kind = ["a", "b", "c"][(id % 3) as usize];
+    let mut p = vecsieve::Point::new(id, common::vector_for(id, 16))
+        .with_payload(format!(r#"{{"kind":"{kind}"}}"#).into_bytes());
+    if !id.is_multiple_of(3) {
+        p = p.with_vector("e", common::vector_for(id + 2000, 12));
+    }
+    p
+}
+
+/// Every search the scalar fixture records: per vector and query, the top 5 of an exact
+/// search, a rescored one at oversampling 2, one without rescoring (the int8 estimates),
+/// and (default vector) an unrescored one filtered to a third of the points, which reads
+/// only the live rows' codes.
+fn scalar_results(c: &Collection) -> Vec<String> {
+    use vecsieve::Vector;
+    let filter = vecsieve::Filter::from_json(
+        &serde_json::json!({"must": [{"key": "kind", "match": {"value": "b"}}]}),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    for q in [0u64, 11, 123] {
+        let queries = [
+            ("", common::vector_for(q + 1000, 16)),
+            ("e", common::vector_for(q + 3000, 12)),
+        ];
+        for (slot, query) in &queries {
+            let quantized = SearchParams::default().with_oversampling(2.0);
+            for (mode, params, filtered) in [
+                ("exact", SearchParams::default().with_exact(true), false),
+                ("rescored", quantized.with_rescore(true), false),
+                ("estimated", quantized.with_rescore(false), false),
+                ("filtered", quantized.with_rescore(false), true),
+            ] {
+                let hits = match (filtered, slot.is_empty()) {
+                    (true, true) => c.search_filtered(slot, query, &filter, 5, &params),
+                    (true, false) => continue,
+                    (false, _) => c.search_using(slot, &Vector::Dense(query.clone()), 5, &params),
+                }
+                .unwrap();
+                let line: Vec<String> = hits
+                    .iter()
+                    .map(|h| format!("{}:{}", h.id, h.score))
+                    .collect();
+                out.push(format!("{slot:?} {q} {mode}: {}", line.join(" ")));
+            }
+        }
+    }
+    out
+}
+
+/// A collection with int8 codes on a dense default vector and a named vector, written by
+/// the main before the u8 × 16-bit kernel and the streamed scalar selection (`978ec3f`):
+/// two segments, a sidecar, and a delete record no checkpoint covers. It opens and
+/// searches as that code did, int8 estimates and a filtered (gathered) scan included.
+/// `VECSIEVE_WRITE_FIXTURES=1` rewrites it (only after a deliberate format change; see
+/// tests/fixtures/README.md).
+#[test]
+fn a_scalar_collection_opens_and_searches_as_recorded() {
+    use vecsieve::{
+        CollectionConfig, Distance, Quantization, ScalarConfig, VectorParams,
+        optimizer::OptimizerConfig,
+    };
+    let (_tmp, dir, want) = fixture("v3-scalar", scalar_results, |fixture| {
+        let config = CollectionConfig::new(16, Distance::Dot)
+            .with_quantization(Quantization::Scalar(ScalarConfig::default()))
+            .with_vector(
+                "e",
+                VectorParams::new(12, Distance::Euclid)
+                    .with_quantization(Quantization::Scalar(ScalarConfig::default())),
+            )
+            .with_search_threads(1)
+            .with_optimizer(OptimizerConfig {
+                background: false,
+                ..OptimizerConfig::default()
+            });
+        let c = Collection::create(fixture, config).unwrap();
+        c.upsert(&(0..400).map(scalar_point).collect::<Vec<_>>())
+            .unwrap();
+        c.seal().unwrap();
+        c.delete(&[PointId::Num(3), PointId::Num(17)]).unwrap();
+        c.upsert(&(400..600).map(scalar_point).collect::<Vec<_>>())
+            .unwrap();
+        c.seal().unwrap();
+        c.delete(&[PointId::Num(31), PointId::Num(450)]).unwrap();
+        drop(c); // not closed: the last delete stays in the WAL
+    });
+    let c = Collection::open(&dir).unwrap();
+    assert_eq!(c.recovery_report().replayed_records, 1);
+    assert_eq!(c.len(), 596);
+    assert_same_results(&scalar_results(&c), &want, "as opened", false);
+    c.close().unwrap();
+    let c = Collection::open(&dir).unwrap();
+    assert_same_results(&scalar_results(&c), &want, "after a checkpoint", false);
     c.verify().unwrap();
 }
