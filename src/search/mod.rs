@@ -79,6 +79,19 @@ pub(crate) struct Hit {
 }
 
 impl Hit {
+    /// Row `row` of `rows` (segment `seg` of the search) with the search key `key`; its
+    /// score is the key read back through the query's distance (the mapping is its own
+    /// inverse).
+    fn keyed(rows: &dyn Rows, seg: usize, q: &PreparedQuery, row: usize, key: f32) -> Hit {
+        Hit {
+            key,
+            score: q.key(key),
+            id: rows.id(row),
+            seg,
+            row,
+        }
+    }
+
     fn cmp(&self, other: &Self) -> Ordering {
         self.key
             .total_cmp(&other.key)
@@ -344,13 +357,7 @@ fn best_by_key(
     }
     let mut hits: Vec<Hit> = keyed
         .into_iter()
-        .map(|(r, k)| Hit {
-            key: k,
-            score: if q.distance.higher_is_better() { -k } else { k },
-            id: rows.id(r as usize),
-            seg,
-            row: r as usize,
-        })
+        .map(|(r, k)| Hit::keyed(rows, seg, q, r as usize, k))
         .collect();
     hits.sort_unstable_by(Hit::cmp);
     hits.truncate(keep);
@@ -379,31 +386,19 @@ fn scalar_candidates(
     };
     let mut hits: Vec<Hit> = picked
         .into_iter()
-        .map(|(k, row)| {
-            let key = unordered(k);
-            Hit {
-                key,
-                score: if q.distance.higher_is_better() {
-                    -key
-                } else {
-                    key
-                },
-                id: rows.id(row),
-                seg,
-                row,
-            }
-        })
+        .map(|(k, row)| Hit::keyed(rows, seg, q, row, unordered(k)))
         .collect();
     hits.sort_unstable_by(Hit::cmp);
     hits
 }
 
 /// The `keep` rows of `codes` (`n` rows of `stride` bytes) not in `deleted` with the
-/// smallest `key(row, kernel output)`, as `(key, row)` best first, ties to the lower row (a sealed
-/// segment's rows are in id order, so to the lower id). Linear and in L1: outputs and keys
-/// are taken [`SCAN_ROWS`] rows at a time and offered to one [`Nearest`]. Where at most
-/// one row in [`SPARSE_FRACTION`] is live, only the live rows' codes are gathered,
-/// [`GATHER_ROWS`] at a time, and compared; otherwise every code is.
+/// smallest `key(row, kernel output)`, as `(key, row)` in row order. Among equal keys the
+/// lower rows are kept (a sealed segment's rows are in id order, so the lower ids).
+/// Linear and in L1: outputs and keys are taken [`SCAN_ROWS`] rows at a time and offered
+/// to one [`Nearest`]. Where at most one row in [`SPARSE_FRACTION`] is live, only the live
+/// rows' codes are gathered, [`GATHER_ROWS`] at a time, and compared; otherwise every code
+/// is.
 fn nearest_codes<O: Copy + Default>(
     codes: &[u8],
     stride: usize,
@@ -448,13 +443,11 @@ fn nearest_codes<O: Copy + Default>(
             nearest.offer_all(keys, first as u32, |i| check && deleted.get(first + i));
         }
     }
-    let mut picked: Vec<(u32, usize)> = nearest
+    nearest
         .finish(|at| (0, at))
         .into_iter()
         .map(|(k, _, row)| (k, row))
-        .collect();
-    picked.sort_unstable();
-    picked
+        .collect()
 }
 
 /// A segment where at most one row in this many is live (not deleted, passing a filter)
@@ -1091,7 +1084,8 @@ mod tests {
             oracle.sort_unstable();
             for keep in [0, 1, 10, 37, 3000] {
                 let want: Vec<(u32, usize)> = oracle.iter().copied().take(keep).collect();
-                let got = nearest_codes(&codes, stride, rows, &deleted, kernel, key, keep);
+                let mut got = nearest_codes(&codes, stride, rows, &deleted, kernel, key, keep);
+                got.sort_unstable();
                 assert_eq!(got, want, "1 in {keep_one_in} live, keep {keep}");
             }
         }
