@@ -212,11 +212,7 @@ fn v2_results(c: &Collection) -> Vec<String> {
                 ("quantized", SearchParams::default().with_oversampling(2.0)),
             ] {
                 let hits = c.search_using(slot, query, 5, &params).unwrap();
-                let line: Vec<String> = hits
-                    .iter()
-                    .map(|h| format!("{}:{}", h.id, h.score))
-                    .collect();
-                out.push(format!("{slot:?} {q} {mode}: {}", line.join(" ")));
+                out.push(recorded_line(format!("{slot:?} {q} {mode}"), &hits));
             }
         }
     }
@@ -321,6 +317,29 @@ fn fixture(
     (tmp, dir, want)
 }
 
+/// The history the version 3 fixtures share: 400 points sealed, two of them deleted, 200
+/// more sealed, two more deleted, and the handle dropped without `close` (the last delete
+/// stays in the WAL, no checkpoint covers it).
+fn write_two_segments(c: Collection, point: fn(u64) -> vecsieve::Point) {
+    c.upsert(&(0..400).map(point).collect::<Vec<_>>()).unwrap();
+    c.seal().unwrap();
+    c.delete(&[PointId::Num(3), PointId::Num(17)]).unwrap();
+    c.upsert(&(400..600).map(point).collect::<Vec<_>>())
+        .unwrap();
+    c.seal().unwrap();
+    c.delete(&[PointId::Num(31), PointId::Num(450)]).unwrap();
+    drop(c);
+}
+
+/// One recorded search: `"head: id:score id:score ..."`.
+fn recorded_line(head: String, hits: &[vecsieve::ScoredPoint]) -> String {
+    let hits: Vec<String> = hits
+        .iter()
+        .map(|h| format!("{}:{}", h.id, h.score))
+        .collect();
+    format!("{head}: {}", hits.join(" "))
+}
+
 /// Recorded search lines (`"head: id:score ..."`) against those of the code that wrote a
 /// fixture: the same lines, ids and order, and scores within 1e-5 relative (they were
 /// recorded with the AVX2 kernels; another ISA sums in another order). With `only_exact`,
@@ -388,11 +407,7 @@ fn rotated_results(c: &Collection) -> Vec<String> {
                 c.search(&query, 5, &params)
             }
             .unwrap();
-            let line: Vec<String> = hits
-                .iter()
-                .map(|h| format!("{}:{}", h.id, h.score))
-                .collect();
-            out.push(format!("{q} {mode}: {}", line.join(" ")));
+            out.push(recorded_line(format!("{q} {mode}"), &hits));
         }
     }
     out
@@ -421,15 +436,7 @@ fn a_rotated_collection_with_a_payload_index_opens_and_searches_as_recorded() {
         let c = Collection::create(fixture, config).unwrap();
         c.create_payload_index("kind", PayloadSchema::Keyword)
             .unwrap();
-        c.upsert(&(0..400).map(rotated_point).collect::<Vec<_>>())
-            .unwrap();
-        c.seal().unwrap();
-        c.delete(&[PointId::Num(3), PointId::Num(17)]).unwrap();
-        c.upsert(&(400..600).map(rotated_point).collect::<Vec<_>>())
-            .unwrap();
-        c.seal().unwrap();
-        c.delete(&[PointId::Num(31), PointId::Num(450)]).unwrap();
-        drop(c); // not closed: the last delete stays in the WAL
+        write_two_segments(c, rotated_point);
     });
     let c = Collection::open(&dir).unwrap();
     assert_eq!(c.recovery_report().replayed_records, 1);
@@ -488,11 +495,7 @@ fn scalar_results(c: &Collection) -> Vec<String> {
                     (false, _) => c.search_using(slot, &Vector::Dense(query.clone()), 5, &params),
                 }
                 .unwrap();
-                let line: Vec<String> = hits
-                    .iter()
-                    .map(|h| format!("{}:{}", h.id, h.score))
-                    .collect();
-                out.push(format!("{slot:?} {q} {mode}: {}", line.join(" ")));
+                out.push(recorded_line(format!("{slot:?} {q} {mode}"), &hits));
             }
         }
     }
@@ -525,15 +528,7 @@ fn a_scalar_collection_opens_and_searches_as_recorded() {
                 ..OptimizerConfig::default()
             });
         let c = Collection::create(fixture, config).unwrap();
-        c.upsert(&(0..400).map(scalar_point).collect::<Vec<_>>())
-            .unwrap();
-        c.seal().unwrap();
-        c.delete(&[PointId::Num(3), PointId::Num(17)]).unwrap();
-        c.upsert(&(400..600).map(scalar_point).collect::<Vec<_>>())
-            .unwrap();
-        c.seal().unwrap();
-        c.delete(&[PointId::Num(31), PointId::Num(450)]).unwrap();
-        drop(c); // not closed: the last delete stays in the WAL
+        write_two_segments(c, scalar_point);
     });
     let c = Collection::open(&dir).unwrap();
     assert_eq!(c.recovery_report().replayed_records, 1);
