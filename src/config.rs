@@ -19,6 +19,12 @@ pub const MAX_DIM: usize = 65_536;
 pub const MAX_LIMIT: usize = 100_000;
 /// The largest oversampling factor a search accepts.
 pub const MAX_OVERSAMPLING: f32 = 1_000.0;
+/// The oversampling an [`adaptive`](SearchParams::adaptive) search takes when none is given:
+/// its candidate pool, `limit × 8`, of which rescoring reads only what the error bound
+/// leaves. Measured on debian-minilm-384 (60,703 points, 1-bit rotated codes, 200
+/// queries): pools of `limit × 4 / 8 / 16` recalled 0.9935 / 0.9990 / 0.9990 rescoring 33 /
+/// 45 / 50 points per query on average; on siftsmall (Euclid) 0.978 / 0.997 / 1.000.
+pub const ADAPTIVE_OVERSAMPLING: f32 = 8.0;
 /// The largest payload one point may carry, in bytes.
 pub const MAX_PAYLOAD_BYTES: usize = 16 << 20;
 /// The most vectors one multivector may hold (a ColPali page has about 1,030).
@@ -812,6 +818,12 @@ pub struct SearchParams {
     pub ignore_quantization: bool,
     /// Return each hit's payload.
     pub with_payload: bool,
+    /// Rescore candidates nearest-bound first and stop once the codes' error bound says no
+    /// candidate left can enter the top `limit` (RaBitQ's re-ranking). Applies to rotated
+    /// binary codes (`rotated_one_bit`, `rotated_two_bits`), whose estimates carry a bound;
+    /// other codes rescore every candidate. The candidate pool is `limit × oversampling`,
+    /// [`ADAPTIVE_OVERSAMPLING`] when `oversampling` is `None`. Needs rescoring.
+    pub adaptive: bool,
 }
 
 impl SearchParams {
@@ -840,6 +852,13 @@ impl SearchParams {
     #[must_use]
     pub fn with_ignore_quantization(mut self, ignore: bool) -> Self {
         self.ignore_quantization = ignore;
+        self
+    }
+
+    /// Rescores until the error bound settles the top `limit` (see [`Self::adaptive`]).
+    #[must_use]
+    pub fn with_adaptive(mut self, adaptive: bool) -> Self {
+        self.adaptive = adaptive;
         self
     }
 

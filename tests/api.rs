@@ -161,6 +161,15 @@ fn bad_input_is_a_typed_error_and_writes_nothing() {
             "os {os}"
         );
     }
+    // Adaptive search rescores until the bound settles: it cannot run without rescoring.
+    let p = SearchParams::default()
+        .with_adaptive(true)
+        .with_rescore(false);
+    match c.search(&q, 1, &p) {
+        Err(Error::InvalidArgument(m)) => assert!(m.contains("rescore off"), "{m}"),
+        other => panic!("adaptive without rescoring: {other:?}"),
+    }
+    assert_eq!(c.search(&q, 1, &p.with_rescore(true)).unwrap().len(), 1);
     let big = Point::new(9, vec![1.0, 0.0, 0.0]).with_payload(vec![0; MAX_PAYLOAD_BYTES + 1]);
     assert!(matches!(c.upsert(&[big]), Err(Error::InvalidArgument(_))));
     // A payload operation that would make a payload too big changes nothing.

@@ -140,6 +140,10 @@ enum Command {
         /// Rescore candidates with the originals (default: on for binary, off for scalar).
         #[arg(long)]
         rescore: Option<bool>,
+        /// Rescore until the codes' error bound settles the results (rabitq codes), from
+        /// limit × oversampling candidates (default oversampling 8).
+        #[arg(long)]
+        adaptive: bool,
         /// Scan the originals of every point (exact, slowest).
         #[arg(long)]
         exact: bool,
@@ -360,6 +364,7 @@ fn main() -> ExitCode {
             limit,
             oversampling,
             rescore,
+            adaptive,
             exact,
             filter,
             json,
@@ -379,6 +384,7 @@ fn main() -> ExitCode {
                 exact,
                 ignore_quantization: false,
                 with_payload: true,
+                adaptive,
             },
             filter.as_deref(),
             json,

@@ -8,7 +8,9 @@ use rayon::prelude::*;
 use super::Collection;
 use super::validate::query_vectors;
 use super::version::{Loc, Version};
-use crate::config::{MAX_LIMIT, MAX_OVERSAMPLING, Quantization, SearchParams};
+use crate::config::{
+    ADAPTIVE_OVERSAMPLING, MAX_LIMIT, MAX_OVERSAMPLING, Quantization, SearchParams,
+};
 use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::filter::index::{self, IndexSpecs};
@@ -124,12 +126,33 @@ impl Collection {
     ///
     /// With binary quantization the codes are scanned first and the best
     /// `ceil(limit × oversampling)` are rescored with the originals (unless `rescore` is
-    /// off); `exact` or `ignore_quantization` scan the originals of every point.
+    /// off); `exact` or `ignore_quantization` scan the originals of every point. With
+    /// `adaptive`, rotated codes' candidates are rescored nearest lower bound first until
+    /// the bound settles the top `limit`.
+    ///
+    /// ```
+    /// use vecsieve::{BinaryConfig, BinaryEncoding, Collection, CollectionConfig, Distance};
+    /// use vecsieve::{Point, Quantization, SearchParams};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let codes = BinaryConfig::default().with_encoding(BinaryEncoding::RotatedOneBit);
+    /// let config = CollectionConfig::new(4, Distance::Cosine)
+    ///     .with_quantization(Quantization::Binary(codes));
+    /// let collection = Collection::create(dir.path().join("docs"), config)?;
+    /// collection.upsert(&[
+    ///     Point::new(1, vec![0.1, 0.9, 0.2, 0.0]),
+    ///     Point::new(2, vec![0.8, 0.1, 0.0, 0.3]),
+    /// ])?;
+    /// // Rescore until the codes' error bound settles the best 1.
+    /// let params = SearchParams::default().with_adaptive(true);
+    /// let hits = collection.search(&[0.1, 1.0, 0.1, 0.0], 1, &params)?;
+    /// assert_eq!(hits[0].id, 1.into());
+    /// # Ok::<(), vecsieve::Error>(())
+    /// ```
     ///
     /// Errors: `Error::DimensionMismatch`, `Error::InvalidVector` (NaN, infinite, zero with
     /// Cosine, a dense query for a default multivector), `Error::InvalidArgument` (`limit`
     /// 0 or over `MAX_LIMIT`, oversampling below 1, above `MAX_OVERSAMPLING` or not
-    /// finite), `Error::Closed`.
+    /// finite, `adaptive` with `rescore` off), `Error::Closed`.
     pub fn search(
         &self,
         query: &[f32],
@@ -200,7 +223,18 @@ impl Collection {
                 "limit is {limit}; it must be in 1..={MAX_LIMIT}"
             )));
         }
-        let oversampling = params.oversampling.unwrap_or(1.0);
+        let oversampling = params.oversampling.unwrap_or(if params.adaptive {
+            ADAPTIVE_OVERSAMPLING
+        } else {
+            1.0
+        });
+        if params.adaptive && params.rescore == Some(false) {
+            return Err(Error::InvalidArgument(
+                "adaptive search rescores candidates until the error bound settles the top \
+                 `limit`, so it cannot run with rescore off; drop one of the two"
+                    .into(),
+            ));
+        }
         if !oversampling.is_finite() || !(1.0..=MAX_OVERSAMPLING).contains(&oversampling) {
             return Err(Error::InvalidArgument(format!(
                 "oversampling is {oversampling}; it must be a finite number in 1..={MAX_OVERSAMPLING}"
@@ -216,12 +250,13 @@ impl Collection {
                 Plan::Binary {
                     candidates: candidates(limit, oversampling),
                     rescore: params.rescore.unwrap_or(true),
+                    bounded: params.adaptive,
                 }
             }
             Quantization::Scalar(_) if !params.exact && !params.ignore_quantization => {
                 Plan::Scalar {
                     candidates: candidates(limit, oversampling),
-                    rescore: params.rescore.unwrap_or(false),
+                    rescore: params.rescore.unwrap_or(params.adaptive),
                 }
             }
             _ => Plan::Exact,
@@ -372,9 +407,11 @@ fn filtered_plan(blocks: &[&dyn Rows], plan: Plan) -> Plan {
         Plan::Binary {
             candidates,
             rescore: true,
+            bounded,
         } => Plan::Binary {
             candidates: deeper(candidates),
             rescore: true,
+            bounded,
         },
         Plan::Scalar {
             candidates,

@@ -60,8 +60,14 @@ pub(crate) enum Plan {
     /// Score every live row with the originals.
     Exact,
     /// Scan the codes, keep `candidates` rows, then rescore them with the originals or
-    /// report the code's estimate.
-    Binary { candidates: usize, rescore: bool },
+    /// report the code's estimate. `bounded`: codes whose estimates carry an error bound
+    /// (rotated codes) are rescored nearest lower bound first, until no candidate left can
+    /// enter the top `limit` (see [`rotated_search`]).
+    Binary {
+        candidates: usize,
+        rescore: bool,
+        bounded: bool,
+    },
     /// Scan the scalar codes (segments without them are scanned exactly), keep
     /// `candidates` rows by estimated score, then rescore them or report the estimates.
     Scalar { candidates: usize, rescore: bool },
@@ -218,17 +224,24 @@ pub(crate) fn search_blocks(
         Plan::Binary {
             candidates,
             rescore,
+            bounded,
         } if !blocks.is_empty()
             && let Some(rotated) = blocks
                 .iter()
                 .map(|rows| Some((*rows, rows.rotated()?)))
                 .collect::<Option<Vec<_>>>() =>
         {
+            let rescore = match (rescore, bounded) {
+                (false, _) => Rescore::Off,
+                (true, false) => Rescore::All,
+                (true, true) => Rescore::UntilSettled,
+            };
             rotated_search(&rotated, seg, q, limit, candidates, rescore)
         }
         Plan::Binary {
             candidates,
             rescore,
+            ..
         } if blocks.iter().all(|b| b.code_words() > 0)
             && (blocks.len() == 1 || blocks.iter().all(|b| b.multi_bit().is_none())) =>
         {
@@ -308,19 +321,13 @@ fn finish_binary(
             seg,
             q,
             limit,
-            picked.map(|(_, block, rows, row)| (block, rows, row)),
+            picked.map(|(_, block, rows, row)| (block, rows, row, f32::NEG_INFINITY)),
         );
     }
     let mut hits: Vec<Hit> = picked
         .map(|(h, block, rows, row)| {
             let score = estimate_score(q.distance, h, bits);
-            Hit {
-                key: q.key(score),
-                score,
-                id: rows.id(row),
-                seg: seg + block,
-                row,
-            }
+            Hit::keyed(rows, seg + block, q, row, q.key(score))
         })
         .collect();
     hits.sort_unstable_by(Hit::cmp);
@@ -473,27 +480,37 @@ fn rescore_rows(
     limit: usize,
     which: impl Iterator<Item = usize>,
 ) -> Vec<Hit> {
-    rescore_picks(seg, q, limit, which.map(|row| (0, rows, row)))
+    rescore_picks(
+        seg,
+        q,
+        limit,
+        which.map(|row| (0, rows, row, f32::NEG_INFINITY)),
+    )
 }
 
-/// The best `limit` of `(block, rows, row)` by the score of the originals; block `b` is
-/// `seg + b` in the search's list.
+/// The best `limit` of `(block, rows, row, bound)` by the score of the originals; block
+/// `b` is `seg + b` in the search's list. `bound` is a key no nearer than the row's own
+/// (`-∞`: none known); given in increasing order, rescoring stops at the first that no
+/// longer beats the `limit`-th best key rescored.
 fn rescore_picks<'a>(
     seg: usize,
     q: &PreparedQuery,
     limit: usize,
-    which: impl Iterator<Item = (usize, &'a dyn Rows, usize)>,
+    which: impl Iterator<Item = (usize, &'a dyn Rows, usize, f32)>,
 ) -> Vec<Hit> {
     let mut scratch = Vec::new();
     let mut top = TopK::new(limit);
-    let which: Vec<(usize, &dyn Rows, usize)> = which.collect();
+    let which: Vec<(usize, &dyn Rows, usize, f32)> = which.collect();
     let prefetch = |i: usize| {
-        if let Some(&(_, rows, row)) = which.get(i) {
+        if let Some(&(_, rows, row, _)) = which.get(i) {
             rows.originals().prefetch_row(row, rows.dim());
         }
     };
     (0..RESCORE_AHEAD).for_each(prefetch);
-    for (i, &(block, rows, row)) in which.iter().enumerate() {
+    for (i, &(block, rows, row, bound)) in which.iter().enumerate() {
+        if !top.admits(bound) {
+            break;
+        }
         prefetch(i + RESCORE_AHEAD);
         let originals = rows.originals();
         let score = q.score(originals.row(row, rows.dim(), q.kernels, &mut scratch));
@@ -617,16 +634,33 @@ fn binary_candidates(
     nearest.finish(|at| place(&starts, at))
 }
 
+/// What a search does with the candidates its codes picked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rescore {
+    /// Report the codes' estimates.
+    Off,
+    /// Rescore every candidate with the originals.
+    All,
+    /// Rescore candidates nearest lower bound first, until the next one's bound cannot
+    /// beat the `limit`-th best rescored (RaBitQ's re-ranking).
+    UntilSettled,
+}
+
 /// The search of blocks that all have rotated codes (a sealed segment, or the live
 /// segment's chunks): one pool of `candidates` across them, then rescoring (or their
 /// estimates as scores). The query is prepared once per distinct quantizer.
+///
+/// [`Rescore::UntilSettled`] orders the pool by each estimate's lower bound
+/// ([`RotatedQuery::lower_bound`]) and stops at the first candidate whose bound is above
+/// the `limit`-th best score rescored so far: with the bound holding, no candidate left,
+/// and no row outside the pool with a bound at least as far, could enter the result.
 fn rotated_search(
     blocks: &[(&dyn Rows, RotatedCodes<'_>)],
     seg: usize,
     q: &PreparedQuery,
     limit: usize,
     candidates: usize,
-    rescore: bool,
+    rescore: Rescore,
 ) -> Vec<Hit> {
     let mut prepared: Vec<(&Rotated, RotatedQuery)> = Vec::new();
     let mut scans = Vec::with_capacity(blocks.len());
@@ -646,33 +680,34 @@ fn rotated_search(
         .filter_map(|(rows, codes, at)| Some((rows, codes, &prepared.get(at)?.1)))
         .collect();
     let picked = rotated_candidates(&scans, q.kernels, candidates);
-    if rescore {
-        return rescore_picks(
-            seg,
-            q,
-            limit,
-            picked
-                .iter()
-                .filter_map(|&(_, block, row)| Some((block, scans.get(block)?.0, row))),
-        );
+    let bounds = picked.iter().filter_map(|&(key, block, row)| {
+        let (rows, codes, rq) = scans.get(block)?;
+        let bound = match rescore {
+            Rescore::UntilSettled => q.key(rq.score(rq.lower_bound(key, codes.row(row)))),
+            _ => f32::NEG_INFINITY,
+        };
+        Some((block, *rows, row, bound))
+    });
+    match rescore {
+        Rescore::All => rescore_picks(seg, q, limit, bounds),
+        Rescore::UntilSettled => {
+            let mut bounds: Vec<_> = bounds.collect();
+            bounds.sort_by(|a, b| a.3.total_cmp(&b.3));
+            rescore_picks(seg, q, limit, bounds.into_iter())
+        }
+        Rescore::Off => {
+            let mut hits: Vec<Hit> = picked
+                .into_iter()
+                .take(limit)
+                .filter_map(|(key, block, row)| {
+                    let (rows, _, rq) = scans.get(block)?;
+                    Some(Hit::keyed(*rows, seg + block, q, row, q.key(rq.score(key))))
+                })
+                .collect();
+            hits.sort_unstable_by(Hit::cmp);
+            hits
+        }
     }
-    let mut hits: Vec<Hit> = picked
-        .into_iter()
-        .take(limit)
-        .filter_map(|(key, block, row)| {
-            let (rows, _, rq) = scans.get(block)?;
-            let score = rq.score(key);
-            Some(Hit {
-                key: q.key(score),
-                score,
-                id: rows.id(row),
-                seg: seg + block,
-                row,
-            })
-        })
-        .collect();
-    hits.sort_unstable_by(Hit::cmp);
-    hits
 }
 
 /// The `candidates` live rows of `scans` (blocks with their codes and prepared query)
@@ -960,38 +995,74 @@ mod tests {
         }
     }
 
+    /// `n` rows of test vectors (Euclid) with `bits`-bit rotated codes trained on them.
+    struct RotatedRows {
+        chunk: LiveChunk,
+        params: Rotated,
+        /// Each row's code, row-major.
+        row_major: Vec<u8>,
+        terms: Vec<crate::quant::rotated::RowFactors>,
+        blocks: Vec<u8>,
+        factors: Vec<[f32; 2]>,
+        centroids: Vec<u8>,
+    }
+
+    impl RotatedRows {
+        fn new(bits: u32, n: u64) -> Self {
+            use crate::quant::rotated::{blocks_len, transpose_into};
+            let kernels = crate::simd::Kernels::detect();
+            let vectors: Vec<Vec<f32>> = (0..n).map(vector).collect();
+            let params = Rotated::train(DIM, bits, n as usize, &vectors, kernels);
+            let stride = params.code_bytes();
+            let (mut row_major, mut terms) = (Vec::new(), Vec::new());
+            for v in &vectors {
+                let mut code = vec![0u64; stride / 8];
+                terms.push(params.encode(Distance::Euclid, v, kernels, &mut code));
+                row_major.extend(code.iter().flat_map(|w| w.to_le_bytes()));
+            }
+            let mut blocks = vec![0u8; blocks_len(n as usize, stride)];
+            transpose_into(&row_major, stride, &mut blocks);
+            RotatedRows {
+                chunk: chunk(0..n),
+                factors: terms.iter().map(|t| t.factors).collect(),
+                centroids: terms.iter().map(|t| t.centroid).collect(),
+                params,
+                row_major,
+                terms,
+                blocks,
+            }
+        }
+
+        fn codes(&self) -> RotatedCodes<'_> {
+            RotatedCodes {
+                params: &self.params,
+                blocks: &self.blocks,
+                factors: &self.factors,
+                centroids: &self.centroids,
+            }
+        }
+    }
+
     fn rotated_candidates_match_the_oracle(bits: u32) {
-        use crate::quant::rotated::{Rotated, blocks_len, transpose_into};
         let kernels = crate::simd::Kernels::detect();
         let n = 2_500u64;
-        let c = chunk(0..n);
-        let vectors: Vec<Vec<f32>> = (0..n).map(vector).collect();
-        let params = Rotated::train(DIM, bits, n as usize, &vectors, kernels);
+        let fixture = RotatedRows::new(bits, n);
+        let (c, params, row_major, terms) = (
+            &fixture.chunk,
+            &fixture.params,
+            &fixture.row_major,
+            &fixture.terms,
+        );
         let stride = params.code_bytes();
         assert_eq!(stride, 8 * bits as usize);
-        let (mut row_major, mut terms) = (Vec::new(), Vec::new());
-        for v in &vectors {
-            let mut code = vec![0u64; stride / 8];
-            terms.push(params.encode(Distance::Euclid, v, kernels, &mut code));
-            row_major.extend(code.iter().flat_map(|w| w.to_le_bytes()));
-        }
-        let mut blocks = vec![0u8; blocks_len(n as usize, stride)];
-        transpose_into(&row_major, stride, &mut blocks);
-        let factors: Vec<[f32; 2]> = terms.iter().map(|t| t.factors).collect();
-        let centroids: Vec<u8> = terms.iter().map(|t| t.centroid).collect();
-        let codes = RotatedCodes {
-            params: &params,
-            blocks: &blocks,
-            factors: &factors,
-            centroids: &centroids,
-        };
+        let codes = fixture.codes();
         for keep_one_in in [1u64, 2, 3, 40, 1000] {
             let mut deleted = Bitmap::with_len(n as usize);
             for i in (0..n).filter(|i| (i * 7919) % keep_one_in != 0) {
                 deleted.set(i as usize);
             }
             let rows = LiveRows {
-                chunk: &c,
+                chunk: c,
                 deleted: &deleted,
             };
             for seed in 9000..9004 {
@@ -1042,6 +1113,116 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// Rescoring with bounds walks the candidates in bound order and stops at the first
+    /// bound that no longer beats the `limit`-th best rescored: with bounds that hold, the
+    /// result is the best `limit` of every candidate (brute force); a candidate whose bound
+    /// lies (above its true key, past the stop) is never read, where rescoring every
+    /// candidate finds it.
+    #[test]
+    fn bounded_rescoring_stops_at_the_first_bound_that_cannot_enter() {
+        let n = 300u64;
+        let c = chunk(0..n);
+        let deleted = Bitmap::with_len(n as usize);
+        let rows = LiveRows {
+            chunk: &c,
+            deleted: &deleted,
+        };
+        let q = PreparedQuery {
+            vector: vector(5000),
+            code: Vec::new(),
+            asym_bits: 0,
+            distance: Distance::Dot,
+            kernels: crate::simd::Kernels::detect(),
+        };
+        let exact: Vec<f32> = (0..n).map(|r| q.key(q.score(&vector(r)))).collect();
+        let mut by_key: Vec<usize> = (0..n as usize).collect();
+        by_key.sort_by(|&a, &b| exact[a].total_cmp(&exact[b]));
+        let ids = |hits: Vec<Hit>| -> Vec<PointId> { hits.iter().map(|h| h.id).collect() };
+        let best = |skip: Option<usize>| -> Vec<PointId> {
+            by_key
+                .iter()
+                .filter(|&&r| Some(r) != skip)
+                .take(10)
+                .map(|&r| PointId::Num(r as u64))
+                .collect()
+        };
+        // Bounds below each true key by varying margins, in increasing order.
+        let mut picks: Vec<(usize, &dyn Rows, usize, f32)> = (0..n as usize)
+            .map(|r| (0, &rows as &dyn Rows, r, exact[r] - (r % 7) as f32 * 0.3))
+            .collect();
+        picks.sort_by(|a, b| a.3.total_cmp(&b.3));
+        assert_eq!(
+            ids(rescore_picks(0, &q, 10, picks.iter().copied())),
+            best(None)
+        );
+        // The nearest row's bound lies: far above its key, last in bound order.
+        let liar = by_key[0];
+        for p in picks.iter_mut().filter(|p| p.2 == liar) {
+            p.3 = f32::MAX;
+        }
+        picks.sort_by(|a, b| a.3.total_cmp(&b.3));
+        assert_eq!(
+            ids(rescore_picks(0, &q, 10, picks.iter().copied())),
+            best(Some(liar))
+        );
+        let all = picks
+            .iter()
+            .map(|&(b, r, row, _)| (b, r, row, f32::NEG_INFINITY));
+        assert_eq!(ids(rescore_picks(0, &q, 10, all)), best(None));
+    }
+
+    /// Rescoring rotated candidates until the bound settles the top `limit` finds what
+    /// rescoring every candidate finds whenever the bound holds for every candidate
+    /// (checked against the originals, query by query), with 1 and 2 bits.
+    #[test]
+    fn bounded_rotated_search_matches_full_rescoring_where_the_bound_holds() {
+        let kernels = crate::simd::Kernels::detect();
+        for bits in [1, 2] {
+            let fixture = RotatedRows::new(bits, 2_000);
+            let deleted = Bitmap::with_len(2_000);
+            let rows = LiveRows {
+                chunk: &fixture.chunk,
+                deleted: &deleted,
+            };
+            let blocks = [(&rows as &dyn Rows, fixture.codes())];
+            let mut held = 0;
+            for seed in 9000..9030 {
+                let q = PreparedQuery {
+                    vector: vector(seed),
+                    code: Vec::new(),
+                    asym_bits: 0,
+                    distance: Distance::Euclid,
+                    kernels,
+                };
+                let rq = fixture.params.prepare(Distance::Euclid, &q.vector, kernels);
+                let picked = rotated_candidates(&[(&rows, fixture.codes(), &rq)], kernels, 80);
+                let holds = picked.iter().all(|&(key, _, row)| {
+                    let bound = rq.lower_bound(key, fixture.codes().row(row));
+                    bound <= kernels.l2sq(&q.vector, &vector(row as u64))
+                });
+                if !holds {
+                    continue;
+                }
+                held += 1;
+                let search = |rescore| {
+                    rotated_search(&blocks, 0, &q, 10, 80, rescore)
+                        .iter()
+                        .map(|h| (h.id, h.score))
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(
+                    search(Rescore::UntilSettled),
+                    search(Rescore::All),
+                    "{bits} bits, query {seed}"
+                );
+            }
+            assert!(
+                held >= 10,
+                "{bits} bits: the bound held for only {held} queries"
+            );
         }
     }
 
@@ -1135,6 +1316,7 @@ mod tests {
                 let plan = Plan::Binary {
                     candidates,
                     rescore,
+                    bounded: false,
                 };
                 let split: Vec<(PointId, f32)> = search_blocks(&blocks, 0, &q, 10, plan)
                     .iter()

@@ -463,6 +463,7 @@ pub(crate) fn search_slot(
         Plan::Binary {
             candidates,
             rescore,
+            ..
         }
         | Plan::Scalar {
             candidates,

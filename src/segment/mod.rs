@@ -11,7 +11,7 @@ pub(crate) mod live;
 use crate::filter::index::{BlockIndexes, FilterCache, IndexSpecs};
 use crate::point::PointId;
 use crate::quant::binary::MultiBit;
-use crate::quant::rotated::Rotated;
+use crate::quant::rotated::{Rotated, RowFactors};
 use crate::quant::scalar::ScalarParams;
 use crate::simd::Kernels;
 use std::sync::{Arc, OnceLock};
@@ -38,6 +38,16 @@ pub(crate) struct RotatedCodes<'a> {
     pub factors: &'a [[f32; 2]],
     /// Each row's centroid number.
     pub centroids: &'a [u8],
+}
+
+impl RotatedCodes<'_> {
+    /// Row `row`'s centroid and factors (zeros past the end).
+    pub(crate) fn row(&self, row: usize) -> RowFactors {
+        RowFactors {
+            centroid: self.centroids.get(row).copied().unwrap_or(0),
+            factors: self.factors.get(row).copied().unwrap_or_default(),
+        }
+    }
 }
 
 /// A fixed-size set of row numbers.
