@@ -21,7 +21,9 @@ and per-dimension int8 codes (IndexScalarQuantizer, `SQ8`: min..max per dimensio
 ranges vecsieve's `scalar8` trains). Qdrant Edge (qdrant-edge-py, Qdrant's embedded
 engine) with int8 and 1-bit binary quantization, one segment without an HNSW graph (m 0),
 so that it scans its codes and rescores `limit × oversampling` candidates itself, as
-vecsieve does. vecsieve's come from `vecsieve bench --json` on the same folder (one segment).
+vecsieve does. vecsieve's come from `vecsieve bench --json` on the same folder (one segment);
+its rows marked `adaptive` rescore the same pool only until the codes' error bound settles
+the top 10 (`SearchParams::adaptive`).
 """
 
 import argparse
@@ -190,7 +192,7 @@ def vecsieve_rows(binary, data, dim, distance, oversampling):
         str(binary), "bench", "--data", str(data), "--distance", distance, "--threads", "1",
         "--segment-mib", "100000", "--json",
         "--quantization", "binary1,binary1-q4,binary1-q8,binary2,rabitq1,rabitq2,scalar8",
-        "--oversampling", ",".join(str(o) for o in oversampling),
+        "--oversampling", ",".join(str(o) for o in oversampling), "--adaptive",
     ]
     print(" ".join(cmd), file=sys.stderr)
     rows = []
@@ -200,7 +202,7 @@ def vecsieve_rows(binary, data, dim, distance, oversampling):
         rows.append(
             {
                 "engine": "vecsieve",
-                "config": r["config"],
+                "config": r["config"] + (" adaptive" if r["adaptive"] else ""),
                 "oversampling": int(r["oversampling"]),
                 "recall_at_10": r["recall_at_10"],
                 "p50_ms": r["p50_ms"],

@@ -72,6 +72,10 @@ pub struct BenchArgs {
     /// first stage keeping this fraction of the points (0 < F ≤ 1; Cosine and Dot)
     #[arg(long, value_name = "F")]
     pooled_prefilter: Option<f32>,
+    /// Also search rabitq configurations adaptively (rescoring until the codes' error bound
+    /// settles the results), each oversampling being the candidate pool.
+    #[arg(long)]
+    adaptive: bool,
     /// One JSON object per configuration per line instead of a table.
     #[arg(long)]
     json: bool,
@@ -145,6 +149,7 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         scalar_quantile: a.scalar_quantile,
         segment_bytes: a.segment_mib.map(|m| m << 20),
         pooled_prefilter: a.pooled_prefilter,
+        adaptive: a.adaptive,
     };
     run(&opts, a.json)
 }
@@ -164,6 +169,7 @@ pub fn demo(data: Option<PathBuf>, json: bool) -> Result<()> {
         scalar_quantile: None,
         segment_bytes: None,
         pooled_prefilter: None,
+        adaptive: true,
     };
     run(&opts, json)
 }
@@ -195,6 +201,7 @@ fn to_json(r: &BenchRow) -> serde_json::Value {
         "config": r.config,
         "oversampling": r.oversampling,
         "rescore": r.rescore,
+        "adaptive": r.adaptive,
         "recall_at_10": r.recall_at_10,
         "p50_ms": r.p50_ms,
         "p99_ms": r.p99_ms,
@@ -231,7 +238,11 @@ fn print_table(rows: &[BenchRow]) {
             "{:<10} {:>4} {:>3} {:>9.4} {:>8.3} {:>8.3} {:>8.0} {:>8.1}x {:>8.2} {:>10.0} {:>9.2} {:>9.2} {:>8.2}",
             r.config,
             r.oversampling,
-            if r.rescore { "yes" } else { "no" },
+            match (r.rescore, r.adaptive) {
+                (_, true) => "bnd",
+                (true, false) => "yes",
+                (false, false) => "no",
+            },
             r.recall_at_10,
             r.p50_ms,
             r.p99_ms,
@@ -245,7 +256,7 @@ fn print_table(rows: &[BenchRow]) {
         );
     }
     println!(
-        "\nrs: candidates rescored with the originals. vs exact: exact-scan p50 / this p50, same collection, same run. disk: the directory after close;\n\
+        "\nrs: candidates rescored with the originals (bnd: until the codes' error bound settles the results, --adaptive). vs exact: exact-scan p50 / this p50, same collection, same run. disk: the directory after close;\n\
          data: originals + codes + payloads alone. RAM: heap of the open collection (mmap'd segments not counted)."
     );
 }

@@ -222,6 +222,9 @@ pub struct BenchOptions {
     /// Multivector sets: each quantized configuration is also built with the mean-pooled
     /// first stage keeping this fraction of the points (its rows are named `…+pooled`).
     pub pooled_prefilter: Option<f32>,
+    /// Rotated configurations (`rabitq1`, `rabitq2`) are also searched adaptively
+    /// ([`SearchParams::adaptive`]) at each oversampling, as the candidate pool.
+    pub adaptive: bool,
 }
 
 /// One measured configuration.
@@ -234,6 +237,9 @@ pub struct BenchRow {
     /// Whether candidates were rescored with the originals (binary: always; scalar: when
     /// oversampling is above 1, since without rescoring oversampling changes nothing).
     pub rescore: bool,
+    /// Whether rescoring stopped once the codes' error bound settled the results
+    /// ([`SearchParams::adaptive`]).
+    pub adaptive: bool,
     /// Fraction of the true top-10 found in the first `limit` results, averaged over queries.
     pub recall_at_10: f64,
     /// Median latency of one query, one client thread.
@@ -378,10 +384,11 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<Vec<Be
         let exact_params = SearchParams::default().with_exact(true);
         run_queries(&c, &set, &truth, opts.limit, &exact_params)?;
         let exact = run_queries(&c, &set, &truth, opts.limit, &exact_params)?;
-        let row = |t: &Timed, os: f32, rescore: bool| BenchRow {
+        let row = |t: &Timed, os: f32, params: &SearchParams| BenchRow {
             config: name.clone(),
             oversampling: os,
-            rescore,
+            rescore: params.rescore.unwrap_or(true),
+            adaptive: params.adaptive,
             recall_at_10: t.recall,
             p50_ms: t.p50,
             p99_ms: t.p99,
@@ -394,7 +401,7 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<Vec<Be
             exact_p50_ms: exact.p50,
         };
         match quant {
-            BenchQuantization::None => out.push(row(&exact, 1.0, true)),
+            BenchQuantization::None => out.push(row(&exact, 1.0, &exact_params)),
             BenchQuantization::Binary1
             | BenchQuantization::Binary1Q4
             | BenchQuantization::Binary1Q8
@@ -410,7 +417,23 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<Vec<Be
                         .with_oversampling(os)
                         .with_rescore(rescore);
                     let t = run_queries(&c, &set, &truth, opts.limit, &params)?;
-                    out.push(row(&t, os, rescore));
+                    out.push(row(&t, os, &params));
+                }
+                let rotated = matches!(
+                    quant,
+                    BenchQuantization::Rabitq1 | BenchQuantization::Rabitq2
+                );
+                for &os in opts
+                    .oversampling
+                    .iter()
+                    .filter(|_| opts.adaptive && rotated)
+                {
+                    progress(&format!("[{name}] adaptive, oversampling {os}"));
+                    let params = SearchParams::default()
+                        .with_oversampling(os)
+                        .with_adaptive(true);
+                    let t = run_queries(&c, &set, &truth, opts.limit, &params)?;
+                    out.push(row(&t, os, &params));
                 }
             }
         }
