@@ -9,14 +9,15 @@ use std::arch::x86_64::{
     __m128i, __m256, __m256i, _mm_add_ps, _mm_cvtss_f32, _mm_loadl_epi64, _mm_loadu_si128,
     _mm_movehl_ps, _mm_shuffle_ps, _mm_storeu_ps, _mm256_add_epi8, _mm256_add_epi16,
     _mm256_add_epi32, _mm256_add_epi64, _mm256_add_ps, _mm256_and_si256, _mm256_andnot_ps,
-    _mm256_broadcastsi128_si256, _mm256_castpd_ps, _mm256_castps_pd, _mm256_castps_si256,
-    _mm256_castps256_ps128, _mm256_castsi256_si128, _mm256_cvtepi32_epi64, _mm256_cvtepi32_ps,
-    _mm256_cvtepu8_epi16, _mm256_cvtepu8_epi32, _mm256_cvtepu16_epi32, _mm256_cvtph_ps,
-    _mm256_extract_epi64, _mm256_extractf128_ps, _mm256_extracti128_si256, _mm256_fmadd_ps,
-    _mm256_hadd_ps, _mm256_loadu_ps, _mm256_loadu_si256, _mm256_madd_epi16, _mm256_min_epu32,
-    _mm256_mul_ps, _mm256_or_si256, _mm256_permute4x64_pd, _mm256_sad_epu8, _mm256_set_epi64x,
-    _mm256_set1_epi8, _mm256_set1_epi16, _mm256_set1_epi32, _mm256_set1_epi64x, _mm256_set1_ps,
-    _mm256_setr_epi8, _mm256_setr_ps, _mm256_setzero_ps, _mm256_setzero_si256, _mm256_shuffle_epi8,
+    _mm256_blend_epi32, _mm256_broadcastsi128_si256, _mm256_castpd_ps, _mm256_castps_pd,
+    _mm256_castps_si256, _mm256_castps256_ps128, _mm256_castsi256_si128, _mm256_cvtepi32_epi64,
+    _mm256_cvtepi32_ps, _mm256_cvtepu8_epi16, _mm256_cvtepu8_epi32, _mm256_cvtepu16_epi32,
+    _mm256_cvtph_ps, _mm256_extract_epi64, _mm256_extractf128_ps, _mm256_extracti128_si256,
+    _mm256_fmadd_ps, _mm256_hadd_ps, _mm256_loadu_ps, _mm256_loadu_si256, _mm256_madd_epi16,
+    _mm256_min_epu32, _mm256_mul_ps, _mm256_or_si256, _mm256_permute2x128_si256,
+    _mm256_permute4x64_pd, _mm256_sad_epu8, _mm256_set_epi64x, _mm256_set1_epi8, _mm256_set1_epi16,
+    _mm256_set1_epi32, _mm256_set1_epi64x, _mm256_set1_ps, _mm256_setr_epi8, _mm256_setr_ps,
+    _mm256_setzero_ps, _mm256_setzero_si256, _mm256_shuffle_epi8, _mm256_shuffle_epi32,
     _mm256_shuffle_ps, _mm256_sllv_epi64, _mm256_srai_epi32, _mm256_srli_epi16, _mm256_storeu_ps,
     _mm256_storeu_si256, _mm256_sub_ps, _mm256_unpackhi_epi16, _mm256_unpacklo_epi16,
     _mm256_xor_si256,
@@ -225,6 +226,49 @@ fn popcnt_rows<const W: usize>(query: &[u64], codes: &[u64], out: &mut [u32]) {
         return;
     };
     for (row, o) in codes.as_chunks::<W>().0.iter().zip(out.iter_mut()) {
+        *o = popcnt_xor(q, row);
+    }
+}
+
+/// Codes of 384 bits (6 words), two rows (three 32-byte loads) at a time: the byte
+/// popcounts of `row0[0..4]`, `row0[4..6] ++ row1[0..2]` and `row1[2..6]` (each xor the
+/// query laid out the same way) are regrouped by 128-bit halves so that the low half sums
+/// row 0's bytes and the high half row 1's, then summed per half with one `vpsadbw`. An
+/// odd last row takes `popcnt`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+fn six_word_rows(query: &[u64], codes: &[u64], out: &mut [u32]) {
+    let Ok(q) = <&[u64; 6]>::try_from(query) else {
+        return;
+    };
+    let q0 = load_si(&[q[0], q[1], q[2], q[3]]);
+    let q1 = load_si(&[q[4], q[5], q[0], q[1]]);
+    let q2 = load_si(&[q[2], q[3], q[4], q[5]]);
+    let zero = _mm256_setzero_si256();
+    let (pairs, _) = codes.as_chunks::<12>();
+    let (out_pairs, _) = out.as_chunks_mut::<2>();
+    for (pair, o) in pairs.iter().zip(out_pairs.iter_mut()) {
+        let (v0, rest) = pair.split_first_chunk::<4>().unwrap_or((&[0; 4], &[]));
+        let (v1, rest) = rest.split_first_chunk::<4>().unwrap_or((&[0; 4], &[]));
+        let v2 = rest.first_chunk::<4>().unwrap_or(&[0; 4]);
+        let c0 = byte_popcounts(_mm256_xor_si256(load_si(v0), q0));
+        let c1 = byte_popcounts(_mm256_xor_si256(load_si(v1), q1));
+        let c2 = byte_popcounts(_mm256_xor_si256(load_si(v2), q2));
+        // Halves: [c0.lo, c2.hi] + [c0.hi, c2.lo] + c1 = [row 0's bytes, row 1's bytes].
+        let t = _mm256_add_epi8(
+            _mm256_add_epi8(
+                _mm256_blend_epi32::<0xF0>(c0, c2),
+                _mm256_permute2x128_si256::<0x21>(c0, c2),
+            ),
+            c1,
+        );
+        let sums = _mm256_sad_epu8(t, zero);
+        let rows = _mm256_add_epi64(sums, _mm256_shuffle_epi32::<0x4E>(sums));
+        o[0] = _mm256_extract_epi64::<0>(rows) as u32;
+        o[1] = _mm256_extract_epi64::<2>(rows) as u32;
+    }
+    let done = 2 * pairs.len().min(out_pairs.len());
+    if let (Some(row), Some(o)) = (codes.get(6 * done..6 * done + 6), out.get_mut(done)) {
         *o = popcnt_xor(q, row);
     }
 }
@@ -716,7 +760,7 @@ pub(crate) unsafe fn hamming_many(query: &[u64], codes: &[u64], out: &mut [u32])
         3 => return popcnt_rows::<3>(query, codes, out),
         4 => return popcnt_rows::<4>(query, codes, out),
         5 => return popcnt_rows::<5>(query, codes, out),
-        6 => return popcnt_rows::<6>(query, codes, out),
+        6 => return six_word_rows(query, codes, out),
         7 => return popcnt_rows::<7>(query, codes, out),
         8 => return popcnt_rows::<8>(query, codes, out),
         _ => {}
