@@ -212,18 +212,21 @@ fn to_json(r: &BenchRow) -> serde_json::Value {
         "data_bytes": r.data_bytes,
         "ram_bytes": r.ram_bytes,
         "exact_p50_ms": r.exact_p50_ms,
+        "scan_ms": r.scan_ms,
     })
 }
 
 fn print_table(rows: &[BenchRow]) {
     let mib = |b: u64| b as f64 / (1 << 20) as f64;
     println!(
-        "\n{:<10} {:>4} {:>3} {:>9} {:>8} {:>8} {:>8} {:>9} {:>8} {:>10} {:>9} {:>9} {:>8}",
+        "\n{:<10} {:>4} {:>3} {:>9} {:>8} {:>8} {:>6} {:>8} {:>8} {:>9} {:>8} {:>10} {:>9} {:>9} {:>8}",
         "config",
         "os",
         "rs",
         "recall@10",
         "p50 ms",
+        "scan ms",
+        "÷scan",
         "p99 ms",
         "QPS",
         "vs exact",
@@ -234,8 +237,12 @@ fn print_table(rows: &[BenchRow]) {
         "RAM MiB"
     );
     for r in rows {
+        let (scan, ratio) = match r.scan_ms {
+            Some(s) => (format!("{s:.3}"), format!("{:.2}", r.p50_ms / s)),
+            None => ("-".into(), "-".into()),
+        };
         println!(
-            "{:<10} {:>4} {:>3} {:>9.4} {:>8.3} {:>8.3} {:>8.0} {:>8.1}x {:>8.2} {:>10.0} {:>9.2} {:>9.2} {:>8.2}",
+            "{:<10} {:>4} {:>3} {:>9.4} {:>8.3} {:>8} {:>6} {:>8.3} {:>8.0} {:>8.1}x {:>8.2} {:>10.0} {:>9.2} {:>9.2} {:>8.2}",
             r.config,
             r.oversampling,
             match (r.rescore, r.adaptive) {
@@ -245,6 +252,8 @@ fn print_table(rows: &[BenchRow]) {
             },
             r.recall_at_10,
             r.p50_ms,
+            scan,
+            ratio,
             r.p99_ms,
             r.qps,
             r.exact_p50_ms / r.p50_ms,
@@ -256,7 +265,7 @@ fn print_table(rows: &[BenchRow]) {
         );
     }
     println!(
-        "\nrs: candidates rescored with the originals (bnd: until the codes' error bound settles the results, --adaptive). vs exact: exact-scan p50 / this p50, same collection, same run. disk: the directory after close;\n\
+        "\nrs: candidates rescored with the originals (bnd: until the codes' error bound settles the results, --adaptive). scan: the code kernel alone over as many rows as the set (median of 51; ÷scan: p50 / scan). vs exact: exact-scan p50 / this p50, same collection, same run. disk: the directory after close;\n\
          data: originals + codes + payloads alone. RAM: heap of the open collection (mmap'd segments not counted)."
     );
 }

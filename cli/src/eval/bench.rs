@@ -260,6 +260,10 @@ pub struct BenchRow {
     pub data_bytes: u64,
     /// p50 of the exact scan of the same collection, same run.
     pub exact_p50_ms: f64,
+    /// The pure code scan of one segment as large as the set, same run: the median time
+    /// of the configuration's code kernel alone over that many rows (see [`scan_ms`]);
+    /// `None` for configurations it does not cover.
+    pub scan_ms: Option<f64>,
 }
 
 pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -306,6 +310,62 @@ fn run_queries(
         p99: percentile(&lat, 0.99),
         qps: n as f64 / elapsed,
     })
+}
+
+/// The median time (ms, of 51 runs after one warm-up) of the code kernel a `quant` search
+/// of `rows` dense vectors of `dim` scans first, alone over codes of that size: Hamming
+/// distances for `binary1` (and the symmetric first stage of `binary1-q4`/`-q8`), nibble
+/// lookups of every plane for `rabitq1`/`rabitq2`, u8 × 16-bit dot products for
+/// `scalar8`. No estimate, selection or rescoring: what end-to-end search compares with.
+/// `None` for the other configurations.
+pub fn scan_ms(quant: BenchQuantization, rows: usize, dim: usize) -> Option<f64> {
+    let kernels = vecsieve::simd::Kernels::detect();
+    let words = dim.div_ceil(64);
+    let noise = |i: usize| (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut scan: Box<dyn FnMut()> = match quant {
+        BenchQuantization::Binary1
+        | BenchQuantization::Binary1Q4
+        | BenchQuantization::Binary1Q8 => {
+            let codes: Vec<u64> = (0..rows * words).map(noise).collect();
+            let query: Vec<u64> = (0..words).map(|i| noise(i + 7)).collect();
+            let mut out = vec![0u32; rows];
+            Box::new(move || kernels.hamming_many(&query, std::hint::black_box(&codes), &mut out))
+        }
+        BenchQuantization::Rabitq1 | BenchQuantization::Rabitq2 => {
+            let planes = if quant == BenchQuantization::Rabitq1 {
+                1
+            } else {
+                2
+            };
+            let blocks = rows.div_ceil(32) * 32;
+            let codes: Vec<u8> = (0..blocks * 8 * words * planes)
+                .map(|i| noise(i) as u8)
+                .collect();
+            let luts: Vec<u8> = (0..32 * 8 * words).map(|i| (noise(i) % 57) as u8).collect();
+            let mut out = vec![0u32; blocks];
+            Box::new(move || {
+                kernels.nibble_lut_sums(&luts, std::hint::black_box(&codes), planes, &mut out)
+            })
+        }
+        BenchQuantization::Scalar8 => {
+            let row = dim.next_multiple_of(64);
+            let codes: Vec<u8> = (0..rows * row).map(|i| noise(i) as u8).collect();
+            let query: Vec<i16> = (0..row).map(|i| (noise(i) % 2001) as i16 - 1000).collect();
+            let mut out = vec![0i64; rows];
+            Box::new(move || kernels.dot_u8i16_many(&query, std::hint::black_box(&codes), &mut out))
+        }
+        _ => return None,
+    };
+    scan();
+    let mut times: Vec<f64> = (0..51)
+        .map(|_| {
+            let t = Instant::now();
+            scan();
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    Some(percentile(&times, 0.5))
 }
 
 /// Runs the benchmark; `progress` receives a line before each phase.
@@ -384,6 +444,11 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<Vec<Be
         let exact_params = SearchParams::default().with_exact(true);
         run_queries(&c, &set, &truth, opts.limit, &exact_params)?;
         let exact = run_queries(&c, &set, &truth, opts.limit, &exact_params)?;
+        let scan = if set.multi() {
+            None
+        } else {
+            scan_ms(quant, set.len(), set.dim())
+        };
         let row = |t: &Timed, os: f32, params: &SearchParams| BenchRow {
             config: name.clone(),
             oversampling: os,
@@ -399,6 +464,7 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<Vec<Be
             ram_bytes: info.ram.total,
             data_bytes,
             exact_p50_ms: exact.p50,
+            scan_ms: scan,
         };
         match quant {
             BenchQuantization::None => out.push(row(&exact, 1.0, &exact_params)),
