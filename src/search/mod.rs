@@ -386,10 +386,26 @@ fn scalar_candidates(
     let picked = if q.distance == Distance::Manhattan {
         let kernel = |c: &[u8], out: &mut [u32]| q.kernels.l1_u8_many(&sq.l1_codes, c, out);
         let key = |row, raw: u32| key(row, i64::from(raw));
-        nearest_codes(codes.codes, codes.stride, n, deleted, kernel, key, keep)
+        nearest_codes(
+            codes.codes,
+            codes.stride,
+            n,
+            deleted,
+            (q.kernels, kernel),
+            key,
+            keep,
+        )
     } else {
         let kernel = |c: &[u8], out: &mut [i64]| q.kernels.dot_u8i16_many(&sq.codes, c, out);
-        nearest_codes(codes.codes, codes.stride, n, deleted, kernel, key, keep)
+        nearest_codes(
+            codes.codes,
+            codes.stride,
+            n,
+            deleted,
+            (q.kernels, kernel),
+            key,
+            keep,
+        )
     };
     let mut hits: Vec<Hit> = picked
         .into_iter()
@@ -405,13 +421,13 @@ fn scalar_candidates(
 /// Linear and in L1: outputs and keys are taken [`SCAN_ROWS`] rows at a time and offered
 /// to one [`Nearest`]. Where at most one row in [`SPARSE_FRACTION`] is live, only the live
 /// rows' codes are gathered, [`GATHER_ROWS`] at a time, and compared; otherwise every code
-/// is.
+/// is. `kernel` comes with the kernel set the selection uses ([`Nearest::offer_all`]).
 fn nearest_codes<O: Copy + Default>(
     codes: &[u8],
     stride: usize,
     n: usize,
     deleted: &Bitmap,
-    kernel: impl Fn(&[u8], &mut [O]),
+    (kernels, kernel): (&Kernels, impl Fn(&[u8], &mut [O])),
     key: impl Fn(usize, O) -> u32,
     keep: usize,
 ) -> Vec<(u32, usize)> {
@@ -447,7 +463,9 @@ fn nearest_codes<O: Copy + Default>(
             for (i, (k, &o)) in keys.iter_mut().zip(out.iter()).enumerate() {
                 *k = key(first + i, o);
             }
-            nearest.offer_all(keys, first as u32, |i| check && deleted.get(first + i));
+            nearest.offer_all(kernels, keys, first as u32, |i| {
+                check && deleted.get(first + i)
+            });
         }
     }
     nearest
@@ -628,7 +646,7 @@ fn binary_candidates(
             let at = (start + first) as u32;
             // Whether a row is live is asked only of the few near enough to enter.
             let check = deleted.ones() > 0;
-            nearest.offer_all(out, at, |i| check && deleted.get(first + i));
+            nearest.offer_all(q.kernels, out, at, |i| check && deleted.get(first + i));
         }
     }
     nearest.finish(|at| place(&starts, at))
@@ -762,7 +780,7 @@ fn rotated_candidates(
             let keys = &mut keys[..factors.len().min(centroids.len())];
             kernels.rotated_keys(&rq.terms, out, factors, centroids, keys);
             let at = (start + first) as u32;
-            nearest.offer_all(keys, at, |i| check && deleted.get(first + i));
+            nearest.offer_all(kernels, keys, at, |i| check && deleted.get(first + i));
             b = end;
         }
     }
@@ -833,25 +851,32 @@ impl Nearest {
     }
 
     /// Offers each of `keys` at positions `at, at + 1, …`, except those `skip` rejects (by
-    /// index in `keys`), which is asked only of keys below the bound. Eight keys at a time
-    /// are first compared with the bound through their least (one vector minimum), so the
-    /// usual group, with none below it, costs no branch per key.
+    /// index in `keys`), which is asked only of keys below the bound. The keys below the
+    /// bound are first marked by one vector kernel ([`Kernels::below`]), so the usual key,
+    /// not below it, costs no comparison and no branch of its own; a key marked against a
+    /// bound that has since tightened is compared again before it is offered.
     #[inline]
-    fn offer_all(&mut self, keys: &[u32], at: u32, skip: impl Fn(usize) -> bool) {
-        let (groups, tail) = keys.as_chunks::<8>();
-        for (g, group) in groups.iter().enumerate() {
-            if group.iter().fold(u32::MAX, |m, &k| m.min(k)) >= self.bound {
-                continue;
-            }
-            for (i, &k) in (8 * g..).zip(group) {
-                if k < self.bound && !skip(i) {
-                    self.offer(k, at + i as u32);
+    fn offer_all(
+        &mut self,
+        kernels: &Kernels,
+        keys: &[u32],
+        at: u32,
+        skip: impl Fn(usize) -> bool,
+    ) {
+        let mut marks = [0u64; SCAN_ROWS / 64];
+        for (c, chunk) in keys.chunks(SCAN_ROWS).enumerate() {
+            let marks = &mut marks[..chunk.len().div_ceil(64)];
+            kernels.below(chunk, self.bound, marks);
+            for (w, &word) in marks.iter().enumerate() {
+                let mut word = word;
+                while word != 0 {
+                    let i = SCAN_ROWS * c + 64 * w + word.trailing_zeros() as usize;
+                    word &= word - 1;
+                    let k = keys.get(i).copied().unwrap_or(u32::MAX);
+                    if k < self.bound && !skip(i) {
+                        self.offer(k, at + i as u32);
+                    }
                 }
-            }
-        }
-        for (i, &k) in (8 * groups.len()..).zip(tail) {
-            if k < self.bound && !skip(i) {
-                self.offer(k, at + i as u32);
             }
         }
     }
@@ -1265,7 +1290,8 @@ mod tests {
             oracle.sort_unstable();
             for keep in [0, 1, 10, 37, 3000] {
                 let want: Vec<(u32, usize)> = oracle.iter().copied().take(keep).collect();
-                let mut got = nearest_codes(&codes, stride, rows, &deleted, kernel, key, keep);
+                let kernels = (Kernels::detect(), kernel);
+                let mut got = nearest_codes(&codes, stride, rows, &deleted, kernels, key, keep);
                 got.sort_unstable();
                 assert_eq!(got, want, "1 in {keep_one_in} live, keep {keep}");
             }

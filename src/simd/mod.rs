@@ -73,6 +73,7 @@ type L1U8ManyFn = unsafe fn(&[u8], &[u8], &mut [u32]);
 type CountOnesFn = unsafe fn(&[u64]) -> u64;
 type NibbleLutSumsFn = unsafe fn(&[u8], &[u8], usize, &mut [u32]);
 type RotatedKeysFn = unsafe fn(&EstimateTerms, &[u32], &[[f32; 2]], &[u8], &mut [u32]);
+type BelowFn = unsafe fn(&[u32], u32, &mut [u64]);
 
 /// How [`Kernels::rotated_keys`] turns a row's lookup sum `S` into its estimated key:
 /// `ip = base + step·S`, then `add + table[c] − 2·scale·ip` (`euclid`) or
@@ -185,6 +186,7 @@ pub struct Kernels {
     count_ones: CountOnesFn,
     nibble_lut_sums: NibbleLutSumsFn,
     rotated_keys: RotatedKeysFn,
+    below: BelowFn,
 }
 
 static SCALAR: Kernels = Kernels {
@@ -192,6 +194,7 @@ static SCALAR: Kernels = Kernels {
     count_ones: scalar::count_ones,
     nibble_lut_sums: scalar::nibble_lut_sums,
     rotated_keys: scalar::rotated_keys,
+    below: scalar::below,
     hamming_many: scalar::hamming_many,
     hamming_rows: scalar::hamming_rows,
     min_hamming_many: scalar::min_hamming_many,
@@ -213,6 +216,7 @@ static AVX2: Kernels = Kernels {
     count_ones: x86_64::avx2::count_ones,
     nibble_lut_sums: x86_64::avx2::nibble_lut_sums,
     rotated_keys: x86_64::avx2::rotated_keys,
+    below: x86_64::avx2::below,
     hamming_many: x86_64::avx2::hamming_many,
     hamming_rows: x86_64::avx2::hamming_rows,
     min_hamming_many: x86_64::avx2::min_hamming_many,
@@ -232,9 +236,9 @@ static AVX2: Kernels = Kernels {
 static AVX512: Kernels = Kernels {
     isa: Isa::Avx512,
     count_ones: x86_64::avx2::count_ones,
-    // 32 rows per 256-bit register, as on AVX2, until a 64-row form can be measured.
-    nibble_lut_sums: x86_64::avx2::nibble_lut_sums,
-    rotated_keys: x86_64::avx2::rotated_keys,
+    nibble_lut_sums: x86_64::avx512::nibble_lut_sums,
+    rotated_keys: x86_64::avx512::rotated_keys,
+    below: x86_64::avx512::below,
     hamming_many: x86_64::avx512::hamming_many,
     // Rows read one by one: one POPCNT per word, as the AVX2 form does.
     hamming_rows: x86_64::avx2::hamming_rows,
@@ -267,6 +271,7 @@ static NEON: Kernels = Kernels {
     count_ones: aarch64::neon::count_ones,
     nibble_lut_sums: aarch64::neon::nibble_lut_sums,
     rotated_keys: aarch64::neon::rotated_keys,
+    below: aarch64::neon::below,
     hamming_many: aarch64::neon::hamming_many,
     hamming_rows: aarch64::neon::hamming_rows,
     min_hamming_many: aarch64::neon::min_hamming_many,
@@ -367,6 +372,18 @@ impl Kernels {
         let (blocks, out) = (&blocks[..n * 32 * bytes * planes], &mut out[..32 * n]);
         // SAFETY: a Kernels exists only for an ISA this CPU supports (see `for_isa`).
         unsafe { (self.nibble_lut_sums)(luts, blocks, planes, out) }
+    }
+
+    /// Marks the keys below `bound`, 64 to a word: bit `i % 64` of `out[i / 64]` is set
+    /// when `keys[i] < bound` and clear otherwise (also past the last key), for as many
+    /// keys as `out` has room for. What a scan's selection reads instead of comparing each
+    /// key with its bound in turn.
+    pub fn below(&self, keys: &[u32], bound: u32, out: &mut [u64]) {
+        let n = keys.len().min(64 * out.len());
+        let (marked, past) = out.split_at_mut(n.div_ceil(64));
+        past.fill(0);
+        // SAFETY: a Kernels exists only for an ISA this CPU supports (see `for_isa`).
+        unsafe { (self.below)(&keys[..n], bound, marked) }
     }
 
     /// The rotated codes' estimates as ordered keys ([`ordered`]):
@@ -863,6 +880,41 @@ mod tests {
         }
 
         #[test]
+        fn below_matches_scalar(
+            len in 0usize..=200,
+            words in 0usize..=5,
+            bound_at in 0usize..=200,
+            seed in any::<u64>(),
+        ) {
+            let mut x = seed | 1;
+            let mut next = move || { x ^= x << 13; x ^= x >> 7; x ^= x << 17; x as u32 };
+            // Keys around the bound and at the ends of u32, so that the sign bit matters.
+            let keys: Vec<u32> = (0..len)
+                .map(|i| match i % 4 {
+                    0 => next(),
+                    1 => u32::MAX - next() % 3,
+                    2 => next() % 3,
+                    _ => next() % 64 + (1 << 31) - 32,
+                })
+                .collect();
+            let bound = keys.get(bound_at).copied().unwrap_or(1 << 31);
+            let mut want = vec![u64::MAX; words];
+            SCALAR.below(&keys, bound, &mut want);
+            for (w, &word) in want.iter().enumerate() {
+                for b in 0..64 {
+                    let i = 64 * w + b;
+                    let set = keys.get(i).is_some_and(|&k| k < bound);
+                    prop_assert_eq!(word >> b & 1 == 1, set, "key {}", i);
+                }
+            }
+            for k in simd_sets() {
+                let mut got = vec![u64::MAX; words];
+                k.below(&keys, bound, &mut got);
+                prop_assert_eq!(&got, &want, "{:?}", k.isa());
+            }
+        }
+
+        #[test]
         fn rotated_keys_match_scalar(
             rows in 0usize..=40,
             euclid in any::<bool>(),
@@ -871,14 +923,18 @@ mod tests {
             let mut x = seed | 1;
             let mut next = move || { x ^= x << 13; x ^= x >> 7; x ^= x << 17; x };
             let mut float = move || (next() % 20_001) as f32 / 1000.0 - 10.0;
-            let mut table = [f32::INFINITY; 256];
-            for t in table.iter_mut().take(64) {
+            let mut table = [0.0; 256];
+            for t in &mut table {
                 *t = float();
             }
             let terms = EstimateTerms { table, base: float(), step: float() / 100.0, euclid };
             let sums: Vec<u32> = (0..rows).map(|i| (i as u32).wrapping_mul(2_654_435_761) % 6000).collect();
             let factors: Vec<[f32; 2]> = (0..rows).map(|_| [float(), float().abs()]).collect();
-            let centroids: Vec<u8> = (0..rows).map(|i| (i * 37 % 70) as u8).collect();
+            // Mostly the 64 centroids a segment can have, now and then any byte.
+            let far = seed as usize % 40;
+            let centroids: Vec<u8> = (0..rows)
+                .map(|i| if i == far { (i * 97 % 256) as u8 } else { (i * 37 % 64) as u8 })
+                .collect();
             let mut want = vec![0u32; rows];
             SCALAR.rotated_keys(&terms, &sums, &factors, &centroids, &mut want);
             for (i, w) in want.iter().enumerate() {

@@ -44,6 +44,16 @@ pub fn rotated_keys(
     }
 }
 
+/// See [`Kernels::below`](super::Kernels::below). Callers pass `keys.len().div_ceil(64)`
+/// words.
+pub fn below(keys: &[u32], bound: u32, out: &mut [u64]) {
+    for (o, chunk) in out.iter_mut().zip(keys.chunks(64)) {
+        *o = (0..)
+            .zip(chunk)
+            .fold(0, |m, (i, &k)| m | u64::from(k < bound) << i);
+    }
+}
+
 /// See [`Kernels::hamming_many`](super::Kernels::hamming_many).
 pub fn hamming_many(query: &[u64], codes: &[u64], out: &mut [u32]) {
     for (row, o) in codes.chunks_exact(query.len()).zip(out.iter_mut()) {

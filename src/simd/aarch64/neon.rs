@@ -16,8 +16,8 @@ use std::arch::aarch64::{
     vreinterpretq_u8_u64, vreinterpretq_u32_u64, vshrq_n_u8, vst1q_f32, vst1q_u16, vsubq_f32,
 };
 use std::arch::aarch64::{
-    veorq_u32, vld1q_u32, vld2q_f32, vmulq_f32, vorrq_u32, vreinterpretq_s32_u32,
-    vreinterpretq_u32_f32, vreinterpretq_u32_s32, vshrq_n_s32, vst1q_u32,
+    vandq_u32, vcltq_u32, veorq_u32, vld1q_u32, vld2q_f32, vmulq_f32, vorrq_u32,
+    vreinterpretq_s32_u32, vreinterpretq_u32_f32, vreinterpretq_u32_s32, vshrq_n_s32, vst1q_u32,
 };
 
 use crate::simd::for_split_parts;
@@ -558,4 +558,27 @@ pub(crate) unsafe fn dot_u8i16_many_dotprod(query: &[i16], codes: &[u8], out: &m
             *o += 256 * i64::from(th) + i64::from(tl);
         }
     });
+}
+
+/// The keys below `bound`, 4 per compare: each lane's all-ones mask keeps its own bit
+/// (1, 2, 4, 8) and the lanes are summed.
+///
+/// # Safety
+/// See the module docs.
+#[target_feature(enable = "neon")]
+pub(crate) unsafe fn below(keys: &[u32], bound: u32, out: &mut [u64]) {
+    let b = vdupq_n_u32(bound);
+    // SAFETY: four readable u32s on the stack.
+    let bits = unsafe { vld1q_u32([1u32, 2, 4, 8].as_ptr()) };
+    let (keys64, tail) = keys.as_chunks::<64>();
+    for (o, chunk) in out.iter_mut().zip(keys64) {
+        *o = (0..16).zip(chunk.as_chunks::<4>().0).fold(0, |m, (j, k)| {
+            // SAFETY: `k` is 4 readable u32s; NEON loads have no alignment requirement.
+            let v = unsafe { vld1q_u32(k.as_ptr()) };
+            m | u64::from(vaddvq_u32(vandq_u32(vcltq_u32(v, b), bits))) << (4 * j)
+        });
+    }
+    if let Some(o) = out.get_mut(keys64.len()..) {
+        crate::simd::scalar::below(tail, bound, o);
+    }
 }

@@ -10,17 +10,17 @@ use std::arch::x86_64::{
     _mm_movehl_ps, _mm_shuffle_ps, _mm_storeu_ps, _mm256_add_epi8, _mm256_add_epi16,
     _mm256_add_epi32, _mm256_add_epi64, _mm256_add_ps, _mm256_and_si256, _mm256_andnot_ps,
     _mm256_blend_epi32, _mm256_broadcastsi128_si256, _mm256_castpd_ps, _mm256_castps_pd,
-    _mm256_castps_si256, _mm256_castps256_ps128, _mm256_castsi256_si128, _mm256_cvtepi32_epi64,
-    _mm256_cvtepi32_ps, _mm256_cvtepu8_epi16, _mm256_cvtepu8_epi32, _mm256_cvtepu16_epi32,
-    _mm256_cvtph_ps, _mm256_extract_epi64, _mm256_extractf128_ps, _mm256_extracti128_si256,
-    _mm256_fmadd_ps, _mm256_hadd_ps, _mm256_loadu_ps, _mm256_loadu_si256, _mm256_madd_epi16,
-    _mm256_min_epu32, _mm256_mul_ps, _mm256_or_si256, _mm256_permute2x128_si256,
-    _mm256_permute4x64_pd, _mm256_sad_epu8, _mm256_set_epi64x, _mm256_set1_epi8, _mm256_set1_epi16,
-    _mm256_set1_epi32, _mm256_set1_epi64x, _mm256_set1_ps, _mm256_setr_epi8, _mm256_setr_ps,
-    _mm256_setzero_ps, _mm256_setzero_si256, _mm256_shuffle_epi8, _mm256_shuffle_epi32,
-    _mm256_shuffle_ps, _mm256_sllv_epi64, _mm256_srai_epi32, _mm256_srli_epi16, _mm256_storeu_ps,
-    _mm256_storeu_si256, _mm256_sub_ps, _mm256_unpackhi_epi16, _mm256_unpacklo_epi16,
-    _mm256_xor_si256,
+    _mm256_castps_si256, _mm256_castps256_ps128, _mm256_castsi256_ps, _mm256_castsi256_si128,
+    _mm256_cmpgt_epi32, _mm256_cvtepi32_epi64, _mm256_cvtepi32_ps, _mm256_cvtepu8_epi16,
+    _mm256_cvtepu8_epi32, _mm256_cvtepu16_epi32, _mm256_cvtph_ps, _mm256_extract_epi64,
+    _mm256_extractf128_ps, _mm256_extracti128_si256, _mm256_fmadd_ps, _mm256_hadd_ps,
+    _mm256_loadu_ps, _mm256_loadu_si256, _mm256_madd_epi16, _mm256_min_epu32, _mm256_movemask_ps,
+    _mm256_mul_ps, _mm256_or_si256, _mm256_permute2x128_si256, _mm256_permute4x64_pd,
+    _mm256_sad_epu8, _mm256_set_epi64x, _mm256_set1_epi8, _mm256_set1_epi16, _mm256_set1_epi32,
+    _mm256_set1_epi64x, _mm256_set1_ps, _mm256_setr_epi8, _mm256_setr_ps, _mm256_setzero_ps,
+    _mm256_setzero_si256, _mm256_shuffle_epi8, _mm256_shuffle_epi32, _mm256_shuffle_ps,
+    _mm256_sllv_epi64, _mm256_srai_epi32, _mm256_srli_epi16, _mm256_storeu_ps, _mm256_storeu_si256,
+    _mm256_sub_ps, _mm256_unpackhi_epi16, _mm256_unpacklo_epi16, _mm256_xor_si256,
 };
 
 use crate::simd::SPLIT_CHUNK;
@@ -534,6 +534,29 @@ pub(crate) unsafe fn rotated_keys(
         }
     }
     crate::simd::scalar::rotated_keys(terms, sums_tail, factors_tail, centroids_tail, out_tail);
+}
+
+/// The keys below `bound`, 8 per compare: unsigned order by flipping the sign bits, the
+/// lanes' masks gathered by `vmovmskps`.
+///
+/// # Safety
+/// See the module docs.
+#[target_feature(enable = "avx2,fma,f16c,popcnt")]
+pub(crate) unsafe fn below(keys: &[u32], bound: u32, out: &mut [u64]) {
+    let sign = _mm256_set1_epi32(i32::MIN);
+    let b = _mm256_xor_si256(_mm256_set1_epi32(bound as i32), sign);
+    let (keys64, tail) = keys.as_chunks::<64>();
+    for (o, chunk) in out.iter_mut().zip(keys64) {
+        *o = (0..8).zip(chunk.as_chunks::<8>().0).fold(0, |m, (j, k)| {
+            // SAFETY: `k` is 8 readable u32s; loadu has no alignment requirement.
+            let v = unsafe { _mm256_loadu_si256(k.as_ptr().cast::<__m256i>()) };
+            let lt = _mm256_cmpgt_epi32(b, _mm256_xor_si256(v, sign));
+            m | u64::from(_mm256_movemask_ps(_mm256_castsi256_ps(lt)) as u8) << (8 * j)
+        });
+    }
+    if let Some(o) = out.get_mut(keys64.len()..) {
+        crate::simd::scalar::below(tail, bound, o);
+    }
 }
 
 /// Weighted Hamming distances at a width known at compile time: the transposed form for
