@@ -382,30 +382,20 @@ fn scalar_candidates(
     let sq = codes.params.prepare(&q.vector, q.distance, codes.stride);
     let norm = |row: usize| codes.norms.get(row).copied().unwrap_or(0.0);
     let key = |row: usize, raw: i64| ordered(q.key(sq.score(q.distance, raw, norm(row))));
-    let (n, deleted) = (rows.len(), rows.deleted());
+    let scan = CodeRows {
+        codes: codes.codes,
+        stride: codes.stride,
+        n: rows.len(),
+        deleted: rows.deleted(),
+        kernels: q.kernels,
+    };
     let picked = if q.distance == Distance::Manhattan {
         let kernel = |c: &[u8], out: &mut [u32]| q.kernels.l1_u8_many(&sq.l1_codes, c, out);
         let key = |row, raw: u32| key(row, i64::from(raw));
-        nearest_codes(
-            codes.codes,
-            codes.stride,
-            n,
-            deleted,
-            (q.kernels, kernel),
-            key,
-            keep,
-        )
+        nearest_codes(scan, kernel, key, keep)
     } else {
         let kernel = |c: &[u8], out: &mut [i64]| q.kernels.dot_u8i16_many(&sq.codes, c, out);
-        nearest_codes(
-            codes.codes,
-            codes.stride,
-            n,
-            deleted,
-            (q.kernels, kernel),
-            key,
-            keep,
-        )
+        nearest_codes(scan, kernel, key, keep)
     };
     let mut hits: Vec<Hit> = picked
         .into_iter()
@@ -415,22 +405,37 @@ fn scalar_candidates(
     hits
 }
 
-/// The `keep` rows of `codes` (`n` rows of `stride` bytes) not in `deleted` with the
-/// smallest `key(row, kernel output)`, as `(key, row)` in row order. Among equal keys the
+/// Codes a scan compares: `n` rows of `stride` bytes, the rows it must not report, and the
+/// kernels its selection uses ([`Nearest::offer_all`]).
+#[derive(Clone, Copy)]
+struct CodeRows<'a> {
+    codes: &'a [u8],
+    stride: usize,
+    n: usize,
+    deleted: &'a Bitmap,
+    kernels: &'a Kernels,
+}
+
+/// The `keep` rows of `scan.codes` not in `scan.deleted` with the smallest
+/// `key(row, kernel output)`, as `(key, row)` in row order. Among equal keys the
 /// lower rows are kept (a sealed segment's rows are in id order, so the lower ids).
 /// Linear and in L1: outputs and keys are taken [`SCAN_ROWS`] rows at a time and offered
 /// to one [`Nearest`]. Where at most one row in [`SPARSE_FRACTION`] is live, only the live
 /// rows' codes are gathered, [`GATHER_ROWS`] at a time, and compared; otherwise every code
-/// is. `kernel` comes with the kernel set the selection uses ([`Nearest::offer_all`]).
+/// is.
 fn nearest_codes<O: Copy + Default>(
-    codes: &[u8],
-    stride: usize,
-    n: usize,
-    deleted: &Bitmap,
-    (kernels, kernel): (&Kernels, impl Fn(&[u8], &mut [O])),
+    scan: CodeRows<'_>,
+    kernel: impl Fn(&[u8], &mut [O]),
     key: impl Fn(usize, O) -> u32,
     keep: usize,
 ) -> Vec<(u32, usize)> {
+    let CodeRows {
+        codes,
+        stride,
+        n,
+        deleted,
+        kernels,
+    } = scan;
     let mut nearest = Nearest::new(keep);
     let mut out = [O::default(); SCAN_ROWS];
     let stride = stride.max(1);
@@ -1290,8 +1295,14 @@ mod tests {
             oracle.sort_unstable();
             for keep in [0, 1, 10, 37, 3000] {
                 let want: Vec<(u32, usize)> = oracle.iter().copied().take(keep).collect();
-                let kernels = (Kernels::detect(), kernel);
-                let mut got = nearest_codes(&codes, stride, rows, &deleted, kernels, key, keep);
+                let scan = CodeRows {
+                    codes: &codes,
+                    stride,
+                    n: rows,
+                    deleted: &deleted,
+                    kernels: Kernels::detect(),
+                };
+                let mut got = nearest_codes(scan, kernel, key, keep);
                 got.sort_unstable();
                 assert_eq!(got, want, "1 in {keep_one_in} live, keep {keep}");
             }
