@@ -824,6 +824,15 @@ pub struct SearchParams {
     /// other codes rescore every candidate. The candidate pool is `limit × oversampling`,
     /// [`ADAPTIVE_OVERSAMPLING`] when `oversampling` is `None`. Needs rescoring.
     pub adaptive: bool,
+    /// Scalar int8 codes of a single dense vector under Cosine or Dot: rank the rows of
+    /// each sealed segment first by the 1-bit sign sketch of their codes (Hamming distance
+    /// to the query's signs) and scan only this fraction of them (at least the candidates)
+    /// with the int8 codes. A cascade, as binary quantization with rescoring is one: the
+    /// int8 scan no longer sees every row, so a row the sketches rank too far down is
+    /// missed. `None` (the default, Qdrant's behaviour): every row's int8 code is scanned.
+    /// A segment makes its sketches on the first such search and keeps them in RAM (an
+    /// eighth of its int8 codes; `CollectionInfo::ram`). Live segments are scanned whole.
+    pub sketch_pool: Option<f32>,
 }
 
 impl SearchParams {
@@ -859,6 +868,33 @@ impl SearchParams {
     #[must_use]
     pub fn with_adaptive(mut self, adaptive: bool) -> Self {
         self.adaptive = adaptive;
+        self
+    }
+
+    /// Scans with int8 codes only this fraction (`0 < fraction ≤ 1`) of each sealed
+    /// segment's rows, the nearest by the codes' sign sketches (see [`Self::sketch_pool`]).
+    ///
+    /// ```
+    /// # fn main() -> vecsieve::Result<()> {
+    /// use vecsieve::{Collection, CollectionConfig, Distance, Point, Quantization, ScalarConfig,
+    ///                SearchParams};
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// let config = CollectionConfig::new(2, Distance::Cosine)
+    ///     .with_quantization(Quantization::Scalar(ScalarConfig::default()));
+    /// let c = Collection::create(tmp.path().join("c"), config)?;
+    /// c.upsert(&(0..100u64).map(|i| Point::new(i, vec![1.0, i as f32 / 10.0])).collect::<Vec<_>>())?;
+    /// c.close()?;
+    /// let c = Collection::open(tmp.path().join("c"))?;
+    /// // Sealed: a tenth of the rows by their sketches, then int8, then the originals.
+    /// let params = SearchParams::default().with_sketch_pool(0.1).with_oversampling(2.0).with_rescore(true);
+    /// let hits = c.search(&[1.0, 0.0], 3, &params)?;
+    /// assert_eq!(hits[0].id, 0.into());
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn with_sketch_pool(mut self, fraction: f32) -> Self {
+        self.sketch_pool = Some(fraction);
         self
     }
 

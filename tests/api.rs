@@ -170,6 +170,35 @@ fn bad_input_is_a_typed_error_and_writes_nothing() {
         other => panic!("adaptive without rescoring: {other:?}"),
     }
     assert_eq!(c.search(&q, 1, &p.with_rescore(true)).unwrap().len(), 1);
+    // A sketch pool is a fraction of the rows, and only int8 codes of one dense vector
+    // under Cosine or Dot have sketches.
+    let scalar = |distance| {
+        CollectionConfig::new(3, distance)
+            .with_quantization(Quantization::Scalar(ScalarConfig::default()))
+    };
+    let s = Collection::create(dir.path().join("s"), scalar(Distance::Cosine)).unwrap();
+    s.upsert(&[Point::new(1, vec![1.0, 0.0, 0.0])]).unwrap();
+    for f in [0.0, -0.5, 1.5, f32::NAN, f32::INFINITY] {
+        let p = SearchParams::default().with_sketch_pool(f);
+        match s.search(&q, 1, &p) {
+            Err(Error::InvalidArgument(m)) => assert!(m.contains("fraction"), "{f}: {m}"),
+            other => panic!("sketch pool {f}: {other:?}"),
+        }
+    }
+    assert_eq!(
+        s.search(&q, 1, &SearchParams::default().with_sketch_pool(0.5))
+            .unwrap()
+            .len(),
+        1
+    );
+    let e = Collection::create(dir.path().join("e"), scalar(Distance::Euclid)).unwrap();
+    e.upsert(&[Point::new(1, vec![1.0, 0.0, 0.0])]).unwrap();
+    for (what, coll) in [("binary", &c), ("euclid", &e)] {
+        match coll.search(&q, 1, &SearchParams::default().with_sketch_pool(0.5)) {
+            Err(Error::InvalidArgument(m)) => assert!(m.contains("Cosine or Dot"), "{what}: {m}"),
+            other => panic!("sketch pool on {what}: {other:?}"),
+        }
+    }
     let big = Point::new(9, vec![1.0, 0.0, 0.0]).with_payload(vec![0; MAX_PAYLOAD_BYTES + 1]);
     assert!(matches!(c.upsert(&[big]), Err(Error::InvalidArgument(_))));
     // A payload operation that would make a payload too big changes nothing.

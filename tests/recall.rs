@@ -113,6 +113,65 @@ fn scalar_int8_without_rescoring_meets_its_bar() {
 }
 
 #[test]
+fn sketch_pools_scan_int8_codes_of_the_rows_nearest_by_sign_sketches() {
+    let d = data();
+    let dir = tempfile::tempdir().unwrap();
+    let config = CollectionConfig::new(384, Distance::Cosine)
+        .with_quantization(Quantization::Scalar(ScalarConfig::default()));
+    let c = build(&d, config, dir.path());
+    let ids = |hits: Vec<vecsieve::ScoredPoint>| hits.into_iter().map(|h| h.id).collect::<Vec<_>>();
+    let full = SearchParams::default();
+    let pooled = |f: f32| SearchParams::default().with_sketch_pool(f);
+    // A live segment keeps no sketches: it is scanned whole.
+    for i in 0..20 {
+        let q = d.queries.row(i);
+        assert_eq!(
+            ids(c.search(q, 10, &full).unwrap()),
+            ids(c.search(q, 10, &pooled(0.05)).unwrap())
+        );
+    }
+    c.seal().unwrap();
+    assert_eq!(c.info().unwrap().ram.search_sketches, 0);
+    // Every hit carries its row's int8 estimate, the score the full scan gives it.
+    for i in 0..50 {
+        let q = d.queries.row(i);
+        let all: std::collections::HashMap<PointId, f32> = c
+            .search(q, 10_000, &full)
+            .unwrap()
+            .into_iter()
+            .map(|h| (h.id, h.score))
+            .collect();
+        for h in c.search(q, 10, &pooled(0.05)).unwrap() {
+            assert_eq!(Some(&h.score), all.get(&h.id), "query {i}, {:?}", h.id);
+        }
+    }
+    // The segment made its sketches once: 6 words per row.
+    assert_eq!(c.info().unwrap().ram.search_sketches, 10_000 * 6 * 8);
+    // A pool of just the 10 nearest by sketch recalls what sign bits alone do (numpy
+    // 0.5790); wider pools recall what the full int8 scan does, and rescoring more.
+    let tiny = recall_at_10(&d, &c, &pooled(0.0001));
+    assert!((0.5..0.8).contains(&tiny), "pool of 10: {tiny}");
+    let narrow = recall_at_10(&d, &c, &pooled(0.05));
+    let wide = recall_at_10(&d, &c, &pooled(0.2));
+    let whole = recall_at_10(&d, &c, &full);
+    assert!(
+        tiny < narrow && narrow <= wide && wide <= whole,
+        "{tiny} {narrow} {wide} {whole}"
+    );
+    assert!(narrow >= 0.99, "pool of 500: {narrow}");
+    let rescored = pooled(0.2).with_oversampling(2.0).with_rescore(true);
+    let r = recall_at_10(&d, &c, &rescored);
+    assert!(r >= 0.999, "pool of 2,000, rescored at os 2: {r}");
+    // Deleted rows are never drawn into the pool.
+    let q = d.queries.row(0);
+    let gone = ids(c.search(q, 10, &pooled(0.05)).unwrap());
+    assert_eq!(c.delete(&gone).unwrap(), 10);
+    let again = ids(c.search(q, 10, &pooled(0.05)).unwrap());
+    assert_eq!(again.len(), 10);
+    assert!(again.iter().all(|id| !gone.contains(id)), "{again:?}");
+}
+
+#[test]
 fn multi_bit_codes_beat_one_bit() {
     let d = data();
     let mut at_os4 = Vec::new();

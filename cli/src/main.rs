@@ -144,6 +144,10 @@ enum Command {
         /// limit × oversampling candidates (default oversampling 8).
         #[arg(long)]
         adaptive: bool,
+        /// scalar8 collections (Cosine, Dot): scan only this fraction of each sealed
+        /// segment's rows with int8 codes, the nearest by the codes' sign sketches.
+        #[arg(long, value_name = "FRACTION")]
+        sketch_pool: Option<f32>,
         /// Scan the originals of every point (exact, slowest).
         #[arg(long)]
         exact: bool,
@@ -365,6 +369,7 @@ fn main() -> ExitCode {
             oversampling,
             rescore,
             adaptive,
+            sketch_pool,
             exact,
             filter,
             json,
@@ -385,6 +390,7 @@ fn main() -> ExitCode {
                 ignore_quantization: false,
                 with_payload: true,
                 adaptive,
+                sketch_pool,
             },
             filter.as_deref(),
             json,

@@ -144,6 +144,18 @@ fn create_import_search_inspect_verify_corrupt_advise() {
     ]);
     assert_eq!(hits["hits"][0]["id"], "9500");
     assert_eq!(hits["hits"][0]["payload"]["row"], 9500);
+    // A sketch pool is for int8 codes: on these binary codes it is refused, saying so.
+    let out = vecsieve(&[
+        "search",
+        s(&dir),
+        "--vector",
+        &query.join(","),
+        "--sketch-pool",
+        "0.1",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("sketch_pool applies to scalar int8"), "{err}");
     // The quantized search agrees with a brute-force oracle on the bundled queries.
     let queries = read_fvecs(&data.join("query.fvecs")).unwrap();
     let hits = json(&[

@@ -43,8 +43,8 @@ pub struct RamUsage {
     pub live_segment: u64,
     /// Deletion bitmaps of the immutable segments.
     pub deletion_bitmaps: u64,
-    /// The 1-bit sign sketches of multivector int8 codes that searches have made (an
-    /// eighth of those codes; see "Named vectors and multivectors" in the README).
+    /// The 1-bit sign sketches of int8 codes that searches have made (an eighth of those
+    /// codes): multivector int8 search, and `SearchParams::sketch_pool`.
     pub search_sketches: u64,
     /// Payload indexes of the immutable segments (those of the live segment count in
     /// `live_segment`).

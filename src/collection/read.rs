@@ -9,7 +9,7 @@ use super::Collection;
 use super::validate::query_vectors;
 use super::version::{Loc, Version};
 use crate::config::{
-    ADAPTIVE_OVERSAMPLING, MAX_LIMIT, MAX_OVERSAMPLING, Quantization, SearchParams,
+    ADAPTIVE_OVERSAMPLING, MAX_LIMIT, MAX_OVERSAMPLING, Quantization, SearchParams, VectorSlot,
 };
 use crate::error::{Error, Result};
 use crate::filter::Filter;
@@ -243,6 +243,9 @@ impl Collection {
         let slot_index = config.slot_of(using)?;
         let slots = config.slots();
         let slot = &slots[slot_index];
+        if let Some(f) = params.sketch_pool {
+            check_sketch_pool(f, slot, config.is_single_dense())?;
+        }
         let mut vectors = query_vectors(slot, query)?;
         let slot_config = config.for_slot(slot);
         let plan = match slot.params.quantization {
@@ -257,6 +260,7 @@ impl Collection {
                 Plan::Scalar {
                     candidates: candidates(limit, oversampling),
                     rescore: params.rescore.unwrap_or(params.adaptive),
+                    sketch_pool: params.sketch_pool,
                 }
             }
             _ => Plan::Exact,
@@ -416,12 +420,35 @@ fn filtered_plan(blocks: &[&dyn Rows], plan: Plan) -> Plan {
         Plan::Scalar {
             candidates,
             rescore: true,
+            sketch_pool,
         } => Plan::Scalar {
             candidates: deeper(candidates),
             rescore: true,
+            sketch_pool,
         },
         other => other,
     }
+}
+
+/// Refuses a [`SearchParams::sketch_pool`] that is not a fraction, or that the search
+/// could not apply: it takes the int8 codes of a collection's one dense vector, compared
+/// by Cosine or Dot (sign sketches rank centred embeddings, not Euclidean points).
+fn check_sketch_pool(f: f32, slot: &VectorSlot, single_dense: bool) -> Result<()> {
+    if !f.is_finite() || f <= 0.0 || f > 1.0 {
+        return Err(Error::InvalidArgument(format!(
+            "sketch_pool is {f}; it must be the fraction of rows to scan with int8 codes, \
+             above 0 and at most 1"
+        )));
+    }
+    let scalar = matches!(slot.params.quantization, Quantization::Scalar(_));
+    if !scalar || !single_dense || !slot.params.distance.higher_is_better() {
+        return Err(Error::InvalidArgument(
+            "sketch_pool applies to scalar int8 quantization of a collection's one dense \
+             vector under Cosine or Dot; leave it unset here"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Candidates taken from the quantized scan: `ceil(limit × oversampling)` above 1.

@@ -55,7 +55,7 @@ impl PreparedQuery {
 }
 
 /// How a segment is searched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Plan {
     /// Score every live row with the originals.
     Exact,
@@ -70,7 +70,13 @@ pub(crate) enum Plan {
     },
     /// Scan the scalar codes (segments without them are scanned exactly), keep
     /// `candidates` rows by estimated score, then rescore them or report the estimates.
-    Scalar { candidates: usize, rescore: bool },
+    /// `sketch_pool`: in segments that keep sign sketches, scan only this fraction of the
+    /// rows, the nearest by their sketches (see [`scalar_candidates`]).
+    Scalar {
+        candidates: usize,
+        rescore: bool,
+        sketch_pool: Option<f32>,
+    },
 }
 
 /// One result before payloads are fetched.
@@ -178,14 +184,10 @@ fn search_block(
         Plan::Scalar {
             candidates,
             rescore,
+            sketch_pool,
         } if let Some(codes) = rows.scalar() => {
-            let estimates = scalar_candidates(
-                rows,
-                &codes,
-                seg,
-                q,
-                if rescore { candidates } else { limit },
-            );
+            let keep = if rescore { candidates } else { limit };
+            let estimates = scalar_candidates(rows, &codes, seg, q, keep, sketch_pool);
             if rescore {
                 rescore_rows(rows, seg, q, limit, estimates.into_iter().map(|h| h.row))
             } else {
@@ -378,6 +380,7 @@ fn scalar_candidates(
     seg: usize,
     q: &PreparedQuery,
     keep: usize,
+    sketch_fraction: Option<f32>,
 ) -> Vec<Hit> {
     let sq = codes.params.prepare(&q.vector, q.distance, codes.stride);
     let norm = |row: usize| codes.norms.get(row).copied().unwrap_or(0.0);
@@ -395,7 +398,10 @@ fn scalar_candidates(
         nearest_codes(scan, kernel, key, keep)
     } else {
         let kernel = |c: &[u8], out: &mut [i64]| q.kernels.dot_u8i16_many(&sq.codes, c, out);
-        nearest_codes(scan, kernel, key, keep)
+        match sketch_fraction.and_then(|f| sketch_pool(rows, q, f, keep)) {
+            Some(pool) => nearest_gathered(scan, &pool, kernel, key, keep),
+            None => nearest_codes(scan, kernel, key, keep),
+        }
     };
     let mut hits: Vec<Hit> = picked
         .into_iter()
@@ -436,41 +442,68 @@ fn nearest_codes<O: Copy + Default>(
         deleted,
         kernels,
     } = scan;
+    if deleted.ones() > n - n / SPARSE_FRACTION {
+        return nearest_gathered(scan, &deleted.clear_rows(n), kernel, key, keep);
+    }
     let mut nearest = Nearest::new(keep);
     let mut out = [O::default(); SCAN_ROWS];
     let stride = stride.max(1);
-    if deleted.ones() > n - n / SPARSE_FRACTION {
-        let mut gathered = Vec::with_capacity(GATHER_ROWS * stride);
-        for chunk in deleted.clear_rows(n).chunks(GATHER_ROWS) {
-            gathered.clear();
-            for &row in chunk {
-                let at = (row as usize).saturating_mul(stride);
-                match codes.get(at..at.saturating_add(stride)) {
-                    Some(code) => gathered.extend_from_slice(code),
-                    None => gathered.resize(gathered.len() + stride, 0),
-                }
+    let mut keys = [0u32; SCAN_ROWS];
+    let check = deleted.ones() > 0;
+    for (c, run) in codes.chunks(SCAN_ROWS * stride).enumerate() {
+        let first = c * SCAN_ROWS;
+        let len = (run.len() / stride).min(n.saturating_sub(first));
+        let out = &mut out[..len];
+        kernel(run, out);
+        let keys = &mut keys[..len];
+        for (i, (k, &o)) in keys.iter_mut().zip(out.iter()).enumerate() {
+            *k = key(first + i, o);
+        }
+        nearest.offer_all(kernels, keys, first as u32, |i| {
+            check && deleted.get(first + i)
+        });
+    }
+    nearest
+        .finish(|at| (0, at))
+        .into_iter()
+        .map(|(k, _, row)| (k, row))
+        .collect()
+}
+
+/// The `keep` of `rows` (ascending row numbers of `scan.codes`) with the smallest
+/// `key(row, kernel output)`, as [`nearest_codes`] gives them: their codes are gathered
+/// [`GATHER_ROWS`] at a time and compared.
+fn nearest_gathered<O: Copy + Default>(
+    scan: CodeRows<'_>,
+    rows: &[u32],
+    kernel: impl Fn(&[u8], &mut [O]),
+    key: impl Fn(usize, O) -> u32,
+    keep: usize,
+) -> Vec<(u32, usize)> {
+    let stride = scan.stride.max(1);
+    let mut nearest = Nearest::new(keep);
+    let mut out = [O::default(); GATHER_ROWS];
+    let mut gathered = Vec::with_capacity(GATHER_ROWS * stride);
+    let code = |row: u32| {
+        let at = (row as usize).saturating_mul(stride);
+        scan.codes.get(at..at.saturating_add(stride))
+    };
+    for (c, chunk) in rows.chunks(GATHER_ROWS).enumerate() {
+        gathered.clear();
+        for (i, &row) in chunk.iter().enumerate() {
+            // Scattered rows: each is asked for a few rows ahead, so their loads overlap.
+            if let Some(ahead) = rows.get(c * GATHER_ROWS + i + GATHER_AHEAD) {
+                crate::simd::prefetch(code(*ahead).unwrap_or_default());
             }
-            let out = &mut out[..chunk.len()];
-            kernel(&gathered, out);
-            for (&row, &o) in chunk.iter().zip(out.iter()) {
-                nearest.offer(key(row as usize, o), row);
+            match code(row) {
+                Some(code) => gathered.extend_from_slice(code),
+                None => gathered.resize(gathered.len() + stride, 0),
             }
         }
-    } else {
-        let mut keys = [0u32; SCAN_ROWS];
-        let check = deleted.ones() > 0;
-        for (c, run) in codes.chunks(SCAN_ROWS * stride).enumerate() {
-            let first = c * SCAN_ROWS;
-            let len = (run.len() / stride).min(n.saturating_sub(first));
-            let out = &mut out[..len];
-            kernel(run, out);
-            let keys = &mut keys[..len];
-            for (i, (k, &o)) in keys.iter_mut().zip(out.iter()).enumerate() {
-                *k = key(first + i, o);
-            }
-            nearest.offer_all(kernels, keys, first as u32, |i| {
-                check && deleted.get(first + i)
-            });
+        let out = &mut out[..chunk.len()];
+        kernel(&gathered, out);
+        for (&row, &o) in chunk.iter().zip(out.iter()) {
+            nearest.offer(key(row as usize, o), row);
         }
     }
     nearest
@@ -478,6 +511,44 @@ fn nearest_codes<O: Copy + Default>(
         .into_iter()
         .map(|(k, _, row)| (k, row))
         .collect()
+}
+
+/// The rows a search with [`SearchParams::sketch_pool`] `fraction` scans with int8 codes:
+/// the `max(⌈fraction × rows⌉, keep)` live rows whose codes' sign sketches are nearest the
+/// query's signs in Hamming distance (ties: the lower row), ascending. `None` where the
+/// block keeps no sketches (a live segment) or the pool would hold every live row.
+/// (Filtered searches count the rows a filter fails as deleted, so the pool is drawn from
+/// the passing rows.)
+///
+/// [`SearchParams::sketch_pool`]: crate::SearchParams::sketch_pool
+fn sketch_pool(rows: &dyn Rows, q: &PreparedQuery, fraction: f32, keep: usize) -> Option<Vec<u32>> {
+    let sketch = rows.scalar_sketch();
+    let (n, deleted) = (rows.len(), rows.deleted());
+    let pool = ((n as f64 * f64::from(fraction)).ceil() as usize).max(keep);
+    if sketch.is_empty() || pool >= n - deleted.ones() {
+        return None;
+    }
+    let words = rows.dim().div_ceil(64);
+    let mut signs = vec![0u64; words];
+    crate::quant::binary::encode_one_bit(&q.vector, 0.0, &mut signs);
+    let mut nearest = Nearest::new(pool);
+    let mut dist = [0u32; SCAN_ROWS];
+    let check = deleted.ones() > 0;
+    for (chunk, codes) in sketch.chunks(SCAN_ROWS * words).enumerate() {
+        let first = chunk * SCAN_ROWS;
+        let out = &mut dist[..(codes.len() / words).min(n.saturating_sub(first))];
+        q.kernels.hamming_many(&signs, codes, out);
+        nearest.offer_all(q.kernels, out, first as u32, |i| {
+            check && deleted.get(first + i)
+        });
+    }
+    let mut pooled: Vec<u32> = nearest
+        .finish(|at| (0, at))
+        .into_iter()
+        .map(|(_, _, row)| row as u32)
+        .collect();
+    pooled.sort_unstable();
+    Some(pooled)
 }
 
 /// A segment where at most one row in this many is live (not deleted, passing a filter)
@@ -495,6 +566,9 @@ const SPARSE_FRACTION: usize = 2;
 
 /// Rows gathered at a time by [`scan_live`]: their codes stay in the CPU's L1/L2 cache.
 const GATHER_ROWS: usize = 256;
+
+/// How many rows ahead [`nearest_gathered`] asks for the codes it will gather.
+const GATHER_AHEAD: usize = 8;
 
 fn rescore_rows(
     rows: &dyn Rows,

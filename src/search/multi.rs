@@ -468,6 +468,7 @@ pub(crate) fn search_slot(
         | Plan::Scalar {
             candidates,
             rescore,
+            ..
         } => (candidates, rescore),
     };
     let mut scratch = Scratch::default();

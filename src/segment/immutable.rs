@@ -57,8 +57,9 @@ struct SlotParams {
     scalar: Option<ScalarParams>,
     multi_bit: Option<MultiBit>,
     rotated: Option<Rotated>,
-    /// A multivector slot's scalar codes' sign sketches, made on first use (the codes are
-    /// read once; the sketch costs an eighth of their size in RAM).
+    /// A slot's scalar codes' sign sketches, made on the first search that compares them
+    /// (multivector int8 search, or a single vector's `SearchParams::sketch_pool`): the
+    /// codes are read once; the sketch costs an eighth of their size in RAM.
     sketch: OnceLock<Vec<u64>>,
 }
 
@@ -397,6 +398,17 @@ impl ImmutableSegment {
         self.filters.heap_bytes() as u64
     }
 
+    /// The sign sketches of vector slot 0's scalar codes (see [`Rows::scalar_sketch`]),
+    /// made on first use and kept with the slot's, which multivector search shares.
+    pub(crate) fn scalar_sketch(&self) -> &[u64] {
+        match (self.params.first(), self.column(0).and_then(|c| c.scalar)) {
+            (Some(p), Some(codes)) => p
+                .sketch
+                .get_or_init(|| codes.params.sign_sketch(codes.codes, codes.stride)),
+            _ => &[],
+        }
+    }
+
     /// Heap bytes of the sign sketches searches have made (see [`Column::sketch`]).
     pub(crate) fn sketch_bytes(&self) -> u64 {
         self.params
@@ -500,6 +512,10 @@ impl Rows for SegmentRows<'_> {
 
     fn scalar(&self) -> Option<ScalarCodes<'_>> {
         self.seg.column(0)?.scalar
+    }
+
+    fn scalar_sketch(&self) -> &[u64] {
+        self.seg.scalar_sketch()
     }
 
     fn rotated(&self) -> Option<RotatedCodes<'_>> {

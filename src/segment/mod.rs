@@ -408,6 +408,12 @@ pub(crate) trait Rows: Sync {
     fn scalar(&self) -> Option<ScalarCodes<'_>> {
         None
     }
+    /// The 1-bit sign sketches of the scalar codes (`ceil(dim/64)` words a row, see
+    /// `ScalarParams::sign_sketch`), for sealed segments, which make them on first use and
+    /// keep them; empty elsewhere.
+    fn scalar_sketch(&self) -> &[u64] {
+        &[]
+    }
     /// The multi-bit binary encoder, for segments whose codes use one (queries are coded
     /// with it); `None` means 1-bit codes.
     fn multi_bit(&self) -> Option<&MultiBit> {
@@ -493,6 +499,9 @@ impl Rows for Masked<'_> {
     }
     fn scalar(&self) -> Option<ScalarCodes<'_>> {
         self.rows.scalar()
+    }
+    fn scalar_sketch(&self) -> &[u64] {
+        self.rows.scalar_sketch()
     }
     fn multi_bit(&self) -> Option<&MultiBit> {
         self.rows.multi_bit()
