@@ -23,7 +23,9 @@ engine) with int8 and 1-bit binary quantization, one segment without an HNSW gra
 so that it scans its codes and rescores `limit × oversampling` candidates itself, as
 vecsieve does. vecsieve's come from `vecsieve bench --json` on the same folder (one segment);
 its rows marked `adaptive` rescore the same pool only until the codes' error bound settles
-the top 10 (`SearchParams::adaptive`).
+the top 10 (`SearchParams::adaptive`), and its `scalar8+sketch` rows scan with int8 codes
+only the `--sketch-pool` fraction of the rows nearest by the codes' sign sketches
+(`SearchParams::sketch_pool`).
 """
 
 import argparse
@@ -174,10 +176,12 @@ def qdrant_edge_rows(base, queries, truth, distance, oversampling):
 def code_bytes(config, dim):
     """Bytes per vector of vecsieve's codes: rabitq1 and rabitq2 add two f32 factors and a
     centroid number to their bit planes; scalar8's rows are padded to 64 bytes and carry
-    an f32 norm."""
+    an f32 norm; scalar8+sketch keeps a 1-bit sketch of each code beside it (in RAM)."""
     words = (dim + 63) // 64
     if config == "scalar8":
         return 64 * words + 4
+    if config == "scalar8+sketch":
+        return 64 * words + 4 + 8 * words
     if config == "binary2":
         return 16 * words
     if config == "rabitq1":
@@ -187,13 +191,15 @@ def code_bytes(config, dim):
     return 8 * words
 
 
-def vecsieve_rows(binary, data, dim, distance, oversampling):
+def vecsieve_rows(binary, data, dim, distance, oversampling, sketch_pool):
     cmd = [
         str(binary), "bench", "--data", str(data), "--distance", distance, "--threads", "1",
         "--segment-mib", "100000", "--json",
         "--quantization", "binary1,binary1-q4,binary1-q8,binary2,rabitq1,rabitq2,scalar8",
         "--oversampling", ",".join(str(o) for o in oversampling), "--adaptive",
     ]
+    if sketch_pool and distance in ("cosine", "dot"):
+        cmd += ["--sketch-pool", str(sketch_pool)]
     print(" ".join(cmd), file=sys.stderr)
     rows = []
     lines = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
@@ -222,6 +228,11 @@ def main():
     ap.add_argument("--oversampling", default="2,3,4")
     ap.add_argument("--distance", default="cosine", choices=["cosine", "dot", "euclid"])
     ap.add_argument(
+        "--sketch-pool", type=float, default=0.05,
+        help="vecsieve scalar8 is also searched scanning this fraction of the rows with int8 "
+        "codes, the nearest by sign sketches (rows scalar8+sketch; 0 turns them off)",
+    )
+    ap.add_argument(
         "--vecsieve",
         type=Path,
         default=Path(__file__).resolve().parent.parent / "target/release/vecsieve",
@@ -240,7 +251,9 @@ def main():
     )
     rows = faiss_rows(base, queries, truth, args.distance, oversampling)
     rows += qdrant_edge_rows(base, queries, truth, args.distance, oversampling)
-    rows += vecsieve_rows(args.vecsieve, args.data, base.shape[1], args.distance, oversampling)
+    rows += vecsieve_rows(
+        args.vecsieve, args.data, base.shape[1], args.distance, oversampling, args.sketch_pool
+    )
     print(f"{'engine':<9} {'config':<32} {'os':>3} {'recall@10':>10} {'p50 ms':>8} {'code B':>7}")
     for r in sorted(rows, key=lambda r: (r["oversampling"], r["engine"], r["config"])):
         print(

@@ -76,6 +76,10 @@ pub struct BenchArgs {
     /// settles the results), each oversampling being the candidate pool.
     #[arg(long)]
     adaptive: bool,
+    /// Also search scalar8 scanning only this fraction of the rows with int8 codes, the
+    /// nearest by the codes' sign sketches (0 < F ≤ 1; Cosine and Dot; rows scalar8+sketch).
+    #[arg(long, value_name = "F")]
+    sketch_pool: Option<f32>,
     /// One JSON object per configuration per line instead of a table.
     #[arg(long)]
     json: bool,
@@ -150,6 +154,7 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         segment_bytes: a.segment_mib.map(|m| m << 20),
         pooled_prefilter: a.pooled_prefilter,
         adaptive: a.adaptive,
+        sketch_pool: a.sketch_pool,
     };
     run(&opts, a.json)
 }
@@ -170,6 +175,7 @@ pub fn demo(data: Option<PathBuf>, json: bool) -> Result<()> {
         segment_bytes: None,
         pooled_prefilter: None,
         adaptive: true,
+        sketch_pool: None,
     };
     run(&opts, json)
 }
@@ -202,6 +208,7 @@ fn to_json(r: &BenchRow) -> serde_json::Value {
         "oversampling": r.oversampling,
         "rescore": r.rescore,
         "adaptive": r.adaptive,
+        "sketch_pool": r.sketch_pool,
         "recall_at_10": r.recall_at_10,
         "p50_ms": r.p50_ms,
         "p99_ms": r.p99_ms,

@@ -225,6 +225,9 @@ pub struct BenchOptions {
     /// Rotated configurations (`rabitq1`, `rabitq2`) are also searched adaptively
     /// ([`SearchParams::adaptive`]) at each oversampling, as the candidate pool.
     pub adaptive: bool,
+    /// `scalar8` is also searched with this [`SearchParams::sketch_pool`] at each
+    /// oversampling (rows named `scalar8+sketch`).
+    pub sketch_pool: Option<f32>,
 }
 
 /// One measured configuration.
@@ -240,6 +243,8 @@ pub struct BenchRow {
     /// Whether rescoring stopped once the codes' error bound settled the results
     /// ([`SearchParams::adaptive`]).
     pub adaptive: bool,
+    /// The [`SearchParams::sketch_pool`] of the search, if any.
+    pub sketch_pool: Option<f32>,
     /// Fraction of the true top-10 found in the first `limit` results, averaged over queries.
     pub recall_at_10: f64,
     /// Median latency of one query, one client thread.
@@ -454,6 +459,7 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<Vec<Be
             oversampling: os,
             rescore: params.rescore.unwrap_or(true),
             adaptive: params.adaptive,
+            sketch_pool: params.sketch_pool,
             recall_at_10: t.recall,
             p50_ms: t.p50,
             p99_ms: t.p99,
@@ -500,6 +506,26 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<Vec<Be
                         .with_adaptive(true);
                     let t = run_queries(&c, &set, &truth, opts.limit, &params)?;
                     out.push(row(&t, os, &params));
+                }
+                let sketched = opts
+                    .sketch_pool
+                    .filter(|_| quant == BenchQuantization::Scalar8 && !set.multi());
+                for (&os, f) in opts
+                    .oversampling
+                    .iter()
+                    .filter_map(|os| Some((os, sketched?)))
+                {
+                    progress(&format!("[{name}] sketch pool {f}, oversampling {os}"));
+                    let params = SearchParams::default()
+                        .with_oversampling(os)
+                        .with_rescore(os > 1.0)
+                        .with_sketch_pool(f);
+                    let t = run_queries(&c, &set, &truth, opts.limit, &params)?;
+                    let mut r = row(&t, os, &params);
+                    r.config = format!("{name}+sketch");
+                    // The sketches are made by the first such search and kept.
+                    r.ram_bytes = c.info()?.ram.total;
+                    out.push(r);
                 }
             }
         }
