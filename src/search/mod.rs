@@ -525,7 +525,7 @@ fn sketch_pool(rows: &dyn Rows, q: &PreparedQuery, fraction: f32, keep: usize) -
     let sketch = rows.scalar_sketch();
     let (n, deleted) = (rows.len(), rows.deleted());
     let pool = ((n as f64 * f64::from(fraction)).ceil() as usize).max(keep);
-    if sketch.is_empty() || pool >= n - deleted.ones() {
+    if sketch.is_empty() || pool >= n.saturating_sub(deleted.ones()) {
         return None;
     }
     let words = rows.dim().div_ceil(64);
