@@ -528,20 +528,10 @@ fn sketch_pool(rows: &dyn Rows, q: &PreparedQuery, fraction: f32, keep: usize) -
     if sketch.is_empty() || pool >= n.saturating_sub(deleted.ones()) {
         return None;
     }
-    let words = rows.dim().div_ceil(64);
-    let mut signs = vec![0u64; words];
+    let mut signs = vec![0u64; rows.dim().div_ceil(64)];
     crate::quant::binary::encode_one_bit(&q.vector, 0.0, &mut signs);
     let mut nearest = Nearest::new(pool);
-    let mut dist = [0u32; SCAN_ROWS];
-    let check = deleted.ones() > 0;
-    for (chunk, codes) in sketch.chunks(SCAN_ROWS * words).enumerate() {
-        let first = chunk * SCAN_ROWS;
-        let out = &mut dist[..(codes.len() / words).min(n.saturating_sub(first))];
-        q.kernels.hamming_many(&signs, codes, out);
-        nearest.offer_all(q.kernels, out, first as u32, |i| {
-            check && deleted.get(first + i)
-        });
-    }
+    nearest.offer_hamming(q.kernels, &signs, sketch, (n, deleted), 0);
     let mut pooled: Vec<u32> = nearest
         .finish(|at| (0, at))
         .into_iter()
@@ -716,17 +706,7 @@ fn binary_candidates(
     // Positions index the rows of every block, in order.
     let starts = starts(blocks.iter().map(|b| b.len()));
     for (b, &start) in blocks.iter().zip(&starts) {
-        let deleted = b.deleted();
-        let words = b.code_words().max(1);
-        for (chunk, codes) in b.codes().chunks(SCAN_ROWS * words).enumerate() {
-            let first = chunk * SCAN_ROWS;
-            let out = &mut dist[..(codes.len() / words).min(b.len().saturating_sub(first))];
-            q.kernels.hamming_many(code, codes, out);
-            let at = (start + first) as u32;
-            // Whether a row is live is asked only of the few near enough to enter.
-            let check = deleted.ones() > 0;
-            nearest.offer_all(q.kernels, out, at, |i| check && deleted.get(first + i));
-        }
+        nearest.offer_hamming(q.kernels, code, b.codes(), (b.len(), b.deleted()), start);
     }
     nearest.finish(|at| place(&starts, at))
 }
@@ -957,6 +937,30 @@ impl Nearest {
                     }
                 }
             }
+        }
+    }
+
+    /// Offers the Hamming distances of `code` to each of the `n` row codes in `codes`
+    /// (`code.len()` words each) at positions `start, start + 1, …`, skipping the rows in
+    /// `deleted`, which is asked only of rows near enough to enter. Distances are taken
+    /// [`SCAN_ROWS`] rows at a time into a buffer that stays in L1.
+    fn offer_hamming(
+        &mut self,
+        kernels: &Kernels,
+        code: &[u64],
+        codes: &[u64],
+        (n, deleted): (usize, &Bitmap),
+        start: usize,
+    ) {
+        let words = code.len().max(1);
+        let check = deleted.ones() > 0;
+        let mut dist = [0u32; SCAN_ROWS];
+        for (chunk, codes) in codes.chunks(SCAN_ROWS * words).enumerate() {
+            let first = chunk * SCAN_ROWS;
+            let out = &mut dist[..(codes.len() / words).min(n.saturating_sub(first))];
+            kernels.hamming_many(code, codes, out);
+            let at = (start + first) as u32;
+            self.offer_all(kernels, out, at, |i| check && deleted.get(first + i));
         }
     }
 

@@ -402,9 +402,7 @@ impl ImmutableSegment {
     /// made on first use and kept with the slot's, which multivector search shares.
     pub(crate) fn scalar_sketch(&self) -> &[u64] {
         match (self.params.first(), self.column(0).and_then(|c| c.scalar)) {
-            (Some(p), Some(codes)) => p
-                .sketch
-                .get_or_init(|| codes.params.sign_sketch(codes.codes, codes.stride)),
+            (Some(p), Some(codes)) => codes.sketch_in(&p.sketch),
             _ => &[],
         }
     }

@@ -27,6 +27,14 @@ pub(crate) struct ScalarCodes<'a> {
     pub norms: &'a [f32],
 }
 
+impl<'a> ScalarCodes<'a> {
+    /// The codes' sign sketches (`ScalarParams::sign_sketch`), made into `cell` on first
+    /// use and read from it after.
+    pub(crate) fn sketch_in(&self, cell: &'a OnceLock<Vec<u64>>) -> &'a [u64] {
+        cell.get_or_init(|| self.params.sign_sketch(self.codes, self.stride))
+    }
+}
+
 /// A segment's rotated codes: the quantizer, the codes transposed in blocks of 32 rows,
 /// and the per-row terms.
 #[derive(Debug, Clone, Copy)]
@@ -343,9 +351,7 @@ impl<'a> Column<'a> {
     /// sealed segment).
     pub(crate) fn sketch(&self) -> &'a [u64] {
         match (self.sketch, &self.scalar) {
-            (Some(cell), Some(codes)) => {
-                cell.get_or_init(|| codes.params.sign_sketch(codes.codes, codes.stride))
-            }
+            (Some(cell), Some(codes)) => codes.sketch_in(cell),
             _ => &[],
         }
     }

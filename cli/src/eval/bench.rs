@@ -510,22 +510,20 @@ pub fn run(opts: &BenchOptions, mut progress: impl FnMut(&str)) -> Result<Vec<Be
                 let sketched = opts
                     .sketch_pool
                     .filter(|_| quant == BenchQuantization::Scalar8 && !set.multi());
-                for (&os, f) in opts
-                    .oversampling
-                    .iter()
-                    .filter_map(|os| Some((os, sketched?)))
-                {
-                    progress(&format!("[{name}] sketch pool {f}, oversampling {os}"));
-                    let params = SearchParams::default()
-                        .with_oversampling(os)
-                        .with_rescore(os > 1.0)
-                        .with_sketch_pool(f);
-                    let t = run_queries(&c, &set, &truth, opts.limit, &params)?;
-                    let mut r = row(&t, os, &params);
-                    r.config = format!("{name}+sketch");
-                    // The sketches are made by the first such search and kept.
-                    r.ram_bytes = c.info()?.ram.total;
-                    out.push(r);
+                if let Some(f) = sketched {
+                    for &os in &opts.oversampling {
+                        progress(&format!("[{name}] sketch pool {f}, oversampling {os}"));
+                        let params = SearchParams::default()
+                            .with_oversampling(os)
+                            .with_rescore(os > 1.0)
+                            .with_sketch_pool(f);
+                        let t = run_queries(&c, &set, &truth, opts.limit, &params)?;
+                        let mut r = row(&t, os, &params);
+                        r.config = format!("{name}+sketch");
+                        // The sketches are made by the first such search and kept.
+                        r.ram_bytes = c.info()?.ram.total;
+                        out.push(r);
+                    }
                 }
             }
         }
