@@ -443,6 +443,22 @@ fn a_rotated_collection_with_a_payload_index_opens_and_searches_as_recorded() {
     assert_eq!(c.len(), 596);
     assert_eq!(c.info().unwrap().segments, 2);
     assert_same_results(&rotated_results(&c), &want, "as opened", false);
+    // Adaptive rescoring (search only, added after the fixture was written) reads the old
+    // segments' codes and factors and settles on what rescoring the whole pool gave.
+    for q in [0u64, 11, 123] {
+        let query = common::vector_for(q + 1000, 16);
+        let params = SearchParams::default()
+            .with_oversampling(2.0)
+            .with_adaptive(true);
+        let hits = c.search(&query, 5, &params).unwrap();
+        let head = format!("{q} rescored");
+        let recorded: Vec<String> = want
+            .iter()
+            .filter(|l| l.starts_with(&format!("{head}: ")))
+            .cloned()
+            .collect();
+        assert_same_results(&[recorded_line(head, &hits)], &recorded, "adaptive", false);
+    }
     c.close().unwrap();
     let c = Collection::open(&dir).unwrap();
     assert_same_results(&rotated_results(&c), &want, "after a checkpoint", false);
