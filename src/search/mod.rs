@@ -591,6 +591,7 @@ fn rescore_picks<'a>(
     let prefetch = |i: usize| {
         if let Some(&(_, rows, row, _)) = which.get(i) {
             rows.originals().prefetch_row(row, rows.dim());
+            rows.prefetch_id(row);
         }
     };
     (0..RESCORE_AHEAD).for_each(prefetch);
@@ -816,13 +817,13 @@ fn rotated_candidates(
         let check = deleted.ones() > 0;
         let mut b = 0;
         while b < blocks {
-            if !live_block(b) {
+            if check && !live_block(b) {
                 b += 1;
                 continue;
             }
             // A run of live blocks, at most SCAN_ROWS rows.
             let mut end = b + 1;
-            while end < blocks && end - b < SCAN_ROWS / BLOCK_ROWS && live_block(end) {
+            while end < blocks && end - b < SCAN_ROWS / BLOCK_ROWS && (!check || live_block(end)) {
                 end += 1;
             }
             let run = codes

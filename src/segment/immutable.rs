@@ -539,6 +539,13 @@ impl Rows for SegmentRows<'_> {
             .unwrap_or(PointId::Num(u64::MAX))
     }
 
+    fn prefetch_id(&self, row: usize) {
+        let kinds = self.seg.section(Section::IdKinds);
+        crate::simd::prefetch(kinds.get(row..=row).unwrap_or_default());
+        let values = self.seg.section(Section::IdValues);
+        crate::simd::prefetch(values.get(row * 16..row * 16 + 16).unwrap_or_default());
+    }
+
     fn payload(&self, row: usize) -> Option<&[u8]> {
         let present = self.seg.section(Section::PayloadPresent);
         let word = present.get(row / 64 * 8..row / 64 * 8 + 8)?;

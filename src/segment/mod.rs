@@ -405,6 +405,8 @@ pub(crate) trait Rows: Sync {
     fn originals(&self) -> Originals<'_>;
     fn deleted(&self) -> &Bitmap;
     fn id(&self, row: usize) -> PointId;
+    /// Starts loading what [`id`](Self::id) reads for `row` into the CPU's caches.
+    fn prefetch_id(&self, _row: usize) {}
     fn payload(&self, row: usize) -> Option<&[u8]>;
     /// The WAL sequence number of the write that stored the row.
     fn version(&self, row: usize) -> u64;
@@ -493,6 +495,9 @@ impl Rows for Masked<'_> {
     }
     fn id(&self, row: usize) -> PointId {
         self.rows.id(row)
+    }
+    fn prefetch_id(&self, row: usize) {
+        self.rows.prefetch_id(row);
     }
     fn payload(&self, row: usize) -> Option<&[u8]> {
         self.rows.payload(row)
