@@ -107,7 +107,7 @@ pub use config::{
     Durability, MAX_DIM, MAX_INDEX_KEY_BYTES, MAX_LIMIT, MAX_MULTIVECTOR_LEN, MAX_NAMED_VECTORS,
     MAX_OVERSAMPLING, MAX_PAYLOAD_BYTES, MAX_PAYLOAD_INDEXES, MAX_VECTOR_NAME_BYTES,
     MultiVectorComparator, MultiVectorConfig, PayloadSchema, Quantization, QueryEncoding,
-    ScalarConfig, SearchParams, VectorParams,
+    ScalarConfig, SearchDefaults, SearchParams, VectorParams,
 };
 pub use error::{BatchPoint, Error, InvalidVector, Result, VectorAt, VectorProblem};
 pub use filter::index::FILTER_CACHE_ENTRIES;

@@ -6,7 +6,7 @@ use common::{Rng, normalize};
 use vecsieve::{
     BinaryConfig, BinaryEncoding, Collection, CollectionConfig, Datatype, Distance, Durability,
     Error, MAX_DIM, MAX_LIMIT, MAX_PAYLOAD_BYTES, Point, PointId, Quantization, ScalarConfig,
-    SearchParams,
+    SearchDefaults, SearchParams, VectorParams,
 };
 
 fn binary(dim: usize, distance: Distance) -> CollectionConfig {
@@ -824,4 +824,109 @@ fn for_each_point_walks_every_stored_point_once() {
         Err(Error::Closed)
     });
     assert!(matches!(err, Err(Error::Closed)) && calls == 1);
+}
+
+/// The ids of a search's hits.
+fn ids(c: &Collection, using: &str, q: &[f32], params: &SearchParams) -> Vec<PointId> {
+    c.search_using(using, q, 10, params)
+        .unwrap()
+        .into_iter()
+        .map(|h| h.id)
+        .collect()
+}
+
+#[test]
+fn stored_search_defaults_fill_what_a_search_leaves_unset_and_survive_reopening() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("c");
+    let config = binary(32, Distance::Cosine).with_vector(
+        "title",
+        VectorParams::new(32, Distance::Dot)
+            .with_quantization(Quantization::Binary(BinaryConfig::default())),
+    );
+    let c = Collection::create(&path, config).unwrap();
+    let mut rng = Rng::new(9);
+    let points: Vec<Point> = (0..2000u64)
+        .map(|i| Point::new(i, rng.vector(32)).with_vector("title", rng.vector(32)))
+        .collect();
+    c.upsert(&points).unwrap();
+    let q = rng.vector(32);
+    let at = |os: f32| SearchParams::default().with_oversampling(os);
+    // Nothing stored: the codes' built-in default (8 for sign bits).
+    assert_eq!(
+        Quantization::Binary(BinaryConfig::default()).default_oversampling(),
+        8.0
+    );
+    assert_eq!(
+        ids(&c, "", &q, &SearchParams::default()),
+        ids(&c, "", &q, &at(8.0))
+    );
+    // Sign bits at oversampling 1 and 8 disagree on random vectors: the test can tell.
+    assert_ne!(ids(&c, "", &q, &at(1.0)), ids(&c, "", &q, &at(8.0)));
+
+    c.set_search_defaults("", SearchDefaults::default().with_oversampling(1.0))
+        .unwrap();
+    c.set_search_defaults(
+        "title",
+        SearchDefaults::default()
+            .with_oversampling(2.0)
+            .with_rescore(false),
+    )
+    .unwrap();
+    let check = |c: &Collection| {
+        assert_eq!(
+            ids(c, "", &q, &SearchParams::default()),
+            ids(c, "", &q, &at(1.0))
+        );
+        // A search's own value wins over the stored one.
+        assert_ne!(
+            ids(c, "", &q, &at(8.0)),
+            ids(c, "", &q, &SearchParams::default())
+        );
+        let unrescored = at(2.0).with_rescore(false);
+        let got = c
+            .search_using("title", &q, 10, &SearchParams::default())
+            .unwrap();
+        let want = c.search_using("title", &q, 10, &unrescored).unwrap();
+        assert_eq!(
+            got.iter().map(|h| (h.id, h.score)).collect::<Vec<_>>(),
+            want.iter().map(|h| (h.id, h.score)).collect::<Vec<_>>()
+        );
+        let config = c.config();
+        assert_eq!(config.search_defaults.oversampling, Some(1.0));
+        assert_eq!(config.vectors["title"].search_defaults.rescore, Some(false));
+    };
+    check(&c);
+    c.close().unwrap();
+    let c = Collection::open(&path).unwrap();
+    check(&c);
+
+    // Bad values and names are typed errors that change nothing.
+    for bad in [0.5, f32::NAN, f32::INFINITY, 1e6] {
+        let err = c
+            .set_search_defaults("", SearchDefaults::default().with_oversampling(bad))
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidArgument(m) if m.contains("default oversampling")),
+            "{err}"
+        );
+    }
+    let err = c
+        .set_search_defaults("nope", SearchDefaults::default())
+        .unwrap_err();
+    assert!(matches!(err, Error::UnknownVector { .. }), "{err}");
+    assert_eq!(c.config().search_defaults.oversampling, Some(1.0));
+    // Clearing restores the built-in default.
+    c.set_search_defaults("", SearchDefaults::default())
+        .unwrap();
+    assert_eq!(
+        ids(&c, "", &q, &SearchParams::default()),
+        ids(&c, "", &q, &at(8.0))
+    );
+    c.close().unwrap();
+    let text = std::fs::read_to_string(path.join("config.json")).unwrap();
+    assert!(
+        text.contains("\"title\"") && text.matches("search_defaults").count() == 1,
+        "{text}"
+    );
 }

@@ -41,7 +41,7 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex, RwLock};
 
-use crate::config::{CollectionConfig, Durability, PayloadSchema, Quantization};
+use crate::config::{CollectionConfig, Durability, PayloadSchema, Quantization, SearchDefaults};
 use crate::error::{Error, Result};
 use crate::filter::index::IndexSpecs;
 use crate::io::Fs;
@@ -99,6 +99,9 @@ struct Inner {
     /// The payload indexes (`config.json`'s, changed by `create_payload_index` and
     /// `delete_payload_index`).
     payload_indexes: RwLock<IndexSpecs>,
+    /// Each vector's search defaults, by slot (`config.json`'s, changed by
+    /// `set_search_defaults`).
+    search_defaults: RwLock<Vec<SearchDefaults>>,
     vfs: Arc<dyn Vfs>,
     lock: Mutex<Option<DirLock>>,
     /// The current version; held only to clone or replace the `Arc`.
@@ -320,6 +323,13 @@ impl Collection {
             dir,
             quantization: RwLock::new(config.quantization),
             payload_indexes: RwLock::new(config.payload_indexes.clone()),
+            search_defaults: RwLock::new(
+                config
+                    .slots()
+                    .iter()
+                    .map(|slot| slot.params.search_defaults)
+                    .collect(),
+            ),
             config,
             vfs,
             lock: Mutex::new(Some(lock)),
@@ -435,6 +445,49 @@ impl Collection {
         self.seal_frozen().inspect_err(|_| self.poison())?;
         self.wake_optimizer();
         Ok(())
+    }
+
+    /// Stores `defaults` as the search parameters of the vector called `using` (`""`: the
+    /// default vector) in `config.json`: its searches use them where their
+    /// [`SearchParams`](crate::SearchParams) leave a field `None`, from the next search on,
+    /// and after reopening. Replaces the vector's previous defaults;
+    /// `SearchDefaults::default()` clears them.
+    ///
+    /// ```
+    /// # fn main() -> vecsieve::Result<()> {
+    /// use vecsieve::{BinaryConfig, BinaryEncoding, Collection, CollectionConfig, Distance,
+    ///                Quantization, SearchDefaults};
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// let config = CollectionConfig::new(384, Distance::Cosine).with_quantization(
+    ///     Quantization::Binary(BinaryConfig::default().with_encoding(BinaryEncoding::RotatedOneBit)),
+    /// );
+    /// let c = Collection::create(tmp.path().join("c"), config)?;
+    /// // What `vecsieve advise` measured on this data, for every later search:
+    /// c.set_search_defaults("", SearchDefaults::default().with_oversampling(4.0))?;
+    /// assert_eq!(c.config().search_defaults.oversampling, Some(4.0));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// Errors: `Error::InvalidArgument` (oversampling below 1, above `MAX_OVERSAMPLING` or
+    /// not finite), `Error::UnknownVector`, `Error::Closed`, `Error::ReadOnly`.
+    pub fn set_search_defaults(&self, using: &str, defaults: SearchDefaults) -> Result<()> {
+        self.check_writable()?;
+        let inner = &self.inner;
+        self.with_writer(|_| {
+            let mut config = inner.current_config();
+            let slot = config.slot_of(using)?;
+            match config.vectors.get_mut(using) {
+                Some(params) => params.search_defaults = defaults,
+                None => config.search_defaults = defaults,
+            }
+            config.validate()?;
+            write_config(&*inner.vfs, &inner.dir, config).inspect_err(|_| self.poison())?;
+            if let Some(d) = inner.search_defaults.write().get_mut(slot) {
+                *d = defaults;
+            }
+            Ok(())
+        })
     }
 
     /// Indexes the values of payload key `key` (a key path as filters name it: `section`,
@@ -574,6 +627,13 @@ impl Inner {
         let mut c = self.config.clone();
         c.quantization = *self.quantization.read();
         c.payload_indexes = self.payload_indexes.read().clone();
+        let defaults = self.search_defaults.read();
+        if let Some(&d) = defaults.first() {
+            c.search_defaults = d;
+        }
+        for (params, &d) in c.vectors.values_mut().zip(defaults.iter().skip(1)) {
+            params.search_defaults = d;
+        }
         c
     }
 }

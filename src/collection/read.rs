@@ -223,12 +223,21 @@ impl Collection {
                 "limit is {limit}; it must be in 1..={MAX_LIMIT}"
             )));
         }
-        let oversampling = params.oversampling.unwrap_or(if params.adaptive {
-            ADAPTIVE_OVERSAMPLING
-        } else {
-            1.0
-        });
-        if params.adaptive && params.rescore == Some(false) {
+        let slot_index = config.slot_of(using)?;
+        let slots = config.slots();
+        let slot = &slots[slot_index];
+        let stored = slot.params.search_defaults;
+        let rescore = params.rescore.or(stored.rescore);
+        let oversampling =
+            params
+                .oversampling
+                .or(stored.oversampling)
+                .unwrap_or(if params.adaptive {
+                    ADAPTIVE_OVERSAMPLING
+                } else {
+                    slot.params.quantization.default_oversampling()
+                });
+        if params.adaptive && rescore == Some(false) {
             return Err(Error::InvalidArgument(
                 "adaptive search rescores candidates until the error bound settles the top \
                  `limit`, so it cannot run with rescore off; drop one of the two"
@@ -240,9 +249,6 @@ impl Collection {
                 "oversampling is {oversampling}; it must be a finite number in 1..={MAX_OVERSAMPLING}"
             )));
         }
-        let slot_index = config.slot_of(using)?;
-        let slots = config.slots();
-        let slot = &slots[slot_index];
         if let Some(f) = params.sketch_pool {
             check_sketch_pool(f, slot, config.is_single_dense())?;
         }
@@ -252,14 +258,14 @@ impl Collection {
             Quantization::Binary(_) if !params.exact && !params.ignore_quantization => {
                 Plan::Binary {
                     candidates: candidates(limit, oversampling),
-                    rescore: params.rescore.unwrap_or(true),
+                    rescore: rescore.unwrap_or(true),
                     bounded: params.adaptive,
                 }
             }
             Quantization::Scalar(_) if !params.exact && !params.ignore_quantization => {
                 Plan::Scalar {
                     candidates: candidates(limit, oversampling),
-                    rescore: params.rescore.unwrap_or(params.adaptive),
+                    rescore: rescore.unwrap_or(params.adaptive),
                     sketch_pool: params.sketch_pool,
                 }
             }
