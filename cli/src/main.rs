@@ -55,12 +55,21 @@ enum Command {
         /// How originals are stored on disk (f16 halves the disk and rescoring I/O).
         #[arg(long, value_enum, default_value = "f32")]
         datatype: DatatypeArg,
-        /// Codes scanned by searches (see `vecsieve advise` to choose).
-        #[arg(long, value_enum, default_value = "binary1")]
-        quantization: QuantArg,
+        /// Codes scanned by searches (see `vecsieve advise` to choose) [default: rabitq1;
+        /// binary1 for manhattan and multivectors].
+        #[arg(long, value_enum)]
+        quantization: Option<QuantArg>,
         /// Clip scalar8 ranges to this central fraction of the values (0.5..=1).
         #[arg(long)]
         scalar_quantile: Option<f32>,
+        /// Oversampling every search uses unless it gives its own (stored in the config;
+        /// default: the codes' built-in one, e.g. 4 for rabitq1, 8 for binary1).
+        #[arg(long)]
+        oversampling: Option<f32>,
+        /// Whether searches rescore candidates with the originals unless they say (stored;
+        /// default: on for binary codes, off for scalar8).
+        #[arg(long)]
+        rescore: Option<bool>,
         /// Make the default vector a multivector (ColBERT/ColPali), scored with MaxSim.
         #[arg(long)]
         multivector: bool,
@@ -229,6 +238,35 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Change a collection's quantization in place (its segments are rewritten with the
+    /// new codes, with progress) and the search defaults stored with it.
+    ///
+    /// Searches that do not give --oversampling or --rescore use the stored ones, else the
+    /// codes' built-in defaults. Changing the quantization without --oversampling clears
+    /// a stored oversampling (it was chosen for the old codes).
+    Configure {
+        /// The collection directory.
+        dir: PathBuf,
+        /// The vector to configure (default: the default vector; named vectors keep
+        /// their quantization).
+        #[arg(long)]
+        using: Option<String>,
+        /// The new codes (see `vecsieve advise` to choose).
+        #[arg(long, value_enum)]
+        quantization: Option<QuantArg>,
+        /// Clip scalar8 ranges to this central fraction of the values (0.5..=1).
+        #[arg(long, requires = "quantization")]
+        scalar_quantile: Option<f32>,
+        /// Oversampling every search uses unless it gives its own.
+        #[arg(long)]
+        oversampling: Option<f32>,
+        /// Whether searches rescore candidates with the originals unless they say.
+        #[arg(long)]
+        rescore: Option<bool>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Merge, vacuum and requantize segments now, to a fixpoint, with progress.
     Optimize {
         /// The collection directory.
@@ -273,6 +311,10 @@ enum Command {
         /// Where the temporary collections go (default: the system temp directory).
         #[arg(long)]
         temp_dir: Option<PathBuf>,
+        /// Apply the recommendation: change the collection's quantization in place and
+        /// store the oversampling and rescoring (as `vecsieve configure` does).
+        #[arg(long)]
+        apply: bool,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
@@ -312,6 +354,8 @@ fn main() -> ExitCode {
             datatype,
             quantization,
             scalar_quantile,
+            oversampling,
+            rescore,
             multivector,
             pooled_prefilter,
             vectors,
@@ -326,9 +370,10 @@ fn main() -> ExitCode {
                     DatatypeArg::F16 => vecsieve::Datatype::F16,
                     DatatypeArg::U8 => vecsieve::Datatype::U8,
                 },
-                quantization: quantization.mode().quantization(scalar_quantile),
+                quantization: quantization.map(|q| q.mode().quantization(scalar_quantile)),
                 multivector: multivector || pooled_prefilter.is_some(),
                 pooled_prefilter,
+                search_defaults: commands::search_defaults(oversampling, rescore),
             },
             &vectors,
             json,
@@ -409,6 +454,24 @@ fn main() -> ExitCode {
             Ok(false) => return ExitCode::FAILURE,
             Err(e) => Err(e),
         },
+        Command::Configure {
+            dir,
+            using,
+            quantization,
+            scalar_quantile,
+            oversampling,
+            rescore,
+            json,
+        } => commands::configure(
+            &dir,
+            &commands::Changes {
+                using: using.unwrap_or_default(),
+                quantization: quantization.map(|q| q.mode().quantization(scalar_quantile)),
+                oversampling,
+                rescore,
+            },
+            json,
+        ),
         Command::Optimize { dir, json } => commands::optimize(&dir, json),
         Command::CreateIndex {
             dir,
@@ -428,6 +491,7 @@ fn main() -> ExitCode {
             oversampling,
             plot,
             temp_dir,
+            apply,
             json,
         } => commands::advise(
             &dir,
@@ -443,6 +507,7 @@ fn main() -> ExitCode {
             },
             query_file.as_deref(),
             query_offsets.as_deref(),
+            apply,
             plot.as_deref(),
             json,
         ),

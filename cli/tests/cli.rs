@@ -202,7 +202,11 @@ fn create_import_search_inspect_verify_corrupt_advise() {
         .map(|g| g["rows"].as_u64().unwrap())
         .collect();
     assert_eq!(rows, [6000, 2000, 1000, 1001]);
-    assert!(segments.iter().all(|g| g["encoding"] == "binary1"));
+    // `create` without --quantization gives rotated 1-bit codes.
+    assert!(
+        segments.iter().all(|g| g["encoding"] == "rabitq1"),
+        "{info}"
+    );
 
     let verified = json(&["verify", s(&dir), "--json"]);
     assert_eq!(verified["ok"], true, "{verified}");
@@ -241,6 +245,7 @@ fn create_import_search_inspect_verify_corrupt_advise() {
         "1,2,4,8",
         "--plot",
         s(&plot),
+        "--apply",
         "--json",
     ]);
     let svg = std::fs::read_to_string(&plot).unwrap();
@@ -252,6 +257,21 @@ fn create_import_search_inspect_verify_corrupt_advise() {
     let os = rec["oversampling"].as_f64().unwrap().to_string();
     // The default target: 0.95.
     assert!(rec["recall_low"].as_f64().unwrap() >= 0.95, "{rec}");
+    // --apply stored the recommendation: the codes, rewritten in place, and the search
+    // defaults.
+    let info = json(&["inspect", s(&dir), "--json"]);
+    assert_eq!(
+        info["config"]["search_defaults"]["oversampling"],
+        rec["oversampling"]
+    );
+    assert_eq!(info["config"]["search_defaults"]["rescore"], rec["rescore"]);
+    let segments = info["segments"].as_array().unwrap();
+    // Segments name their stored codes (a query encoding is chosen per search).
+    let stored = mode.trim_end_matches("-q4").trim_end_matches("-q8");
+    assert!(
+        segments.iter().all(|g| g["encoding"] == stored),
+        "{info} {rec}"
+    );
     let out = vecsieve(&[
         "bench",
         "--data",
@@ -756,4 +776,119 @@ fn filters_search_count_and_scroll_from_the_command_line() {
         json(&["count", s(&dir), "--filter", python, "--json"])["count"],
         8
     );
+}
+
+/// The hits' ids of a `search --json` output.
+fn hit_ids(hits: &Value) -> Vec<String> {
+    hits["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Runs a command that must fail with status 1 and returns its stderr.
+fn fails(args: &[&str]) -> String {
+    let out = vecsieve(args);
+    assert_eq!(out.status.code(), Some(1), "{args:?} should fail");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn configure_changes_codes_in_place_and_stores_search_defaults() {
+    let data = data_dir();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    let created = json(&[
+        "create",
+        s(&dir),
+        "--dim",
+        "384",
+        "--distance",
+        "cosine",
+        "--oversampling",
+        "3",
+        "--json",
+    ]);
+    assert_eq!(created["config"]["search_defaults"]["oversampling"], 3.0);
+    let fvecs = tmp.path().join("part.fvecs");
+    let all = std::fs::read(data.join("base.fvecs")).unwrap();
+    std::fs::write(&fvecs, &all[..3000 * (4 + 4 * 384)]).unwrap();
+    json(&["import", s(&dir), s(&fvecs), "--json"]);
+    let queries = s(&data.join("query.fvecs")).to_string();
+    let search = |extra: &[&str]| {
+        let mut args = vec!["search", s(&dir), "--vector-file", &queries, "--row", "7"];
+        args.extend_from_slice(extra);
+        args.push("--json");
+        hit_ids(&json(&args))
+    };
+    // Searches without --oversampling use the stored 3.
+    assert_eq!(search(&[]), search(&["--oversampling", "3"]));
+
+    // New codes in place: every segment is rewritten; the oversampling stored for the old
+    // codes is cleared, so the new codes' built-in default applies.
+    let r = json(&[
+        "configure",
+        s(&dir),
+        "--quantization",
+        "binary1-q8",
+        "--json",
+    ]);
+    assert_eq!(r["cleared_oversampling"], 3.0, "{r}");
+    assert!(r["requantized_segments"].as_u64().unwrap() >= 1, "{r}");
+    let info = json(&["inspect", s(&dir), "--json"]);
+    let segments = info["segments"].as_array().unwrap();
+    assert!(
+        segments.iter().all(|g| g["encoding"] == "binary1"),
+        "{info}"
+    );
+    assert_eq!(
+        info["config"]["quantization"]["query_encoding"],
+        "scalar8_bits"
+    );
+    assert!(info["config"].get("search_defaults").is_none(), "{info}");
+    assert_eq!(search(&[]), search(&["--oversampling", "4"]));
+
+    // Stored defaults, and what a search says overrides them.
+    json(&[
+        "configure",
+        s(&dir),
+        "--oversampling",
+        "6",
+        "--rescore",
+        "false",
+        "--json",
+    ]);
+    let text = String::from_utf8_lossy(&vecsieve(&["inspect", s(&dir)]).stdout).into_owned();
+    assert!(
+        text.contains("binary1-q8 codes, searched with oversampling 6 (stored), not rescored"),
+        "{text}"
+    );
+    assert_eq!(
+        search(&[]),
+        search(&["--oversampling", "6", "--rescore", "false"])
+    );
+    assert_ne!(search(&[]), search(&["--rescore", "true"]));
+
+    // Refusals say what to do.
+    let err = fails(&["configure", s(&dir)]);
+    assert!(
+        err.contains("nothing to change: give --quantization"),
+        "{err}"
+    );
+    let err = fails(&["configure", s(&dir), "--oversampling", "0.5"]);
+    assert!(
+        err.contains("oversampling is 0.5; it must be a finite number in 1..="),
+        "{err}"
+    );
+    let err = fails(&[
+        "configure",
+        s(&dir),
+        "--using",
+        "nope",
+        "--oversampling",
+        "2",
+    ]);
+    assert!(err.contains("no vector named \"nope\""), "{err}");
 }

@@ -79,6 +79,18 @@ impl BenchQuantization {
         Self::ALL.into_iter().find(|q| q.name() == name)
     }
 
+    /// The configuration whose codes `quantization` is (a scalar quantile aside).
+    #[must_use]
+    pub fn of(quantization: &Quantization) -> Option<Self> {
+        let same = |a: &Quantization, b: &Quantization| match (a, b) {
+            (Quantization::Scalar(_), Quantization::Scalar(_)) => true,
+            _ => a == b,
+        };
+        Self::ALL
+            .into_iter()
+            .find(|q| same(&q.quantization(None), quantization))
+    }
+
     /// The collection quantization it stands for (`scalar_quantile` for `Scalar8`).
     #[must_use]
     pub fn quantization(self, scalar_quantile: Option<f32>) -> Quantization {
