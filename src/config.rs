@@ -930,6 +930,8 @@ pub struct SearchParams {
     pub ignore_quantization: bool,
     /// Return each hit's payload.
     pub with_payload: bool,
+    /// Return each hit's searched vector (Qdrant's `with_vector`).
+    pub with_vector: bool,
     /// Rescore candidates nearest-bound first and stop once the codes' error bound says no
     /// candidate left can enter the top `limit` (RaBitQ's re-ranking). Applies to rotated
     /// binary codes (`rotated_one_bit`, `rotated_two_bits`), whose estimates carry a bound;
@@ -1014,6 +1016,13 @@ impl SearchParams {
     #[must_use]
     pub fn with_payload(mut self, with_payload: bool) -> Self {
         self.with_payload = with_payload;
+        self
+    }
+
+    /// Returns the searched vector with the hits, as stored.
+    #[must_use]
+    pub fn with_vector(mut self, with_vector: bool) -> Self {
+        self.with_vector = with_vector;
         self
     }
 }

@@ -100,7 +100,7 @@ mod wal;
 
 pub use collection::{
     Collection, CollectionInfo, DiskUsage, FILTER_MAX_DEPTH, MAX_FROZEN_SEGMENTS, OpenOptions,
-    OptimizeReport, PayloadIndexInfo, PointSelector, RamUsage, ScrollPage, SegmentInfo,
+    OptimizeReport, PayloadIndexInfo, PointSelector, Points, RamUsage, ScrollPage, SegmentInfo,
 };
 pub use config::{
     ADAPTIVE_OVERSAMPLING, BinaryConfig, BinaryEncoding, CollectionConfig, Datatype, Distance,

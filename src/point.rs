@@ -40,9 +40,88 @@ impl PointId {
     }
 }
 
+impl PointId {
+    /// The UUID id whose 128-bit value is `value` (the big-endian reading of its 16
+    /// bytes). A `From<u128>` would make every integer literal id ambiguous, so this is a
+    /// constructor.
+    ///
+    /// ```
+    /// use vecsieve::PointId;
+    /// let id = PointId::uuid(0x67e5_5044_10b1_426f_9247_bb68_0e5f_e0c8);
+    /// assert_eq!(id.to_string(), "67e55044-10b1-426f-9247-bb680e5fe0c8");
+    /// assert_eq!(id, "67e55044-10b1-426f-9247-bb680e5fe0c8".parse()?);
+    /// assert_eq!(id, PointId::from(id.uuid_bytes().unwrap()));
+    /// assert_eq!(id.as_uuid(), Some(0x67e5_5044_10b1_426f_9247_bb68_0e5f_e0c8));
+    /// assert_eq!(PointId::from(7).as_num(), Some(7));
+    /// # Ok::<(), vecsieve::Error>(())
+    /// ```
+    #[must_use]
+    pub const fn uuid(value: u128) -> Self {
+        PointId::Uuid(value)
+    }
+
+    /// The numeric id, for a `Num`.
+    #[must_use]
+    pub const fn as_num(self) -> Option<u64> {
+        match self {
+            PointId::Num(v) => Some(v),
+            PointId::Uuid(_) => None,
+        }
+    }
+
+    /// The UUID's 128-bit value, for a `Uuid`.
+    #[must_use]
+    pub const fn as_uuid(self) -> Option<u128> {
+        match self {
+            PointId::Num(_) => None,
+            PointId::Uuid(v) => Some(v),
+        }
+    }
+
+    /// The UUID's 16 bytes in their usual (RFC 9562, big-endian) order, for a `Uuid`.
+    #[must_use]
+    #[expect(
+        clippy::big_endian_bytes,
+        reason = "RFC 9562 orders a UUID's bytes most significant first"
+    )]
+    pub const fn uuid_bytes(self) -> Option<[u8; 16]> {
+        match self {
+            PointId::Num(_) => None,
+            PointId::Uuid(v) => Some(v.to_be_bytes()),
+        }
+    }
+}
+
 impl From<u64> for PointId {
     fn from(v: u64) -> Self {
         PointId::Num(v)
+    }
+}
+
+impl From<&PointId> for PointId {
+    fn from(id: &PointId) -> Self {
+        *id
+    }
+}
+
+/// A UUID from its 16 bytes in their usual (RFC 9562, big-endian) order, as the `uuid`
+/// crate's `Uuid::as_bytes` gives them.
+impl From<[u8; 16]> for PointId {
+    #[expect(
+        clippy::big_endian_bytes,
+        reason = "RFC 9562 orders a UUID's bytes most significant first"
+    )]
+    fn from(bytes: [u8; 16]) -> Self {
+        PointId::Uuid(u128::from_be_bytes(bytes))
+    }
+}
+
+impl TryFrom<&str> for PointId {
+    type Error = crate::Error;
+
+    /// As [`str::parse`]: a decimal `u64` or a hyphenated UUID.
+    fn try_from(s: &str) -> crate::Result<Self> {
+        s.parse()
     }
 }
 
@@ -78,6 +157,7 @@ impl std::str::FromStr for PointId {
         let groups: Vec<usize> = s.split('-').map(str::len).collect();
         if groups == [8, 4, 4, 4, 12]
             && hex.len() == 32
+            && hex.bytes().all(|b| b.is_ascii_hexdigit())
             && let Ok(v) = u128::from_str_radix(&hex, 16)
         {
             return Ok(PointId::Uuid(v));
@@ -131,6 +211,12 @@ impl<'a> From<&'a Vector> for VectorRef<'a> {
 
 impl<'a> From<&'a [f32]> for VectorRef<'a> {
     fn from(v: &'a [f32]) -> Self {
+        VectorRef::Dense(v)
+    }
+}
+
+impl<'a, const N: usize> From<&'a [f32; N]> for VectorRef<'a> {
+    fn from(v: &'a [f32; N]) -> Self {
         VectorRef::Dense(v)
     }
 }
@@ -227,6 +313,9 @@ pub struct ScoredPoint {
     pub score: f32,
     /// The payload, when `SearchParams::with_payload` asked for it.
     pub payload: Option<Vec<u8>>,
+    /// The searched vector as stored (normalized for Cosine, rounded for F16), when
+    /// `SearchParams::with_vector` asked for it.
+    pub vector: Option<Vector>,
 }
 
 #[cfg(test)]
@@ -248,9 +337,31 @@ mod tests {
             "18446744073709551616",
             "abc",
             "67e55044-10b1-426f-9247",
+            "+7e55044-10b1-426f-9247-bb680e5fe0c8",
+            "67e55044-10b1-426f-9247-bb680e5fe0cg",
             "",
         ] {
             assert!(bad.parse::<PointId>().is_err(), "{bad}");
         }
+        // Upper-case hex is the same UUID.
+        assert_eq!(
+            "67E55044-10B1-426F-9247-BB680E5FE0C8"
+                .parse::<PointId>()
+                .unwrap(),
+            PointId::uuid(0x67e5_5044_10b1_426f_9247_bb68_0e5f_e0c8)
+        );
+    }
+
+    #[test]
+    fn uuid_bytes_are_big_endian_and_round_trip() {
+        let mut bytes = [0u8; 16];
+        bytes[0] = 0x67;
+        bytes[15] = 0xc8;
+        let id = PointId::from(bytes);
+        assert_eq!(id.to_string(), "67000000-0000-0000-0000-0000000000c8");
+        assert_eq!(id.uuid_bytes(), Some(bytes));
+        assert_eq!(PointId::try_from(id.to_string().as_str()).unwrap(), id);
+        assert_eq!(PointId::from(5).uuid_bytes(), None);
+        assert_eq!(PointId::from(&id), id);
     }
 }

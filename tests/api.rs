@@ -403,11 +403,11 @@ fn get_returns_what_is_stored_and_delete_counts() {
     assert_eq!((p.vector, p.payload), (vec![0.0, 1.0, 0.0], None));
     assert_eq!(c.len(), 2);
     assert_eq!(
-        c.delete(&[PointId::Num(1), PointId::Num(1), PointId::Num(99)])
+        c.delete([PointId::Num(1), PointId::Num(1), PointId::Num(99)])
             .unwrap(),
         1
     );
-    assert_eq!(c.delete(&[PointId::Num(1)]).unwrap(), 0);
+    assert_eq!(c.delete([PointId::Num(1)]).unwrap(), 0);
     assert_eq!(c.len(), 1);
     assert_eq!(
         PointId::Uuid(0xABCD).to_string(),
@@ -436,7 +436,7 @@ fn reopen_keeps_everything(close: bool, durability: Durability) {
         }
         if batch % 4 == 3 {
             let gone = [PointId::Num(batch * 3 % 100), PointId::Num(batch % 100)];
-            c.delete(&gone).unwrap();
+            c.delete(gone).unwrap();
             for id in gone {
                 want.remove(&id);
             }
@@ -929,4 +929,113 @@ fn stored_search_defaults_fill_what_a_search_leaves_unset_and_survive_reopening(
         text.contains("\"title\"") && text.matches("search_defaults").count() == 1,
         "{text}"
     );
+}
+
+#[test]
+fn batch_search_many_gets_iteration_and_iterator_deletes_agree_with_a_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = CollectionConfig::new(16, Distance::Cosine)
+        .with_vector("t", VectorParams::new(8, Distance::Dot))
+        .with_search_threads(2)
+        .with_live_segment_max_bytes(64 << 10);
+    let c = Collection::create(tmp.path().join("c"), config).unwrap();
+    let mut rng = Rng::new(41);
+    let mut model = std::collections::BTreeMap::new();
+    for i in 0..600u64 {
+        let id = if i % 7 == 0 {
+            PointId::uuid(u128::from(i) << 64 | 0xabc)
+        } else {
+            PointId::from(i)
+        };
+        let p = Point::new(id, rng.vector(16))
+            .with_vector("t", rng.vector(8))
+            .with_payload(format!("{{\"i\": {i}}}").into_bytes());
+        model.insert(id, p.clone());
+        c.upsert(&[p]).unwrap();
+    }
+    // Deletes from a range, a Vec of ids (with a repeat and an unknown id) and a slice.
+    let n = c.delete(1..4u64).unwrap();
+    let v = vec![
+        PointId::from(8),
+        PointId::from(8),
+        PointId::uuid(7 << 64 | 0xabc),
+        9999.into(),
+    ];
+    let m = c.delete(v.clone()).unwrap();
+    let k = c.delete(&[PointId::from(10)][..]).unwrap();
+    assert_eq!((n, m, k), (3, 2, 1));
+    for id in (1..4u64)
+        .map(PointId::from)
+        .chain(v)
+        .chain([PointId::from(10)])
+    {
+        model.remove(&id);
+    }
+    assert_eq!(c.len(), model.len());
+
+    // get_many: one answer per id, in order, the same as get.
+    let asked: Vec<PointId> = [0u64, 2, 5, 9999]
+        .map(PointId::from)
+        .into_iter()
+        .chain([PointId::uuid(14 << 64 | 0xabc)])
+        .collect();
+    let got = c.get_many(&asked).unwrap();
+    assert_eq!(got.len(), asked.len());
+    for (id, p) in asked.iter().zip(&got) {
+        assert_eq!(p, &c.get(*id).unwrap(), "{id}");
+        assert_eq!(p.is_some(), model.contains_key(id), "{id}");
+    }
+
+    // iter: every point in id order, each as get returns it, across segments and pages.
+    let all: Vec<Point> = c.iter(None).collect::<Result<_, _>>().unwrap();
+    assert_eq!(
+        all.iter().map(|p| p.id).collect::<Vec<_>>(),
+        model.keys().copied().collect::<Vec<_>>()
+    );
+    for p in all.iter().step_by(37) {
+        assert_eq!(Some(p), c.get(p.id).unwrap().as_ref());
+    }
+    let filter =
+        vecsieve::Filter::from_json_str(r#"{"must": [{"key": "i", "range": {"lt": 300}}]}"#)
+            .unwrap();
+    let some: Vec<PointId> = c.iter(Some(&filter)).map(|p| p.unwrap().id).collect();
+    assert_eq!(some.len(), c.count(Some(&filter)).unwrap());
+    assert!(some.windows(2).all(|w| w[0] < w[1]));
+
+    // search_batch: each result is the single search's; hits carry their stored vectors.
+    let queries: Vec<Vec<f32>> = (0..9).map(|_| rng.vector(16)).collect();
+    let params = SearchParams::default().with_vector(true).with_payload(true);
+    let batch = c.search_batch(&queries, 5, &params).unwrap();
+    for (q, hits) in queries.iter().zip(&batch) {
+        assert_eq!(hits, &c.search(q, 5, &params).unwrap());
+        for h in hits {
+            let stored = c.get(h.id).unwrap().unwrap();
+            assert_eq!(h.vector, Some(vecsieve::Vector::Dense(stored.vector)));
+        }
+    }
+    let named: Vec<Vec<f32>> = (0..3).map(|_| rng.vector(8)).collect();
+    let refs: Vec<vecsieve::VectorRef<'_>> = named.iter().map(Into::into).collect();
+    let batch = c
+        .search_batch_using("t", &refs, 3, &params.with_exact(true))
+        .unwrap();
+    for (q, hits) in named.iter().zip(&batch) {
+        assert_eq!(
+            hits,
+            &c.search_using("t", q, 3, &params.with_exact(true)).unwrap()
+        );
+        let stored = c.get(hits[0].id).unwrap().unwrap();
+        assert_eq!(hits[0].vector.as_ref(), stored.vectors.get("t"));
+    }
+    // Without with_vector, no vectors; a bad query fails the batch with its error.
+    assert!(
+        c.search(&queries[0], 5, &SearchParams::default())
+            .unwrap()
+            .iter()
+            .all(|h| h.vector.is_none())
+    );
+    let bad = [queries[0].clone(), vec![1.0; 3]];
+    let err = c
+        .search_batch(&bad, 5, &SearchParams::default())
+        .unwrap_err();
+    assert!(matches!(err, Error::DimensionMismatch { .. }), "{err}");
 }

@@ -146,7 +146,7 @@ fn a_collection_with_a_version_1_wal_opens_and_searches_as_before() {
     // covers both.
     c.upsert(&[vecsieve::Point::new(1000, common::vector_for(1000, 8))])
         .unwrap();
-    c.delete(&[PointId::Num(1000)]).unwrap();
+    c.delete([PointId::Num(1000)]).unwrap();
     drop(c);
     let c = Collection::open(&dir).unwrap();
     check(&c, "after a reopen");
@@ -249,13 +249,13 @@ fn a_version_2_collection_with_named_and_multi_vectors_opens_and_searches_as_rec
         c.upsert(&(0..30).map(v2_point).collect::<Vec<_>>())
             .unwrap();
         c.seal().unwrap();
-        c.delete(&[PointId::Num(3), PointId::Num(17)]).unwrap();
+        c.delete([PointId::Num(3), PointId::Num(17)]).unwrap();
         c.upsert(&(30..35).map(v2_point).collect::<Vec<_>>())
             .unwrap();
         c.seal().unwrap();
         c.upsert(&(35..40).map(v2_point).collect::<Vec<_>>())
             .unwrap();
-        c.delete(&[PointId::Num(31)]).unwrap();
+        c.delete([PointId::Num(31)]).unwrap();
         c.upsert(&[v2_point(5)]).unwrap();
         drop(c); // not closed: the last three records stay in the WAL
     });
@@ -323,11 +323,11 @@ fn fixture(
 fn write_two_segments(c: Collection, point: fn(u64) -> vecsieve::Point) {
     c.upsert(&(0..400).map(point).collect::<Vec<_>>()).unwrap();
     c.seal().unwrap();
-    c.delete(&[PointId::Num(3), PointId::Num(17)]).unwrap();
+    c.delete([PointId::Num(3), PointId::Num(17)]).unwrap();
     c.upsert(&(400..600).map(point).collect::<Vec<_>>())
         .unwrap();
     c.seal().unwrap();
-    c.delete(&[PointId::Num(31), PointId::Num(450)]).unwrap();
+    c.delete([PointId::Num(31), PointId::Num(450)]).unwrap();
     drop(c);
 }
 

@@ -155,12 +155,12 @@ fn populated_tmp() -> (tempfile::TempDir, PathBuf) {
 fn populated(dir: &Path, config: CollectionConfig) {
     let c = Collection::create(dir, config).unwrap();
     c.upsert(&(0..40).map(point).collect::<Vec<_>>()).unwrap();
-    c.delete(&[PointId::Num(3), PointId::Num(17)]).unwrap();
+    c.delete([PointId::Num(3), PointId::Num(17)]).unwrap();
     c.seal().unwrap();
-    c.delete(&[PointId::Num(5)]).unwrap();
+    c.delete([PointId::Num(5)]).unwrap();
     c.seal().unwrap();
     c.upsert(&(40..44).map(point).collect::<Vec<_>>()).unwrap();
-    c.delete(&[PointId::Num(41)]).unwrap();
+    c.delete([PointId::Num(41)]).unwrap();
     drop(c);
 }
 
@@ -293,7 +293,7 @@ fn config_json_truncations_are_invalid_config() {
 fn workload(c: &Collection, ops: u64) -> u64 {
     for op in 0..ops {
         let result = match op % 7 {
-            3 => c.delete(&[PointId::Num(op - 2)]).map(|_| ()),
+            3 => c.delete([PointId::Num(op - 2)]).map(|_| ()),
             5 => c.seal(),
             6 => c.flush(),
             _ => c.upsert(&[point(op), point(op + 1000)]),
@@ -442,7 +442,7 @@ fn an_io_error_during_optimize_loses_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("c");
     let c = sealed_batches(&dir, 12);
-    c.delete(&(0..120).step_by(4).map(PointId::Num).collect::<Vec<_>>())
+    c.delete((0..120).step_by(4).map(PointId::Num).collect::<Vec<_>>())
         .unwrap();
     drop(c);
     let want = contents(&Collection::open(&dir).unwrap(), 200);

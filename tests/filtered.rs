@@ -373,7 +373,7 @@ fn indexed_filters_pass_what_unindexed_ones_pass() {
     for (key, _) in INDEXES {
         c.delete_payload_index(key).unwrap();
     }
-    c.delete(&[PointId::Num(1)]).unwrap();
+    c.delete([PointId::Num(1)]).unwrap();
     c.optimize().unwrap();
     let info = c.info().unwrap();
     assert!(

@@ -121,13 +121,13 @@ fn make_seeds() -> Vec<(&'static str, String, Vec<u8>)> {
             }
         };
         c.upsert(&(0..100).map(point).collect::<Vec<_>>()).unwrap();
-        c.delete(&[PointId::Num(7), PointId::Num(70)]).unwrap();
+        c.delete([PointId::Num(7), PointId::Num(70)]).unwrap();
         c.seal().unwrap();
-        c.delete(&[PointId::Num(8)]).unwrap();
+        c.delete([PointId::Num(8)]).unwrap();
         c.seal().unwrap();
         c.upsert(&(100..104).map(point).collect::<Vec<_>>())
             .unwrap();
-        c.delete(&[PointId::Num(101)]).unwrap();
+        c.delete([PointId::Num(101)]).unwrap();
         drop(c);
         for path in common::files_under(&dir) {
             let name = path.file_name().unwrap().to_string_lossy().into_owned();

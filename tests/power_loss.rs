@@ -130,7 +130,7 @@ impl Op {
                     .collect::<Vec<_>>(),
             ),
             Op::Delete(first, n) => c
-                .delete(&(first..first + n).map(PointId::Num).collect::<Vec<_>>())
+                .delete((first..first + n).map(PointId::Num).collect::<Vec<_>>())
                 .map(drop),
             Op::Flush => c.flush(),
             Op::Seal => c.seal(),

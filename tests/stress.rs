@@ -52,7 +52,7 @@ fn writers_searchers_and_optimizer_together() {
                 version += 1;
                 let id = w * 10_000 + rng.below(400);
                 if rng.below(5) == 0 {
-                    c.delete(&[PointId::Num(id)]).unwrap();
+                    c.delete([PointId::Num(id)]).unwrap();
                     model.remove(&id);
                 } else {
                     c.upsert(&[Point::new(id, vector(id, version))]).unwrap();

@@ -13,14 +13,15 @@ use crate::segment::immutable::ChecksumStatus;
 /// Bytes on disk, by component.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DiskUsage {
-    /// Point ids and versions in segment files.
+    /// Point ids, versions and per-row bookkeeping (vector and payload offsets, payload
+    /// presence bits) in segment files.
     pub ids: u64,
     /// Original vectors in segment files.
     pub originals: u64,
     /// Quantized codes in segment files (with the rotated codes' centroids, factors and
     /// centroid numbers).
     pub codes: u64,
-    /// Payloads (flags, offsets, bytes) in segment files.
+    /// Payload bytes in segment files (0 when no point has a payload).
     pub payloads: u64,
     /// Payload indexes in segment files.
     pub payload_indexes: u64,
@@ -126,6 +127,19 @@ pub struct CollectionInfo {
 
 impl Collection {
     /// Counts, bytes on disk and bytes in RAM, by component.
+    ///
+    /// ```
+    /// # fn main() -> vecsieve::Result<()> {
+    /// use vecsieve::{Collection, CollectionConfig, Distance, Point};
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// let c = Collection::create(tmp.path().join("c"), CollectionConfig::new(2, Distance::Dot))?;
+    /// c.upsert(&[Point::new(1, vec![1.0, 0.0])])?;
+    /// let info = c.info()?;
+    /// assert_eq!((info.points, info.live_points), (1, 1));
+    /// println!("{} bytes on disk, {} in RAM", info.disk.total, info.ram.total);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn info(&self) -> Result<CollectionInfo> {
         self.check_open()?;
         let inner = &self.inner;

@@ -21,7 +21,7 @@ pub(crate) use directory::{
     CONFIG_FILE, MANIFEST_FILE, SEGMENTS_DIR, WAL_DIR, open_named_segment, read_config,
     read_deletions, segment_file, sidecar_file,
 };
-pub use filter::ScrollPage;
+pub use filter::{Points, ScrollPage};
 pub use info::{CollectionInfo, DiskUsage, PayloadIndexInfo, RamUsage, SegmentInfo};
 pub use payload::PointSelector;
 pub use read::FILTER_MAX_DEPTH;
@@ -173,6 +173,18 @@ impl Drop for HandleToken {
 impl Collection {
     /// Creates a collection in `path` (created if missing; it must be empty).
     ///
+    /// ```
+    /// # fn main() -> vecsieve::Result<()> {
+    /// use vecsieve::{Collection, CollectionConfig, Distance, Point, SearchParams};
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let path = tmp.path().join("c");
+    /// let c = Collection::create(&path, CollectionConfig::new(3, Distance::Cosine))?;
+    /// c.upsert(&[Point::new(1, vec![0.1, 0.2, 0.3])])?;
+    /// c.close()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
     /// Errors: `Error::AlreadyExists` if the directory holds a collection or other files,
     /// `Error::InvalidArgument` for an invalid config.
     pub fn create(path: impl AsRef<Path>, config: CollectionConfig) -> Result<Self> {
@@ -217,6 +229,21 @@ impl Collection {
     }
 
     /// Opens the collection in `path`, replaying its WAL.
+    ///
+    /// ```
+    /// # fn main() -> vecsieve::Result<()> {
+    /// use vecsieve::{Collection, CollectionConfig, Distance, Point, SearchParams};
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let path = tmp.path().join("c");
+    /// # Collection::create(&path, CollectionConfig::new(3, Distance::Cosine))?.close()?;
+    /// let c = Collection::open(&path)?;
+    /// // One handle per process: clone it (it is `Send + Sync`) rather than opening twice.
+    /// assert!(matches!(Collection::open(&path), Err(vecsieve::Error::Locked(_))));
+    /// let shared = c.clone();
+    /// std::thread::spawn(move || shared.len()).join().unwrap();
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// Errors: `Error::NotFound`, `Error::NotACollection`, `Error::Locked` if another handle
     /// (in this process or another) has it open, `Error::Corrupted` and friends for damaged
@@ -426,6 +453,24 @@ impl Collection {
     ///
     /// Until a segment is rewritten, searches scan its originals exactly: results stay
     /// correct, only slower. Crash-safe at every step for the same reason.
+    ///
+    /// ```
+    /// # fn main() -> vecsieve::Result<()> {
+    /// use vecsieve::{BinaryConfig, BinaryEncoding, Collection, CollectionConfig, Distance, Point,
+    ///                Quantization};
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// let c = Collection::create(tmp.path().join("c"), CollectionConfig::new(64, Distance::Cosine))?;
+    /// c.upsert(&(0..100u64).map(|i| Point::new(i, vec![1.0 + i as f32; 64])).collect::<Vec<_>>())?;
+    /// c.set_quantization(Quantization::Binary(
+    ///     BinaryConfig::default().with_encoding(BinaryEncoding::RotatedOneBit),
+    /// ))?;
+    /// c.optimize()?; // rewrites the existing segments with the new codes now
+    /// assert_eq!(c.config().quantization, Quantization::Binary(
+    ///     BinaryConfig::default().with_encoding(BinaryEncoding::RotatedOneBit),
+    /// ));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn set_quantization(&self, quantization: Quantization) -> Result<()> {
         self.check_writable()?;
         let inner = &self.inner;
@@ -505,6 +550,17 @@ impl Collection {
     /// Errors: `Error::InvalidArgument` for a key that is not a key path or a collection
     /// that has [`MAX_PAYLOAD_INDEXES`](crate::MAX_PAYLOAD_INDEXES) already,
     /// `Error::Closed`, `Error::ReadOnly`.
+    ///
+    /// ```
+    /// # fn main() -> vecsieve::Result<()> {
+    /// use vecsieve::{Collection, CollectionConfig, Distance, PayloadSchema};
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// let c = Collection::create(tmp.path().join("c"), CollectionConfig::new(2, Distance::Dot))?;
+    /// c.create_payload_index("section", PayloadSchema::Keyword)?;
+    /// assert_eq!(c.payload_indexes()["section"], PayloadSchema::Keyword);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn create_payload_index(&self, key: &str, schema: PayloadSchema) -> Result<()> {
         self.change_payload_indexes(|indexes| {
             crate::filter::check_index_key(key)?;
@@ -556,6 +612,19 @@ impl Collection {
     /// on another thread, which then returns `Error::Closed`) are cancelled, and `close`
     /// waits for them to stop: nothing of this handle touches the directory once it
     /// returns.
+    ///
+    /// ```
+    /// # fn main() -> vecsieve::Result<()> {
+    /// use vecsieve::{Collection, CollectionConfig, Distance};
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let path = tmp.path().join("c");
+    /// let c = Collection::create(&path, CollectionConfig::new(2, Distance::Dot))?;
+    /// c.close()?;
+    /// assert!(matches!(c.count(None), Err(vecsieve::Error::Closed)));
+    /// let _again = Collection::open(&path)?; // the lock was released
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn close(&self) -> Result<()> {
         let inner = &self.inner;
         // Cancel every rewrite and wait for it: each runs holding `optimizing`, and none may

@@ -22,10 +22,57 @@ use crate::segment::{Bitmap, Masked, Rows};
 
 impl Collection {
     /// The point with `id`, as stored (normalized for Cosine, rounded for F16).
+    ///
+    /// ```
+    /// # fn main() -> vecsieve::Result<()> {
+    /// use vecsieve::{Collection, CollectionConfig, Distance, Point};
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// let c = Collection::create(tmp.path().join("c"), CollectionConfig::new(2, Distance::Dot))?;
+    /// c.upsert(&[Point::new(7, vec![0.5, 2.0]).with_payload(b"{}".to_vec())])?;
+    /// let p = c.get(7)?.expect("stored");
+    /// assert_eq!((p.vector, p.payload), (vec![0.5, 2.0], Some(b"{}".to_vec())));
+    /// assert!(c.get(8)?.is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// Errors: `Error::Closed`, `Error::Corrupted` (the point's segment failed its check).
     pub fn get(&self, id: impl Into<PointId>) -> Result<Option<Point>> {
         self.check_open()?;
-        let id = id.into();
         let v = self.version();
+        self.point_in(&v, id.into())
+    }
+
+    /// The points with these ids, in the order given (`None` for an id not stored), all
+    /// read from one snapshot: a write made meanwhile is seen for every id or for none.
+    ///
+    /// ```
+    /// # fn main() -> vecsieve::Result<()> {
+    /// use vecsieve::{Collection, CollectionConfig, Distance, Point};
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// let c = Collection::create(tmp.path().join("c"), CollectionConfig::new(2, Distance::Dot))?;
+    /// c.upsert(&[Point::new(1, vec![1.0, 0.0]), Point::new(2, vec![0.0, 1.0])])?;
+    /// let got = c.get_many([2u64, 5, 1])?;
+    /// let ids: Vec<_> = got.iter().map(|p| p.as_ref().map(|p| p.id)).collect();
+    /// assert_eq!(ids, [Some(2.into()), None, Some(1.into())]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// Errors: as [`get`](Self::get).
+    pub fn get_many<I>(&self, ids: I) -> Result<Vec<Option<Point>>>
+    where
+        I: IntoIterator,
+        I::Item: Into<PointId>,
+    {
+        self.check_open()?;
+        let v = self.version();
+        ids.into_iter()
+            .map(|id| self.point_in(&v, id.into()))
+            .collect()
+    }
+
+    fn point_in(&self, v: &Version, id: PointId) -> Result<Option<Point>> {
         let Some(loc) = v.locate(id) else {
             return Ok(None);
         };
@@ -43,6 +90,22 @@ impl Collection {
     /// for Cosine, rounded for F16), segment by segment in id order, then the live
     /// segment's. A consistent snapshot: writes made meanwhile are not seen, and `f` may
     /// write to the collection. Stops at the first error of `f`.
+    ///
+    /// ```
+    /// # fn main() -> vecsieve::Result<()> {
+    /// use vecsieve::{Collection, CollectionConfig, Distance, Point};
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// let c = Collection::create(tmp.path().join("c"), CollectionConfig::new(2, Distance::Dot))?;
+    /// c.upsert(&(0..100u64).map(|i| Point::new(i, vec![1.0, i as f32])).collect::<Vec<_>>())?;
+    /// let mut seen = 0;
+    /// c.for_each_point(32, |batch| {
+    ///     seen += batch.len();
+    ///     Ok(())
+    /// })?;
+    /// assert_eq!(seen, 100);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn for_each_point(
         &self,
         batch: usize,
@@ -94,32 +157,37 @@ impl Collection {
     pub(super) fn point_at(&self, rows: &dyn Rows, row: usize) -> Point {
         let mut point = Point::without_vectors(rows.id(row));
         point.payload = rows.payload(row).map(<[u8]>::to_vec);
-        let kernels = self.inner.kernels;
         for (n, slot) in self.inner.config.slots().into_iter().enumerate() {
-            let Some(column) = rows.column(n) else {
-                continue;
-            };
-            let mut vectors: Vec<Vec<f32>> = column
-                .range(row)
-                .map(|i| {
-                    let mut v = Vec::new();
-                    column.originals.row_into(i, column.dim, kernels, &mut v);
-                    v
-                })
-                .collect();
-            if slot.is_multi() {
-                if !vectors.is_empty() {
-                    point.vectors.insert(slot.name, Vector::Multi(vectors));
+            match self.vector_at(rows, row, n, slot.is_multi()) {
+                Some(Vector::Dense(v)) if n == 0 => point.vector = v,
+                Some(v) => {
+                    point.vectors.insert(slot.name, v);
                 }
-            } else if let Some(v) = vectors.pop() {
-                if n == 0 {
-                    point.vector = v;
-                } else {
-                    point.vectors.insert(slot.name, Vector::Dense(v));
-                }
+                None => {}
             }
         }
         point
+    }
+
+    /// Row `row`'s vector of slot `slot` (a multivector when `multi`), as stored; `None`
+    /// when the row has none.
+    fn vector_at(&self, rows: &dyn Rows, row: usize, slot: usize, multi: bool) -> Option<Vector> {
+        let column = rows.column(slot)?;
+        let mut vectors: Vec<Vec<f32>> = column
+            .range(row)
+            .map(|i| {
+                let mut v = Vec::new();
+                column
+                    .originals
+                    .row_into(i, column.dim, self.inner.kernels, &mut v);
+                v
+            })
+            .collect();
+        if multi {
+            (!vectors.is_empty()).then_some(Vector::Multi(vectors))
+        } else {
+            vectors.pop().map(Vector::Dense)
+        }
     }
 
     /// The `limit` points nearest to `query` by the default vector, best first.
@@ -175,6 +243,23 @@ impl Collection {
     /// `Error::InvalidVector` for a dense query to a multivector or the reverse, an empty
     /// multivector, or more than [`MAX_MULTIVECTOR_LEN`](crate::MAX_MULTIVECTOR_LEN)
     /// vectors.
+    ///
+    /// ```
+    /// # fn main() -> vecsieve::Result<()> {
+    /// use vecsieve::{Collection, CollectionConfig, Distance, Point, SearchParams, VectorParams};
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// let config = CollectionConfig::new(2, Distance::Cosine)
+    ///     .with_vector("title", VectorParams::new(3, Distance::Dot));
+    /// let c = Collection::create(tmp.path().join("c"), config)?;
+    /// c.upsert(&[
+    ///     Point::new(1, vec![1.0, 0.0]).with_vector("title", vec![0.0, 0.0, 1.0]),
+    ///     Point::new(2, vec![0.0, 1.0]).with_vector("title", vec![1.0, 0.0, 0.0]),
+    /// ])?;
+    /// let hits = c.search_using("title", &[0.9, 0.1, 0.0], 1, &SearchParams::default())?;
+    /// assert_eq!(hits[0].id, 2.into());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn search_using<'q>(
         &self,
         using: &str,
@@ -196,6 +281,22 @@ impl Collection {
     /// parsed once per search; see [`Filter`] for the semantics).
     ///
     /// Errors: as [`search_using`](Self::search_using).
+    ///
+    /// ```
+    /// # fn main() -> vecsieve::Result<()> {
+    /// use vecsieve::{Collection, CollectionConfig, Distance, Filter, Point, SearchParams};
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// let c = Collection::create(tmp.path().join("c"), CollectionConfig::new(2, Distance::Cosine))?;
+    /// c.upsert(&[
+    ///     Point::new(1, vec![1.0, 0.0]).with_payload(br#"{"section": "games"}"#.to_vec()),
+    ///     Point::new(2, vec![0.9, 0.2]).with_payload(br#"{"section": "python"}"#.to_vec()),
+    /// ])?;
+    /// let python = Filter::from_json_str(r#"{"must": [{"key": "section", "match": {"value": "python"}}]}"#)?;
+    /// let hits = c.search_filtered("", &[1.0, 0.0], &python, 10, &SearchParams::default())?;
+    /// assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), [2.into()]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn search_filtered<'q>(
         &self,
         using: &str,
@@ -346,6 +447,7 @@ impl Collection {
         } else {
             inner.pool.install(|| groups.par_iter().map(run).collect())
         };
+        let multi = slot.is_multi();
         Ok(search::merge(lists, limit)
             .into_iter()
             .map(|h| ScoredPoint {
@@ -355,8 +457,66 @@ impl Collection {
                     .with_payload
                     .then(|| all[h.seg].payload(h.row).map(<[u8]>::to_vec))
                     .flatten(),
+                vector: params
+                    .with_vector
+                    .then(|| self.vector_at(all[h.seg], h.row, slot_index, multi))
+                    .flatten(),
             })
             .collect())
+    }
+
+    /// [`search`](Self::search) for each of `queries`, run side by side on the
+    /// collection's search threads (`CollectionConfig::search_threads`), results in the
+    /// order of the queries (Qdrant's `search_batch`).
+    ///
+    /// ```
+    /// # fn main() -> vecsieve::Result<()> {
+    /// use vecsieve::{Collection, CollectionConfig, Distance, Point, SearchParams};
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// let c = Collection::create(tmp.path().join("c"), CollectionConfig::new(2, Distance::Cosine))?;
+    /// c.upsert(&[Point::new(1, vec![1.0, 0.0]), Point::new(2, vec![0.0, 1.0])])?;
+    /// let queries = [vec![0.9, 0.1], vec![0.2, 0.8]];
+    /// let results = c.search_batch(&queries, 1, &SearchParams::default())?;
+    /// assert_eq!((results[0][0].id, results[1][0].id), (1.into(), 2.into()));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// Errors: as [`search`](Self::search), for the first query (in order) that fails.
+    pub fn search_batch<Q>(
+        &self,
+        queries: &[Q],
+        limit: usize,
+        params: &SearchParams,
+    ) -> Result<Vec<Vec<ScoredPoint>>>
+    where
+        Q: AsRef<[f32]> + Sync,
+    {
+        let queries: Vec<VectorRef<'_>> = queries.iter().map(|q| q.as_ref().into()).collect();
+        self.search_batch_using("", &queries, limit, params)
+    }
+
+    /// [`search_using`](Self::search_using) for each of `queries` (dense or multivector
+    /// queries of the vector called `using`), side by side as
+    /// [`search_batch`](Self::search_batch).
+    ///
+    /// Errors: as [`search_using`](Self::search_using), for the first query that fails.
+    pub fn search_batch_using(
+        &self,
+        using: &str,
+        queries: &[VectorRef<'_>],
+        limit: usize,
+        params: &SearchParams,
+    ) -> Result<Vec<Vec<ScoredPoint>>> {
+        self.check_open()?;
+        let run = |q: &VectorRef<'_>| self.search_inner(using, *q, None, limit, params);
+        if self.inner.pool.current_num_threads() == 1 || queries.len() <= 1 {
+            queries.iter().map(run).collect()
+        } else {
+            self.inner
+                .pool
+                .install(|| queries.par_iter().map(run).collect())
+        }
     }
 }
 

@@ -29,6 +29,23 @@ impl Collection {
     /// commit, which re-applies deletes that arrived meanwhile; only the commit's final
     /// swap takes the write lock, briefly. A failed build is abandoned (the collection
     /// stays usable) and the error returned; a failed commit poisons the collection.
+    ///
+    /// ```
+    /// # fn main() -> vecsieve::Result<()> {
+    /// use vecsieve::{Collection, CollectionConfig, Distance, Point};
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// let c = Collection::create(tmp.path().join("c"), CollectionConfig::new(2, Distance::Dot))?;
+    /// for i in 0..4u64 {
+    ///     c.upsert(&[Point::new(i, vec![1.0, i as f32])])?;
+    ///     c.seal()?; // one small segment each
+    /// }
+    /// c.delete(0..2u64)?;
+    /// let report = c.optimize()?;
+    /// println!("merged {}, vacuumed {}", report.merged, report.vacuumed);
+    /// assert_eq!(c.len(), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn optimize(&self) -> Result<OptimizeReport> {
         self.seal()?;
         self.run_plan()

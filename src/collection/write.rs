@@ -53,6 +53,27 @@ impl Collection {
     /// id ([`BatchPoint`]); `Error::InvalidArgument` (payload over
     /// `MAX_PAYLOAD_BYTES`, batch over 256 MiB encoded), `Error::Poisoned`,
     /// `Error::Closed`.
+    ///
+    /// ```
+    /// # fn main() -> vecsieve::Result<()> {
+    /// use vecsieve::{Collection, CollectionConfig, Distance, Point, SearchParams};
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let path = tmp.path().join("c");
+    /// let c = Collection::create(&path, CollectionConfig::new(2, Distance::Dot))?;
+    /// c.upsert(&[
+    ///     Point::new(1, vec![1.0, 0.0]).with_payload(br#"{"lang": "rust"}"#.to_vec()),
+    ///     Point::new(2, vec![0.0, 1.0]),
+    /// ])?;
+    /// // The same id again replaces the point.
+    /// c.upsert(&[Point::new(2, vec![0.5, 0.5])])?;
+    /// assert_eq!(c.len(), 2);
+    /// // A bad point refuses the whole batch, naming it.
+    /// let err = c.upsert(&[Point::new(3, vec![1.0, 0.0]), Point::new(4, vec![f32::NAN, 0.0])]);
+    /// assert!(matches!(err, Err(vecsieve::Error::InvalidVector { .. })));
+    /// assert_eq!(c.len(), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn upsert(&self, points: &[Point]) -> Result<()> {
         self.check_writable()?;
         if points.is_empty() {
@@ -130,8 +151,32 @@ impl Collection {
         stored_point(&self.inner.config, None, point).map(drop)
     }
 
-    /// Deletes points by id and returns how many existed. Unknown ids are not an error.
-    pub fn delete(&self, ids: &[PointId]) -> Result<usize> {
+    /// Deletes the points with these ids (anything that iterates over ids or things that
+    /// convert into them: `&[PointId]`, a `Vec<u64>`, a range of numbers) in one atomic,
+    /// durable write, and returns how many existed. Unknown ids are not an error; repeated
+    /// ones count once.
+    ///
+    /// ```
+    /// # fn main() -> vecsieve::Result<()> {
+    /// use vecsieve::{Collection, CollectionConfig, Distance, Point, PointId};
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// let c = Collection::create(tmp.path().join("c"), CollectionConfig::new(2, Distance::Dot))?;
+    /// c.upsert(&(0..10u64).map(|i| Point::new(i, vec![1.0, i as f32])).collect::<Vec<_>>())?;
+    /// assert_eq!(c.delete(0..3u64)?, 3);
+    /// assert_eq!(c.delete(&[PointId::from(3), PointId::from(99)])?, 1);
+    /// assert_eq!(c.delete(vec![4u64, 4])?, 1);
+    /// assert_eq!(c.len(), 5);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// Errors: `Error::Closed`, `Error::Poisoned`, `Error::Io` (the write is not applied).
+    pub fn delete<I>(&self, ids: I) -> Result<usize>
+    where
+        I: IntoIterator,
+        I::Item: Into<PointId>,
+    {
+        let ids: Vec<PointId> = ids.into_iter().map(Into::into).collect();
         let written = self.with_writer(|w| {
             let present: Vec<PointId> = {
                 let v = self.version();

@@ -323,13 +323,15 @@ impl ImmutableSegment {
             len(Section::IdKinds)
                 + len(Section::IdValues)
                 + len(Section::Versions)
-                + slots(Section::VectorOffsets),
+                + slots(Section::VectorOffsets)
+                + len(Section::PayloadPresent)
+                + len(Section::PayloadOffsets),
             slots(Section::Originals),
             slots(Section::Codes)
                 + slots(Section::Rotation)
                 + slots(Section::CodeFactors)
                 + slots(Section::CodeCentroids),
-            len(Section::PayloadPresent) + len(Section::PayloadOffsets) + len(Section::PayloadBlob),
+            len(Section::PayloadBlob),
         )
     }
 
