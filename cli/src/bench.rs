@@ -44,11 +44,11 @@ pub struct BenchArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_values = ["none", "binary1", "binary1-q4", "binary1-q8", "binary1.5", "binary2", "rabitq1", "rabitq2", "scalar8"]
+        default_value = "none,binary1,binary1-q4,binary1-q8,binary1.5,binary2,rabitq1,rabitq2,scalar8"
     )]
     quantization: Vec<QuantArg>,
     /// Oversampling factors for quantized configurations.
-    #[arg(long, value_delimiter = ',', default_values = ["1", "2", "3", "4", "8"])]
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,8")]
     oversampling: Vec<f32>,
     /// Results per query (at least 10).
     #[arg(long, default_value_t = 10)]
@@ -162,9 +162,10 @@ pub fn bench(a: BenchArgs) -> Result<()> {
 /// `vecsieve demo`.
 pub fn demo(data: Option<PathBuf>, json: bool) -> Result<()> {
     let opts = BenchOptions {
-        data: data.unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../data/debian-minilm-384-10k")
-        }),
+        data: match data {
+            Some(d) => d,
+            None => demo_data()?,
+        },
         quantizations: BenchQuantization::ALL.to_vec(),
         oversampling: vec![1.0, 2.0, 3.0, 4.0, 8.0],
         limit: 10,
@@ -178,6 +179,22 @@ pub fn demo(data: Option<PathBuf>, json: bool) -> Result<()> {
         sketch_pool: None,
     };
     run(&opts, json)
+}
+
+/// The bundled data set, under the working directory (the root of a clone of the
+/// repository: an installed binary carries no data).
+fn demo_data() -> Result<PathBuf> {
+    const SET: &str = "data/debian-minilm-384-10k";
+    let dir = PathBuf::from(SET);
+    if dir.join("base.fvecs").is_file() {
+        return Ok(dir);
+    }
+    Err(vecsieve::Error::InvalidArgument(format!(
+        "the demo reads the data set bundled with the repository ({SET}), and there is none \
+         under the working directory; run it at the root of a clone (`cargo run --release -- \
+         demo`), or pass --data DIR with base.fvecs, query.fvecs and groundtruth.ivecs"
+    ))
+    .into())
 }
 
 fn run(opts: &BenchOptions, json: bool) -> Result<()> {
@@ -275,4 +292,32 @@ fn print_table(rows: &[BenchRow]) {
         "\nrs: candidates rescored with the originals (bnd: until the codes' error bound settles the results, --adaptive). scan: the code kernel alone over as many rows as the set (median of 51; ÷scan: p50 / scan). vs exact: exact-scan p50 / this p50, same collection, same run. disk: the directory after close;\n\
          data: originals + codes + payloads alone. RAM: heap of the open collection (mmap'd segments not counted)."
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        bench: BenchArgs,
+    }
+
+    /// The lists' defaults are what `--help` shows, and they parse as lists.
+    #[test]
+    fn list_defaults_are_comma_separated_and_parse() {
+        let w = Wrap::try_parse_from(["bench", "--data", "d"]).unwrap();
+        assert_eq!(w.bench.oversampling, [1.0, 2.0, 3.0, 4.0, 8.0]);
+        assert_eq!(w.bench.quantization.len(), BenchQuantization::ALL.len());
+        let w = Wrap::try_parse_from(["bench", "--data", "d", "--oversampling", "2,6"]).unwrap();
+        assert_eq!(w.bench.oversampling, [2.0, 6.0]);
+        let mut help = Vec::new();
+        <Wrap as clap::CommandFactory>::command()
+            .write_long_help(&mut help)
+            .unwrap();
+        let help = String::from_utf8(help).unwrap();
+        assert!(help.contains("[default: 1,2,3,4,8]"), "{help}");
+    }
 }

@@ -97,6 +97,14 @@ pub struct DefaultVector {
     pub search_defaults: SearchDefaults,
 }
 
+/// A vector as JSON: `[..]`, or `[[..], ..]` for a multivector.
+fn vector_value(v: &Vector) -> Value {
+    match v {
+        Vector::Dense(d) => json!(d),
+        Vector::Multi(m) => json!(m),
+    }
+}
+
 /// Search defaults from `--oversampling` and `--rescore`.
 pub fn search_defaults(oversampling: Option<f32>, rescore: Option<bool>) -> SearchDefaults {
     let mut d = SearchDefaults::default();
@@ -278,8 +286,9 @@ pub fn import(
         }));
     } else {
         println!(
-            "imported {} points in {} batches in {seconds:.2} s ({rate:.0} points/s)",
-            report.points, report.batches
+            "imported {} in {} in {seconds:.2} s ({rate:.0} points/s)",
+            plural(report.points as usize, "point"),
+            plural(report.batches as usize, "batch")
         );
     }
     Ok(())
@@ -448,11 +457,15 @@ pub fn search(
         let hits: Vec<Value> = hits
             .iter()
             .map(|h| {
-                json!({
+                let mut hit = json!({
                     "id": h.id.to_string(),
                     "score": h.score,
                     "payload": payload_value(h.payload.as_deref()),
-                })
+                });
+                if let Some(v) = &h.vector {
+                    hit["vector"] = vector_value(v);
+                }
+                hit
             })
             .collect();
         print_json(&json!({ "hits": hits, "ms": ms }));
@@ -465,8 +478,11 @@ pub fn search(
                 h.score,
                 payload_value(h.payload.as_deref())
             );
+            if let Some(v) = &h.vector {
+                println!("{:>38}  {:>12}  vector {}", "", "", vector_value(v));
+            }
         }
-        println!("{} hits in {ms:.3} ms", hits.len());
+        println!("{} in {ms:.3} ms", plural(hits.len(), "hit"));
     }
     Ok(c.close()?)
 }
@@ -611,8 +627,9 @@ pub fn inspect(dir: &Path, json: bool) -> Result<()> {
     );
     print_named_vectors(cfg);
     println!(
-        "  {} points ({} in the live segment, not yet sealed)",
-        info.points, info.live_points
+        "  {} ({} in the live segment, not yet sealed)",
+        plural(info.points, "point"),
+        info.live_points
     );
     println!("\nsegments ({}):", info.segment_list.len());
     println!(
@@ -739,7 +756,7 @@ pub fn verify(dir: &Path, json: bool) -> Result<bool> {
         }
         let damaged = report.damaged().count();
         if damaged == 0 {
-            println!("{} files checked, no damage", report.files.len());
+            println!("{} checked, no damage", plural(report.files.len(), "file"));
         } else {
             println!(
                 "{} files checked, {damaged} damaged: restore the collection from a backup",
@@ -767,8 +784,11 @@ pub fn optimize(dir: &Path, json: bool) -> Result<()> {
         }));
     } else {
         println!(
-            "merged {} segments, vacuumed {}, requantized {} in {seconds:.2} s; {segments} segments now",
-            report.merged, report.vacuumed, report.requantized
+            "merged {}, vacuumed {}, requantized {} in {seconds:.2} s; {} now",
+            plural(report.merged, "segment"),
+            report.vacuumed,
+            report.requantized,
+            plural(segments, "segment")
         );
     }
     Ok(())
@@ -879,9 +899,14 @@ fn apply_changes(dir: &Path, changes: &Changes) -> Result<Applied> {
     })
 }
 
-/// `1 segment`, `2 segments`.
+/// `1 segment`, `2 segments`, `1 batch`, `2 batches`.
 fn plural(n: usize, noun: &str) -> String {
-    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+    let suffix = match (n, noun.ends_with("ch")) {
+        (1, _) => "",
+        (_, true) => "es",
+        (_, false) => "s",
+    };
+    format!("{n} {noun}{suffix}")
 }
 
 /// The parameters of the vector called `using` (`""`: the default one).
@@ -953,7 +978,7 @@ pub fn create_index(dir: &Path, key: &str, schema: &str, json: bool) -> Result<(
             "payload index on {key:?} ({schema}): {values} values, {:.2} MiB on disk; {} \
              rewritten with it in {seconds:.2} s",
             disk as f64 / f64::from(1u32 << 20),
-            segments(report.requantized)
+            plural(report.requantized, "segment")
         );
     }
     Ok(())
@@ -977,15 +1002,10 @@ pub fn delete_index(dir: &Path, key: &str, json: bool) -> Result<()> {
     } else {
         println!(
             "payload index on {key:?} dropped; {} rewritten without it",
-            segments(report.requantized)
+            plural(report.requantized, "segment")
         );
     }
     Ok(())
-}
-
-/// "1 segment", "2 segments".
-fn segments(n: usize) -> String {
-    format!("{n} segment{}", if n == 1 { "" } else { "s" })
 }
 
 pub fn advise(

@@ -60,6 +60,10 @@ pub struct ImportOptions {
     /// An int64 `.npy` of `items + 1` row offsets: item `i` is the multivector of rows
     /// `offsets[i]..offsets[i+1]` of `.fvecs`/`.npy` (the shape of ColBERT/ColPali dumps).
     pub offsets: Option<PathBuf>,
+    /// Lines (JSONL) or rows (`.fvecs`, `.npy`; ids stay `first_id + row`) passed over
+    /// unread at the start: what a failed import's error says to resume after its last
+    /// written record.
+    pub skip: u64,
 }
 
 impl Default for ImportOptions {
@@ -69,6 +73,7 @@ impl Default for ImportOptions {
             first_id: 0,
             using: None,
             offsets: None,
+            skip: 0,
         }
     }
 }
@@ -97,6 +102,10 @@ pub struct ImportProgress {
 trait Records {
     /// The next point, or `None` at the end; `Err(what)` for a malformed record.
     fn next_point(&mut self) -> std::result::Result<Option<Point>, String>;
+    /// Passes over the next record without checking it; `false` at the end.
+    fn skip_record(&mut self) -> std::result::Result<bool, String> {
+        Ok(self.next_point()?.is_some())
+    }
     /// Where the last record returned (or failed) is.
     fn position(&self) -> Position;
     /// Input bytes consumed.
@@ -110,6 +119,17 @@ enum Position {
     Line(u64),
     /// A row of `.fvecs` or `.npy`, from 0.
     Row(u64),
+}
+
+impl Position {
+    /// Records from the start of the file through this one: the `--skip` that resumes
+    /// after it.
+    fn through(self) -> u64 {
+        match self {
+            Position::Line(n) => n,
+            Position::Row(n) => n + 1,
+        }
+    }
 }
 
 impl std::fmt::Display for Position {
@@ -137,6 +157,23 @@ pub fn import(
         .map_err(|e| crate::io_error(path, e))?
         .len();
     let mut records = open_records(collection, path, format, &opts)?;
+    if opts.skip > 0 && opts.offsets.is_some() {
+        return Err(vecsieve::Error::InvalidArgument(
+            "--skip passes over lines and rows; it cannot resume an import grouped by --offsets"
+                .into(),
+        )
+        .into());
+    }
+    // What `--skip` resumes after the last batch written.
+    let mut resume = opts.skip;
+    for _ in 0..opts.skip {
+        let more = records
+            .skip_record()
+            .map_err(|what| bad_input(path, records.position(), what, 0, Some(0)))?;
+        if !more {
+            break;
+        }
+    }
     let batch_size = opts.batch.max(1);
     let mut report = ImportReport {
         points: 0,
@@ -145,9 +182,9 @@ pub fn import(
     let mut batch = Vec::with_capacity(batch_size);
     let mut positions = Vec::with_capacity(batch_size);
     loop {
-        let next = records
-            .next_point()
-            .map_err(|what| bad_input(path, records.position(), what, report.points))?;
+        let next = records.next_point().map_err(|what| {
+            bad_input(path, records.position(), what, report.points, Some(resume))
+        })?;
         let end = next.is_none();
         if let Some(p) = next {
             batch.push(p);
@@ -162,10 +199,15 @@ pub fn import(
                     .zip(&positions)
                     .find_map(|(p, at)| collection.validate_point(p).err().map(|e| (*at, e)));
                 match bad {
-                    Some((at, e)) => bad_input(path, at, e.to_string(), report.points),
+                    Some((at, e)) => {
+                        bad_input(path, at, e.to_string(), report.points, Some(resume))
+                    }
                     None => e.into(),
                 }
             })?;
+            resume = positions
+                .last()
+                .map_or(resume, |at: &Position| at.through());
             report.points += batch.len() as u64;
             report.batches += 1;
             batch.clear();
@@ -196,11 +238,11 @@ pub fn read_points(
     while points.len() < max {
         let next = records
             .next_point()
-            .map_err(|what| bad_input(path, records.position(), what, 0))?;
+            .map_err(|what| bad_input(path, records.position(), what, 0, None))?;
         let Some(p) = next else { break };
         collection
             .validate_point(&p)
-            .map_err(|e| bad_input(path, records.position(), e.to_string(), 0))?;
+            .map_err(|e| bad_input(path, records.position(), e.to_string(), 0, None))?;
         points.push(p);
     }
     Ok(points)
@@ -234,7 +276,7 @@ fn open_records(
         Format::Fvecs => Box::new(RowFile::fvecs(reader, dim, first_row_id)),
         Format::Npy => Box::new(
             RowFile::npy(reader, dim, first_row_id)
-                .map_err(|what| bad_input(path, "header", what, 0))?,
+                .map_err(|what| bad_input(path, "header", what, 0, None))?,
         ),
         Format::Jsonl => {
             if grouped || !using.is_empty() {
@@ -401,12 +443,19 @@ pub fn json_vectors(point: &mut Point, v: serde_json::Value) -> std::result::Res
     Ok(())
 }
 
-fn bad_input(file: &Path, at: impl std::fmt::Display, what: String, imported: u64) -> Error {
+fn bad_input(
+    file: &Path,
+    at: impl std::fmt::Display,
+    what: String,
+    imported: u64,
+    resume: Option<u64>,
+) -> Error {
     Error::BadInput {
         file: PathBuf::from(file),
         at: at.to_string(),
         what,
         imported,
+        resume,
     }
 }
 
@@ -620,32 +669,59 @@ struct JsonPoint {
     payload: Option<serde_json::Value>,
 }
 
+impl<R: BufRead> Jsonl<R> {
+    /// Reads the next line into `text` (`false` at the end), counting it.
+    fn read_line(&mut self) -> std::result::Result<bool, String> {
+        self.text.clear();
+        let n = (&mut self.reader)
+            .take(MAX_LINE_BYTES + 1)
+            .read_line(&mut self.text)
+            .map_err(|e| format!("read failed (is the file UTF-8?): {e}"))?;
+        if n == 0 {
+            return Ok(false);
+        }
+        self.line += 1;
+        if n as u64 > MAX_LINE_BYTES {
+            return Err(format!(
+                "the line is longer than {MAX_LINE_BYTES} bytes (is the file JSON Lines?)"
+            ));
+        }
+        self.bytes += n as u64;
+        Ok(true)
+    }
+}
+
 impl<R: BufRead> Records for Jsonl<R> {
+    fn skip_record(&mut self) -> std::result::Result<bool, String> {
+        self.read_line()
+    }
+
     fn next_point(&mut self) -> std::result::Result<Option<Point>, String> {
         loop {
-            self.text.clear();
-            let n = (&mut self.reader)
-                .take(MAX_LINE_BYTES + 1)
-                .read_line(&mut self.text)
-                .map_err(|e| format!("read failed (is the file UTF-8?): {e}"))?;
-            if n == 0 {
+            if !self.read_line()? {
                 return Ok(None);
             }
-            self.line += 1;
-            if n as u64 > MAX_LINE_BYTES {
-                return Err(format!(
-                    "the line is longer than {MAX_LINE_BYTES} bytes (is the file JSON Lines?)"
-                ));
-            }
-            self.bytes += n as u64;
             if !self.text.trim().is_empty() {
                 break;
             }
         }
         let p: JsonPoint = serde_json::from_str(&self.text).map_err(|e| {
+            // serde_json counts lines within this one line's text (its newline makes a
+            // second); say the column in the file's line instead.
+            let text = e.to_string();
+            let what = text
+                .rsplit_once(" at line ")
+                .map_or(text.as_str(), |(w, _)| w);
+            let line = self.text.trim_end_matches(['\n', '\r']);
+            let column = if e.line() <= 1 {
+                e.column()
+            } else {
+                line.chars().count()
+            };
             format!(
-                "{e} (each line must be an object {{\"id\": 7 or \"<uuid>\", \"vector\": [..] \
-                 or [[..], ..] or {{\"name\": ..}}, \"payload\": {{..}}}})"
+                "{what} at column {column} (each line must be an object {{\"id\": 7 or \
+                 \"<uuid>\", \"vector\": [..] or [[..], ..] or {{\"name\": ..}}, \"payload\": \
+                 {{..}}}})"
             )
         })?;
         let id = match &p.id {

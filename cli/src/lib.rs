@@ -19,7 +19,7 @@ pub enum Error {
 
     /// An input file being imported is malformed at `at` (a line or row number). Every
     /// batch before the one holding it was written; nothing after.
-    #[error("{} {at}: {what}; {imported} points before it were imported, fix the input and import the rest", file.display())]
+    #[error("{} {at}: {what}; {}", file.display(), resume_note(*imported, *resume))]
     BadInput {
         /// The input file.
         file: PathBuf,
@@ -29,7 +29,22 @@ pub enum Error {
         what: String,
         /// Points imported before the failing batch.
         imported: u64,
+        /// The `--skip` that resumes the import after the last record written (lines of a
+        /// JSONL file, rows of `.fvecs`/`.npy`), for an import that can resume.
+        resume: Option<u64>,
     },
+}
+
+fn resume_note(imported: u64, resume: Option<u64>) -> String {
+    let points = if imported == 1 { "point" } else { "points" };
+    match resume {
+        Some(0) => "nothing was imported; fix the input and import it again".into(),
+        Some(skip) => format!(
+            "{imported} {points} before it were imported; fix the input and import the rest \
+             with --skip {skip}"
+        ),
+        None => "nothing was imported; fix the input and run the command again".into(),
+    }
 }
 
 /// An I/O error on `path`, in the engine's error type.

@@ -4,7 +4,7 @@
 mod bench;
 mod commands;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -109,6 +109,11 @@ enum Command {
         /// Id of the first row of .fvecs and .npy files (of the first item with --offsets).
         #[arg(long, default_value_t = 0)]
         first_id: u64,
+        /// Pass over this many lines (JSONL) or rows (.fvecs, .npy; their ids still count
+        /// from --first-id) first: a failed import's message gives the --skip that resumes
+        /// after its last written batch.
+        #[arg(long, default_value_t = 0)]
+        skip: u64,
         /// The named vector the rows of .fvecs and .npy go to (default: the default vector).
         #[arg(long)]
         using: Option<String>,
@@ -160,6 +165,9 @@ enum Command {
         /// Scan the originals of every point (exact, slowest).
         #[arg(long)]
         exact: bool,
+        /// Print each hit's searched vector as stored (normalized for cosine).
+        #[arg(long)]
+        with_vector: bool,
         /// Only points passing this filter, in Qdrant's filter JSON, e.g.
         /// '{"must": [{"key": "section", "match": {"value": "python"}}]}'.
         #[arg(long, value_name = "JSON")]
@@ -303,7 +311,7 @@ enum Command {
         #[arg(long)]
         using: Option<String>,
         /// Oversampling factors to try.
-        #[arg(long, value_delimiter = ',', default_values = ["1", "2", "3", "4", "5", "6", "7", "8"])]
+        #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,5,6,7,8")]
         oversampling: Vec<f32>,
         /// Write the recall-vs-oversampling curves to this SVG file.
         #[arg(long)]
@@ -335,7 +343,8 @@ enum Command {
     },
     /// Run the benchmark on the bundled real data set and print a table.
     Demo {
-        /// The data set (default: the bundled 10k Debian MiniLM set).
+        /// The data set (default: data/debian-minilm-384-10k under the working directory, the
+        /// root of a clone of the repository).
         #[arg(long)]
         data: Option<PathBuf>,
         /// One JSON object per configuration per line instead of a table.
@@ -344,8 +353,62 @@ enum Command {
     },
 }
 
+impl Command {
+    /// The collection directory the command works on, if it has one.
+    fn dir(&self) -> Option<&Path> {
+        match self {
+            Command::Create { dir, .. }
+            | Command::Import { dir, .. }
+            | Command::Search { dir, .. }
+            | Command::Count { dir, .. }
+            | Command::Scroll { dir, .. }
+            | Command::Inspect { dir, .. }
+            | Command::Verify { dir, .. }
+            | Command::CreateIndex { dir, .. }
+            | Command::DeleteIndex { dir, .. }
+            | Command::Configure { dir, .. }
+            | Command::Optimize { dir, .. }
+            | Command::Advise { dir, .. } => Some(dir),
+            Command::Bench(_) | Command::BenchOptimizer { .. } | Command::Demo { .. } => None,
+        }
+    }
+}
+
+/// `e` in the command line's terms: the engine's messages speak to a program holding a
+/// `Collection`; these speak to someone at a shell running a command on `dir`.
+fn cli_message(e: &vecsieve_cli::Error, dir: Option<&Path>) -> String {
+    use vecsieve::Error as E;
+    let vecsieve_cli::Error::Engine(engine) = e else {
+        return e.to_string();
+    };
+    match engine {
+        E::NotFound(p) => format!(
+            "no collection at {}: the directory does not exist; make one with `vecsieve create {} \
+             --dim N --distance cosine|dot|euclid|manhattan`",
+            p.display(),
+            p.display()
+        ),
+        E::Locked(p) => format!(
+            "{} is open in another process (an application or another vecsieve command that \
+             writes); wait for it to finish, or close it, and run this command again",
+            p.display()
+        ),
+        E::Io { path, source } if dir.is_none_or(|d| !path.starts_with(d)) => format!(
+            "cannot use {}: {source}; check the path and its permissions",
+            path.display()
+        ),
+        E::Io { path, source } => format!(
+            "I/O error on {}: {source}; check free space and permissions, then run the command \
+             again",
+            path.display()
+        ),
+        other => other.to_string(),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let dir = cli.command.dir().map(Path::to_path_buf);
     let result = match cli.command {
         Command::Create {
             dir,
@@ -384,6 +447,7 @@ fn main() -> ExitCode {
             format,
             batch,
             first_id,
+            skip,
             using,
             offsets,
             json,
@@ -400,6 +464,7 @@ fn main() -> ExitCode {
                 first_id,
                 using,
                 offsets,
+                skip,
             },
             json,
         ),
@@ -416,6 +481,7 @@ fn main() -> ExitCode {
             adaptive,
             sketch_pool,
             exact,
+            with_vector,
             filter,
             json,
         } => commands::search(
@@ -434,6 +500,7 @@ fn main() -> ExitCode {
                 exact,
                 ignore_quantization: false,
                 with_payload: true,
+                with_vector,
                 adaptive,
                 sketch_pool,
             },
@@ -522,7 +589,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", cli_message(&e, dir.as_deref()));
             ExitCode::FAILURE
         }
     }

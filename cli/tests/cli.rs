@@ -312,11 +312,64 @@ fn a_malformed_line_names_its_line_and_keeps_only_whole_batches() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("line 26") && err.contains("20 points"),
+        err.contains("line 26")
+            && err.contains("20 points before it were imported")
+            && err.contains("import the rest with --skip 20"),
         "{err}"
     );
     let info = json(&["inspect", s(&dir), "--json"]);
     assert_eq!(info["points"], 20);
+    // Fixing line 26 and resuming with the --skip the message gave imports the rest.
+    let fixed = text.replace(
+        "{\"id\": 25, \"vector\": [1.0, 2.0]}",
+        "{\"id\": 25, \"vector\": [1.0, 2.0, 3.0]}",
+    );
+    std::fs::write(&input, &fixed).unwrap();
+    let r = json(&["import", s(&dir), s(&input), "--skip", "20", "--json"]);
+    assert_eq!(r["points"], 7, "{r}");
+    assert_eq!(json(&["inspect", s(&dir), "--json"])["points"], 27);
+    // Broken JSON on line 3 names line 3 and its column, not serde's line within the line.
+    let broken = tmp.path().join("broken.jsonl");
+    std::fs::write(&broken, "\n\n{\"id\": 1, \"vector\": [1,2,3]\n").unwrap();
+    let err =
+        String::from_utf8_lossy(&vecsieve(&["import", s(&dir), s(&broken)]).stderr).into_owned();
+    assert!(
+        err.contains("line 3: EOF while parsing an object at column 27") && !err.contains("line 2"),
+        "{err}"
+    );
+    std::fs::write(&broken, "{\"id\": 1, \"vector\": [1,x,3]}\n").unwrap();
+    let err =
+        String::from_utf8_lossy(&vecsieve(&["import", s(&dir), s(&broken)]).stderr).into_owned();
+    assert!(err.contains("line 1: expected value at column 24"), "{err}");
+    // Rows skipped keep their ids: .fvecs rows 2.. get ids first-id + 2, ...
+    let rows = tmp.path().join("rows.fvecs");
+    let mut bytes = Vec::new();
+    for i in 0..5 {
+        bytes.extend_from_slice(&3i32.to_le_bytes());
+        for x in [1.0f32, i as f32, 2.0] {
+            bytes.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    std::fs::write(&rows, &bytes).unwrap();
+    let r = json(&[
+        "import",
+        s(&dir),
+        s(&rows),
+        "--first-id",
+        "100",
+        "--skip",
+        "2",
+        "--json",
+    ]);
+    assert_eq!(r["points"], 3);
+    let page = json(&["scroll", s(&dir), "--offset", "100", "--json"]);
+    let ids: Vec<&str> = page["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["102", "103", "104"]);
 
     // Broken JSON, a bad id, a truncated .fvecs, a huge length prefix and a 3-D .npy are
     // each reported.
@@ -362,7 +415,7 @@ fn a_malformed_line_names_its_line_and_keeps_only_whole_batches() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success() && err.contains(want), "{name}: {err}");
     }
-    assert_eq!(json(&["inspect", s(&dir), "--json"])["points"], 20);
+    assert_eq!(json(&["inspect", s(&dir), "--json"])["points"], 30);
 
     // A NaN in row 5 of an .fvecs file: the batch holding it is refused and named by row.
     let other = tmp.path().join("d");
@@ -891,4 +944,114 @@ fn configure_changes_codes_in_place_and_stores_search_defaults() {
         "2",
     ]);
     assert!(err.contains("no vector named \"nope\""), "{err}");
+}
+
+/// A command's stdout and stderr, and whether it succeeded.
+fn text(args: &[&str], cwd: Option<&Path>) -> (bool, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vecsieve"));
+    cmd.args(args);
+    if let Some(d) = cwd {
+        cmd.current_dir(d);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn messages_speak_to_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    let missing = tmp.path().join("nowhere");
+
+    // A missing collection: how to make one with this command line.
+    let (ok, _, err) = text(&["search", s(&missing), "--vector", "1,2"], None);
+    assert!(!ok);
+    assert!(
+        err.contains(&format!("no collection at {}", missing.display()))
+            && err.contains(&format!("vecsieve create {} --dim N", missing.display()))
+            && !err.contains("Collection::create"),
+        "{err}"
+    );
+
+    // Creating shows the config in the command line's names, not Rust's Debug.
+    let (ok, out, _) = text(
+        &["create", s(&dir), "--dim", "2", "--distance", "dot"],
+        None,
+    );
+    assert!(ok);
+    assert!(
+        out.contains("dim 2, dot, f32 originals, rabitq1 codes, searched with oversampling 4 (built-in default)")
+            && !out.contains("Binary(") && !out.contains("Dot,"),
+        "{out}"
+    );
+
+    // A missing input file is about the file, not the collection.
+    let (ok, _, err) = text(&["import", s(&dir), s(&missing.join("x.fvecs"))], None);
+    assert!(!ok);
+    assert!(
+        err.contains("cannot use")
+            && err.contains("x.fvecs")
+            && err.contains("check the path")
+            && !err.contains("reopen the collection"),
+        "{err}"
+    );
+    let (ok, _, err) = text(
+        &[
+            "search",
+            s(&dir),
+            "--vector-file",
+            s(&missing.join("q.fvecs")),
+        ],
+        None,
+    );
+    assert!(
+        !ok && err.contains("cannot use") && err.contains("q.fvecs"),
+        "{err}"
+    );
+
+    // Counts agree with their nouns.
+    let one = tmp.path().join("one.jsonl");
+    std::fs::write(&one, "{\"id\": 1, \"vector\": [1.0, 2.0]}\n").unwrap();
+    let (ok, out, _) = text(&["import", s(&dir), s(&one)], None);
+    assert!(
+        ok && out.contains("imported 1 point in 1 batch in"),
+        "{out}"
+    );
+    let (ok, out, _) = text(&["inspect", s(&dir)], None);
+    assert!(
+        ok && out.contains("  1 point (") && out.contains("segments (1)"),
+        "{out}"
+    );
+    let (ok, out, _) = text(
+        &["search", s(&dir), "--vector", "1,2", "--limit", "1"],
+        None,
+    );
+    assert!(ok && out.contains("1 hit in"), "{out}");
+    let (ok, out, _) = text(&["verify", s(&dir)], None);
+    assert!(ok && out.contains("files checked, no damage"), "{out}");
+    // No payloads, no payload bytes.
+    let info = json(&["inspect", s(&dir), "--json"]);
+    assert_eq!(info["disk"]["payloads"], 0, "{info}");
+
+    // A collection open elsewhere: which process holds it and what to do, in shell terms.
+    let held = vecsieve::Collection::open(&dir).unwrap();
+    let (ok, _, err) = text(&["import", s(&dir), s(&one)], None);
+    assert!(!ok);
+    assert!(
+        err.contains("is open in another process") && !err.contains("Collection handle"),
+        "{err}"
+    );
+    drop(held);
+
+    // The demo outside a clone says where its data comes from.
+    let (ok, _, err) = text(&["demo"], Some(tmp.path()));
+    assert!(!ok);
+    assert!(
+        err.contains("data/debian-minilm-384-10k") && err.contains("--data DIR"),
+        "{err}"
+    );
 }
