@@ -132,9 +132,21 @@ pub enum Error {
     #[error("{} is not a vecsieve collection (no MANIFEST); check the path", .0.display())]
     NotACollection(PathBuf),
 
-    /// Another handle (in this process or another) owns the collection directory.
-    #[error("{} is locked by another open handle (in this or another process); close it first or share one Collection handle (it is Clone)", .0.display())]
-    Locked(PathBuf),
+    /// Another handle (in this process or another) owns the collection directory: the one
+    /// writer. Readers open it with `OpenOptions::read_only` whoever holds it.
+    #[error("{} is held by {}; close that handle first, share one Collection handle (it is Clone), or open with OpenOptions::read_only to read while it writes", path.display(), holder_text(*holder))]
+    Locked {
+        /// The collection directory.
+        path: PathBuf,
+        /// The process id the holder wrote in `LOCK`, when it could be read.
+        holder: Option<u32>,
+    },
+
+    /// A write (or a change of settings) on a handle opened with `OpenOptions::read_only`.
+    #[error(
+        "this handle was opened read-only (OpenOptions::read_only); write through the collection's one writable handle"
+    )]
+    ReadOnly,
 
     /// Not enough free disk space for an optimizer task; it was not started and will be
     /// tried again later. Free some space.
@@ -294,6 +306,15 @@ pub enum VectorProblem {
     NoVectors,
 }
 
+/// `process 123 (this process)`, `process 123` or `another open handle`.
+fn holder_text(holder: Option<u32>) -> String {
+    match holder {
+        Some(pid) if pid == std::process::id() => format!("process {pid} (this process)"),
+        Some(pid) => format!("process {pid}"),
+        None => "another open handle".into(),
+    }
+}
+
 impl Error {
     /// The file or directory the error names, if any.
     #[must_use]
@@ -306,7 +327,7 @@ impl Error {
             Error::AlreadyExists(p)
             | Error::NotFound(p)
             | Error::NotACollection(p)
-            | Error::Locked(p) => Some(p),
+            | Error::Locked { path: p, .. } => Some(p),
             Error::InsufficientSpace { dir, .. } => Some(dir),
             Error::DimensionMismatch { .. }
             | Error::UnknownVector { .. }
@@ -314,6 +335,7 @@ impl Error {
             | Error::InvalidArgument(_)
             | Error::InvalidFilter { .. }
             | Error::Poisoned
+            | Error::ReadOnly
             | Error::Closed => None,
         }
     }

@@ -46,8 +46,10 @@
 //!   `fdatasync`ed; concurrent writers share one sync. A batch is atomic.
 //! - A failed WAL write or fsync poisons the collection ([`Error::Poisoned`]): it refuses
 //!   writes until reopened, and never retries a failed fsync.
-//! - One process owns a collection directory ([`Error::Locked`] for a second opener);
-//!   [`Collection::close`] returns only after every rewrite in progress has stopped.
+//! - One handle writes a collection directory ([`Error::Locked`], naming the holder's
+//!   process, for a second writer); [`Collection::close`] returns only after every rewrite
+//!   in progress has stopped. Read-only handles ([`OpenOptions::read_only`]), in any
+//!   process, read consistent snapshots beside it and write nothing.
 //! - WAL recovery cuts only a tail past the last sync point the log records, keeps its
 //!   bytes in `wal/*.torn` and reports it ([`Collection::recovery_report`]); damage to
 //!   synced records is [`Error::Corrupted`].

@@ -42,6 +42,9 @@ pub struct FileReport {
 pub struct VerifyReport {
     /// Every file checked, in the order checked.
     pub files: Vec<FileReport>,
+    /// `Some` when a writer held the collection while it was checked: the process id
+    /// written in its `LOCK` (0 when unreadable).
+    pub writer: Option<u32>,
 }
 
 impl VerifyReport {
@@ -63,8 +66,11 @@ impl VerifyReport {
 /// the MANIFEST, every segment (header, table, footer, the CRC of every section, padding,
 /// id order), every deletion sidecar, and every WAL record.
 ///
-/// Takes the directory lock for the duration, so the collection must not be open
-/// (`Error::Locked` otherwise: close the application first). Damage is reported in the
+/// Takes the directory lock for the duration when it can. When a writer holds it, the
+/// files are checked beside it (`VerifyReport::writer` says so) and checked again until a
+/// pass saw the same MANIFEST at its start and its end, so that no file it names was
+/// replaced meanwhile; a WAL tail the writer is appending is then a note, not damage, and
+/// a segment it is writing a file "not named by the MANIFEST". Damage is reported in the
 /// [`VerifyReport`], not as an error; errors are for directories that are not collections.
 pub fn verify_dir(path: impl AsRef<Path>) -> Result<VerifyReport> {
     verify_dir_with_vfs(path, &StdVfs)
@@ -84,7 +90,31 @@ pub fn verify_dir_with_vfs(path: impl AsRef<Path>, vfs: &dyn Vfs) -> Result<Veri
     if !names.iter().any(|n| n == MANIFEST_FILE) {
         return Err(Error::NotACollection(dir.to_path_buf()));
     }
-    let _lock = DirLock::acquire(vfs, dir)?;
+    let writer = match DirLock::acquire(vfs, dir) {
+        Ok(lock) => {
+            let report = check_files(vfs, dir)?;
+            drop(lock);
+            return Ok(report);
+        }
+        Err(Error::Locked { holder, .. }) => holder.unwrap_or(0),
+        Err(e) => return Err(e),
+    };
+    let mut report = VerifyReport::default();
+    for _ in 0..VERIFY_PASSES {
+        let before = Manifest::read(vfs, dir).ok();
+        report = check_files(vfs, dir)?;
+        if before.is_some() && Manifest::read(vfs, dir).ok() == before {
+            break;
+        }
+    }
+    report.writer = Some(writer);
+    Ok(report)
+}
+
+/// Passes [`verify_dir`] makes at most beside a writer to see one MANIFEST throughout.
+const VERIFY_PASSES: usize = 20;
+
+fn check_files(vfs: &dyn Vfs, dir: &Path) -> Result<VerifyReport> {
     let mut report = VerifyReport::default();
     let size = |p: &Path| vfs.file_size(p).unwrap_or(0);
     let add = |report: &mut VerifyReport, path: PathBuf, status: FileStatus| {

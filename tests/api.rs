@@ -68,7 +68,7 @@ fn lifecycle_errors() {
         Collection::create(&path, binary(4, Distance::Dot)),
         Err(Error::AlreadyExists(_))
     ));
-    assert!(matches!(Collection::open(&path), Err(Error::Locked(_))));
+    assert!(matches!(Collection::open(&path), Err(Error::Locked { .. })));
     let other = dir.path().join("not-a-collection");
     std::fs::create_dir(&other).unwrap();
     std::fs::write(other.join("notes.txt"), b"hello").unwrap();

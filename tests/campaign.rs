@@ -88,7 +88,7 @@ fn close_waits_for_a_build_on_another_thread_and_the_build_removes_only_its_own_
         "close() returned while a build was still running"
     );
     // While the first owner waits, nobody else can own the directory.
-    assert!(matches!(Collection::open(&dir), Err(Error::Locked(_))));
+    assert!(matches!(Collection::open(&dir), Err(Error::Locked { .. })));
     vfs.gate.open();
     closing.join().unwrap().unwrap();
     match optimizing.join().unwrap() {

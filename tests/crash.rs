@@ -208,7 +208,7 @@ fn lock_is_per_process_and_freed_by_death() {
         .unwrap()
         .contains("LOCKED")
     {}
-    assert!(matches!(Collection::open(&dir), Err(Error::Locked(_))));
+    assert!(matches!(Collection::open(&dir), Err(Error::Locked { .. })));
     child.kill().unwrap();
     child.wait().unwrap();
     Collection::open(&dir).unwrap();

@@ -27,6 +27,15 @@ fn open_quiet(dir: &Path) -> Result<Collection> {
     Ok(c)
 }
 
+/// Opens `dir` read-only (`OpenOptions::read_only`): commands that only read work while
+/// an application or another command writes the collection, and change nothing on disk.
+fn open_reader(dir: &Path) -> Result<Collection> {
+    Ok(Collection::open_with_options(
+        dir,
+        OpenOptions::read_only(),
+    )?)
+}
+
 /// Tells the user on stderr when opening cut a WAL tail off (the bytes are kept).
 fn warn_about_recovery(c: &Collection) {
     if let Some(dropped) = c.recovery_report().dropped {
@@ -445,7 +454,7 @@ pub fn search(
     json: bool,
 ) -> Result<()> {
     let filter = parse_filter(filter)?;
-    let c = open_quiet(dir)?;
+    let c = open_reader(dir)?;
     let vector = query_vector(&c, q)?;
     let start = Instant::now();
     let hits = match &filter {
@@ -489,7 +498,7 @@ pub fn search(
 
 pub fn count(dir: &Path, filter: Option<&str>, json: bool) -> Result<()> {
     let filter = parse_filter(filter)?;
-    let c = open_quiet(dir)?;
+    let c = open_reader(dir)?;
     let start = Instant::now();
     let n = c.count(filter.as_ref())?;
     let ms = start.elapsed().as_secs_f64() * 1e3;
@@ -521,7 +530,7 @@ pub fn scroll(
             })
         })
         .transpose()?;
-    let c = open_quiet(dir)?;
+    let c = open_reader(dir)?;
     let page = c.scroll(filter.as_ref(), offset, limit)?;
     if json {
         let points: Vec<Value> = page
@@ -551,7 +560,7 @@ pub fn scroll(
 }
 
 pub fn inspect(dir: &Path, json: bool) -> Result<()> {
-    let c = open_quiet(dir)?;
+    let c = open_reader(dir)?;
     let info = c.info()?;
     let status = c.optimizer_status();
     let segments: Vec<Value> = info
@@ -745,7 +754,7 @@ pub fn verify(dir: &Path, json: bool) -> Result<bool> {
                 json!({ "path": f.path, "bytes": f.bytes, "status": status, "detail": detail })
             })
             .collect();
-        print_json(&json!({ "ok": report.is_ok(), "files": files }));
+        print_json(&json!({ "ok": report.is_ok(), "writer": report.writer, "files": files }));
     } else {
         for f in &report.files {
             match &f.status {
@@ -753,6 +762,12 @@ pub fn verify(dir: &Path, json: bool) -> Result<bool> {
                 FileStatus::Note(n) => println!("note     {}: {n}", f.path.display()),
                 FileStatus::Damaged(e) => println!("DAMAGED  {e}"),
             }
+        }
+        if let Some(pid) = report.writer {
+            println!(
+                "checked beside the writer (process {pid}) that holds the collection: files \
+                 it was writing show as notes"
+            );
         }
         let damaged = report.damaged().count();
         if damaged == 0 {
@@ -1017,7 +1032,7 @@ pub fn advise(
     plot: Option<&Path>,
     json: bool,
 ) -> Result<()> {
-    let c = open_quiet(dir)?;
+    let c = open_reader(dir)?;
     if let Some(path) = query_file {
         let read = ImportOptions {
             using: (!opts.using.is_empty()).then(|| opts.using.clone()),

@@ -388,10 +388,12 @@ fn cli_message(e: &vecsieve_cli::Error, dir: Option<&Path>) -> String {
             p.display(),
             p.display()
         ),
-        E::Locked(p) => format!(
-            "{} is open in another process (an application or another vecsieve command that \
-             writes); wait for it to finish, or close it, and run this command again",
-            p.display()
+        E::Locked { path, holder } => format!(
+            "{} is open for writing in {} (an application or another vecsieve command that \
+             writes); wait for it to finish, or close it, and run this command again \
+             (search, count, scroll, inspect, verify and advise read it meanwhile)",
+            path.display(),
+            holder.map_or("another process".into(), |pid| format!("process {pid}"))
         ),
         E::Io { path, source } if dir.is_none_or(|d| !path.starts_with(d)) => format!(
             "cannot use {}: {source}; check the path and its permissions",

@@ -481,14 +481,22 @@ fn verify_notes_what_open_repairs_and_fails_on_a_damaged_wal() {
         text.contains("the next open will cut its tail") && text.contains("seg.tmp"),
         "{text}"
     );
-    // inspect opens it: recovery cuts the tail, says so on stderr, and lists the kept bytes.
+    // inspect reads it without repairing anything: the tail stays.
     let out = vecsieve(&["inspect", s(&dir), "--json"]);
+    assert!(out.status.success());
+    assert_eq!(std::fs::read(&wal).unwrap(), torn, "inspect left the tail");
+    // import (of nothing) opens it for writing: recovery cuts the tail, says so on
+    // stderr, and inspect lists the kept bytes.
+    let empty = tmp.path().join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    let out = vecsieve(&["import", s(&dir), s(&empty)]);
     assert!(out.status.success());
     let warning = String::from_utf8_lossy(&out.stderr);
     assert!(
         warning.contains("WAL recovery") && warning.contains(".torn"),
         "{warning}"
     );
+    let out = vecsieve(&["inspect", s(&dir), "--json"]);
     let info: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         info["kept_wal_tails"].as_array().map(Vec::len),
@@ -557,12 +565,25 @@ fn read_only_commands_change_nothing_on_disk() {
         );
         assert_eq!(tree(&dir), before, "{args:?} changed the directory");
     }
-    // A refused open changes nothing either.
+    // Nor while a writer holds the collection (whose open replayed the WAL and wrote its
+    // process id in LOCK): they read it beside the writer.
     let holder = vecsieve::Collection::open(&dir).unwrap();
-    let out = vecsieve(&["search", s(&dir), "--vector", "1,0,0"]);
-    assert!(!out.status.success());
+    let held = tree(&dir);
+    for args in [
+        vec!["search", s(&dir), "--vector", "1,0,0"],
+        vec!["inspect", s(&dir)],
+        vec!["verify", s(&dir)],
+        vec!["count", s(&dir)],
+    ] {
+        let out = vecsieve(&args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(tree(&dir), held, "{args:?} changed the directory");
+    }
     drop(holder);
-    assert_eq!(tree(&dir), before);
 }
 
 /// Multivectors end to end on the bundled token cut: `create --multivector`, `import` of
@@ -1042,8 +1063,28 @@ fn messages_speak_to_the_command_line() {
     let (ok, _, err) = text(&["import", s(&dir), s(&one)], None);
     assert!(!ok);
     assert!(
-        err.contains("is open in another process") && !err.contains("Collection handle"),
+        err.contains(&format!(
+            "is open for writing in process {}",
+            std::process::id()
+        )) && !err.contains("Collection handle"),
         "{err}"
+    );
+    // Commands that only read work meanwhile, and see what the holder wrote.
+    held.upsert(&[vecsieve::Point::new(2, vec![2.0, 1.0])])
+        .unwrap();
+    assert_eq!(json(&["count", s(&dir), "--json"])["count"], 2);
+    let (ok, out, err) = text(
+        &["search", s(&dir), "--vector", "1,2", "--limit", "2"],
+        None,
+    );
+    assert!(ok && out.contains("2 hits in"), "{out}{err}");
+    let (ok, out, _) = text(&["verify", s(&dir)], None);
+    assert!(
+        ok && out.contains(&format!(
+            "checked beside the writer (process {})",
+            std::process::id()
+        )),
+        "{out}"
     );
     drop(held);
 
@@ -1054,4 +1095,49 @@ fn messages_speak_to_the_command_line() {
         err.contains("data/debian-minilm-384-10k") && err.contains("--data DIR"),
         "{err}"
     );
+}
+
+/// Another process reads while this one writes: each `count` (its own read-only open) sees
+/// whole batches, never fewer than the one before, while the writer ingests, seals and
+/// merges.
+#[test]
+fn a_reader_process_sees_whole_batches_while_a_writer_ingests() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    let config = vecsieve::CollectionConfig::new(4, vecsieve::Distance::Euclid)
+        .with_live_segment_max_bytes(8 << 10)
+        .with_optimizer(vecsieve::optimizer::OptimizerConfig {
+            merge_factor: 2,
+            ..Default::default()
+        });
+    let writer = vecsieve::Collection::create(&dir, config).unwrap();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ingest = {
+        let (writer, done) = (writer.clone(), std::sync::Arc::clone(&done));
+        std::thread::spawn(move || {
+            for b in 0..1000u64 {
+                let batch: Vec<vecsieve::Point> = (b * 50..(b + 1) * 50)
+                    .map(|i| vecsieve::Point::new(i, vec![i as f32, 1.0, 2.0, 3.0]))
+                    .collect();
+                writer.upsert(&batch).unwrap();
+            }
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+        })
+    };
+    let mut counts = Vec::new();
+    while !done.load(std::sync::atomic::Ordering::SeqCst) {
+        let n = json(&["count", s(&dir), "--json"])["count"]
+            .as_u64()
+            .unwrap();
+        assert_eq!(n % 50, 0, "a reader saw part of a batch: {n}");
+        assert!(
+            counts.last().is_none_or(|&last| n >= last),
+            "{counts:?} then {n}"
+        );
+        counts.push(n);
+    }
+    ingest.join().unwrap();
+    assert_eq!(json(&["count", s(&dir), "--json"])["count"], 50_000);
+    assert!(counts.len() >= 3, "{counts:?}");
+    writer.close().unwrap();
 }

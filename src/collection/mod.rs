@@ -67,6 +67,14 @@ pub struct OpenOptions {
     /// their segment). Either way a read that touches a segment found damaged returns
     /// `Error::ChecksumMismatch` (or `Error::Corrupted`) instead of its data.
     pub verify_segments_on_open: bool,
+    /// Open for reading only, without the collection's lock, while another process (or
+    /// handle) may be writing it: SQLite's WAL-mode reader. The handle sees one consistent
+    /// snapshot (the MANIFEST, its segments and the WAL records written after its
+    /// checkpoint, as they were when it was read; a write still being appended is not
+    /// there yet) until [`Collection::refresh`] takes a newer one. It never writes,
+    /// repairs or deletes anything: no WAL replay onto disk, no torn-tail cut, no
+    /// optimizer, no new file; every write returns `Error::ReadOnly`. Default false.
+    pub read_only: bool,
 }
 
 impl Default for OpenOptions {
@@ -74,6 +82,19 @@ impl Default for OpenOptions {
         OpenOptions {
             background_optimizer: true,
             verify_segments_on_open: false,
+            read_only: false,
+        }
+    }
+}
+
+impl OpenOptions {
+    /// Options for a read-only handle ([`read_only`](Self::read_only)).
+    #[must_use]
+    pub fn read_only() -> Self {
+        OpenOptions {
+            read_only: true,
+            background_optimizer: false,
+            ..OpenOptions::default()
         }
     }
 }
@@ -135,6 +156,8 @@ struct Inner {
     recovery: RecoveryReport,
     /// Stops the background checksum check (set by `close` and the last handle's drop).
     stop_checks: Arc<AtomicBool>,
+    /// Opened with `OpenOptions::read_only`: no lock, no writer, snapshots by `refresh`.
+    read_only: bool,
 }
 
 /// A collection of points in one directory.
@@ -216,6 +239,7 @@ impl Collection {
         }
         vfs.create_dirs(&dir)?;
         let lock = DirLock::acquire(&*vfs, &dir)?;
+        lock.record_holder(&*vfs, &dir)?;
         for sub in [WAL_DIR, SEGMENTS_DIR] {
             let p = dir.join(sub);
             vfs.create_dirs(&p)?;
@@ -238,7 +262,7 @@ impl Collection {
     /// # Collection::create(&path, CollectionConfig::new(3, Distance::Cosine))?.close()?;
     /// let c = Collection::open(&path)?;
     /// // One handle per process: clone it (it is `Send + Sync`) rather than opening twice.
-    /// assert!(matches!(Collection::open(&path), Err(vecsieve::Error::Locked(_))));
+    /// assert!(matches!(Collection::open(&path), Err(vecsieve::Error::Locked { .. })));
     /// let shared = c.clone();
     /// std::thread::spawn(move || shared.len()).join().unwrap();
     /// # Ok(())
@@ -263,6 +287,17 @@ impl Collection {
         Self::open_inner(path.as_ref(), vfs, OpenOptions::default())
     }
 
+    /// [`open_with_options`](Self::open_with_options) through another [`Vfs`] (tests that
+    /// act between a reader's file accesses).
+    #[doc(hidden)]
+    pub fn open_with_vfs_options(
+        path: impl AsRef<Path>,
+        vfs: Arc<dyn Vfs>,
+        options: OpenOptions,
+    ) -> Result<Self> {
+        Self::open_inner(path.as_ref(), vfs, options)
+    }
+
     fn open_inner(path: &Path, vfs: Arc<dyn Vfs>, options: OpenOptions) -> Result<Self> {
         let dir = path.to_path_buf();
         let names = match vfs.list(&dir) {
@@ -275,8 +310,92 @@ impl Collection {
         if !names.iter().any(|n| n == MANIFEST_FILE) {
             return Err(Error::NotACollection(dir));
         }
+        if options.read_only {
+            return Self::open_read_only(dir, vfs, &options);
+        }
         let lock = DirLock::acquire(&*vfs, &dir)?;
+        lock.record_holder(&*vfs, &dir)?;
         Self::open_locked(dir, lock, vfs, options)
+    }
+
+    fn open_read_only(dir: PathBuf, vfs: Arc<dyn Vfs>, options: &OpenOptions) -> Result<Self> {
+        let snap = read_snapshot(&*vfs, &dir, &[])?;
+        let stop_checks = Arc::new(AtomicBool::new(false));
+        start_checks(&dir, snap.unchecked, options, &stop_checks)?;
+        let inner = Inner::new(
+            dir,
+            snap.config,
+            vfs,
+            snap.version,
+            Opened {
+                lock: None,
+                writer: None,
+                next_segment_id: snap.next_segment_id,
+                last_seq: snap.last_seq,
+                recovery: RecoveryReport {
+                    replayed_records: snap.replayed,
+                    dropped: None,
+                },
+                stop_checks: Arc::clone(&stop_checks),
+            },
+        )?;
+        Ok(Collection::with_token(inner, stop_checks))
+    }
+
+    /// Takes a new snapshot of a collection opened with
+    /// [`OpenOptions::read_only`](OpenOptions::read_only): what its writer has committed
+    /// and appended to the WAL since (segments it still shares are kept, new ones are
+    /// mapped and checked in the background). Searches already running finish on the
+    /// snapshot they started with. Returns whether the snapshot changed (new WAL records, a
+    /// new MANIFEST or new settings). On a writable handle it changes nothing and returns
+    /// `false`: that handle is always current.
+    ///
+    /// ```
+    /// # fn main() -> vecsieve::Result<()> {
+    /// use vecsieve::{Collection, CollectionConfig, Distance, OpenOptions, Point};
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let path = tmp.path().join("c");
+    /// let writer = Collection::create(&path, CollectionConfig::new(2, Distance::Dot))?;
+    /// writer.upsert(&[Point::new(1, vec![1.0, 0.0])])?;
+    /// // Another process (or this one) reads while the writer keeps the lock.
+    /// let reader = Collection::open_with_options(&path, OpenOptions::read_only())?;
+    /// assert_eq!(reader.len(), 1);
+    /// writer.upsert(&[Point::new(2, vec![0.0, 1.0])])?;
+    /// assert_eq!(reader.len(), 1); // its snapshot
+    /// assert!(reader.refresh()?);
+    /// assert_eq!(reader.len(), 2);
+    /// assert!(matches!(reader.upsert(&[]), Err(vecsieve::Error::ReadOnly)));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// Errors: `Error::Closed`; as [`open`](Self::open) for damaged files.
+    pub fn refresh(&self) -> Result<bool> {
+        self.check_open()?;
+        let inner = &self.inner;
+        if !inner.read_only {
+            return Ok(false);
+        }
+        let current = self.version();
+        let snap = read_snapshot(&*inner.vfs, &inner.dir, &current.sealed)?;
+        let settings_changed = snap.config != inner.current_config();
+        if !settings_changed
+            && *snap.version.manifest == *current.manifest
+            && snap.last_seq == current.seq
+        {
+            return Ok(false);
+        }
+        start_checks(
+            &inner.dir,
+            snap.unchecked,
+            &OpenOptions::default(),
+            &inner.stop_checks,
+        )?;
+        *inner.quantization.write() = snap.config.quantization;
+        *inner.payload_indexes.write() = snap.config.payload_indexes.clone();
+        *inner.search_defaults.write() = slot_defaults(&snap.config);
+        self.install(snap.version);
+        Ok(true)
     }
 
     fn open_locked(
@@ -288,27 +407,9 @@ impl Collection {
         let config = read_config(&*vfs, &dir)?;
         let manifest = Manifest::read(&*vfs, &dir)?;
         collect_garbage(&*vfs, &dir, &manifest)?;
-        let seg_dir = dir.join(SEGMENTS_DIR);
-        let mut sealed = Vec::with_capacity(manifest.segments.len());
-        let mut points = 0;
-        for entry in &manifest.segments {
-            let seg = open_named_segment(&*vfs, &seg_dir, entry, &config)?;
-            let deleted = read_deletions(&*vfs, &seg_dir, entry, seg.rows())?;
-            points += seg.rows() - deleted.ones();
-            sealed.push(Sealed::new(seg, deleted));
-        }
-        let to_check: Vec<Arc<ImmutableSegment>> =
-            sealed.iter().map(|s| Arc::clone(&s.seg)).collect();
+        let (sealed, points, unchecked) = load_segments(&*vfs, &dir, &manifest, &config, &[])?;
         let stop_checks = Arc::new(AtomicBool::new(false));
-        if options.verify_segments_on_open {
-            check_segments(&to_check, &stop_checks);
-        } else if !to_check.is_empty() {
-            let stop = Arc::clone(&stop_checks);
-            std::thread::Builder::new()
-                .name("vecsieve-checksums".into())
-                .spawn(move || check_segments(&to_check, &stop))
-                .map_err(|e| Error::io(&dir, e))?;
-        }
+        start_checks(&dir, unchecked, &options, &stop_checks)?;
         let live = LiveSegment::new(quant::live_shapes(&config));
         let next_segment_id = manifest.next_segment_id;
         let mut version = Version::new(live, sealed, manifest.clone(), points);
@@ -333,54 +434,22 @@ impl Collection {
             config.wal_file_max_bytes,
             recovery.kept,
         );
-        let threads = if config.search_threads == 0 {
-            std::thread::available_parallelism().map_or(1, usize::from)
-        } else {
-            config.search_threads
-        };
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("vecsieve-search-{i}"))
-            .build()
-            .map_err(|e| Error::io(&dir, std::io::Error::other(e)))?;
-        let optimizer_pool = optimizer_pool(&dir, config.optimizer.threads)?;
         let durability = config.durability;
         let interval = Duration::from_millis(config.buffered_sync_interval_ms);
-        let inner = Arc::new(Inner {
+        let inner = Inner::new(
             dir,
-            quantization: RwLock::new(config.quantization),
-            payload_indexes: RwLock::new(config.payload_indexes.clone()),
-            search_defaults: RwLock::new(
-                config
-                    .slots()
-                    .iter()
-                    .map(|slot| slot.params.search_defaults)
-                    .collect(),
-            ),
             config,
             vfs,
-            lock: Mutex::new(Some(lock)),
-            version: RwLock::new(Arc::new(version)),
-            writer: Mutex::new(Some(writer)),
-            frozen_written: Condvar::new(),
-            commit: Mutex::new(()),
-            sealing: Mutex::new(()),
-            optimizing: Mutex::new(()),
-            next_segment_id: AtomicU64::new(next_segment_id),
-            optimizer: OptimizerRuntime {
-                pool: optimizer_pool,
-                ..OptimizerRuntime::default()
+            version,
+            Opened {
+                lock: Some(lock),
+                writer: Some(writer),
+                next_segment_id,
+                last_seq: recovery.last_seq,
+                recovery: recovery.report,
+                stop_checks: Arc::clone(&stop_checks),
             },
-            sealer: Arc::default(),
-            group: GroupCommit::new(recovery.last_seq),
-            poisoned: AtomicBool::new(false),
-            closed: AtomicBool::new(false),
-            pool,
-            kernels: Kernels::detect(),
-            flusher_stop: Mutex::new(None),
-            recovery: recovery.report,
-            stop_checks: Arc::clone(&stop_checks),
-        });
+        )?;
         if inner.config.optimizer.background && options.background_optimizer {
             let every_second = Some(Duration::from_secs(1));
             (inner.optimizer.worker).start(
@@ -402,15 +471,20 @@ impl Collection {
                 .map_err(|e| Error::io(&inner.dir, e))?;
             *inner.flusher_stop.lock() = Some(tx);
         }
+        Ok(Collection::with_token(inner, stop_checks))
+    }
+
+    /// The application's first handle on `inner`.
+    fn with_token(inner: Arc<Inner>, stop_checks: Arc<AtomicBool>) -> Self {
         let token = HandleToken {
             optimizer: Arc::clone(&inner.optimizer.worker),
             sealer: Arc::clone(&inner.sealer),
             stop_checks,
         };
-        Ok(Collection {
+        Collection {
             _token: Some(Arc::new(token)),
             inner,
-        })
+        }
     }
 
     /// What WAL recovery did when this handle opened the collection: records replayed and
@@ -634,7 +708,14 @@ impl Collection {
         let _no_rewrite = inner.optimizing.lock();
         let result = {
             let mut guard = inner.writer.lock();
+            if inner.read_only {
+                inner.closed.store(true, Ordering::SeqCst);
+            }
             let Some(w) = guard.as_mut() else {
+                if inner.read_only {
+                    drop(guard);
+                    self.release_version();
+                }
                 return Ok(());
             };
             // From here every write and read gets `Closed`.
@@ -654,6 +735,14 @@ impl Collection {
         };
         inner.sealer.stop();
         *inner.writer.lock() = None;
+        self.release_version();
+        inner.flusher_stop.lock().take();
+        inner.lock.lock().take();
+        result
+    }
+
+    /// Replaces the version with an empty one, so that a closed handle maps no segment.
+    fn release_version(&self) {
         let v = self.version();
         self.install(Version::new(
             v.live.empty_like(),
@@ -661,9 +750,6 @@ impl Collection {
             Manifest::clone(&v.manifest),
             0,
         ));
-        inner.flusher_stop.lock().take();
-        inner.lock.lock().take();
-        result
     }
 
     /// Number of points stored.
@@ -705,6 +791,200 @@ impl Inner {
         }
         c
     }
+}
+
+/// What an open found besides the config and the version.
+struct Opened {
+    lock: Option<DirLock>,
+    writer: Option<WalWriter>,
+    next_segment_id: u64,
+    last_seq: u64,
+    recovery: RecoveryReport,
+    stop_checks: Arc<AtomicBool>,
+}
+
+impl Inner {
+    fn new(
+        dir: PathBuf,
+        config: CollectionConfig,
+        vfs: Arc<dyn Vfs>,
+        version: Version,
+        opened: Opened,
+    ) -> Result<Arc<Self>> {
+        let threads = if config.search_threads == 0 {
+            std::thread::available_parallelism().map_or(1, usize::from)
+        } else {
+            config.search_threads
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("vecsieve-search-{i}"))
+            .build()
+            .map_err(|e| Error::io(&dir, std::io::Error::other(e)))?;
+        let read_only = opened.writer.is_none();
+        let optimizer_threads = if read_only {
+            1
+        } else {
+            config.optimizer.threads
+        };
+        let optimizer_pool = optimizer_pool(&dir, optimizer_threads)?;
+        Ok(Arc::new(Inner {
+            dir,
+            quantization: RwLock::new(config.quantization),
+            payload_indexes: RwLock::new(config.payload_indexes.clone()),
+            search_defaults: RwLock::new(slot_defaults(&config)),
+            config,
+            vfs,
+            lock: Mutex::new(opened.lock),
+            version: RwLock::new(Arc::new(version)),
+            writer: Mutex::new(opened.writer),
+            frozen_written: Condvar::new(),
+            commit: Mutex::new(()),
+            sealing: Mutex::new(()),
+            optimizing: Mutex::new(()),
+            next_segment_id: AtomicU64::new(opened.next_segment_id),
+            optimizer: OptimizerRuntime {
+                pool: optimizer_pool,
+                ..OptimizerRuntime::default()
+            },
+            sealer: Arc::default(),
+            group: GroupCommit::new(opened.last_seq),
+            poisoned: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            pool,
+            kernels: Kernels::detect(),
+            flusher_stop: Mutex::new(None),
+            recovery: opened.recovery,
+            stop_checks: opened.stop_checks,
+            read_only,
+        }))
+    }
+}
+
+/// Each vector's stored search defaults, by slot.
+fn slot_defaults(config: &CollectionConfig) -> Vec<SearchDefaults> {
+    config
+        .slots()
+        .iter()
+        .map(|slot| slot.params.search_defaults)
+        .collect()
+}
+
+/// Opens the segments `manifest` names with their deletions (reusing those of `reuse`
+/// with the same id: segment files never change); returns them, their live points, and
+/// the segments newly opened, whose checksums are still to be checked.
+fn load_segments(
+    vfs: &dyn Vfs,
+    dir: &Path,
+    manifest: &Manifest,
+    config: &CollectionConfig,
+    reuse: &[Sealed],
+) -> Result<(Vec<Sealed>, usize, Vec<Arc<ImmutableSegment>>)> {
+    let seg_dir = dir.join(SEGMENTS_DIR);
+    let mut sealed = Vec::with_capacity(manifest.segments.len());
+    let mut points = 0;
+    let mut unchecked = Vec::new();
+    for entry in &manifest.segments {
+        let seg = match reuse.iter().find(|s| s.id() == entry.id) {
+            Some(s) => Arc::clone(&s.seg),
+            None => {
+                let seg = Arc::new(open_named_segment(vfs, &seg_dir, entry, config)?);
+                unchecked.push(Arc::clone(&seg));
+                seg
+            }
+        };
+        let deleted = read_deletions(vfs, &seg_dir, entry, seg.rows())?;
+        points += seg.rows() - deleted.ones();
+        sealed.push(Sealed::shared(seg, deleted));
+    }
+    Ok((sealed, points, unchecked))
+}
+
+/// Checks `segments`' checksums: now with `verify_segments_on_open`, else on a background
+/// thread until `stop` is set.
+fn start_checks(
+    dir: &Path,
+    segments: Vec<Arc<ImmutableSegment>>,
+    options: &OpenOptions,
+    stop: &Arc<AtomicBool>,
+) -> Result<()> {
+    if options.verify_segments_on_open {
+        check_segments(&segments, stop);
+    } else if !segments.is_empty() {
+        let stop = Arc::clone(stop);
+        std::thread::Builder::new()
+            .name("vecsieve-checksums".into())
+            .spawn(move || check_segments(&segments, &stop))
+            .map_err(|e| Error::io(dir, e))?;
+    }
+    Ok(())
+}
+
+/// A consistent state of a collection that a writer may be changing: its config, and the
+/// version made of the MANIFEST's segments and the WAL records above its checkpoint.
+struct Snapshot {
+    config: CollectionConfig,
+    version: Version,
+    next_segment_id: u64,
+    last_seq: u64,
+    replayed: u64,
+    unchecked: Vec<Arc<ImmutableSegment>>,
+}
+
+/// Reads a read-only open makes at most to find a snapshot no commit changed under it.
+const SNAPSHOT_ATTEMPTS: u32 = 50;
+
+/// Reads a [`Snapshot`] without writing anything: the MANIFEST, then its segments and the
+/// WAL, then the MANIFEST again. A commit between the two reads (which may have deleted a
+/// segment or WAL file the first one named) starts it over, so the snapshot is the
+/// MANIFEST's segments plus a prefix of the records after its checkpoint: a state the
+/// writer was in. A torn tail of the newest WAL file is a write still being appended: not
+/// there yet, and left as it is.
+fn read_snapshot(vfs: &dyn Vfs, dir: &Path, reuse: &[Sealed]) -> Result<Snapshot> {
+    let mut last = None;
+    for attempt in 0..SNAPSHOT_ATTEMPTS {
+        let manifest = Manifest::read(vfs, dir)?;
+        let snap = snapshot_at(vfs, dir, &manifest, reuse);
+        if Manifest::read(vfs, dir)? == manifest {
+            return snap;
+        }
+        last = snap.err();
+        std::thread::sleep(Duration::from_millis(u64::from(attempt.min(10))));
+    }
+    Err(last.unwrap_or_else(|| {
+        Error::io(
+            dir.join(MANIFEST_FILE),
+            std::io::Error::other(format!(
+                "the writer committed during each of {SNAPSHOT_ATTEMPTS} reads; open again"
+            )),
+        )
+    }))
+}
+
+fn snapshot_at(
+    vfs: &dyn Vfs,
+    dir: &Path,
+    manifest: &Manifest,
+    reuse: &[Sealed],
+) -> Result<Snapshot> {
+    let config = read_config(vfs, dir)?;
+    let (sealed, points, unchecked) = load_segments(vfs, dir, manifest, &config, reuse)?;
+    let live = LiveSegment::new(quant::live_shapes(&config));
+    let mut version = Version::new(live, sealed, manifest.clone(), points);
+    let found = wal::examine(
+        vfs,
+        &dir.join(WAL_DIR),
+        manifest.checkpoint_seq,
+        |seq, kind, body| version.apply_record(&config, seq, kind, body),
+    )?;
+    Ok(Snapshot {
+        config,
+        version,
+        next_segment_id: manifest.next_segment_id,
+        last_seq: found.last_seq,
+        replayed: found.replayed,
+        unchecked,
+    })
 }
 
 impl Drop for Inner {

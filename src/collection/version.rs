@@ -40,10 +40,11 @@ pub(super) struct Sealed {
 }
 
 impl Sealed {
-    pub(super) fn new(seg: ImmutableSegment, deleted: Bitmap) -> Self {
+    /// A segment another version (or a snapshot) also holds.
+    pub(super) fn shared(seg: Arc<ImmutableSegment>, deleted: Bitmap) -> Self {
         let deleted = Arc::new(deleted);
         Sealed {
-            seg: Arc::new(seg),
+            seg,
             persisted: Arc::clone(&deleted),
             deleted,
         }

@@ -244,6 +244,9 @@ impl Collection {
 
     pub(super) fn check_writable(&self) -> Result<()> {
         self.check_open()?;
+        if self.inner.read_only {
+            return Err(Error::ReadOnly);
+        }
         if self.inner.poisoned.load(Ordering::SeqCst) {
             return Err(Error::Poisoned);
         }

@@ -18,16 +18,37 @@ pub(crate) struct DirLock {
 }
 
 impl DirLock {
-    /// Locks `dir` through `vfs`. `Error::Locked` if another handle holds it.
+    /// Locks `dir` through `vfs`. `Error::Locked` if another handle holds it, with the
+    /// process id the holder wrote in `LOCK` [DIR-1].
     pub(crate) fn acquire(vfs: &dyn Vfs, dir: &Path) -> Result<Self> {
         match vfs.lock(dir) {
             Ok(guard) => Ok(DirLock { _guard: guard }),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                Err(Error::Locked(dir.to_path_buf()))
-            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(Error::Locked {
+                path: dir.to_path_buf(),
+                holder: holder(vfs, dir),
+            }),
             Err(e) => Err(Error::io(dir.join("LOCK"), e)),
         }
     }
+}
+
+impl DirLock {
+    /// Writes this process's id in `dir/LOCK`, for the `Error::Locked` of the next opener
+    /// (a writer does; `verify` holds the lock without a trace). Not synced: it only
+    /// informs, and a dead holder's lock is gone with it.
+    pub(crate) fn record_holder(&self, vfs: &dyn Vfs, dir: &Path) -> Result<()> {
+        let path = dir.join("LOCK");
+        let file = vfs.create(&path).map_err(|e| Error::io(&path, e))?;
+        file.write_all(format!("{}\n", std::process::id()).as_bytes())
+            .map_err(|e| Error::io(&path, e))
+    }
+}
+
+/// The process id in `dir/LOCK`, if the file holds one.
+fn holder(vfs: &dyn Vfs, dir: &Path) -> Option<u32> {
+    let bytes = vfs.read(&dir.join("LOCK")).ok()?;
+    let text = std::str::from_utf8(bytes.get(..bytes.len().min(32))?).ok()?;
+    text.trim().parse().ok()
 }
 
 /// The real file system's lock: `flock` on `dir/LOCK`, created if needed.
