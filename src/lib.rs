@@ -101,8 +101,9 @@ pub mod verify;
 mod wal;
 
 pub use collection::{
-    Collection, CollectionInfo, DiskUsage, FILTER_MAX_DEPTH, MAX_FROZEN_SEGMENTS, OpenOptions,
-    OptimizeReport, PayloadIndexInfo, PointSelector, Points, RamUsage, ScrollPage, SegmentInfo,
+    BackupOptions, BackupReport, Collection, CollectionInfo, DiskUsage, FILTER_MAX_DEPTH,
+    MAX_FROZEN_SEGMENTS, OpenOptions, OptimizeReport, PayloadIndexInfo, PointSelector, Points,
+    RamUsage, ScrollPage, SegmentInfo,
 };
 pub use config::{
     ADAPTIVE_OVERSAMPLING, BinaryConfig, BinaryEncoding, CollectionConfig, Datatype, Distance,

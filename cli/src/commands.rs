@@ -782,6 +782,34 @@ pub fn verify(dir: &Path, json: bool) -> Result<bool> {
     Ok(report.is_ok())
 }
 
+pub fn backup(dir: &Path, dest: &Path, hard_link: bool, json: bool) -> Result<()> {
+    let c = open_reader(dir)?;
+    let report = c.backup(dest, vecsieve::BackupOptions { hard_link })?;
+    c.close()?;
+    if json {
+        print_json(&json!({
+            "dest": dest,
+            "files": report.files,
+            "linked": report.linked,
+            "bytes_copied": report.bytes_copied,
+            "points": report.points,
+            "restarts": report.restarts,
+            "seconds": report.seconds,
+        }));
+    } else {
+        println!(
+            "backed up {} to {} in {:.2} s: {} ({} hard-linked), {:.2} MiB copied, verified",
+            plural(report.points, "point"),
+            dest.display(),
+            report.seconds,
+            plural(report.files, "file"),
+            report.linked,
+            report.bytes_copied as f64 / f64::from(1u32 << 20)
+        );
+    }
+    Ok(())
+}
+
 pub fn optimize(dir: &Path, json: bool) -> Result<()> {
     let c = open_quiet(dir)?;
     let start = Instant::now();

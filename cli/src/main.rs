@@ -275,6 +275,24 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Copy the collection to DEST (a new or empty directory) as one consistent state, while
+    /// an application may be writing it, then verify the copy.
+    ///
+    /// Restore by moving DEST into place while nothing has the collection open.
+    Backup {
+        /// The collection directory.
+        dir: PathBuf,
+        /// Where the copy goes (created if missing; it must be empty).
+        dest: PathBuf,
+        /// Hard-link segment files instead of copying them (same file system only): fast
+        /// and small, but the copy shares their disk blocks, so it does not protect
+        /// against damage to them.
+        #[arg(long)]
+        hard_link: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Merge, vacuum and requantize segments now, to a fixpoint, with progress.
     Optimize {
         /// The collection directory.
@@ -367,6 +385,7 @@ impl Command {
             | Command::CreateIndex { dir, .. }
             | Command::DeleteIndex { dir, .. }
             | Command::Configure { dir, .. }
+            | Command::Backup { dir, .. }
             | Command::Optimize { dir, .. }
             | Command::Advise { dir, .. } => Some(dir),
             Command::Bench(_) | Command::BenchOptimizer { .. } | Command::Demo { .. } => None,
@@ -541,6 +560,12 @@ fn main() -> ExitCode {
             },
             json,
         ),
+        Command::Backup {
+            dir,
+            dest,
+            hard_link,
+            json,
+        } => commands::backup(&dir, &dest, hard_link, json),
         Command::Optimize { dir, json } => commands::optimize(&dir, json),
         Command::CreateIndex {
             dir,

@@ -1141,3 +1141,47 @@ fn a_reader_process_sees_whole_batches_while_a_writer_ingests() {
     assert!(counts.len() >= 3, "{counts:?}");
     writer.close().unwrap();
 }
+
+/// `vecsieve backup` copies a collection an application holds and writes, as one state,
+/// verified; the copy opens as a collection and later writes do not reach it.
+#[test]
+fn backup_copies_a_held_collection_that_opens_as_a_normal_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    let writer = vecsieve::Collection::create(
+        &dir,
+        vecsieve::CollectionConfig::new(2, vecsieve::Distance::Dot),
+    )
+    .unwrap();
+    let points = |ids: std::ops::Range<u64>| -> Vec<vecsieve::Point> {
+        ids.map(|i| vecsieve::Point::new(i, vec![1.0, i as f32]))
+            .collect()
+    };
+    writer.upsert(&points(0..500)).unwrap();
+    writer.seal().unwrap();
+    writer.upsert(&points(500..700)).unwrap();
+    let dest = tmp.path().join("backup");
+    let r = json(&["backup", s(&dir), s(&dest), "--json"]);
+    assert_eq!(r["points"], 700, "{r}");
+    writer.upsert(&points(700..800)).unwrap();
+    assert_eq!(json(&["count", s(&dest), "--json"])["count"], 700);
+    assert_eq!(json(&["verify", s(&dest), "--json"])["ok"], true);
+    let (ok, out, _) = text(
+        &["backup", s(&dir), s(&tmp.path().join("b2")), "--hard-link"],
+        None,
+    );
+    assert!(
+        ok && out.contains("backed up 800 points to") && out.contains("verified"),
+        "{out}"
+    );
+    let (ok, _, err) = text(&["backup", s(&dir), s(&dest)], None);
+    assert!(
+        !ok && err.contains("already holds a collection or other files"),
+        "{err}"
+    );
+    writer.close().unwrap();
+    // The copy is a normal collection: writable once opened.
+    let copy = vecsieve::Collection::open(&dest).unwrap();
+    copy.upsert(&points(900..901)).unwrap();
+    assert_eq!(copy.len(), 701);
+}

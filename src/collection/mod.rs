@@ -4,8 +4,9 @@
 //! the one commit function in [`version`], the write path in [`write`](mod@write), reads in [`read`],
 //! the optimizer's rewrites in [`rewrite`], the directory's files in [`directory`], point
 //! validation in [`validate`], the background threads in [`worker`], and what `info`
-//! reports in [`info`].
+//! reports in [`info`], online backups in [`backup`].
 
+mod backup;
 mod directory;
 mod filter;
 mod info;
@@ -17,6 +18,7 @@ mod version;
 mod worker;
 mod write;
 
+pub use backup::{BackupOptions, BackupReport};
 pub(crate) use directory::{
     CONFIG_FILE, MANIFEST_FILE, SEGMENTS_DIR, WAL_DIR, open_named_segment, read_config,
     read_deletions, segment_file, sidecar_file,
@@ -158,6 +160,9 @@ struct Inner {
     stop_checks: Arc<AtomicBool>,
     /// Opened with `OpenOptions::read_only`: no lock, no writer, snapshots by `refresh`.
     read_only: bool,
+    /// Backups in progress on this handle, and the files commits did not delete meanwhile
+    /// (a backup may be copying them); the last backup to finish deletes them.
+    backup_pins: Mutex<(usize, Vec<PathBuf>)>,
 }
 
 /// A collection of points in one directory.
@@ -857,6 +862,7 @@ impl Inner {
             recovery: opened.recovery,
             stop_checks: opened.stop_checks,
             read_only,
+            backup_pins: Mutex::new((0, Vec::new())),
         }))
     }
 }

@@ -412,6 +412,8 @@ impl Collection {
             manifest.checkpoint_seq = seq;
         }
         manifest.write(vfs, &inner.dir)?;
+        // Files the new MANIFEST no longer names, deleted once it is published.
+        let mut unnamed = Vec::new();
         {
             let mut writer = inner.writer.lock();
             let cur = self.version();
@@ -441,16 +443,24 @@ impl Collection {
             next.sealed.sort_by_key(Sealed::id);
             next.manifest = Arc::new(manifest);
             self.install(next);
+            let mut pins = inner.backup_pins.lock();
             if let Some(seq) = checkpoint {
                 inner.group.mark_durable(seq);
                 if let Some(w) = writer.as_mut() {
-                    w.release_through(seq)?;
+                    let kept = w.release_through(seq, pins.0 > 0)?;
+                    pins.1.extend(kept);
                 }
+            }
+            let garbage = garbage.into_iter().map(|name| seg_dir.join(name));
+            if pins.0 > 0 {
+                pins.1.extend(garbage);
+            } else {
+                unnamed.extend(garbage);
             }
         }
         inner.frozen_written.notify_all();
-        for name in garbage {
-            vfs.remove_file(&seg_dir.join(name))?;
+        for path in unnamed {
+            vfs.remove_file(&path)?;
         }
         Ok(())
     }

@@ -83,6 +83,13 @@ pub trait Vfs: Send + Sync + fmt::Debug {
     /// [DIR-1]) until the guard drops; `ErrorKind::WouldBlock` while another handle, in
     /// this process or another, holds it.
     fn lock(&self, dir: &Path) -> io::Result<VfsLock>;
+    /// Makes `to` another name of the file `from` (a hard link), for backups of files
+    /// that never change. File systems without links refuse (the default), and callers
+    /// copy instead.
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let _ = (from, to);
+        Err(io::ErrorKind::Unsupported.into())
+    }
 }
 
 /// The real file system (`std::fs` + `memmap2`).
@@ -198,5 +205,8 @@ impl Vfs for StdVfs {
 
     fn lock(&self, dir: &Path) -> io::Result<VfsLock> {
         lock::flock(dir)
+    }
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
+        std::fs::hard_link(from, to)
     }
 }

@@ -39,6 +39,11 @@ fn torn_file_name(number: u64, offset: u64) -> String {
     format!("{number:016x}-{offset:016x}.torn")
 }
 
+/// True for a WAL file's name (`<N>.wal`).
+pub(crate) fn is_wal_file_name(name: &str) -> bool {
+    parse_file_name(name).is_some()
+}
+
 fn is_torn_file_name(name: &str) -> bool {
     name.strip_suffix(".torn")
         .and_then(|stem| stem.split_once('-'))
@@ -476,10 +481,11 @@ impl WalWriter {
     }
 
     /// After a checkpoint covering every record up to `seq`: deletes the files holding no
-    /// later record (the current one too, if so; the next append then starts a new one).
-    /// The deletions need no directory sync: a file that comes back after a crash holds
-    /// only records the checkpoint covers, which recovery skips and deletes.
-    pub(crate) fn release_through(&mut self, seq: u64) -> Result<()> {
+    /// later record (the current one too, if so; the next append then starts a new one),
+    /// or, with `keep`, returns them undeleted (a backup is copying them). The deletions
+    /// need no directory sync: a file that comes back after a crash holds only records
+    /// the checkpoint covers, which recovery skips and deletes.
+    pub(crate) fn release_through(&mut self, seq: u64, keep: bool) -> Result<Vec<PathBuf>> {
         self.synced_floor = self.synced_floor.max(seq.min(self.last_seq));
         if self.last_seq <= seq
             && let Some(c) = self.current.take()
@@ -490,10 +496,14 @@ impl WalWriter {
         let (gone, kept): (Vec<_>, Vec<_>) =
             self.older.drain(..).partition(|&(_, last)| last <= seq);
         self.older = kept;
-        for (path, _) in gone {
-            self.vfs.remove_file(&path)?;
+        let gone: Vec<PathBuf> = gone.into_iter().map(|(path, _)| path).collect();
+        if keep {
+            return Ok(gone);
         }
-        Ok(())
+        for path in &gone {
+            self.vfs.remove_file(path)?;
+        }
+        Ok(Vec::new())
     }
 
     /// The file to sync for every record written so far (older files were synced when
