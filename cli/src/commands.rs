@@ -13,6 +13,7 @@ use vecsieve::{
 use vecsieve_cli::Result;
 use vecsieve_cli::eval::{AdviseOptions, BenchQuantization};
 use vecsieve_cli::import::{self, Format, ImportOptions};
+use vecsieve_cli::qdrant;
 
 /// Opens a collection for a command that only looks: no background optimizer.
 fn open_quiet(dir: &Path) -> Result<Collection> {
@@ -261,6 +262,9 @@ pub fn import(
     opts: ImportOptions,
     json: bool,
 ) -> Result<()> {
+    if file.join("collection.json").is_file() {
+        return import_qdrant_export(dir, file, json);
+    }
     let format = match format {
         Some(f) => f,
         None => Format::from_path(file)?,
@@ -807,6 +811,79 @@ pub fn backup(dir: &Path, dest: &Path, hard_link: bool, json: bool) -> Result<()
             report.bytes_copied as f64 / f64::from(1u32 << 20)
         );
     }
+    Ok(())
+}
+
+/// `import DIR EXPORT`: the batches of a `vecsieve export` directory, into the collection
+/// in `dir`, created from the export's config when `dir` does not exist yet.
+fn import_qdrant_export(dir: &Path, export: &Path, json: bool) -> Result<()> {
+    let c = if dir.join("MANIFEST").exists() {
+        Collection::open(dir)?
+    } else {
+        Collection::create(dir, qdrant::export_config(export)?)?
+    };
+    warn_about_recovery(&c);
+    let start = Instant::now();
+    let pb = bar(0, "{spinner} [{elapsed_precise}] {pos} points {msg}");
+    let result = qdrant::import_export(&c, export, |n| pb.set_position(n));
+    pb.finish_and_clear();
+    let t = result?;
+    c.close()?;
+    report_transfer("imported", &t, start, json);
+    Ok(())
+}
+
+/// Prints what an export, import or push moved.
+fn report_transfer(verb: &str, t: &qdrant::Transfer, start: Instant, json: bool) {
+    let seconds = start.elapsed().as_secs_f64();
+    if json {
+        print_json(&json!({
+            "points": t.points,
+            "batches": t.batches,
+            "retries": t.retries,
+            "seconds": seconds,
+        }));
+    } else {
+        println!(
+            "{verb} {} in {} in {seconds:.2} s{}",
+            plural(t.points as usize, "point"),
+            plural(t.batches as usize, "batch"),
+            if t.retries > 0 {
+                format!(" ({} retried)", plural(t.retries as usize, "request"))
+            } else {
+                String::new()
+            }
+        );
+    }
+}
+
+pub fn export(dir: &Path, out: &Path, batch: usize, json: bool) -> Result<()> {
+    let c = open_reader(dir)?;
+    let start = Instant::now();
+    let pb = bar(
+        c.len() as u64,
+        "{spinner} [{elapsed_precise}] [{bar:40}] {pos}/{len} points",
+    );
+    let result = qdrant::export(&c, out, batch, |n| pb.set_position(n));
+    pb.finish_and_clear();
+    let t = result?;
+    c.close()?;
+    report_transfer("exported", &t, start, json);
+    Ok(())
+}
+
+pub fn push(dir: &Path, server: &qdrant::Server, batch: usize, json: bool) -> Result<()> {
+    let c = open_reader(dir)?;
+    let start = Instant::now();
+    let pb = bar(
+        c.len() as u64,
+        "{spinner} [{elapsed_precise}] [{bar:40}] {pos}/{len} points",
+    );
+    let result = qdrant::push(&c, server, batch, |n| pb.set_position(n));
+    pb.finish_and_clear();
+    let t = result?;
+    c.close()?;
+    report_transfer("pushed", &t, start, json);
     Ok(())
 }
 

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 pub mod eval;
 pub mod import;
+pub mod qdrant;
 
 /// `Result` with the command line's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

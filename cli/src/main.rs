@@ -293,6 +293,46 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write the collection as Qdrant's request bodies: OUT/collection.json (the body of
+    /// `PUT /collections/{name}`) and OUT/points-NNNNNN.json (bodies of `PUT
+    /// /collections/{name}/points`), plus OUT/vecsieve.json. `vecsieve import DIR2 OUT`
+    /// reads it back.
+    Export {
+        /// The collection directory.
+        dir: PathBuf,
+        /// Where the export goes (created if missing).
+        out: PathBuf,
+        /// Points per batch file.
+        #[arg(long, default_value_t = 256)]
+        batch: usize,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create the collection on a Qdrant server and upload its points in batches, with
+    /// retries and progress.
+    Push {
+        /// The collection directory.
+        dir: PathBuf,
+        /// The server, e.g. http://localhost:6333 (plain HTTP).
+        #[arg(long)]
+        url: String,
+        /// The name of the collection to create there.
+        #[arg(long)]
+        collection: String,
+        /// Qdrant's API key (sent as the api-key header).
+        #[arg(long)]
+        api_key: Option<String>,
+        /// Points per request.
+        #[arg(long, default_value_t = 256)]
+        batch: usize,
+        /// Attempts per request (connection failures, 429 and 5xx are retried).
+        #[arg(long, default_value_t = 5)]
+        attempts: u32,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Merge, vacuum and requantize segments now, to a fixpoint, with progress.
     Optimize {
         /// The collection directory.
@@ -386,6 +426,8 @@ impl Command {
             | Command::DeleteIndex { dir, .. }
             | Command::Configure { dir, .. }
             | Command::Backup { dir, .. }
+            | Command::Export { dir, .. }
+            | Command::Push { dir, .. }
             | Command::Optimize { dir, .. }
             | Command::Advise { dir, .. } => Some(dir),
             Command::Bench(_) | Command::BenchOptimizer { .. } | Command::Demo { .. } => None,
@@ -566,6 +608,32 @@ fn main() -> ExitCode {
             hard_link,
             json,
         } => commands::backup(&dir, &dest, hard_link, json),
+        Command::Export {
+            dir,
+            out,
+            batch,
+            json,
+        } => commands::export(&dir, &out, batch, json),
+        Command::Push {
+            dir,
+            url,
+            collection,
+            api_key,
+            batch,
+            attempts,
+            json,
+        } => commands::push(
+            &dir,
+            &vecsieve_cli::qdrant::Server {
+                url,
+                collection,
+                api_key,
+                attempts,
+                backoff: std::time::Duration::from_millis(200),
+            },
+            batch,
+            json,
+        ),
         Command::Optimize { dir, json } => commands::optimize(&dir, json),
         Command::CreateIndex {
             dir,
