@@ -100,7 +100,7 @@ pub struct DefaultVector {
     pub dim: usize,
     pub distance: Distance,
     pub datatype: Datatype,
-    /// `None`: [`recommended_quantization`].
+    /// `None`: [`Quantization::recommended`].
     pub quantization: Option<Quantization>,
     pub multivector: bool,
     pub pooled_prefilter: Option<f32>,
@@ -121,17 +121,6 @@ pub fn search_defaults(oversampling: Option<f32>, rescore: Option<bool>) -> Sear
     d.oversampling = oversampling;
     d.rescore = rescore;
     d
-}
-
-/// What `create` gives a vector without `--quantization`: rotated 1-bit codes (rabitq1,
-/// recall@10 0.97–0.99 at its default oversampling of 4 on real MiniLM data) where they
-/// apply, else sign bits (binary1: Manhattan distances, multivectors).
-pub fn recommended_quantization(distance: Distance, multivector: bool) -> Quantization {
-    if distance == Distance::Manhattan || multivector {
-        BenchQuantization::Binary1.quantization(None)
-    } else {
-        BenchQuantization::Rabitq1.quantization(None)
-    }
 }
 
 /// Parses a `--vector` spec: `name=..,dim=..,distance=..[,datatype=..][,quantization=..]
@@ -202,7 +191,7 @@ fn vector_spec(spec: &str) -> Result<(String, VectorParams)> {
     let distance = distance.ok_or_else(|| bad("distance is missing".into()))?;
     let quantization = match quant {
         Some(q) => q.quantization(quantile),
-        None => recommended_quantization(distance, multi),
+        None => Quantization::recommended(distance, multi),
     };
     let search_defaults = search_defaults(oversampling, None);
     let mut params = VectorParams::new(dim, distance)
@@ -220,7 +209,7 @@ fn vector_spec(spec: &str) -> Result<(String, VectorParams)> {
 
 pub fn create(dir: &Path, default: DefaultVector, vectors: &[String], json: bool) -> Result<()> {
     let quantization = default.quantization.unwrap_or_else(|| {
-        recommended_quantization(
+        Quantization::recommended(
             default.distance,
             default.multivector || default.pooled_prefilter.is_some(),
         )
