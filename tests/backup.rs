@@ -9,42 +9,28 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use common::{files_under, vector_for};
+use common::batches::Batches;
+use common::files_under;
 use vecsieve::optimizer::OptimizerConfig;
 use vecsieve::{
     BackupOptions, Collection, CollectionConfig, Distance, Error, OpenOptions, Point, PointId,
 };
 
-const DIM: usize = 8;
-const BATCH: u64 = 40;
+/// Batches of 40 points, each followed by the delete of the ids of batch `b − 2`
+/// divisible by 4.
+const HISTORY: Batches = Batches {
+    size: 40,
+    lag: 2,
+    every: 4,
+    dim: 8,
+};
 
-/// The points after `n` batches (batch `b`: upsert `b·BATCH..(b+1)·BATCH`, then delete
-/// the ids of batch `b − 2` divisible by 4), the last batch's delete not yet made when
-/// `pending`.
 fn model_at(n: u64, pending: bool) -> BTreeMap<PointId, Vec<f32>> {
-    let mut m = BTreeMap::new();
-    for b in 0..n {
-        for id in b * BATCH..(b + 1) * BATCH {
-            m.insert(PointId::Num(id), vector_for(id, DIM));
-        }
-        if b >= 2 && !(pending && b + 1 == n) {
-            for id in ((b - 2) * BATCH..(b - 1) * BATCH).filter(|i| i % 4 == 0) {
-                m.remove(&PointId::Num(id));
-            }
-        }
-    }
-    m
+    HISTORY.state(n, pending)
 }
 
 fn write_batch(c: &Collection, b: u64) {
-    let points: Vec<Point> = (b * BATCH..(b + 1) * BATCH)
-        .map(|id| Point::new(id, vector_for(id, DIM)))
-        .collect();
-    c.upsert(&points).unwrap();
-    if b >= 2 {
-        c.delete(((b - 2) * BATCH..(b - 1) * BATCH).filter(|i| i % 4 == 0))
-            .unwrap();
-    }
+    HISTORY.write(c, b);
 }
 
 /// The batches the collection at `path` holds, after checking that it holds exactly a
@@ -52,11 +38,7 @@ fn write_batch(c: &Collection, b: u64) {
 fn writer_state(path: &Path) -> u64 {
     let c = Collection::open(path).unwrap();
     let points: Vec<Point> = c.iter(None).collect::<Result<_, _>>().unwrap();
-    let n = points
-        .iter()
-        .filter_map(|p| p.id.as_num())
-        .max()
-        .map_or(0, |top| top / BATCH + 1);
+    let n = HISTORY.count(points.iter().map(|p| p.id));
     let got: BTreeMap<PointId, Vec<f32>> = points.into_iter().map(|p| (p.id, p.vector)).collect();
     assert!(
         got == model_at(n, false) || got == model_at(n, true),
@@ -71,7 +53,7 @@ fn writer_state(path: &Path) -> u64 {
 fn backups_under_load_verify_open_and_hold_one_writer_state() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("c");
-    let config = CollectionConfig::new(DIM, Distance::Euclid)
+    let config = CollectionConfig::new(HISTORY.dim, Distance::Euclid)
         .with_live_segment_max_bytes(8 << 10)
         .with_wal_file_max_bytes(4096)
         .with_optimizer(OptimizerConfig {
@@ -132,7 +114,8 @@ fn backups_under_load_verify_open_and_hold_one_writer_state() {
 fn a_backup_of_a_crash_image_cuts_nothing_in_the_source_and_refuses_a_used_destination() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("c");
-    let c = Collection::create(&path, CollectionConfig::new(DIM, Distance::Euclid)).unwrap();
+    let c =
+        Collection::create(&path, CollectionConfig::new(HISTORY.dim, Distance::Euclid)).unwrap();
     for b in 0..3 {
         write_batch(&c, b);
     }

@@ -11,7 +11,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use common::{brute_force, files_under, vector_for};
+use common::batches::Batches;
+use common::{brute_force, files_under, tree, vector_for};
 use vecsieve::io::{MappedFile, StdVfs, Vfs, VfsFile, VfsLock};
 use vecsieve::optimizer::OptimizerConfig;
 use vecsieve::{
@@ -20,40 +21,21 @@ use vecsieve::{
 };
 
 const DIM: usize = 8;
-/// Points per batch (one upsert call: one WAL record).
-const BATCH: u64 = 40;
-
-/// The points after `n` batches: batch `b` upserts ids `b·BATCH..(b+1)·BATCH` (one
-/// record), then deletes the ids of batch `b − 3` divisible by 3 (another record), which
-/// the last batch has not done yet when `pending`.
-fn model_at(n: u64, pending: bool) -> BTreeMap<PointId, Vec<f32>> {
-    let mut m = BTreeMap::new();
-    for b in 0..n {
-        for id in b * BATCH..(b + 1) * BATCH {
-            m.insert(PointId::Num(id), vector_for(id, DIM));
-        }
-        if b >= 3 && !(pending && b + 1 == n) {
-            for id in ((b - 3) * BATCH..(b - 2) * BATCH).filter(|i| i % 3 == 0) {
-                m.remove(&PointId::Num(id));
-            }
-        }
-    }
-    m
-}
+/// Batches of 40 points (one upsert call: one WAL record), each followed by the delete of
+/// the ids of batch `b − 3` divisible by 3 (another record).
+const HISTORY: Batches = Batches {
+    size: 40,
+    lag: 3,
+    every: 3,
+    dim: DIM,
+};
 
 fn model(n: u64) -> BTreeMap<PointId, Vec<f32>> {
-    model_at(n, false)
+    HISTORY.state(n, false)
 }
 
 fn write_batch(c: &Collection, b: u64) {
-    let points: Vec<Point> = (b * BATCH..(b + 1) * BATCH)
-        .map(|id| Point::new(id, vector_for(id, DIM)))
-        .collect();
-    c.upsert(&points).unwrap();
-    if b >= 3 {
-        c.delete(((b - 3) * BATCH..(b - 2) * BATCH).filter(|i| i % 3 == 0))
-            .unwrap();
-    }
+    HISTORY.write(c, b);
 }
 
 /// Each (id, rounded score) of a result.
@@ -94,18 +76,10 @@ fn readers_see_whole_writer_states_while_it_ingests_and_merges() {
         let finished = done.load(Ordering::SeqCst);
         reader.refresh().unwrap();
         let ids: Vec<PointId> = reader.iter(None).map(|p| p.unwrap().id).collect();
-        // The number of batches this snapshot holds, from its newest id.
-        let n = match ids.iter().filter_map(|id| id.as_num()).max() {
-            Some(top) => top / BATCH + 1,
-            None => 0,
-        };
-        let keys = |m: &BTreeMap<PointId, Vec<f32>>| m.keys().copied().collect::<Vec<_>>();
-        let want = [model(n), model_at(n, true)]
-            .into_iter()
-            .find(|m| keys(m) == ids)
-            .unwrap_or_else(|| {
-                panic!("a snapshot with {n} batches is not a state the writer was in: {ids:?}")
-            });
+        let (n, pending) = HISTORY
+            .which(&ids)
+            .unwrap_or_else(|| panic!("a snapshot is not a state the writer was in: {ids:?}"));
+        let want = HISTORY.state(n, pending);
         assert_eq!(reader.len(), want.len());
         let exact = reader
             .search(&query, 10, &SearchParams::default().with_exact(true))
@@ -134,17 +108,6 @@ fn readers_see_whole_writer_states_while_it_ingests_and_merges() {
         "no segment was written or merged"
     );
     writer.close().unwrap();
-}
-
-/// Every file under `dir` with its bytes.
-fn tree(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
-    files_under(dir)
-        .into_iter()
-        .map(|p| {
-            let bytes = std::fs::read(&p).unwrap();
-            (p, bytes)
-        })
-        .collect()
 }
 
 #[test]

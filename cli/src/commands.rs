@@ -847,32 +847,35 @@ fn report_transfer(verb: &str, t: &qdrant::Transfer, start: Instant, json: bool)
 }
 
 pub fn export(dir: &Path, out: &Path, batch: usize, json: bool) -> Result<()> {
-    let c = open_reader(dir)?;
-    let start = Instant::now();
-    let pb = bar(
-        c.len() as u64,
-        "{spinner} [{elapsed_precise}] [{bar:40}] {pos}/{len} points",
-    );
-    let result = qdrant::export(&c, out, batch, |n| pb.set_position(n));
-    pb.finish_and_clear();
-    let t = result?;
-    c.close()?;
-    report_transfer("exported", &t, start, json);
-    Ok(())
+    send_points(dir, "exported", json, |c, progress| {
+        qdrant::export(c, out, batch, progress)
+    })
 }
 
 pub fn push(dir: &Path, server: &qdrant::Server, batch: usize, json: bool) -> Result<()> {
+    send_points(dir, "pushed", json, |c, progress| {
+        qdrant::push(c, server, batch, progress)
+    })
+}
+
+/// Opens `dir` read-only and runs `send` on it with a progress bar of its points.
+fn send_points(
+    dir: &Path,
+    verb: &str,
+    json: bool,
+    send: impl FnOnce(&Collection, &mut dyn FnMut(u64)) -> Result<qdrant::Transfer>,
+) -> Result<()> {
     let c = open_reader(dir)?;
     let start = Instant::now();
     let pb = bar(
         c.len() as u64,
         "{spinner} [{elapsed_precise}] [{bar:40}] {pos}/{len} points",
     );
-    let result = qdrant::push(&c, server, batch, |n| pb.set_position(n));
+    let result = send(&c, &mut |n| pb.set_position(n));
     pb.finish_and_clear();
     let t = result?;
     c.close()?;
-    report_transfer("pushed", &t, start, json);
+    report_transfer(verb, &t, start, json);
     Ok(())
 }
 

@@ -2,37 +2,17 @@
 //! → search → inspect → verify → corrupt a byte → verify fails naming the file → advise,
 //! whose recommendation is re-measured with `bench`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 
 use serde_json::Value;
 use vecsieve_cli::eval::{Matrix, read_fvecs};
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
+mod support;
 
-fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/debian-minilm-384-10k")
-}
-
-fn vecsieve(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vecsieve"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-/// Runs a command that must succeed and print one JSON document.
-fn json(args: &[&str]) -> Value {
-    let out = vecsieve(args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
-}
+use support::{data_dir, json, s, vecsieve};
 
 /// `vecsieve create DIR --dim D --distance DIST --json`, whose output it returns.
 fn create(dir: &Path, dim: usize, distance: &str) -> Value {
@@ -45,10 +25,6 @@ fn create(dir: &Path, dim: usize, distance: &str) -> Value {
         distance,
         "--json",
     ])
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// Writes rows `range` of `m` as a 2-D `.npy` array (float32, or float16 with `half`).
@@ -523,17 +499,6 @@ fn verify_notes_what_open_repairs_and_fails_on_a_damaged_wal() {
     assert_eq!(std::fs::read(&wal).unwrap(), bad);
 }
 
-/// Every file under `dir` with its bytes, in path order.
-fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    common::files_under(dir)
-        .into_iter()
-        .map(|p| {
-            let bytes = std::fs::read(&p).unwrap();
-            (p, bytes)
-        })
-        .collect()
-}
-
 /// The campaign's defect 8: `search` and `inspect` ended with a seal, a MANIFEST and a new
 /// WAL file. A command that only reads changes nothing on disk.
 #[test]
@@ -549,7 +514,7 @@ fn read_only_commands_change_nothing_on_disk() {
     c.upsert(&[vecsieve::Point::new(2, vec![0.0, 1.0, 0.5])])
         .unwrap();
     drop(c);
-    let before = tree(&dir);
+    let before = common::tree(&dir);
     for args in [
         vec!["search", s(&dir), "--vector", "1,0,0"],
         vec!["search", s(&dir), "--vector", "1,0,0", "--json"],
@@ -563,12 +528,12 @@ fn read_only_commands_change_nothing_on_disk() {
             "{args:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert_eq!(tree(&dir), before, "{args:?} changed the directory");
+        assert_eq!(common::tree(&dir), before, "{args:?} changed the directory");
     }
     // Nor while a writer holds the collection (whose open replayed the WAL and wrote its
     // process id in LOCK): they read it beside the writer.
     let holder = vecsieve::Collection::open(&dir).unwrap();
-    let held = tree(&dir);
+    let held = common::tree(&dir);
     for args in [
         vec!["search", s(&dir), "--vector", "1,0,0"],
         vec!["inspect", s(&dir)],
@@ -581,7 +546,7 @@ fn read_only_commands_change_nothing_on_disk() {
             "{args:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert_eq!(tree(&dir), held, "{args:?} changed the directory");
+        assert_eq!(common::tree(&dir), held, "{args:?} changed the directory");
     }
     drop(holder);
 }

@@ -8,43 +8,21 @@
 //! without it they are skipped with a note, unless `VECSIEVE_REQUIRE_QDRANT_CLIENT=1` (CI
 //! sets it, after installing the package) makes a missing package a failure.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
+use support::{data_dir, json, s, vecsieve};
 use vecsieve::vecs::read_fvecs;
 use vecsieve::{
     Collection, CollectionConfig, Distance, Point, PointId, SearchParams, VectorParams,
 };
-
-fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/debian-minilm-384-10k")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn vecsieve(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vecsieve"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn json(args: &[&str]) -> Value {
-    let out = vecsieve(args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 /// True when `python3` can import qdrant_client; false (after a note) when it cannot and
 /// the environment does not require it.

@@ -1,6 +1,7 @@
 //! Shared test helpers: a seeded RNG, temp dirs, and the brute-force oracle.
 #![allow(dead_code)]
 
+pub mod batches;
 pub mod stall;
 
 use std::collections::BTreeMap;
@@ -105,4 +106,15 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
+}
+
+/// Every file under `dir` with its bytes, in path order: a directory's state, to compare.
+pub fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    files_under(dir)
+        .into_iter()
+        .map(|p| {
+            let bytes = std::fs::read(&p).unwrap();
+            (p, bytes)
+        })
+        .collect()
 }
