@@ -610,7 +610,8 @@ pub fn inspect(dir: &Path, json: bool) -> Result<()> {
             },
             "payload_indexes": indexes,
             "optimizer": {
-                "running": status.running.as_ref().map(|t| format!("{t:?}")),
+                "running": status.running.as_ref().map(ToString::to_string),
+                "planned": status.queued.iter().map(ToString::to_string).collect::<Vec<_>>(),
                 "points_done": status.points_done,
                 "points_total": status.points_total,
                 "queued": status.queued.len(),
@@ -716,19 +717,16 @@ pub fn inspect(dir: &Path, json: bool) -> Result<()> {
         println!("  {:<17} {:>10.2}", "filter cache", mib(r.filter_cache));
     }
     println!("  {:<17} {:>10.2}", "total", mib(r.total));
-    println!(
-        "\noptimizer: {} completed this session, {}",
-        status.completed,
-        match &status.running {
-            Some(t) => format!(
-                "running {t:?} ({}/{} points), {} queued",
-                status.points_done,
-                status.points_total,
-                status.queued.len()
-            ),
-            None => "idle".into(),
-        }
-    );
+    if status.queued.is_empty() {
+        println!("\noptimizer: nothing to do");
+    } else {
+        let tasks: Vec<String> = status.queued.iter().map(ToString::to_string).collect();
+        println!(
+            "\noptimizer: to do: {} (the writer's background optimizer does it, or `vecsieve \
+             optimize` now)",
+            tasks.join("; ")
+        );
+    }
     Ok(c.close()?)
 }
 

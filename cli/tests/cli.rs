@@ -1150,3 +1150,38 @@ fn backup_copies_a_held_collection_that_opens_as_a_normal_one() {
     copy.upsert(&points(900..901)).unwrap();
     assert_eq!(copy.len(), 701);
 }
+
+/// `inspect` (a read-only look) says what the optimizer has to do, in words.
+#[test]
+fn inspect_names_the_optimizers_pending_tasks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    let config = vecsieve::CollectionConfig::new(2, vecsieve::Distance::Dot).with_optimizer(
+        vecsieve::optimizer::OptimizerConfig {
+            background: false,
+            vacuum_min_deleted: 1,
+            ..Default::default()
+        },
+    );
+    let c = vecsieve::Collection::create(&dir, config).unwrap();
+    let points: Vec<vecsieve::Point> = (0..100u64)
+        .map(|i| vecsieve::Point::new(i, vec![1.0, i as f32]))
+        .collect();
+    c.upsert(&points).unwrap();
+    c.seal().unwrap();
+    c.delete(0..50u64).unwrap();
+    c.close().unwrap();
+    let (ok, out, _) = text(&["inspect", s(&dir)], None);
+    assert!(
+        ok && out.contains("optimizer: to do: vacuum segment 1"),
+        "{out}"
+    );
+    let info = json(&["inspect", s(&dir), "--json"]);
+    assert_eq!(
+        info["optimizer"]["planned"][0], "vacuum segment 1",
+        "{info}"
+    );
+    json(&["optimize", s(&dir), "--json"]);
+    let (_, out, _) = text(&["inspect", s(&dir)], None);
+    assert!(out.contains("optimizer: nothing to do"), "{out}");
+}

@@ -515,10 +515,26 @@ impl Collection {
     }
 
     /// What the optimizer is doing: the running task with its progress (points written of
-    /// the task's total) and the tasks queued after it.
+    /// the task's total) and the tasks queued after it. A read-only handle runs no
+    /// optimizer (its writer's is in another handle): it reports none running and, as
+    /// queued, the tasks the optimizer's plan holds for its snapshot.
     #[must_use]
     pub fn optimizer_status(&self) -> OptimizerStatus {
-        let rt = &self.inner.optimizer;
+        let inner = &self.inner;
+        if inner.read_only {
+            let config = inner.current_config();
+            let metas: Vec<_> = self
+                .version()
+                .sealed
+                .iter()
+                .map(|s| segment_meta(s, &config))
+                .collect();
+            return OptimizerStatus {
+                queued: crate::optimizer::plan(&metas, &config.optimizer),
+                ..OptimizerStatus::default()
+            };
+        }
+        let rt = &inner.optimizer;
         let mut status = rt.status.lock().clone();
         status.points_done = rt.progress.load(Ordering::SeqCst).min(status.points_total);
         status

@@ -90,6 +90,20 @@ pub enum Task {
     Merge(Vec<u64>),
 }
 
+/// `requantize segment 3`, `vacuum segment 4`, `merge segments 1, 2, 5`.
+impl std::fmt::Display for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Task::Requantize(id) => write!(f, "requantize segment {id}"),
+            Task::Vacuum(id) => write!(f, "vacuum segment {id}"),
+            Task::Merge(ids) => {
+                let ids: Vec<String> = ids.iter().map(u64::to_string).collect();
+                write!(f, "merge segments {}", ids.join(", "))
+            }
+        }
+    }
+}
+
 /// The tasks that bring `segments` closer to the policy. Requantize first, then vacuum,
 /// then merges; no segment is used twice. Every task strictly lowers
 /// `(mismatched segments, deleted rows, segment count)`, so re-planning after each task
