@@ -120,7 +120,7 @@ fn vector_value(v: &Vector) -> Value {
 /// One point as Qdrant's `PointStruct`.
 ///
 /// Errors: a payload that is not a JSON object (Qdrant's payloads are).
-pub fn point_body(p: &Point, named: bool) -> Result<Value> {
+pub fn point_body(p: &Point, named: bool) -> vecsieve::Result<Value> {
     let id = match p.id {
         PointId::Num(n) => json!(n),
         other => json!(other.to_string()),
@@ -149,8 +149,7 @@ pub fn point_body(p: &Point, named: bool) -> Result<Value> {
                     "point {}'s payload is not a JSON object, and Qdrant's payloads are; \
                      store JSON objects to export the collection",
                     p.id
-                ))
-                .into());
+                )));
             }
         }
     }
@@ -178,40 +177,29 @@ fn batch_file(n: u64) -> String {
 fn each_batch(
     c: &Collection,
     batch: usize,
-    mut f: impl FnMut(u64, &Value, usize) -> Result<()>,
+    mut f: impl FnMut(u64, &Value, usize) -> vecsieve::Result<()>,
 ) -> Result<Transfer> {
     let named = !c.config().vectors.is_empty();
     let mut t = Transfer::default();
-    let mut failed = None;
-    let walked = c.for_each_point(batch.max(1), |points| {
-        let sent = points
+    c.for_each_point(batch.max(1), |points| {
+        let body = points
             .iter()
             .map(|p| point_body(p, named))
-            .collect::<Result<Vec<Value>>>()
-            .and_then(|b| f(t.batches, &json!({ "points": b }), points.len()));
-        if let Err(e) = sent {
-            failed = Some(e);
-            // Stops the walk; the error that matters is `failed`.
-            return Err(vecsieve::Error::Closed);
-        }
+            .collect::<vecsieve::Result<Vec<Value>>>()?;
+        f(t.batches, &json!({ "points": body }), points.len())?;
         t.points += points.len() as u64;
         t.batches += 1;
         Ok(())
-    });
-    if let Some(e) = failed {
-        return Err(e);
-    }
-    walked?;
+    })?;
     Ok(t)
 }
 
-fn write_json(path: &Path, v: &Value) -> Result<()> {
+fn write_json(path: &Path, v: &Value) -> vecsieve::Result<()> {
     std::fs::write(path, serde_json::to_vec(v).unwrap_or_default()).map_err(|e| {
         vecsieve::Error::Io {
             path: path.to_path_buf(),
             source: e,
         }
-        .into()
     })
 }
 
@@ -336,24 +324,14 @@ pub struct Server {
     pub backoff: Duration,
 }
 
-/// Sends `body` to `url` with `method`, retrying connection failures, 429 and 5xx
-/// answers; returns the number of retries.
-fn send(
-    agent: &ureq::Agent,
-    server: &Server,
-    method: &str,
-    url: &str,
-    body: &Value,
-) -> Result<u64> {
+/// PUTs `body` to `url`, retrying connection failures, 429 and 5xx answers; returns the
+/// number of retries.
+fn put(agent: &ureq::Agent, server: &Server, url: &str, body: &Value) -> vecsieve::Result<u64> {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     let mut wait = server.backoff;
     let mut retries = 0;
     loop {
-        let mut req = match method {
-            "PUT" => agent.put(url),
-            _ => agent.post(url),
-        }
-        .header("content-type", "application/json");
+        let mut req = agent.put(url).header("content-type", "application/json");
         if let Some(key) = &server.api_key {
             req = req.header("api-key", key);
         }
@@ -369,20 +347,19 @@ fn send(
                     .as_reader()
                     .take(4096)
                     .read_to_string(&mut text);
-                let message = format!("{method} {url} answered {status}: {}", text.trim());
+                let message = format!("PUT {url} answered {status}: {}", text.trim());
                 if status != 429 && status < 500 {
-                    return Err(vecsieve::Error::InvalidArgument(message).into());
+                    return Err(vecsieve::Error::InvalidArgument(message));
                 }
                 message
             }
-            Err(e) => format!("{method} {url} failed: {e}"),
+            Err(e) => format!("PUT {url} failed: {e}"),
         };
         if retries + 1 >= u64::from(server.attempts.max(1)) {
             return Err(vecsieve::Error::InvalidArgument(format!(
                 "{failure}; gave up after {} attempts",
                 retries + 1
-            ))
-            .into());
+            )));
         }
         std::thread::sleep(wait);
         wait = wait.saturating_mul(2);
@@ -417,11 +394,11 @@ pub fn push(
         server.url.trim_end_matches('/'),
         server.collection
     );
-    let mut retries = send(&agent, server, "PUT", &base, &collection_body(&c.config()))?;
+    let mut retries = put(&agent, server, &base, &collection_body(&c.config()))?;
     let points_url = format!("{base}/points?wait=true");
     let mut done = 0;
     let mut t = each_batch(c, batch, |_, body, len| {
-        retries += send(&agent, server, "PUT", &points_url, body)?;
+        retries += put(&agent, server, &points_url, body)?;
         done += len as u64;
         progress(done);
         Ok(())

@@ -49,7 +49,7 @@ const BACKUP_ATTEMPTS: u32 = 20;
 impl Collection {
     /// Writes a consistent copy of the collection to `dest` (a new or empty directory)
     /// while it stays open for reads and writes, then checks every checksum of the copy
-    /// and opens it read-only to count its points.
+    /// and reads it as a read-only open would, to count its points.
     ///
     /// The copy is one state the writer was in: the MANIFEST, `config.json`, the segments
     /// and sidecars it names, and the WAL files after its checkpoint up to the last whole
@@ -125,12 +125,9 @@ impl Collection {
         }) {
             return Err(damage);
         }
-        let points = Collection::open_with_vfs_options(
-            dest,
-            std::sync::Arc::clone(&self.inner.vfs),
-            super::OpenOptions::read_only(),
-        )?
-        .len();
+        // The copy's state as a reader sees it (its checksums were just checked: no
+        // handle, and no second check in the background).
+        let points = super::read_snapshot(vfs, dest, &[])?.version.points;
         Ok(BackupReport {
             files,
             linked,

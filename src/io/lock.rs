@@ -44,11 +44,17 @@ impl DirLock {
     }
 }
 
-/// The process id in `dir/LOCK`, if the file holds one.
+/// The longest `LOCK` read for its process id; a longer file is not one this engine wrote.
+const HOLDER_MAX_BYTES: u64 = 32;
+
+/// The process id in `dir/LOCK`, if the file holds one (a larger file is not read).
 fn holder(vfs: &dyn Vfs, dir: &Path) -> Option<u32> {
-    let bytes = vfs.read(&dir.join("LOCK")).ok()?;
-    let text = std::str::from_utf8(bytes.get(..bytes.len().min(32))?).ok()?;
-    text.trim().parse().ok()
+    let path = dir.join("LOCK");
+    if vfs.file_size(&path).ok()? > HOLDER_MAX_BYTES {
+        return None;
+    }
+    let bytes = vfs.read(&path).ok()?;
+    std::str::from_utf8(&bytes).ok()?.trim().parse().ok()
 }
 
 /// The real file system's lock: `flock` on `dir/LOCK`, created if needed.
