@@ -424,7 +424,7 @@ fn a_rotated_collection_with_a_payload_index_opens_and_searches_as_recorded() {
         BinaryConfig, BinaryEncoding, CollectionConfig, Distance, PayloadSchema, Quantization,
         optimizer::OptimizerConfig,
     };
-    let (_tmp, dir, want) = fixture("v3-rotated", rotated_results, |fixture| {
+    let (tmp, dir, want) = fixture("v3-rotated", rotated_results, |fixture| {
         let rotated = BinaryConfig::default().with_encoding(BinaryEncoding::RotatedOneBit);
         let config = CollectionConfig::new(16, Distance::Euclid)
             .with_quantization(Quantization::Binary(rotated))
@@ -438,6 +438,23 @@ fn a_rotated_collection_with_a_payload_index_opens_and_searches_as_recorded() {
             .unwrap();
         write_two_segments(c, rotated_point);
     });
+    // A read-only open (added after the fixture was written) sees the same state, replays
+    // the delete no checkpoint covers in memory only and changes no byte of the old
+    // collection, whose config.json has no search defaults; a backup of it opens and
+    // searches as recorded too.
+    let before = common::tree(&dir);
+    let r = Collection::open_with_options(&dir, vecsieve::OpenOptions::read_only()).unwrap();
+    assert_eq!((r.len(), r.recovery_report().replayed_records), (596, 1));
+    assert!(r.config().search_defaults.is_unset());
+    assert_same_results(&rotated_results(&r), &want, "read-only", false);
+    let backup = tmp.path().join("backup");
+    r.backup(&backup, vecsieve::BackupOptions::default())
+        .unwrap();
+    drop(r);
+    assert_eq!(common::tree(&dir), before, "a reader changed the fixture");
+    let b = Collection::open(&backup).unwrap();
+    assert_same_results(&rotated_results(&b), &want, "backup", false);
+    b.close().unwrap();
     let c = Collection::open(&dir).unwrap();
     assert_eq!(c.recovery_report().replayed_records, 1);
     assert_eq!(c.len(), 596);

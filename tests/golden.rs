@@ -742,3 +742,64 @@ fn golden_segment_file_with_payload_indexes() {
     );
     assert!(segment::decode_payload_indexes(body, 1).is_err());
 }
+
+/// `config.json` with search defaults [DIR-2], against `format-spec/vectors/
+/// config-search-defaults.json`: the field is written only when set (top level for the
+/// default vector, inside a named vector's object), so a collection that never sets one
+/// writes the file older builds read.
+#[test]
+fn golden_config_search_defaults() {
+    use vecsieve::{
+        BinaryConfig, BinaryEncoding, Collection, CollectionConfig, Quantization, SearchDefaults,
+        VectorParams,
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let rotated = BinaryConfig::default().with_encoding(BinaryEncoding::RotatedOneBit);
+    let config = CollectionConfig::new(4, Distance::Cosine)
+        .with_quantization(Quantization::Binary(rotated))
+        .with_search_defaults(
+            SearchDefaults::default()
+                .with_oversampling(4.0)
+                .with_rescore(true),
+        )
+        .with_vector(
+            "title",
+            VectorParams::new(2, Distance::Dot)
+                .with_search_defaults(SearchDefaults::default().with_oversampling(2.0)),
+        )
+        .with_vector("plain", VectorParams::new(2, Distance::Dot));
+    Collection::create(tmp.path().join("c"), config.clone())
+        .unwrap()
+        .close()
+        .unwrap();
+    let written = std::fs::read_to_string(tmp.path().join("c/config.json")).unwrap();
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("format-spec/vectors/config-search-defaults.json");
+    if std::env::var_os("VECSIEVE_BLESS").is_some() {
+        std::fs::write(&path, &written).unwrap();
+    }
+    let golden = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        written,
+        golden,
+        "config.json differs from {}",
+        path.display()
+    );
+    let parsed: serde_json::Value = serde_json::from_str(&golden).unwrap();
+    assert_eq!(parsed["config"]["search_defaults"]["oversampling"], 4.0);
+    assert_eq!(parsed["config"]["search_defaults"]["rescore"], true);
+    assert_eq!(
+        parsed["config"]["vectors"]["title"]["search_defaults"]["oversampling"],
+        2.0
+    );
+    assert!(
+        parsed["config"]["vectors"]["plain"]
+            .get("search_defaults")
+            .is_none()
+    );
+    let back: CollectionConfig = serde_json::from_value(parsed["config"].clone()).unwrap();
+    assert_eq!(back, config);
+    // Unset, the field is not written at all.
+    let plain = serde_json::to_value(CollectionConfig::new(4, Distance::Cosine)).unwrap();
+    assert!(plain.get("search_defaults").is_none(), "{plain}");
+}
